@@ -14,13 +14,20 @@ struct Api<'a> {
 fn apis(specs: &[Spec]) -> Result<Vec<Api<'_>>, String> {
     let mut out = Vec::new();
     for req in specs.iter().filter(|s| s.kind == Kind::Request) {
-        let key = req.api_key.ok_or_else(|| format!("{}: request without apiKey", req.name))?;
+        let key = req
+            .api_key
+            .ok_or_else(|| format!("{}: request without apiKey", req.name))?;
         let name = api_name(&req.name);
         let response = specs
             .iter()
             .find(|s| s.kind == Kind::Response && s.api_key == Some(key))
             .ok_or_else(|| format!("{}: no response with apiKey {key}", req.name))?;
-        out.push(Api { key, name, request: req, response });
+        out.push(Api {
+            key,
+            name,
+            request: req,
+            response,
+        });
     }
     out.sort_by_key(|a| a.key);
     Ok(out)
@@ -57,7 +64,11 @@ pub fn index(specs: &[Spec]) -> Result<String, String> {
          #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]\n#[non_exhaustive]\n#[repr(i16)]\npub enum ApiKey {\n",
     );
     for a in &apis {
-        let _ = writeln!(out, "/// API key {}: `{}` and `{}`.\n{} = {},", a.key, a.request.name, a.response.name, a.name, a.key);
+        let _ = writeln!(
+            out,
+            "/// API key {}: `{}` and `{}`.\n{} = {},",
+            a.key, a.request.name, a.response.name, a.name, a.key
+        );
     }
     out.push_str("}\n\nimpl ApiKey {\n/// Every API key, in numeric order.\npub const ALL: &'static [ApiKey] = &[\n");
     for a in &apis {
@@ -74,20 +85,36 @@ pub fn index(specs: &[Spec]) -> Result<String, String> {
     }
     out.push_str("}\n}\n\n/// The request versions the codec reads and writes.\npub const fn versions(self) -> VersionRange {\nmatch self {\n");
     for a in &apis {
-        let _ = writeln!(out, "ApiKey::{} => VersionRange::new({}, {}),", a.name, a.request.valid.lo, a.request.valid.hi);
+        let _ = writeln!(
+            out,
+            "ApiKey::{} => VersionRange::new({}, {}),",
+            a.name, a.request.valid.lo, a.request.valid.hi
+        );
     }
     out.push_str(
         "}\n}\n\n/// The versions a client should use: [`ApiKey::versions`] less a latest version Kafka marks unstable.\n\
          pub const fn stable_versions(self) -> VersionRange {\nmatch self {\n",
     );
     for a in &apis {
-        let hi = if a.request.latest_unstable { a.request.valid.hi - 1 } else { a.request.valid.hi };
-        let _ = writeln!(out, "ApiKey::{} => VersionRange::new({}, {hi}),", a.name, a.request.valid.lo);
+        let hi = if a.request.latest_unstable {
+            a.request.valid.hi - 1
+        } else {
+            a.request.valid.hi
+        };
+        let _ = writeln!(
+            out,
+            "ApiKey::{} => VersionRange::new({}, {hi}),",
+            a.name, a.request.valid.lo
+        );
     }
     out.push_str("}\n}\n\n/// The first flexible request version, if any.\npub const fn flexible_from(self) -> Option<i16> {\nmatch self {\n");
     for a in &apis {
         let f = a.request.flexible.intersect(a.request.valid);
-        let v = if f.is_empty() { "None".to_string() } else { format!("Some({})", f.lo) };
+        let v = if f.is_empty() {
+            "None".to_string()
+        } else {
+            format!("Some({})", f.lo)
+        };
         let _ = writeln!(out, "ApiKey::{} => {v},", a.name);
     }
     out.push_str(
@@ -109,7 +136,13 @@ pub fn index(specs: &[Spec]) -> Result<String, String> {
     );
 
     for (kind, field) in [("Request", 0), ("Response", 1)] {
-        let pick = |a: &Api| if field == 0 { a.request.name.clone() } else { a.response.name.clone() };
+        let pick = |a: &Api| {
+            if field == 0 {
+                a.request.name.clone()
+            } else {
+                a.response.name.clone()
+            }
+        };
         let _ = write!(
             out,
             "/// Any {lower} body, tagged with its API.\n#[derive(Debug, Clone, PartialEq)]\n#[non_exhaustive]\n\
@@ -119,7 +152,10 @@ pub fn index(specs: &[Spec]) -> Result<String, String> {
         for a in &apis {
             let _ = writeln!(out, "/// A `{}`.\n{}({}),", pick(a), a.name, pick(a));
         }
-        let _ = write!(out, "}}\n\nimpl Any{kind} {{\n/// The API this body belongs to.\npub fn api_key(&self) -> ApiKey {{\nmatch self {{\n");
+        let _ = write!(
+            out,
+            "}}\n\nimpl Any{kind} {{\n/// The API this body belongs to.\npub fn api_key(&self) -> ApiKey {{\nmatch self {{\n"
+        );
         for a in &apis {
             let _ = writeln!(out, "Any{kind}::{0}(_) => ApiKey::{0},", a.name);
         }
@@ -138,7 +174,12 @@ pub fn index(specs: &[Spec]) -> Result<String, String> {
              Ok(match api_key {{\n"
         );
         for a in &apis {
-            let _ = writeln!(out, "ApiKey::{0} => Any{kind}::{0}({1}::decode(version, buf)?),", a.name, pick(a));
+            let _ = writeln!(
+                out,
+                "ApiKey::{0} => Any{kind}::{0}({1}::decode(version, buf)?),",
+                a.name,
+                pick(a)
+            );
         }
         let _ = write!(
             out,
@@ -153,17 +194,34 @@ pub fn index(specs: &[Spec]) -> Result<String, String> {
              use crate::random::Random;\nmatch api_key {{\n"
         );
         for a in &apis {
-            let _ = writeln!(out, "ApiKey::{0} => Any{kind}::{0}({1}::random(rng, version)),", a.name, pick(a));
+            let _ = writeln!(
+                out,
+                "ApiKey::{0} => Any{kind}::{0}({1}::random(rng, version)),",
+                a.name,
+                pick(a)
+            );
         }
         out.push_str("}\n}\n}\n\n");
         for a in &apis {
-            let _ = writeln!(out, "impl From<{1}> for Any{kind} {{ fn from(m: {1}) -> Self {{ Any{kind}::{0}(m) }} }}", a.name, pick(a));
+            let _ = writeln!(
+                out,
+                "impl From<{1}> for Any{kind} {{ fn from(m: {1}) -> Self {{ Any{kind}::{0}(m) }} }}",
+                a.name,
+                pick(a)
+            );
         }
         out.push('\n');
     }
 
-    let total: i32 = specs.iter().filter(|s| !s.valid.is_empty()).map(|s| i32::from(s.valid.hi - s.valid.lo) + 1).sum();
-    let _ = writeln!(out, "/// How many (message, version) pairs the specs define.\n#[cfg(test)]\npub(crate) const MESSAGE_VERSIONS: usize = {total};\n");
+    let total: i32 = specs
+        .iter()
+        .filter(|s| !s.valid.is_empty())
+        .map(|s| i32::from(s.valid.hi - s.valid.lo) + 1)
+        .sum();
+    let _ = writeln!(
+        out,
+        "/// How many (message, version) pairs the specs define.\n#[cfg(test)]\npub(crate) const MESSAGE_VERSIONS: usize = {total};\n"
+    );
     out.push_str(
         "/// Round-trips every message at every version from one seed; returns how many were checked.\n\
          #[cfg(test)]\npub(crate) fn round_trip_every_message(seed: u64) -> Result<usize, String> {\n\

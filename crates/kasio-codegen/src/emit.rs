@@ -56,7 +56,10 @@ pub fn snake(name: &str) -> String {
         if c.is_ascii_uppercase() && i > 0 {
             let prev = chars[i - 1];
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            if prev.is_ascii_lowercase() || prev.is_ascii_digit() || (prev.is_ascii_uppercase() && next_lower) {
+            if prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && next_lower)
+            {
                 out.push('_');
             }
         }
@@ -68,11 +71,16 @@ pub fn snake(name: &str) -> String {
 fn ident(name: &str) -> String {
     let s = snake(name);
     const KEYWORDS: &[&str] = &[
-        "as", "async", "await", "box", "break", "const", "continue", "dyn", "else", "enum", "extern", "false", "fn",
-        "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
-        "static", "struct", "trait", "true", "type", "unsafe", "use", "where", "while", "yield",
+        "as", "async", "await", "box", "break", "const", "continue", "dyn", "else", "enum",
+        "extern", "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod",
+        "move", "mut", "pub", "ref", "return", "static", "struct", "trait", "true", "type",
+        "unsafe", "use", "where", "while", "yield",
     ];
-    if KEYWORDS.contains(&s.as_str()) { format!("r#{s}") } else { s }
+    if KEYWORDS.contains(&s.as_str()) {
+        format!("r#{s}")
+    } else {
+        s
+    }
 }
 
 fn doc(text: &str, fallback: &str) -> String {
@@ -108,13 +116,24 @@ struct Presence {
 
 fn presence(f: &Field, valid: Versions) -> Presence {
     let present = f.versions.intersect(valid);
-    let tagged = if f.tag.is_some() { f.tagged.intersect(present) } else { Versions::NONE };
+    let tagged = if f.tag.is_some() {
+        f.tagged.intersect(present)
+    } else {
+        Versions::NONE
+    };
     let regular = if tagged.is_empty() {
         present
     } else {
-        Versions { lo: present.lo, hi: tagged.lo - 1 }
+        Versions {
+            lo: present.lo,
+            hi: tagged.lo - 1,
+        }
     };
-    Presence { present, tagged, regular }
+    Presence {
+        present,
+        tagged,
+        regular,
+    }
 }
 
 fn nullable_type(f: &Field, valid: Versions) -> bool {
@@ -123,7 +142,11 @@ fn nullable_type(f: &Field, valid: Versions) -> bool {
 
 fn field_ty(f: &Field, valid: Versions) -> String {
     let t = elem_ty(&f.ty);
-    if nullable_type(f, valid) { format!("Option<{t}>") } else { t }
+    if nullable_type(f, valid) {
+        format!("Option<{t}>")
+    } else {
+        t
+    }
 }
 
 fn int_default(s: Option<&str>) -> String {
@@ -134,7 +157,9 @@ fn int_default(s: Option<&str>) -> String {
             return v.to_string();
         }
     }
-    s.parse::<i64>().map(|v| v.to_string()).unwrap_or_else(|_| "0".into())
+    s.parse::<i64>()
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| "0".into())
 }
 
 fn default_expr(f: &Field, valid: Versions) -> String {
@@ -145,8 +170,12 @@ fn default_expr(f: &Field, valid: Versions) -> String {
     }
     let v = match &f.ty {
         Ty::Bool => return (d == Some("true")).to_string(),
-        Ty::Int8 | Ty::Int16 | Ty::Uint16 | Ty::Int32 | Ty::Uint32 | Ty::Int64 => return int_default(d),
-        Ty::Float64 => return format!("{:?}", d.and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0)),
+        Ty::Int8 | Ty::Int16 | Ty::Uint16 | Ty::Int32 | Ty::Uint32 | Ty::Int64 => {
+            return int_default(d);
+        }
+        Ty::Float64 => {
+            return format!("{:?}", d.and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0));
+        }
         Ty::Uuid => return "Uuid::ZERO".into(),
         Ty::Str => {
             let s = d.filter(|s| *s != "null").unwrap_or("");
@@ -185,7 +214,9 @@ fn put_stmt(ty: &Ty, v: &str, flex: &str) -> String {
 fn put_nullable_stmt(ty: &Ty, v: &str, flex: &str) -> String {
     match ty {
         Ty::Str => format!("wire::put_nullable_string(buf, {v}.as_deref(), {flex})?;"),
-        Ty::Bytes | Ty::Records => format!("wire::put_nullable_bytes(buf, {v}.as_deref(), {flex})?;"),
+        Ty::Bytes | Ty::Records => {
+            format!("wire::put_nullable_bytes(buf, {v}.as_deref(), {flex})?;")
+        }
         Ty::Array(e) => format!(
             "wire::put_nullable_array(buf, {v}.as_deref(), {flex}, |buf, e| {{ {} Ok(()) }})?;",
             put_stmt(e, "(*e)", flex)
@@ -212,7 +243,10 @@ fn get_expr(ty: &Ty, flex: &str, q: &str) -> String {
         Ty::Str => format!("wire::get_string(buf, {flex}){q}"),
         Ty::Bytes | Ty::Records => format!("wire::get_bytes(buf, {flex}){q}"),
         Ty::Struct(n) => format!("{n}::read(buf, version){q}"),
-        Ty::Array(e) => format!("wire::get_array(buf, {flex}, |buf| Ok({})){q}", get_expr(e, flex, "?")),
+        Ty::Array(e) => format!(
+            "wire::get_array(buf, {flex}, |buf| Ok({})){q}",
+            get_expr(e, flex, "?")
+        ),
     }
 }
 
@@ -221,10 +255,15 @@ fn get_nullable_expr(ty: &Ty, flex: &str, q: &str) -> String {
         Ty::Str => format!("wire::get_nullable_string(buf, {flex}){q}"),
         Ty::Bytes | Ty::Records => format!("wire::get_nullable_bytes(buf, {flex}){q}"),
         Ty::Array(e) => {
-            format!("wire::get_nullable_array(buf, {flex}, |buf| Ok({})){q}", get_expr(e, flex, "?"))
+            format!(
+                "wire::get_nullable_array(buf, {flex}, |buf| Ok({})){q}",
+                get_expr(e, flex, "?")
+            )
         }
         Ty::Struct(n) => {
-            format!("if wire::get_present(buf){q} {{ Some({n}::read(buf, version){q}) }} else {{ None }}")
+            format!(
+                "if wire::get_present(buf){q} {{ Some({n}::read(buf, version){q}) }} else {{ None }}"
+            )
         }
         _ => get_expr(ty, flex, q),
     }
@@ -258,7 +297,11 @@ struct Access {
 fn access(f: &Field, valid: Versions, within: Versions, flex: &str, q: &str) -> Access {
     let place = format!("self.{}", ident(&f.name));
     if !nullable_type(f, valid) {
-        return Access { put: put_stmt(&f.ty, &place, flex), get: get_expr(&f.ty, flex, q), rand: rand_expr(&f.ty) };
+        return Access {
+            put: put_stmt(&f.ty, &place, flex),
+            get: get_expr(&f.ty, flex, q),
+            rand: rand_expr(&f.ty),
+        };
     }
     let ncond = Cond::of(f.nullable, within);
     let put_null = put_nullable_stmt(&f.ty, &place, flex);
@@ -272,8 +315,16 @@ fn access(f: &Field, valid: Versions, within: Versions, flex: &str, q: &str) -> 
     let rand_null = format!("rng.option(|rng| {})", rand_expr(&f.ty));
     let rand_some = format!("Some({})", rand_expr(&f.ty));
     match ncond {
-        Cond::Always => Access { put: put_null, get: get_null, rand: rand_null },
-        Cond::Never => Access { put: put_some, get: get_some, rand: rand_some },
+        Cond::Always => Access {
+            put: put_null,
+            get: get_null,
+            rand: rand_null,
+        },
+        Cond::Never => Access {
+            put: put_some,
+            get: get_some,
+            rand: rand_some,
+        },
         Cond::Expr(e) => Access {
             put: format!("if {e} {{ {put_null} }} else {{ {put_some} }}"),
             get: format!("if {e} {{ {get_null} }} else {{ {get_some} }}"),
@@ -303,7 +354,11 @@ impl Ctx<'_> {
 
 fn emit_struct(out: &mut String, cx: &Ctx, s: &StructDef, top: bool) {
     let valid = cx.valid;
-    let about = if top { format!("The {} message.", cx.spec.name) } else { s.about.clone() };
+    let about = if top {
+        format!("The {} message.", cx.spec.name)
+    } else {
+        s.about.clone()
+    };
     out.push_str(&doc(&about, &format!("The {} struct.", s.name)));
     out.push_str("#[derive(Debug, Clone, PartialEq)]\n#[non_exhaustive]\n");
     let _ = writeln!(out, "pub struct {} {{", s.name);
@@ -312,12 +367,18 @@ fn emit_struct(out: &mut String, cx: &Ctx, s: &StructDef, top: bool) {
         let _ = writeln!(out, "pub {}: {},", ident(&f.name), field_ty(f, valid));
     }
     if cx.has_flexible() {
-        out.push_str("/// Tagged fields kasio does not know, kept so the message re-encodes intact.\n");
+        out.push_str(
+            "/// Tagged fields kasio does not know, kept so the message re-encodes intact.\n",
+        );
         out.push_str("pub unknown_tagged_fields: UnknownTaggedFields,\n");
     }
     out.push_str("}\n\n");
 
-    let _ = writeln!(out, "impl Default for {} {{ fn default() -> Self {{ Self {{", s.name);
+    let _ = writeln!(
+        out,
+        "impl Default for {} {{ fn default() -> Self {{ Self {{",
+        s.name
+    );
     for f in &s.fields {
         let _ = writeln!(out, "{}: {},", ident(&f.name), default_expr(f, valid));
     }
@@ -328,8 +389,11 @@ fn emit_struct(out: &mut String, cx: &Ctx, s: &StructDef, top: bool) {
 
     let flex_cond = Cond::of(cx.flexible, valid).expr();
     let tagged: Vec<&Field> = {
-        let mut t: Vec<&Field> =
-            s.fields.iter().filter(|f| !presence(f, valid).tagged.is_empty()).collect();
+        let mut t: Vec<&Field> = s
+            .fields
+            .iter()
+            .filter(|f| !presence(f, valid).tagged.is_empty())
+            .collect();
         t.sort_by_key(|f| f.tag);
         t
     };
@@ -366,7 +430,9 @@ fn emit_struct(out: &mut String, cx: &Ctx, s: &StructDef, top: bool) {
     }
     if cx.has_flexible() {
         if tagged.is_empty() {
-            out.push_str("wire::put_unknown_tagged(buf, &self.unknown_tagged_fields, flexible, version)?;\n");
+            out.push_str(
+                "wire::put_unknown_tagged(buf, &self.unknown_tagged_fields, flexible, version)?;\n",
+            );
         } else {
             out.push_str("if flexible {\nlet mut tagged = wire::TaggedWriter::new(&self.unknown_tagged_fields);\n");
             for f in &tagged {
@@ -386,14 +452,18 @@ fn emit_struct(out: &mut String, cx: &Ctx, s: &StructDef, top: bool) {
                     a.put
                 );
             }
-            out.push_str("tagged.finish(buf)?;\n} else if !self.unknown_tagged_fields.is_empty() {\n");
+            out.push_str(
+                "tagged.finish(buf)?;\n} else if !self.unknown_tagged_fields.is_empty() {\n",
+            );
             out.push_str("return Err(EncodeError::TaggedFieldsNotInVersion { version });\n}\n");
         }
     }
     out.push_str("Ok(())\n}\n\n");
 
     // read
-    out.push_str("pub(crate) fn read(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {\n");
+    out.push_str(
+        "pub(crate) fn read(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {\n",
+    );
     let _ = writeln!(out, "let flexible = {flex_cond};");
     out.push_str("let mut this = Self::default();\n");
     for f in &s.fields {
@@ -430,7 +500,9 @@ fn emit_struct(out: &mut String, cx: &Ctx, s: &StructDef, top: bool) {
                     f.name
                 );
             }
-            out.push_str("_ => this.unknown_tagged_fields.push(RawTaggedField { tag, data }),\n}\n}\n}\n");
+            out.push_str(
+                "_ => this.unknown_tagged_fields.push(RawTaggedField { tag, data }),\n}\n}\n}\n",
+            );
         }
     }
     out.push_str("Ok(this)\n}\n}\n\n");
@@ -503,7 +575,11 @@ impl Message for {name} {{
     const FLEXIBLE_FROM: Option<i16> = {};
 }}
 ",
-        if cx.has_flexible() { format!("Some({})", cx.flexible.lo) } else { "None".into() }
+        if cx.has_flexible() {
+            format!("Some({})", cx.flexible.lo)
+        } else {
+            "None".into()
+        }
     );
     match spec.kind {
         Kind::Request => {
@@ -514,7 +590,11 @@ impl Message for {name} {{
             );
         }
         Kind::Response => {
-            let _ = writeln!(out, "\nimpl Response for {name} {{ const API_KEY: ApiKey = ApiKey::{}; }}", api_name(name));
+            let _ = writeln!(
+                out,
+                "\nimpl Response for {name} {{ const API_KEY: ApiKey = ApiKey::{}; }}",
+                api_name(name)
+            );
         }
         Kind::Header | Kind::Data => {}
     }
@@ -522,7 +602,10 @@ impl Message for {name} {{
 
 /// `FetchRequest` → `Fetch`.
 pub fn api_name(message: &str) -> String {
-    message.trim_end_matches("Request").trim_end_matches("Response").to_string()
+    message
+        .trim_end_matches("Request")
+        .trim_end_matches("Response")
+        .to_string()
 }
 
 pub fn module_name(spec: &Spec) -> String {
@@ -532,7 +615,11 @@ pub fn module_name(spec: &Spec) -> String {
 /// The module for one spec.
 pub fn message_module(spec: &Spec) -> String {
     let valid = spec.valid;
-    let cx = Ctx { spec, valid, flexible: spec.flexible.intersect(valid) };
+    let cx = Ctx {
+        spec,
+        valid,
+        flexible: spec.flexible.intersect(valid),
+    };
     let mut out = String::new();
     let _ = writeln!(
         out,

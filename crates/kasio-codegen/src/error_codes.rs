@@ -15,7 +15,9 @@ fn camel(screaming: &str) -> String {
         .split('_')
         .map(|w| {
             let mut c = w.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase())
+                .unwrap_or_default()
         })
         .collect()
 }
@@ -25,10 +27,15 @@ pub fn module(table: &str) -> Result<String, String> {
     for (i, line) in table.lines().enumerate().skip(1) {
         let cols: Vec<&str> = line.splitn(4, '\t').collect();
         let [code, name, retriable, message] = cols[..] else {
-            return Err(format!("error_codes.tsv line {}: expected 4 columns", i + 1));
+            return Err(format!(
+                "error_codes.tsv line {}: expected 4 columns",
+                i + 1
+            ));
         };
         rows.push(Row {
-            code: code.parse().map_err(|e| format!("error_codes.tsv line {}: {e}", i + 1))?,
+            code: code
+                .parse()
+                .map_err(|e| format!("error_codes.tsv line {}: {e}", i + 1))?,
             name: name.to_string(),
             retriable: retriable == "true",
             message: message.to_string(),
@@ -50,9 +57,18 @@ pub fn module(table: &str) -> Result<String, String> {
          #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]\n#[non_exhaustive]\npub enum ErrorCode {\n",
     );
     for r in &rows {
-        let _ = writeln!(out, "/// {} ({}): {}\n{},", r.name, r.code, r.message, camel(&r.name));
+        let _ = writeln!(
+            out,
+            "/// {} ({}): {}\n{},",
+            r.name,
+            r.code,
+            r.message,
+            camel(&r.name)
+        );
     }
-    out.push_str("/// A code this version of kasio does not know.\nUnknown(i16),\n}\n\nimpl ErrorCode {\n");
+    out.push_str(
+        "/// A code this version of kasio does not know.\nUnknown(i16),\n}\n\nimpl ErrorCode {\n",
+    );
     out.push_str("/// The error with this code.\npub const fn from_code(code: i16) -> ErrorCode {\nmatch code {\n");
     for r in &rows {
         let _ = writeln!(out, "{} => ErrorCode::{},", r.code, camel(&r.name));
@@ -74,8 +90,11 @@ pub fn module(table: &str) -> Result<String, String> {
          /// Whether Kafka classes the error as retriable (the request may succeed if sent again).\n\
          pub const fn is_retriable(self) -> bool {\nmatches!(self, ",
     );
-    let retriable: Vec<String> =
-        rows.iter().filter(|r| r.retriable).map(|r| format!("ErrorCode::{}", camel(&r.name))).collect();
+    let retriable: Vec<String> = rows
+        .iter()
+        .filter(|r| r.retriable)
+        .map(|r| format!("ErrorCode::{}", camel(&r.name)))
+        .collect();
     out.push_str(&retriable.join(" | "));
     out.push_str(
         ")\n}\n\n/// Whether this is `NONE`, the code for success.\npub const fn is_ok(self) -> bool {\n\

@@ -35,19 +35,28 @@ pub fn workspace_root() -> PathBuf {
 /// A message naming the directories that are missing and how to fetch them.
 pub fn spec_dirs() -> Result<Vec<PathBuf>, String> {
     let dirs: Vec<PathBuf> = match std::env::var("KASIO_SPECS") {
-        Ok(v) => v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect(),
+        Ok(v) => v
+            .split(':')
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .collect(),
         Err(_) => {
-            let cache = std::env::var("KASIO_CACHE").map(PathBuf::from).unwrap_or_else(|_| {
-                PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/kasio")
-            });
+            let cache = std::env::var("KASIO_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| {
+                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/kasio")
+                });
             vec![
                 cache.join("specs/4.4.0/common/message"),
                 workspace_root().join("../shared/kafka-message-specs"),
             ]
         }
     };
-    let missing: Vec<String> =
-        dirs.iter().filter(|d| !d.is_dir()).map(|d| d.display().to_string()).collect();
+    let missing: Vec<String> = dirs
+        .iter()
+        .filter(|d| !d.is_dir())
+        .map(|d| d.display().to_string())
+        .collect();
     if missing.is_empty() {
         Ok(dirs)
     } else {
@@ -67,10 +76,14 @@ pub fn generate(dirs: &[PathBuf], error_codes: &Path) -> Result<BTreeMap<String,
     let specs = spec::load(dirs)?;
     let mut files = BTreeMap::new();
     for s in &specs {
-        files.insert(format!("{}.rs", emit::module_name(s)), emit::message_module(s));
+        files.insert(
+            format!("{}.rs", emit::module_name(s)),
+            emit::message_module(s),
+        );
     }
     files.insert("mod.rs".into(), api::index(&specs)?);
-    let table = fs::read_to_string(error_codes).map_err(|e| format!("{}: {e}", error_codes.display()))?;
+    let table =
+        fs::read_to_string(error_codes).map_err(|e| format!("{}: {e}", error_codes.display()))?;
     files.insert("error_code.rs".into(), error_codes::module(&table)?);
     for text in files.values_mut() {
         *text = rustfmt(text)?;
@@ -90,10 +103,18 @@ fn rustfmt(src: &str) -> Result<String, String> {
     let mut stdin = child.stdin.take().ok_or("rustfmt: no stdin")?;
     let input = src.to_owned();
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().map_err(|e| format!("rustfmt: {e}"))?;
-    writer.join().map_err(|_| "rustfmt: writer panicked")?.map_err(|e| format!("rustfmt: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("rustfmt: {e}"))?;
+    writer
+        .join()
+        .map_err(|_| "rustfmt: writer panicked")?
+        .map_err(|e| format!("rustfmt: {e}"))?;
     if !out.status.success() {
-        return Err(format!("rustfmt failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "rustfmt failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     String::from_utf8(out.stdout).map_err(|e| format!("rustfmt output: {e}"))
 }
@@ -106,7 +127,10 @@ pub fn write(out: &Path, files: &BTreeMap<String, String>) -> Result<(), String>
     fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     for entry in fs::read_dir(out).map_err(|e| format!("{}: {e}", out.display()))? {
         let path = entry.map_err(|e| e.to_string())?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if !files.contains_key(&name) {
             fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         }
@@ -129,7 +153,11 @@ pub fn diff(out: &Path, files: &BTreeMap<String, String>) -> Result<Vec<String>,
         }
     }
     for entry in fs::read_dir(out).map_err(|e| format!("{}: {e}", out.display()))? {
-        let name = entry.map_err(|e| e.to_string())?.file_name().to_string_lossy().into_owned();
+        let name = entry
+            .map_err(|e| e.to_string())?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
         if !files.contains_key(&name) {
             differ.push(format!("{name} (no longer generated)"));
         }

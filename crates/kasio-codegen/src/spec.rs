@@ -22,12 +22,22 @@ impl Versions {
         if s == "none" {
             return Ok(Versions::NONE);
         }
-        let num = |t: &str| t.trim().parse::<i16>().map_err(|e| format!("bad version {s:?}: {e}"));
+        let num = |t: &str| {
+            t.trim()
+                .parse::<i16>()
+                .map_err(|e| format!("bad version {s:?}: {e}"))
+        };
         if let Some(lo) = s.strip_suffix('+') {
-            return Ok(Versions { lo: num(lo)?, hi: i16::MAX });
+            return Ok(Versions {
+                lo: num(lo)?,
+                hi: i16::MAX,
+            });
         }
         if let Some((lo, hi)) = s.split_once('-') {
-            return Ok(Versions { lo: num(lo)?, hi: num(hi)? });
+            return Ok(Versions {
+                lo: num(lo)?,
+                hi: num(hi)?,
+            });
         }
         let v = num(s)?;
         Ok(Versions { lo: v, hi: v })
@@ -38,7 +48,10 @@ impl Versions {
     }
 
     pub fn intersect(self, o: Versions) -> Versions {
-        Versions { lo: self.lo.max(o.lo), hi: self.hi.min(o.hi) }
+        Versions {
+            lo: self.lo.max(o.lo),
+            hi: self.hi.min(o.hi),
+        }
     }
 
     /// Whether `self` holds every version of `within`.
@@ -89,7 +102,10 @@ impl Ty {
 
     /// Whether a null is representable for this type.
     pub fn nullable_kind(&self) -> bool {
-        matches!(self, Ty::Str | Ty::Bytes | Ty::Records | Ty::Array(_) | Ty::Struct(_))
+        matches!(
+            self,
+            Ty::Str | Ty::Bytes | Ty::Records | Ty::Array(_) | Ty::Struct(_)
+        )
     }
 }
 
@@ -182,7 +198,10 @@ fn parse_fields(
     ctx: &str,
 ) -> Result<Vec<Field>, String> {
     let mut out = Vec::new();
-    for f in list.as_array().ok_or_else(|| format!("{ctx}: fields is not an array"))? {
+    for f in list
+        .as_array()
+        .ok_or_else(|| format!("{ctx}: fields is not an array"))?
+    {
         let name = str_of(f, "name").ok_or_else(|| format!("{ctx}: field without a name"))?;
         let ty_s = str_of(f, "type").ok_or_else(|| format!("{ctx}.{name}: no type"))?;
         let ty = Ty::parse(&ty_s);
@@ -199,7 +218,9 @@ fn parse_fields(
             Some(Value::Number(n)) => Some(n.as_u64().ok_or("bad tag")? as u32),
             _ => None,
         };
-        let flexible_override = str_of(f, "flexibleVersions").map(|s| Versions::parse(&s)).transpose()?;
+        let flexible_override = str_of(f, "flexibleVersions")
+            .map(|s| Versions::parse(&s))
+            .transpose()?;
         if let Some(sub) = f.get("fields") {
             let sname = match &ty {
                 Ty::Struct(n) => n.clone(),
@@ -210,7 +231,11 @@ fn parse_fields(
                 _ => return Err(format!("{ctx}.{name}: fields on a non-struct")),
             };
             let fields = parse_fields(sub, structs, &sname)?;
-            structs.push(StructDef { name: sname, about: str_of(f, "about").unwrap_or_default(), fields });
+            structs.push(StructDef {
+                name: sname,
+                about: str_of(f, "about").unwrap_or_default(),
+                fields,
+            });
         }
         out.push(Field {
             name,
@@ -229,7 +254,8 @@ fn parse_fields(
 }
 
 pub fn parse_spec(file: &str, text: &str) -> Result<Spec, String> {
-    let v: Value = serde_json::from_str(&strip_comments(text)).map_err(|e| format!("{file}: {e}"))?;
+    let v: Value =
+        serde_json::from_str(&strip_comments(text)).map_err(|e| format!("{file}: {e}"))?;
     let name = str_of(&v, "name").ok_or_else(|| format!("{file}: no name"))?;
     let kind = match str_of(&v, "type").as_deref() {
         Some("request") => Kind::Request,
@@ -239,22 +265,43 @@ pub fn parse_spec(file: &str, text: &str) -> Result<Spec, String> {
         other => return Err(format!("{file}: unknown type {other:?}")),
     };
     let mut nested = Vec::new();
-    let fields = parse_fields(v.get("fields").unwrap_or(&Value::Array(vec![])), &mut nested, &name)?;
+    let fields = parse_fields(
+        v.get("fields").unwrap_or(&Value::Array(vec![])),
+        &mut nested,
+        &name,
+    )?;
     if let Some(common) = v.get("commonStructs").and_then(Value::as_array) {
         for c in common {
             let cname = str_of(c, "name").ok_or("common struct without a name")?;
-            let f = parse_fields(c.get("fields").unwrap_or(&Value::Array(vec![])), &mut nested, &cname)?;
-            nested.push(StructDef { name: cname, about: str_of(c, "about").unwrap_or_default(), fields: f });
+            let f = parse_fields(
+                c.get("fields").unwrap_or(&Value::Array(vec![])),
+                &mut nested,
+                &cname,
+            )?;
+            nested.push(StructDef {
+                name: cname,
+                about: str_of(c, "about").unwrap_or_default(),
+                fields: f,
+            });
         }
     }
-    let mut structs = vec![StructDef { name: name.clone(), about: String::new(), fields }];
+    let mut structs = vec![StructDef {
+        name: name.clone(),
+        about: String::new(),
+        fields,
+    }];
     structs.extend(nested);
     Ok(Spec {
         file: file.to_string(),
         api_key: v.get("apiKey").and_then(Value::as_i64).map(|k| k as i16),
         valid: Versions::parse(&str_of(&v, "validVersions").unwrap_or_else(|| "none".into()))?,
-        flexible: Versions::parse(&str_of(&v, "flexibleVersions").unwrap_or_else(|| "none".into()))?,
-        latest_unstable: v.get("latestVersionUnstable").and_then(Value::as_bool).unwrap_or(false),
+        flexible: Versions::parse(
+            &str_of(&v, "flexibleVersions").unwrap_or_else(|| "none".into()),
+        )?,
+        latest_unstable: v
+            .get("latestVersionUnstable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         name,
         kind,
         structs,
@@ -297,5 +344,7 @@ pub fn load(dirs: &[PathBuf]) -> Result<Vec<Spec>, String> {
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

@@ -132,7 +132,10 @@ impl fmt::Display for DecodeErrorKind {
             Self::UnsupportedVersion { version } => write!(f, "unsupported version {version}"),
             Self::UnknownApiKey(k) => write!(f, "unknown API key {k}"),
             Self::CrcMismatch { stored, computed } => {
-                write!(f, "CRC mismatch: stored {stored:#010x}, computed {computed:#010x}")
+                write!(
+                    f,
+                    "CRC mismatch: stored {stored:#010x}, computed {computed:#010x}"
+                )
             }
             Self::UnsupportedMagic(m) => write!(f, "unsupported magic byte {m}"),
             Self::UnknownCompression(c) => write!(f, "unknown compression codec {c}"),

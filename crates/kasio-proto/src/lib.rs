@@ -28,8 +28,11 @@
 #![forbid(unsafe_code)]
 
 mod byte_str;
+pub mod compression;
 mod error;
+pub mod frame;
 mod message;
+pub mod records;
 mod tagged;
 mod uuid;
 mod varint;

@@ -71,14 +71,19 @@ impl Rng {
     pub fn byte_str(&mut self) -> ByteStr {
         const PIECES: &[&str] = &["a", "topic", "-", "_", "0", "é", "ü", "日本", "."];
         let n = self.below(5);
-        let s: String = (0..n).map(|_| PIECES[self.below(PIECES.len() as u64) as usize]).collect();
+        let s: String = (0..n)
+            .map(|_| PIECES[self.below(PIECES.len() as u64) as usize])
+            .collect();
         ByteStr::from(s)
     }
 
     /// A few random bytes.
     pub fn bytes(&mut self) -> Bytes {
         let n = self.below(12);
-        (0..n).map(|_| self.next_u64() as u8).collect::<Vec<u8>>().into()
+        (0..n)
+            .map(|_| self.next_u64() as u8)
+            .collect::<Vec<u8>>()
+            .into()
     }
 
     /// Up to three elements.
@@ -98,7 +103,10 @@ impl Rng {
             return Vec::new();
         }
         let tag = 1000 + self.below(1000) as u32;
-        vec![RawTaggedField { tag, data: self.bytes() }]
+        vec![RawTaggedField {
+            tag,
+            data: self.bytes(),
+        }]
     }
 }
 
@@ -126,13 +134,21 @@ pub(crate) fn round_trip<T: crate::Message + Random>(seed: u64) -> Result<usize,
         let back = T::decode(version, &mut input)
             .map_err(|e| format!("{} v{version}: decode: {e}: {value:?}", T::NAME))?;
         if !input.is_empty() {
-            return Err(format!("{} v{version}: {} bytes left after decode", T::NAME, input.len()));
+            return Err(format!(
+                "{} v{version}: {} bytes left after decode",
+                T::NAME,
+                input.len()
+            ));
         }
         if back != value {
-            return Err(format!("{} v{version}: decoded {back:?}, expected {value:?}", T::NAME));
+            return Err(format!(
+                "{} v{version}: decoded {back:?}, expected {value:?}",
+                T::NAME
+            ));
         }
         let mut again = bytes::BytesMut::new();
-        back.encode(version, &mut again).map_err(|e| e.to_string())?;
+        back.encode(version, &mut again)
+            .map_err(|e| e.to_string())?;
         if again != encoded {
             return Err(format!("{} v{version}: re-encoding differs", T::NAME));
         }

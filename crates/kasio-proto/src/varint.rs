@@ -15,12 +15,16 @@ pub(crate) fn uvarlong(input: &[u8]) -> IResult<&[u8], u64> {
 
 /// Parses a zigzag-encoded signed 32-bit varint.
 pub(crate) fn varint(input: &[u8]) -> IResult<&[u8], i32> {
-    uvarint.map(|v| ((v >> 1) as i32) ^ -((v & 1) as i32)).parse(input)
+    uvarint
+        .map(|v| ((v >> 1) as i32) ^ -((v & 1) as i32))
+        .parse(input)
 }
 
 /// Parses a zigzag-encoded signed 64-bit varint.
 pub(crate) fn varlong(input: &[u8]) -> IResult<&[u8], i64> {
-    uvarlong.map(|v| ((v >> 1) as i64) ^ -((v & 1) as i64)).parse(input)
+    uvarlong
+        .map(|v| ((v >> 1) as i64) ^ -((v & 1) as i64))
+        .parse(input)
 }
 
 fn uvarint_n<const MAX: usize>(input: &[u8]) -> IResult<&[u8], u64> {

@@ -13,8 +13,9 @@ use crate::{
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use nom::{IResult, number::complete as num};
 
-/// Upper bound on the capacity reserved ahead of decoding an array, whatever its count says.
-const MAX_PREALLOC: usize = 1024;
+/// Upper bound, in bytes, on what is reserved ahead of decoding an array, whatever its count
+/// says; past it the vector grows only as elements actually decode.
+const MAX_PREALLOC_BYTES: usize = 4096;
 
 /// Runs a nom parser over the front of `buf` and advances past what it consumed.
 #[inline]
@@ -53,7 +54,14 @@ fixed!(get_i8, i8, num::be_i8, 1);
 fixed!(get_i16, i16, num::be_i16, 2);
 fixed!(get_u16, u16, num::be_u16, 2);
 fixed!(get_i32, i32, num::be_i32, 4);
-fixed!(get_u32, u32, num::be_u32, 4);
+// No current spec has a uint32 field; kept so a spec that adds one still generates.
+#[allow(dead_code)]
+mod unused {
+    use super::*;
+    fixed!(get_u32, u32, num::be_u32, 4);
+}
+#[allow(unused_imports)]
+pub(crate) use unused::get_u32;
 fixed!(get_i64, i64, num::be_i64, 8);
 fixed!(get_f64, f64, num::be_f64, 8);
 
@@ -142,7 +150,7 @@ pub(crate) fn get_nullable_array<T>(
     let Some(count) = get_len(buf, flexible, true)? else {
         return Ok(None);
     };
-    let mut out = Vec::with_capacity(count.min(MAX_PREALLOC));
+    let mut out = Vec::with_capacity(count.min(MAX_PREALLOC_BYTES / size_of::<T>().max(1)));
     for _ in 0..count {
         out.push(elem(buf)?);
     }
@@ -225,8 +233,17 @@ pub(crate) fn put_uuid(buf: &mut BytesMut, v: &Uuid) {
     buf.put_slice(v.as_bytes());
 }
 
-fn put_len(buf: &mut BytesMut, len: Option<usize>, flexible: bool, wide: bool) -> Result<(), EncodeError> {
-    let max = if wide { i32::MAX as usize } else { i16::MAX as usize };
+fn put_len(
+    buf: &mut BytesMut,
+    len: Option<usize>,
+    flexible: bool,
+    wide: bool,
+) -> Result<(), EncodeError> {
+    let max = if wide {
+        i32::MAX as usize
+    } else {
+        i16::MAX as usize
+    };
     match len {
         None if flexible => put_uvarint(buf, 0),
         None if wide => buf.put_i32(-1),
@@ -336,10 +353,13 @@ impl<'a> TaggedWriter<'a> {
         put_uvarint(buf, all.len() as u32);
         for (tag, data) in all {
             put_uvarint(buf, tag);
-            put_uvarint(buf, u32::try_from(data.len()).map_err(|_| EncodeError::TooLong {
-                length: data.len(),
-                max: u32::MAX as usize,
-            })?);
+            put_uvarint(
+                buf,
+                u32::try_from(data.len()).map_err(|_| EncodeError::TooLong {
+                    length: data.len(),
+                    max: u32::MAX as usize,
+                })?,
+            );
             buf.put_slice(data);
         }
         Ok(())

@@ -1,0 +1,19 @@
+//! Record batches: what Produce requests carry and Fetch responses return.
+//!
+//! [`Batches`] walks a record set; each v2 [`RecordBatch`] yields [`Records`] whose keys,
+//! values and headers are slices of the fetched buffer. [`BatchBuilder`] writes a batch.
+
+mod batch;
+mod builder;
+mod control;
+mod legacy;
+mod record;
+
+pub use batch::{BATCH_HEADER_LEN, Batch, BatchAttributes, Batches, RecordBatch, TimestampType};
+pub use builder::{BatchBuilder, BatchOptions, HeaderRef};
+pub use control::{ControlRecord, ControlRecordType};
+pub use legacy::LegacyBatch;
+pub use record::{Header, Headers, Record, Records};
+
+#[cfg(test)]
+mod tests;
