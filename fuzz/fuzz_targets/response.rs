@@ -3,7 +3,7 @@
 #![no_main]
 
 use bytes::{Bytes, BytesMut};
-use kasio_proto::{AnyResponse, ApiKey};
+use kasio_proto::{AnyResponse, ApiKey, Encode};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

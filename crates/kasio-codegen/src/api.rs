@@ -161,14 +161,6 @@ pub fn index(specs: &[Spec]) -> Result<String, String> {
         }
         let _ = write!(
             out,
-            "}}\n}}\n\n/// Appends the body encoded at `version`.\n///\n/// # Errors\n/// As [`Encode::encode`].\n\
-             pub fn encode(&self, version: i16, buf: &mut BytesMut) -> Result<(), EncodeError> {{\nmatch self {{\n"
-        );
-        for a in &apis {
-            let _ = writeln!(out, "Any{kind}::{}(m) => m.encode(version, buf),", a.name);
-        }
-        let _ = write!(
-            out,
             "}}\n}}\n\n/// Decodes a body of `api_key` at `version`.\n///\n/// # Errors\n/// As [`Decode::decode`].\n\
              pub fn decode(api_key: ApiKey, version: i16, buf: &mut Bytes) -> Result<Self, DecodeError> {{\n\
              Ok(match api_key {{\n"
@@ -200,6 +192,14 @@ pub fn index(specs: &[Spec]) -> Result<String, String> {
                 a.name,
                 pick(a)
             );
+        }
+        let _ = write!(
+            out,
+            "}}\n}}\n}}\n\nimpl Encode for Any{kind} {{\n\
+             fn encode(&self, version: i16, buf: &mut BytesMut) -> Result<(), EncodeError> {{\nmatch self {{\n"
+        );
+        for a in &apis {
+            let _ = writeln!(out, "Any{kind}::{}(m) => m.encode(version, buf),", a.name);
         }
         out.push_str("}\n}\n}\n\n");
         for a in &apis {

@@ -3,7 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 use kasio_proto::{
-    AnyRequest, AnyResponse, ApiKey,
+    AnyRequest, AnyResponse, ApiKey, Encode,
     compression::Compression,
     frame::{self, FrameDecoder},
     random::Rng,
