@@ -49,7 +49,7 @@ impl Cond {
     }
 }
 
-pub fn snake(name: &str) -> String {
+pub(crate) fn snake(name: &str) -> String {
     let chars: Vec<char> = name.chars().collect();
     let mut out = String::new();
     for (i, &c) in chars.iter().enumerate() {
@@ -360,7 +360,9 @@ fn emit_struct(out: &mut String, cx: &Ctx, s: &StructDef, top: bool) {
         s.about.clone()
     };
     out.push_str(&doc(&about, &format!("The {} struct.", s.name)));
-    out.push_str("#[derive(Debug, Clone, PartialEq)]\n#[non_exhaustive]\n");
+    // Not `non_exhaustive`: users build messages as struct literals ending in
+    // `..Default::default()`, which also keeps them compiling as Kafka adds fields.
+    out.push_str("#[derive(Debug, Clone, PartialEq)]\n");
     let _ = writeln!(out, "pub struct {} {{", s.name);
     for f in &s.fields {
         out.push_str(&doc(&f.about, &format!("The {} field.", f.name)));
@@ -601,19 +603,19 @@ impl Message for {name} {{
 }
 
 /// `FetchRequest` → `Fetch`.
-pub fn api_name(message: &str) -> String {
+pub(crate) fn api_name(message: &str) -> String {
     message
         .trim_end_matches("Request")
         .trim_end_matches("Response")
         .to_string()
 }
 
-pub fn module_name(spec: &Spec) -> String {
+pub(crate) fn module_name(spec: &Spec) -> String {
     snake(&spec.name)
 }
 
 /// The module for one spec.
-pub fn message_module(spec: &Spec) -> String {
+pub(crate) fn message_module(spec: &Spec) -> String {
     let valid = spec.valid;
     let cx = Ctx {
         spec,

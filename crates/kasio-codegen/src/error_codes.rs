@@ -22,7 +22,7 @@ fn camel(screaming: &str) -> String {
         .collect()
 }
 
-pub fn module(table: &str) -> Result<String, String> {
+pub(crate) fn module(table: &str) -> Result<String, String> {
     let mut rows = Vec::new();
     for (i, line) in table.lines().enumerate().skip(1) {
         let cols: Vec<&str> = line.splitn(4, '\t').collect();

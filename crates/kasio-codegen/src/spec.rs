@@ -9,15 +9,15 @@ use std::{
 
 /// An inclusive version range; `lo > hi` means none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Versions {
-    pub lo: i16,
-    pub hi: i16,
+pub(crate) struct Versions {
+    pub(crate) lo: i16,
+    pub(crate) hi: i16,
 }
 
 impl Versions {
-    pub const NONE: Versions = Versions { lo: 1, hi: 0 };
+    pub(crate) const NONE: Versions = Versions { lo: 1, hi: 0 };
 
-    pub fn parse(s: &str) -> Result<Versions, String> {
+    pub(crate) fn parse(s: &str) -> Result<Versions, String> {
         let s = s.trim();
         if s == "none" {
             return Ok(Versions::NONE);
@@ -43,11 +43,11 @@ impl Versions {
         Ok(Versions { lo: v, hi: v })
     }
 
-    pub fn is_empty(self) -> bool {
+    pub(crate) fn is_empty(self) -> bool {
         self.lo > self.hi
     }
 
-    pub fn intersect(self, o: Versions) -> Versions {
+    pub(crate) fn intersect(self, o: Versions) -> Versions {
         Versions {
             lo: self.lo.max(o.lo),
             hi: self.hi.min(o.hi),
@@ -55,13 +55,13 @@ impl Versions {
     }
 
     /// Whether `self` holds every version of `within`.
-    pub fn covers(self, within: Versions) -> bool {
+    pub(crate) fn covers(self, within: Versions) -> bool {
         within.is_empty() || (self.lo <= within.lo && self.hi >= within.hi)
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Ty {
+pub(crate) enum Ty {
     Bool,
     Int8,
     Int16,
@@ -101,7 +101,7 @@ impl Ty {
     }
 
     /// Whether a null is representable for this type.
-    pub fn nullable_kind(&self) -> bool {
+    pub(crate) fn nullable_kind(&self) -> bool {
         matches!(
             self,
             Ty::Str | Ty::Bytes | Ty::Records | Ty::Array(_) | Ty::Struct(_)
@@ -110,28 +110,28 @@ impl Ty {
 }
 
 #[derive(Debug, Clone)]
-pub struct Field {
-    pub name: String,
-    pub ty: Ty,
-    pub versions: Versions,
-    pub nullable: Versions,
-    pub tag: Option<u32>,
-    pub tagged: Versions,
-    pub ignorable: bool,
-    pub default: Option<String>,
-    pub about: String,
-    pub flexible_override: Option<Versions>,
+pub(crate) struct Field {
+    pub(crate) name: String,
+    pub(crate) ty: Ty,
+    pub(crate) versions: Versions,
+    pub(crate) nullable: Versions,
+    pub(crate) tag: Option<u32>,
+    pub(crate) tagged: Versions,
+    pub(crate) ignorable: bool,
+    pub(crate) default: Option<String>,
+    pub(crate) about: String,
+    pub(crate) flexible_override: Option<Versions>,
 }
 
 #[derive(Debug, Clone)]
-pub struct StructDef {
-    pub name: String,
-    pub about: String,
-    pub fields: Vec<Field>,
+pub(crate) struct StructDef {
+    pub(crate) name: String,
+    pub(crate) about: String,
+    pub(crate) fields: Vec<Field>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Request,
     Response,
     Header,
@@ -139,20 +139,20 @@ pub enum Kind {
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
-    pub file: String,
-    pub name: String,
-    pub kind: Kind,
-    pub api_key: Option<i16>,
-    pub valid: Versions,
-    pub flexible: Versions,
-    pub latest_unstable: bool,
+pub(crate) struct Spec {
+    pub(crate) file: String,
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
+    pub(crate) api_key: Option<i16>,
+    pub(crate) valid: Versions,
+    pub(crate) flexible: Versions,
+    pub(crate) latest_unstable: bool,
     /// The top-level struct first, then every nested and common struct.
-    pub structs: Vec<StructDef>,
+    pub(crate) structs: Vec<StructDef>,
 }
 
 /// Removes `//` comments outside string literals.
-pub fn strip_comments(text: &str) -> String {
+pub(crate) fn strip_comments(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     let (mut in_str, mut escaped) = (false, false);
@@ -253,7 +253,7 @@ fn parse_fields(
     Ok(out)
 }
 
-pub fn parse_spec(file: &str, text: &str) -> Result<Spec, String> {
+pub(crate) fn parse_spec(file: &str, text: &str) -> Result<Spec, String> {
     let v: Value =
         serde_json::from_str(&strip_comments(text)).map_err(|e| format!("{file}: {e}"))?;
     let name = str_of(&v, "name").ok_or_else(|| format!("{file}: no name"))?;
@@ -310,7 +310,7 @@ pub fn parse_spec(file: &str, text: &str) -> Result<Spec, String> {
 
 /// Reads every spec from `dirs`, earlier directories first; a later directory supplies a
 /// message only where the earlier ones lack it or define no valid version of it.
-pub fn load(dirs: &[PathBuf]) -> Result<Vec<Spec>, String> {
+pub(crate) fn load(dirs: &[PathBuf]) -> Result<Vec<Spec>, String> {
     let mut by_name: BTreeMap<String, Spec> = BTreeMap::new();
     for dir in dirs {
         let mut files: Vec<PathBuf> = fs::read_dir(dir)

@@ -14,6 +14,9 @@ fn committed_code_matches_the_specs() {
     // Every API key Kafka 4.4 defines, 0 to 94, has a request and a response.
     let index = &files["mod.rs"];
     for key in 0..=94 {
-        assert!(index.contains(&format!(" = {key},")), "API key {key} is missing");
+        assert!(
+            index.contains(&format!(" = {key},")),
+            "API key {key} is missing"
+        );
     }
 }

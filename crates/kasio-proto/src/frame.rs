@@ -106,7 +106,7 @@ pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, AnyRequest), D
     let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let key = ApiKey::from_i16(raw_key)
-        .ok_or(DecodeError::new(DecodeErrorKind::UnknownApiKey(raw_key)))?;
+        .ok_or_else(|| DecodeError::new(DecodeErrorKind::UnknownApiKey(raw_key)))?;
     if !key.versions().contains(version) {
         return Err(DecodeErrorKind::UnsupportedVersion { version }.into());
     }

@@ -120,7 +120,6 @@ pub trait Random {
 /// decoding consumes every byte, and that re-encoding gives the same bytes.
 #[cfg(test)]
 pub(crate) fn round_trip<T: crate::Message + Random>(seed: u64) -> Result<usize, String> {
-    use crate::{Decode, Encode};
     let mut n = 0;
     for version in T::VERSIONS.iter() {
         let mut rng = Rng::new(seed ^ (u64::from(version as u16) << 48));

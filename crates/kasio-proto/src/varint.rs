@@ -4,16 +4,19 @@ use bytes::BufMut;
 use nom::{IResult, Parser, error::ErrorKind};
 
 /// Parses an unsigned varint of at most 5 bytes (32 bits).
+#[inline]
 pub(crate) fn uvarint(input: &[u8]) -> IResult<&[u8], u32> {
     uvarint_n::<5>(input).map(|(rest, v)| (rest, v as u32))
 }
 
 /// Parses an unsigned varint of at most 10 bytes (64 bits).
+#[inline]
 pub(crate) fn uvarlong(input: &[u8]) -> IResult<&[u8], u64> {
     uvarint_n::<10>(input)
 }
 
 /// Parses a zigzag-encoded signed 32-bit varint.
+#[inline]
 pub(crate) fn varint(input: &[u8]) -> IResult<&[u8], i32> {
     uvarint
         .map(|v| ((v >> 1) as i32) ^ -((v & 1) as i32))
@@ -21,13 +24,23 @@ pub(crate) fn varint(input: &[u8]) -> IResult<&[u8], i32> {
 }
 
 /// Parses a zigzag-encoded signed 64-bit varint.
+#[inline]
 pub(crate) fn varlong(input: &[u8]) -> IResult<&[u8], i64> {
     uvarlong
         .map(|v| ((v >> 1) as i64) ^ -((v & 1) as i64))
         .parse(input)
 }
 
+#[inline]
 fn uvarint_n<const MAX: usize>(input: &[u8]) -> IResult<&[u8], u64> {
+    // Most lengths and deltas fit in one or two bytes.
+    match input {
+        [b0, rest @ ..] if *b0 < 0x80 => return Ok((rest, u64::from(*b0))),
+        [b0, b1, rest @ ..] if *b1 < 0x80 => {
+            return Ok((rest, u64::from(b0 & 0x7f) | (u64::from(*b1) << 7)));
+        }
+        _ => {}
+    }
     let mut value = 0u64;
     for (i, &b) in input.iter().enumerate().take(MAX) {
         value |= u64::from(b & 0x7f) << (7 * i);
@@ -52,6 +65,10 @@ pub(crate) fn put_uvarint(buf: &mut impl BufMut, v: u32) {
 /// Writes an unsigned 64-bit varint.
 #[inline]
 pub(crate) fn put_uvarlong(buf: &mut impl BufMut, mut v: u64) {
+    if v < 0x80 {
+        buf.put_u8(v as u8);
+        return;
+    }
     while v >= 0x80 {
         buf.put_u8((v as u8) | 0x80);
         v >>= 7;
@@ -60,13 +77,13 @@ pub(crate) fn put_uvarlong(buf: &mut impl BufMut, mut v: u64) {
 }
 
 /// Writes a zigzag-encoded signed 32-bit varint.
-#[inline]
+#[cfg(test)]
 pub(crate) fn put_varint(buf: &mut impl BufMut, v: i32) {
     put_uvarint(buf, ((v << 1) ^ (v >> 31)) as u32);
 }
 
 /// Writes a zigzag-encoded signed 64-bit varint.
-#[inline]
+#[cfg(test)]
 pub(crate) fn put_varlong(buf: &mut impl BufMut, v: i64) {
     put_uvarlong(buf, ((v << 1) ^ (v >> 63)) as u64);
 }
@@ -85,6 +102,13 @@ pub(crate) fn varlong_len(v: i64) -> usize {
 
 #[inline]
 fn uvarlong_len(v: u64) -> usize {
+    // Lengths and deltas are nearly always one or two bytes; skip the division for them.
+    if v < 1 << 7 {
+        return 1;
+    }
+    if v < 1 << 14 {
+        return 2;
+    }
     let bits = 64 - (v | 1).leading_zeros() as usize;
     bits.div_ceil(7)
 }

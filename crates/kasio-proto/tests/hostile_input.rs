@@ -57,7 +57,7 @@ proptest! {
     ) {
         // A real header with a valid CRC over random records, so iteration reaches the records.
         let mut b = BatchBuilder::new(BatchOptions { compression: Compression::from_id(codec).unwrap(), ..Default::default() });
-        b.append::<(&str, &[u8])>(0, None, Some(&tail), &[]).unwrap();
+        b.append(0, None, Some(&tail), kasio_proto::records::NO_HEADERS).unwrap();
         let good = b.finish().unwrap();
         let mut bad = BytesMut::from(&good[..61]);
         bad.extend_from_slice(&tail);

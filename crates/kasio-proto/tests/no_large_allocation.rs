@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kasio_proto::{
-    AnyRequest, AnyResponse, ApiKey,
+    AnyRequest, AnyResponse, ApiKey, Encode,
     frame::FrameDecoder,
     random::Rng,
     records::{Batch, Batches},

@@ -11,7 +11,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AbortedTxn message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AbortedTxn {
     /// The producer id associated with the aborted transaction
     pub producer_id: i64,

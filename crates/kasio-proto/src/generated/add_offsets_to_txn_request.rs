@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AddOffsetsToTxnRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AddOffsetsToTxnRequest {
     /// The transactional id corresponding to the transaction.
     pub transactional_id: ByteStr,

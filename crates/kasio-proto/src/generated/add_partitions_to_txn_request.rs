@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AddPartitionsToTxnRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AddPartitionsToTxnRequest {
     /// List of transactions to add partitions to.
     pub transactions: Vec<AddPartitionsToTxnTransaction>,
@@ -200,7 +199,6 @@ impl Request for AddPartitionsToTxnRequest {
 }
 /// List of transactions to add partitions to.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AddPartitionsToTxnTransaction {
     /// The transactional id corresponding to the transaction.
     pub transactional_id: ByteStr,
@@ -342,7 +340,6 @@ impl crate::random::Random for AddPartitionsToTxnTransaction {
 
 /// The AddPartitionsToTxnTopic struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AddPartitionsToTxnTopic {
     /// The name of the topic.
     pub name: ByteStr,

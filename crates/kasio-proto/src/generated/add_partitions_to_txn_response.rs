@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AddPartitionsToTxnResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AddPartitionsToTxnResponse {
     /// Duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -170,7 +169,6 @@ impl Response for AddPartitionsToTxnResponse {
 }
 /// Results categorized by transactional ID.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AddPartitionsToTxnResult {
     /// The transactional id corresponding to the transaction.
     pub transactional_id: ByteStr,
@@ -258,7 +256,6 @@ impl crate::random::Random for AddPartitionsToTxnResult {
 
 /// The AddPartitionsToTxnTopicResult struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AddPartitionsToTxnTopicResult {
     /// The topic name.
     pub name: ByteStr,
@@ -322,7 +319,6 @@ impl crate::random::Random for AddPartitionsToTxnTopicResult {
 
 /// The AddPartitionsToTxnPartitionResult struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AddPartitionsToTxnPartitionResult {
     /// The partition indexes.
     pub partition_index: i32,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AddRaftVoterRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AddRaftVoterRequest {
     /// The cluster id.
     pub cluster_id: Option<ByteStr>,
@@ -147,7 +146,6 @@ impl Request for AddRaftVoterRequest {
 }
 /// The endpoints that can be used to communicate with the voter.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Listener {
     /// The name of the endpoint.
     pub name: ByteStr,

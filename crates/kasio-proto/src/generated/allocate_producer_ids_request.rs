@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AllocateProducerIdsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AllocateProducerIdsRequest {
     /// The ID of the requesting broker.
     pub broker_id: i32,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AlterClientQuotasRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterClientQuotasRequest {
     /// The quota configuration entries to alter.
     pub entries: Vec<EntryData>,
@@ -111,7 +110,6 @@ impl Request for AlterClientQuotasRequest {
 }
 /// The quota entity to alter.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct EntityData {
     /// The entity type.
     pub entity_type: ByteStr,
@@ -168,7 +166,6 @@ impl crate::random::Random for EntityData {
 
 /// An individual quota configuration entry to alter.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OpData {
     /// The quota configuration key.
     pub key: ByteStr,
@@ -231,7 +228,6 @@ impl crate::random::Random for OpData {
 
 /// The quota configuration entries to alter.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct EntryData {
     /// The quota entity to alter.
     pub entity: Vec<EntityData>,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AlterClientQuotasResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterClientQuotasResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -110,7 +109,6 @@ impl Response for AlterClientQuotasResponse {
 }
 /// The quota entity to alter.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct EntityData {
     /// The entity type.
     pub entity_type: ByteStr,
@@ -167,7 +165,6 @@ impl crate::random::Random for EntityData {
 
 /// The quota configuration entries to alter.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct EntryData {
     /// The error code, or `0` if the quota alteration succeeded.
     pub error_code: i16,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AlterConfigsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterConfigsRequest {
     /// The updates for each resource.
     pub resources: Vec<AlterConfigsResource>,
@@ -113,7 +112,6 @@ impl Request for AlterConfigsRequest {
 }
 /// The configurations.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterableConfig {
     /// The configuration key name.
     pub name: ByteStr,
@@ -170,7 +168,6 @@ impl crate::random::Random for AlterableConfig {
 
 /// The updates for each resource.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterConfigsResource {
     /// The resource type.
     pub resource_type: i8,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AlterConfigsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterConfigsResponse {
     /// Duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -112,7 +111,6 @@ impl Response for AlterConfigsResponse {
 }
 /// The responses for each resource.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterConfigsResourceResponse {
     /// The resource error code.
     pub error_code: i16,

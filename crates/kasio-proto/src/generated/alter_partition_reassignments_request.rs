@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AlterPartitionReassignmentsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterPartitionReassignmentsRequest {
     /// The time in ms to wait for the request to complete.
     pub timeout_ms: i32,
@@ -132,7 +131,6 @@ impl Request for AlterPartitionReassignmentsRequest {
 }
 /// The partitions to reassign.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ReassignablePartition {
     /// The partition index.
     pub partition_index: i32,
@@ -193,7 +191,6 @@ impl crate::random::Random for ReassignablePartition {
 
 /// The topics to reassign.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ReassignableTopic {
     /// The topic name.
     pub name: ByteStr,

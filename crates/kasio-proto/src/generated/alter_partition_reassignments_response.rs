@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AlterPartitionReassignmentsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterPartitionReassignmentsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -138,7 +137,6 @@ impl Response for AlterPartitionReassignmentsResponse {
 }
 /// The responses to partitions to reassign.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ReassignablePartitionResponse {
     /// The partition index.
     pub partition_index: i32,
@@ -202,7 +200,6 @@ impl crate::random::Random for ReassignablePartitionResponse {
 
 /// The responses to topics to reassign.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ReassignableTopicResponse {
     /// The topic name.
     pub name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AlterPartitionRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterPartitionRequest {
     /// The ID of the requesting broker.
     pub broker_id: i32,
@@ -117,7 +116,6 @@ impl Request for AlterPartitionRequest {
 }
 /// The ISR for this partition.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct BrokerState {
     /// The ID of the broker.
     pub broker_id: i32,
@@ -198,7 +196,6 @@ impl crate::random::Random for BrokerState {
 
 /// The partitions to alter ISRs for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
@@ -312,7 +309,6 @@ impl crate::random::Random for PartitionData {
 
 /// The topics to alter ISRs for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicData {
     /// The ID of the topic to alter ISRs for.
     pub topic_id: Uuid,

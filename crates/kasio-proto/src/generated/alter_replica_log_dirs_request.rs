@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AlterReplicaLogDirsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterReplicaLogDirsRequest {
     /// The alterations to make for each directory.
     pub dirs: Vec<AlterReplicaLogDir>,
@@ -107,7 +106,6 @@ impl Request for AlterReplicaLogDirsRequest {
 }
 /// The topics to add to the directory.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterReplicaLogDirTopic {
     /// The topic name.
     pub name: ByteStr,
@@ -168,7 +166,6 @@ impl crate::random::Random for AlterReplicaLogDirTopic {
 
 /// The alterations to make for each directory.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterReplicaLogDir {
     /// The absolute directory path.
     pub path: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AlterReplicaLogDirsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterReplicaLogDirsResponse {
     /// Duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -112,7 +111,6 @@ impl Response for AlterReplicaLogDirsResponse {
 }
 /// The results for each partition.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterReplicaLogDirPartitionResult {
     /// The partition index.
     pub partition_index: i32,
@@ -169,7 +167,6 @@ impl crate::random::Random for AlterReplicaLogDirPartitionResult {
 
 /// The results for each topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterReplicaLogDirTopicResult {
     /// The name of the topic.
     pub topic_name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AlterShareGroupOffsetsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterShareGroupOffsetsRequest {
     /// The group identifier.
     pub group_id: ByteStr,
@@ -113,7 +112,6 @@ impl Request for AlterShareGroupOffsetsRequest {
 }
 /// Each partition to alter offsets for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterShareGroupOffsetsRequestPartition {
     /// The partition index.
     pub partition_index: i32,
@@ -170,7 +168,6 @@ impl crate::random::Random for AlterShareGroupOffsetsRequestPartition {
 
 /// The topics to alter offsets for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterShareGroupOffsetsRequestTopic {
     /// The topic name.
     pub topic_name: ByteStr,

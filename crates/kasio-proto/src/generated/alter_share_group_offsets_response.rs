@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AlterShareGroupOffsetsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterShareGroupOffsetsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -125,7 +124,6 @@ impl Response for AlterShareGroupOffsetsResponse {
 }
 /// The AlterShareGroupOffsetsResponsePartition struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterShareGroupOffsetsResponsePartition {
     /// The partition index.
     pub partition_index: i32,
@@ -189,7 +187,6 @@ impl crate::random::Random for AlterShareGroupOffsetsResponsePartition {
 
 /// The results for each topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterShareGroupOffsetsResponseTopic {
     /// The topic name.
     pub topic_name: ByteStr,

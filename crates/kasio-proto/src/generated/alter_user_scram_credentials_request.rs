@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AlterUserScramCredentialsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterUserScramCredentialsRequest {
     /// The SCRAM credentials to remove.
     pub deletions: Vec<ScramCredentialDeletion>,
@@ -119,7 +118,6 @@ impl Request for AlterUserScramCredentialsRequest {
 }
 /// The SCRAM credentials to remove.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ScramCredentialDeletion {
     /// The user name.
     pub name: ByteStr,
@@ -176,7 +174,6 @@ impl crate::random::Random for ScramCredentialDeletion {
 
 /// The SCRAM credentials to update/insert.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ScramCredentialUpsertion {
     /// The user name.
     pub name: ByteStr,

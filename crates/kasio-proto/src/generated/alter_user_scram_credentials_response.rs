@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AlterUserScramCredentialsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterUserScramCredentialsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -112,7 +111,6 @@ impl Response for AlterUserScramCredentialsResponse {
 }
 /// The results for deletions and alterations, one per affected user.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AlterUserScramCredentialsResult {
     /// The user name.
     pub user: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ApiVersionsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ApiVersionsRequest {
     /// The name of the client.
     pub client_software_name: ByteStr,

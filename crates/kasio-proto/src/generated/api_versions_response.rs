@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ApiVersionsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ApiVersionsResponse {
     /// The top-level error code.
     pub error_code: i16,
@@ -215,7 +214,6 @@ impl Response for ApiVersionsResponse {
 }
 /// The APIs supported by the broker.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ApiVersion {
     /// The API index.
     pub api_key: i16,
@@ -278,7 +276,6 @@ impl crate::random::Random for ApiVersion {
 
 /// Features supported by the broker. Note: in v0-v3, features with MinSupportedVersion = 0 are omitted.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct SupportedFeatureKey {
     /// The name of the feature.
     pub name: ByteStr,
@@ -377,7 +374,6 @@ impl crate::random::Random for SupportedFeatureKey {
 
 /// List of cluster-wide finalized features. The information is valid only if FinalizedFeaturesEpoch >= 0.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct FinalizedFeatureKey {
     /// The name of the feature.
     pub name: ByteStr,

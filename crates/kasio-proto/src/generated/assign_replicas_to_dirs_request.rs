@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AssignReplicasToDirsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AssignReplicasToDirsRequest {
     /// The ID of the requesting broker.
     pub broker_id: i32,
@@ -118,7 +117,6 @@ impl Request for AssignReplicasToDirsRequest {
 }
 /// The partitions assigned to the directory.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
@@ -169,7 +167,6 @@ impl crate::random::Random for PartitionData {
 
 /// The topics assigned to the directory.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicData {
     /// The ID of the assigned topic.
     pub topic_id: Uuid,
@@ -231,7 +228,6 @@ impl crate::random::Random for TopicData {
 
 /// The directories to which replicas should be assigned.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DirectoryData {
     /// The ID of the directory.
     pub id: Uuid,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The AssignReplicasToDirsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AssignReplicasToDirsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -117,7 +116,6 @@ impl Response for AssignReplicasToDirsResponse {
 }
 /// The list of assigned partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
@@ -174,7 +172,6 @@ impl crate::random::Random for PartitionData {
 
 /// The list of topics and their assigned partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicData {
     /// The ID of the assigned topic.
     pub topic_id: Uuid,
@@ -236,7 +233,6 @@ impl crate::random::Random for TopicData {
 
 /// The list of directories and their assigned partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DirectoryData {
     /// The ID of the directory.
     pub id: Uuid,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The BeginQuorumEpochRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct BeginQuorumEpochRequest {
     /// The cluster id.
     pub cluster_id: Option<ByteStr>,
@@ -140,7 +139,6 @@ impl Request for BeginQuorumEpochRequest {
 }
 /// The partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
@@ -215,7 +213,6 @@ impl crate::random::Random for PartitionData {
 
 /// The topics.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicData {
     /// The topic name.
     pub topic_name: ByteStr,
@@ -277,7 +274,6 @@ impl crate::random::Random for TopicData {
 
 /// Endpoints for the leader.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct LeaderEndpoint {
     /// The name of the endpoint.
     pub name: ByteStr,

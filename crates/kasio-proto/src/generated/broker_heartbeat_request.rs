@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The BrokerHeartbeatRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct BrokerHeartbeatRequest {
     /// The broker ID.
     pub broker_id: i32,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The BrokerRegistrationRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct BrokerRegistrationRequest {
     /// The broker ID.
     pub broker_id: i32,
@@ -185,7 +184,6 @@ impl Request for BrokerRegistrationRequest {
 }
 /// The listeners of this broker.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Listener {
     /// The name of the endpoint.
     pub name: ByteStr,
@@ -254,7 +252,6 @@ impl crate::random::Random for Listener {
 
 /// The features on this broker. Note: in v0-v3, features with MinSupportedVersion = 0 are omitted.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Feature {
     /// The feature name.
     pub name: ByteStr,

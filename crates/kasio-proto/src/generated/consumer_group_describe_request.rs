@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ConsumerGroupDescribeRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ConsumerGroupDescribeRequest {
     /// The ids of the groups to describe.
     pub group_ids: Vec<ByteStr>,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ConsumerGroupHeartbeatRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ConsumerGroupHeartbeatRequest {
     /// The group identifier.
     pub group_id: ByteStr,
@@ -186,7 +185,6 @@ impl Request for ConsumerGroupHeartbeatRequest {
 }
 /// null if it didn't change since the last heartbeat; the partitions owned by the member.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicPartitions {
     /// The topic ID.
     pub topic_id: Uuid,

@@ -11,7 +11,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ConsumerProtocolAssignment message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ConsumerProtocolAssignment {
     /// The list of topics and partitions assigned to this consumer.
     pub assigned_partitions: Vec<TopicPartition>,
@@ -96,7 +95,6 @@ impl Message for ConsumerProtocolAssignment {
 }
 /// The list of topics and partitions assigned to this consumer.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicPartition {
     /// The topic name.
     pub topic: ByteStr,

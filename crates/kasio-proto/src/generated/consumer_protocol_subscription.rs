@@ -11,7 +11,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ConsumerProtocolSubscription message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ConsumerProtocolSubscription {
     /// The topics that the member wants to consume.
     pub topics: Vec<ByteStr>,
@@ -136,7 +135,6 @@ impl Message for ConsumerProtocolSubscription {
 }
 /// The partitions that the member owns.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicPartition {
     /// The topic name.
     pub topic: ByteStr,

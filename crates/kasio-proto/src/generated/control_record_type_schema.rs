@@ -11,7 +11,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ControlRecordTypeSchema message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ControlRecordTypeSchema {
     /// The type of the control record, such as commit or abort
     pub r#type: i16,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ControlledShutdownRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ControlledShutdownRequest {
     /// The id of the broker for which controlled shutdown has been requested.
     pub broker_id: i32,

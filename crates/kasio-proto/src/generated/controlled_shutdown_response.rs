@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ControlledShutdownResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ControlledShutdownResponse {
     /// The top-level error code.
     pub error_code: i16,
@@ -112,7 +111,6 @@ impl Response for ControlledShutdownResponse {
 }
 /// The partitions that the broker still leads.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct RemainingPartition {
     /// The name of the topic.
     pub topic_name: ByteStr,

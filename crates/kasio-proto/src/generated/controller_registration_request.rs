@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ControllerRegistrationRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ControllerRegistrationRequest {
     /// The ID of the controller to register.
     pub controller_id: i32,
@@ -133,7 +132,6 @@ impl Request for ControllerRegistrationRequest {
 }
 /// The listeners of this controller.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Listener {
     /// The name of the endpoint.
     pub name: ByteStr,
@@ -202,7 +200,6 @@ impl crate::random::Random for Listener {
 
 /// The features on this controller.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Feature {
     /// The feature name.
     pub name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The CreateAclsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CreateAclsRequest {
     /// The ACLs that we want to create.
     pub creations: Vec<AclCreation>,
@@ -105,7 +104,6 @@ impl Request for CreateAclsRequest {
 }
 /// The ACLs that we want to create.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AclCreation {
     /// The type of the resource.
     pub resource_type: i8,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The CreateAclsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CreateAclsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -112,7 +111,6 @@ impl Response for CreateAclsResponse {
 }
 /// The results for each ACL creation.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AclCreationResult {
     /// The result error, or zero if there was no error.
     pub error_code: i16,

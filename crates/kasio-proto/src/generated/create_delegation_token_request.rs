@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The CreateDelegationTokenRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CreateDelegationTokenRequest {
     /// The principal type of the owner of the token. If it's null it defaults to the token request principal.
     pub owner_principal_type: Option<ByteStr>,
@@ -151,7 +150,6 @@ impl Request for CreateDelegationTokenRequest {
 }
 /// A list of those who are allowed to renew this token before it expires.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CreatableRenewers {
     /// The type of the Kafka principal.
     pub principal_type: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The CreateDelegationTokenResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CreateDelegationTokenResponse {
     /// The top-level error, or zero if there was no error.
     pub error_code: i16,

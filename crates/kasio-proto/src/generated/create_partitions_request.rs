@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The CreatePartitionsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CreatePartitionsRequest {
     /// Each topic that we want to create new partitions inside.
     pub topics: Vec<CreatePartitionsTopic>,
@@ -119,7 +118,6 @@ impl Request for CreatePartitionsRequest {
 }
 /// The new partition assignments.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CreatePartitionsAssignment {
     /// The assigned broker IDs.
     pub broker_ids: Vec<i32>,
@@ -174,7 +172,6 @@ impl crate::random::Random for CreatePartitionsAssignment {
 
 /// Each topic that we want to create new partitions inside.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CreatePartitionsTopic {
     /// The topic name.
     pub name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The CreatePartitionsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CreatePartitionsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -112,7 +111,6 @@ impl Response for CreatePartitionsResponse {
 }
 /// The partition creation results for each topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CreatePartitionsTopicResult {
     /// The topic name.
     pub name: ByteStr,

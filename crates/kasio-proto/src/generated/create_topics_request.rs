@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The CreateTopicsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CreateTopicsRequest {
     /// The topics to create.
     pub topics: Vec<CreatableTopic>,
@@ -117,7 +116,6 @@ impl Request for CreateTopicsRequest {
 }
 /// The manual partition assignment, or the empty array if we are using automatic assignment.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CreatableReplicaAssignment {
     /// The partition index.
     pub partition_index: i32,
@@ -178,7 +176,6 @@ impl crate::random::Random for CreatableReplicaAssignment {
 
 /// The custom topic configurations to set.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CreatableTopicConfig {
     /// The configuration name.
     pub name: ByteStr,
@@ -235,7 +232,6 @@ impl crate::random::Random for CreatableTopicConfig {
 
 /// The topics to create.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CreatableTopic {
     /// The topic name.
     pub name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The CreateTopicsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CreateTopicsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -112,7 +111,6 @@ impl Response for CreateTopicsResponse {
 }
 /// Configuration of the topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CreatableTopicConfigs {
     /// The configuration name.
     pub name: ByteStr,
@@ -241,7 +239,6 @@ impl crate::random::Random for CreatableTopicConfigs {
 
 /// Results for each topic we tried to create.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CreatableTopicResult {
     /// The topic name.
     pub name: ByteStr,

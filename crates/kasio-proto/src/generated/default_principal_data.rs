@@ -11,7 +11,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DefaultPrincipalData message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DefaultPrincipalData {
     /// The principal type.
     pub r#type: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DeleteAclsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteAclsRequest {
     /// The filters to use when deleting ACLs.
     pub filters: Vec<DeleteAclsFilter>,
@@ -107,7 +106,6 @@ impl Request for DeleteAclsRequest {
 }
 /// The filters to use when deleting ACLs.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteAclsFilter {
     /// The resource type.
     pub resource_type_filter: i8,

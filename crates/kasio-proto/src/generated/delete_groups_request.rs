@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DeleteGroupsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteGroupsRequest {
     /// The group names to delete.
     pub groups_names: Vec<ByteStr>,

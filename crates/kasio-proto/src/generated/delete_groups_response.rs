@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DeleteGroupsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteGroupsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -112,7 +111,6 @@ impl Response for DeleteGroupsResponse {
 }
 /// The deletion results.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeletableGroupResult {
     /// The group id.
     pub group_id: ByteStr,

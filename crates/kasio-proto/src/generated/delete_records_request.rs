@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DeleteRecordsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteRecordsRequest {
     /// Each topic that we want to delete records from.
     pub topics: Vec<DeleteRecordsTopic>,
@@ -113,7 +112,6 @@ impl Request for DeleteRecordsRequest {
 }
 /// Each partition that we want to delete records from.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteRecordsPartition {
     /// The partition index.
     pub partition_index: i32,
@@ -170,7 +168,6 @@ impl crate::random::Random for DeleteRecordsPartition {
 
 /// Each topic that we want to delete records from.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteRecordsTopic {
     /// The topic name.
     pub name: ByteStr,

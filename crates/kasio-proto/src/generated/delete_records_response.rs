@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DeleteRecordsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteRecordsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -112,7 +111,6 @@ impl Response for DeleteRecordsResponse {
 }
 /// Each partition that we wanted to delete records from.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteRecordsPartitionResult {
     /// The partition index.
     pub partition_index: i32,
@@ -175,7 +173,6 @@ impl crate::random::Random for DeleteRecordsPartitionResult {
 
 /// Each topic that we wanted to delete records from.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteRecordsTopicResult {
     /// The topic name.
     pub name: ByteStr,

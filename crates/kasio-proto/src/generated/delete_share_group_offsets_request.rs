@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DeleteShareGroupOffsetsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteShareGroupOffsetsRequest {
     /// The group identifier.
     pub group_id: ByteStr,
@@ -113,7 +112,6 @@ impl Request for DeleteShareGroupOffsetsRequest {
 }
 /// The topics to delete offsets for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteShareGroupOffsetsRequestTopic {
     /// The topic name.
     pub topic_name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DeleteShareGroupOffsetsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteShareGroupOffsetsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -125,7 +124,6 @@ impl Response for DeleteShareGroupOffsetsResponse {
 }
 /// The results for each topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteShareGroupOffsetsResponseTopic {
     /// The topic name.
     pub topic_name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DeleteShareGroupStateResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteShareGroupStateResponse {
     /// The delete results.
     pub results: Vec<DeleteStateResult>,
@@ -106,7 +105,6 @@ impl Response for DeleteShareGroupStateResponse {
 }
 /// The results for the partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionResult {
     /// The partition index.
     pub partition: i32,
@@ -170,7 +168,6 @@ impl crate::random::Random for PartitionResult {
 
 /// The delete results.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteStateResult {
     /// The topic identifier.
     pub topic_id: Uuid,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DeleteTopicsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteTopicsRequest {
     /// The name or topic ID of the topic.
     pub topics: Vec<DeleteTopicState>,
@@ -142,7 +141,6 @@ impl Request for DeleteTopicsRequest {
 }
 /// The name or topic ID of the topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteTopicState {
     /// The topic name.
     pub name: Option<ByteStr>,

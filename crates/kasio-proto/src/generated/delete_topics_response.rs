@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DeleteTopicsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeleteTopicsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -112,7 +111,6 @@ impl Response for DeleteTopicsResponse {
 }
 /// The results for each topic we tried to delete.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DeletableTopicResult {
     /// The topic name.
     pub name: Option<ByteStr>,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeAclsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeAclsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -125,7 +124,6 @@ impl Response for DescribeAclsResponse {
 }
 /// The ACLs.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AclDescription {
     /// The ACL principal.
     pub principal: ByteStr,
@@ -194,7 +192,6 @@ impl crate::random::Random for AclDescription {
 
 /// Each Resource that is referenced in an ACL.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeAclsResource {
     /// The resource type.
     pub resource_type: i8,

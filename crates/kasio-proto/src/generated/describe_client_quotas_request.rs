@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeClientQuotasRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeClientQuotasRequest {
     /// Filter components to apply to quota entities.
     pub components: Vec<ComponentData>,
@@ -112,7 +111,6 @@ impl Request for DescribeClientQuotasRequest {
 }
 /// Filter components to apply to quota entities.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ComponentData {
     /// The entity type that the filter component applies to.
     pub entity_type: ByteStr,

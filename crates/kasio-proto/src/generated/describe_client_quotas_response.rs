@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeClientQuotasResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeClientQuotasResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -124,7 +123,6 @@ impl Response for DescribeClientQuotasResponse {
 }
 /// The quota entity description.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct EntityData {
     /// The entity type.
     pub entity_type: ByteStr,
@@ -181,7 +179,6 @@ impl crate::random::Random for EntityData {
 
 /// The quota values for the entity.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ValueData {
     /// The quota configuration key.
     pub key: ByteStr,
@@ -238,7 +235,6 @@ impl crate::random::Random for ValueData {
 
 /// A result entry.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct EntryData {
     /// The quota entity description.
     pub entity: Vec<EntityData>,

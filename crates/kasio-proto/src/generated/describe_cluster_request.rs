@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeClusterRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeClusterRequest {
     /// Whether to include cluster authorized operations.
     pub include_cluster_authorized_operations: bool,

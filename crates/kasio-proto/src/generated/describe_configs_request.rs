@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeConfigsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeConfigsRequest {
     /// The resources whose configurations we want to describe.
     pub resources: Vec<DescribeConfigsResource>,
@@ -131,7 +130,6 @@ impl Request for DescribeConfigsRequest {
 }
 /// The resources whose configurations we want to describe.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeConfigsResource {
     /// The resource type.
     pub resource_type: i8,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeConfigsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeConfigsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -112,7 +111,6 @@ impl Response for DescribeConfigsResponse {
 }
 /// The synonyms for this configuration key.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeConfigsSynonym {
     /// The synonym name.
     pub name: ByteStr,
@@ -175,7 +173,6 @@ impl crate::random::Random for DescribeConfigsSynonym {
 
 /// Each listed configuration.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeConfigsResourceResult {
     /// The configuration name.
     pub name: ByteStr,
@@ -287,7 +284,6 @@ impl crate::random::Random for DescribeConfigsResourceResult {
 
 /// The results for each resource.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeConfigsResult {
     /// The error code, or 0 if we were able to successfully describe the configurations.
     pub error_code: i16,

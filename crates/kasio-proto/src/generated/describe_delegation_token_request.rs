@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeDelegationTokenRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeDelegationTokenRequest {
     /// Each owner that we want to describe delegation tokens for, or null to describe all tokens.
     pub owners: Option<Vec<DescribeDelegationTokenOwner>>,
@@ -108,7 +107,6 @@ impl Request for DescribeDelegationTokenRequest {
 }
 /// Each owner that we want to describe delegation tokens for, or null to describe all tokens.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeDelegationTokenOwner {
     /// The owner principal type.
     pub principal_type: ByteStr,

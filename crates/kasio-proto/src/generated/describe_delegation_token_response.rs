@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeDelegationTokenResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeDelegationTokenResponse {
     /// The error code, or 0 if there was no error.
     pub error_code: i16,
@@ -118,7 +117,6 @@ impl Response for DescribeDelegationTokenResponse {
 }
 /// Those who are able to renew this token before it expires.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribedDelegationTokenRenewer {
     /// The renewer principal type.
     pub principal_type: ByteStr,
@@ -175,7 +173,6 @@ impl crate::random::Random for DescribedDelegationTokenRenewer {
 
 /// The tokens.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribedDelegationToken {
     /// The token principal type.
     pub principal_type: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeGroupsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeGroupsRequest {
     /// The names of the groups to describe.
     pub groups: Vec<ByteStr>,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeGroupsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeGroupsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -116,7 +115,6 @@ impl Response for DescribeGroupsResponse {
 }
 /// The group members.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribedGroupMember {
     /// The member id.
     pub member_id: ByteStr,
@@ -204,7 +202,6 @@ impl crate::random::Random for DescribedGroupMember {
 
 /// Each described group.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribedGroup {
     /// The describe error, or 0 if there was no error.
     pub error_code: i16,

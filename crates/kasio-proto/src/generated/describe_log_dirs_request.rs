@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeLogDirsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeLogDirsRequest {
     /// Each topic that we want to describe log directories for, or null for all topics.
     pub topics: Option<Vec<DescribableLogDirTopic>>,
@@ -107,7 +106,6 @@ impl Request for DescribeLogDirsRequest {
 }
 /// Each topic that we want to describe log directories for, or null for all topics.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribableLogDirTopic {
     /// The topic name.
     pub topic: ByteStr,

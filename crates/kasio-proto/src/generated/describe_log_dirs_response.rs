@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeLogDirsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeLogDirsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -124,7 +123,6 @@ impl Response for DescribeLogDirsResponse {
 }
 /// The partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeLogDirsPartition {
     /// The partition index.
     pub partition_index: i32,
@@ -193,7 +191,6 @@ impl crate::random::Random for DescribeLogDirsPartition {
 
 /// The topics.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeLogDirsTopic {
     /// The topic name.
     pub name: ByteStr,
@@ -256,7 +253,6 @@ impl crate::random::Random for DescribeLogDirsTopic {
 
 /// The log directories.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeLogDirsResult {
     /// The error code, or 0 if there was no error.
     pub error_code: i16,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeProducersRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeProducersRequest {
     /// The topics to list producers for.
     pub topics: Vec<TopicRequest>,
@@ -105,7 +104,6 @@ impl Request for DescribeProducersRequest {
 }
 /// The topics to list producers for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicRequest {
     /// The topic name.
     pub name: ByteStr,

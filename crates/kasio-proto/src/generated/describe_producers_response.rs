@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeProducersResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeProducersResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -110,7 +109,6 @@ impl Response for DescribeProducersResponse {
 }
 /// The active producers for the partition.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ProducerState {
     /// The producer id.
     pub producer_id: i64,
@@ -191,7 +189,6 @@ impl crate::random::Random for ProducerState {
 
 /// Each partition in the response.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionResponse {
     /// The partition index.
     pub partition_index: i32,
@@ -266,7 +263,6 @@ impl crate::random::Random for PartitionResponse {
 
 /// Each topic in the response.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicResponse {
     /// The topic name.
     pub name: ByteStr,

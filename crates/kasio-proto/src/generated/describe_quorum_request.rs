@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeQuorumRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeQuorumRequest {
     /// The topics to describe.
     pub topics: Vec<TopicData>,
@@ -105,7 +104,6 @@ impl Request for DescribeQuorumRequest {
 }
 /// The partitions to describe.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
@@ -156,7 +154,6 @@ impl crate::random::Random for PartitionData {
 
 /// The topics to describe.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicData {
     /// The topic name.
     pub topic_name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeQuorumResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeQuorumResponse {
     /// The top level error code.
     pub error_code: i16,
@@ -145,7 +144,6 @@ impl Response for DescribeQuorumResponse {
 }
 /// The partition data.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
@@ -255,7 +253,6 @@ impl crate::random::Random for PartitionData {
 
 /// The response from the describe quorum API.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicData {
     /// The topic name.
     pub topic_name: ByteStr,
@@ -317,7 +314,6 @@ impl crate::random::Random for TopicData {
 
 /// The listeners of this controller.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Listener {
     /// The name of the endpoint.
     pub name: ByteStr,
@@ -416,7 +412,6 @@ impl crate::random::Random for Listener {
 
 /// The nodes in the quorum.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Node {
     /// The ID of the associated node.
     pub node_id: i32,
@@ -502,7 +497,6 @@ impl crate::random::Random for Node {
 
 /// The ReplicaState struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ReplicaState {
     /// The ID of the replica.
     pub replica_id: i32,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeShareGroupOffsetsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeShareGroupOffsetsRequest {
     /// The groups to describe offsets for.
     pub groups: Vec<DescribeShareGroupOffsetsRequestGroup>,
@@ -107,7 +106,6 @@ impl Request for DescribeShareGroupOffsetsRequest {
 }
 /// The topics to describe offsets for, or null for all topic-partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeShareGroupOffsetsRequestTopic {
     /// The topic name.
     pub topic_name: ByteStr,
@@ -168,7 +166,6 @@ impl crate::random::Random for DescribeShareGroupOffsetsRequestTopic {
 
 /// The groups to describe offsets for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeShareGroupOffsetsRequestGroup {
     /// The group identifier.
     pub group_id: ByteStr,

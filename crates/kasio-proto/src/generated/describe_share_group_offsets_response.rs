@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeShareGroupOffsetsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeShareGroupOffsetsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -112,7 +111,6 @@ impl Response for DescribeShareGroupOffsetsResponse {
 }
 /// The DescribeShareGroupOffsetsResponsePartition struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeShareGroupOffsetsResponsePartition {
     /// The partition index.
     pub partition_index: i32,
@@ -200,7 +198,6 @@ impl crate::random::Random for DescribeShareGroupOffsetsResponsePartition {
 
 /// The results for each topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeShareGroupOffsetsResponseTopic {
     /// The topic name.
     pub topic_name: ByteStr,
@@ -272,7 +269,6 @@ impl crate::random::Random for DescribeShareGroupOffsetsResponseTopic {
 
 /// The results for each group.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeShareGroupOffsetsResponseGroup {
     /// The group identifier.
     pub group_id: ByteStr,

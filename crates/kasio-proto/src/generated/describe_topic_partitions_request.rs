@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeTopicPartitionsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeTopicPartitionsRequest {
     /// The topics to fetch details for.
     pub topics: Vec<TopicRequest>,
@@ -127,7 +126,6 @@ impl Request for DescribeTopicPartitionsRequest {
 }
 /// The topics to fetch details for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicRequest {
     /// The topic name.
     pub name: ByteStr,
@@ -178,7 +176,6 @@ impl crate::random::Random for TopicRequest {
 
 /// The first topic and partition index to fetch details for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Cursor {
     /// The name for the first topic to process.
     pub topic_name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeTopicPartitionsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeTopicPartitionsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -128,7 +127,6 @@ impl Response for DescribeTopicPartitionsResponse {
 }
 /// Each partition in the topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeTopicPartitionsResponsePartition {
     /// The partition error, or 0 if there was no error.
     pub error_code: i16,
@@ -254,7 +252,6 @@ impl crate::random::Random for DescribeTopicPartitionsResponsePartition {
 
 /// Each topic in the response.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeTopicPartitionsResponseTopic {
     /// The topic error, or 0 if there was no error.
     pub error_code: i16,
@@ -345,7 +342,6 @@ impl crate::random::Random for DescribeTopicPartitionsResponseTopic {
 
 /// The next topic and partition index to fetch details for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Cursor {
     /// The name for the first topic to process.
     pub topic_name: ByteStr,

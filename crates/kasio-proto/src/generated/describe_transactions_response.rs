@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeTransactionsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeTransactionsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -112,7 +111,6 @@ impl Response for DescribeTransactionsResponse {
 }
 /// The set of partitions included in the current transaction (if active). When a transaction is preparing to commit or abort, this will include only partitions which do not have markers.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicData {
     /// The topic name.
     pub topic: ByteStr,
@@ -173,7 +171,6 @@ impl crate::random::Random for TopicData {
 
 /// The current state of the transaction.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TransactionState {
     /// The error code.
     pub error_code: i16,

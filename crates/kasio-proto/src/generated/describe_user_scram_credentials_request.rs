@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeUserScramCredentialsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeUserScramCredentialsRequest {
     /// The users to describe, or null/empty to describe all users.
     pub users: Option<Vec<UserName>>,
@@ -106,7 +105,6 @@ impl Request for DescribeUserScramCredentialsRequest {
 }
 /// The users to describe, or null/empty to describe all users.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct UserName {
     /// The user name.
     pub name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The DescribeUserScramCredentialsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeUserScramCredentialsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -125,7 +124,6 @@ impl Response for DescribeUserScramCredentialsResponse {
 }
 /// The mechanism and related information associated with the user's SCRAM credentials.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CredentialInfo {
     /// The SCRAM mechanism.
     pub mechanism: i8,
@@ -182,7 +180,6 @@ impl crate::random::Random for CredentialInfo {
 
 /// The results for descriptions, one per user.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribeUserScramCredentialsResult {
     /// The user name.
     pub user: ByteStr,

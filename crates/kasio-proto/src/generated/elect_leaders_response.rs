@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ElectLeadersResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ElectLeadersResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -130,7 +129,6 @@ impl Response for ElectLeadersResponse {
 }
 /// The results for each partition.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionResult {
     /// The partition id.
     pub partition_id: i32,
@@ -194,7 +192,6 @@ impl crate::random::Random for PartitionResult {
 
 /// The election results, or an empty array if the requester did not have permission and the request asks for all partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ReplicaElectionResult {
     /// The topic name.
     pub topic: ByteStr,

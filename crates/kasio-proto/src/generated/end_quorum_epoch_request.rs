@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The EndQuorumEpochRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct EndQuorumEpochRequest {
     /// The cluster id.
     pub cluster_id: Option<ByteStr>,
@@ -128,7 +127,6 @@ impl Request for EndQuorumEpochRequest {
 }
 /// A sorted list of preferred candidates to start the election.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ReplicaInfo {
     /// The ID of the candidate replica.
     pub candidate_id: i32,
@@ -210,7 +208,6 @@ impl crate::random::Random for ReplicaInfo {
 
 /// The partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
@@ -307,7 +304,6 @@ impl crate::random::Random for PartitionData {
 
 /// The topics.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicData {
     /// The topic name.
     pub topic_name: ByteStr,
@@ -369,7 +365,6 @@ impl crate::random::Random for TopicData {
 
 /// Endpoints for the leader.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct LeaderEndpoint {
     /// The name of the endpoint.
     pub name: ByteStr,

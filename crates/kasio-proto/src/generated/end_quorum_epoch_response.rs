@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The EndQuorumEpochResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct EndQuorumEpochResponse {
     /// The top level error code.
     pub error_code: i16,
@@ -152,7 +151,6 @@ impl Response for EndQuorumEpochResponse {
 }
 /// The partition data.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
@@ -221,7 +219,6 @@ impl crate::random::Random for PartitionData {
 
 /// The topic data.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicData {
     /// The topic name.
     pub topic_name: ByteStr,
@@ -283,7 +280,6 @@ impl crate::random::Random for TopicData {
 
 /// Endpoints for all leaders enumerated in PartitionData.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct NodeEndpoint {
     /// The ID of the associated node.
     pub node_id: i32,

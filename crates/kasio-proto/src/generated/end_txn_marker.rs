@@ -11,7 +11,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The EndTxnMarker message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct EndTxnMarker {
     /// The coordinator epoch when appending the record
     pub coordinator_epoch: i32,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The EndTxnRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct EndTxnRequest {
     /// The ID of the transaction to end.
     pub transactional_id: ByteStr,

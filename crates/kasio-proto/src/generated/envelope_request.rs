@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The EnvelopeRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct EnvelopeRequest {
     /// The embedded request header and data.
     pub request_data: Bytes,

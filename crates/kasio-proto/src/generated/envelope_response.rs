@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The EnvelopeResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct EnvelopeResponse {
     /// The embedded response header and data.
     pub response_data: Option<Bytes>,

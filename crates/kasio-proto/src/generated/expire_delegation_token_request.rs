@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ExpireDelegationTokenRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ExpireDelegationTokenRequest {
     /// The HMAC of the delegation token to be expired.
     pub hmac: Bytes,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The FetchRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct FetchRequest {
     /// The clusterId if known. This is used to validate metadata fetches prior to broker registration.
     pub cluster_id: Option<ByteStr>,
@@ -260,7 +259,6 @@ impl Request for FetchRequest {
 }
 /// The state of the replica in the follower.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ReplicaState {
     /// The replica ID of the follower, or -1 if this request is from a consumer.
     pub replica_id: i32,
@@ -341,7 +339,6 @@ impl crate::random::Random for ReplicaState {
 
 /// The partitions to fetch.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct FetchPartition {
     /// The partition index.
     pub partition: i32,
@@ -493,7 +490,6 @@ impl crate::random::Random for FetchPartition {
 
 /// The topics to fetch.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct FetchTopic {
     /// The name of the topic to fetch.
     pub topic: ByteStr,
@@ -573,7 +569,6 @@ impl crate::random::Random for FetchTopic {
 
 /// In an incremental fetch request, the partitions to remove.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ForgottenTopic {
     /// The topic name.
     pub topic: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The FetchResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct FetchResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -184,7 +183,6 @@ impl Response for FetchResponse {
 }
 /// In case divergence is detected based on the `LastFetchedEpoch` and `FetchOffset` in the request, this field indicates the largest epoch and its end offset such that subsequent records are known to diverge.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct EpochEndOffset {
     /// The largest epoch.
     pub epoch: i32,
@@ -265,7 +263,6 @@ impl crate::random::Random for EpochEndOffset {
 
 /// The current leader of the partition.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct LeaderIdAndEpoch {
     /// The ID of the current leader or -1 if the leader is unknown.
     pub leader_id: i32,
@@ -346,7 +343,6 @@ impl crate::random::Random for LeaderIdAndEpoch {
 
 /// In the case of fetching an offset less than the LogStartOffset, this is the end offset and epoch that should be used in the FetchSnapshot request.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct SnapshotId {
     /// The end offset of the epoch.
     pub end_offset: i64,
@@ -403,7 +399,6 @@ impl crate::random::Random for SnapshotId {
 
 /// The aborted transactions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AbortedTransaction {
     /// The producer id associated with the aborted transaction.
     pub producer_id: i64,
@@ -460,7 +455,6 @@ impl crate::random::Random for AbortedTransaction {
 
 /// The topic partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
@@ -667,7 +661,6 @@ impl crate::random::Random for PartitionData {
 
 /// The response topics.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct FetchableTopicResponse {
     /// The topic name.
     pub topic: ByteStr,
@@ -747,7 +740,6 @@ impl crate::random::Random for FetchableTopicResponse {
 
 /// Endpoints for all current-leaders enumerated in PartitionData, with errors NOT_LEADER_OR_FOLLOWER & FENCED_LEADER_EPOCH.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct NodeEndpoint {
     /// The ID of the associated node.
     pub node_id: i32,

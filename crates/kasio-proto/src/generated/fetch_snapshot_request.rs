@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The FetchSnapshotRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct FetchSnapshotRequest {
     /// The clusterId if known, this is used to validate metadata fetches prior to broker registration.
     pub cluster_id: Option<ByteStr>,
@@ -148,7 +147,6 @@ impl Request for FetchSnapshotRequest {
 }
 /// The snapshot endOffset and epoch to fetch.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct SnapshotId {
     /// The end offset of the snapshot.
     pub end_offset: i64,
@@ -205,7 +203,6 @@ impl crate::random::Random for SnapshotId {
 
 /// The partitions to fetch.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionSnapshot {
     /// The partition index.
     pub partition: i32,
@@ -304,7 +301,6 @@ impl crate::random::Random for PartitionSnapshot {
 
 /// The topics to fetch.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicSnapshot {
     /// The name of the topic to fetch.
     pub name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The FetchSnapshotResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct FetchSnapshotResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -158,7 +157,6 @@ impl Response for FetchSnapshotResponse {
 }
 /// The snapshot endOffset and epoch fetched.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct SnapshotId {
     /// The snapshot end offset.
     pub end_offset: i64,
@@ -215,7 +213,6 @@ impl crate::random::Random for SnapshotId {
 
 /// The leader of the partition at the time of the snapshot.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct LeaderIdAndEpoch {
     /// The ID of the current leader or -1 if the leader is unknown.
     pub leader_id: i32,
@@ -272,7 +269,6 @@ impl crate::random::Random for LeaderIdAndEpoch {
 
 /// The partitions to fetch.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionSnapshot {
     /// The partition index.
     pub index: i32,
@@ -384,7 +380,6 @@ impl crate::random::Random for PartitionSnapshot {
 
 /// The topics to fetch.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicSnapshot {
     /// The name of the topic to fetch.
     pub name: ByteStr,
@@ -447,7 +442,6 @@ impl crate::random::Random for TopicSnapshot {
 
 /// Endpoints for all current-leaders enumerated in PartitionSnapshot.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct NodeEndpoint {
     /// The ID of the associated node.
     pub node_id: i32,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The FindCoordinatorRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct FindCoordinatorRequest {
     /// The coordinator key.
     pub key: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The FindCoordinatorResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct FindCoordinatorResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -214,7 +213,6 @@ impl Response for FindCoordinatorResponse {
 }
 /// Each coordinator result in the response.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Coordinator {
     /// The coordinator key.
     pub key: ByteStr,

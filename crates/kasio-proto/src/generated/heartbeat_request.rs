@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The HeartbeatRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct HeartbeatRequest {
     /// The group id.
     pub group_id: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The InitializeShareGroupStateRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct InitializeShareGroupStateRequest {
     /// The group identifier.
     pub group_id: ByteStr,
@@ -113,7 +112,6 @@ impl Request for InitializeShareGroupStateRequest {
 }
 /// The data for the partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionData {
     /// The partition index.
     pub partition: i32,
@@ -176,7 +174,6 @@ impl crate::random::Random for PartitionData {
 
 /// The data for the topics.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct InitializeStateData {
     /// The topic identifier.
     pub topic_id: Uuid,

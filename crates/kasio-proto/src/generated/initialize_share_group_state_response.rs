@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The InitializeShareGroupStateResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct InitializeShareGroupStateResponse {
     /// The initialization results.
     pub results: Vec<InitializeStateResult>,
@@ -106,7 +105,6 @@ impl Response for InitializeShareGroupStateResponse {
 }
 /// The results for the partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionResult {
     /// The partition index.
     pub partition: i32,
@@ -170,7 +168,6 @@ impl crate::random::Random for PartitionResult {
 
 /// The initialization results.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct InitializeStateResult {
     /// The topic identifier.
     pub topic_id: Uuid,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The JoinGroupRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct JoinGroupRequest {
     /// The group identifier.
     pub group_id: ByteStr,
@@ -174,7 +173,6 @@ impl Request for JoinGroupRequest {
 }
 /// The list of protocols that the member supports.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct JoinGroupRequestProtocol {
     /// The protocol name.
     pub name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The JoinGroupResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct JoinGroupResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -201,7 +200,6 @@ impl Response for JoinGroupResponse {
 }
 /// The group members.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct JoinGroupResponseMember {
     /// The group member ID.
     pub member_id: ByteStr,

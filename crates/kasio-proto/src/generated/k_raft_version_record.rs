@@ -11,7 +11,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The KRaftVersionRecord message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct KRaftVersionRecord {
     /// The version of the kraft version record.
     pub version: i16,

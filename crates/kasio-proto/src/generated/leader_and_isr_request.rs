@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The LeaderAndIsrRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct LeaderAndIsrRequest {
     /// The current controller ID.
     pub controller_id: i32,
@@ -218,7 +217,6 @@ impl Request for LeaderAndIsrRequest {
 }
 /// Each topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct LeaderAndIsrTopicState {
     /// The topic name.
     pub topic_name: ByteStr,
@@ -317,7 +315,6 @@ impl crate::random::Random for LeaderAndIsrTopicState {
 
 /// The current live leaders.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct LeaderAndIsrLiveLeader {
     /// The leader's broker ID.
     pub broker_id: i32,
@@ -380,7 +377,6 @@ impl crate::random::Random for LeaderAndIsrLiveLeader {
 
 /// The LeaderAndIsrPartitionState struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct LeaderAndIsrPartitionState {
     /// The topic name.  This is only present in v0 or v1.
     pub topic_name: ByteStr,

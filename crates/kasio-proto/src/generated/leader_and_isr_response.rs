@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The LeaderAndIsrResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct LeaderAndIsrResponse {
     /// The error code, or 0 if there was no error.
     pub error_code: i16,
@@ -148,7 +147,6 @@ impl Response for LeaderAndIsrResponse {
 }
 /// Each topic
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct LeaderAndIsrTopicError {
     /// The unique topic ID
     pub topic_id: Uuid,
@@ -235,7 +233,6 @@ impl crate::random::Random for LeaderAndIsrTopicError {
 
 /// The LeaderAndIsrPartitionError struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct LeaderAndIsrPartitionError {
     /// The topic name.
     pub topic_name: ByteStr,

@@ -11,7 +11,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The LeaderChangeMessage message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct LeaderChangeMessage {
     /// The version of the leader change message.
     pub version: i16,
@@ -121,7 +120,6 @@ impl Message for LeaderChangeMessage {
 }
 /// The Voter struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Voter {
     /// The ID of the voter.
     pub voter_id: i32,

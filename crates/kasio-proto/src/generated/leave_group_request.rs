@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The LeaveGroupRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct LeaveGroupRequest {
     /// The ID of the group to leave.
     pub group_id: ByteStr,
@@ -142,7 +141,6 @@ impl Request for LeaveGroupRequest {
 }
 /// List of leaving member identities.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct MemberIdentity {
     /// The member ID to remove from the group.
     pub member_id: ByteStr,

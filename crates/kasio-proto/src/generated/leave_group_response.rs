@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The LeaveGroupResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct LeaveGroupResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -135,7 +134,6 @@ impl Response for LeaveGroupResponse {
 }
 /// List of leaving member responses.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct MemberResponse {
     /// The member ID to remove from the group.
     pub member_id: ByteStr,

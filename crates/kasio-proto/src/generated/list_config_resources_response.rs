@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ListConfigResourcesResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ListConfigResourcesResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -117,7 +116,6 @@ impl Response for ListConfigResourcesResponse {
 }
 /// Each config resource in the response.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ConfigResource {
     /// The resource name.
     pub resource_name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ListGroupsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ListGroupsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -122,7 +121,6 @@ impl Response for ListGroupsResponse {
 }
 /// Each group in the response.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ListedGroup {
     /// The group ID.
     pub group_id: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ListOffsetsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ListOffsetsRequest {
     /// The broker ID of the requester, or -1 if this request is being made by a normal consumer.
     pub replica_id: i32,
@@ -143,7 +142,6 @@ impl Request for ListOffsetsRequest {
 }
 /// Each partition in the request.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ListOffsetsPartition {
     /// The partition index.
     pub partition_index: i32,
@@ -212,7 +210,6 @@ impl crate::random::Random for ListOffsetsPartition {
 
 /// Each topic in the request.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ListOffsetsTopic {
     /// The topic name.
     pub name: ByteStr,

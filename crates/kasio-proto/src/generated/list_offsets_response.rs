@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ListOffsetsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ListOffsetsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -118,7 +117,6 @@ impl Response for ListOffsetsResponse {
 }
 /// Each partition in the response.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ListOffsetsPartitionResponse {
     /// The partition index.
     pub partition_index: i32,
@@ -205,7 +203,6 @@ impl crate::random::Random for ListOffsetsPartitionResponse {
 
 /// Each topic in the response.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ListOffsetsTopicResponse {
     /// The topic name.
     pub name: ByteStr,

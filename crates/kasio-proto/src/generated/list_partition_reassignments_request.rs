@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ListPartitionReassignmentsRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ListPartitionReassignmentsRequest {
     /// The time in ms to wait for the request to complete.
     pub timeout_ms: i32,
@@ -114,7 +113,6 @@ impl Request for ListPartitionReassignmentsRequest {
 }
 /// The topics to list partition reassignments for, or null to list everything.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ListPartitionReassignmentsTopics {
     /// The topic name.
     pub name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ListPartitionReassignmentsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ListPartitionReassignmentsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -125,7 +124,6 @@ impl Response for ListPartitionReassignmentsResponse {
 }
 /// The ongoing reassignments for each partition.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OngoingPartitionReassignment {
     /// The index of the partition.
     pub partition_index: i32,
@@ -206,7 +204,6 @@ impl crate::random::Random for OngoingPartitionReassignment {
 
 /// The ongoing reassignments for each topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OngoingTopicReassignment {
     /// The topic name.
     pub name: ByteStr,

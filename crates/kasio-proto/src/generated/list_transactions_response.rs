@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ListTransactionsResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ListTransactionsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -129,7 +128,6 @@ impl Response for ListTransactionsResponse {
 }
 /// The current state of the transaction for the transactional id.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TransactionState {
     /// The transactional id.
     pub transactional_id: ByteStr,

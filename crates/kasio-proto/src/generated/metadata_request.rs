@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The MetadataRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct MetadataRequest {
     /// The topics to fetch metadata for.
     pub topics: Option<Vec<MetadataRequestTopic>>,
@@ -194,7 +193,6 @@ impl Request for MetadataRequest {
 }
 /// The topics to fetch metadata for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct MetadataRequestTopic {
     /// The topic id.
     pub topic_id: Uuid,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The MetadataResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct MetadataResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -185,7 +184,6 @@ impl Response for MetadataResponse {
 }
 /// A list of brokers present in the cluster.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct MetadataResponseBroker {
     /// The broker ID.
     pub node_id: i32,
@@ -260,7 +258,6 @@ impl crate::random::Random for MetadataResponseBroker {
 
 /// Each partition in the topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct MetadataResponsePartition {
     /// The partition error, or 0 if there was no error.
     pub error_code: i16,
@@ -371,7 +368,6 @@ impl crate::random::Random for MetadataResponsePartition {
 
 /// Each topic in the response.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct MetadataResponseTopic {
     /// The topic error, or 0 if there was no error.
     pub error_code: i16,

@@ -1827,7 +1827,7 @@ impl AnyRequest {
     /// [`DecodeErrorKind::UnknownApiKey`], or as [`Decode::decode`].
     pub fn decode_raw(api_key: i16, version: i16, buf: &mut Bytes) -> Result<Self, DecodeError> {
         let key = ApiKey::from_i16(api_key)
-            .ok_or(DecodeError::new(DecodeErrorKind::UnknownApiKey(api_key)))?;
+            .ok_or_else(|| DecodeError::new(DecodeErrorKind::UnknownApiKey(api_key)))?;
         Self::decode(key, version, buf)
     }
 
@@ -3262,7 +3262,7 @@ impl AnyResponse {
     /// [`DecodeErrorKind::UnknownApiKey`], or as [`Decode::decode`].
     pub fn decode_raw(api_key: i16, version: i16, buf: &mut Bytes) -> Result<Self, DecodeError> {
         let key = ApiKey::from_i16(api_key)
-            .ok_or(DecodeError::new(DecodeErrorKind::UnknownApiKey(api_key)))?;
+            .ok_or_else(|| DecodeError::new(DecodeErrorKind::UnknownApiKey(api_key)))?;
         Self::decode(key, version, buf)
     }
 

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The OffsetCommitRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetCommitRequest {
     /// The unique group identifier.
     pub group_id: ByteStr,
@@ -157,7 +156,6 @@ impl Request for OffsetCommitRequest {
 }
 /// Each partition to commit offsets for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetCommitRequestPartition {
     /// The partition index.
     pub partition_index: i32,
@@ -233,7 +231,6 @@ impl crate::random::Random for OffsetCommitRequestPartition {
 
 /// The topics to commit offsets for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetCommitRequestTopic {
     /// The topic name.
     pub name: ByteStr,

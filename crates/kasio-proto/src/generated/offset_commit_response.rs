@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The OffsetCommitResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetCommitResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -118,7 +117,6 @@ impl Response for OffsetCommitResponse {
 }
 /// The responses for each partition in the topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetCommitResponsePartition {
     /// The partition index.
     pub partition_index: i32,
@@ -175,7 +173,6 @@ impl crate::random::Random for OffsetCommitResponsePartition {
 
 /// The responses for each topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetCommitResponseTopic {
     /// The topic name.
     pub name: ByteStr,

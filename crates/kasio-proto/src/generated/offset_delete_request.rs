@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The OffsetDeleteRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetDeleteRequest {
     /// The unique group identifier.
     pub group_id: ByteStr,
@@ -103,7 +102,6 @@ impl Request for OffsetDeleteRequest {
 }
 /// Each partition to delete offsets for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetDeleteRequestPartition {
     /// The partition index.
     pub partition_index: i32,
@@ -142,7 +140,6 @@ impl crate::random::Random for OffsetDeleteRequestPartition {
 
 /// The topics to delete offsets for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetDeleteRequestTopic {
     /// The topic name.
     pub name: ByteStr,

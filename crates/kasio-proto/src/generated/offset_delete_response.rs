@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The OffsetDeleteResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetDeleteResponse {
     /// The top-level error code, or 0 if there was no error.
     pub error_code: i16,
@@ -108,7 +107,6 @@ impl Response for OffsetDeleteResponse {
 }
 /// The responses for each partition in the topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetDeleteResponsePartition {
     /// The partition index.
     pub partition_index: i32,
@@ -155,7 +153,6 @@ impl crate::random::Random for OffsetDeleteResponsePartition {
 
 /// The responses for each topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetDeleteResponseTopic {
     /// The topic name.
     pub name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The OffsetFetchRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetFetchRequest {
     /// The group to fetch offsets for.
     pub group_id: ByteStr,
@@ -209,7 +208,6 @@ impl Request for OffsetFetchRequest {
 }
 /// Each topic we would like to fetch offsets for, or null to fetch offsets for all topics.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetFetchRequestTopic {
     /// The topic name.
     pub name: ByteStr,
@@ -294,7 +292,6 @@ impl crate::random::Random for OffsetFetchRequestTopic {
 
 /// Each topic we would like to fetch offsets for, or null to fetch offsets for all topics.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetFetchRequestTopics {
     /// The topic name.
     pub name: ByteStr,
@@ -385,7 +382,6 @@ impl crate::random::Random for OffsetFetchRequestTopics {
 
 /// Each group we would like to fetch offsets for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetFetchRequestGroup {
     /// The group ID.
     pub group_id: ByteStr,

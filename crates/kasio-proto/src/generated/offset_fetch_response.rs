@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The OffsetFetchResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetFetchResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -166,7 +165,6 @@ impl Response for OffsetFetchResponse {
 }
 /// The responses per partition.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetFetchResponsePartition {
     /// The partition index.
     pub partition_index: i32,
@@ -295,7 +293,6 @@ impl crate::random::Random for OffsetFetchResponsePartition {
 
 /// The responses per topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetFetchResponseTopic {
     /// The topic name.
     pub name: ByteStr,
@@ -382,7 +379,6 @@ impl crate::random::Random for OffsetFetchResponseTopic {
 
 /// The responses per partition.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetFetchResponsePartitions {
     /// The partition index.
     pub partition_index: i32,
@@ -511,7 +507,6 @@ impl crate::random::Random for OffsetFetchResponsePartitions {
 
 /// The responses per topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetFetchResponseTopics {
     /// The topic name.
     pub name: ByteStr,
@@ -604,7 +599,6 @@ impl crate::random::Random for OffsetFetchResponseTopics {
 
 /// The responses per group id.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetFetchResponseGroup {
     /// The group ID.
     pub group_id: ByteStr,

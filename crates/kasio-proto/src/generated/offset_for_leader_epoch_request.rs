@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The OffsetForLeaderEpochRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetForLeaderEpochRequest {
     /// The broker ID of the follower, of -1 if this request is from a consumer.
     pub replica_id: i32,
@@ -119,7 +118,6 @@ impl Request for OffsetForLeaderEpochRequest {
 }
 /// Each partition to get offsets for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetForLeaderPartition {
     /// The partition index.
     pub partition: i32,
@@ -182,7 +180,6 @@ impl crate::random::Random for OffsetForLeaderPartition {
 
 /// Each topic to get offsets for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetForLeaderTopic {
     /// The topic name.
     pub topic: ByteStr,

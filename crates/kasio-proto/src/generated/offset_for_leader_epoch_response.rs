@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The OffsetForLeaderEpochResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetForLeaderEpochResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -112,7 +111,6 @@ impl Response for OffsetForLeaderEpochResponse {
 }
 /// Each partition in the topic we fetched offsets for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct EpochEndOffset {
     /// The error code 0, or if there was no error.
     pub error_code: i16,
@@ -181,7 +179,6 @@ impl crate::random::Random for EpochEndOffset {
 
 /// Each topic we fetched offsets for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OffsetForLeaderTopicResult {
     /// The topic name.
     pub topic: ByteStr,

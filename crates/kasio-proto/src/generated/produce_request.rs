@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ProduceRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ProduceRequest {
     /// The transactional ID, or null if the producer is not transactional.
     pub transactional_id: Option<ByteStr>,
@@ -126,7 +125,6 @@ impl Request for ProduceRequest {
 }
 /// Each partition to produce to.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionProduceData {
     /// The partition index.
     pub index: i32,
@@ -183,7 +181,6 @@ impl crate::random::Random for PartitionProduceData {
 
 /// Each topic to produce to.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicProduceData {
     /// The topic name.
     pub name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ProduceResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ProduceResponse {
     /// Each produce response.
     pub responses: Vec<TopicProduceResponse>,
@@ -154,7 +153,6 @@ impl Response for ProduceResponse {
 }
 /// The batch indices of records that caused the batch to be dropped.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct BatchIndexAndErrorMessage {
     /// The batch index of the record that caused the batch to be dropped.
     pub batch_index: i32,
@@ -236,7 +234,6 @@ impl crate::random::Random for BatchIndexAndErrorMessage {
 
 /// The leader broker that the producer should use for future requests.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct LeaderIdAndEpoch {
     /// The ID of the current leader or -1 if the leader is unknown.
     pub leader_id: i32,
@@ -317,7 +314,6 @@ impl crate::random::Random for LeaderIdAndEpoch {
 
 /// Each partition that we produced to within the topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionProduceResponse {
     /// The partition index.
     pub index: i32,
@@ -466,7 +462,6 @@ impl crate::random::Random for PartitionProduceResponse {
 
 /// Each produce response.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicProduceResponse {
     /// The topic name.
     pub name: ByteStr,
@@ -547,7 +542,6 @@ impl crate::random::Random for TopicProduceResponse {
 
 /// Endpoints for all current-leaders enumerated in PartitionProduceResponses, with errors NOT_LEADER_OR_FOLLOWER.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct NodeEndpoint {
     /// The ID of the associated node.
     pub node_id: i32,

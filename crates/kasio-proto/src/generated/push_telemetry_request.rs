@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The PushTelemetryRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PushTelemetryRequest {
     /// Unique id for this client instance.
     pub client_instance_id: Uuid,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ReadShareGroupStateRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ReadShareGroupStateRequest {
     /// The group identifier.
     pub group_id: ByteStr,
@@ -111,7 +110,6 @@ impl Request for ReadShareGroupStateRequest {
 }
 /// The data for the partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionData {
     /// The partition index.
     pub partition: i32,
@@ -168,7 +166,6 @@ impl crate::random::Random for PartitionData {
 
 /// The data for the topics.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ReadStateData {
     /// The topic identifier.
     pub topic_id: Uuid,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ReadShareGroupStateResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ReadShareGroupStateResponse {
     /// The read results.
     pub results: Vec<ReadStateResult>,
@@ -106,7 +105,6 @@ impl Response for ReadShareGroupStateResponse {
 }
 /// The state batches for this share-partition.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct StateBatch {
     /// The first offset of this state batch.
     pub first_offset: i64,
@@ -175,7 +173,6 @@ impl crate::random::Random for StateBatch {
 
 /// The results for the partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionResult {
     /// The partition index.
     pub partition: i32,
@@ -262,7 +259,6 @@ impl crate::random::Random for PartitionResult {
 
 /// The read results.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ReadStateResult {
     /// The topic identifier.
     pub topic_id: Uuid,

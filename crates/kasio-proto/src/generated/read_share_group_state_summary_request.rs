@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ReadShareGroupStateSummaryRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ReadShareGroupStateSummaryRequest {
     /// The group identifier.
     pub group_id: ByteStr,
@@ -113,7 +112,6 @@ impl Request for ReadShareGroupStateSummaryRequest {
 }
 /// The data for the partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionData {
     /// The partition index.
     pub partition: i32,
@@ -170,7 +168,6 @@ impl crate::random::Random for PartitionData {
 
 /// The data for the topics.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ReadStateSummaryData {
     /// The topic identifier.
     pub topic_id: Uuid,

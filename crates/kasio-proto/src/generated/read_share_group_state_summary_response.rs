@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ReadShareGroupStateSummaryResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ReadShareGroupStateSummaryResponse {
     /// The read results.
     pub results: Vec<ReadStateSummaryResult>,
@@ -106,7 +105,6 @@ impl Response for ReadShareGroupStateSummaryResponse {
 }
 /// The results for the partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionResult {
     /// The partition index.
     pub partition: i32,
@@ -201,7 +199,6 @@ impl crate::random::Random for PartitionResult {
 
 /// The read results.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ReadStateSummaryResult {
     /// The topic identifier.
     pub topic_id: Uuid,

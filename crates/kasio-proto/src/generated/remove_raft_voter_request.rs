@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The RemoveRaftVoterRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct RemoveRaftVoterRequest {
     /// The cluster id of the request.
     pub cluster_id: Option<ByteStr>,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The RenewDelegationTokenRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct RenewDelegationTokenRequest {
     /// The HMAC of the delegation token to be renewed.
     pub hmac: Bytes,

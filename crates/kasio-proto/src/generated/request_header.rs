@@ -11,7 +11,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The RequestHeader message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct RequestHeader {
     /// The API key of this request.
     pub request_api_key: i16,

@@ -11,7 +11,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ResponseHeader message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ResponseHeader {
     /// The correlation ID of this response.
     pub correlation_id: i32,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The SaslHandshakeRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct SaslHandshakeRequest {
     /// The SASL mechanism chosen by the client.
     pub mechanism: ByteStr,

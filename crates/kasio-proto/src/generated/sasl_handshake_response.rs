@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The SaslHandshakeResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct SaslHandshakeResponse {
     /// The error code, or 0 if there was no error.
     pub error_code: i16,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ShareAcknowledgeRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ShareAcknowledgeRequest {
     /// The group identifier.
     pub group_id: Option<ByteStr>,
@@ -143,7 +142,6 @@ impl Request for ShareAcknowledgeRequest {
 }
 /// Record batches to acknowledge.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AcknowledgementBatch {
     /// First offset of batch of records to acknowledge.
     pub first_offset: i64,
@@ -210,7 +208,6 @@ impl crate::random::Random for AcknowledgementBatch {
 
 /// The partitions containing records to acknowledge.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AcknowledgePartition {
     /// The partition index.
     pub partition_index: i32,
@@ -273,7 +270,6 @@ impl crate::random::Random for AcknowledgePartition {
 
 /// The topics containing records to acknowledge.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AcknowledgeTopic {
     /// The unique topic ID.
     pub topic_id: Uuid,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ShareAcknowledgeResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ShareAcknowledgeResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -149,7 +148,6 @@ impl Response for ShareAcknowledgeResponse {
 }
 /// The current leader of the partition.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct LeaderIdAndEpoch {
     /// The ID of the current leader or -1 if the leader is unknown.
     pub leader_id: i32,
@@ -206,7 +204,6 @@ impl crate::random::Random for LeaderIdAndEpoch {
 
 /// The topic partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
@@ -276,7 +273,6 @@ impl crate::random::Random for PartitionData {
 
 /// The response topics.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ShareAcknowledgeTopicResponse {
     /// The unique topic ID.
     pub topic_id: Uuid,
@@ -338,7 +334,6 @@ impl crate::random::Random for ShareAcknowledgeTopicResponse {
 
 /// Endpoints for all current leaders enumerated in PartitionData with error NOT_LEADER_OR_FOLLOWER.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct NodeEndpoint {
     /// The ID of the associated node.
     pub node_id: i32,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ShareFetchRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ShareFetchRequest {
     /// The group identifier.
     pub group_id: Option<ByteStr>,
@@ -194,7 +193,6 @@ impl Request for ShareFetchRequest {
 }
 /// Record batches to acknowledge.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AcknowledgementBatch {
     /// First offset of batch of records to acknowledge.
     pub first_offset: i64,
@@ -261,7 +259,6 @@ impl crate::random::Random for AcknowledgementBatch {
 
 /// The partitions to fetch.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct FetchPartition {
     /// The partition index.
     pub partition_index: i32,
@@ -333,7 +330,6 @@ impl crate::random::Random for FetchPartition {
 
 /// The topics to fetch.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct FetchTopic {
     /// The unique topic ID.
     pub topic_id: Uuid,
@@ -395,7 +391,6 @@ impl crate::random::Random for FetchTopic {
 
 /// The partitions to remove from this share session.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ForgottenTopic {
     /// The unique topic ID.
     pub topic_id: Uuid,

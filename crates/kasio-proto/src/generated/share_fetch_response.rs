@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ShareFetchResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ShareFetchResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -143,7 +142,6 @@ impl Response for ShareFetchResponse {
 }
 /// The current leader of the partition.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct LeaderIdAndEpoch {
     /// The ID of the current leader or -1 if the leader is unknown.
     pub leader_id: i32,
@@ -200,7 +198,6 @@ impl crate::random::Random for LeaderIdAndEpoch {
 
 /// The acquired records.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct AcquiredRecords {
     /// The earliest offset in this batch of acquired records.
     pub first_offset: i64,
@@ -263,7 +260,6 @@ impl crate::random::Random for AcquiredRecords {
 
 /// The topic partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
@@ -364,7 +360,6 @@ impl crate::random::Random for PartitionData {
 
 /// The response topics.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ShareFetchableTopicResponse {
     /// The unique topic ID.
     pub topic_id: Uuid,
@@ -426,7 +421,6 @@ impl crate::random::Random for ShareFetchableTopicResponse {
 
 /// Endpoints for all current leaders enumerated in PartitionData with error NOT_LEADER_OR_FOLLOWER.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct NodeEndpoint {
     /// The ID of the associated node.
     pub node_id: i32,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ShareGroupDescribeResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ShareGroupDescribeResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -110,7 +109,6 @@ impl Response for ShareGroupDescribeResponse {
 }
 /// The members.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Member {
     /// The member ID.
     pub member_id: ByteStr,
@@ -202,7 +200,6 @@ impl crate::random::Random for Member {
 
 /// Each described group.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribedGroup {
     /// The describe error, or 0 if there was no error.
     pub error_code: i16,
@@ -306,7 +303,6 @@ impl crate::random::Random for DescribedGroup {
 
 /// The TopicPartitions struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicPartitions {
     /// The topic ID.
     pub topic_id: Uuid,
@@ -373,7 +369,6 @@ impl crate::random::Random for TopicPartitions {
 
 /// The Assignment struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Assignment {
     /// The assigned topic-partitions to the member.
     pub topic_partitions: Vec<TopicPartitions>,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ShareGroupHeartbeatRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ShareGroupHeartbeatRequest {
     /// The group identifier.
     pub group_id: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The ShareGroupHeartbeatResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct ShareGroupHeartbeatResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -147,7 +146,6 @@ impl Response for ShareGroupHeartbeatResponse {
 }
 /// null if not provided; the assignment otherwise.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Assignment {
     /// The partitions assigned to the member.
     pub topic_partitions: Vec<TopicPartitions>,
@@ -204,7 +202,6 @@ impl crate::random::Random for Assignment {
 
 /// The TopicPartitions struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicPartitions {
     /// The topic ID.
     pub topic_id: Uuid,

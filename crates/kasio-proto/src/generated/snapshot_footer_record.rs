@@ -11,7 +11,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The SnapshotFooterRecord message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct SnapshotFooterRecord {
     /// The version of the snapshot footer record.
     pub version: i16,

@@ -11,7 +11,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The SnapshotHeaderRecord message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct SnapshotHeaderRecord {
     /// The version of the snapshot header record.
     pub version: i16,

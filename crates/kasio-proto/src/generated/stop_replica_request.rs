@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The StopReplicaRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct StopReplicaRequest {
     /// The controller id.
     pub controller_id: i32,
@@ -227,7 +226,6 @@ impl Request for StopReplicaRequest {
 }
 /// The partitions to stop.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct StopReplicaPartitionV0 {
     /// The topic name.
     pub topic_name: ByteStr,
@@ -308,7 +306,6 @@ impl crate::random::Random for StopReplicaPartitionV0 {
 
 /// The topics to stop.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct StopReplicaTopicV1 {
     /// The topic name.
     pub name: ByteStr,
@@ -393,7 +390,6 @@ impl crate::random::Random for StopReplicaTopicV1 {
 
 /// The state of each partition
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct StopReplicaPartitionState {
     /// The partition index.
     pub partition_index: i32,
@@ -492,7 +488,6 @@ impl crate::random::Random for StopReplicaPartitionState {
 
 /// Each topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct StopReplicaTopicState {
     /// The topic name.
     pub topic_name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The StopReplicaResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct StopReplicaResponse {
     /// The top-level error code, or 0 if there was no top-level error.
     pub error_code: i16,
@@ -112,7 +111,6 @@ impl Response for StopReplicaResponse {
 }
 /// The responses for each partition.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct StopReplicaPartitionError {
     /// The topic name.
     pub topic_name: ByteStr,

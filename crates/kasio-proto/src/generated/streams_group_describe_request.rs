@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The StreamsGroupDescribeRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct StreamsGroupDescribeRequest {
     /// The ids of the groups to describe
     pub group_ids: Vec<ByteStr>,

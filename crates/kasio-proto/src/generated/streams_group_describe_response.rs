@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The StreamsGroupDescribeResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct StreamsGroupDescribeResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -110,7 +109,6 @@ impl Response for StreamsGroupDescribeResponse {
 }
 /// The subtopologies of the streams application. This contains the configured subtopologies, where the number of partitions are set and any regular expressions are resolved to actual topics. Null if the group is uninitialized, source topics are missing or incorrectly partitioned.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Subtopology {
     /// String to uniquely identify the subtopology.
     pub subtopology_id: ByteStr,
@@ -205,7 +203,6 @@ impl crate::random::Random for Subtopology {
 
 /// The topology metadata currently initialized for the streams application. Can be null in case of a describe error.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Topology {
     /// The epoch of the currently initialized topology for this group.
     pub epoch: i32,
@@ -267,7 +264,6 @@ impl crate::random::Random for Topology {
 
 /// The members.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Member {
     /// The member ID.
     pub member_id: ByteStr,
@@ -426,7 +422,6 @@ impl crate::random::Random for Member {
 
 /// Each described group.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DescribedGroup {
     /// The describe error, or 0 if there was no error.
     pub error_code: i16,
@@ -602,7 +597,6 @@ impl crate::random::Random for DescribedGroup {
 
 /// The Endpoint struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Endpoint {
     /// host of the endpoint
     pub host: ByteStr,
@@ -659,7 +653,6 @@ impl crate::random::Random for Endpoint {
 
 /// The TaskOffset struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TaskOffset {
     /// The subtopology identifier.
     pub subtopology_id: ByteStr,
@@ -722,7 +715,6 @@ impl crate::random::Random for TaskOffset {
 
 /// The Assignment struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Assignment {
     /// Active tasks for this client.
     pub active_tasks: Vec<TaskIds>,
@@ -797,7 +789,6 @@ impl crate::random::Random for Assignment {
 
 /// The TaskIds struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TaskIds {
     /// The subtopology identifier.
     pub subtopology_id: ByteStr,
@@ -858,7 +849,6 @@ impl crate::random::Random for TaskIds {
 
 /// The KeyValue struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct KeyValue {
     /// key of the config
     pub key: ByteStr,
@@ -915,7 +905,6 @@ impl crate::random::Random for KeyValue {
 
 /// The TopicInfo struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicInfo {
     /// The name of the topic.
     pub name: ByteStr,
@@ -989,7 +978,6 @@ impl crate::random::Random for TopicInfo {
 
 /// The TopologyDescription struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopologyDescription {
     /// The subtopologies that make up this topology.
     pub subtopologies: Vec<TopologyDescriptionSubtopology>,
@@ -1084,7 +1072,6 @@ impl crate::random::Random for TopologyDescription {
 
 /// The TopologyDescriptionSubtopology struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopologyDescriptionSubtopology {
     /// The subtopology identifier, unique within the topology.
     pub subtopology_id: ByteStr,
@@ -1171,7 +1158,6 @@ impl crate::random::Random for TopologyDescriptionSubtopology {
 
 /// The TopologyDescriptionNode struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopologyDescriptionNode {
     /// The name of this node (e.g., KSTREAM-SOURCE-0000000000).
     pub name: ByteStr,
@@ -1339,7 +1325,6 @@ impl crate::random::Random for TopologyDescriptionNode {
 
 /// The TopologyDescriptionGlobalStore struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopologyDescriptionGlobalStore {
     /// The source node providing data to the global store.
     pub source: TopologyDescriptionNode,

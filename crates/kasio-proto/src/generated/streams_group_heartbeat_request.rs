@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The StreamsGroupHeartbeatRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct StreamsGroupHeartbeatRequest {
     /// The group identifier.
     pub group_id: ByteStr,
@@ -248,7 +247,6 @@ impl Request for StreamsGroupHeartbeatRequest {
 }
 /// A subset of source topics that must be copartitioned.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CopartitionGroup {
     /// The topics the topology reads from. Index into the array on the subtopology level.
     pub source_topics: Vec<i16>,
@@ -324,7 +322,6 @@ impl crate::random::Random for CopartitionGroup {
 
 /// The sub-topologies of the streams application.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Subtopology {
     /// String to uniquely identify the subtopology. Deterministically generated from the topology
     pub subtopology_id: ByteStr,
@@ -442,7 +439,6 @@ impl crate::random::Random for Subtopology {
 
 /// The topology metadata of the streams application. Used to initialize the topology of the group and to check if the topology corresponds to the topology initialized for the group. Only sent when memberEpoch = 0, must be non-empty. Null otherwise.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Topology {
     /// The epoch of the topology. Used to check if the topology corresponds to the topology initialized on the brokers.
     pub epoch: i32,
@@ -504,7 +500,6 @@ impl crate::random::Random for Topology {
 
 /// The KeyValue struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct KeyValue {
     /// key of the config
     pub key: ByteStr,
@@ -561,7 +556,6 @@ impl crate::random::Random for KeyValue {
 
 /// The TopicInfo struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicInfo {
     /// The name of the topic.
     pub name: ByteStr,
@@ -635,7 +629,6 @@ impl crate::random::Random for TopicInfo {
 
 /// The Endpoint struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Endpoint {
     /// host of the endpoint
     pub host: ByteStr,
@@ -692,7 +685,6 @@ impl crate::random::Random for Endpoint {
 
 /// The TaskOffset struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TaskOffset {
     /// The subtopology identifier.
     pub subtopology_id: ByteStr,
@@ -755,7 +747,6 @@ impl crate::random::Random for TaskOffset {
 
 /// The TaskIds struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TaskIds {
     /// The subtopology identifier.
     pub subtopology_id: ByteStr,

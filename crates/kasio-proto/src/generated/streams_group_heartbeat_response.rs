@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The StreamsGroupHeartbeatResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct StreamsGroupHeartbeatResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -257,7 +256,6 @@ impl Response for StreamsGroupHeartbeatResponse {
 }
 /// Global assignment information used for IQ. There is one entry per member, so several entries carry the same UserEndpoint when a client runs more than one stream thread; clients must union the entries of an endpoint. Null if unchanged since last heartbeat.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct EndpointToPartitions {
     /// User-defined endpoint to connect to the node
     pub user_endpoint: Endpoint,
@@ -330,7 +328,6 @@ impl crate::random::Random for EndpointToPartitions {
 
 /// The Status struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Status {
     /// A code to indicate that a particular status is active for the group membership
     pub status_code: i8,
@@ -387,7 +384,6 @@ impl crate::random::Random for Status {
 
 /// The TopicPartition struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicPartition {
     /// topic name
     pub topic: ByteStr,
@@ -448,7 +444,6 @@ impl crate::random::Random for TopicPartition {
 
 /// The TaskIds struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TaskIds {
     /// The subtopology identifier.
     pub subtopology_id: ByteStr,
@@ -509,7 +504,6 @@ impl crate::random::Random for TaskIds {
 
 /// The Endpoint struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Endpoint {
     /// host of the endpoint
     pub host: ByteStr,

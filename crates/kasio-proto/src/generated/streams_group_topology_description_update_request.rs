@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The StreamsGroupTopologyDescriptionUpdateRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct StreamsGroupTopologyDescriptionUpdateRequest {
     /// The streams group identifier.
     pub group_id: ByteStr,
@@ -120,7 +119,6 @@ impl Request for StreamsGroupTopologyDescriptionUpdateRequest {
 }
 /// The TopologyDescription struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopologyDescription {
     /// The subtopologies that make up this topology.
     pub subtopologies: Vec<TopologyDescriptionSubtopology>,
@@ -189,7 +187,6 @@ impl crate::random::Random for TopologyDescription {
 
 /// The TopologyDescriptionSubtopology struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopologyDescriptionSubtopology {
     /// The subtopology identifier, unique within the topology.
     pub subtopology_id: ByteStr,
@@ -252,7 +249,6 @@ impl crate::random::Random for TopologyDescriptionSubtopology {
 
 /// The TopologyDescriptionNode struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopologyDescriptionNode {
     /// The name of this node (e.g., KSTREAM-SOURCE-0000000000).
     pub name: ByteStr,
@@ -347,7 +343,6 @@ impl crate::random::Random for TopologyDescriptionNode {
 
 /// The TopologyDescriptionGlobalStore struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopologyDescriptionGlobalStore {
     /// The source node providing data to the global store.
     pub source: TopologyDescriptionNode,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The SyncGroupRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct SyncGroupRequest {
     /// The unique group identifier.
     pub group_id: ByteStr,
@@ -170,7 +169,6 @@ impl Request for SyncGroupRequest {
 }
 /// Each assignment.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct SyncGroupRequestAssignment {
     /// The ID of the member to assign.
     pub member_id: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The TxnOffsetCommitRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TxnOffsetCommitRequest {
     /// The ID of the transaction.
     pub transactional_id: ByteStr,
@@ -187,7 +186,6 @@ impl Request for TxnOffsetCommitRequest {
 }
 /// The partitions inside the topic that we want to commit offsets for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TxnOffsetCommitRequestPartition {
     /// The index of the partition within the topic.
     pub partition_index: i32,
@@ -263,7 +261,6 @@ impl crate::random::Random for TxnOffsetCommitRequestPartition {
 
 /// Each topic that we want to commit offsets for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TxnOffsetCommitRequestTopic {
     /// The topic name.
     pub name: ByteStr,

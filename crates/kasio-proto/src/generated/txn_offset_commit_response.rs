@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The TxnOffsetCommitResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TxnOffsetCommitResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -112,7 +111,6 @@ impl Response for TxnOffsetCommitResponse {
 }
 /// The responses for each partition in the topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TxnOffsetCommitResponsePartition {
     /// The partition index.
     pub partition_index: i32,
@@ -169,7 +167,6 @@ impl crate::random::Random for TxnOffsetCommitResponsePartition {
 
 /// The responses for each topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TxnOffsetCommitResponseTopic {
     /// The topic name.
     pub name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The UnregisterBrokerRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct UnregisterBrokerRequest {
     /// The broker ID to unregister.
     pub broker_id: i32,

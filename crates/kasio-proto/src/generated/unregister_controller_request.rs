@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The UnregisterControllerRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct UnregisterControllerRequest {
     /// The controller ID to unregister.
     pub controller_id: i32,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The UpdateFeaturesRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct UpdateFeaturesRequest {
     /// How long to wait in milliseconds before timing out the request.
     pub timeout_ms: i32,
@@ -131,7 +130,6 @@ impl Request for UpdateFeaturesRequest {
 }
 /// The list of updates to finalized features.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct FeatureUpdateKey {
     /// The name of the finalized feature to be updated.
     pub feature: ByteStr,

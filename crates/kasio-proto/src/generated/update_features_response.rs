@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The UpdateFeaturesResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct UpdateFeaturesResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -131,7 +130,6 @@ impl Response for UpdateFeaturesResponse {
 }
 /// Results for each feature update.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct UpdatableFeatureResult {
     /// The name of the finalized feature.
     pub feature: ByteStr,

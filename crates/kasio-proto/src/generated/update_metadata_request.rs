@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The UpdateMetadataRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct UpdateMetadataRequest {
     /// The controller id.
     pub controller_id: i32,
@@ -235,7 +234,6 @@ impl Request for UpdateMetadataRequest {
 }
 /// In newer versions of this RPC, each topic that we would like to update.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct UpdateMetadataTopicState {
     /// The topic name.
     pub topic_name: ByteStr,
@@ -335,7 +333,6 @@ impl crate::random::Random for UpdateMetadataTopicState {
 
 /// The broker endpoints.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct UpdateMetadataEndpoint {
     /// The port of this endpoint
     pub port: i32,
@@ -446,7 +443,6 @@ impl crate::random::Random for UpdateMetadataEndpoint {
 
 /// The UpdateMetadataBroker struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct UpdateMetadataBroker {
     /// The broker id.
     pub id: i32,
@@ -551,7 +547,6 @@ impl crate::random::Random for UpdateMetadataBroker {
 
 /// The UpdateMetadataPartitionState struct.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct UpdateMetadataPartitionState {
     /// In older versions of this RPC, the topic name.
     pub topic_name: ByteStr,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The UpdateMetadataResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct UpdateMetadataResponse {
     /// The error code, or 0 if there was no error.
     pub error_code: i16,

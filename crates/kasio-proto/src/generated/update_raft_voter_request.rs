@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The UpdateRaftVoterRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct UpdateRaftVoterRequest {
     /// The cluster id.
     pub cluster_id: Option<ByteStr>,
@@ -136,7 +135,6 @@ impl Request for UpdateRaftVoterRequest {
 }
 /// The endpoint that can be used to communicate with the leader.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Listener {
     /// The name of the endpoint.
     pub name: ByteStr,
@@ -199,7 +197,6 @@ impl crate::random::Random for Listener {
 
 /// The range of versions of the protocol that the replica supports.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct KRaftVersionFeature {
     /// The minimum supported KRaft protocol version.
     pub min_supported_version: i16,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The UpdateRaftVoterResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct UpdateRaftVoterResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -136,7 +135,6 @@ impl Response for UpdateRaftVoterResponse {
 }
 /// Details of the current Raft cluster leader.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct CurrentLeader {
     /// The replica id of the current leader or -1 if the leader is unknown.
     pub leader_id: i32,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The VoteRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct VoteRequest {
     /// The cluster id.
     pub cluster_id: Option<ByteStr>,
@@ -123,7 +122,6 @@ impl Request for VoteRequest {
 }
 /// The partition data.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
@@ -240,7 +238,6 @@ impl crate::random::Random for PartitionData {
 
 /// The topic data.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicData {
     /// The topic name.
     pub topic_name: ByteStr,

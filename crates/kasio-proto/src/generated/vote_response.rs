@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The VoteResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct VoteResponse {
     /// The top level error code.
     pub error_code: i16,
@@ -152,7 +151,6 @@ impl Response for VoteResponse {
 }
 /// The results for each partition.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
@@ -227,7 +225,6 @@ impl crate::random::Random for PartitionData {
 
 /// The results for each topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct TopicData {
     /// The topic name.
     pub topic_name: ByteStr,
@@ -289,7 +286,6 @@ impl crate::random::Random for TopicData {
 
 /// Endpoints for all current-leaders enumerated in PartitionData.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct NodeEndpoint {
     /// The ID of the associated node.
     pub node_id: i32,

@@ -11,7 +11,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The VotersRecord message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct VotersRecord {
     /// The version of the voters record.
     pub version: i16,
@@ -105,7 +104,6 @@ impl Message for VotersRecord {
 }
 /// The endpoint that can be used to communicate with the voter.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Endpoint {
     /// The name of the endpoint.
     pub name: ByteStr,
@@ -168,7 +166,6 @@ impl crate::random::Random for Endpoint {
 
 /// The range of versions of the protocol that the replica supports.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct KRaftVersionFeature {
     /// The minimum supported KRaft protocol version.
     pub min_supported_version: i16,
@@ -225,7 +222,6 @@ impl crate::random::Random for KRaftVersionFeature {
 
 /// The set of voters in the quorum for this epoch.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct Voter {
     /// The replica id of the voter in the topic partition.
     pub voter_id: i32,

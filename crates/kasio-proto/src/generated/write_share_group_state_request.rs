@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The WriteShareGroupStateRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct WriteShareGroupStateRequest {
     /// The group identifier.
     pub group_id: ByteStr,
@@ -111,7 +110,6 @@ impl Request for WriteShareGroupStateRequest {
 }
 /// The state batches for the share-partition.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct StateBatch {
     /// The first offset of this state batch.
     pub first_offset: i64,
@@ -180,7 +178,6 @@ impl crate::random::Random for StateBatch {
 
 /// The data for the partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionData {
     /// The partition index.
     pub partition: i32,
@@ -273,7 +270,6 @@ impl crate::random::Random for PartitionData {
 
 /// The data for the topics.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct WriteStateData {
     /// The topic identifier.
     pub topic_id: Uuid,

@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The WriteShareGroupStateResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct WriteShareGroupStateResponse {
     /// The write results.
     pub results: Vec<WriteStateResult>,
@@ -106,7 +105,6 @@ impl Response for WriteShareGroupStateResponse {
 }
 /// The results for the partitions.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PartitionResult {
     /// The partition index.
     pub partition: i32,
@@ -170,7 +168,6 @@ impl crate::random::Random for PartitionResult {
 
 /// The write results.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct WriteStateResult {
     /// The topic identifier.
     pub topic_id: Uuid,

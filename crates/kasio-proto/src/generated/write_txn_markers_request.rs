@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The WriteTxnMarkersRequest message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct WriteTxnMarkersRequest {
     /// The transaction markers to be written.
     pub markers: Vec<WritableTxnMarker>,
@@ -107,7 +106,6 @@ impl Request for WriteTxnMarkersRequest {
 }
 /// Each topic that we want to write transaction marker(s) for.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct WritableTxnMarkerTopic {
     /// The topic name.
     pub name: ByteStr,
@@ -168,7 +166,6 @@ impl crate::random::Random for WritableTxnMarkerTopic {
 
 /// The transaction markers to be written.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct WritableTxnMarker {
     /// The current producer ID.
     pub producer_id: i64,

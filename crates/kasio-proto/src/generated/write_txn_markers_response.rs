@@ -12,7 +12,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The WriteTxnMarkersResponse message.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct WriteTxnMarkersResponse {
     /// The results for writing makers.
     pub markers: Vec<WritableTxnMarkerResult>,
@@ -106,7 +105,6 @@ impl Response for WriteTxnMarkersResponse {
 }
 /// The results by partition.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct WritableTxnMarkerPartitionResult {
     /// The partition index.
     pub partition_index: i32,
@@ -163,7 +161,6 @@ impl crate::random::Random for WritableTxnMarkerPartitionResult {
 
 /// The results by topic.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct WritableTxnMarkerTopicResult {
     /// The topic name.
     pub name: ByteStr,
@@ -226,7 +223,6 @@ impl crate::random::Random for WritableTxnMarkerTopicResult {
 
 /// The results for writing makers.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct WritableTxnMarkerResult {
     /// The current producer ID in use by the transactional ID.
     pub producer_id: i64,

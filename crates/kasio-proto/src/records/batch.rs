@@ -310,7 +310,7 @@ fn batch_size(buf: &[u8]) -> Result<usize, DecodeError> {
     let len = usize::try_from(len)
         .ok()
         .filter(|l| *l >= 14)
-        .ok_or(DecodeError::new(DecodeErrorKind::InvalidLength(len.into())))?;
+        .ok_or_else(|| DecodeError::new(DecodeErrorKind::InvalidLength(len.into())))?;
     Ok(LOG_OVERHEAD + len)
 }
 
@@ -331,9 +331,9 @@ pub enum Batch {
 ///
 /// ```
 /// use bytes::Bytes;
-/// use kasio_proto::records::{BatchBuilder, BatchOptions, Batches, Batch};
+/// use kasio_proto::records::{Batch, BatchBuilder, BatchOptions, Batches, NO_HEADERS};
 /// let mut b = BatchBuilder::new(BatchOptions::default());
-/// b.append(1_700_000_000_000, Some(b"k"), Some(b"v"), &[]).unwrap();
+/// b.append(1_700_000_000_000, Some(b"k"), Some(b"v"), NO_HEADERS).unwrap();
 /// let bytes = b.finish().unwrap();
 /// let mut batches = Batches::new(bytes);
 /// let Some(Ok(Batch::V2(batch))) = batches.next() else { panic!() };

@@ -4,6 +4,12 @@ use super::batch::{BATCH_HEADER_LEN, BatchAttributes, CRC_START, LOG_OVERHEAD, T
 use crate::{compression::Compression, error::EncodeError, varint};
 use bytes::{BufMut, Bytes, BytesMut};
 
+/// Headers for a record that has none: `builder.append(ts, key, value, NO_HEADERS)`.
+pub const NO_HEADERS: &[(&str, &[u8])] = &[];
+
+/// The initial buffer of [`BatchBuilder::new`]: the default `batch.size`.
+const DEFAULT_CAPACITY: usize = 16 * 1024;
+
 /// How a batch is to be written: codec, flags and producer identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchOptions {
@@ -105,9 +111,14 @@ pub struct BatchBuilder {
 }
 
 impl BatchBuilder {
-    /// An empty batch.
+    /// An empty batch, its buffer sized for the Java client's default `batch.size` (16 KiB).
     pub fn new(options: BatchOptions) -> Self {
-        Self::with_buffer(options, BytesMut::new())
+        Self::with_buffer(options, BytesMut::with_capacity(DEFAULT_CAPACITY))
+    }
+
+    /// An empty batch with room for `capacity` bytes (a producer passes its `batch.size`).
+    pub fn with_capacity(options: BatchOptions, capacity: usize) -> Self {
+        Self::with_buffer(options, BytesMut::with_capacity(capacity))
     }
 
     /// An empty batch writing into `buf` (cleared first), to reuse its allocation.
@@ -207,19 +218,27 @@ impl BatchBuilder {
                 max: i32::MAX as usize,
             });
         }
-        let buf = &mut self.buf;
-        buf.reserve(body + 5);
-        varint::put_varint(buf, body as i32);
-        buf.put_i8(0);
-        varint::put_varlong(buf, timestamp.wrapping_sub(self.base_timestamp));
-        varint::put_varint(buf, self.count);
-        put_bytes(buf, key);
-        put_bytes(buf, value);
-        varint::put_varint(buf, headers.len() as i32);
+        // The record's size is known, so it is written into exactly that much room, without
+        // the capacity checks of a growing buffer.
+        let total = varint::varint_len(body as i32) + body;
+        let start = self.buf.len();
+        self.buf.resize(start + total, 0);
+        let mut w = SliceWriter {
+            out: &mut self.buf[start..],
+            pos: 0,
+        };
+        w.varint(body as i32);
+        w.byte(0);
+        w.varlong(timestamp.wrapping_sub(self.base_timestamp));
+        w.varint(self.count);
+        w.bytes(key);
+        w.bytes(value);
+        w.varint(headers.len() as i32);
         for h in headers {
-            put_bytes(buf, Some(h.key().as_bytes()));
-            put_bytes(buf, h.value());
+            w.bytes(Some(h.key().as_bytes()));
+            w.bytes(h.value());
         }
+        debug_assert_eq!(w.pos, total);
         self.count += 1;
         self.max_timestamp = self.max_timestamp.max(timestamp);
         Ok(())
@@ -278,12 +297,47 @@ fn bytes_len(b: Option<&[u8]>) -> usize {
     }
 }
 
-fn put_bytes(buf: &mut BytesMut, b: Option<&[u8]>) {
-    match b {
-        None => varint::put_varint(buf, -1),
-        Some(b) => {
-            varint::put_varint(buf, b.len() as i32);
-            buf.put_slice(b);
+/// Writes into a slice sized beforehand to hold exactly what is written.
+struct SliceWriter<'a> {
+    out: &'a mut [u8],
+    pos: usize,
+}
+
+impl SliceWriter<'_> {
+    #[inline]
+    fn byte(&mut self, b: u8) {
+        self.out[self.pos] = b;
+        self.pos += 1;
+    }
+
+    #[inline]
+    fn uvarlong(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.byte((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    #[inline]
+    fn varint(&mut self, v: i32) {
+        self.uvarlong(u64::from(((v << 1) ^ (v >> 31)) as u32));
+    }
+
+    #[inline]
+    fn varlong(&mut self, v: i64) {
+        self.uvarlong(((v << 1) ^ (v >> 63)) as u64);
+    }
+
+    #[inline]
+    fn bytes(&mut self, b: Option<&[u8]>) {
+        match b {
+            None => self.varint(-1),
+            Some(b) => {
+                self.varint(b.len() as i32);
+                self.out[self.pos..self.pos + b.len()].copy_from_slice(b);
+                self.pos += b.len();
+            }
         }
     }
 }

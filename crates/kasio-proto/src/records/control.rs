@@ -40,7 +40,7 @@ impl ControlRecord {
         let mut key = record
             .key
             .clone()
-            .ok_or(DecodeError::new(DecodeErrorKind::UnexpectedNull).at("control key"))?;
+            .ok_or_else(|| DecodeError::new(DecodeErrorKind::UnexpectedNull).at("control key"))?;
         if key.len() < 4 {
             return Err(DecodeError::truncated(4, key.len()).at("control key"));
         }
@@ -101,7 +101,7 @@ impl ControlRecord {
             producer_epoch,
             ..Default::default()
         });
-        b.append::<(&str, &[u8])>(timestamp, Some(&key), Some(&value), &[])?;
+        b.append(timestamp, Some(&key), Some(&value), super::NO_HEADERS)?;
         b.finish()
     }
 }

@@ -99,7 +99,7 @@ impl LegacyBatch {
         let value = self
             .value
             .as_ref()
-            .ok_or(DecodeError::new(DecodeErrorKind::UnexpectedNull).at("wrapper value"))?;
+            .ok_or_else(|| DecodeError::new(DecodeErrorKind::UnexpectedNull).at("wrapper value"))?;
         let inner = codec.decompress(value, DEFAULT_MAX_DECOMPRESSED)?;
         let mut out = Vec::new();
         let mut rest = inner;

@@ -10,10 +10,12 @@ mod legacy;
 mod record;
 
 pub use batch::{BATCH_HEADER_LEN, Batch, BatchAttributes, Batches, RecordBatch, TimestampType};
-pub use builder::{BatchBuilder, BatchOptions, HeaderRef};
+pub use builder::{BatchBuilder, BatchOptions, HeaderRef, NO_HEADERS};
 pub use control::{ControlRecord, ControlRecordType};
 pub use legacy::LegacyBatch;
-pub use record::{Header, Headers, Record, Records};
+pub use record::{
+    Header, HeaderView, HeaderViews, Headers, Record, RecordView, RecordViews, Records,
+};
 
 #[cfg(test)]
 mod tests;
