@@ -3,6 +3,8 @@
 //! the format is canonical (uncompressed batches, control batches, request and response
 //! frames).
 
+#![allow(clippy::unwrap_used)]
+
 use bytes::{Bytes, BytesMut};
 use kasio_proto::{
     AnyRequest, AnyResponse, ApiKey, Uuid,
@@ -37,7 +39,7 @@ fn fixture(peer: &str, name: &str) -> Bytes {
 
 /// Record `i` of the pattern every peer writes.
 fn expected(i: usize) -> (i64, Option<String>, String, String) {
-    let key = (i % 4 != 0).then(|| format!("key-{i}"));
+    let key = (!i.is_multiple_of(4)).then(|| format!("key-{i}"));
     (
         1_700_000_000_000 + i as i64,
         key,

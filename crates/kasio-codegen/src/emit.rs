@@ -152,10 +152,10 @@ fn field_ty(f: &Field, valid: Versions) -> String {
 fn int_default(s: Option<&str>) -> String {
     let Some(s) = s else { return "0".into() };
     let s = s.trim();
-    if let Some(hex) = s.strip_prefix("0x") {
-        if let Ok(v) = i64::from_str_radix(hex, 16) {
-            return v.to_string();
-        }
+    if let Some(hex) = s.strip_prefix("0x")
+        && let Ok(v) = i64::from_str_radix(hex, 16)
+    {
+        return v.to_string();
     }
     s.parse::<i64>()
         .map(|v| v.to_string())

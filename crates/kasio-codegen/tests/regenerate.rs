@@ -1,5 +1,7 @@
 //! The committed generated code is exactly what the generator makes from the specs.
 
+#![allow(clippy::unwrap_used)]
+
 #[test]
 fn committed_code_matches_the_specs() {
     let dirs = kasio_codegen::spec_dirs().unwrap_or_else(|e| panic!("{e}"));

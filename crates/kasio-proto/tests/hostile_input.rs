@@ -1,6 +1,8 @@
 //! Truncated, corrupted and random input: every decoder returns an error or a value, never
 //! panics, and stops.
 
+#![allow(clippy::unwrap_used)]
+
 use bytes::{Bytes, BytesMut};
 use kasio_proto::{
     AnyRequest, AnyResponse, ApiKey, Encode,

@@ -1,6 +1,8 @@
 //! A length or count prefix of 2^31-1 followed by a few bytes must not allocate anything
 //! large: every prefix is checked against the bytes that remain first.
 
+#![allow(clippy::unwrap_used)]
+
 use bytes::{BufMut, Bytes, BytesMut};
 use kasio_proto::{
     AnyRequest, AnyResponse, ApiKey, Encode,

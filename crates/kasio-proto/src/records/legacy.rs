@@ -124,13 +124,13 @@ impl LegacyBatch {
         // A v1 wrapper written by a broker carries relative inner offsets and the absolute
         // offset of the last one. A producer's wrapper (offset 0) gives a negative base:
         // then the inner offsets stand as they are, as the Java client reads them.
-        if self.magic >= 1 {
-            if let Some(last) = out.last().map(|r| r.offset) {
-                let base = self.offset.wrapping_sub(last);
-                if base >= 0 {
-                    for r in &mut out {
-                        r.offset = base.wrapping_add(r.offset);
-                    }
+        if self.magic >= 1
+            && let Some(last) = out.last().map(|r| r.offset)
+        {
+            let base = self.offset.wrapping_sub(last);
+            if base >= 0 {
+                for r in &mut out {
+                    r.offset = base.wrapping_add(r.offset);
                 }
             }
         }
