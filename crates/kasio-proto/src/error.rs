@@ -65,38 +65,47 @@ pub enum DecodeErrorKind {
 ///
 /// The path names the fields from the outermost inwards, so a failure reads like
 /// `Topics.Partitions.ErrorCode: truncated: needed 2 bytes, 1 remaining`.
+///
+/// One pointer wide, so the `Result` of every primitive read stays in registers; the box is
+/// allocated only when decoding fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodeError {
+pub struct DecodeError(Box<Failure>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Failure {
     kind: DecodeErrorKind,
     path: Vec<&'static str>,
 }
 
 impl DecodeError {
     /// An error of this kind, with no location yet.
+    #[cold]
     pub fn new(kind: DecodeErrorKind) -> Self {
-        Self {
+        Self(Box::new(Failure {
             kind,
             path: Vec::new(),
-        }
+        }))
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &DecodeErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// The fields leading to the failure, outermost first.
     pub fn path(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.path.iter().rev().copied()
+        self.0.path.iter().rev().copied()
     }
 
     /// Records that the failure happened inside `field`.
     #[must_use]
+    #[cold]
     pub fn at(mut self, field: &'static str) -> Self {
-        self.path.push(field);
+        self.0.path.push(field);
         self
     }
 
+    #[cold]
     pub(crate) fn truncated(needed: usize, remaining: usize) -> Self {
         Self::new(DecodeErrorKind::Truncated { needed, remaining })
     }
@@ -159,7 +168,7 @@ impl fmt::Display for DecodeError {
         if !first {
             f.write_str(": ")?;
         }
-        self.kind.fmt(f)
+        self.0.kind.fmt(f)
     }
 }
 
