@@ -69,6 +69,11 @@ pub mod messages {
     pub use crate::generated::*;
 }
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
