@@ -67,9 +67,10 @@ impl Borrow<str> for ByteStr {
     }
 }
 
-impl From<&'static str> for ByteStr {
-    fn from(s: &'static str) -> Self {
-        Self::from_static(s)
+/// Copies the string; [`ByteStr::from_static`] avoids the copy for literals.
+impl From<&str> for ByteStr {
+    fn from(s: &str) -> Self {
+        Self(Bytes::copy_from_slice(s.as_bytes()))
     }
 }
 

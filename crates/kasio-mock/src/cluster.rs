@@ -1,0 +1,320 @@
+//! The cluster as a sans-IO state machine: request bytes and `now` in, response bytes and
+//! deadlines out.
+
+use crate::{config::ClusterConfig, handlers, log::PartitionLog};
+use bytes::{Bytes, BytesMut};
+use kasio_proto::{
+    AnyResponse, ApiKey, ErrorCode, Uuid,
+    frame::{self, FrameDecoder},
+    messages::{ApiVersionsResponse, FetchRequest, RequestHeader},
+};
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    time::Instant,
+};
+
+/// A client connection to one of the cluster's brokers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Bytes to send on a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Transmit {
+    /// The connection to write to.
+    pub conn: ConnId,
+    /// One or more complete response frames.
+    pub data: Bytes,
+}
+
+#[derive(Debug)]
+struct Conn {
+    broker: i32,
+    inbox: BytesMut,
+}
+
+/// A broker's advertised address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BrokerInfo {
+    pub(crate) id: i32,
+    pub(crate) host: String,
+    pub(crate) port: i32,
+}
+
+/// A topic and its partitions.
+#[derive(Debug, Clone)]
+pub(crate) struct Topic {
+    pub(crate) id: Uuid,
+    pub(crate) partitions: Vec<Partition>,
+}
+
+/// A partition: its leader and its log.
+#[derive(Debug, Clone)]
+pub(crate) struct Partition {
+    pub(crate) leader: i32,
+    pub(crate) log: PartitionLog,
+}
+
+/// A Fetch waiting for data or for its `max_wait_ms` to pass.
+#[derive(Debug)]
+pub(crate) struct ParkedFetch {
+    pub(crate) conn: ConnId,
+    pub(crate) header: RequestHeader,
+    pub(crate) request: FetchRequest,
+    pub(crate) deadline: Instant,
+}
+
+/// An in-memory Kafka cluster of one or more brokers.
+///
+/// Driving it (the order a shell follows):
+/// 1. `connect(broker)` when a client connects to a broker, `handle_closed` when it leaves;
+/// 2. `handle_input(conn, bytes, now)` with whatever bytes arrived;
+/// 3. `handle_timeout(now)` once `poll_timeout()` has passed (spurious calls do nothing);
+/// 4. after each of these, drain `poll_transmit()` (write the bytes), then `poll_close()`
+///    (close those connections: they sent something malformed), then read `poll_timeout()`.
+///
+/// ```
+/// use kasio_mock::{Cluster, ClusterConfig};
+/// use std::time::Instant;
+/// let mut cluster = Cluster::new(ClusterConfig::default());
+/// cluster.create_topic("orders", 3).unwrap();
+/// let conn = cluster.connect(1);
+/// cluster.handle_input(conn, &[0, 0, 0, 0], Instant::now()); // an empty frame: malformed
+/// assert!(cluster.poll_transmit().is_none());
+/// assert_eq!(cluster.poll_close(), Some(conn));
+/// ```
+#[derive(Debug)]
+pub struct Cluster {
+    pub(crate) config: ClusterConfig,
+    pub(crate) brokers: Vec<BrokerInfo>,
+    pub(crate) topics: BTreeMap<String, Topic>,
+    conns: HashMap<ConnId, Conn>,
+    next_conn: u64,
+    next_topic_id: u128,
+    transmits: VecDeque<Transmit>,
+    closes: VecDeque<ConnId>,
+    pub(crate) parked: Vec<ParkedFetch>,
+    decoder: FrameDecoder,
+}
+
+/// Why a topic could not be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateTopicError {
+    /// A topic of that name exists.
+    AlreadyExists,
+    /// The name or partition count is not valid.
+    Invalid,
+}
+
+impl Cluster {
+    /// A cluster with `config.brokers` brokers and no topics.
+    pub fn new(config: ClusterConfig) -> Self {
+        let brokers = (1..=config.brokers)
+            .map(|id| BrokerInfo {
+                id,
+                host: "127.0.0.1".into(),
+                port: 9092 + id - 1,
+            })
+            .collect();
+        Self {
+            decoder: FrameDecoder::new(config.max_frame),
+            next_topic_id: u128::from(config.seed) << 64 | 1,
+            config,
+            brokers,
+            topics: BTreeMap::new(),
+            conns: HashMap::new(),
+            next_conn: 1,
+            transmits: VecDeque::new(),
+            closes: VecDeque::new(),
+            parked: Vec::new(),
+        }
+    }
+
+    /// Sets the address broker `id` advertises in metadata (the shell's listening socket).
+    pub fn set_broker_address(&mut self, id: i32, host: &str, port: u16) {
+        if let Some(b) = self.brokers.iter_mut().find(|b| b.id == id) {
+            b.host = host.to_string();
+            b.port = i32::from(port);
+        }
+    }
+
+    /// The broker ids.
+    pub fn broker_ids(&self) -> impl Iterator<Item = i32> + '_ {
+        self.brokers.iter().map(|b| b.id)
+    }
+
+    /// Creates a topic with `partitions` partitions, leaders spread over the brokers.
+    ///
+    /// # Errors
+    /// [`CreateTopicError`] if the topic exists or the request is invalid.
+    pub fn create_topic(&mut self, name: &str, partitions: i32) -> Result<Uuid, CreateTopicError> {
+        if self.topics.contains_key(name) {
+            return Err(CreateTopicError::AlreadyExists);
+        }
+        let valid_name = !name.is_empty()
+            && name.len() <= 249
+            && name != "."
+            && name != ".."
+            && name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c));
+        if !valid_name || !(1..=100_000).contains(&partitions) {
+            return Err(CreateTopicError::Invalid);
+        }
+        let id = Uuid::from_u128(self.next_topic_id);
+        self.next_topic_id += 1;
+        let offset = self.topics.len();
+        let partitions = (0..partitions as usize)
+            .map(|p| Partition {
+                leader: self.brokers[(p + offset) % self.brokers.len()].id,
+                log: PartitionLog::default(),
+            })
+            .collect();
+        self.topics
+            .insert(name.to_string(), Topic { id, partitions });
+        Ok(id)
+    }
+
+    /// Registers a new connection to broker `broker`.
+    pub fn connect(&mut self, broker: i32) -> ConnId {
+        let id = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.conns.insert(
+            id,
+            Conn {
+                broker,
+                inbox: BytesMut::new(),
+            },
+        );
+        id
+    }
+
+    /// Forgets a connection the client closed.
+    pub fn handle_closed(&mut self, conn: ConnId) {
+        self.conns.remove(&conn);
+        self.parked.retain(|p| p.conn != conn);
+    }
+
+    /// Feeds bytes received on `conn`; complete requests are answered.
+    pub fn handle_input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.inbox.extend_from_slice(data);
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            let broker = c.broker;
+            match self.decoder.decode(&mut c.inbox) {
+                Ok(Some(frame)) => {
+                    if !self.handle_frame(conn, broker, frame, now) {
+                        self.close(conn);
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(_) => {
+                    self.close(conn);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Answers parked fetches whose wait is over.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        handlers::fetch::wake(self, now, false);
+    }
+
+    /// The next bytes to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next connection the cluster wants closed.
+    pub fn poll_close(&mut self) -> Option<ConnId> {
+        self.closes.pop_front()
+    }
+
+    /// When `handle_timeout` should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.parked.iter().map(|p| p.deadline).min()
+    }
+
+    pub(crate) fn broker_of(&self, conn: ConnId) -> Option<i32> {
+        self.conns.get(&conn).map(|c| c.broker)
+    }
+
+    fn close(&mut self, conn: ConnId) {
+        self.handle_closed(conn);
+        self.closes.push_back(conn);
+    }
+
+    /// Decodes and answers one request; false if the frame was malformed.
+    fn handle_frame(&mut self, conn: ConnId, broker: i32, frame: Bytes, now: Instant) -> bool {
+        if frame.len() < 8 {
+            return false;
+        }
+        let key = i16::from_be_bytes([frame[0], frame[1]]);
+        let version = i16::from_be_bytes([frame[2], frame[3]]);
+        let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+        // A client asking for an ApiVersions version we lack gets v0 and the error, so it
+        // can retry with one we have (as Kafka answers).
+        if key == ApiKey::ApiVersions.as_i16() && !ApiKey::ApiVersions.versions().contains(version)
+        {
+            let body = ApiVersionsResponse {
+                error_code: ErrorCode::UnsupportedVersion.code(),
+                api_keys: handlers::api_versions::served(),
+                ..Default::default()
+            };
+            self.respond(
+                conn,
+                ApiKey::ApiVersions,
+                0,
+                correlation_id,
+                &AnyResponse::ApiVersions(body),
+            );
+            return true;
+        }
+        let Ok((header, body)) = frame::decode_request(frame) else {
+            return false;
+        };
+        match handlers::handle(self, conn, broker, &header, body, now) {
+            handlers::Outcome::Respond(resp) => {
+                let api = resp.api_key();
+                self.respond(
+                    conn,
+                    api,
+                    header.request_api_version,
+                    header.correlation_id,
+                    &resp,
+                );
+            }
+            handlers::Outcome::Silent | handlers::Outcome::Parked => {}
+            handlers::Outcome::Close => return false,
+        }
+        true
+    }
+
+    pub(crate) fn respond(
+        &mut self,
+        conn: ConnId,
+        api: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        body: &AnyResponse,
+    ) {
+        let mut buf = BytesMut::new();
+        // The handlers only build what the version can carry; a failure here is a handler
+        // bug, and closing the connection is the honest answer.
+        if frame::encode_response(api, version, correlation_id, body, &mut buf).is_err() {
+            self.close(conn);
+            return;
+        }
+        self.transmits.push_back(Transmit {
+            conn,
+            data: buf.freeze(),
+        });
+    }
+}

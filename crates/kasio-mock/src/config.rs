@@ -1,0 +1,40 @@
+//! How a mock cluster is set up.
+
+/// The mock cluster's settings.
+///
+/// ```
+/// use kasio_mock::ClusterConfig;
+/// let config = ClusterConfig { brokers: 3, ..Default::default() };
+/// assert_eq!(config.default_partitions, 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// How many brokers (ids 1..=brokers).
+    pub brokers: i32,
+    /// The cluster id Metadata reports.
+    pub cluster_id: String,
+    /// Whether Metadata creates topics that do not exist (`auto.create.topics.enable`).
+    pub auto_create_topics: bool,
+    /// Partitions of a topic created without a count (`num.partitions`).
+    pub default_partitions: i32,
+    /// Bytes a partition keeps before dropping its oldest batches.
+    pub max_bytes_per_partition: usize,
+    /// The largest request frame accepted (`socket.request.max.bytes`).
+    pub max_frame: usize,
+    /// Seeds everything the cluster makes up (topic ids), so runs repeat.
+    pub seed: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            brokers: 1,
+            cluster_id: "kasio-mock".into(),
+            auto_create_topics: true,
+            default_partitions: 1,
+            max_bytes_per_partition: 256 << 20,
+            max_frame: 100 << 20,
+            seed: 0,
+        }
+    }
+}

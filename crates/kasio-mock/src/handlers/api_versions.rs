@@ -1,0 +1,35 @@
+//! ApiVersions: the APIs the mock serves, at every version the codec knows.
+
+use kasio_proto::{
+    ApiKey,
+    messages::{ApiVersionsResponse, api_versions_response::ApiVersion},
+};
+
+/// The APIs the mock answers.
+const SERVED: [ApiKey; 6] = [
+    ApiKey::Produce,
+    ApiKey::Fetch,
+    ApiKey::ListOffsets,
+    ApiKey::Metadata,
+    ApiKey::ApiVersions,
+    ApiKey::CreateTopics,
+];
+
+pub(crate) fn served() -> Vec<ApiVersion> {
+    SERVED
+        .iter()
+        .map(|k| ApiVersion {
+            api_key: k.as_i16(),
+            min_version: k.versions().min,
+            max_version: k.stable_versions().max,
+            ..Default::default()
+        })
+        .collect()
+}
+
+pub(crate) fn handle() -> ApiVersionsResponse {
+    ApiVersionsResponse {
+        api_keys: served(),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,132 @@
+//! Fetch: read from partition logs, waiting up to `max_wait_ms` for `min_bytes`.
+//!
+//! Fetch sessions (KIP-227) are not kept: every response has session id 0, which tells the
+//! client to send full fetches.
+
+use crate::{
+    cluster::{Cluster, ConnId, ParkedFetch},
+    handlers::{Outcome, partition_error, topic_name},
+};
+use kasio_proto::{
+    AnyResponse, ApiKey, ErrorCode,
+    messages::{
+        FetchRequest, FetchResponse, RequestHeader,
+        fetch_response::{FetchableTopicResponse, PartitionData},
+    },
+};
+use std::time::{Duration, Instant};
+
+pub(crate) fn handle(
+    cluster: &mut Cluster,
+    conn: ConnId,
+    broker: i32,
+    header: RequestHeader,
+    request: FetchRequest,
+    now: Instant,
+) -> Outcome {
+    let (response, bytes, errors) = read(cluster, broker, &request);
+    // As Kafka: answer at once with enough bytes, with no wait allowed, or with an error.
+    let min = usize::try_from(request.min_bytes).unwrap_or(0);
+    if bytes >= min || request.max_wait_ms <= 0 || errors {
+        return Outcome::Respond(Box::new(AnyResponse::Fetch(response)));
+    }
+    let deadline = now + Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
+    cluster.parked.push(ParkedFetch {
+        conn,
+        header,
+        request,
+        deadline,
+    });
+    Outcome::Parked
+}
+
+/// Answers parked fetches that now have enough data, or (when `data_only` is false) whose
+/// deadline has passed.
+pub(crate) fn wake(cluster: &mut Cluster, now: Instant, data_only: bool) {
+    let parked = std::mem::take(&mut cluster.parked);
+    for p in parked {
+        let broker = cluster.broker_of(p.conn);
+        let Some(broker) = broker else { continue };
+        let (response, bytes, errors) = read(cluster, broker, &p.request);
+        let min = usize::try_from(p.request.min_bytes).unwrap_or(0);
+        if bytes >= min || errors || (!data_only && now >= p.deadline) {
+            cluster.respond(
+                p.conn,
+                ApiKey::Fetch,
+                p.header.request_api_version,
+                p.header.correlation_id,
+                &AnyResponse::Fetch(response),
+            );
+        } else {
+            cluster.parked.push(p);
+        }
+    }
+}
+
+/// The response to `request` as the logs stand, how many record bytes it carries, and
+/// whether any partition has an error.
+fn read(cluster: &Cluster, broker: i32, request: &FetchRequest) -> (FetchResponse, usize, bool) {
+    let mut budget = usize::try_from(request.max_bytes).unwrap_or(0).max(1);
+    let mut total = 0;
+    let mut errors = false;
+    let mut responses = Vec::new();
+    for t in &request.topics {
+        let name = topic_name(cluster, &t.topic, t.topic_id);
+        let mut partitions = Vec::new();
+        for p in &t.partitions {
+            let mut r = PartitionData {
+                partition_index: p.partition,
+                high_watermark: -1,
+                last_stable_offset: -1,
+                log_start_offset: -1,
+                preferred_read_replica: -1,
+                records: Some(Default::default()),
+                ..Default::default()
+            };
+            let err = match &name {
+                None if !t.topic_id.is_zero() => Some(ErrorCode::UnknownTopicId),
+                None => Some(ErrorCode::UnknownTopicOrPartition),
+                Some(n) => partition_error(cluster, n, p.partition, broker),
+            };
+            if let Some(code) = err {
+                errors = true;
+                r.error_code = code.code();
+                partitions.push(r);
+                continue;
+            }
+            let log = &cluster.topics[name.as_deref().unwrap_or_default()].partitions
+                [p.partition as usize]
+                .log;
+            r.high_watermark = log.end();
+            r.last_stable_offset = log.end();
+            r.log_start_offset = log.log_start();
+            if p.fetch_offset < log.log_start() || p.fetch_offset > log.end() {
+                errors = true;
+                r.error_code = ErrorCode::OffsetOutOfRange.code();
+            } else if p.fetch_offset < log.end() && budget > 0 {
+                let limit = usize::try_from(p.partition_max_bytes)
+                    .unwrap_or(0)
+                    .min(budget);
+                let data = log.read(p.fetch_offset, limit);
+                budget = budget.saturating_sub(data.len());
+                total += data.len();
+                r.records = Some(data);
+            }
+            partitions.push(r);
+        }
+        responses.push(FetchableTopicResponse {
+            topic: t.topic.clone(),
+            topic_id: t.topic_id,
+            partitions,
+            ..Default::default()
+        });
+    }
+    (
+        FetchResponse {
+            responses,
+            ..Default::default()
+        },
+        total,
+        errors,
+    )
+}

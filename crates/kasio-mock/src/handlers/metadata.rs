@@ -1,0 +1,89 @@
+//! Metadata: brokers, and topics with their partitions' leaders.
+
+use crate::{cluster::Cluster, handlers::topic_name};
+use kasio_proto::{
+    ErrorCode,
+    messages::{
+        MetadataRequest, MetadataResponse,
+        metadata_response::{
+            MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+        },
+    },
+};
+
+pub(crate) fn handle(
+    cluster: &mut Cluster,
+    req: &MetadataRequest,
+    version: i16,
+) -> MetadataResponse {
+    let names: Vec<(Option<String>, kasio_proto::Uuid)> = match &req.topics {
+        None => cluster
+            .topics
+            .keys()
+            .map(|n| (Some(n.clone()), kasio_proto::Uuid::ZERO))
+            .collect(),
+        Some(list) => list
+            .iter()
+            .map(|t| (t.name.as_ref().map(|n| n.to_string()), t.topic_id))
+            .collect(),
+    };
+    // Before v4 the request cannot say, and Kafka creates topics when configured to.
+    let allow_create =
+        cluster.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+    let mut topics = Vec::new();
+    for (name, id) in names {
+        let found = topic_name(cluster, name.as_deref().unwrap_or(""), id);
+        let found = match (found, &name) {
+            (Some(n), _) => Some(n),
+            (None, Some(n)) if allow_create && id.is_zero() => {
+                let partitions = cluster.config.default_partitions;
+                cluster.create_topic(n, partitions).ok().map(|_| n.clone())
+            }
+            _ => None,
+        };
+        let Some(n) = found else {
+            topics.push(MetadataResponseTopic {
+                error_code: ErrorCode::UnknownTopicOrPartition.code(),
+                name: name.map(Into::into),
+                topic_id: id,
+                ..Default::default()
+            });
+            continue;
+        };
+        let t = &cluster.topics[&n];
+        topics.push(MetadataResponseTopic {
+            name: Some(n.clone().into()),
+            topic_id: t.id,
+            partitions: t
+                .partitions
+                .iter()
+                .enumerate()
+                .map(|(i, p)| MetadataResponsePartition {
+                    partition_index: i as i32,
+                    leader_id: p.leader,
+                    leader_epoch: 0,
+                    replica_nodes: vec![p.leader],
+                    isr_nodes: vec![p.leader],
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        });
+    }
+    MetadataResponse {
+        brokers: cluster
+            .brokers
+            .iter()
+            .map(|b| MetadataResponseBroker {
+                node_id: b.id,
+                host: b.host.clone().into(),
+                port: b.port,
+                ..Default::default()
+            })
+            .collect(),
+        cluster_id: Some(cluster.config.cluster_id.clone().into()),
+        controller_id: cluster.brokers[0].id,
+        topics,
+        ..Default::default()
+    }
+}

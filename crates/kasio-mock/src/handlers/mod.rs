@@ -1,0 +1,84 @@
+//! One handler per API the mock serves.
+
+pub(crate) mod api_versions;
+pub(crate) mod fetch;
+pub(crate) mod list_offsets;
+pub(crate) mod metadata;
+pub(crate) mod produce;
+pub(crate) mod topics;
+
+use crate::cluster::{Cluster, ConnId};
+use kasio_proto::{AnyRequest, AnyResponse, ErrorCode, messages::RequestHeader};
+use std::time::Instant;
+
+/// What a handler does with a request.
+pub(crate) enum Outcome {
+    /// Send this response now.
+    Respond(Box<AnyResponse>),
+    /// Send nothing (a Produce with acks=0).
+    Silent,
+    /// The response comes later (a Fetch waiting for data).
+    Parked,
+    /// Close the connection: the client sent an API the mock does not serve (and did not
+    /// advertise).
+    Close,
+}
+
+pub(crate) fn handle(
+    cluster: &mut Cluster,
+    conn: ConnId,
+    broker: i32,
+    header: &RequestHeader,
+    body: AnyRequest,
+    now: Instant,
+) -> Outcome {
+    let version = header.request_api_version;
+    match body {
+        AnyRequest::ApiVersions(_) => {
+            Outcome::Respond(Box::new(AnyResponse::ApiVersions(api_versions::handle())))
+        }
+        AnyRequest::Metadata(r) => Outcome::Respond(Box::new(AnyResponse::Metadata(
+            metadata::handle(cluster, &r, version),
+        ))),
+        AnyRequest::CreateTopics(r) => Outcome::Respond(Box::new(AnyResponse::CreateTopics(
+            topics::create(cluster, &r),
+        ))),
+        AnyRequest::Produce(r) => produce::handle(cluster, broker, &r, now),
+        AnyRequest::Fetch(r) => fetch::handle(cluster, conn, broker, header.clone(), r, now),
+        AnyRequest::ListOffsets(r) => Outcome::Respond(Box::new(AnyResponse::ListOffsets(
+            list_offsets::handle(cluster, broker, &r),
+        ))),
+        _ => Outcome::Close,
+    }
+}
+
+/// The error for a partition that does not exist or that another broker leads.
+pub(crate) fn partition_error(
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+    broker: i32,
+) -> Option<ErrorCode> {
+    let Some(t) = cluster.topics.get(topic) else {
+        return Some(ErrorCode::UnknownTopicOrPartition);
+    };
+    let Some(p) = usize::try_from(partition)
+        .ok()
+        .and_then(|p| t.partitions.get(p))
+    else {
+        return Some(ErrorCode::UnknownTopicOrPartition);
+    };
+    (p.leader != broker).then_some(ErrorCode::NotLeaderOrFollower)
+}
+
+/// The topic's name given a name or (from the versions that use them) an id.
+pub(crate) fn topic_name(cluster: &Cluster, name: &str, id: kasio_proto::Uuid) -> Option<String> {
+    if !id.is_zero() {
+        return cluster
+            .topics
+            .iter()
+            .find(|(_, t)| t.id == id)
+            .map(|(n, _)| n.clone());
+    }
+    cluster.topics.contains_key(name).then(|| name.to_string())
+}

@@ -1,0 +1,86 @@
+//! Produce: append record batches to partition logs.
+
+use crate::{
+    cluster::Cluster,
+    handlers::{Outcome, fetch, partition_error, topic_name},
+    log::AppendError,
+};
+use kasio_proto::{
+    AnyResponse, ErrorCode,
+    messages::{
+        ProduceRequest, ProduceResponse,
+        produce_response::{PartitionProduceResponse, TopicProduceResponse},
+    },
+};
+use std::time::Instant;
+
+pub(crate) fn handle(
+    cluster: &mut Cluster,
+    broker: i32,
+    req: &ProduceRequest,
+    now: Instant,
+) -> Outcome {
+    let mut responses = Vec::new();
+    let mut appended = false;
+    for t in &req.topic_data {
+        let name = topic_name(cluster, &t.name, t.topic_id);
+        let mut partition_responses = Vec::new();
+        for p in &t.partition_data {
+            let mut r = PartitionProduceResponse {
+                index: p.index,
+                base_offset: -1,
+                log_append_time_ms: -1,
+                ..Default::default()
+            };
+            match name
+                .as_deref()
+                .map_or(Some(ErrorCode::UnknownTopicOrPartition), |n| {
+                    partition_error(cluster, n, p.index, broker)
+                }) {
+                Some(code) => r.error_code = code.code(),
+                None => {
+                    let part = &mut cluster
+                        .topics
+                        .get_mut(name.as_deref().unwrap_or_default())
+                        .map(|t| &mut t.partitions[p.index as usize]);
+                    if let Some(part) = part {
+                        let records = p.records.clone().unwrap_or_default();
+                        match part.log.append(&records) {
+                            Ok(base) => {
+                                r.base_offset = base;
+                                appended = true;
+                                part.log.trim_to(cluster.config.max_bytes_per_partition);
+                            }
+                            Err(AppendError::Corrupt(e)) => {
+                                r.error_code = ErrorCode::CorruptMessage.code();
+                                r.error_message = Some(e.to_string().into());
+                            }
+                            Err(AppendError::UnsupportedFormat) => {
+                                r.error_code = ErrorCode::UnsupportedForMessageFormat.code()
+                            }
+                        }
+                        r.log_start_offset = part.log.log_start();
+                    }
+                }
+            }
+            partition_responses.push(r);
+        }
+        responses.push(TopicProduceResponse {
+            name: t.name.clone(),
+            topic_id: t.topic_id,
+            partition_responses,
+            ..Default::default()
+        });
+    }
+    if appended {
+        fetch::wake(cluster, now, true);
+    }
+    if req.acks == 0 {
+        return Outcome::Silent;
+    }
+    let response = ProduceResponse {
+        responses,
+        ..Default::default()
+    };
+    Outcome::Respond(Box::new(AnyResponse::Produce(response)))
+}

@@ -1,0 +1,23 @@
+//! kasio-mock: an in-memory Kafka cluster speaking the real protocol.
+//!
+//! At heart a sans-IO state machine, [`Cluster`]: request frames and `now` in, response
+//! frames and deadlines out. The same model serves hermetic tests over real sockets
+//! ([`MockCluster`], a thin TCP shell), deterministic simulation of kasio's client in
+//! virtual time (drive [`Cluster`] directly), and the embedded broker of the quick start.
+//!
+//! Served so far: ApiVersions, Metadata (with auto-creation), CreateTopics, Produce (acks 0,
+//! 1 and all), Fetch (with `min_bytes`/`max_wait_ms` waits; no fetch sessions) and
+//! ListOffsets (earliest, latest, max timestamp, by timestamp). Partition leaders are spread
+//! over the brokers, and a request to the wrong broker gets `NOT_LEADER_OR_FOLLOWER`.
+//! Malformed requests close the connection.
+#![forbid(unsafe_code)]
+
+mod cluster;
+mod config;
+mod handlers;
+mod log;
+mod server;
+
+pub use cluster::{Cluster, ConnId, CreateTopicError, Transmit};
+pub use config::ClusterConfig;
+pub use server::MockCluster;

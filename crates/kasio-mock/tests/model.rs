@@ -1,0 +1,261 @@
+//! The cluster model driven in-process, in virtual time: no sockets, no sleeping.
+
+#![allow(clippy::unwrap_used)]
+
+use bytes::{Bytes, BytesMut};
+use kasio_mock::{Cluster, ClusterConfig, ConnId};
+use kasio_proto::{
+    AnyResponse, ApiKey, Encode, ErrorCode, Request, frame,
+    messages::{
+        FetchRequest, ProduceRequest, RequestHeader,
+        fetch_request::{FetchPartition, FetchTopic},
+        produce_request::{PartitionProduceData, TopicProduceData},
+    },
+    records::{Batch, BatchBuilder, BatchOptions, Batches},
+};
+use std::time::{Duration, Instant};
+
+fn send<R: Request>(
+    cluster: &mut Cluster,
+    conn: ConnId,
+    version: i16,
+    corr: i32,
+    body: &R,
+    now: Instant,
+) {
+    let header = RequestHeader {
+        request_api_key: R::API_KEY.as_i16(),
+        request_api_version: version,
+        correlation_id: corr,
+        client_id: Some("model-test".into()),
+        ..Default::default()
+    };
+    let mut buf = BytesMut::new();
+    frame::encode_request(&header, body, &mut buf).unwrap();
+    cluster.handle_input(conn, &buf, now);
+}
+
+fn recv(cluster: &mut Cluster, api: ApiKey, version: i16) -> Option<(i32, AnyResponse)> {
+    let t = cluster.poll_transmit()?;
+    let (header, body) = frame::decode_response(api, version, t.data.slice(4..)).unwrap();
+    Some((header.correlation_id, body))
+}
+
+fn batch(values: &[&str]) -> Bytes {
+    let mut b = BatchBuilder::new(BatchOptions::default());
+    for v in values {
+        b.append(
+            1_700_000_000_000,
+            None,
+            Some(v.as_bytes()),
+            kasio_proto::records::NO_HEADERS,
+        )
+        .unwrap();
+    }
+    b.finish().unwrap()
+}
+
+fn produce(topic: &str, partition: i32, records: Bytes) -> ProduceRequest {
+    ProduceRequest {
+        acks: -1,
+        timeout_ms: 1000,
+        topic_data: vec![TopicProduceData {
+            name: topic.into(),
+            partition_data: vec![PartitionProduceData {
+                index: partition,
+                records: Some(records),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn fetch(topic: &str, partition: i32, offset: i64, wait_ms: i32) -> FetchRequest {
+    FetchRequest {
+        max_wait_ms: wait_ms,
+        min_bytes: 1,
+        max_bytes: 1 << 20,
+        session_epoch: -1,
+        topics: vec![FetchTopic {
+            topic: topic.into(),
+            partitions: vec![FetchPartition {
+                partition,
+                fetch_offset: offset,
+                partition_max_bytes: 1 << 20,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn values(records: &Bytes) -> Vec<(i64, String)> {
+    let mut out = Vec::new();
+    for b in Batches::new(records.clone()) {
+        let Batch::V2(b) = b.unwrap() else { panic!() };
+        for r in b.records().unwrap() {
+            let r = r.unwrap();
+            out.push((
+                r.offset,
+                String::from_utf8(r.value.unwrap().to_vec()).unwrap(),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn produced_records_are_fetched_with_offsets_assigned() {
+    let t0 = Instant::now();
+    let mut cluster = Cluster::new(ClusterConfig::default());
+    cluster.create_topic("orders", 1).unwrap();
+    let conn = cluster.connect(1);
+    send(
+        &mut cluster,
+        conn,
+        11,
+        1,
+        &produce("orders", 0, batch(&["a", "b"])),
+        t0,
+    );
+    send(
+        &mut cluster,
+        conn,
+        11,
+        2,
+        &produce("orders", 0, batch(&["c"])),
+        t0,
+    );
+    for (corr, base) in [(1, 0), (2, 2)] {
+        let (c, AnyResponse::Produce(r)) = recv(&mut cluster, ApiKey::Produce, 11).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c, corr);
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!((p.error_code, p.base_offset), (0, base));
+    }
+    send(&mut cluster, conn, 12, 3, &fetch("orders", 0, 1, 500), t0);
+    let (_, AnyResponse::Fetch(f)) = recv(&mut cluster, ApiKey::Fetch, 12).unwrap() else {
+        panic!()
+    };
+    let p = &f.responses[0].partitions[0];
+    assert_eq!(p.high_watermark, 3);
+    // Whole batches come back from the one holding offset 1.
+    assert_eq!(
+        values(p.records.as_ref().unwrap()),
+        [(0, "a".into()), (1, "b".into()), (2, "c".into())]
+    );
+}
+
+#[test]
+fn an_empty_fetch_waits_for_data_or_its_deadline_in_virtual_time() {
+    let t0 = Instant::now();
+    let mut cluster = Cluster::new(ClusterConfig::default());
+    cluster.create_topic("t", 1).unwrap();
+    let consumer = cluster.connect(1);
+    let producer = cluster.connect(1);
+
+    send(&mut cluster, consumer, 12, 1, &fetch("t", 0, 0, 500), t0);
+    assert!(cluster.poll_transmit().is_none(), "nothing to return yet");
+    assert_eq!(
+        cluster.poll_timeout(),
+        Some(t0 + Duration::from_millis(500))
+    );
+    cluster.handle_timeout(t0 + Duration::from_millis(100)); // spurious: too early
+    assert!(cluster.poll_transmit().is_none());
+
+    // Data arriving wakes the fetch before its deadline.
+    send(
+        &mut cluster,
+        producer,
+        11,
+        9,
+        &produce("t", 0, batch(&["x"])),
+        t0 + Duration::from_millis(200),
+    );
+    let first = cluster.poll_transmit().unwrap();
+    let second = cluster.poll_transmit().unwrap();
+    let fetch_reply = if first.conn == consumer {
+        first
+    } else {
+        second
+    };
+    let (_, body) = frame::decode_response(ApiKey::Fetch, 12, fetch_reply.data.slice(4..)).unwrap();
+    let AnyResponse::Fetch(f) = body else {
+        panic!()
+    };
+    assert_eq!(
+        values(f.responses[0].partitions[0].records.as_ref().unwrap()),
+        [(0, "x".into())]
+    );
+
+    // With nothing new, the deadline answers it empty.
+    send(
+        &mut cluster,
+        consumer,
+        12,
+        2,
+        &fetch("t", 0, 1, 500),
+        t0 + Duration::from_secs(1),
+    );
+    assert!(cluster.poll_transmit().is_none());
+    cluster.handle_timeout(t0 + Duration::from_millis(1500));
+    let (corr, AnyResponse::Fetch(f)) = recv(&mut cluster, ApiKey::Fetch, 12).unwrap() else {
+        panic!()
+    };
+    assert_eq!(corr, 2);
+    assert!(
+        f.responses[0].partitions[0]
+            .records
+            .as_ref()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(cluster.poll_timeout(), None);
+}
+
+#[test]
+fn the_wrong_broker_answers_not_leader() {
+    let t0 = Instant::now();
+    let mut cluster = Cluster::new(ClusterConfig {
+        brokers: 3,
+        ..Default::default()
+    });
+    cluster.create_topic("t", 3).unwrap();
+    let conns: Vec<ConnId> = (1..=3).map(|b| cluster.connect(b)).collect();
+    let mut leaders = 0;
+    for (i, conn) in conns.iter().enumerate() {
+        send(
+            &mut cluster,
+            *conn,
+            11,
+            i as i32,
+            &produce("t", 0, batch(&["v"])),
+            t0,
+        );
+        let (_, AnyResponse::Produce(r)) = recv(&mut cluster, ApiKey::Produce, 11).unwrap() else {
+            panic!()
+        };
+        match r.responses[0].partition_responses[0].error_code {
+            0 => leaders += 1,
+            code => assert_eq!(code, ErrorCode::NotLeaderOrFollower.code()),
+        }
+    }
+    assert_eq!(leaders, 1);
+}
+
+#[test]
+fn garbage_closes_the_connection_without_a_response() {
+    let mut cluster = Cluster::new(ClusterConfig::default());
+    let conn = cluster.connect(1);
+    let mut junk = BytesMut::new();
+    junk.extend_from_slice(&12i32.to_be_bytes());
+    junk.extend_from_slice(&[0xff; 12]);
+    cluster.handle_input(conn, &junk, Instant::now());
+    assert!(cluster.poll_transmit().is_none());
+    assert_eq!(cluster.poll_close(), Some(conn));
+    let _ = kasio_proto::messages::MetadataRequest::default().encode(12, &mut BytesMut::new());
+}
