@@ -1,7 +1,12 @@
 //! The cluster as a sans-IO state machine: request bytes and `now` in, response bytes and
 //! deadlines out.
 
-use crate::{config::ClusterConfig, handlers, log::PartitionLog};
+use crate::{
+    config::ClusterConfig,
+    faults::{Fault, Pending},
+    handlers,
+    log::PartitionLog,
+};
 use bytes::{Bytes, BytesMut};
 use kasio_proto::{
     AnyResponse, ApiKey, ErrorCode, Uuid,
@@ -9,7 +14,7 @@ use kasio_proto::{
     messages::{ApiVersionsResponse, FetchRequest, RequestHeader},
 };
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
     time::Instant,
 };
 
@@ -31,6 +36,17 @@ pub struct Transmit {
 struct Conn {
     broker: i32,
     inbox: BytesMut,
+    /// A response is outstanding (a waiting Fetch, a delayed response): like Kafka, the
+    /// connection reads no further request until it has gone, so responses stay in order.
+    busy: bool,
+}
+
+/// A response held back by an injected delay.
+#[derive(Debug)]
+struct Held {
+    conn: ConnId,
+    release: Instant,
+    data: Bytes,
 }
 
 /// A broker's advertised address.
@@ -94,7 +110,22 @@ pub struct Cluster {
     transmits: VecDeque<Transmit>,
     closes: VecDeque<ConnId>,
     pub(crate) parked: Vec<ParkedFetch>,
+    held: Vec<Held>,
+    ready: VecDeque<ConnId>,
     decoder: FrameDecoder,
+    faults: Pending,
+    refused: HashSet<i32>,
+    pub(crate) producer_epochs: HashMap<i64, i16>,
+    pub(crate) next_producer_id: i64,
+}
+
+/// Why a partition's leader could not be moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveLeaderError {
+    /// No such topic or partition.
+    UnknownPartition,
+    /// No such broker.
+    UnknownBroker,
 }
 
 /// Why a topic could not be created.
@@ -127,7 +158,76 @@ impl Cluster {
             transmits: VecDeque::new(),
             closes: VecDeque::new(),
             parked: Vec::new(),
+            held: Vec::new(),
+            ready: VecDeque::new(),
+            faults: Pending::default(),
+            refused: HashSet::new(),
+            producer_epochs: HashMap::new(),
+            next_producer_id: 1000,
         }
+    }
+
+    /// Injects a fault; it takes effect on the next request it applies to.
+    pub fn inject(&mut self, fault: Fault) {
+        match fault {
+            Fault::DropConnections { broker } => {
+                let conns: Vec<ConnId> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.broker == broker)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for conn in conns {
+                    self.close(conn);
+                }
+            }
+            Fault::RefuseConnections { broker, refuse } => {
+                if refuse {
+                    self.refused.insert(broker);
+                } else {
+                    self.refused.remove(&broker);
+                }
+            }
+            other => self.faults.add(&other),
+        }
+    }
+
+    /// Whether broker `id` accepts new connections (the shell closes refused ones at once).
+    pub fn accepts(&self, broker: i32) -> bool {
+        !self.refused.contains(&broker)
+    }
+
+    /// Makes `broker` the leader of a partition; the old leader answers
+    /// `NOT_LEADER_OR_FOLLOWER` from then on.
+    ///
+    /// # Errors
+    /// [`MoveLeaderError`] for an unknown partition or broker.
+    pub fn move_leader(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        broker: i32,
+    ) -> Result<(), MoveLeaderError> {
+        if !self.brokers.iter().any(|b| b.id == broker) {
+            return Err(MoveLeaderError::UnknownBroker);
+        }
+        let p = self
+            .topics
+            .get_mut(topic)
+            .and_then(|t| {
+                usize::try_from(partition)
+                    .ok()
+                    .and_then(|i| t.partitions.get_mut(i))
+            })
+            .ok_or(MoveLeaderError::UnknownPartition)?;
+        p.leader = broker;
+        Ok(())
+    }
+
+    /// The leader of a partition.
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        let t = self.topics.get(topic)?;
+        Some(t.partitions.get(usize::try_from(partition).ok()?)?.leader)
     }
 
     /// Sets the address broker `id` advertises in metadata (the shell's listening socket).
@@ -184,6 +284,7 @@ impl Cluster {
             Conn {
                 broker,
                 inbox: BytesMut::new(),
+                busy: false,
             },
         );
         id
@@ -193,6 +294,7 @@ impl Cluster {
     pub fn handle_closed(&mut self, conn: ConnId) {
         self.conns.remove(&conn);
         self.parked.retain(|p| p.conn != conn);
+        self.held.retain(|h| h.conn != conn);
     }
 
     /// Feeds bytes received on `conn`; complete requests are answered.
@@ -201,30 +303,61 @@ impl Cluster {
             return;
         };
         c.inbox.extend_from_slice(data);
-        loop {
-            let Some(c) = self.conns.get_mut(&conn) else {
-                return;
-            };
-            let broker = c.broker;
-            match self.decoder.decode(&mut c.inbox) {
-                Ok(Some(frame)) => {
-                    if !self.handle_frame(conn, broker, frame, now) {
-                        self.close(conn);
-                        return;
-                    }
-                }
-                Ok(None) => return,
-                Err(_) => {
-                    self.close(conn);
-                    return;
-                }
-            }
+        self.ready.push_back(conn);
+        self.run_ready(now);
+    }
+
+    /// Answers waiting fetches and releases delayed responses whose time has come.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        handlers::fetch::wake(self, now, false);
+        let (due, later): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|h| h.release <= now);
+        self.held = later;
+        for h in due {
+            self.transmits.push_back(Transmit {
+                conn: h.conn,
+                data: h.data,
+            });
+            self.unblock(h.conn);
+        }
+        self.run_ready(now);
+    }
+
+    fn set_busy(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.busy = true;
         }
     }
 
-    /// Answers parked fetches whose wait is over.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        handlers::fetch::wake(self, now, false);
+    /// Marks a connection's outstanding response as sent, so it reads requests again.
+    pub(crate) fn unblock(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.busy = false;
+            self.ready.push_back(conn);
+        }
+    }
+
+    /// Handles the buffered requests of every connection that can take one.
+    fn run_ready(&mut self, now: Instant) {
+        while let Some(conn) = self.ready.pop_front() {
+            while let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.busy) {
+                let broker = c.broker;
+                match self.decoder.decode(&mut c.inbox) {
+                    Ok(Some(frame)) => {
+                        if !self.handle_frame(conn, broker, frame, now) {
+                            self.close(conn);
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        self.close(conn);
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     /// The next bytes to send.
@@ -239,7 +372,8 @@ impl Cluster {
 
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.parked.iter().map(|p| p.deadline).min()
+        let parked = self.parked.iter().map(|p| p.deadline);
+        parked.chain(self.held.iter().map(|h| h.release)).min()
     }
 
     pub(crate) fn broker_of(&self, conn: ConnId) -> Option<i32> {
@@ -280,18 +414,34 @@ impl Cluster {
         let Ok((header, body)) = frame::decode_request(frame) else {
             return false;
         };
+        let api = body.api_key();
+        let (version, corr) = (header.request_api_version, header.correlation_id);
+        if let Some(error) = self.faults.fail(api)
+            && let Some(resp) = handlers::errors::error_response(&body, error)
+        {
+            self.respond(conn, api, version, corr, &resp);
+            return true;
+        }
         match handlers::handle(self, conn, broker, &header, body, now) {
             handlers::Outcome::Respond(resp) => {
-                let api = resp.api_key();
-                self.respond(
-                    conn,
-                    api,
-                    header.request_api_version,
-                    header.correlation_id,
-                    &resp,
-                );
+                if self.faults.blackhole(api) {
+                    return true;
+                }
+                let delay = self.faults.delay(api);
+                self.respond(conn, api, version, corr, &resp);
+                if let Some(by) = delay
+                    && let Some(t) = self.transmits.pop_back()
+                {
+                    self.held.push(Held {
+                        conn,
+                        release: now + by,
+                        data: t.data,
+                    });
+                    self.set_busy(conn);
+                }
             }
-            handlers::Outcome::Silent | handlers::Outcome::Parked => {}
+            handlers::Outcome::Parked => self.set_busy(conn),
+            handlers::Outcome::Silent => {}
             handlers::Outcome::Close => return false,
         }
         true

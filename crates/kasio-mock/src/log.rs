@@ -3,8 +3,22 @@
 use bytes::{Bytes, BytesMut};
 use kasio_proto::{
     DecodeError,
-    records::{Batch, Batches},
+    records::{Batch, Batches, RecordBatch},
 };
+use std::collections::{HashMap, VecDeque};
+
+/// How many recent batches per producer are remembered to recognise retried duplicates, as
+/// Kafka remembers them (the most a producer has in flight).
+const RECENT_BATCHES: usize = 5;
+
+/// An idempotent producer's state on one partition.
+#[derive(Debug, Clone, Default)]
+struct ProducerEntry {
+    epoch: i16,
+    last_sequence: i32,
+    /// (first sequence, last sequence, base offset) of the latest batches.
+    recent: VecDeque<(i32, i32, i64)>,
+}
 
 /// A batch as stored: its offsets and the bytes to serve.
 #[derive(Debug, Clone)]
@@ -22,6 +36,7 @@ pub(crate) struct PartitionLog {
     log_start: i64,
     next_offset: i64,
     size: usize,
+    producers: HashMap<i64, ProducerEntry>,
 }
 
 /// Why records could not be appended.
@@ -31,6 +46,18 @@ pub(crate) enum AppendError {
     Corrupt(DecodeError),
     /// Legacy (v0/v1) message sets are refused, as Kafka 4 refuses them.
     UnsupportedFormat,
+    /// An idempotent batch skipped or repeated sequence numbers.
+    OutOfOrderSequence,
+    /// An idempotent batch came from an older producer epoch.
+    InvalidProducerEpoch,
+}
+
+/// What an idempotent batch is, given the producer's state.
+enum Sequencing {
+    /// Not idempotent, or the next in sequence.
+    Append,
+    /// A retry of a batch already appended at this base offset.
+    Duplicate(i64),
 }
 
 impl PartitionLog {
@@ -53,6 +80,16 @@ impl PartitionLog {
                 _ => return Err(AppendError::UnsupportedFormat),
             }
         }
+        // A retried idempotent batch is answered with its first offset, not appended again.
+        let mut duplicate = None;
+        for b in &parsed {
+            if let Sequencing::Duplicate(base) = self.check_sequence(b)? {
+                duplicate.get_or_insert(base);
+            }
+        }
+        if let Some(base) = duplicate {
+            return Ok(base);
+        }
         let base = self.next_offset;
         let mut rest = records.clone();
         for b in parsed {
@@ -62,6 +99,7 @@ impl PartitionLog {
             bytes[0..8].copy_from_slice(&self.next_offset.to_be_bytes());
             let last = self.next_offset + i64::from(b.last_offset_delta);
             self.size += bytes.len();
+            self.record_sequence(&b, self.next_offset);
             self.batches.push(Stored {
                 base_offset: self.next_offset,
                 last_offset: last,
@@ -71,6 +109,64 @@ impl PartitionLog {
             self.next_offset = last + 1;
         }
         Ok(base)
+    }
+
+    fn check_sequence(&self, b: &RecordBatch) -> Result<Sequencing, AppendError> {
+        if b.producer_id < 0 {
+            return Ok(Sequencing::Append);
+        }
+        let last_seq = b.base_sequence.wrapping_add(b.last_offset_delta);
+        let Some(p) = self.producers.get(&b.producer_id) else {
+            return if b.base_sequence == 0 {
+                Ok(Sequencing::Append)
+            } else {
+                Err(AppendError::OutOfOrderSequence)
+            };
+        };
+        if b.producer_epoch < p.epoch {
+            return Err(AppendError::InvalidProducerEpoch);
+        }
+        if b.producer_epoch > p.epoch {
+            // A new epoch starts its sequences again at 0.
+            return if b.base_sequence == 0 {
+                Ok(Sequencing::Append)
+            } else {
+                Err(AppendError::OutOfOrderSequence)
+            };
+        }
+        if let Some((_, _, base)) = p
+            .recent
+            .iter()
+            .find(|(first, last, _)| *first == b.base_sequence && *last == last_seq)
+        {
+            return Ok(Sequencing::Duplicate(*base));
+        }
+        if b.base_sequence == p.last_sequence.wrapping_add(1)
+            || (p.last_sequence == i32::MAX && b.base_sequence == 0)
+        {
+            Ok(Sequencing::Append)
+        } else {
+            Err(AppendError::OutOfOrderSequence)
+        }
+    }
+
+    fn record_sequence(&mut self, b: &RecordBatch, base_offset: i64) {
+        if b.producer_id < 0 {
+            return;
+        }
+        let p = self.producers.entry(b.producer_id).or_default();
+        if b.producer_epoch != p.epoch {
+            *p = ProducerEntry {
+                epoch: b.producer_epoch,
+                ..Default::default()
+            };
+        }
+        p.last_sequence = b.base_sequence.wrapping_add(b.last_offset_delta);
+        p.recent
+            .push_back((b.base_sequence, p.last_sequence, base_offset));
+        if p.recent.len() > RECENT_BATCHES {
+            p.recent.pop_front();
+        }
     }
 
     /// Whole batches from the one holding `offset`, at least one, then up to `max_bytes`.

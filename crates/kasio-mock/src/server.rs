@@ -12,11 +12,14 @@ use std::{
     time::Instant,
 };
 
-#[derive(Debug)]
+/// Work for the driver thread, which alone touches the cluster.
+type Control = Box<dyn FnOnce(&mut Cluster) + Send>;
+
 enum Event {
     Accepted(i32, TcpStream),
     Input(ConnId, Vec<u8>),
     Closed(ConnId),
+    Control(Control),
     Stop,
 }
 
@@ -90,6 +93,28 @@ impl MockCluster {
             .copied()
     }
 
+    /// Runs `f` on the cluster between two events, while traffic flows: inject a fault, move
+    /// a leader, inspect state. Returns what `f` returns.
+    ///
+    /// ```no_run
+    /// use kasio_mock::{ClusterConfig, Fault, MockCluster};
+    /// use kasio_proto::{ApiKey, ErrorCode};
+    /// let cluster = MockCluster::start(ClusterConfig::default())?;
+    /// cluster.with(|c| c.inject(Fault::FailNext { api: ApiKey::Produce, count: 3, error: ErrorCode::NotLeaderOrFollower }));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn with<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Cluster) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (tx, rx) = mpsc::channel();
+        let control: Control = Box::new(move |c: &mut Cluster| {
+            let _ = tx.send(f(c));
+        });
+        self.events.send(Event::Control(control)).ok()?;
+        rx.recv().ok()
+    }
+
     /// Stops the driver and closes every connection.
     pub fn stop(mut self) {
         self.shutdown();
@@ -129,6 +154,10 @@ fn drive(mut cluster: Cluster, rx: mpsc::Receiver<Event>, tx: Sender<Event>) {
         match event {
             None => cluster.handle_timeout(now),
             Some(Event::Accepted(broker, stream)) => {
+                if !cluster.accepts(broker) {
+                    let _ = stream.shutdown(Shutdown::Both);
+                    continue;
+                }
                 let conn = cluster.connect(broker);
                 let _ = stream.set_nodelay(true);
                 let Ok(reader) = stream.try_clone() else {
@@ -145,6 +174,7 @@ fn drive(mut cluster: Cluster, rx: mpsc::Receiver<Event>, tx: Sender<Event>) {
                 cluster.handle_closed(conn);
                 streams.remove(&conn);
             }
+            Some(Event::Control(f)) => f(&mut cluster),
             Some(Event::Stop) => {
                 for s in streams.values() {
                     let _ = s.shutdown(Shutdown::Both);

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::{Bytes, BytesMut};
-use kasio_mock::{Cluster, ClusterConfig, ConnId};
+use kasio_mock::{Cluster, ClusterConfig, ConnId, Fault};
 use kasio_proto::{
     AnyResponse, ApiKey, Encode, ErrorCode, Request, frame,
     messages::{
@@ -258,4 +258,299 @@ fn garbage_closes_the_connection_without_a_response() {
     assert!(cluster.poll_transmit().is_none());
     assert_eq!(cluster.poll_close(), Some(conn));
     let _ = kasio_proto::messages::MetadataRequest::default().encode(12, &mut BytesMut::new());
+}
+
+fn produce_idempotent(
+    topic: &str,
+    pid: i64,
+    epoch: i16,
+    seq: i32,
+    values: &[&str],
+) -> ProduceRequest {
+    let mut b = BatchBuilder::new(BatchOptions {
+        producer_id: pid,
+        producer_epoch: epoch,
+        base_sequence: seq,
+        ..Default::default()
+    });
+    for v in values {
+        b.append(
+            1_700_000_000_000,
+            None,
+            Some(v.as_bytes()),
+            kasio_proto::records::NO_HEADERS,
+        )
+        .unwrap();
+    }
+    produce(topic, 0, b.finish().unwrap())
+}
+
+fn produce_result(cluster: &mut Cluster) -> (i16, i64) {
+    let (_, AnyResponse::Produce(r)) = recv(cluster, ApiKey::Produce, 11).unwrap() else {
+        panic!()
+    };
+    let p = &r.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+#[test]
+fn responses_on_a_connection_stay_in_request_order() {
+    let t0 = Instant::now();
+    let mut cluster = Cluster::new(ClusterConfig::default());
+    cluster.create_topic("t", 1).unwrap();
+    let conn = cluster.connect(1);
+    send(&mut cluster, conn, 12, 1, &fetch("t", 0, 0, 300), t0);
+    send(
+        &mut cluster,
+        conn,
+        12,
+        2,
+        &kasio_proto::messages::MetadataRequest::default(),
+        t0,
+    );
+    assert!(
+        cluster.poll_transmit().is_none(),
+        "the metadata answer must wait behind the fetch"
+    );
+    cluster.handle_timeout(t0 + Duration::from_millis(300));
+    assert_eq!(recv(&mut cluster, ApiKey::Fetch, 12).unwrap().0, 1);
+    assert_eq!(recv(&mut cluster, ApiKey::Metadata, 12).unwrap().0, 2);
+}
+
+#[test]
+fn an_injected_produce_failure_appends_nothing() {
+    let t0 = Instant::now();
+    let mut cluster = Cluster::new(ClusterConfig::default());
+    cluster.create_topic("t", 1).unwrap();
+    let conn = cluster.connect(1);
+    cluster.inject(Fault::FailNext {
+        api: ApiKey::Produce,
+        count: 2,
+        error: ErrorCode::NotLeaderOrFollower,
+    });
+    for corr in 0..3 {
+        send(
+            &mut cluster,
+            conn,
+            11,
+            corr,
+            &produce("t", 0, batch(&["v"])),
+            t0,
+        );
+    }
+    let results: Vec<(i16, i64)> = (0..3).map(|_| produce_result(&mut cluster)).collect();
+    let nl = ErrorCode::NotLeaderOrFollower.code();
+    assert_eq!(results, [(nl, -1), (nl, -1), (0, 0)]);
+}
+
+#[test]
+fn delayed_and_lost_responses() {
+    let t0 = Instant::now();
+    let mut cluster = Cluster::new(ClusterConfig::default());
+    cluster.create_topic("t", 1).unwrap();
+    let conn = cluster.connect(1);
+    cluster.inject(Fault::Delay {
+        api: ApiKey::Produce,
+        count: 1,
+        by: Duration::from_millis(250),
+    });
+    send(
+        &mut cluster,
+        conn,
+        11,
+        1,
+        &produce("t", 0, batch(&["a"])),
+        t0,
+    );
+    assert!(cluster.poll_transmit().is_none());
+    assert_eq!(
+        cluster.poll_timeout(),
+        Some(t0 + Duration::from_millis(250))
+    );
+    cluster.handle_timeout(t0 + Duration::from_millis(250));
+    assert_eq!(produce_result(&mut cluster), (0, 0));
+
+    cluster.inject(Fault::Blackhole {
+        api: ApiKey::Produce,
+        count: 1,
+    });
+    send(
+        &mut cluster,
+        conn,
+        11,
+        2,
+        &produce("t", 0, batch(&["b"])),
+        t0,
+    );
+    assert!(cluster.poll_transmit().is_none(), "the response is lost");
+    send(
+        &mut cluster,
+        conn,
+        11,
+        3,
+        &produce("t", 0, batch(&["c"])),
+        t0,
+    );
+    assert_eq!(
+        produce_result(&mut cluster),
+        (0, 2),
+        "but the lost request was carried out"
+    );
+}
+
+#[test]
+fn idempotent_producers_are_checked_as_kafka_checks_them() {
+    let t0 = Instant::now();
+    let mut cluster = Cluster::new(ClusterConfig::default());
+    cluster.create_topic("t", 1).unwrap();
+    let conn = cluster.connect(1);
+    send(
+        &mut cluster,
+        conn,
+        5,
+        1,
+        &kasio_proto::messages::InitProducerIdRequest {
+            transactional_id: None,
+            producer_id: -1,
+            producer_epoch: -1,
+            ..Default::default()
+        },
+        t0,
+    );
+    let (_, AnyResponse::InitProducerId(init)) =
+        recv(&mut cluster, ApiKey::InitProducerId, 5).unwrap()
+    else {
+        panic!()
+    };
+    let (pid, epoch) = (init.producer_id, init.producer_epoch);
+    assert!(pid >= 0 && epoch == 0 && init.error_code == 0);
+
+    send(
+        &mut cluster,
+        conn,
+        11,
+        2,
+        &produce_idempotent("t", pid, 0, 0, &["a", "b"]),
+        t0,
+    );
+    assert_eq!(produce_result(&mut cluster), (0, 0));
+    // A retry of the same batch is recognised: its first offset again, nothing appended.
+    send(
+        &mut cluster,
+        conn,
+        11,
+        3,
+        &produce_idempotent("t", pid, 0, 0, &["a", "b"]),
+        t0,
+    );
+    assert_eq!(produce_result(&mut cluster), (0, 0));
+    // A gap in the sequence is refused.
+    send(
+        &mut cluster,
+        conn,
+        11,
+        4,
+        &produce_idempotent("t", pid, 0, 5, &["x"]),
+        t0,
+    );
+    assert_eq!(
+        produce_result(&mut cluster).0,
+        ErrorCode::OutOfOrderSequenceNumber.code()
+    );
+    send(
+        &mut cluster,
+        conn,
+        11,
+        5,
+        &produce_idempotent("t", pid, 0, 2, &["c"]),
+        t0,
+    );
+    assert_eq!(produce_result(&mut cluster), (0, 2));
+
+    // Bumping the epoch (KIP-360) restarts sequences and fences the old epoch.
+    send(
+        &mut cluster,
+        conn,
+        5,
+        6,
+        &kasio_proto::messages::InitProducerIdRequest {
+            transactional_id: None,
+            producer_id: pid,
+            producer_epoch: 0,
+            ..Default::default()
+        },
+        t0,
+    );
+    let (_, AnyResponse::InitProducerId(bumped)) =
+        recv(&mut cluster, ApiKey::InitProducerId, 5).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!((bumped.producer_id, bumped.producer_epoch), (pid, 1));
+    send(
+        &mut cluster,
+        conn,
+        11,
+        7,
+        &produce_idempotent("t", pid, 1, 0, &["d"]),
+        t0,
+    );
+    assert_eq!(produce_result(&mut cluster), (0, 3));
+    send(
+        &mut cluster,
+        conn,
+        11,
+        8,
+        &produce_idempotent("t", pid, 0, 3, &["e"]),
+        t0,
+    );
+    assert_eq!(
+        produce_result(&mut cluster).0,
+        ErrorCode::InvalidProducerEpoch.code()
+    );
+
+    send(&mut cluster, conn, 12, 9, &fetch("t", 0, 0, 0), t0);
+    let (_, AnyResponse::Fetch(f)) = recv(&mut cluster, ApiKey::Fetch, 12).unwrap() else {
+        panic!()
+    };
+    let got: Vec<String> = values(f.responses[0].partitions[0].records.as_ref().unwrap())
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(got, ["a", "b", "c", "d"]);
+}
+
+#[test]
+fn leaders_move_and_connections_drop_on_demand() {
+    let t0 = Instant::now();
+    let mut cluster = Cluster::new(ClusterConfig {
+        brokers: 2,
+        ..Default::default()
+    });
+    cluster.create_topic("t", 1).unwrap();
+    let old = cluster.leader("t", 0).unwrap();
+    let new = if old == 1 { 2 } else { 1 };
+    cluster.move_leader("t", 0, new).unwrap();
+    let conn = cluster.connect(old);
+    send(
+        &mut cluster,
+        conn,
+        11,
+        1,
+        &produce("t", 0, batch(&["v"])),
+        t0,
+    );
+    assert_eq!(
+        produce_result(&mut cluster).0,
+        ErrorCode::NotLeaderOrFollower.code()
+    );
+
+    let other = cluster.connect(new);
+    cluster.inject(Fault::DropConnections { broker: new });
+    assert_eq!(cluster.poll_close(), Some(other));
+    cluster.inject(Fault::RefuseConnections {
+        broker: new,
+        refuse: true,
+    });
+    assert!(!cluster.accepts(new) && cluster.accepts(old));
 }

@@ -6,13 +6,14 @@ use kasio_proto::{
 };
 
 /// The APIs the mock answers.
-const SERVED: [ApiKey; 6] = [
+const SERVED: [ApiKey; 7] = [
     ApiKey::Produce,
     ApiKey::Fetch,
     ApiKey::ListOffsets,
     ApiKey::Metadata,
     ApiKey::ApiVersions,
     ApiKey::CreateTopics,
+    ApiKey::InitProducerId,
 ];
 
 pub(crate) fn served() -> Vec<ApiVersion> {

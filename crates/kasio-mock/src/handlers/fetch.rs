@@ -57,6 +57,7 @@ pub(crate) fn wake(cluster: &mut Cluster, now: Instant, data_only: bool) {
                 p.header.correlation_id,
                 &AnyResponse::Fetch(response),
             );
+            cluster.unblock(p.conn);
         } else {
             cluster.parked.push(p);
         }

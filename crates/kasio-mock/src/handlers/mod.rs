@@ -1,10 +1,12 @@
 //! One handler per API the mock serves.
 
 pub(crate) mod api_versions;
+pub(crate) mod errors;
 pub(crate) mod fetch;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
 pub(crate) mod produce;
+pub(crate) mod producer_id;
 pub(crate) mod topics;
 
 use crate::cluster::{Cluster, ConnId};
@@ -47,6 +49,9 @@ pub(crate) fn handle(
         AnyRequest::Fetch(r) => fetch::handle(cluster, conn, broker, header.clone(), r, now),
         AnyRequest::ListOffsets(r) => Outcome::Respond(Box::new(AnyResponse::ListOffsets(
             list_offsets::handle(cluster, broker, &r),
+        ))),
+        AnyRequest::InitProducerId(r) => Outcome::Respond(Box::new(AnyResponse::InitProducerId(
+            producer_id::handle(cluster, &r),
         ))),
         _ => Outcome::Close,
     }

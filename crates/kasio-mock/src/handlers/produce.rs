@@ -58,6 +58,12 @@ pub(crate) fn handle(
                             Err(AppendError::UnsupportedFormat) => {
                                 r.error_code = ErrorCode::UnsupportedForMessageFormat.code()
                             }
+                            Err(AppendError::OutOfOrderSequence) => {
+                                r.error_code = ErrorCode::OutOfOrderSequenceNumber.code()
+                            }
+                            Err(AppendError::InvalidProducerEpoch) => {
+                                r.error_code = ErrorCode::InvalidProducerEpoch.code()
+                            }
                         }
                         r.log_start_offset = part.log.log_start();
                     }

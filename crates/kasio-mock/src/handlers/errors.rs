@@ -1,0 +1,130 @@
+//! The response a request gets when an injected fault fails it: the request's own shape,
+//! with the error on every partition (or at the top level where the API has no partitions).
+
+use kasio_proto::{
+    AnyRequest, AnyResponse, ErrorCode,
+    messages::{
+        ApiVersionsResponse, CreateTopicsResponse, FetchResponse, InitProducerIdResponse,
+        ListOffsetsResponse, MetadataResponse, ProduceResponse,
+        create_topics_response::CreatableTopicResult, fetch_response, list_offsets_response,
+        metadata_response::MetadataResponseTopic, produce_response,
+    },
+};
+
+pub(crate) fn error_response(request: &AnyRequest, error: ErrorCode) -> Option<AnyResponse> {
+    let code = error.code();
+    Some(match request {
+        AnyRequest::Produce(r) => AnyResponse::Produce(ProduceResponse {
+            responses: r
+                .topic_data
+                .iter()
+                .map(|t| produce_response::TopicProduceResponse {
+                    name: t.name.clone(),
+                    topic_id: t.topic_id,
+                    partition_responses: t
+                        .partition_data
+                        .iter()
+                        .map(|p| produce_response::PartitionProduceResponse {
+                            index: p.index,
+                            error_code: code,
+                            base_offset: -1,
+                            log_append_time_ms: -1,
+                            log_start_offset: -1,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        AnyRequest::Fetch(r) => AnyResponse::Fetch(FetchResponse {
+            responses: r
+                .topics
+                .iter()
+                .map(|t| fetch_response::FetchableTopicResponse {
+                    topic: t.topic.clone(),
+                    topic_id: t.topic_id,
+                    partitions: t
+                        .partitions
+                        .iter()
+                        .map(|p| fetch_response::PartitionData {
+                            partition_index: p.partition,
+                            error_code: code,
+                            high_watermark: -1,
+                            last_stable_offset: -1,
+                            log_start_offset: -1,
+                            preferred_read_replica: -1,
+                            records: Some(Default::default()),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        AnyRequest::ListOffsets(r) => AnyResponse::ListOffsets(ListOffsetsResponse {
+            topics: r
+                .topics
+                .iter()
+                .map(|t| list_offsets_response::ListOffsetsTopicResponse {
+                    name: t.name.clone(),
+                    partitions: t
+                        .partitions
+                        .iter()
+                        .map(|p| list_offsets_response::ListOffsetsPartitionResponse {
+                            partition_index: p.partition_index,
+                            error_code: code,
+                            timestamp: -1,
+                            offset: -1,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        AnyRequest::Metadata(r) => AnyResponse::Metadata(MetadataResponse {
+            topics: r
+                .topics
+                .iter()
+                .flatten()
+                .map(|t| MetadataResponseTopic {
+                    error_code: code,
+                    name: t.name.clone(),
+                    topic_id: t.topic_id,
+                    ..Default::default()
+                })
+                .collect(),
+            error_code: code,
+            ..Default::default()
+        }),
+        AnyRequest::CreateTopics(r) => AnyResponse::CreateTopics(CreateTopicsResponse {
+            topics: r
+                .topics
+                .iter()
+                .map(|t| CreatableTopicResult {
+                    name: t.name.clone(),
+                    error_code: code,
+                    num_partitions: -1,
+                    replication_factor: -1,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        AnyRequest::InitProducerId(_) => AnyResponse::InitProducerId(InitProducerIdResponse {
+            error_code: code,
+            producer_id: -1,
+            producer_epoch: -1,
+            ..Default::default()
+        }),
+        AnyRequest::ApiVersions(_) => AnyResponse::ApiVersions(ApiVersionsResponse {
+            error_code: code,
+            ..Default::default()
+        }),
+        _ => return None,
+    })
+}
