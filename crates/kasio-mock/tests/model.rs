@@ -425,47 +425,26 @@ fn idempotent_producers_are_checked_as_kafka_checks_them() {
     let (pid, epoch) = (init.producer_id, init.producer_epoch);
     assert!(pid >= 0 && epoch == 0 && init.error_code == 0);
 
-    send(
-        &mut cluster,
-        conn,
-        11,
-        2,
-        &produce_idempotent("t", pid, 0, 0, &["a", "b"]),
-        t0,
-    );
-    assert_eq!(produce_result(&mut cluster), (0, 0));
+    let mut produce = |corr, epoch, seq, values: &[&str]| {
+        send(
+            &mut cluster,
+            conn,
+            11,
+            corr,
+            &produce_idempotent("t", pid, epoch, seq, values),
+            t0,
+        );
+        produce_result(&mut cluster)
+    };
+    assert_eq!(produce(2, 0, 0, &["a", "b"]), (0, 0));
     // A retry of the same batch is recognised: its first offset again, nothing appended.
-    send(
-        &mut cluster,
-        conn,
-        11,
-        3,
-        &produce_idempotent("t", pid, 0, 0, &["a", "b"]),
-        t0,
-    );
-    assert_eq!(produce_result(&mut cluster), (0, 0));
+    assert_eq!(produce(3, 0, 0, &["a", "b"]), (0, 0));
     // A gap in the sequence is refused.
-    send(
-        &mut cluster,
-        conn,
-        11,
-        4,
-        &produce_idempotent("t", pid, 0, 5, &["x"]),
-        t0,
-    );
     assert_eq!(
-        produce_result(&mut cluster).0,
+        produce(4, 0, 5, &["x"]).0,
         ErrorCode::OutOfOrderSequenceNumber.code()
     );
-    send(
-        &mut cluster,
-        conn,
-        11,
-        5,
-        &produce_idempotent("t", pid, 0, 2, &["c"]),
-        t0,
-    );
-    assert_eq!(produce_result(&mut cluster), (0, 2));
+    assert_eq!(produce(5, 0, 2, &["c"]), (0, 2));
 
     // Bumping the epoch (KIP-360) restarts sequences and fences the old epoch.
     send(

@@ -48,16 +48,7 @@ pub(crate) fn error_response(request: &AnyRequest, error: ErrorCode) -> Option<A
                     partitions: t
                         .partitions
                         .iter()
-                        .map(|p| fetch_response::PartitionData {
-                            partition_index: p.partition,
-                            error_code: code,
-                            high_watermark: -1,
-                            last_stable_offset: -1,
-                            log_start_offset: -1,
-                            preferred_read_replica: -1,
-                            records: Some(Default::default()),
-                            ..Default::default()
-                        })
+                        .map(|p| super::fetch::empty_partition(p.partition, code))
                         .collect(),
                     ..Default::default()
                 })

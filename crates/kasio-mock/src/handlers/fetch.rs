@@ -64,6 +64,20 @@ pub(crate) fn wake(cluster: &mut Cluster, now: Instant, data_only: bool) {
     }
 }
 
+/// A partition's answer with no records and no offsets known, carrying `error_code`.
+pub(crate) fn empty_partition(partition: i32, error_code: i16) -> PartitionData {
+    PartitionData {
+        partition_index: partition,
+        error_code,
+        high_watermark: -1,
+        last_stable_offset: -1,
+        log_start_offset: -1,
+        preferred_read_replica: -1,
+        records: Some(Default::default()),
+        ..Default::default()
+    }
+}
+
 /// The response to `request` as the logs stand, how many record bytes it carries, and
 /// whether any partition has an error.
 fn read(cluster: &Cluster, broker: i32, request: &FetchRequest) -> (FetchResponse, usize, bool) {
@@ -75,15 +89,7 @@ fn read(cluster: &Cluster, broker: i32, request: &FetchRequest) -> (FetchRespons
         let name = topic_name(cluster, &t.topic, t.topic_id);
         let mut partitions = Vec::new();
         for p in &t.partitions {
-            let mut r = PartitionData {
-                partition_index: p.partition,
-                high_watermark: -1,
-                last_stable_offset: -1,
-                log_start_offset: -1,
-                preferred_read_replica: -1,
-                records: Some(Default::default()),
-                ..Default::default()
-            };
+            let mut r = empty_partition(p.partition, 0);
             let err = match &name {
                 None if !t.topic_id.is_zero() => Some(ErrorCode::UnknownTopicId),
                 None => Some(ErrorCode::UnknownTopicOrPartition),
