@@ -329,12 +329,17 @@ pub(crate) fn load(dirs: &[PathBuf]) -> Result<Vec<Spec>, String> {
                 (Kind::Response, Some(k)) => format!("response {k}"),
                 _ => spec.name.clone(),
             };
-            let replace = match by_name.get(&key) {
-                None => true,
-                Some(have) => have.valid.is_empty() && !spec.valid.is_empty(),
-            };
-            if replace {
-                by_name.insert(key, spec);
+            match by_name.get_mut(&key) {
+                None => {
+                    by_name.insert(key, spec);
+                }
+                Some(have) if have.valid.is_empty() && !spec.valid.is_empty() => *have = spec,
+                // Newer specs dropped request header v0, which ControlledShutdown v0 (kept from
+                // the older specs) still uses: a header keeps every version any spec defines.
+                Some(have) if have.kind == Kind::Header && spec.valid.lo < have.valid.lo => {
+                    have.valid.lo = spec.valid.lo;
+                }
+                Some(_) => {}
             }
         }
     }

@@ -226,3 +226,32 @@ impl FrameDecoder {
         Ok(Some(stream.split_to(size).freeze()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::ControlledShutdownRequest;
+
+    #[test]
+    fn request_header_v0_has_no_client_id() {
+        // ControlledShutdown v0 is the one request that uses header v0.
+        let header = RequestHeader {
+            request_api_key: ApiKey::ControlledShutdown.as_i16(),
+            request_api_version: 0,
+            correlation_id: 9,
+            // v0 has no client id: the field stays at its default.
+            ..Default::default()
+        };
+        let body = ControlledShutdownRequest {
+            broker_id: 3,
+            ..Default::default()
+        };
+        let mut buf = BytesMut::new();
+        encode_request(&header, &body, &mut buf).unwrap();
+        // size, key, version, correlation id, broker id: no client id.
+        assert_eq!(&buf[..], &[0, 0, 0, 12, 0, 7, 0, 0, 0, 0, 0, 9, 0, 0, 0, 3]);
+        let (h, b) = decode_request(buf.freeze().slice(4..)).unwrap();
+        assert_eq!(h, header);
+        assert_eq!(b, AnyRequest::ControlledShutdown(body));
+    }
+}

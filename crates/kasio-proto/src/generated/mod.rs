@@ -4114,7 +4114,7 @@ impl From<UnregisterControllerResponse> for AnyResponse {
 
 /// How many (message, version) pairs the specs define.
 #[cfg(test)]
-pub(crate) const MESSAGE_VERSIONS: usize = 692;
+pub(crate) const MESSAGE_VERSIONS: usize = 693;
 
 /// Round-trips every message at every version from one seed; returns how many were checked.
 #[cfg(test)]

@@ -42,7 +42,15 @@ impl RequestHeader {
         buf.put_i16(self.request_api_key);
         buf.put_i16(self.request_api_version);
         buf.put_i32(self.correlation_id);
-        wire::put_nullable_string(buf, self.client_id.as_deref(), false)?;
+        if version >= 1 {
+            wire::put_nullable_string(buf, self.client_id.as_deref(), false)?;
+        }
+        if !(version >= 1) && self.client_id != Some(ByteStr::from_static("")) {
+            return Err(EncodeError::FieldNotInVersion {
+                field: "ClientId",
+                version,
+            });
+        }
         wire::put_unknown_tagged(buf, &self.unknown_tagged_fields, flexible, version)?;
         Ok(())
     }
@@ -53,7 +61,9 @@ impl RequestHeader {
         this.request_api_key = wire::get_i16(buf).map_err(at("RequestApiKey"))?;
         this.request_api_version = wire::get_i16(buf).map_err(at("RequestApiVersion"))?;
         this.correlation_id = wire::get_i32(buf).map_err(at("CorrelationId"))?;
-        this.client_id = wire::get_nullable_string(buf, false).map_err(at("ClientId"))?;
+        if version >= 1 {
+            this.client_id = wire::get_nullable_string(buf, false).map_err(at("ClientId"))?;
+        }
         if flexible {
             wire::get_unknown_tagged(buf, &mut this.unknown_tagged_fields)?;
         }
@@ -69,7 +79,9 @@ impl crate::random::Random for RequestHeader {
         this.request_api_key = rng.i16();
         this.request_api_version = rng.i16();
         this.correlation_id = rng.i32();
-        this.client_id = rng.option(|rng| rng.byte_str());
+        if version >= 1 {
+            this.client_id = rng.option(|rng| rng.byte_str());
+        }
         if flexible {
             this.unknown_tagged_fields = rng.unknown_tagged();
         }
@@ -107,6 +119,6 @@ impl Decode for RequestHeader {
 
 impl Message for RequestHeader {
     const NAME: &'static str = "RequestHeader";
-    const VERSIONS: VersionRange = VersionRange::new(1, 2);
+    const VERSIONS: VersionRange = VersionRange::new(0, 2);
     const FLEXIBLE_FROM: Option<i16> = Some(2);
 }
