@@ -5,7 +5,7 @@
 use bytes::{Bytes, BytesMut};
 use kasio_mock::{Cluster, ClusterConfig, ConnId, Fault};
 use kasio_proto::{
-    AnyResponse, ApiKey, Encode, ErrorCode, Request, frame,
+    AnyResponse, ApiKey, ErrorCode, Request, frame,
     messages::{
         FetchRequest, ProduceRequest, RequestHeader,
         fetch_request::{FetchPartition, FetchTopic},
@@ -257,7 +257,6 @@ fn garbage_closes_the_connection_without_a_response() {
     cluster.handle_input(conn, &junk, Instant::now());
     assert!(cluster.poll_transmit().is_none());
     assert_eq!(cluster.poll_close(), Some(conn));
-    let _ = kasio_proto::messages::MetadataRequest::default().encode(12, &mut BytesMut::new());
 }
 
 fn produce_idempotent(

@@ -19,9 +19,14 @@ pub enum ControlRecordType {
 /// A decoded control record.
 ///
 /// ```
-/// use kasio_proto::records::{ControlRecord, ControlRecordType};
-/// let batch = ControlRecord::marker_batch(ControlRecordType::Commit, 5, 1000, 7, 0, 1_700_000_000_000).unwrap();
-/// # let _ = batch;
+/// use kasio_proto::records::{ControlRecord, ControlRecordType, RecordBatch};
+/// let mut bytes = ControlRecord::marker_batch(ControlRecordType::Commit, 5, 1000, 7, 0, 1_700_000_000_000)?;
+/// let batch = RecordBatch::decode(&mut bytes)?;
+/// assert!(batch.attributes.is_control());
+/// let record = batch.records()?.next().ok_or("no record")??;
+/// let marker = ControlRecord::parse(&record)?;
+/// assert_eq!((marker.kind, marker.coordinator_epoch), (ControlRecordType::Commit, 5));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControlRecord {
