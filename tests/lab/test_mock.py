@@ -143,3 +143,17 @@ def test_librdkafka_delivers_exactly_once_through_injected_faults():
             assert seq == sorted(seq), "a partition is out of order"
     finally:
         m.stop()
+
+
+def test_admin_operations_through_librdkafka(mock):
+    from confluent_kafka.admin import NewPartitions
+    admin = AdminClient({"bootstrap.servers": mock})
+    name = create(mock, 2)
+    for f in admin.create_partitions([NewPartitions(name, 5)]).values():
+        f.result(10)
+    assert len(admin.list_topics(name, timeout=10).topics[name].partitions) == 5
+    cluster = admin.describe_cluster().result(10)
+    assert cluster.cluster_id == "kasio-mock" and len(cluster.nodes) >= 1
+    for f in admin.delete_topics([name]).values():
+        f.result(10)
+    assert name not in admin.list_topics(timeout=10).topics

@@ -5,7 +5,8 @@
 //! ([`MockCluster`], a thin TCP shell), deterministic simulation of kasio's client in
 //! virtual time (drive [`Cluster`] directly), and the embedded broker of the quick start.
 //!
-//! Served so far: ApiVersions, Metadata (with auto-creation), CreateTopics, Produce (acks 0,
+//! Served so far: ApiVersions, Metadata (with auto-creation), DescribeCluster, CreateTopics,
+//! DeleteTopics, CreatePartitions, Produce (acks 0,
 //! 1 and all; idempotent sequences and epochs checked as Kafka checks them), InitProducerId
 //! (idempotent producers), Fetch (with `min_bytes`/`max_wait_ms` waits; no fetch sessions)
 //! and ListOffsets (earliest, latest, max timestamp, by timestamp). Partition leaders are

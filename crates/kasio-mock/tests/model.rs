@@ -532,3 +532,149 @@ fn leaders_move_and_connections_drop_on_demand() {
     });
     assert!(!cluster.accepts(new) && cluster.accepts(old));
 }
+
+#[test]
+fn topics_are_deleted_and_grown_and_the_cluster_described() {
+    use kasio_proto::messages::{
+        CreatePartitionsRequest, DeleteTopicsRequest, DescribeClusterRequest,
+        create_partitions_request::CreatePartitionsTopic,
+    };
+    let t0 = Instant::now();
+    let mut cluster = Cluster::new(ClusterConfig {
+        brokers: 3,
+        ..Default::default()
+    });
+    cluster.create_topic("grow", 1).unwrap();
+    cluster.create_topic("gone", 2).unwrap();
+    let conn = cluster.connect(1);
+
+    let grow = CreatePartitionsRequest {
+        topics: vec![
+            CreatePartitionsTopic {
+                name: "grow".into(),
+                count: 4,
+                assignments: None,
+                ..Default::default()
+            },
+            CreatePartitionsTopic {
+                name: "grow".into(),
+                count: 2,
+                assignments: None,
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    send(&mut cluster, conn, 3, 1, &grow, t0);
+    let (_, AnyResponse::CreatePartitions(r)) =
+        recv(&mut cluster, ApiKey::CreatePartitions, 3).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(r.results[0].error_code, 0);
+    assert_eq!(
+        r.results[1].error_code,
+        ErrorCode::InvalidPartitions.code(),
+        "a topic cannot shrink"
+    );
+    let leaders: Vec<i32> = (0..4).map(|p| cluster.leader("grow", p).unwrap()).collect();
+    assert_eq!(
+        leaders
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        3,
+        "{leaders:?}"
+    );
+
+    let delete = DeleteTopicsRequest {
+        topic_names: vec!["gone".into(), "never".into()],
+        ..Default::default()
+    };
+    send(&mut cluster, conn, 5, 2, &delete, t0);
+    let (_, AnyResponse::DeleteTopics(r)) = recv(&mut cluster, ApiKey::DeleteTopics, 5).unwrap()
+    else {
+        panic!()
+    };
+    let codes: Vec<i16> = r.responses.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, [0, ErrorCode::UnknownTopicOrPartition.code()]);
+    assert_eq!(cluster.leader("gone", 0), None);
+
+    send(
+        &mut cluster,
+        conn,
+        2,
+        3,
+        &DescribeClusterRequest::default(),
+        t0,
+    );
+    let (_, AnyResponse::DescribeCluster(r)) =
+        recv(&mut cluster, ApiKey::DescribeCluster, 2).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        r.brokers.iter().map(|b| b.broker_id).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(r.cluster_id, "kasio-mock");
+}
+
+#[test]
+fn metadata_for_a_deleted_topic_reports_it_unknown() {
+    use kasio_proto::messages::{
+        DeleteTopicsRequest, MetadataRequest, metadata_request::MetadataRequestTopic,
+    };
+    let t0 = Instant::now();
+    let mut cluster = Cluster::new(ClusterConfig::default());
+    let id = cluster.create_topic("gone", 1).unwrap();
+    let conn = cluster.connect(1);
+    // Names go in `topic_names` up to v5 (as librdkafka sends them).
+    send(
+        &mut cluster,
+        conn,
+        4,
+        1,
+        &DeleteTopicsRequest {
+            topic_names: vec!["gone".into()],
+            ..Default::default()
+        },
+        t0,
+    );
+    recv(&mut cluster, ApiKey::DeleteTopics, 4).unwrap();
+    for (corr, topic) in [
+        (
+            2,
+            MetadataRequestTopic {
+                name: Some("gone".into()),
+                topic_id: kasio_proto::Uuid::ZERO,
+                ..Default::default()
+            },
+        ),
+        (
+            3,
+            MetadataRequestTopic {
+                name: None,
+                topic_id: id,
+                ..Default::default()
+            },
+        ),
+    ] {
+        let req = MetadataRequest {
+            topics: Some(vec![topic]),
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        };
+        send(&mut cluster, conn, 13, corr, &req, t0);
+        assert_eq!(
+            cluster.poll_close(),
+            None,
+            "request {corr} closed the connection"
+        );
+        let (_, AnyResponse::Metadata(m)) = recv(&mut cluster, ApiKey::Metadata, 13).unwrap()
+        else {
+            panic!()
+        };
+        assert_ne!(m.topics[0].error_code, 0);
+    }
+}

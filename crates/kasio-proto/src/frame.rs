@@ -97,8 +97,11 @@ fn framed(
 
 /// Decodes a request frame (without its size prefix): the header, then the body it names.
 ///
+/// Bytes after the body are ignored, as Kafka brokers ignore them: some clients send them
+/// (librdkafka 2.16 sends three after some Metadata v13 requests).
+///
 /// # Errors
-/// [`DecodeError`] for an unknown API key or version, malformed bytes, or trailing bytes.
+/// [`DecodeError`] for an unknown API key or version, or malformed bytes.
 pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, AnyRequest), DecodeError> {
     if frame.len() < 4 {
         return Err(DecodeError::truncated(4, frame.len()).at("RequestHeader"));
@@ -113,7 +116,6 @@ pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, AnyRequest), D
     let header = RequestHeader::decode(key.request_header_version(version), &mut frame)
         .map_err(|e| e.at("RequestHeader"))?;
     let body = AnyRequest::decode(key, version, &mut frame).map_err(|e| e.at(key.name()))?;
-    finish(frame)?;
     Ok((header, body))
 }
 
@@ -253,5 +255,20 @@ mod tests {
         let (h, b) = decode_request(buf.freeze().slice(4..)).unwrap();
         assert_eq!(h, header);
         assert_eq!(b, AnyRequest::ControlledShutdown(body));
+    }
+
+    #[test]
+    fn bytes_after_a_request_body_are_ignored_as_brokers_ignore_them() {
+        // Metadata v13 for all topics, then three stray bytes, as librdkafka 2.16 sent it.
+        let frame = Bytes::from_static(&[
+            0, 3, 0, 13, 0, 0, 0, 4, 0, 7, b'r', b'd', b'k', b'a', b'f', b'k', b'a', 0, 0, 0, 0, 0,
+            1, 0, 0,
+        ]);
+        let (h, body) = decode_request(frame).unwrap();
+        assert_eq!(h.correlation_id, 4);
+        let AnyRequest::Metadata(m) = body else {
+            panic!("not Metadata")
+        };
+        assert_eq!(m.topics, None);
     }
 }

@@ -6,7 +6,7 @@ use kasio_proto::{
 };
 
 /// The APIs the mock answers.
-const SERVED: [ApiKey; 7] = [
+const SERVED: [ApiKey; 10] = [
     ApiKey::Produce,
     ApiKey::Fetch,
     ApiKey::ListOffsets,
@@ -14,6 +14,9 @@ const SERVED: [ApiKey; 7] = [
     ApiKey::ApiVersions,
     ApiKey::CreateTopics,
     ApiKey::InitProducerId,
+    ApiKey::DeleteTopics,
+    ApiKey::CreatePartitions,
+    ApiKey::DescribeCluster,
 ];
 
 pub(crate) fn served() -> Vec<ApiVersion> {

@@ -4,10 +4,12 @@
 use kasio_proto::{
     AnyRequest, AnyResponse, ErrorCode,
     messages::{
-        ApiVersionsResponse, CreateTopicsResponse, FetchResponse, InitProducerIdResponse,
-        ListOffsetsResponse, MetadataResponse, ProduceResponse,
-        create_topics_response::CreatableTopicResult, fetch_response, list_offsets_response,
-        metadata_response::MetadataResponseTopic, produce_response,
+        ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse, DeleteTopicsResponse,
+        DescribeClusterResponse, FetchResponse, InitProducerIdResponse, ListOffsetsResponse,
+        MetadataResponse, ProduceResponse, create_partitions_response::CreatePartitionsTopicResult,
+        create_topics_response::CreatableTopicResult, delete_topics_response::DeletableTopicResult,
+        fetch_response, list_offsets_response, metadata_response::MetadataResponseTopic,
+        produce_response,
     },
 };
 
@@ -110,6 +112,40 @@ pub(crate) fn error_response(request: &AnyRequest, error: ErrorCode) -> Option<A
             error_code: code,
             producer_id: -1,
             producer_epoch: -1,
+            ..Default::default()
+        }),
+        AnyRequest::DeleteTopics(r) => AnyResponse::DeleteTopics(DeleteTopicsResponse {
+            responses: r
+                .topic_names
+                .iter()
+                .map(|n| (Some(n.clone()), kasio_proto::Uuid::ZERO))
+                .chain(r.topics.iter().map(|t| (t.name.clone(), t.topic_id)))
+                .map(|(name, topic_id)| DeletableTopicResult {
+                    name,
+                    topic_id,
+                    error_code: code,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        AnyRequest::CreatePartitions(r) => {
+            AnyResponse::CreatePartitions(CreatePartitionsResponse {
+                results: r
+                    .topics
+                    .iter()
+                    .map(|t| CreatePartitionsTopicResult {
+                        name: t.name.clone(),
+                        error_code: code,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+        }
+        AnyRequest::DescribeCluster(_) => AnyResponse::DescribeCluster(DescribeClusterResponse {
+            error_code: code,
+            endpoint_type: 1,
             ..Default::default()
         }),
         AnyRequest::ApiVersions(_) => AnyResponse::ApiVersions(ApiVersionsResponse {

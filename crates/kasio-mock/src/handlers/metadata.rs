@@ -4,7 +4,8 @@ use crate::{cluster::Cluster, handlers::topic_name};
 use kasio_proto::{
     ErrorCode,
     messages::{
-        MetadataRequest, MetadataResponse,
+        DescribeClusterResponse, MetadataRequest, MetadataResponse,
+        describe_cluster_response::DescribeClusterBroker,
         metadata_response::{
             MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
         },
@@ -84,6 +85,26 @@ pub(crate) fn handle(
         cluster_id: Some(cluster.config.cluster_id.clone().into()),
         controller_id: cluster.brokers[0].id,
         topics,
+        ..Default::default()
+    }
+}
+
+/// DescribeCluster: the brokers, the controller and the cluster id.
+pub(crate) fn describe_cluster(cluster: &Cluster) -> DescribeClusterResponse {
+    DescribeClusterResponse {
+        endpoint_type: 1,
+        cluster_id: cluster.config.cluster_id.clone().into(),
+        controller_id: cluster.brokers[0].id,
+        brokers: cluster
+            .brokers
+            .iter()
+            .map(|b| DescribeClusterBroker {
+                broker_id: b.id,
+                host: b.host.clone().into(),
+                port: b.port,
+                ..Default::default()
+            })
+            .collect(),
         ..Default::default()
     }
 }

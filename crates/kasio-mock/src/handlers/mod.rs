@@ -53,6 +53,15 @@ pub(crate) fn handle(
         AnyRequest::InitProducerId(r) => Outcome::Respond(Box::new(AnyResponse::InitProducerId(
             producer_id::handle(cluster, &r),
         ))),
+        AnyRequest::DeleteTopics(r) => Outcome::Respond(Box::new(AnyResponse::DeleteTopics(
+            topics::delete(cluster, &r),
+        ))),
+        AnyRequest::CreatePartitions(r) => Outcome::Respond(Box::new(
+            AnyResponse::CreatePartitions(topics::create_partitions(cluster, &r)),
+        )),
+        AnyRequest::DescribeCluster(_) => Outcome::Respond(Box::new(AnyResponse::DescribeCluster(
+            metadata::describe_cluster(cluster),
+        ))),
         _ => Outcome::Close,
     }
 }

@@ -1,10 +1,17 @@
-//! CreateTopics.
+//! CreateTopics, DeleteTopics and CreatePartitions.
 
-use crate::cluster::{Cluster, CreateTopicError};
+use crate::{
+    cluster::{Cluster, CreateTopicError, Partition},
+    handlers::topic_name,
+    log::PartitionLog,
+};
 use kasio_proto::{
-    ErrorCode,
+    ErrorCode, Uuid,
     messages::{
-        CreateTopicsRequest, CreateTopicsResponse, create_topics_response::CreatableTopicResult,
+        CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest,
+        CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+        create_partitions_response::CreatePartitionsTopicResult,
+        create_topics_response::CreatableTopicResult, delete_topics_response::DeletableTopicResult,
     },
 };
 
@@ -59,6 +66,87 @@ pub(crate) fn create(cluster: &mut Cluster, req: &CreateTopicsRequest) -> Create
         .collect();
     CreateTopicsResponse {
         topics,
+        ..Default::default()
+    }
+}
+
+/// DeleteTopics: by name (v1-5) or by name or id (v6+).
+pub(crate) fn delete(cluster: &mut Cluster, req: &DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let by_name = req
+        .topic_names
+        .iter()
+        .map(|n| (Some(n.clone()), Uuid::ZERO));
+    let by_state = req.topics.iter().map(|t| (t.name.clone(), t.topic_id));
+    let responses = by_name
+        .chain(by_state)
+        .map(|(name, id)| {
+            let found = topic_name(cluster, name.as_deref().unwrap_or(""), id);
+            let mut r = DeletableTopicResult {
+                name: name.clone(),
+                topic_id: id,
+                ..Default::default()
+            };
+            match found.and_then(|n| cluster.topics.remove(&n).map(|t| (n, t))) {
+                Some((n, t)) => {
+                    r.name = Some(n.into());
+                    r.topic_id = t.id;
+                }
+                None => {
+                    let code = if id.is_zero() {
+                        ErrorCode::UnknownTopicOrPartition
+                    } else {
+                        ErrorCode::UnknownTopicId
+                    };
+                    r.error_code = code.code();
+                    r.error_message = Some(code.message().into());
+                }
+            }
+            r
+        })
+        .collect();
+    DeleteTopicsResponse {
+        responses,
+        ..Default::default()
+    }
+}
+
+/// CreatePartitions: grows a topic to `count` partitions, new leaders spread over the brokers.
+pub(crate) fn create_partitions(
+    cluster: &mut Cluster,
+    req: &CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let brokers: Vec<i32> = cluster.broker_ids().collect();
+    let results = req
+        .topics
+        .iter()
+        .map(|t| {
+            let error = match cluster.topics.get_mut(t.name.as_str()) {
+                None => Some(ErrorCode::UnknownTopicOrPartition),
+                Some(topic) if t.count <= topic.partitions.len() as i32 || t.count > 100_000 => {
+                    Some(ErrorCode::InvalidPartitions)
+                }
+                Some(_) if req.validate_only => None,
+                Some(topic) => {
+                    while (topic.partitions.len() as i32) < t.count {
+                        let leader = brokers[topic.partitions.len() % brokers.len()];
+                        topic.partitions.push(Partition {
+                            leader,
+                            log: PartitionLog::default(),
+                        });
+                    }
+                    None
+                }
+            };
+            CreatePartitionsTopicResult {
+                name: t.name.clone(),
+                error_code: error.map_or(0, ErrorCode::code),
+                error_message: error.map(|e| e.message().into()),
+                ..Default::default()
+            }
+        })
+        .collect();
+    CreatePartitionsResponse {
+        results,
         ..Default::default()
     }
 }
