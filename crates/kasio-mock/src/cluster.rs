@@ -427,17 +427,18 @@ impl Cluster {
                 if self.faults.blackhole(api) {
                     return true;
                 }
-                let delay = self.faults.delay(api);
-                self.respond(conn, api, version, corr, &resp);
-                if let Some(by) = delay
-                    && let Some(t) = self.transmits.pop_back()
-                {
-                    self.held.push(Held {
-                        conn,
-                        release: now + by,
-                        data: t.data,
-                    });
-                    self.set_busy(conn);
+                match self.faults.delay(api) {
+                    None => self.respond(conn, api, version, corr, &resp),
+                    Some(by) => {
+                        if let Some(data) = self.encode(conn, api, version, corr, &resp) {
+                            self.held.push(Held {
+                                conn,
+                                release: now + by,
+                                data,
+                            });
+                            self.set_busy(conn);
+                        }
+                    }
                 }
             }
             handlers::Outcome::Parked => self.set_busy(conn),
@@ -455,16 +456,27 @@ impl Cluster {
         correlation_id: i32,
         body: &AnyResponse,
     ) {
+        if let Some(data) = self.encode(conn, api, version, correlation_id, body) {
+            self.transmits.push_back(Transmit { conn, data });
+        }
+    }
+
+    /// A response frame, or `None` with the connection closed if it cannot be encoded (the
+    /// handlers only build what the version can carry, so that is a handler bug, and closing
+    /// the connection is the honest answer).
+    fn encode(
+        &mut self,
+        conn: ConnId,
+        api: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        body: &AnyResponse,
+    ) -> Option<Bytes> {
         let mut buf = BytesMut::new();
-        // The handlers only build what the version can carry; a failure here is a handler
-        // bug, and closing the connection is the honest answer.
         if frame::encode_response(api, version, correlation_id, body, &mut buf).is_err() {
             self.close(conn);
-            return;
+            return None;
         }
-        self.transmits.push_back(Transmit {
-            conn,
-            data: buf.freeze(),
-        });
+        Some(buf.freeze())
     }
 }
