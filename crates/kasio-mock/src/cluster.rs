@@ -224,6 +224,25 @@ impl Cluster {
         Ok(())
     }
 
+    /// A partition's stored record batches from `offset` on (whole batches, so the first
+    /// may start before it), for tests to check what was written.
+    pub fn read(&self, topic: &str, partition: i32, offset: i64) -> Option<Bytes> {
+        let t = self.topics.get(topic)?;
+        let p = t.partitions.get(usize::try_from(partition).ok()?)?;
+        Some(p.log.read(offset, usize::MAX))
+    }
+
+    /// The offset the next record appended to a partition gets.
+    pub fn end_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        let t = self.topics.get(topic)?;
+        Some(
+            t.partitions
+                .get(usize::try_from(partition).ok()?)?
+                .log
+                .end(),
+        )
+    }
+
     /// The leader of a partition.
     pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
         let t = self.topics.get(topic)?;

@@ -7,12 +7,14 @@ mod batch;
 mod builder;
 mod control;
 mod legacy;
+mod producer_state;
 mod record;
 
 pub use batch::{BATCH_HEADER_LEN, Batch, BatchAttributes, Batches, RecordBatch, TimestampType};
 pub use builder::{BatchBuilder, BatchOptions, HeaderRef, NO_HEADERS};
 pub use control::{ControlRecord, ControlRecordType};
 pub use legacy::LegacyBatch;
+pub use producer_state::set_producer_state;
 pub use record::{
     Header, HeaderView, HeaderViews, Headers, Record, RecordView, RecordViews, Records,
 };

@@ -1,0 +1,152 @@
+//! The set of connections: which exist, which the shell is dialling, and when a broker
+//! that failed may be dialled again.
+
+use super::{ConnId, ConnState, ConnectAction, Connection};
+use crate::{config::BrokerAddress, rng::Rng};
+use std::{
+    collections::{HashMap, VecDeque},
+    time::{Duration, Instant},
+};
+
+/// Who a connection goes to: a bootstrap address (by index) or a broker (by node id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Node {
+    Bootstrap(usize),
+    Broker(i32),
+}
+
+/// What a connection carries: workloads get their own so one cannot block another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Purpose {
+    /// Metadata and producer-id requests.
+    Control,
+    /// Produce requests.
+    Produce,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    failures: u32,
+    until: Instant,
+}
+
+#[derive(Debug)]
+pub(crate) struct Pool {
+    conns: HashMap<ConnId, Connection>,
+    by_key: HashMap<(Node, Purpose), ConnId>,
+    next_id: u64,
+    pub(crate) actions: VecDeque<ConnectAction>,
+    backoff: HashMap<Node, Backoff>,
+    client_id: String,
+    max_frame: usize,
+    base: Duration,
+    max: Duration,
+}
+
+impl Pool {
+    pub(crate) fn new(client_id: &str, max_frame: usize, base: Duration, max: Duration) -> Self {
+        Self {
+            conns: HashMap::new(),
+            by_key: HashMap::new(),
+            next_id: 1,
+            actions: VecDeque::new(),
+            backoff: HashMap::new(),
+            client_id: client_id.into(),
+            max_frame,
+            base,
+            max,
+        }
+    }
+
+    pub(crate) fn get_mut(&mut self, id: ConnId) -> Option<&mut Connection> {
+        self.conns.get_mut(&id)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Connection> {
+        self.conns.values()
+    }
+
+    pub(crate) fn find(&self, node: Node, purpose: Purpose) -> Option<ConnId> {
+        self.by_key.get(&(node, purpose)).copied()
+    }
+
+    /// The ready connection for `node` and `purpose`, dialling it if there is none and the
+    /// node is not backing off.
+    pub(crate) fn ensure(
+        &mut self,
+        node: Node,
+        purpose: Purpose,
+        addr: &BrokerAddress,
+        now: Instant,
+    ) -> Option<&mut Connection> {
+        if let Some(id) = self.by_key.get(&(node, purpose)) {
+            let conn = self.conns.get_mut(id)?;
+            return conn.is_ready().then_some(conn);
+        }
+        if self.backoff_until(node).is_some_and(|t| t > now) {
+            return None;
+        }
+        let id = ConnId(self.next_id);
+        self.next_id += 1;
+        let conn = Connection::new(id, node, purpose, &self.client_id, self.max_frame, now);
+        self.conns.insert(id, conn);
+        self.by_key.insert((node, purpose), id);
+        self.actions.push_back(ConnectAction::Open {
+            conn: id,
+            host: addr.host.clone(),
+            port: addr.port,
+        });
+        None
+    }
+
+    /// When `node` may be dialled again, if it is backing off.
+    pub(crate) fn backoff_until(&self, node: Node) -> Option<Instant> {
+        self.backoff.get(&node).map(|b| b.until)
+    }
+
+    /// Whether `node` failed its last dial and is waiting.
+    pub(crate) fn is_backing_off(&self, node: Node, now: Instant) -> bool {
+        self.backoff_until(node).is_some_and(|t| t > now)
+    }
+
+    /// A connection finished negotiating: its node is healthy again.
+    pub(crate) fn healthy(&mut self, node: Node) {
+        self.backoff.remove(&node);
+    }
+
+    /// Forgets a connection the core decided to close, and asks the shell to close it.
+    pub(crate) fn close(&mut self, id: ConnId, now: Instant, rng: &mut Rng) -> Option<Connection> {
+        let conn = self.forget(id, now, rng)?;
+        self.actions.push_back(ConnectAction::Close { conn: id });
+        Some(conn)
+    }
+
+    /// Forgets a connection the shell reports closed; the node backs off before the next
+    /// dial, exponentially with jitter while failures repeat.
+    pub(crate) fn forget(&mut self, id: ConnId, now: Instant, rng: &mut Rng) -> Option<Connection> {
+        let conn = self.conns.remove(&id)?;
+        self.by_key.remove(&(conn.node, conn.purpose));
+        let failures = match self.backoff.get(&conn.node) {
+            Some(b) => b.failures + 1,
+            None if conn.state == ConnState::Connecting => 1,
+            None => 0,
+        };
+        let exp = self
+            .base
+            .saturating_mul(1u32 << failures.min(20))
+            .min(self.max);
+        let delay = exp.mul_f64(rng.between(0.8, 1.2));
+        self.backoff.insert(
+            conn.node,
+            Backoff {
+                failures,
+                until: now + delay,
+            },
+        );
+        Some(conn)
+    }
+
+    pub(crate) fn ids(&self) -> Vec<ConnId> {
+        self.conns.keys().copied().collect()
+    }
+}

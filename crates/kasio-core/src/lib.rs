@@ -1,0 +1,25 @@
+//! The sans-IO Kafka client: no sockets, threads, clocks or randomness of its own. Bytes
+//! and instants go in; bytes to send, the next deadline and events come out, so any event
+//! loop (tokio, smol, plain threads, a simulation) can drive it.
+//!
+//! ```
+//! use kasio_core::{Producer, ProducerConfig, Record};
+//! use std::time::Instant;
+//! let now = Instant::now();
+//! let mut producer: Producer<()> = Producer::new(ProducerConfig::new("localhost:9092")?, now, 0, 7)?;
+//! producer.send(Record::new("t").value(b"hello"), (), now).map_err(|(e, _)| e)?;
+//! assert_eq!(producer.outstanding(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+mod conn;
+mod metadata;
+pub mod partitioner;
+mod producer;
+mod rng;
+
+pub use config::{Acks, BrokerAddress, ConfigError, ProducerConfig, parse_bootstrap};
+pub use conn::{CloseReason, ConnId, ConnectAction, Transmit};
+pub use kasio_proto::{ErrorCode, compression::Compression};
+pub use producer::{Event, ProduceError, Producer, Record, RecordMetadata, SendError, Timeout};

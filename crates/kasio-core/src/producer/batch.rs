@@ -1,0 +1,93 @@
+//! A partition's records on their way out: the batch being filled, then closed batches
+//! waiting, in flight or backing off.
+
+use bytes::Bytes;
+use kasio_proto::{
+    compression::Compression,
+    records::{BatchBuilder, BatchOptions},
+};
+use std::{collections::VecDeque, time::Instant};
+
+/// The batch records are appended to.
+#[derive(Debug)]
+pub(crate) struct OpenBatch<T> {
+    pub(crate) builder: BatchBuilder,
+    /// Each record's token and timestamp, in order.
+    pub(crate) tokens: Vec<(T, i64)>,
+    /// Bytes accounted against `buffer.memory`.
+    pub(crate) size: usize,
+    pub(crate) created: Instant,
+}
+
+impl<T> OpenBatch<T> {
+    pub(crate) fn new(compression: Compression, capacity: usize, now: Instant) -> Self {
+        Self {
+            builder: BatchBuilder::with_capacity(
+                BatchOptions {
+                    compression,
+                    ..Default::default()
+                },
+                capacity,
+            ),
+            tokens: Vec::new(),
+            size: 0,
+            created: now,
+        }
+    }
+}
+
+/// Where a closed batch is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BatchState {
+    /// Waiting to be sent (again).
+    Queued,
+    /// Part of the Produce request with this id.
+    InFlight(u64),
+}
+
+/// A closed, encoded batch.
+#[derive(Debug)]
+pub(crate) struct Batch<T> {
+    pub(crate) data: Bytes,
+    pub(crate) tokens: Vec<(T, i64)>,
+    pub(crate) size: usize,
+    pub(crate) deadline: Instant,
+    pub(crate) attempts: u32,
+    /// The base sequence, assigned when the batch is first sent by an idempotent producer.
+    pub(crate) sequence: Option<i32>,
+    /// The producer epoch the data carries.
+    pub(crate) stamped: Option<(i64, i16, i32)>,
+    pub(crate) state: BatchState,
+}
+
+/// One partition's records.
+#[derive(Debug)]
+pub(crate) struct PartitionState<T> {
+    pub(crate) open: Option<OpenBatch<T>>,
+    pub(crate) queue: VecDeque<Batch<T>>,
+    pub(crate) next_sequence: i32,
+    pub(crate) retry_after: Option<Instant>,
+    /// The leader the batches in flight went to.
+    pub(crate) in_flight_leader: Option<i32>,
+}
+
+impl<T> Default for PartitionState<T> {
+    fn default() -> Self {
+        Self {
+            open: None,
+            queue: VecDeque::new(),
+            next_sequence: 0,
+            retry_after: None,
+            in_flight_leader: None,
+        }
+    }
+}
+
+impl<T> PartitionState<T> {
+    pub(crate) fn in_flight(&self) -> usize {
+        self.queue
+            .iter()
+            .filter(|b| matches!(b.state, BatchState::InFlight(_)))
+            .count()
+    }
+}

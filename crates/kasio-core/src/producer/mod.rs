@@ -1,0 +1,651 @@
+//! The producer: records in, Produce requests out, a delivery event per record back.
+
+mod batch;
+mod producer_id;
+mod record;
+mod sender;
+
+pub use record::{Event, ProduceError, Record, RecordMetadata, SendError, Timeout};
+
+use crate::{
+    config::ProducerConfig,
+    conn::{CloseReason, ConnId, ConnectAction, Pool, Tag, Transmit},
+    metadata::{Metadata, TopicMeta},
+    partitioner::{Partitioner, key_partition},
+    rng::Rng,
+};
+use batch::{OpenBatch, PartitionState};
+use bytes::Bytes;
+use producer_id::ProducerId;
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+/// The bytes a record's framing can add beyond its key, value and headers.
+const RECORD_OVERHEAD: usize = 5 + 1 + 10 + 5 + 5 + 5 + 5;
+
+/// A record waiting for its topic's metadata, copied because the caller's borrow ends.
+#[derive(Debug)]
+struct Pending<T> {
+    partition: Option<i32>,
+    key: Option<Bytes>,
+    value: Option<Bytes>,
+    headers: Vec<(String, Bytes)>,
+    timestamp: i64,
+    token: T,
+    since: Instant,
+}
+
+#[derive(Debug)]
+struct TopicState<T> {
+    name: Arc<str>,
+    meta: Option<TopicMeta>,
+    partitions: Vec<PartitionState<T>>,
+    pending: VecDeque<Pending<T>>,
+    /// The partition records without a key stick to, and the bytes sent to it so far.
+    sticky: Option<(i32, usize)>,
+    round_robin: u32,
+}
+
+/// Where the producer is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    Open,
+    /// `close` was called: draining what is buffered.
+    Closing,
+    Closed,
+}
+
+/// The sans-IO Kafka producer. `T` is the caller's token per record, handed back in its
+/// [`Event::Delivery`].
+///
+/// Inputs: [`handle_connected`](Self::handle_connected), [`handle_input`](Self::handle_input),
+/// [`handle_closed`](Self::handle_closed) and [`handle_timeout`](Self::handle_timeout) (a
+/// spurious call does nothing). Commands: [`send`](Self::send), [`flush`](Self::flush),
+/// [`close`](Self::close). After each of them, drain the outputs in this order:
+/// [`poll_connect`](Self::poll_connect) (dial or close sockets),
+/// [`poll_transmit`](Self::poll_transmit) (write bytes, in order per connection),
+/// [`poll_event`](Self::poll_event), then read [`poll_timeout`](Self::poll_timeout) and
+/// call `handle_timeout` when it passes.
+///
+/// ```
+/// use kasio_core::{ConnectAction, Producer, ProducerConfig, Record};
+/// use std::time::Instant;
+/// let now = Instant::now();
+/// let config = ProducerConfig::new("localhost:9092")?;
+/// let mut producer: Producer<u32> = Producer::new(config, now, 1_700_000_000_000, 42)?;
+/// producer.send(Record::new("orders").key(b"k").value(b"v"), 1, now).map_err(|(e, _)| e)?;
+/// // The producer wants a connection to the bootstrap server first.
+/// let Some(ConnectAction::Open { host, port, .. }) = producer.poll_connect() else { panic!() };
+/// assert_eq!((host.as_str(), port), ("localhost", 9092));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Producer<T> {
+    config: ProducerConfig,
+    rng: Rng,
+    start: Instant,
+    start_unix_ms: i64,
+    now: Instant,
+    pool: Pool,
+    metadata: Metadata,
+    topics: HashMap<Arc<str>, TopicState<T>>,
+    producer_id: ProducerId,
+    /// Produce requests in flight: the partitions each carries.
+    requests: HashMap<u64, Vec<(Arc<str>, i32)>>,
+    next_request: u64,
+    buffered: usize,
+    outstanding: usize,
+    events: VecDeque<Event<T>>,
+    transmits: VecDeque<Transmit>,
+    flushing: bool,
+    lifecycle: Lifecycle,
+    fatal: Option<ProduceError>,
+}
+
+impl<T> Producer<T> {
+    /// A producer with `config`, created at `now`, when the Unix clock read `unix_ms`;
+    /// `seed` drives every random choice (jitter, sticky partitions).
+    ///
+    /// # Errors
+    /// [`ConfigError`](crate::ConfigError) if the settings conflict.
+    pub fn new(
+        config: ProducerConfig,
+        now: Instant,
+        unix_ms: i64,
+        seed: u64,
+    ) -> Result<Self, crate::ConfigError> {
+        config.validate()?;
+        let pool = Pool::new(
+            &config.client_id,
+            config.max_response_size,
+            config.reconnect_backoff,
+            config.reconnect_backoff_max,
+        );
+        let metadata = Metadata::new(
+            config.bootstrap_servers.clone(),
+            config.metadata_max_age,
+            config.retry_backoff,
+            now,
+        );
+        let mut p = Self {
+            producer_id: ProducerId::new(config.idempotent()),
+            config,
+            rng: Rng::new(seed),
+            start: now,
+            start_unix_ms: unix_ms,
+            now,
+            pool,
+            metadata,
+            topics: HashMap::new(),
+            requests: HashMap::new(),
+            next_request: 1,
+            buffered: 0,
+            outstanding: 0,
+            events: VecDeque::new(),
+            transmits: VecDeque::new(),
+            flushing: false,
+            lifecycle: Lifecycle::Open,
+            fatal: None,
+        };
+        p.drain(now);
+        Ok(p)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.config
+    }
+
+    /// Records accepted whose delivery event has not yet been emitted.
+    pub fn outstanding(&self) -> usize {
+        self.outstanding
+    }
+
+    /// Bytes buffered against `buffer.memory`.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered
+    }
+
+    /// The producer id and epoch in use, once the broker has given them.
+    pub fn producer_id(&self) -> Option<(i64, i16)> {
+        (self.producer_id.id >= 0).then_some((self.producer_id.id, self.producer_id.epoch))
+    }
+
+    fn unix_ms(&self, now: Instant) -> i64 {
+        let since = now.saturating_duration_since(self.start).as_millis();
+        self.start_unix_ms + i64::try_from(since).unwrap_or(i64::MAX / 2)
+    }
+
+    /// Buffers a record; its [`Event::Delivery`] carries `token` back.
+    ///
+    /// # Errors
+    /// [`SendError::BufferFull`] when `buffer.memory` is used up (wait for deliveries,
+    /// then retry), [`SendError::Invalid`] for a record that can never be sent,
+    /// [`SendError::Closed`] after `close` or a fatal error. The token comes back with it.
+    pub fn send(
+        &mut self,
+        record: Record<'_>,
+        token: T,
+        now: Instant,
+    ) -> Result<(), (SendError, T)> {
+        if self.lifecycle != Lifecycle::Open {
+            return Err((SendError::Closed, token));
+        }
+        if self.fatal.is_some() {
+            return Err((SendError::Closed, token));
+        }
+        let size = record_size(&record);
+        if size + kasio_proto::records::BATCH_HEADER_LEN > self.config.max_request_size {
+            return Err((
+                SendError::Invalid(ProduceError::RecordTooLarge { size }),
+                token,
+            ));
+        }
+        if self.buffered + size > self.config.buffer_memory && self.buffered > 0 {
+            return Err((SendError::BufferFull, token));
+        }
+        let timestamp = record.timestamp.unwrap_or_else(|| self.unix_ms(now));
+        if !self.topics.contains_key(record.topic) {
+            let name: Arc<str> = record.topic.into();
+            self.topics.insert(
+                name.clone(),
+                TopicState {
+                    name,
+                    meta: None,
+                    partitions: Vec::new(),
+                    pending: VecDeque::new(),
+                    sticky: None,
+                    round_robin: 0,
+                },
+            );
+            self.metadata.request_refresh();
+        }
+        let known = self
+            .topics
+            .get(record.topic)
+            .is_some_and(|t| t.meta.is_some());
+        if !known {
+            let Some(topic) = self.topics.get_mut(record.topic) else {
+                return Err((SendError::Closed, token));
+            };
+            topic.pending.push_back(Pending {
+                partition: record.partition,
+                key: record.key.map(Bytes::copy_from_slice),
+                value: record.value.map(Bytes::copy_from_slice),
+                headers: record
+                    .headers
+                    .iter()
+                    .map(|(k, v)| ((*k).to_string(), Bytes::copy_from_slice(v)))
+                    .collect(),
+                timestamp,
+                token,
+                since: now,
+            });
+            self.buffered += size;
+            self.outstanding += 1;
+            self.drain(now);
+            return Ok(());
+        }
+        let closed = self.append(&record, timestamp, size, token, now)?;
+        if closed {
+            self.drain(now);
+        }
+        Ok(())
+    }
+
+    /// Partitions and appends a record whose topic metadata is known; whether a batch was
+    /// closed (and so may be sent).
+    fn append(
+        &mut self,
+        record: &Record<'_>,
+        timestamp: i64,
+        size: usize,
+        token: T,
+        now: Instant,
+    ) -> Result<bool, (SendError, T)> {
+        let batch_size = self.config.batch_size;
+        let compression = self.config.compression;
+        let Some(topic) = self.topics.get_mut(record.topic) else {
+            return Err((SendError::Closed, token));
+        };
+        let count = topic.partitions.len();
+        let Ok(count_i32) = i32::try_from(count) else {
+            return Err((SendError::Invalid(ProduceError::UnknownPartition), token));
+        };
+        let partition = match record.partition {
+            Some(p) => p,
+            None => choose_partition(
+                &mut self.config.partitioner,
+                topic,
+                record,
+                count_i32,
+                &mut self.rng,
+            ),
+        };
+        let Some(ps) = usize::try_from(partition)
+            .ok()
+            .and_then(|i| topic.partitions.get_mut(i))
+        else {
+            return Err((SendError::Invalid(ProduceError::UnknownPartition), token));
+        };
+        let mut closed = false;
+        if let Some(open) = &ps.open
+            && !open.builder.is_empty()
+            && open.builder.uncompressed_size() + size > batch_size
+        {
+            closed |= close_open(ps, now, self.config.delivery_timeout);
+        }
+        let open = ps.open.get_or_insert_with(|| {
+            OpenBatch::new(
+                compression,
+                batch_size.max(size + kasio_proto::records::BATCH_HEADER_LEN),
+                now,
+            )
+        });
+        if open
+            .builder
+            .append(timestamp, record.key, record.value, record.headers)
+            .is_err()
+        {
+            return Err((
+                SendError::Invalid(ProduceError::RecordTooLarge { size }),
+                token,
+            ));
+        }
+        open.tokens.push((token, timestamp));
+        open.size += size;
+        if open.builder.uncompressed_size() >= batch_size {
+            closed |= close_open(ps, now, self.config.delivery_timeout);
+        }
+        if let Some((_, bytes)) = &mut topic.sticky {
+            *bytes += size;
+            if *bytes >= batch_size {
+                topic.sticky = None;
+            }
+        }
+        self.buffered += size;
+        self.outstanding += 1;
+        Ok(closed)
+    }
+
+    /// Sends everything buffered without waiting for `linger.ms`; [`Event::Flushed`]
+    /// follows once every record has its delivery event.
+    pub fn flush(&mut self, now: Instant) {
+        self.flushing = true;
+        self.drain(now);
+    }
+
+    /// Stops accepting records, delivers what is buffered, then closes every connection
+    /// and emits [`Event::Closed`].
+    pub fn close(&mut self, now: Instant) {
+        if self.lifecycle == Lifecycle::Open {
+            self.lifecycle = Lifecycle::Closing;
+        }
+        self.flush(now);
+    }
+
+    /// Fails every buffered record with [`ProduceError::Closed`] and closes at once.
+    pub fn abort(&mut self, now: Instant) {
+        self.lifecycle = Lifecycle::Closing;
+        self.fail_everything(&ProduceError::Closed);
+        self.drain(now);
+    }
+
+    /// The shell opened the connection it was asked to.
+    pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
+        let deadline = now + self.config.request_timeout;
+        if let Some(c) = self.pool.get_mut(conn) {
+            c.connected(&mut self.transmits, deadline);
+        }
+        self.drain(now);
+    }
+
+    /// Bytes arrived on a connection; complete responses are handled.
+    pub fn handle_input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        let Some(c) = self.pool.get_mut(conn) else {
+            return;
+        };
+        c.feed(data, now);
+        while let Some(c) = self.pool.get_mut(conn) {
+            match c.next_response(&mut self.transmits) {
+                Ok(Some((req, frame))) => self.on_response(conn, req, frame, now),
+                Ok(None) => {
+                    if c.is_ready() {
+                        let node = c.node;
+                        self.pool.healthy(node);
+                    }
+                    break;
+                }
+                Err(_) => {
+                    self.lose(conn, now, true);
+                    break;
+                }
+            }
+        }
+        self.drain(now);
+    }
+
+    /// The shell's socket closed (or its dial failed).
+    pub fn handle_closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
+        let _ = reason;
+        self.lose(conn, now, false);
+        self.drain(now);
+    }
+
+    /// Time has passed: requests time out, lingering batches go out, retries begin.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for id in self.pool.ids() {
+            let expired = self
+                .pool
+                .get_mut(id)
+                .and_then(|c| c.deadline())
+                .is_some_and(|d| d <= now);
+            if expired {
+                // Like the Java client: a request that timed out poisons its connection.
+                self.lose(id, now, true);
+            }
+        }
+        self.drain(now);
+    }
+
+    /// The next socket to open or close.
+    pub fn poll_connect(&mut self) -> Option<ConnectAction> {
+        self.pool.actions.pop_front()
+    }
+
+    /// The next bytes to write.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event<T>> {
+        self.events.pop_front()
+    }
+
+    /// Whether any output is waiting to be polled.
+    pub fn has_output(&self) -> bool {
+        !self.pool.actions.is_empty() || !self.transmits.is_empty() || !self.events.is_empty()
+    }
+
+    /// Forgets a connection and puts what was in flight on it back to be retried.
+    fn lose(&mut self, conn: ConnId, now: Instant, close: bool) {
+        let c = if close {
+            self.pool.close(conn, now, &mut self.rng)
+        } else {
+            self.pool.forget(conn, now, &mut self.rng)
+        };
+        let Some(c) = c else {
+            return;
+        };
+        for req in c.in_flight {
+            match req.tag {
+                Tag::ApiVersions => {}
+                Tag::Metadata => self.metadata.failed(now),
+                Tag::InitProducerId => {
+                    let at = now + self.config.retry_backoff;
+                    self.producer_id.failed(at);
+                }
+                Tag::Produce(id) => self.produce_lost(id, now),
+            }
+        }
+        self.metadata.request_refresh();
+    }
+
+    fn fail_everything(&mut self, error: &ProduceError) {
+        let topics: Vec<Arc<str>> = self.topics.keys().cloned().collect();
+        for name in topics {
+            let Some(topic) = self.topics.get_mut(&name) else {
+                continue;
+            };
+            let pending: Vec<Pending<T>> = topic.pending.drain(..).collect();
+            let mut batches = Vec::new();
+            for ps in &mut topic.partitions {
+                if let Some(open) = ps.open.take() {
+                    batches.push((open.tokens, open.size));
+                }
+                for b in ps.queue.drain(..) {
+                    batches.push((b.tokens, b.size));
+                }
+            }
+            for p in pending {
+                self.outstanding -= 1;
+                self.buffered = self.buffered.saturating_sub(pending_size(&p));
+                self.events.push_back(Event::Delivery {
+                    token: p.token,
+                    result: Err(error.clone()),
+                });
+            }
+            for (tokens, size) in batches {
+                self.buffered = self.buffered.saturating_sub(size);
+                for (token, _) in tokens {
+                    self.outstanding -= 1;
+                    self.events.push_back(Event::Delivery {
+                        token,
+                        result: Err(error.clone()),
+                    });
+                }
+            }
+        }
+        self.requests.clear();
+    }
+
+    /// The earliest time `handle_timeout` has work to do.
+    pub fn poll_timeout(&self) -> Option<Timeout> {
+        let now = self.now;
+        let mut best: Option<Timeout> = None;
+        let mut offer = |at: Instant, reason: &'static str| {
+            if at > now && best.is_none_or(|b| at < b.at) {
+                best = Some(Timeout { at, reason });
+            }
+        };
+        for c in self.pool.iter() {
+            if let Some(d) = c.deadline() {
+                offer(d, "request timeout");
+            }
+            if c.in_flight.is_empty() {
+                offer(
+                    c.last_used + self.config.connections_max_idle,
+                    "idle connection",
+                );
+            }
+        }
+        if self.lifecycle == Lifecycle::Closed {
+            return best;
+        }
+        offer(self.metadata.refresh_at, "metadata refresh");
+        if let Some(at) = self.metadata.next_dial(&self.pool, now) {
+            offer(at, "reconnect backoff");
+        }
+        if let Some(at) = self.producer_id.retry_at {
+            offer(at, "producer id retry");
+        }
+        for topic in self.topics.values() {
+            if let Some(p) = topic.pending.front() {
+                offer(
+                    p.since + self.config.max_block,
+                    "metadata wait (max.block.ms)",
+                );
+            }
+            for ps in &topic.partitions {
+                if let Some(open) = &ps.open {
+                    offer(open.created + self.config.linger, "linger.ms");
+                    offer(
+                        open.created + self.config.delivery_timeout,
+                        "delivery.timeout.ms",
+                    );
+                }
+                if let Some(at) = ps.retry_after {
+                    offer(at, "retry backoff");
+                }
+                if let Some(b) = ps.queue.front() {
+                    offer(b.deadline, "delivery.timeout.ms");
+                }
+            }
+        }
+        best
+    }
+}
+
+/// An upper bound on what a record adds to a batch.
+fn record_size(r: &Record<'_>) -> usize {
+    RECORD_OVERHEAD
+        + r.key.map_or(0, <[u8]>::len)
+        + r.value.map_or(0, <[u8]>::len)
+        + r.headers
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 10)
+            .sum::<usize>()
+}
+
+fn pending_size<T>(p: &Pending<T>) -> usize {
+    RECORD_OVERHEAD
+        + p.key.as_ref().map_or(0, Bytes::len)
+        + p.value.as_ref().map_or(0, Bytes::len)
+        + p.headers
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 10)
+            .sum::<usize>()
+}
+
+/// Closes the open batch into the queue; whether there was one.
+fn close_open<T>(ps: &mut PartitionState<T>, now: Instant, delivery_timeout: Duration) -> bool {
+    let _ = now;
+    let Some(open) = ps.open.take() else {
+        return false;
+    };
+    let deadline = open.created + delivery_timeout;
+    // A builder with records always finishes; compression of in-memory bytes cannot fail.
+    let Ok(data) = open.builder.finish() else {
+        return false;
+    };
+    ps.queue.push_back(batch::Batch {
+        data,
+        tokens: open.tokens,
+        size: open.size,
+        deadline,
+        attempts: 0,
+        sequence: None,
+        stamped: None,
+        state: batch::BatchState::Queued,
+    });
+    true
+}
+
+fn choose_partition<T>(
+    partitioner: &mut Partitioner,
+    topic: &mut TopicState<T>,
+    record: &Record<'_>,
+    count: i32,
+    rng: &mut Rng,
+) -> i32 {
+    let sticky = |topic: &mut TopicState<T>, rng: &mut Rng| -> i32 {
+        if let Some((p, _)) = topic.sticky
+            && p < count
+        {
+            return p;
+        }
+        // KIP-794: a new sticky partition, preferring ones with a leader.
+        let available: Vec<i32> = topic
+            .meta
+            .as_ref()
+            .map(|m| {
+                m.partitions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.leader.is_some())
+                    .filter_map(|(i, _)| i32::try_from(i).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let p = if available.is_empty() {
+            i32::try_from(rng.below(u64::try_from(count).unwrap_or(1))).unwrap_or(0)
+        } else {
+            let len = u64::try_from(available.len()).unwrap_or(1);
+            available[usize::try_from(rng.below(len)).unwrap_or(0)]
+        };
+        topic.sticky = Some((p, 0));
+        p
+    };
+    match partitioner {
+        Partitioner::Default => match record.key {
+            Some(key) => key_partition(key, count),
+            None => sticky(topic, rng),
+        },
+        Partitioner::IgnoreKeys => sticky(topic, rng),
+        Partitioner::RoundRobin => {
+            let p = topic.round_robin % u32::try_from(count).unwrap_or(1).max(1);
+            topic.round_robin = topic.round_robin.wrapping_add(1);
+            i32::try_from(p).unwrap_or(0)
+        }
+        Partitioner::Custom(custom) => custom
+            .partition(&topic.name, record.key, record.value, count)
+            .unwrap_or_else(|| match record.key {
+                Some(key) => key_partition(key, count),
+                None => sticky(topic, rng),
+            }),
+    }
+}
