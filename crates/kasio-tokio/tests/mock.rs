@@ -1,0 +1,95 @@
+//! The tokio producer over real sockets against kasio-mock, faults included.
+#![allow(clippy::unwrap_used)]
+
+use kasio_mock::{ClusterConfig, Fault, MockCluster};
+use kasio_proto::{ApiKey, ErrorCode, records::Batches};
+use kasio_tokio::{Producer, ProducerConfig, Record};
+use std::collections::HashSet;
+
+fn values(cluster: &MockCluster, topic: &'static str, partitions: i32) -> Vec<Vec<u64>> {
+    (0..partitions)
+        .map(|p| {
+            let bytes = cluster.with(move |c| c.read(topic, p, 0)).flatten().unwrap();
+            let mut out = Vec::new();
+            for b in Batches::new(bytes) {
+                let kasio_proto::records::Batch::V2(b) = b.unwrap() else {
+                    panic!("legacy batch");
+                };
+                for r in b.records().unwrap() {
+                    let v = r.unwrap().value.unwrap();
+                    out.push(std::str::from_utf8(&v).unwrap().parse().unwrap());
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produces_through_faults_exactly_once_in_order() {
+    let cluster = MockCluster::start(ClusterConfig {
+        brokers: 3,
+        ..Default::default()
+    })
+    .unwrap();
+    cluster.with(|c| c.create_topic("t", 6).map(|_| ())).unwrap().unwrap();
+    let mut config = ProducerConfig::new(&cluster.bootstrap()).unwrap();
+    config.set("linger.ms", "2").unwrap();
+    config.set("request.timeout.ms", "2000").unwrap();
+    config.set("delivery.timeout.ms", "60000").unwrap();
+    let producer = Producer::new(config).unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..20_000u64 {
+        if i % 4000 == 1000 {
+            cluster.with(|c| {
+                c.inject(Fault::FailNext {
+                    api: ApiKey::Produce,
+                    count: 2,
+                    error: ErrorCode::NotLeaderOrFollower,
+                });
+                c.inject(Fault::DropConnections { broker: 2 });
+                c.inject(Fault::Blackhole {
+                    api: ApiKey::Produce,
+                    count: 1,
+                });
+            });
+        }
+        let key = format!("k{}", i % 50);
+        let value = i.to_string();
+        let d = producer
+            .send(Record::new("t").key(key.as_bytes()).value(value.as_bytes()))
+            .await
+            .unwrap();
+        deliveries.push(d);
+    }
+    producer.flush().await;
+    let mut placed = HashSet::new();
+    for d in deliveries {
+        let m = d.await.unwrap();
+        assert!(placed.insert((m.partition, m.offset)));
+    }
+    producer.close().await;
+    let logs = values(&cluster, "t", 6);
+    let mut all: Vec<u64> = logs.iter().flatten().copied().collect();
+    for log in &logs {
+        assert!(log.windows(2).all(|w| w[0] < w[1]), "order kept per partition");
+    }
+    all.sort_unstable();
+    assert_eq!(all, (0..20_000).collect::<Vec<_>>(), "every record exactly once");
+    cluster.stop();
+}
+
+#[tokio::test]
+async fn an_unreachable_bootstrap_fails_sends_after_max_block() {
+    let producer = Producer::from_properties([
+        ("bootstrap.servers", "127.0.0.1:1"),
+        ("max.block.ms", "300"),
+    ])
+    .unwrap();
+    let err = producer
+        .send_and_wait(Record::new("t").value(b"x"))
+        .await
+        .unwrap_err();
+    assert_eq!(err, kasio_tokio::ProduceError::UnknownTopic);
+    producer.close().await;
+}
