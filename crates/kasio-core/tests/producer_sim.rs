@@ -391,3 +391,18 @@ proptest! {
         verify(&pair, sent, 6);
     }
 }
+
+#[test]
+fn a_failed_first_batch_is_not_overtaken() {
+    // A broker takes any first sequence from a producer it has no state for, so a second
+    // batch in flight would be written before the first one's retry.
+    let mut pair = setup(1, 1, 13);
+    pair.cluster.inject(Fault::FailNext {
+        api: ApiKey::Produce,
+        count: 1,
+        error: ErrorCode::NotLeaderOrFollower,
+    });
+    send_all(&mut pair, 0..2000, 1);
+    finish(&mut pair, 2000);
+    verify(&pair, 2000, 1);
+}

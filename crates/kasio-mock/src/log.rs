@@ -116,12 +116,10 @@ impl PartitionLog {
             return Ok(Sequencing::Append);
         }
         let last_seq = b.base_sequence.wrapping_add(b.last_offset_delta);
+        // Like Kafka, a producer with no state here may start at any sequence (its state
+        // may have expired, or an earlier batch may still be on its way).
         let Some(p) = self.producers.get(&b.producer_id) else {
-            return if b.base_sequence == 0 {
-                Ok(Sequencing::Append)
-            } else {
-                Err(AppendError::OutOfOrderSequence)
-            };
+            return Ok(Sequencing::Append);
         };
         if b.producer_epoch < p.epoch {
             return Err(AppendError::InvalidProducerEpoch);

@@ -61,7 +61,11 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub(crate) fn try_send(&self, record: Record<'_>, token: Token) -> Result<(), (SendError, Token)> {
+    pub(crate) fn try_send(
+        &self,
+        record: Record<'_>,
+        token: Token,
+    ) -> Result<(), (SendError, Token)> {
         let mut inner = self.lock();
         inner.core.send(record, token, Instant::now())?;
         let wake = inner.core.has_output()
@@ -248,7 +252,10 @@ async fn connection(
     let stream = match TcpStream::connect((host.as_str(), port)).await {
         Ok(s) => s,
         Err(e) => {
-            let _ = input.send(Input::Closed(conn, CloseReason::ConnectFailed(e.to_string())));
+            let _ = input.send(Input::Closed(
+                conn,
+                CloseReason::ConnectFailed(e.to_string()),
+            ));
             return;
         }
     };

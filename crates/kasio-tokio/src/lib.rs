@@ -16,7 +16,6 @@ mod driver;
 mod producer;
 
 pub use kasio_core::{
-    Acks, Compression, ConfigError, ProduceError, ProducerConfig, Record, RecordMetadata,
-    SendError,
+    Acks, Compression, ConfigError, ProduceError, ProducerConfig, Record, RecordMetadata, SendError,
 };
 pub use producer::{Delivery, Producer};

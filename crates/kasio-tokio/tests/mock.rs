@@ -9,7 +9,10 @@ use std::collections::HashSet;
 fn values(cluster: &MockCluster, topic: &'static str, partitions: i32) -> Vec<Vec<u64>> {
     (0..partitions)
         .map(|p| {
-            let bytes = cluster.with(move |c| c.read(topic, p, 0)).flatten().unwrap();
+            let bytes = cluster
+                .with(move |c| c.read(topic, p, 0))
+                .flatten()
+                .unwrap();
             let mut out = Vec::new();
             for b in Batches::new(bytes) {
                 let kasio_proto::records::Batch::V2(b) = b.unwrap() else {
@@ -32,7 +35,10 @@ async fn produces_through_faults_exactly_once_in_order() {
         ..Default::default()
     })
     .unwrap();
-    cluster.with(|c| c.create_topic("t", 6).map(|_| ())).unwrap().unwrap();
+    cluster
+        .with(|c| c.create_topic("t", 6).map(|_| ()))
+        .unwrap()
+        .unwrap();
     let mut config = ProducerConfig::new(&cluster.bootstrap()).unwrap();
     config.set("linger.ms", "2").unwrap();
     config.set("request.timeout.ms", "2000").unwrap();
@@ -72,10 +78,17 @@ async fn produces_through_faults_exactly_once_in_order() {
     let logs = values(&cluster, "t", 6);
     let mut all: Vec<u64> = logs.iter().flatten().copied().collect();
     for log in &logs {
-        assert!(log.windows(2).all(|w| w[0] < w[1]), "order kept per partition");
+        assert!(
+            log.windows(2).all(|w| w[0] < w[1]),
+            "order kept per partition"
+        );
     }
     all.sort_unstable();
-    assert_eq!(all, (0..20_000).collect::<Vec<_>>(), "every record exactly once");
+    assert_eq!(
+        all,
+        (0..20_000).collect::<Vec<_>>(),
+        "every record exactly once"
+    );
     cluster.stop();
 }
 

@@ -69,6 +69,8 @@ pub(crate) struct PartitionState<T> {
     pub(crate) retry_after: Option<Instant>,
     /// The leader the batches in flight went to.
     pub(crate) in_flight_leader: Option<i32>,
+    /// A batch has been acknowledged under the current producer id and epoch.
+    pub(crate) acked: bool,
 }
 
 impl<T> Default for PartitionState<T> {
@@ -79,6 +81,7 @@ impl<T> Default for PartitionState<T> {
             next_sequence: 0,
             retry_after: None,
             in_flight_leader: None,
+            acked: false,
         }
     }
 }

@@ -82,8 +82,11 @@ impl<T> Producer<T> {
                 }
             }
         }
-        if self.producer_id.can_send() {
-            self.send_batches(now);
+        // Each round sends at most one batch per partition; more rounds fill the pipeline.
+        for _ in 0..self.config.max_in_flight {
+            if !self.producer_id.can_send() || !self.send_batches(now) {
+                break;
+            }
         }
         self.close_idle(now);
         if self.flushing && self.outstanding == 0 {
@@ -245,7 +248,7 @@ impl<T> Producer<T> {
     }
 
     /// Packs sendable batches into one Produce request per leader.
-    fn send_batches(&mut self, now: Instant) {
+    fn send_batches(&mut self, now: Instant) -> bool {
         let idempotent = self.producer_id.enabled();
         let mut per_leader: BTreeMap<i32, Vec<(Arc<str>, i32)>> = BTreeMap::new();
         let mut refresh = false;
@@ -272,7 +275,9 @@ impl<T> Producer<T> {
                 {
                     continue;
                 }
-                if idempotent && in_flight >= 5 {
+                // A broker accepts any first sequence from a producer it has no state for, so
+                // until one batch is acknowledged a second in flight could overtake a retry.
+                if idempotent && (in_flight >= 5 || (in_flight > 0 && !ps.acked)) {
                     continue;
                 }
                 if let Ok(p) = i32::try_from(p) {
@@ -286,28 +291,30 @@ impl<T> Producer<T> {
         if refresh {
             self.metadata.request_refresh();
         }
+        let mut sent = false;
         for (leader, parts) in per_leader {
-            self.send_to_leader(leader, parts, now);
+            sent |= self.send_to_leader(leader, parts, now);
         }
+        sent
     }
 
-    fn send_to_leader(&mut self, leader: i32, parts: Vec<(Arc<str>, i32)>, now: Instant) {
+    fn send_to_leader(&mut self, leader: i32, parts: Vec<(Arc<str>, i32)>, now: Instant) -> bool {
         let Some(addr) = self.metadata.address(Node::Broker(leader)).cloned() else {
             self.metadata.request_refresh();
-            return;
+            return false;
         };
         let max_in_flight = self.config.max_in_flight;
         let Some(conn) = self
             .pool
             .ensure(Node::Broker(leader), Purpose::Produce, &addr, now)
         else {
-            return;
+            return false;
         };
         if conn.in_flight.len() >= max_in_flight {
-            return;
+            return false;
         }
         let Some(version) = conn.version(kasio_proto::ApiKey::Produce) else {
-            return;
+            return false;
         };
         let conn_id = conn.id;
         let rid = self.next_request;
@@ -372,7 +379,7 @@ impl<T> Producer<T> {
             included.push((name, p));
         }
         if included.is_empty() {
-            return;
+            return false;
         }
         let req = ProduceRequest {
             transactional_id: None,
@@ -382,7 +389,7 @@ impl<T> Producer<T> {
             ..Default::default()
         };
         let Some(conn) = self.pool.get_mut(conn_id) else {
-            return;
+            return false;
         };
         if self.config.acks == crate::config::Acks::None {
             let _ = conn.send_oneway(&req, &mut self.transmits);
@@ -390,17 +397,19 @@ impl<T> Producer<T> {
             for (name, p) in included {
                 self.complete(&name, p, rid, -1, -1);
             }
-            return;
+            return true;
         }
         let deadline = now + self.config.request_timeout;
         let sent = conn.send(&req, Tag::Produce(rid), deadline, &mut self.transmits);
         drop(req);
         if sent.is_some() {
             self.requests.insert(rid, included);
+            true
         } else {
             for (name, p) in included {
                 self.requeue(&name, p, rid, now, false);
             }
+            false
         }
     }
 
@@ -567,6 +576,7 @@ impl<T> Producer<T> {
                 for topic in self.topics.values_mut() {
                     for ps in &mut topic.partitions {
                         ps.next_sequence = 0;
+                        ps.acked = false;
                         for b in &mut ps.queue {
                             b.sequence = None;
                         }
@@ -670,9 +680,16 @@ impl<T> Producer<T> {
         let Some(b) = self.take_batch(name, p, rid) else {
             return;
         };
-        let Some(topic) = self.topics.get(name).map(|t| t.name.clone()) else {
+        let Some(topic) = self.topics.get_mut(name) else {
             return;
         };
+        if let Some(ps) = usize::try_from(p)
+            .ok()
+            .and_then(|i| topic.partitions.get_mut(i))
+        {
+            ps.acked = true;
+        }
+        let topic = topic.name.clone();
         self.buffered = self.buffered.saturating_sub(b.size);
         for (i, (token, ts)) in (0i64..).zip(b.tokens) {
             self.outstanding -= 1;
