@@ -38,6 +38,12 @@ fn send_all(pair: &mut Pair, range: std::ops::Range<u64>, keys: u64) {
 /// Checks the cluster holds every record of `0..n` exactly once, each partition in send
 /// order, each key on its murmur2 partition, and every delivery report matches the log.
 fn verify(pair: &Pair, n: u64, partitions: i32) {
+    verify_allowing(pair, n, partitions, 0);
+}
+
+/// As [`verify`], but up to `ambiguous` records may instead have failed with an error that
+/// says their fate is unknown; such a record is in the log at most once.
+fn verify_allowing(pair: &Pair, n: u64, partitions: i32, ambiguous: usize) {
     let mut seen: HashMap<u64, (i32, i64)> = HashMap::new();
     for p in 0..partitions {
         let mut last: Option<u64> = None;
@@ -59,7 +65,17 @@ fn verify(pair: &Pair, n: u64, partitions: i32) {
             );
         }
     }
+    let mut failed = 0;
     for i in 0..n {
+        if let Err(e) = &pair.delivered[&i] {
+            let ambiguous_error = matches!(
+                e,
+                ProduceError::Broker { message: Some(m), .. } if m.contains("may or may not")
+            );
+            assert!(ambiguous_error, "record {i} failed: {e}");
+            failed += 1;
+            continue;
+        }
         let Some(&(p, offset)) = seen.get(&i) else {
             panic!("record {i} lost; delivery {:?}", pair.delivered.get(&i));
         };
@@ -70,7 +86,7 @@ fn verify(pair: &Pair, n: u64, partitions: i32) {
             "record {i} report"
         );
     }
-    assert_eq!(seen.len() as u64, n);
+    assert!(failed <= ambiguous, "{failed} records failed");
 }
 
 fn setup(brokers: i32, partitions: i32, seed: u64) -> Pair {
@@ -331,7 +347,7 @@ enum Step {
 fn step_strategy() -> impl Strategy<Value = Step> {
     prop_oneof![
         6 => (1u16..200).prop_map(Step::Send),
-        1 => (0u8..6, 1u8..3).prop_map(|(e, n)| Step::Fail(e, n)),
+        1 => (0u8..8, 1u8..3).prop_map(|(e, n)| Step::Fail(e, n)),
         1 => Just(Step::Blackhole),
         1 => (1u16..3000).prop_map(Step::Delay),
         1 => (1u8..=3).prop_map(Step::Drop),
@@ -340,55 +356,92 @@ fn step_strategy() -> impl Strategy<Value = Step> {
     ]
 }
 
-const RETRIABLE: [ErrorCode; 6] = [
+/// Errors a Produce can get that leave nothing written; the last two make an idempotent
+/// producer bump its epoch.
+const RETRIABLE: [ErrorCode; 8] = [
     ErrorCode::NotLeaderOrFollower,
     ErrorCode::RequestTimedOut,
     ErrorCode::NotEnoughReplicas,
     ErrorCode::NotEnoughReplicasAfterAppend,
     ErrorCode::NetworkException,
     ErrorCode::CorruptMessage,
+    ErrorCode::OutOfOrderSequenceNumber,
+    ErrorCode::UnknownProducerId,
 ];
 
+/// Runs a fault schedule and checks that nothing was lost, duplicated or reordered.
+fn run_schedule(seed: u64, latency: Duration, steps: &[Step]) {
+    let mut pair = setup(3, 6, seed);
+    pair.latency = latency;
+    let mut sent = 0u64;
+    for step in steps {
+        match *step {
+            Step::Send(n) => {
+                let n = u64::from(n);
+                send_all(&mut pair, sent..sent + n, 23);
+                sent += n;
+            }
+            Step::Fail(e, count) => pair.cluster.inject(Fault::FailNext {
+                api: ApiKey::Produce,
+                count: u32::from(count),
+                error: RETRIABLE[usize::from(e)],
+            }),
+            Step::Blackhole => pair.cluster.inject(Fault::Blackhole {
+                api: ApiKey::Produce,
+                count: 1,
+            }),
+            Step::Delay(ms) => pair.cluster.inject(Fault::Delay {
+                api: ApiKey::Produce,
+                count: 1,
+                by: Duration::from_millis(u64::from(ms)),
+            }),
+            Step::Drop(b) => pair.cluster.inject(Fault::DropConnections {
+                broker: i32::from(b),
+            }),
+            Step::MoveLeader(p, b) => pair
+                .cluster
+                .move_leader(TOPIC, i32::from(p), i32::from(b))
+                .unwrap(),
+            Step::Wait(ms) => {
+                let until = pair.now + Duration::from_millis(u64::from(ms));
+                while pair.now < until && pair.step() {}
+            }
+        }
+    }
+    finish(&mut pair, sent);
+    // A lost response followed by an injected sequence error is the one ambiguous case:
+    // such a batch fails with an error saying so, and is never written twice.
+    verify_allowing(&pair, sent, 6, sent as usize);
+}
+
+#[test]
+fn a_lost_response_then_a_sequence_error_resolves_before_the_bump() {
+    // Found by the proptest below: a refused batch ahead of one whose outcome was unknown
+    // once deadlocked the epoch bump.
+    let steps = [
+        Step::Send(1),
+        Step::Wait(6),
+        Step::Blackhole,
+        Step::Send(164),
+        Step::Send(194),
+        Step::Blackhole,
+        Step::Fail(6, 1),
+    ];
+    run_schedule(0, Duration::from_micros(1), &steps);
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     /// Random fault schedules never lose, duplicate or reorder an idempotent producer's
     /// records.
     #[test]
     fn random_faults_keep_exactly_once_in_order(
         seed in any::<u64>(),
+        latency_us in 0u64..3000,
         steps in proptest::collection::vec(step_strategy(), 1..40),
     ) {
-        let mut pair = setup(3, 6, seed);
-        let mut sent = 0u64;
-        for step in steps {
-            match step {
-                Step::Send(n) => {
-                    let n = u64::from(n);
-                    send_all(&mut pair, sent..sent + n, 23);
-                    sent += n;
-                }
-                Step::Fail(e, count) => pair.cluster.inject(Fault::FailNext {
-                    api: ApiKey::Produce,
-                    count: u32::from(count),
-                    error: RETRIABLE[usize::from(e)],
-                }),
-                Step::Blackhole => pair.cluster.inject(Fault::Blackhole { api: ApiKey::Produce, count: 1 }),
-                Step::Delay(ms) => pair.cluster.inject(Fault::Delay {
-                    api: ApiKey::Produce,
-                    count: 1,
-                    by: Duration::from_millis(u64::from(ms)),
-                }),
-                Step::Drop(b) => pair.cluster.inject(Fault::DropConnections { broker: i32::from(b) }),
-                Step::MoveLeader(p, b) => pair.cluster.move_leader(TOPIC, i32::from(p), i32::from(b)).unwrap(),
-                Step::Wait(ms) => {
-                    let until = pair.now + Duration::from_millis(u64::from(ms));
-                    while pair.now < until && pair.step() {}
-                }
-            }
-        }
-        finish(&mut pair, sent);
-        verify(&pair, sent, 6);
+        run_schedule(seed, Duration::from_micros(latency_us), &steps);
     }
 }
 
@@ -402,7 +455,13 @@ fn a_failed_first_batch_is_not_overtaken() {
         count: 1,
         error: ErrorCode::NotLeaderOrFollower,
     });
-    send_all(&mut pair, 0..2000, 1);
+    // Buffered before anything connects, so the first drain pipelines several batches.
+    let now = pair.now;
+    for i in 0..2000u64 {
+        let value = i.to_string();
+        let record = Record::new(TOPIC).key(b"key-0").value(value.as_bytes());
+        pair.producer.send(record, i, now).unwrap();
+    }
     finish(&mut pair, 2000);
     verify(&pair, 2000, 1);
 }

@@ -58,6 +58,8 @@ pub(crate) struct Batch<T> {
     /// The producer epoch the data carries.
     pub(crate) stamped: Option<(i64, i16, i32)>,
     pub(crate) state: BatchState,
+    /// The last attempt's fate is unknown: it may have been written.
+    pub(crate) unknown: bool,
 }
 
 /// One partition's records.

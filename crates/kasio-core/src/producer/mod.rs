@@ -591,6 +591,7 @@ fn close_open<T>(ps: &mut PartitionState<T>, now: Instant, delivery_timeout: Dur
         sequence: None,
         stamped: None,
         state: batch::BatchState::Queued,
+        unknown: false,
     });
     true
 }

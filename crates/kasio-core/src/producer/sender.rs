@@ -28,6 +28,17 @@ use std::{collections::BTreeMap, sync::Arc, time::Instant};
 /// Records to fail: their tokens and timestamps, their buffered bytes, the error.
 type Failed<T> = (Vec<(T, i64)>, usize, ProduceError);
 
+/// How a batch's last attempt ended, for putting it back in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// It never left.
+    NotSent,
+    /// The broker answered with an error: this attempt wrote nothing.
+    Refused,
+    /// The connection was lost or the answer missing: it may have been written.
+    Unknown,
+}
+
 /// What to do with a batch after a Produce error.
 enum Verdict {
     Retry,
@@ -83,8 +94,11 @@ impl<T> Producer<T> {
             }
         }
         // Each round sends at most one batch per partition; more rounds fill the pipeline.
+        // Before an epoch bump, batches that may have been written are resent under the
+        // old epoch until the broker says: a new epoch would let it write them twice.
+        let resolving = self.producer_id.state == IdState::BumpNeeded;
         for _ in 0..self.config.max_in_flight {
-            if !self.producer_id.can_send() || !self.send_batches(now) {
+            if !(self.producer_id.can_send() || resolving) || !self.send_batches(now, resolving) {
                 break;
             }
         }
@@ -204,7 +218,7 @@ impl<T> Producer<T> {
     fn send_producer_id(&mut self, now: Instant) {
         let bumping = match self.producer_id.state {
             IdState::Needed => false,
-            IdState::BumpNeeded if self.requests.is_empty() => true,
+            IdState::BumpNeeded if self.requests.is_empty() && !self.any_unknown() => true,
             _ => return,
         };
         if self.producer_id.retry_at.is_some_and(|t| t > now) {
@@ -248,16 +262,34 @@ impl<T> Producer<T> {
     }
 
     /// Packs sendable batches into one Produce request per leader.
-    fn send_batches(&mut self, now: Instant) -> bool {
+    fn any_unknown(&self) -> bool {
+        self.topics
+            .values()
+            .flat_map(|t| &t.partitions)
+            .flat_map(|ps| &ps.queue)
+            .any(|b| b.unknown)
+    }
+
+    fn send_batches(&mut self, now: Instant, only_unknown: bool) -> bool {
         let idempotent = self.producer_id.enabled();
-        let mut per_leader: BTreeMap<i32, Vec<(Arc<str>, i32)>> = BTreeMap::new();
+        let mut per_leader: BTreeMap<i32, Vec<(Arc<str>, i32, usize)>> = BTreeMap::new();
         let mut refresh = false;
         for topic in self.topics.values_mut() {
             let Some(meta) = &topic.meta else {
                 continue;
             };
             for (p, ps) in topic.partitions.iter_mut().enumerate() {
-                let Some(idx) = ps.queue.iter().position(|b| b.state == BatchState::Queued) else {
+                let next = if only_unknown {
+                    // Resolving before a bump: the oldest batch that may have been written
+                    // goes alone, even past refused ones, which wait for the new epoch.
+                    if ps.in_flight() > 0 {
+                        continue;
+                    }
+                    ps.queue.iter().position(|b| b.unknown)
+                } else {
+                    ps.queue.iter().position(|b| b.state == BatchState::Queued)
+                };
+                let Some(idx) = next else {
                     continue;
                 };
                 if ps.retry_after.is_some_and(|t| t > now) {
@@ -284,7 +316,7 @@ impl<T> Producer<T> {
                     per_leader
                         .entry(leader)
                         .or_default()
-                        .push((topic.name.clone(), p));
+                        .push((topic.name.clone(), p, idx));
                 }
             }
         }
@@ -298,7 +330,12 @@ impl<T> Producer<T> {
         sent
     }
 
-    fn send_to_leader(&mut self, leader: i32, parts: Vec<(Arc<str>, i32)>, now: Instant) -> bool {
+    fn send_to_leader(
+        &mut self,
+        leader: i32,
+        parts: Vec<(Arc<str>, i32, usize)>,
+        now: Instant,
+    ) -> bool {
         let Some(addr) = self.metadata.address(Node::Broker(leader)).cloned() else {
             self.metadata.request_refresh();
             return false;
@@ -324,7 +361,7 @@ impl<T> Producer<T> {
         let mut size = 0usize;
         let mut included: Vec<(Arc<str>, i32)> = Vec::new();
         let mut topic_data: Vec<TopicProduceData> = Vec::new();
-        for (name, p) in parts {
+        for (name, p, idx) in parts {
             let Some(topic) = self.topics.get_mut(&name) else {
                 continue;
             };
@@ -335,9 +372,13 @@ impl<T> Producer<T> {
             else {
                 continue;
             };
-            let Some(idx) = ps.queue.iter().position(|b| b.state == BatchState::Queued) else {
+            if ps
+                .queue
+                .get(idx)
+                .is_none_or(|b| b.state != BatchState::Queued)
+            {
                 continue;
-            };
+            }
             let len = ps.queue[idx].data.len();
             if !included.is_empty() && size + len > self.config.max_request_size {
                 break;
@@ -407,7 +448,7 @@ impl<T> Producer<T> {
             true
         } else {
             for (name, p) in included {
-                self.requeue(&name, p, rid, now, false);
+                self.requeue(&name, p, rid, now, Attempt::NotSent);
             }
             false
         }
@@ -621,7 +662,7 @@ impl<T> Producer<T> {
                 .flat_map(|t| t.partition_responses.iter())
                 .find(|r| r.index == p);
             let Some(answer) = answer else {
-                self.requeue(&name, p, rid, now, true);
+                self.requeue(&name, p, rid, now, Attempt::Unknown);
                 continue;
             };
             let code = ErrorCode::from_code(answer.error_code);
@@ -640,7 +681,19 @@ impl<T> Producer<T> {
                     if self.is_oldest(&name, p, rid) {
                         self.producer_id.bump();
                     }
-                    self.retry_or_fail(&name, p, rid, code, answer, now);
+                    if self.was_unknown(&name, p, rid) {
+                        // An earlier attempt may have been written and the broker no longer
+                        // knows: resending under a new epoch could write it twice, so it
+                        // fails, as in the Java client.
+                        let message = Some(
+                            "the broker lost this producer's state after an attempt whose \
+                             outcome is unknown; the batch may or may not have been written"
+                                .to_string(),
+                        );
+                        self.fail_batch(&name, p, rid, ProduceError::Broker { code, message });
+                    } else {
+                        self.retry_or_fail(&name, p, rid, code, answer, now);
+                    }
                 }
                 Verdict::RetryAfterBump | Verdict::Fail => {
                     let message = answer.error_message.as_deref().map(str::to_string);
@@ -648,6 +701,16 @@ impl<T> Producer<T> {
                 }
             }
         }
+    }
+
+    fn was_unknown(&self, name: &str, p: i32, rid: u64) -> bool {
+        self.partition(name, p)
+            .and_then(|ps| {
+                ps.queue
+                    .iter()
+                    .find(|b| b.state == BatchState::InFlight(rid))
+            })
+            .is_some_and(|b| b.unknown)
     }
 
     fn is_oldest(&self, name: &str, p: i32, rid: u64) -> bool {
@@ -737,12 +800,12 @@ impl<T> Producer<T> {
             let message = answer.error_message.as_deref().map(str::to_string);
             self.fail_batch(name, p, rid, ProduceError::Broker { code, message });
         } else {
-            self.requeue(name, p, rid, now, true);
+            self.requeue(name, p, rid, now, Attempt::Refused);
         }
     }
 
     /// Puts a batch back in the queue, to be sent again after the retry backoff.
-    fn requeue(&mut self, name: &str, p: i32, rid: u64, now: Instant, attempted: bool) {
+    fn requeue(&mut self, name: &str, p: i32, rid: u64, now: Instant, attempt: Attempt) {
         let base = self.config.retry_backoff;
         let max = self.config.retry_backoff_max;
         let jitter = self.rng.between(0.8, 1.2);
@@ -761,9 +824,12 @@ impl<T> Producer<T> {
             return;
         };
         b.state = BatchState::Queued;
-        if attempted {
+        if attempt != Attempt::NotSent {
             b.attempts += 1;
         }
+        // A refusal says nothing about an earlier attempt, so only an acknowledgement
+        // (which removes the batch) clears an unknown outcome.
+        b.unknown |= attempt == Attempt::Unknown;
         let exp = base
             .saturating_mul(1u32 << b.attempts.saturating_sub(1).min(16))
             .min(max);
@@ -777,7 +843,7 @@ impl<T> Producer<T> {
             return;
         };
         for (name, p) in parts {
-            self.requeue(&name, p, rid, now, true);
+            self.requeue(&name, p, rid, now, Attempt::Unknown);
         }
     }
 

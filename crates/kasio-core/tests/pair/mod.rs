@@ -2,6 +2,7 @@
 //! threads, and the same seed replays the same run.
 #![allow(clippy::unwrap_used)]
 
+use bytes::Bytes;
 use kasio_core::{
     CloseReason, ConnId, ConnectAction, Event, ProduceError, Producer, ProducerConfig,
     RecordMetadata,
@@ -9,7 +10,7 @@ use kasio_core::{
 use kasio_mock::{Cluster, ClusterConfig};
 use kasio_proto::records::Batches;
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     time::{Duration, Instant},
 };
 
@@ -25,6 +26,15 @@ pub(crate) struct Pair {
     pub(crate) delivered: HashMap<u64, Delivery>,
     pub(crate) flushed: usize,
     pub(crate) closed: bool,
+    /// One-way network delay: bytes sent at `t` arrive at `t + latency`.
+    pub(crate) latency: Duration,
+    wire: VecDeque<(Instant, Wire)>,
+}
+
+/// Bytes on their way, in either direction.
+enum Wire {
+    ToCluster(ConnId, Bytes),
+    ToProducer(kasio_mock::ConnId, Bytes),
 }
 
 impl Pair {
@@ -53,6 +63,8 @@ impl Pair {
             delivered: HashMap::new(),
             flushed: 0,
             closed: false,
+            latency: Duration::ZERO,
+            wire: VecDeque::new(),
         }
     }
 
@@ -90,16 +102,32 @@ impl Pair {
                 }
             }
         }
+        let arrive = self.now + self.latency;
         while let Some(t) = self.producer.poll_transmit() {
             moved = true;
-            if let Some(&m) = self.to_mock.get(&t.conn) {
-                self.cluster.handle_input(m, &t.data, self.now);
-            }
+            self.wire
+                .push_back((arrive, Wire::ToCluster(t.conn, t.data)));
         }
         while let Some(t) = self.cluster.poll_transmit() {
             moved = true;
-            if let Some(&c) = self.to_core.get(&t.conn) {
-                self.producer.handle_input(c, &t.data, self.now);
+            self.wire
+                .push_back((arrive, Wire::ToProducer(t.conn, t.data)));
+        }
+        // The wire keeps send order, so arrival times are in order too.
+        while self.wire.front().is_some_and(|(at, _)| *at <= self.now) {
+            moved = true;
+            match self.wire.pop_front().map(|(_, w)| w) {
+                Some(Wire::ToCluster(c, data)) => {
+                    if let Some(&m) = self.to_mock.get(&c) {
+                        self.cluster.handle_input(m, &data, self.now);
+                    }
+                }
+                Some(Wire::ToProducer(m, data)) => {
+                    if let Some(&c) = self.to_core.get(&m) {
+                        self.producer.handle_input(c, &data, self.now);
+                    }
+                }
+                None => {}
             }
         }
         while let Some(m) = self.cluster.poll_close() {
@@ -136,6 +164,7 @@ impl Pair {
         let next = [
             self.producer.poll_timeout().map(|t| t.at),
             self.cluster.poll_timeout(),
+            self.wire.front().map(|(at, _)| *at),
         ]
         .into_iter()
         .flatten()
