@@ -34,8 +34,6 @@ struct Inner {
     core: Core<Token>,
     flush_waiters: Vec<oneshot::Sender<()>>,
     close_waiters: Vec<oneshot::Sender<()>>,
-    /// The deadline the driver sleeps until; a send that makes an earlier one wakes it.
-    sleeping_until: Option<Instant>,
 }
 
 pub(crate) struct Shared {
@@ -68,12 +66,7 @@ impl Shared {
     ) -> Result<(), (SendError, Token)> {
         let mut inner = self.lock();
         inner.core.send(record, token, Instant::now())?;
-        let wake = inner.core.has_output()
-            || match (inner.core.poll_timeout(), inner.sleeping_until) {
-                (Some(t), Some(s)) => t.at < s,
-                (Some(_), None) => true,
-                _ => false,
-            };
+        let wake = inner.core.needs_attention();
         drop(inner);
         if wake {
             self.wake.notify_one();
@@ -114,7 +107,6 @@ pub(crate) fn start(config: ProducerConfig) -> Result<Arc<Shared>, ConfigError> 
             core,
             flush_waiters: Vec::new(),
             close_waiters: Vec::new(),
-            sleeping_until: None,
         }),
         wake: Notify::new(),
         room: Notify::new(),
@@ -192,7 +184,6 @@ async fn run(weak: std::sync::Weak<Shared>) {
                 }
             }
             let deadline = inner.core.poll_timeout().map(|t| t.at);
-            inner.sleeping_until = deadline;
             if closed {
                 for w in inner.close_waiters.drain(..) {
                     let _ = w.send(());

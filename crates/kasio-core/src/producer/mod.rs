@@ -103,6 +103,8 @@ pub struct Producer<T> {
     flushing: bool,
     lifecycle: Lifecycle,
     fatal: Option<ProduceError>,
+    /// A command created a deadline since the last `poll_timeout`.
+    new_deadline: bool,
 }
 
 impl<T> Producer<T> {
@@ -149,6 +151,7 @@ impl<T> Producer<T> {
             flushing: false,
             lifecycle: Lifecycle::Open,
             fatal: None,
+            new_deadline: false,
         };
         p.drain(now);
         Ok(p)
@@ -298,6 +301,10 @@ impl<T> Producer<T> {
         {
             closed |= close_open(ps, now, self.config.delivery_timeout);
         }
+        if ps.open.is_none() {
+            // A new batch brings a new linger deadline, possibly the earliest.
+            self.new_deadline = true;
+        }
         let open = ps.open.get_or_insert_with(|| {
             OpenBatch::new(
                 compression,
@@ -426,9 +433,14 @@ impl<T> Producer<T> {
         self.events.pop_front()
     }
 
-    /// Whether any output is waiting to be polled.
-    pub fn has_output(&self) -> bool {
-        !self.pool.actions.is_empty() || !self.transmits.is_empty() || !self.events.is_empty()
+    /// Whether a shell that is waiting elsewhere must come back now: output is waiting, or
+    /// a command created a deadline it has not yet read from [`poll_timeout`](Self::poll_timeout).
+    /// Cheaper than calling `poll_timeout` after every `send`.
+    pub fn needs_attention(&self) -> bool {
+        self.new_deadline
+            || !self.pool.actions.is_empty()
+            || !self.transmits.is_empty()
+            || !self.events.is_empty()
     }
 
     /// Forgets a connection and puts what was in flight on it back to be retried.
@@ -494,7 +506,12 @@ impl<T> Producer<T> {
     }
 
     /// The earliest time `handle_timeout` has work to do.
-    pub fn poll_timeout(&self) -> Option<Timeout> {
+    pub fn poll_timeout(&mut self) -> Option<Timeout> {
+        self.new_deadline = false;
+        self.next_timeout()
+    }
+
+    fn next_timeout(&self) -> Option<Timeout> {
         let now = self.now;
         let mut best: Option<Timeout> = None;
         let mut offer = |at: Instant, reason: &'static str| {
