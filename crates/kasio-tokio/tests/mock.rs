@@ -92,6 +92,78 @@ async fn produces_through_faults_exactly_once_in_order() {
     cluster.stop();
 }
 
+/// A million keyed records while the cluster fails produce requests with
+/// NOT_LEADER_OR_FOLLOWER, drops every connection and loses responses (request timeouts),
+/// over and over: every record lands exactly once, in order per partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_records_through_repeated_faults() {
+    const N: u64 = 1_000_000;
+    let cluster = MockCluster::start(ClusterConfig {
+        brokers: 3,
+        max_bytes_per_partition: 1 << 30,
+        ..Default::default()
+    })
+    .unwrap();
+    cluster
+        .with(|c| c.create_topic("m", 12).map(|_| ()))
+        .unwrap()
+        .unwrap();
+    let mut config = ProducerConfig::new(&cluster.bootstrap()).unwrap();
+    config.set("batch.size", "65536").unwrap();
+    config.set("request.timeout.ms", "1000").unwrap();
+    let producer = Producer::new(config).unwrap();
+    let mut deliveries = Vec::with_capacity(N as usize);
+    let mut faults = 0;
+    for i in 0..N {
+        if i % 100_000 == 50_000 {
+            faults += 1;
+            let broker = 1 + (faults % 3);
+            cluster.with(move |c| {
+                c.inject(Fault::FailNext {
+                    api: ApiKey::Produce,
+                    count: 3,
+                    error: ErrorCode::NotLeaderOrFollower,
+                });
+                c.inject(Fault::Blackhole {
+                    api: ApiKey::Produce,
+                    count: 1,
+                });
+                c.inject(Fault::DropConnections { broker });
+            });
+        }
+        let key = format!("k{}", i % 1000);
+        let value = i.to_string();
+        let record = Record::new("m").key(key.as_bytes()).value(value.as_bytes());
+        deliveries.push(producer.send(record).await.unwrap());
+    }
+    producer.flush().await;
+    let mut placed = HashSet::with_capacity(N as usize);
+    for d in deliveries {
+        let m = d.await.unwrap();
+        assert!(
+            placed.insert((m.partition, m.offset)),
+            "offset reported twice"
+        );
+    }
+    producer.close().await;
+    let logs = values(&cluster, "m", 12);
+    for log in &logs {
+        assert!(
+            log.windows(2).all(|w| w[0] < w[1]),
+            "order kept per partition"
+        );
+    }
+    let mut seen = vec![false; N as usize];
+    for &v in logs.iter().flatten() {
+        assert!(
+            !std::mem::replace(&mut seen[v as usize], true),
+            "record {v} twice"
+        );
+    }
+    assert!(seen.iter().all(|&s| s), "every record written");
+    cluster.stop();
+}
+
 #[tokio::test]
 async fn an_unreachable_bootstrap_fails_sends_after_max_block() {
     let producer = Producer::from_properties([
