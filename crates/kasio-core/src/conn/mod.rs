@@ -72,6 +72,7 @@ pub(crate) enum Tag {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct InFlight {
     pub(crate) correlation_id: i32,
+    pub(crate) api: ApiKey,
     pub(crate) version: i16,
     pub(crate) deadline: Instant,
     pub(crate) tag: Tag,
@@ -160,6 +161,28 @@ impl Connection {
             .map(|(_, max)| max)
     }
 
+    /// The broker refused `version` of `api` although it advertised it (some brokers and
+    /// proxies do): lower the maximum below it. Whether a usable version remains.
+    pub(crate) fn refuse_version(&mut self, api: ApiKey, version: i16) -> bool {
+        let Some(slot) = usize::try_from(api as i16)
+            .ok()
+            .and_then(|i| self.versions.get_mut(i))
+        else {
+            return false;
+        };
+        match *slot {
+            Some((lo, hi)) if version > lo && version <= hi => {
+                *slot = Some((lo, version - 1));
+                true
+            }
+            Some((lo, hi)) if version > hi => hi >= lo,
+            _ => {
+                *slot = None;
+                false
+            }
+        }
+    }
+
     pub(crate) fn is_ready(&self) -> bool {
         self.state == ConnState::Ready
     }
@@ -220,6 +243,7 @@ impl Connection {
         frame::encode_request(&header, req, &mut buf)?;
         self.in_flight.push_back(InFlight {
             correlation_id: header.correlation_id,
+            api: R::API_KEY,
             version,
             deadline,
             tag,
@@ -333,5 +357,64 @@ impl Connection {
     /// The earliest deadline of a request in flight.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.in_flight.iter().map(|r| r.deadline).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kasio_proto::messages::api_versions_response::ApiVersion;
+
+    fn negotiated(broker: &[(ApiKey, i16, i16)]) -> Connection {
+        let now = Instant::now();
+        let mut c = Connection::new(
+            ConnId(1),
+            Node::Broker(1),
+            Purpose::Produce,
+            "t",
+            1 << 20,
+            now,
+        );
+        let mut out = VecDeque::new();
+        c.connected(&mut out, now);
+        let resp = ApiVersionsResponse {
+            api_keys: broker
+                .iter()
+                .map(|&(k, min, max)| ApiVersion {
+                    api_key: k as i16,
+                    min_version: min,
+                    max_version: max,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let mut buf = BytesMut::new();
+        frame::encode_response(ApiKey::ApiVersions, 3, 0, &resp, &mut buf).unwrap();
+        c.feed(&buf, now);
+        assert!(c.next_response(&mut out).unwrap().is_none());
+        assert!(c.is_ready());
+        c
+    }
+
+    #[test]
+    fn versions_are_the_intersection_of_both_ranges() {
+        let c = negotiated(&[(ApiKey::Produce, 0, 99), (ApiKey::Metadata, 0, 5)]);
+        assert_eq!(
+            c.version(ApiKey::Produce),
+            Some(ApiKey::Produce.versions().max)
+        );
+        assert_eq!(c.version(ApiKey::Metadata), Some(5));
+        assert_eq!(c.version(ApiKey::Fetch), None, "not advertised");
+    }
+
+    #[test]
+    fn a_refused_version_steps_down_and_stops_at_the_floor() {
+        let mut c = negotiated(&[(ApiKey::Metadata, 4, 6)]);
+        assert!(c.refuse_version(ApiKey::Metadata, 6));
+        assert_eq!(c.version(ApiKey::Metadata), Some(5));
+        assert!(c.refuse_version(ApiKey::Metadata, 5));
+        assert!(!c.refuse_version(ApiKey::Metadata, 4));
+        assert_eq!(c.version(ApiKey::Metadata), None);
     }
 }

@@ -469,7 +469,15 @@ impl<T> Producer<T> {
             }
             Tag::InitProducerId => {
                 match frame::decode_response_as::<InitProducerIdResponse>(req.version, frame) {
-                    Ok((_, resp)) => self.on_producer_id(&resp, now),
+                    Ok((_, resp)) => {
+                        if resp.error_code == ErrorCode::UnsupportedVersion.code()
+                            && self.refuse_version(conn, req)
+                        {
+                            self.producer_id.failed(now);
+                        } else {
+                            self.on_producer_id(&resp, now);
+                        }
+                    }
                     Err(_) => {
                         self.producer_id.failed(now + self.config.retry_backoff);
                         self.lose(conn, now, true);
@@ -478,7 +486,17 @@ impl<T> Producer<T> {
             }
             Tag::Produce(rid) => {
                 match frame::decode_response_as::<ProduceResponse>(req.version, frame) {
-                    Ok((_, resp)) => self.on_produce(rid, &resp, now),
+                    Ok((_, resp)) => {
+                        let refused = resp.responses.iter().any(|t| {
+                            t.partition_responses
+                                .iter()
+                                .any(|p| p.error_code == ErrorCode::UnsupportedVersion.code())
+                        });
+                        if refused {
+                            self.refuse_version(conn, req);
+                        }
+                        self.on_produce(rid, &resp, now);
+                    }
                     Err(_) => {
                         self.produce_lost(rid, now);
                         self.lose(conn, now, true);
@@ -486,6 +504,14 @@ impl<T> Producer<T> {
                 }
             }
         }
+    }
+
+    /// A broker refused a version it advertised: use a lower one on this connection from
+    /// now on. Whether one is left.
+    fn refuse_version(&mut self, conn: ConnId, req: InFlight) -> bool {
+        self.pool
+            .get_mut(conn)
+            .is_some_and(|c| c.refuse_version(req.api, req.version))
     }
 
     fn on_metadata(&mut self, resp: &MetadataResponse, now: Instant) {
