@@ -1,0 +1,245 @@
+//! One producer run for the side-by-side benchmark: `produce CLIENT BOOTSTRAP TOPIC COUNT
+//! CODEC`. Sends COUNT records with 100-byte values and no key (acks=all, idempotent,
+//! linger.ms=5, batch.size=1 MiB where the client has the knob), waits for every
+//! acknowledgement, and prints one JSON line with the wall time and this process's CPU
+//! time. `run-produce` runs every client against the same broker in one go.
+
+use std::time::{Duration, Instant};
+
+const VALUE_LEN: usize = 100;
+const LINGER_MS: u64 = 5;
+const BATCH_SIZE: usize = 1024 * 1024;
+
+fn cpu_seconds() -> f64 {
+    // utime and stime, in clock ticks, are fields 14 and 15 of /proc/self/stat.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields
+        .get(11..13)
+        .map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
+    ticks / 100.0
+}
+
+fn value(i: u64) -> Vec<u8> {
+    let mut v = format!("{i:020}").into_bytes();
+    v.resize(VALUE_LEN, b'x');
+    v
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, client, bootstrap, topic, count, codec] = args.as_slice() else {
+        return Err("usage: produce CLIENT BOOTSTRAP TOPIC COUNT CODEC".into());
+    };
+    let count: u64 = count.parse()?;
+    let values: Vec<Vec<u8>> = (0..count).map(value).collect();
+    let cpu0 = cpu_seconds();
+    let start = Instant::now();
+    match client.as_str() {
+        "kasio" => kasio(bootstrap, topic, &values, codec).await?,
+        "rdkafka" => rdkafka(bootstrap, topic, &values, codec)?,
+        "confluent-kafka" => confluent(bootstrap, topic, &values, codec).await?,
+        "barnabas" => barnabas(bootstrap, topic, &values, codec, false).await?,
+        "barnabas-batch" => barnabas(bootstrap, topic, &values, codec, true).await?,
+        "krafka" => krafka(bootstrap, topic, &values, codec).await?,
+        other => return Err(format!("unknown client {other}").into()),
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    println!(
+        "{{\"client\": \"{client}\", \"codec\": \"{codec}\", \"records\": {count}, \"seconds\": {secs:.3}, \"records_per_second\": {:.0}, \"cpu_seconds\": {cpu:.2}, \"cpu_seconds_per_million\": {:.3}}}",
+        count as f64 / secs,
+        cpu / (count as f64 / 1e6)
+    );
+    Ok(())
+}
+
+async fn kasio(
+    bootstrap: &str,
+    topic: &str,
+    values: &[Vec<u8>],
+    codec: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let producer = kasio_tokio::Producer::from_properties([
+        ("bootstrap.servers", bootstrap),
+        ("acks", "all"),
+        ("enable.idempotence", "true"),
+        ("linger.ms", &LINGER_MS.to_string()),
+        ("batch.size", &BATCH_SIZE.to_string()),
+        ("compression.type", codec),
+    ])?;
+    let mut deliveries = Vec::with_capacity(values.len());
+    for v in values {
+        deliveries.push(producer.send(kasio_tokio::Record::new(topic).value(v)).await?);
+    }
+    for d in deliveries {
+        d.await?;
+    }
+    producer.close().await;
+    Ok(())
+}
+
+fn rdkafka(
+    bootstrap: &str,
+    topic: &str,
+    values: &[Vec<u8>],
+    codec: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use rdkafka::{
+        ClientConfig, ClientContext,
+        error::{KafkaError, RDKafkaErrorCode},
+        producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer},
+    };
+    use std::sync::atomic::{AtomicU64, Ordering};
+    struct Counter(AtomicU64, AtomicU64);
+    impl ClientContext for Counter {}
+    impl ProducerContext for Counter {
+        type DeliveryOpaque = ();
+        fn delivery(&self, result: &DeliveryResult<'_>, (): ()) {
+            match result {
+                Ok(_) => self.0.fetch_add(1, Ordering::Relaxed),
+                Err(_) => self.1.fetch_add(1, Ordering::Relaxed),
+            };
+        }
+    }
+    let producer: ThreadedProducer<Counter> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", LINGER_MS.to_string())
+        .set("batch.size", BATCH_SIZE.to_string())
+        .set("compression.type", codec)
+        .set("queue.buffering.max.messages", "2000000")
+        .set("queue.buffering.max.kbytes", "2097151")
+        .create_with_context(Counter(AtomicU64::new(0), AtomicU64::new(0)))?;
+    for v in values {
+        let mut record = BaseRecord::<(), [u8]>::to(topic).payload(&v[..]);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120))?;
+    let ctx = producer.context();
+    if ctx.1.load(Ordering::Relaxed) > 0 || ctx.0.load(Ordering::Relaxed) != values.len() as u64 {
+        return Err("rdkafka: not every record was delivered".into());
+    }
+    Ok(())
+}
+
+async fn confluent(
+    bootstrap: &str,
+    topic: &str,
+    values: &[Vec<u8>],
+    codec: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use confluent_kafka::{
+        common::serialization::ByteArraySerializer,
+        producer::{KafkaProducer, Producer, ProducerConfig, ProducerRecord},
+    };
+    let props = std::collections::HashMap::from([
+        ("bootstrap.servers".to_string(), bootstrap.to_string()),
+        ("acks".to_string(), "all".to_string()),
+        ("enable.idempotence".to_string(), "true".to_string()),
+        ("linger.ms".to_string(), LINGER_MS.to_string()),
+        ("batch.size".to_string(), BATCH_SIZE.to_string()),
+        ("compression.type".to_string(), codec.to_string()),
+        ("buffer.memory".to_string(), (256u64 << 20).to_string()),
+    ]);
+    let producer = KafkaProducer::<Vec<u8>, Vec<u8>>::new(
+        ProducerConfig::new(&props)?,
+        ByteArraySerializer::default(),
+        ByteArraySerializer::default(),
+    )?;
+    let mut futures = Vec::with_capacity(values.len());
+    for v in values {
+        let record = ProducerRecord::<&[u8], &[u8]>::new(topic.to_string(), Some(&v[..]));
+        futures.push(producer.send(record, None).await?);
+    }
+    producer.flush().await?;
+    for f in futures {
+        f.get().await?;
+    }
+    producer.close().await?;
+    Ok(())
+}
+
+async fn barnabas(
+    bootstrap: &str,
+    topic: &str,
+    values: &[Vec<u8>],
+    codec: &str,
+    batches: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use kafka_protocol::records::Compression;
+    let mut producer =
+        barnabas_tokio::Producer::idempotent(barnabas_tokio::Tokio, &[bootstrap.to_string()], "bench")
+            .await?;
+    producer.set_compression(match codec {
+        "lz4" => Compression::Lz4,
+        "none" => Compression::None,
+        other => return Err(format!("codec {other} not benchmarked").into()),
+    });
+    producer.set_linger(Duration::from_millis(LINGER_MS));
+    producer.set_batch_size(BATCH_SIZE);
+    let record = |v: &Vec<u8>| {
+        barnabas_tokio::ProducerRecord::new(None, Some(bytes::Bytes::copy_from_slice(v)))
+    };
+    if batches {
+        // Its fastest documented use: 1,000 records per call, several calls pipelined.
+        let partitions = 6;
+        for (n, chunk) in values.chunks(1000).enumerate() {
+            let records: Vec<_> = chunk.iter().map(record).collect();
+            producer.enqueue(topic, (n % partitions) as i32, &records).await?;
+            if n % 5 == 4 {
+                producer.flush().await?;
+            }
+        }
+    } else {
+        for v in values {
+            producer.produce(topic, record(v)).await?;
+        }
+    }
+    producer.flush().await?;
+    Ok(())
+}
+
+async fn krafka(
+    bootstrap: &str,
+    topic: &str,
+    values: &[Vec<u8>],
+    codec: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use krafka::{Compression, Kafka, Record, producer::Acks};
+    let kafka = Kafka::builder(bootstrap).client_id("bench").connect().await?;
+    let producer = kafka
+        .producer()
+        .acks(Acks::All)
+        .idempotent(true)
+        .linger(Duration::from_millis(LINGER_MS))
+        .batch_size(BATCH_SIZE)
+        .compression(match codec {
+            "lz4" => Compression::Lz4,
+            "none" => Compression::None,
+            other => return Err(format!("codec {other} not benchmarked").into()),
+        })
+        .build()
+        .await?;
+    let mut handles = Vec::with_capacity(values.len());
+    for v in values {
+        handles.push(producer.enqueue(Record::new(topic, v.clone())).await?);
+    }
+    for h in handles {
+        let _meta = h.await?;
+    }
+    producer.close().await?;
+    Ok(())
+}
