@@ -173,7 +173,7 @@ impl Default for ProducerConfig {
     }
 }
 
-fn parse_ms(key: &str, value: &str) -> Result<Duration, ConfigError> {
+pub(crate) fn parse_ms(key: &str, value: &str) -> Result<Duration, ConfigError> {
     value
         .trim()
         .parse::<u64>()
@@ -181,7 +181,7 @@ fn parse_ms(key: &str, value: &str) -> Result<Duration, ConfigError> {
         .map_err(|_| invalid(key, value, "milliseconds as a non-negative integer"))
 }
 
-fn parse_num<T: std::str::FromStr>(
+pub(crate) fn parse_num<T: std::str::FromStr>(
     key: &str,
     value: &str,
     expected: &'static str,
@@ -192,7 +192,7 @@ fn parse_num<T: std::str::FromStr>(
         .map_err(|_| invalid(key, value, expected))
 }
 
-fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+pub(crate) fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
@@ -200,7 +200,7 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
     }
 }
 
-fn invalid(key: &str, value: &str, expected: &'static str) -> ConfigError {
+pub(crate) fn invalid(key: &str, value: &str, expected: &'static str) -> ConfigError {
     ConfigError::InvalidValue {
         key: key.into(),
         value: value.into(),

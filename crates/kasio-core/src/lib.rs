@@ -14,6 +14,7 @@
 
 mod config;
 mod conn;
+mod consumer;
 mod metadata;
 pub mod partitioner;
 mod producer;
@@ -21,5 +22,9 @@ mod rng;
 
 pub use config::{Acks, BrokerAddress, ConfigError, ProducerConfig, parse_bootstrap};
 pub use conn::{CloseReason, ConnId, ConnectAction, Transmit};
+pub use consumer::{
+    ConsumeError, Consumer, ConsumerConfig, ConsumerEvent, FetchedBatch, IsolationLevel,
+    OffsetReset, Seek,
+};
 pub use kasio_proto::{ErrorCode, compression::Compression};
 pub use producer::{Event, ProduceError, Producer, Record, RecordMetadata, SendError, Timeout};

@@ -67,6 +67,8 @@ pub(crate) enum Tag {
     Metadata,
     InitProducerId,
     Produce(u64),
+    Fetch(u64),
+    ListOffsets(u64),
 }
 
 #[derive(Debug, Clone, Copy)]

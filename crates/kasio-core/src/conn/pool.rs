@@ -22,6 +22,8 @@ pub(crate) enum Purpose {
     Control,
     /// Produce requests.
     Produce,
+    /// Fetch requests, which may wait at the broker and so block what follows them.
+    Fetch,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -455,7 +455,7 @@ impl<T> Producer<T> {
         };
         for req in c.in_flight {
             match req.tag {
-                Tag::ApiVersions => {}
+                Tag::ApiVersions | Tag::Fetch(_) | Tag::ListOffsets(_) => {}
                 Tag::Metadata => self.metadata.failed(now),
                 Tag::InitProducerId => {
                     let at = now + self.config.retry_backoff;

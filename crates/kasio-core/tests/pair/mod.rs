@@ -1,11 +1,13 @@
 //! A producer and a kasio-mock cluster stepped together in virtual time: no sockets, no
 //! threads, and the same seed replays the same run.
 #![allow(clippy::unwrap_used)]
+// Each test binary uses part of the harness.
+#![allow(dead_code)]
 
 use bytes::Bytes;
 use kasio_core::{
-    CloseReason, ConnId, ConnectAction, Event, ProduceError, Producer, ProducerConfig,
-    RecordMetadata,
+    CloseReason, ConnId, ConnectAction, Consumer, ConsumerConfig, ConsumerEvent, Event,
+    FetchedBatch, ProduceError, Producer, ProducerConfig, RecordMetadata, Transmit,
 };
 use kasio_mock::{Cluster, ClusterConfig};
 use kasio_proto::records::Batches;
@@ -18,24 +20,72 @@ pub(crate) type Delivery = Result<RecordMetadata, ProduceError>;
 
 pub(crate) struct Pair {
     pub(crate) producer: Producer<u64>,
+    /// A consumer on the same cluster, once a test adds one.
+    pub(crate) consumer: Option<Consumer>,
     pub(crate) cluster: Cluster,
     pub(crate) now: Instant,
     start: Instant,
-    to_mock: HashMap<ConnId, kasio_mock::ConnId>,
-    to_core: HashMap<kasio_mock::ConnId, ConnId>,
+    to_mock: HashMap<(Side, ConnId), kasio_mock::ConnId>,
+    to_core: HashMap<kasio_mock::ConnId, (Side, ConnId)>,
     pub(crate) delivered: HashMap<u64, Delivery>,
     pub(crate) flushed: usize,
     pub(crate) closed: bool,
+    /// What the consumer handed out.
+    pub(crate) fetched: Vec<FetchedBatch>,
+    pub(crate) consumer_events: Vec<ConsumerEvent>,
     /// One-way network delay: bytes sent at `t` arrive at `t + latency`.
     pub(crate) latency: Duration,
     wire: VecDeque<(Instant, Wire)>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Side {
+    Producer,
+    Consumer,
+}
+
 /// Bytes on their way, in either direction.
 enum Wire {
-    ToCluster(ConnId, Bytes),
-    ToProducer(kasio_mock::ConnId, Bytes),
+    ToCluster(Side, ConnId, Bytes),
+    ToClient(kasio_mock::ConnId, Bytes),
 }
+
+/// What the pair needs of a sans-IO client.
+trait Client {
+    fn connected(&mut self, conn: ConnId, now: Instant);
+    fn input(&mut self, conn: ConnId, data: &[u8], now: Instant);
+    fn closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant);
+    fn timeout(&mut self, now: Instant);
+    fn next_connect(&mut self) -> Option<ConnectAction>;
+    fn next_transmit(&mut self) -> Option<Transmit>;
+}
+
+macro_rules! client {
+    ($t:ty) => {
+        impl Client for $t {
+            fn connected(&mut self, conn: ConnId, now: Instant) {
+                self.handle_connected(conn, now);
+            }
+            fn input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+                self.handle_input(conn, data, now);
+            }
+            fn closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
+                self.handle_closed(conn, reason, now);
+            }
+            fn timeout(&mut self, now: Instant) {
+                self.handle_timeout(now);
+            }
+            fn next_connect(&mut self) -> Option<ConnectAction> {
+                self.poll_connect()
+            }
+            fn next_transmit(&mut self) -> Option<Transmit> {
+                self.poll_transmit()
+            }
+        }
+    };
+}
+client!(Producer<u64>);
+client!(Consumer);
 
 impl Pair {
     /// A producer bootstrapping from a cluster of `brokers` brokers.
@@ -55,6 +105,7 @@ impl Pair {
         let producer = Producer::new(config, now, 1_700_000_000_000, seed).unwrap();
         Self {
             producer,
+            consumer: None,
             cluster,
             now,
             start: now,
@@ -63,68 +114,111 @@ impl Pair {
             delivered: HashMap::new(),
             flushed: 0,
             closed: false,
+            fetched: Vec::new(),
+            consumer_events: Vec::new(),
             latency: Duration::ZERO,
             wire: VecDeque::new(),
         }
+    }
+
+    /// Adds a consumer bootstrapping from the same cluster.
+    pub(crate) fn add_consumer(&mut self, configure: impl FnOnce(&mut ConsumerConfig)) {
+        let mut config = ConsumerConfig::new("127.0.0.1:9092").unwrap();
+        configure(&mut config);
+        self.consumer = Some(Consumer::new(config, self.now, 99).unwrap());
     }
 
     pub(crate) fn elapsed(&self) -> Duration {
         self.now - self.start
     }
 
+    fn client(&mut self, side: Side) -> Option<&mut dyn Client> {
+        match side {
+            Side::Producer => Some(&mut self.producer),
+            Side::Consumer => self.consumer.as_mut().map(|c| c as &mut dyn Client),
+        }
+    }
+
     /// Moves every pending output across; whether anything moved.
     pub(crate) fn exchange(&mut self) -> bool {
         let mut moved = false;
-        while let Some(action) = self.producer.poll_connect() {
-            moved = true;
-            match action {
-                ConnectAction::Open { conn, port, .. } => {
-                    let broker = i32::from(port) - 9092 + 1;
-                    let known = self.cluster.broker_ids().any(|b| b == broker);
-                    if known && self.cluster.accepts(broker) {
-                        let m = self.cluster.connect(broker);
-                        self.to_mock.insert(conn, m);
-                        self.to_core.insert(m, conn);
-                        self.producer.handle_connected(conn, self.now);
-                    } else {
-                        self.producer.handle_closed(
-                            conn,
-                            CloseReason::ConnectFailed("refused".into()),
-                            self.now,
-                        );
+        for side in [Side::Producer, Side::Consumer] {
+            let now = self.now;
+            let arrive = self.now + self.latency;
+            let Some(client) = self.client(side) else {
+                continue;
+            };
+            let mut actions = Vec::new();
+            while let Some(a) = client.next_connect() {
+                actions.push(a);
+            }
+            let mut transmits = Vec::new();
+            while let Some(t) = client.next_transmit() {
+                transmits.push(t);
+            }
+            for action in actions {
+                moved = true;
+                match action {
+                    ConnectAction::Open { conn, port, .. } => {
+                        let broker = i32::from(port) - 9092 + 1;
+                        let known = self.cluster.broker_ids().any(|b| b == broker);
+                        if known && self.cluster.accepts(broker) {
+                            let m = self.cluster.connect(broker);
+                            self.to_mock.insert((side, conn), m);
+                            self.to_core.insert(m, (side, conn));
+                            if let Some(c) = self.client(side) {
+                                c.connected(conn, now);
+                            }
+                        } else if let Some(c) = self.client(side) {
+                            c.closed(conn, CloseReason::ConnectFailed("refused".into()), now);
+                        }
                     }
-                }
-                ConnectAction::Close { conn } => {
-                    if let Some(m) = self.to_mock.remove(&conn) {
-                        self.to_core.remove(&m);
-                        self.cluster.handle_closed(m);
+                    ConnectAction::Close { conn } => {
+                        if let Some(m) = self.to_mock.remove(&(side, conn)) {
+                            self.to_core.remove(&m);
+                            self.cluster.handle_closed(m);
+                        }
                     }
                 }
             }
+            for t in transmits {
+                moved = true;
+                self.wire
+                    .push_back((arrive, Wire::ToCluster(side, t.conn, t.data)));
+            }
+            let mut later = Vec::new();
+            if let Some(c) = self.client(side) {
+                while let Some(t) = c.next_transmit() {
+                    later.push(t);
+                }
+            }
+            for t in later {
+                moved = true;
+                self.wire
+                    .push_back((arrive, Wire::ToCluster(side, t.conn, t.data)));
+            }
         }
         let arrive = self.now + self.latency;
-        while let Some(t) = self.producer.poll_transmit() {
-            moved = true;
-            self.wire
-                .push_back((arrive, Wire::ToCluster(t.conn, t.data)));
-        }
         while let Some(t) = self.cluster.poll_transmit() {
             moved = true;
             self.wire
-                .push_back((arrive, Wire::ToProducer(t.conn, t.data)));
+                .push_back((arrive, Wire::ToClient(t.conn, t.data)));
         }
         // The wire keeps send order, so arrival times are in order too.
         while self.wire.front().is_some_and(|(at, _)| *at <= self.now) {
             moved = true;
+            let now = self.now;
             match self.wire.pop_front().map(|(_, w)| w) {
-                Some(Wire::ToCluster(c, data)) => {
-                    if let Some(&m) = self.to_mock.get(&c) {
-                        self.cluster.handle_input(m, &data, self.now);
+                Some(Wire::ToCluster(side, c, data)) => {
+                    if let Some(&m) = self.to_mock.get(&(side, c)) {
+                        self.cluster.handle_input(m, &data, now);
                     }
                 }
-                Some(Wire::ToProducer(m, data)) => {
-                    if let Some(&c) = self.to_core.get(&m) {
-                        self.producer.handle_input(c, &data, self.now);
+                Some(Wire::ToClient(m, data)) => {
+                    if let Some(&(side, c)) = self.to_core.get(&m)
+                        && let Some(client) = self.client(side)
+                    {
+                        client.input(c, &data, now);
                     }
                 }
                 None => {}
@@ -132,10 +226,12 @@ impl Pair {
         }
         while let Some(m) = self.cluster.poll_close() {
             moved = true;
-            if let Some(c) = self.to_core.remove(&m) {
-                self.to_mock.remove(&c);
-                self.producer
-                    .handle_closed(c, CloseReason::PeerClosed, self.now);
+            let now = self.now;
+            if let Some((side, c)) = self.to_core.remove(&m) {
+                self.to_mock.remove(&(side, c));
+                if let Some(client) = self.client(side) {
+                    client.closed(c, CloseReason::PeerClosed, now);
+                }
             }
         }
         while let Some(e) = self.producer.poll_event() {
@@ -152,6 +248,21 @@ impl Pair {
                 _ => {}
             }
         }
+        if let Some(consumer) = &mut self.consumer {
+            let mut took = false;
+            while let Some(b) = consumer.poll_batch() {
+                moved = true;
+                took = true;
+                self.fetched.push(b);
+            }
+            while let Some(e) = consumer.poll_event() {
+                moved = true;
+                self.consumer_events.push(e);
+            }
+            if took {
+                consumer.resume_fetching(self.now);
+            }
+        }
         moved
     }
 
@@ -163,6 +274,9 @@ impl Pair {
         }
         let next = [
             self.producer.poll_timeout().map(|t| t.at),
+            self.consumer
+                .as_mut()
+                .and_then(|c| c.poll_timeout().map(|t| t.at)),
             self.cluster.poll_timeout(),
             self.wire.front().map(|(at, _)| *at),
         ]
@@ -173,8 +287,12 @@ impl Pair {
             return false;
         };
         self.now = self.now.max(next);
-        self.producer.handle_timeout(self.now);
-        self.cluster.handle_timeout(self.now);
+        let now = self.now;
+        self.producer.handle_timeout(now);
+        if let Some(c) = &mut self.consumer {
+            c.timeout(now);
+        }
+        self.cluster.handle_timeout(now);
         true
     }
 

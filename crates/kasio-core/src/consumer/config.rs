@@ -1,0 +1,178 @@
+//! Consumer configuration, with the Java client's names and defaults.
+
+use crate::config::{
+    BrokerAddress, ConfigError, invalid, parse_bool, parse_bootstrap, parse_ms, parse_num,
+};
+use std::time::Duration;
+
+/// Which records a read_committed consumer sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    /// Every record, including those of open and aborted transactions.
+    #[default]
+    ReadUncommitted,
+    /// Only records of committed transactions (and non-transactional ones), up to the last
+    /// stable offset.
+    ReadCommitted,
+}
+
+/// Where to start when a partition has no position or its position is out of range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OffsetReset {
+    /// The first offset still in the log.
+    Earliest,
+    /// The end of the log: only new records.
+    #[default]
+    Latest,
+    /// Report an error and stop fetching the partition.
+    None,
+}
+
+/// Everything the consumer can be told.
+///
+/// ```
+/// use kasio_core::ConsumerConfig;
+/// let mut config = ConsumerConfig::new("localhost:9092")?;
+/// config.set("auto.offset.reset", "earliest")?;
+/// config.set("isolation.level", "read_committed")?;
+/// assert!(config.set("fetch.min.byte", "1").is_err());
+/// # Ok::<(), kasio_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConsumerConfig {
+    /// `bootstrap.servers`.
+    pub bootstrap_servers: Vec<BrokerAddress>,
+    /// `client.id`.
+    pub client_id: String,
+    /// `fetch.min.bytes`.
+    pub fetch_min_bytes: i32,
+    /// `fetch.max.bytes`: the most one Fetch response may carry, and the most the consumer
+    /// buffers before it stops fetching.
+    pub fetch_max_bytes: i32,
+    /// `max.partition.fetch.bytes`.
+    pub max_partition_fetch_bytes: i32,
+    /// `fetch.max.wait.ms`.
+    pub fetch_max_wait: Duration,
+    /// `isolation.level`.
+    pub isolation_level: IsolationLevel,
+    /// `auto.offset.reset`.
+    pub auto_offset_reset: OffsetReset,
+    /// `request.timeout.ms`.
+    pub request_timeout: Duration,
+    /// `retry.backoff.ms`.
+    pub retry_backoff: Duration,
+    /// `reconnect.backoff.ms`.
+    pub reconnect_backoff: Duration,
+    /// `reconnect.backoff.max.ms`.
+    pub reconnect_backoff_max: Duration,
+    /// `metadata.max.age.ms`.
+    pub metadata_max_age: Duration,
+    /// `client.rack`.
+    pub client_rack: String,
+    /// `check.crcs`.
+    pub check_crcs: bool,
+    /// The largest response frame accepted, in bytes.
+    pub max_response_size: usize,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: Vec::new(),
+            client_id: "kasio".into(),
+            fetch_min_bytes: 1,
+            fetch_max_bytes: 52_428_800,
+            max_partition_fetch_bytes: 1_048_576,
+            fetch_max_wait: Duration::from_millis(500),
+            isolation_level: IsolationLevel::ReadUncommitted,
+            auto_offset_reset: OffsetReset::Latest,
+            request_timeout: Duration::from_secs(30),
+            retry_backoff: Duration::from_millis(100),
+            reconnect_backoff: Duration::from_millis(50),
+            reconnect_backoff_max: Duration::from_millis(1000),
+            metadata_max_age: Duration::from_secs(300),
+            client_rack: String::new(),
+            check_crcs: true,
+            max_response_size: 100 * 1024 * 1024,
+        }
+    }
+}
+
+impl ConsumerConfig {
+    /// A configuration bootstrapping from `servers`, defaults otherwise.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidValue`] for a malformed server list.
+    pub fn new(servers: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            bootstrap_servers: parse_bootstrap(servers)?,
+            ..Self::default()
+        })
+    }
+
+    /// Sets one property by its Java client name.
+    ///
+    /// # Errors
+    /// [`ConfigError::UnknownKey`] or [`ConfigError::InvalidValue`], naming the key.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<&mut Self, ConfigError> {
+        let positive = |key: &str, value: &str| -> Result<i32, ConfigError> {
+            let n: i32 = parse_num(key, value, "a positive byte count")?;
+            if n <= 0 {
+                return Err(invalid(key, value, "a positive byte count"));
+            }
+            Ok(n)
+        };
+        match key {
+            "bootstrap.servers" => self.bootstrap_servers = parse_bootstrap(value)?,
+            "client.id" => self.client_id = value.into(),
+            "fetch.min.bytes" => self.fetch_min_bytes = positive(key, value)?,
+            "fetch.max.bytes" => self.fetch_max_bytes = positive(key, value)?,
+            "max.partition.fetch.bytes" => self.max_partition_fetch_bytes = positive(key, value)?,
+            "fetch.max.wait.ms" => self.fetch_max_wait = parse_ms(key, value)?,
+            "isolation.level" => {
+                self.isolation_level = match value.trim() {
+                    "read_uncommitted" => IsolationLevel::ReadUncommitted,
+                    "read_committed" => IsolationLevel::ReadCommitted,
+                    _ => return Err(invalid(key, value, "read_uncommitted or read_committed")),
+                }
+            }
+            "auto.offset.reset" => {
+                self.auto_offset_reset = match value.trim() {
+                    "earliest" => OffsetReset::Earliest,
+                    "latest" => OffsetReset::Latest,
+                    "none" => OffsetReset::None,
+                    _ => return Err(invalid(key, value, "earliest, latest or none")),
+                }
+            }
+            "request.timeout.ms" => self.request_timeout = parse_ms(key, value)?,
+            "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
+            "reconnect.backoff.ms" => self.reconnect_backoff = parse_ms(key, value)?,
+            "reconnect.backoff.max.ms" => self.reconnect_backoff_max = parse_ms(key, value)?,
+            "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
+            "client.rack" => self.client_rack = value.into(),
+            "check.crcs" => self.check_crcs = parse_bool(key, value)?,
+            "receive.message.max.bytes" => {
+                self.max_response_size = parse_num(key, value, "a byte count")?;
+            }
+            _ => return Err(ConfigError::UnknownKey(key.into())),
+        }
+        Ok(self)
+    }
+
+    /// Checks that the settings can work together.
+    ///
+    /// # Errors
+    /// [`ConfigError::Conflict`] naming the problem.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.bootstrap_servers.is_empty() {
+            return Err(ConfigError::Conflict("bootstrap.servers is empty".into()));
+        }
+        if usize::try_from(self.fetch_max_bytes).unwrap_or(0) + 1024 > self.max_response_size {
+            return Err(ConfigError::Conflict(
+                "fetch.max.bytes must leave room under receive.message.max.bytes".into(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,994 @@
+//! The consumer: partitions assigned by the caller, fetched from their leaders, handed out
+//! as whole record batches that borrow the fetched bytes.
+
+mod config;
+mod fetched;
+
+pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
+pub use fetched::FetchedBatch;
+
+use crate::{
+    conn::{CloseReason, ConnId, ConnectAction, InFlight, Node, Pool, Purpose, Tag, Transmit},
+    metadata::{Metadata, PartitionMeta, TopicMeta},
+    producer::Timeout,
+    rng::Rng,
+};
+use bytes::Bytes;
+use kasio_proto::{
+    ErrorCode, Uuid, frame,
+    messages::{
+        FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
+        MetadataResponse,
+        fetch_request::{FetchPartition, FetchTopic},
+        list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
+        metadata_request::MetadataRequestTopic,
+    },
+    records::{Batch, Batches, ControlRecord, ControlRecordType},
+};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
+    sync::Arc,
+    time::Instant,
+};
+
+/// Where to move a partition's position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seek {
+    /// This offset.
+    Offset(i64),
+    /// The first offset still in the log.
+    Beginning,
+    /// The end of the log.
+    End,
+    /// The first offset whose timestamp is at or after this (Unix milliseconds); the end
+    /// if there is none.
+    Timestamp(i64),
+}
+
+/// Why a partition stopped, or something it reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConsumerEvent {
+    /// Everything up to the partition's end has been handed out.
+    EndOfPartition {
+        /// The topic.
+        topic: Arc<str>,
+        /// The partition.
+        partition: i32,
+        /// The position: the offset the next record will have.
+        offset: i64,
+    },
+    /// The partition stopped fetching; `seek` starts it again.
+    Error {
+        /// The topic.
+        topic: Arc<str>,
+        /// The partition.
+        partition: i32,
+        /// What went wrong.
+        error: ConsumeError,
+    },
+}
+
+/// Why a partition stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConsumeError {
+    /// The position is outside the log and `auto.offset.reset` is `none`.
+    OffsetOutOfRange {
+        /// The position that was asked for.
+        offset: i64,
+    },
+    /// The broker refused with a non-retriable error.
+    Broker(ErrorCode),
+    /// A fetched batch could not be decoded.
+    Corrupt(String),
+}
+
+impl std::fmt::Display for ConsumeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::OffsetOutOfRange { offset } => {
+                write!(
+                    f,
+                    "offset {offset} is out of range and auto.offset.reset is none"
+                )
+            }
+            Self::Broker(code) => write!(f, "broker error {}: {}", code.name(), code.message()),
+            Self::Corrupt(why) => write!(f, "corrupt record batch: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ConsumeError {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Position {
+    /// Look the offset up with ListOffsets.
+    Reset(Seek),
+    /// ListOffsets is in flight.
+    Resetting,
+    /// Fetch from here.
+    At(i64),
+    /// Stopped by an error until the next seek.
+    Failed,
+}
+
+#[derive(Debug)]
+struct PartitionState {
+    position: Position,
+    paused: bool,
+    fetching: bool,
+    retry_after: Option<Instant>,
+    end_reported: bool,
+}
+
+type Tp = (Arc<str>, i32);
+
+/// The sans-IO consumer for assigned partitions.
+///
+/// Inputs and outputs follow [`Producer`](crate::Producer): `handle_connected`,
+/// `handle_input`, `handle_closed`, `handle_timeout` in; after each, drain `poll_connect`,
+/// `poll_transmit`, then `poll_batch` (records) and `poll_event`, then read
+/// `poll_timeout`.
+///
+/// ```
+/// use kasio_core::{Consumer, ConsumerConfig, Seek};
+/// use std::time::Instant;
+/// let now = Instant::now();
+/// let mut consumer = Consumer::new(ConsumerConfig::new("localhost:9092")?, now, 1)?;
+/// consumer.assign(&[("orders", 0), ("orders", 1)], now);
+/// consumer.seek("orders", 1, Seek::Beginning, now);
+/// assert!(consumer.poll_connect().is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Consumer {
+    config: ConsumerConfig,
+    rng: Rng,
+    now: Instant,
+    pool: Pool,
+    metadata: Metadata,
+    topics: HashMap<Arc<str>, Option<TopicMeta>>,
+    partitions: BTreeMap<Tp, PartitionState>,
+    requests: HashMap<u64, (i32, Vec<Tp>)>,
+    fetching: HashSet<i32>,
+    next_request: u64,
+    batches: VecDeque<FetchedBatch>,
+    buffered: usize,
+    events: VecDeque<ConsumerEvent>,
+    transmits: VecDeque<Transmit>,
+    new_deadline: bool,
+}
+
+impl Consumer {
+    /// A consumer with `config`, created at `now`; `seed` drives its random choices.
+    ///
+    /// # Errors
+    /// [`ConfigError`](crate::ConfigError) if the settings conflict.
+    pub fn new(
+        config: ConsumerConfig,
+        now: Instant,
+        seed: u64,
+    ) -> Result<Self, crate::ConfigError> {
+        config.validate()?;
+        let pool = Pool::new(
+            &config.client_id,
+            config.max_response_size,
+            config.reconnect_backoff,
+            config.reconnect_backoff_max,
+        );
+        let metadata = Metadata::new(
+            config.bootstrap_servers.clone(),
+            config.metadata_max_age,
+            config.retry_backoff,
+            now,
+        );
+        Ok(Self {
+            config,
+            rng: Rng::new(seed),
+            now,
+            pool,
+            metadata,
+            topics: HashMap::new(),
+            partitions: BTreeMap::new(),
+            requests: HashMap::new(),
+            fetching: HashSet::new(),
+            next_request: 1,
+            batches: VecDeque::new(),
+            buffered: 0,
+            events: VecDeque::new(),
+            transmits: VecDeque::new(),
+            new_deadline: false,
+        })
+    }
+
+    /// Replaces the assignment. New partitions start from `auto.offset.reset` until a
+    /// `seek`; partitions kept keep their position.
+    pub fn assign(&mut self, partitions: &[(&str, i32)], now: Instant) {
+        let reset = match self.config.auto_offset_reset {
+            OffsetReset::Earliest => Position::Reset(Seek::Beginning),
+            OffsetReset::Latest | OffsetReset::None => Position::Reset(Seek::End),
+        };
+        let wanted: HashSet<(&str, i32)> = partitions.iter().copied().collect();
+        self.partitions
+            .retain(|(t, p), _| wanted.contains(&(t.as_ref(), *p)));
+        self.batches
+            .retain(|b| wanted.contains(&(b.topic.as_ref(), b.partition)));
+        self.buffered = self.batches.iter().map(batch_bytes).sum();
+        for &(topic, partition) in partitions {
+            let name = match self.topics.get_key_value(topic) {
+                Some((k, _)) => k.clone(),
+                None => {
+                    let k: Arc<str> = topic.into();
+                    self.topics.insert(k.clone(), None);
+                    self.metadata.request_refresh();
+                    k
+                }
+            };
+            self.partitions
+                .entry((name, partition))
+                .or_insert(PartitionState {
+                    position: reset,
+                    paused: false,
+                    fetching: false,
+                    retry_after: None,
+                    end_reported: false,
+                });
+        }
+        self.drain(now);
+    }
+
+    /// Moves a partition's position; batches already fetched for it are dropped.
+    pub fn seek(&mut self, topic: &str, partition: i32, to: Seek, now: Instant) {
+        let Some((key, state)) = self
+            .partitions
+            .iter_mut()
+            .find(|((t, p), _)| t.as_ref() == topic && *p == partition)
+        else {
+            return;
+        };
+        state.position = match to {
+            Seek::Offset(o) => Position::At(o),
+            other => Position::Reset(other),
+        };
+        state.end_reported = false;
+        let key = key.clone();
+        self.batches
+            .retain(|b| !(b.topic == key.0 && b.partition == key.1));
+        self.buffered = self.batches.iter().map(batch_bytes).sum();
+        self.drain(now);
+    }
+
+    /// Stops (`true`) or restarts (`false`) fetching a partition.
+    pub fn pause(&mut self, topic: &str, partition: i32, paused: bool, now: Instant) {
+        if let Some(s) = self
+            .partitions
+            .iter_mut()
+            .find(|((t, p), _)| t.as_ref() == topic && *p == partition)
+            .map(|(_, s)| s)
+        {
+            s.paused = paused;
+        }
+        self.drain(now);
+    }
+
+    /// The offset of the next record a partition will hand out, once known.
+    pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.partitions
+            .iter()
+            .find(|((t, p), _)| t.as_ref() == topic && *p == partition)
+            .and_then(|(_, s)| match s.position {
+                Position::At(o) => Some(o),
+                _ => None,
+            })
+    }
+
+    /// The shell opened a connection.
+    pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
+        let deadline = now + self.config.request_timeout;
+        if let Some(c) = self.pool.get_mut(conn) {
+            c.connected(&mut self.transmits, deadline);
+        }
+        self.drain(now);
+    }
+
+    /// Bytes arrived on a connection.
+    pub fn handle_input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        let Some(c) = self.pool.get_mut(conn) else {
+            return;
+        };
+        c.feed(data, now);
+        while let Some(c) = self.pool.get_mut(conn) {
+            match c.next_response(&mut self.transmits) {
+                Ok(Some((req, frame))) => self.on_response(conn, req, frame, now),
+                Ok(None) => {
+                    if c.is_ready() {
+                        let node = c.node;
+                        self.pool.healthy(node);
+                    }
+                    break;
+                }
+                Err(_) => {
+                    self.lose(conn, now, true);
+                    break;
+                }
+            }
+        }
+        self.drain(now);
+    }
+
+    /// A connection closed.
+    pub fn handle_closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
+        let _ = reason;
+        self.lose(conn, now, false);
+        self.drain(now);
+    }
+
+    /// Time passed: requests time out, backoffs end.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for id in self.pool.ids() {
+            let expired = self
+                .pool
+                .get_mut(id)
+                .and_then(|c| c.deadline())
+                .is_some_and(|d| d <= now);
+            if expired {
+                self.lose(id, now, true);
+            }
+        }
+        self.drain(now);
+    }
+
+    /// The next socket to open or close.
+    pub fn poll_connect(&mut self) -> Option<ConnectAction> {
+        self.pool.actions.pop_front()
+    }
+
+    /// The next bytes to write.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next fetched batch, in fetch order (each partition in offset order).
+    pub fn poll_batch(&mut self) -> Option<FetchedBatch> {
+        let b = self.batches.pop_front()?;
+        self.buffered = self.buffered.saturating_sub(batch_bytes(&b));
+        if self.buffered < usize::try_from(self.config.fetch_max_bytes).unwrap_or(0) {
+            // Room again: fetching may resume.
+            self.new_deadline = true;
+        }
+        Some(b)
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<ConsumerEvent> {
+        self.events.pop_front()
+    }
+
+    /// Whether a waiting shell must come back now (output waiting, or a new deadline).
+    pub fn needs_attention(&self) -> bool {
+        self.new_deadline
+            || !self.pool.actions.is_empty()
+            || !self.transmits.is_empty()
+            || !self.batches.is_empty()
+            || !self.events.is_empty()
+    }
+
+    /// Gives the consumer a chance to act after the caller took batches (fetching pauses
+    /// while `fetch.max.bytes` of batches wait to be taken).
+    pub fn resume_fetching(&mut self, now: Instant) {
+        self.drain(now);
+    }
+
+    /// The earliest time `handle_timeout` has work to do.
+    pub fn poll_timeout(&mut self) -> Option<Timeout> {
+        self.new_deadline = false;
+        let now = self.now;
+        let mut best: Option<Timeout> = None;
+        let mut offer = |at: Instant, reason: &'static str| {
+            if at > now && best.is_none_or(|b| at < b.at) {
+                best = Some(Timeout { at, reason });
+            }
+        };
+        for c in self.pool.iter() {
+            if let Some(d) = c.deadline() {
+                offer(d, "request timeout");
+            }
+        }
+        offer(self.metadata.refresh_at, "metadata refresh");
+        if let Some(at) = self.metadata.next_dial(&self.pool, now) {
+            offer(at, "reconnect backoff");
+        }
+        for s in self.partitions.values() {
+            if let Some(at) = s.retry_after {
+                offer(at, "retry backoff");
+            }
+        }
+        best
+    }
+
+    fn lose(&mut self, conn: ConnId, now: Instant, close: bool) {
+        let c = if close {
+            self.pool.close(conn, now, &mut self.rng)
+        } else {
+            self.pool.forget(conn, now, &mut self.rng)
+        };
+        let Some(c) = c else {
+            return;
+        };
+        for req in c.in_flight {
+            match req.tag {
+                Tag::Metadata => self.metadata.failed(now),
+                Tag::Fetch(id) | Tag::ListOffsets(id) => self.request_lost(id, now),
+                _ => {}
+            }
+        }
+        self.metadata.request_refresh();
+    }
+
+    fn request_lost(&mut self, id: u64, now: Instant) {
+        let Some((broker, parts)) = self.requests.remove(&id) else {
+            return;
+        };
+        self.fetching.remove(&broker);
+        let backoff = now + self.config.retry_backoff;
+        for tp in parts {
+            if let Some(s) = self.partitions.get_mut(&tp) {
+                s.fetching = false;
+                s.retry_after = Some(backoff);
+                if s.position == Position::Resetting {
+                    s.position = Position::Reset(Seek::End);
+                }
+            }
+        }
+    }
+
+    fn drain(&mut self, now: Instant) {
+        self.now = now;
+        self.send_metadata(now);
+        self.send_list_offsets(now);
+        self.send_fetches(now);
+    }
+
+    fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        self.topics
+            .get(topic)?
+            .as_ref()?
+            .partitions
+            .get(usize::try_from(partition).ok()?)?
+            .leader
+    }
+
+    fn send_metadata(&mut self, now: Instant) {
+        let missing = self
+            .partitions
+            .keys()
+            .any(|(t, p)| self.leader(t, *p).is_none());
+        if missing {
+            self.metadata.request_refresh();
+        }
+        if !self.metadata.due(now) {
+            return;
+        }
+        let Some(id) = self
+            .metadata
+            .control_conn(&mut self.pool, &mut self.rng, now)
+        else {
+            return;
+        };
+        let req = MetadataRequest {
+            topics: Some(
+                self.topics
+                    .keys()
+                    .map(|name| MetadataRequestTopic {
+                        name: Some(name.as_ref().into()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        };
+        let deadline = now + self.config.request_timeout;
+        if let Some(c) = self.pool.get_mut(id)
+            && c.send(&req, Tag::Metadata, deadline, &mut self.transmits)
+                .is_some()
+        {
+            self.metadata.sent(now);
+        }
+    }
+
+    fn send_list_offsets(&mut self, now: Instant) {
+        let mut per_leader: BTreeMap<i32, Vec<(Tp, Seek)>> = BTreeMap::new();
+        for (tp, s) in &self.partitions {
+            let Position::Reset(seek) = s.position else {
+                continue;
+            };
+            if s.retry_after.is_some_and(|t| t > now) {
+                continue;
+            }
+            if let Some(leader) = self.leader(&tp.0, tp.1) {
+                per_leader
+                    .entry(leader)
+                    .or_default()
+                    .push((tp.clone(), seek));
+            }
+        }
+        let isolation = self.isolation();
+        for (leader, parts) in per_leader {
+            let Some(addr) = self.metadata.address(Node::Broker(leader)).cloned() else {
+                continue;
+            };
+            let Some(conn) = self
+                .pool
+                .ensure(Node::Broker(leader), Purpose::Control, &addr, now)
+            else {
+                continue;
+            };
+            let mut topics: Vec<ListOffsetsTopic> = Vec::new();
+            for ((topic, partition), seek) in &parts {
+                let timestamp = match seek {
+                    Seek::Beginning => -2,
+                    Seek::Timestamp(t) => *t,
+                    Seek::End | Seek::Offset(_) => -1,
+                };
+                let p = ListOffsetsPartition {
+                    partition_index: *partition,
+                    current_leader_epoch: -1,
+                    timestamp,
+                    ..Default::default()
+                };
+                match topics.iter_mut().find(|t| *t.name == **topic) {
+                    Some(t) => t.partitions.push(p),
+                    None => topics.push(ListOffsetsTopic {
+                        name: topic.as_ref().into(),
+                        partitions: vec![p],
+                        ..Default::default()
+                    }),
+                }
+            }
+            let req = ListOffsetsRequest {
+                replica_id: -1,
+                isolation_level: isolation,
+                topics,
+                timeout_ms: i32::try_from(self.config.request_timeout.as_millis())
+                    .unwrap_or(i32::MAX),
+                ..Default::default()
+            };
+            let id = self.next_request;
+            self.next_request += 1;
+            let deadline = now + self.config.request_timeout;
+            if conn
+                .send(&req, Tag::ListOffsets(id), deadline, &mut self.transmits)
+                .is_some()
+            {
+                let tps: Vec<Tp> = parts.into_iter().map(|(tp, _)| tp).collect();
+                for tp in &tps {
+                    if let Some(s) = self.partitions.get_mut(tp) {
+                        s.position = Position::Resetting;
+                    }
+                }
+                self.requests.insert(id, (leader, tps));
+            }
+        }
+    }
+
+    fn isolation(&self) -> i8 {
+        match self.config.isolation_level {
+            IsolationLevel::ReadUncommitted => 0,
+            IsolationLevel::ReadCommitted => 1,
+        }
+    }
+
+    fn send_fetches(&mut self, now: Instant) {
+        if self.buffered >= usize::try_from(self.config.fetch_max_bytes).unwrap_or(0) {
+            return;
+        }
+        let mut per_leader: BTreeMap<i32, Vec<(Tp, i64)>> = BTreeMap::new();
+        for (tp, s) in &self.partitions {
+            let Position::At(offset) = s.position else {
+                continue;
+            };
+            if s.paused || s.fetching || s.retry_after.is_some_and(|t| t > now) {
+                continue;
+            }
+            let Some(leader) = self.leader(&tp.0, tp.1) else {
+                continue;
+            };
+            if !self.fetching.contains(&leader) {
+                per_leader
+                    .entry(leader)
+                    .or_default()
+                    .push((tp.clone(), offset));
+            }
+        }
+        let isolation = self.isolation();
+        for (leader, parts) in per_leader {
+            let Some(addr) = self.metadata.address(Node::Broker(leader)).cloned() else {
+                continue;
+            };
+            let Some(conn) = self
+                .pool
+                .ensure(Node::Broker(leader), Purpose::Fetch, &addr, now)
+            else {
+                continue;
+            };
+            let Some(version) = conn.version(kasio_proto::ApiKey::Fetch) else {
+                continue;
+            };
+            let mut topics: Vec<FetchTopic> = Vec::new();
+            for ((topic, partition), offset) in &parts {
+                let meta = self.topics.get(topic).and_then(Option::as_ref);
+                let topic_id = meta.map_or(Uuid::default(), |m| m.id);
+                let epoch = meta
+                    .and_then(|m| m.partitions.get(usize::try_from(*partition).ok()?))
+                    .map_or(-1, |p| p.leader_epoch);
+                let p = FetchPartition {
+                    partition: *partition,
+                    current_leader_epoch: epoch,
+                    fetch_offset: *offset,
+                    last_fetched_epoch: -1,
+                    log_start_offset: -1,
+                    partition_max_bytes: self.config.max_partition_fetch_bytes,
+                    ..Default::default()
+                };
+                match topics.iter_mut().find(|t| *t.topic == **topic) {
+                    Some(t) => t.partitions.push(p),
+                    None => topics.push(FetchTopic {
+                        topic: if version >= 13 {
+                            "".into()
+                        } else {
+                            topic.as_ref().into()
+                        },
+                        topic_id,
+                        partitions: vec![p],
+                        ..Default::default()
+                    }),
+                }
+            }
+            let req = FetchRequest {
+                replica_id: -1,
+                max_wait_ms: i32::try_from(self.config.fetch_max_wait.as_millis())
+                    .unwrap_or(i32::MAX),
+                min_bytes: self.config.fetch_min_bytes,
+                max_bytes: self.config.fetch_max_bytes,
+                isolation_level: isolation,
+                session_id: 0,
+                session_epoch: -1,
+                topics,
+                rack_id: self.config.client_rack.as_str().into(),
+                ..Default::default()
+            };
+            let id = self.next_request;
+            self.next_request += 1;
+            let deadline = now + self.config.request_timeout + self.config.fetch_max_wait;
+            if conn
+                .send(&req, Tag::Fetch(id), deadline, &mut self.transmits)
+                .is_some()
+            {
+                let tps: Vec<Tp> = parts.into_iter().map(|(tp, _)| tp).collect();
+                for tp in &tps {
+                    if let Some(s) = self.partitions.get_mut(tp) {
+                        s.fetching = true;
+                    }
+                }
+                self.fetching.insert(leader);
+                self.requests.insert(id, (leader, tps));
+            }
+        }
+    }
+
+    fn on_response(&mut self, conn: ConnId, req: InFlight, frame: Bytes, now: Instant) {
+        match req.tag {
+            Tag::Metadata => {
+                match frame::decode_response_as::<MetadataResponse>(req.version, frame) {
+                    Ok((_, resp)) => self.on_metadata(&resp, now),
+                    Err(_) => {
+                        self.metadata.failed(now);
+                        self.lose(conn, now, true);
+                    }
+                }
+            }
+            Tag::ListOffsets(id) => {
+                match frame::decode_response_as::<ListOffsetsResponse>(req.version, frame) {
+                    Ok((_, resp)) => self.on_list_offsets(id, &resp, now),
+                    Err(_) => {
+                        self.request_lost(id, now);
+                        self.lose(conn, now, true);
+                    }
+                }
+            }
+            Tag::Fetch(id) => {
+                match frame::decode_response_as::<FetchResponse>(req.version, frame) {
+                    Ok((_, resp)) => self.on_fetch(id, resp, now),
+                    Err(_) => {
+                        self.request_lost(id, now);
+                        self.lose(conn, now, true);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_metadata(&mut self, resp: &MetadataResponse, now: Instant) {
+        self.metadata.update(resp, now);
+        for t in &resp.topics {
+            let Some(name) = t.name.as_deref() else {
+                continue;
+            };
+            let Some(slot) = self.topics.get_mut(name) else {
+                continue;
+            };
+            if ErrorCode::from_code(t.error_code) != ErrorCode::None {
+                continue;
+            }
+            let count = t
+                .partitions
+                .iter()
+                .map(|p| p.partition_index + 1)
+                .max()
+                .unwrap_or(0);
+            let mut partitions = vec![
+                PartitionMeta {
+                    leader: None,
+                    leader_epoch: -1
+                };
+                usize::try_from(count).unwrap_or(0)
+            ];
+            for p in &t.partitions {
+                if let Some(s) = usize::try_from(p.partition_index)
+                    .ok()
+                    .and_then(|i| partitions.get_mut(i))
+                {
+                    *s = PartitionMeta {
+                        leader: (p.leader_id >= 0).then_some(p.leader_id),
+                        leader_epoch: p.leader_epoch,
+                    };
+                }
+            }
+            *slot = Some(TopicMeta {
+                id: t.topic_id,
+                partitions,
+            });
+        }
+    }
+
+    fn on_list_offsets(&mut self, id: u64, resp: &ListOffsetsResponse, now: Instant) {
+        let Some((_, parts)) = self.requests.remove(&id) else {
+            return;
+        };
+        for tp in parts {
+            let answer = resp
+                .topics
+                .iter()
+                .filter(|t| *t.name == *tp.0)
+                .flat_map(|t| t.partitions.iter())
+                .find(|p| p.partition_index == tp.1);
+            let Some(s) = self.partitions.get_mut(&tp) else {
+                continue;
+            };
+            if s.position != Position::Resetting {
+                continue;
+            }
+            let Some(answer) = answer else {
+                s.position = Position::Reset(Seek::End);
+                s.retry_after = Some(now + self.config.retry_backoff);
+                continue;
+            };
+            let code = ErrorCode::from_code(answer.error_code);
+            if code.is_ok() {
+                // No record at or after a timestamp: start at the end.
+                s.position = if answer.offset < 0 {
+                    Position::Reset(Seek::End)
+                } else {
+                    Position::At(answer.offset)
+                };
+            } else if code.is_retriable() || code == ErrorCode::OffsetNotAvailable {
+                s.position = Position::Reset(Seek::End);
+                s.retry_after = Some(now + self.config.retry_backoff);
+                self.metadata.request_refresh();
+            } else {
+                s.position = Position::Failed;
+                self.events.push_back(ConsumerEvent::Error {
+                    topic: tp.0.clone(),
+                    partition: tp.1,
+                    error: ConsumeError::Broker(code),
+                });
+            }
+        }
+    }
+
+    fn on_fetch(&mut self, id: u64, resp: FetchResponse, now: Instant) {
+        let Some((broker, parts)) = self.requests.remove(&id) else {
+            return;
+        };
+        self.fetching.remove(&broker);
+        for tp in &parts {
+            if let Some(s) = self.partitions.get_mut(tp) {
+                s.fetching = false;
+            }
+        }
+        let top = ErrorCode::from_code(resp.error_code);
+        if !top.is_ok() {
+            let backoff = now + self.config.retry_backoff;
+            for tp in &parts {
+                if let Some(s) = self.partitions.get_mut(tp) {
+                    s.retry_after = Some(backoff);
+                }
+            }
+            return;
+        }
+        for topic in resp.responses {
+            let name: Option<Arc<str>> = if topic.topic.is_empty() {
+                self.topics
+                    .iter()
+                    .find(|(_, m)| m.as_ref().is_some_and(|m| m.id == topic.topic_id))
+                    .map(|(k, _)| k.clone())
+            } else {
+                self.topics
+                    .get_key_value(topic.topic.as_ref())
+                    .map(|(k, _)| k.clone())
+            };
+            let Some(name) = name else {
+                continue;
+            };
+            for data in topic.partitions {
+                self.on_partition_data(&name, data, now);
+            }
+        }
+    }
+
+    fn on_partition_data(
+        &mut self,
+        name: &Arc<str>,
+        data: kasio_proto::messages::fetch_response::PartitionData,
+        now: Instant,
+    ) {
+        let tp = (name.clone(), data.partition_index);
+        let read_committed = self.config.isolation_level == IsolationLevel::ReadCommitted;
+        let reset = self.config.auto_offset_reset;
+        let backoff = now + self.config.retry_backoff;
+        let Some(s) = self.partitions.get_mut(&tp) else {
+            return;
+        };
+        let Position::At(mut position) = s.position else {
+            return;
+        };
+        let code = ErrorCode::from_code(data.error_code);
+        match code {
+            ErrorCode::None => {}
+            ErrorCode::OffsetOutOfRange => {
+                s.position = match reset {
+                    OffsetReset::Earliest => Position::Reset(Seek::Beginning),
+                    OffsetReset::Latest => Position::Reset(Seek::End),
+                    OffsetReset::None => {
+                        self.events.push_back(ConsumerEvent::Error {
+                            topic: name.clone(),
+                            partition: tp.1,
+                            error: ConsumeError::OffsetOutOfRange { offset: position },
+                        });
+                        Position::Failed
+                    }
+                };
+                return;
+            }
+            c if c.is_retriable()
+                || matches!(
+                    c,
+                    ErrorCode::NotLeaderOrFollower
+                        | ErrorCode::UnknownTopicOrPartition
+                        | ErrorCode::FencedLeaderEpoch
+                        | ErrorCode::UnknownLeaderEpoch
+                        | ErrorCode::UnknownTopicId
+                ) =>
+            {
+                s.retry_after = Some(backoff);
+                self.metadata.request_refresh();
+                return;
+            }
+            c => {
+                s.position = Position::Failed;
+                self.events.push_back(ConsumerEvent::Error {
+                    topic: name.clone(),
+                    partition: tp.1,
+                    error: ConsumeError::Broker(c),
+                });
+                return;
+            }
+        }
+        let end = if read_committed && data.last_stable_offset >= 0 {
+            data.last_stable_offset
+        } else {
+            data.high_watermark
+        };
+        let mut aborted: Vec<(i64, i64)> = data
+            .aborted_transactions
+            .unwrap_or_default()
+            .iter()
+            .map(|a| (a.first_offset, a.producer_id))
+            .collect();
+        aborted.sort_unstable();
+        let mut next_aborted = 0;
+        let mut active: HashSet<i64> = HashSet::new();
+        let mut delivered = false;
+        let mut error = None;
+        for batch in Batches::new(data.records.unwrap_or_default()) {
+            let b = match batch {
+                Ok(Batch::V2(b)) => b,
+                Ok(_) => {
+                    error = Some(ConsumeError::Corrupt(
+                        "a legacy (v0/v1) message set; Kafka 4 brokers never send one".into(),
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    error = Some(ConsumeError::Corrupt(e.to_string()));
+                    break;
+                }
+            };
+            if b.next_offset() <= position {
+                continue;
+            }
+            if read_committed {
+                while let Some(&(first, pid)) = aborted.get(next_aborted)
+                    && first <= b.last_offset()
+                {
+                    active.insert(pid);
+                    next_aborted += 1;
+                }
+                if b.attributes.is_control() {
+                    let abort = b
+                        .records()
+                        .ok()
+                        .and_then(|mut r| r.next())
+                        .and_then(Result::ok)
+                        .and_then(|r| ControlRecord::parse(&r).ok())
+                        .is_some_and(|c| c.kind == ControlRecordType::Abort);
+                    if abort {
+                        active.remove(&b.producer_id);
+                    }
+                    position = b.next_offset();
+                    continue;
+                }
+                if b.attributes.is_transactional() && active.contains(&b.producer_id) {
+                    position = b.next_offset();
+                    continue;
+                }
+            } else if b.attributes.is_control() {
+                position = b.next_offset();
+                continue;
+            }
+            let next = b.next_offset();
+            let fetched = FetchedBatch::new(name.clone(), tp.1, data.high_watermark, b, position);
+            self.buffered += batch_bytes(&fetched);
+            self.batches.push_back(fetched);
+            position = next;
+            delivered = true;
+        }
+        s.position = Position::At(position);
+        if let Some(error) = error {
+            s.position = Position::Failed;
+            self.events.push_back(ConsumerEvent::Error {
+                topic: name.clone(),
+                partition: tp.1,
+                error,
+            });
+            return;
+        }
+        if delivered {
+            s.end_reported = false;
+        } else if position >= end && !s.end_reported {
+            s.end_reported = true;
+            self.events.push_back(ConsumerEvent::EndOfPartition {
+                topic: name.clone(),
+                partition: tp.1,
+                offset: position,
+            });
+        }
+    }
+}
+
+fn batch_bytes(b: &FetchedBatch) -> usize {
+    b.batch().records_data.len() + kasio_proto::records::BATCH_HEADER_LEN
+}

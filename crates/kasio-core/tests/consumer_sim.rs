@@ -1,0 +1,191 @@
+//! The consumer against a simulated cluster in virtual time.
+#![allow(clippy::unwrap_used)]
+
+mod pair;
+
+use kasio_core::{ConsumeError, ConsumerEvent, ErrorCode, Record, Seek};
+use kasio_mock::Fault;
+use kasio_proto::ApiKey;
+use pair::Pair;
+use std::time::Duration;
+
+const TOPIC: &str = "events";
+const PARTITIONS: i32 = 6;
+
+/// A cluster holding `n` keyed records produced by the kasio producer.
+fn filled(n: u64, seed: u64) -> Pair {
+    let mut pair = Pair::new(3, seed, |c| c.batch_size = 4096);
+    pair.cluster.create_topic(TOPIC, PARTITIONS).unwrap();
+    let now = pair.now;
+    for i in 0..n {
+        let key = format!("key-{}", i % 37);
+        let value = i.to_string();
+        let record = Record::new(TOPIC)
+            .key(key.as_bytes())
+            .value(value.as_bytes());
+        pair.producer.send(record, i, now).unwrap();
+    }
+    pair.producer.flush(now);
+    pair.run_until(Duration::from_secs(60), |p| p.delivered.len() as u64 == n);
+    pair
+}
+
+fn assign_all(pair: &mut Pair) {
+    let parts: Vec<(&str, i32)> = (0..PARTITIONS).map(|p| (TOPIC, p)).collect();
+    let now = pair.now;
+    pair.consumer.as_mut().unwrap().assign(&parts, now);
+}
+
+fn ends(pair: &Pair) -> usize {
+    pair.consumer_events
+        .iter()
+        .filter(|e| matches!(e, ConsumerEvent::EndOfPartition { .. }))
+        .count()
+}
+
+/// (partition, offset, value) of every record handed out, in hand-out order.
+fn consumed(pair: &Pair) -> Vec<(i32, i64, String)> {
+    let mut out = Vec::new();
+    for b in &pair.fetched {
+        b.for_each(|r| {
+            out.push((
+                b.partition,
+                r.offset,
+                String::from_utf8(r.value.unwrap().to_vec()).unwrap(),
+            ));
+        })
+        .unwrap();
+    }
+    out
+}
+
+fn check_matches_log(pair: &Pair, from: &[i64]) {
+    let got = consumed(pair);
+    for p in 0..PARTITIONS {
+        let mine: Vec<(i64, String)> = got
+            .iter()
+            .filter(|(q, _, _)| *q == p)
+            .map(|(_, o, v)| (*o, v.clone()))
+            .collect();
+        let log: Vec<(i64, String)> = pair
+            .partition_log(TOPIC, p)
+            .into_iter()
+            .filter(|(o, _, _)| *o >= from[p as usize])
+            .map(|(o, _, v)| (o, String::from_utf8(v).unwrap()))
+            .collect();
+        assert_eq!(mine, log, "partition {p}");
+    }
+}
+
+#[test]
+fn reads_every_partition_from_the_beginning_exactly() {
+    let mut pair = filled(5000, 1);
+    pair.add_consumer(|c| {
+        c.set("auto.offset.reset", "earliest").unwrap();
+        c.set("max.partition.fetch.bytes", "8192").unwrap();
+    });
+    assign_all(&mut pair);
+    pair.run_until(Duration::from_secs(60), |p| ends(p) == PARTITIONS as usize);
+    check_matches_log(&pair, &[0; 6]);
+    assert_eq!(consumed(&pair).len(), 5000);
+    let c = pair.consumer.as_ref().unwrap();
+    for p in 0..PARTITIONS {
+        assert_eq!(
+            c.position(TOPIC, p),
+            pair.cluster.end_offset(TOPIC, p),
+            "position at the end of {p}"
+        );
+    }
+}
+
+#[test]
+fn latest_sees_only_new_records_and_a_waiting_fetch_wakes_for_them() {
+    let mut pair = filled(1000, 2);
+    pair.add_consumer(|_| {});
+    assign_all(&mut pair);
+    pair.run_until(Duration::from_secs(10), |p| ends(p) == PARTITIONS as usize);
+    assert!(pair.fetched.is_empty(), "nothing old");
+    let start: Vec<i64> = (0..PARTITIONS)
+        .map(|p| pair.cluster.end_offset(TOPIC, p).unwrap())
+        .collect();
+    let now = pair.now;
+    for i in 1000..1100u64 {
+        let value = i.to_string();
+        pair.producer
+            .send(Record::new(TOPIC).key(b"k").value(value.as_bytes()), i, now)
+            .unwrap();
+    }
+    pair.producer.flush(now);
+    pair.run_until(Duration::from_secs(10), |p| consumed(p).len() == 100);
+    check_matches_log(&pair, &start);
+}
+
+#[test]
+fn seeks_to_an_offset_and_to_a_timestamp() {
+    let mut pair = filled(2000, 3);
+    pair.add_consumer(|_| {});
+    let now = pair.now;
+    let c = pair.consumer.as_mut().unwrap();
+    c.assign(&[(TOPIC, 0), (TOPIC, 1)], now);
+    c.seek(TOPIC, 0, Seek::Offset(10), now);
+    c.seek(TOPIC, 1, Seek::Timestamp(0), now);
+    pair.run_until(Duration::from_secs(10), |p| ends(p) == 2);
+    let got = consumed(&pair);
+    let first0 = got.iter().find(|(p, _, _)| *p == 0).unwrap();
+    assert_eq!(first0.1, 10, "partition 0 starts at the offset asked for");
+    let first1 = got.iter().find(|(p, _, _)| *p == 1).unwrap();
+    assert_eq!(first1.1, 0, "every record is after timestamp 0");
+}
+
+#[test]
+fn out_of_range_with_reset_none_is_reported() {
+    let mut pair = filled(100, 4);
+    pair.add_consumer(|c| {
+        c.set("auto.offset.reset", "none").unwrap();
+    });
+    let now = pair.now;
+    let c = pair.consumer.as_mut().unwrap();
+    c.assign(&[(TOPIC, 0)], now);
+    c.seek(TOPIC, 0, Seek::Offset(1_000_000), now);
+    pair.run_until(Duration::from_secs(10), |p| !p.consumer_events.is_empty());
+    assert!(matches!(
+        &pair.consumer_events[0],
+        ConsumerEvent::Error {
+            error: ConsumeError::OffsetOutOfRange { offset: 1_000_000 },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn fetch_faults_and_leader_moves_lose_and_repeat_nothing() {
+    let mut pair = filled(3000, 5);
+    pair.add_consumer(|c| {
+        c.set("auto.offset.reset", "earliest").unwrap();
+        c.set("max.partition.fetch.bytes", "2048").unwrap();
+        c.set("request.timeout.ms", "3000").unwrap();
+    });
+    assign_all(&mut pair);
+    for round in 0..6 {
+        for _ in 0..5 {
+            pair.step();
+        }
+        match round % 3 {
+            0 => pair.cluster.inject(Fault::FailNext {
+                api: ApiKey::Fetch,
+                count: 2,
+                error: ErrorCode::NotLeaderOrFollower,
+            }),
+            1 => pair.cluster.inject(Fault::DropConnections {
+                broker: 1 + round % 3,
+            }),
+            _ => {
+                let p = round % PARTITIONS;
+                let next = pair.cluster.leader(TOPIC, p).unwrap() % 3 + 1;
+                pair.cluster.move_leader(TOPIC, p, next).unwrap();
+            }
+        }
+    }
+    pair.run_until(Duration::from_secs(120), |p| consumed(p).len() == 3000);
+    check_matches_log(&pair, &[0; 6]);
+}
