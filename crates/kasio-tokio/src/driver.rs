@@ -1,28 +1,79 @@
-//! The driver task: sockets in, bytes to the core; the core's output out to sockets and
-//! delivery futures. It holds no protocol logic.
+//! The driver task: sockets in, bytes to a sans-IO core; the core's output out to sockets.
+//! It holds no protocol logic, and serves the producer and the consumer alike.
 
 use bytes::{Bytes, BytesMut};
-use kasio_core::{
-    CloseReason, ConfigError, ConnId, ConnectAction, Event, ProduceError, Producer as Core,
-    ProducerConfig, Record, RecordMetadata, SendError,
-};
+use kasio_core::{CloseReason, ConnId, ConnectAction, Transmit};
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard},
-    time::{Duration, Instant, SystemTime},
+    sync::{Arc, Mutex, MutexGuard, Weak},
+    time::Instant,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
-    sync::{Notify, mpsc, oneshot},
+    sync::{Notify, mpsc},
     task::JoinHandle,
 };
 
-pub(crate) type Token = oneshot::Sender<Result<RecordMetadata, ProduceError>>;
-
 /// How many socket reads the driver feeds the core per wake-up, so one busy connection
-/// cannot hold the lock against senders for long.
+/// cannot hold the lock against callers for long.
 const READS_PER_WAKE: usize = 64;
+
+/// What the driver needs of a sans-IO core and the state kept beside it.
+pub(crate) trait Core: Send + 'static {
+    /// Work to finish outside the lock (completing futures runs their wakers).
+    type Deferred: Default + Send;
+
+    fn connected(&mut self, conn: ConnId, now: Instant);
+    fn input(&mut self, conn: ConnId, data: &[u8], now: Instant);
+    fn closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant);
+    fn timeout(&mut self, now: Instant);
+    fn next_connect(&mut self) -> Option<ConnectAction>;
+    fn next_transmit(&mut self) -> Option<Transmit>;
+    fn deadline(&mut self) -> Option<Instant>;
+    /// Takes the events out; whether the core is finished and the driver should stop.
+    fn take_events(&mut self, deferred: &mut Self::Deferred) -> bool;
+    /// Finishes what `take_events` deferred, without the lock.
+    fn complete(deferred: &mut Self::Deferred, shared: &Shared<Self>)
+    where
+        Self: Sized;
+}
+
+/// A core, its lock, and the two wake-ups around it.
+pub(crate) struct Shared<C> {
+    inner: Mutex<C>,
+    /// Wakes the driver: a caller created output or an earlier deadline.
+    pub(crate) wake: Notify,
+    /// Wakes callers: deliveries freed room, or batches arrived.
+    pub(crate) ready: Notify,
+}
+
+impl<C> std::fmt::Debug for Shared<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl<C: Core> Shared<C> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, C> {
+        // A panic while holding the lock leaves the core between two calls, which is a
+        // consistent state, so poisoning is ignored.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts the driver for `core` on the current tokio runtime.
+    pub(crate) fn start(core: C) -> Arc<Self> {
+        let shared = Arc::new(Self {
+            inner: Mutex::new(core),
+            wake: Notify::new(),
+            ready: Notify::new(),
+        });
+        tokio::spawn(run(Arc::downgrade(&shared)));
+        shared
+    }
+}
 
 enum Input {
     Connected(ConnId),
@@ -30,124 +81,37 @@ enum Input {
     Closed(ConnId, CloseReason),
 }
 
-struct Inner {
-    core: Core<Token>,
-    flush_waiters: Vec<oneshot::Sender<()>>,
-    close_waiters: Vec<oneshot::Sender<()>>,
-}
-
-pub(crate) struct Shared {
-    inner: Mutex<Inner>,
-    wake: Notify,
-    pub(crate) room: Notify,
-    pub(crate) max_block: Duration,
-    pub(crate) started: Instant,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").finish_non_exhaustive()
-    }
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock leaves the core as it was between two calls,
-        // which is always a consistent state, so poisoning is ignored.
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    pub(crate) fn try_send(
-        &self,
-        record: Record<'_>,
-        token: Token,
-    ) -> Result<(), (SendError, Token)> {
-        let mut inner = self.lock();
-        inner.core.send(record, token, Instant::now())?;
-        let wake = inner.core.needs_attention();
-        drop(inner);
-        if wake {
-            self.wake.notify_one();
-        }
-        Ok(())
-    }
-
-    pub(crate) fn flush(&self, close: bool) -> oneshot::Receiver<()> {
-        let (tx, rx) = oneshot::channel();
-        let mut inner = self.lock();
-        if close {
-            inner.close_waiters.push(tx);
-            inner.core.close(Instant::now());
-        } else {
-            inner.flush_waiters.push(tx);
-            inner.core.flush(Instant::now());
-        }
-        drop(inner);
-        self.wake.notify_one();
-        rx
-    }
-
-    pub(crate) fn outstanding(&self) -> usize {
-        self.lock().core.outstanding()
-    }
-}
-
-pub(crate) fn start(config: ProducerConfig) -> Result<Arc<Shared>, ConfigError> {
-    let now = Instant::now();
-    let unix_ms = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let seed = u64::try_from(unix_ms).unwrap_or(0) ^ u64::from(std::process::id()).rotate_left(32);
-    let max_block = config.max_block;
-    let core = Core::new(config, now, unix_ms, seed)?;
-    let shared = Arc::new(Shared {
-        inner: Mutex::new(Inner {
-            core,
-            flush_waiters: Vec::new(),
-            close_waiters: Vec::new(),
-        }),
-        wake: Notify::new(),
-        room: Notify::new(),
-        max_block,
-        started: now,
-    });
-    tokio::spawn(run(Arc::downgrade(&shared)));
-    Ok(shared)
-}
-
 struct Socket {
     writer: mpsc::UnboundedSender<Bytes>,
     task: JoinHandle<()>,
 }
 
-async fn run(weak: std::sync::Weak<Shared>) {
+async fn run<C: Core>(weak: Weak<Shared<C>>) {
     let (input_tx, mut input_rx) = mpsc::unbounded_channel::<Input>();
     let mut sockets: HashMap<ConnId, Socket> = HashMap::new();
     let mut pending: Vec<Input> = Vec::new();
-    let mut deliveries: Vec<(Token, Result<RecordMetadata, ProduceError>)> = Vec::new();
+    let mut deferred = C::Deferred::default();
     loop {
         let Some(shared) = weak.upgrade() else {
             break;
         };
-        let (deadline, closed, freed) = {
-            let mut inner = shared.lock();
+        let (deadline, finished) = {
+            let mut core = shared.lock();
             let now = Instant::now();
             for input in pending.drain(..) {
                 match input {
-                    Input::Connected(c) => inner.core.handle_connected(c, now),
-                    Input::Data(c, d) => inner.core.handle_input(c, &d, now),
+                    Input::Connected(c) => core.connected(c, now),
+                    Input::Data(c, d) => core.input(c, &d, now),
                     Input::Closed(c, r) => {
                         sockets.remove(&c);
-                        inner.core.handle_closed(c, r, now);
+                        core.closed(c, r, now);
                     }
                 }
             }
-            if inner.core.poll_timeout().is_some_and(|t| t.at <= now) {
-                inner.core.handle_timeout(now);
+            if core.deadline().is_some_and(|t| t <= now) {
+                core.timeout(now);
             }
-            while let Some(action) = inner.core.poll_connect() {
+            while let Some(action) = core.next_connect() {
                 match action {
                     ConnectAction::Open { conn, host, port } => {
                         let (tx, rx) = mpsc::unbounded_channel();
@@ -161,47 +125,16 @@ async fn run(weak: std::sync::Weak<Shared>) {
                     }
                 }
             }
-            while let Some(t) = inner.core.poll_transmit() {
+            while let Some(t) = core.next_transmit() {
                 if let Some(s) = sockets.get(&t.conn) {
                     let _ = s.writer.send(t.data);
                 }
             }
-            let mut freed = false;
-            let mut closed = false;
-            while let Some(event) = inner.core.poll_event() {
-                match event {
-                    Event::Delivery { token, result } => {
-                        freed = true;
-                        deliveries.push((token, result));
-                    }
-                    Event::Flushed => {
-                        for w in inner.flush_waiters.drain(..) {
-                            let _ = w.send(());
-                        }
-                    }
-                    Event::Closed => closed = true,
-                    _ => {}
-                }
-            }
-            let deadline = inner.core.poll_timeout().map(|t| t.at);
-            if closed {
-                for w in inner.close_waiters.drain(..) {
-                    let _ = w.send(());
-                }
-            }
-            (deadline, closed, freed)
+            let finished = core.take_events(&mut deferred);
+            (core.deadline(), finished)
         };
-        // Delivery futures are completed outside the lock: their wakers may run code.
-        for (token, result) in deliveries.drain(..) {
-            let _ = token.send(result);
-        }
-        if freed {
-            shared.room.notify_waiters();
-        }
-        if closed {
-            for (_, s) in sockets.drain() {
-                s.task.abort();
-            }
+        C::complete(&mut deferred, &shared);
+        if finished {
             break;
         }
         let sleep = async {

@@ -12,10 +12,14 @@
 //! # Ok(()) }
 //! ```
 
+mod consumer;
 mod driver;
 mod producer;
 
+pub use consumer::{Consumer, Fetched};
 pub use kasio_core::{
-    Acks, Compression, ConfigError, ProduceError, ProducerConfig, Record, RecordMetadata, SendError,
+    Acks, Compression, ConfigError, ConsumeError, ConsumerConfig, ConsumerEvent, FetchedBatch,
+    IsolationLevel, OffsetReset, ProduceError, ProducerConfig, Record, RecordMetadata, Seek,
+    SendError,
 };
 pub use producer::{Delivery, Producer};

@@ -1,15 +1,87 @@
 //! The producer handle: cloneable, usable from any task.
 
-use crate::driver::{self, Shared, Token};
-use kasio_core::{ConfigError, ProduceError, ProducerConfig, Record, RecordMetadata, SendError};
+use crate::driver::{Core, Shared};
+use kasio_core::{
+    CloseReason, ConfigError, ConnId, ConnectAction, Event, ProduceError, ProducerConfig, Record,
+    RecordMetadata, SendError, Transmit,
+};
 use std::{
     future::Future,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
-    time::Instant,
+    time::{Duration, Instant, SystemTime},
 };
 use tokio::sync::oneshot;
+
+type Token = oneshot::Sender<Result<RecordMetadata, ProduceError>>;
+
+/// The core and the waiters for its flush and close events.
+pub(crate) struct ProducerCore {
+    core: kasio_core::Producer<Token>,
+    flush_waiters: Vec<oneshot::Sender<()>>,
+    close_waiters: Vec<oneshot::Sender<()>>,
+}
+
+/// Deliveries to complete outside the lock.
+#[derive(Default)]
+pub(crate) struct Deliveries {
+    done: Vec<(Token, Result<RecordMetadata, ProduceError>)>,
+    waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl Core for ProducerCore {
+    type Deferred = Deliveries;
+
+    fn connected(&mut self, conn: ConnId, now: Instant) {
+        self.core.handle_connected(conn, now);
+    }
+    fn input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        self.core.handle_input(conn, data, now);
+    }
+    fn closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
+        self.core.handle_closed(conn, reason, now);
+    }
+    fn timeout(&mut self, now: Instant) {
+        self.core.handle_timeout(now);
+    }
+    fn next_connect(&mut self) -> Option<ConnectAction> {
+        self.core.poll_connect()
+    }
+    fn next_transmit(&mut self) -> Option<Transmit> {
+        self.core.poll_transmit()
+    }
+    fn deadline(&mut self) -> Option<Instant> {
+        self.core.poll_timeout().map(|t| t.at)
+    }
+    fn take_events(&mut self, deferred: &mut Deliveries) -> bool {
+        let mut closed = false;
+        while let Some(event) = self.core.poll_event() {
+            match event {
+                Event::Delivery { token, result } => deferred.done.push((token, result)),
+                Event::Flushed => deferred.waiters.append(&mut self.flush_waiters),
+                Event::Closed => {
+                    deferred.waiters.append(&mut self.close_waiters);
+                    closed = true;
+                }
+                _ => {}
+            }
+        }
+        closed
+    }
+    fn complete(deferred: &mut Deliveries, shared: &Shared<Self>) {
+        let freed = !deferred.done.is_empty();
+        for (token, result) in deferred.done.drain(..) {
+            let _ = token.send(result);
+        }
+        for w in deferred.waiters.drain(..) {
+            let _ = w.send(());
+        }
+        if freed {
+            shared.ready.notify_waiters();
+        }
+    }
+}
 
 /// A Kafka producer on tokio. Clones share one core and one set of connections.
 ///
@@ -18,7 +90,8 @@ use tokio::sync::oneshot;
 /// The driver task takes the same lock only to feed input and drain output.
 #[derive(Clone, Debug)]
 pub struct Producer {
-    shared: Arc<Shared>,
+    shared: Arc<Shared<ProducerCore>>,
+    max_block: Duration,
 }
 
 /// Resolves to a record's delivery result.
@@ -38,6 +111,16 @@ impl Future for Delivery {
     }
 }
 
+pub(crate) fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+pub(crate) fn seed() -> u64 {
+    u64::try_from(unix_ms()).unwrap_or(0) ^ u64::from(std::process::id()).rotate_left(32)
+}
+
 impl Producer {
     /// Starts a producer; its driver runs on the current tokio runtime.
     ///
@@ -47,8 +130,14 @@ impl Producer {
     /// # Panics
     /// Outside a tokio runtime.
     pub fn new(config: ProducerConfig) -> Result<Self, ConfigError> {
-        let shared = driver::start(config)?;
-        Ok(Self { shared })
+        let max_block = config.max_block;
+        let core = kasio_core::Producer::new(config, Instant::now(), unix_ms(), seed())?;
+        let shared = Shared::start(ProducerCore {
+            core,
+            flush_waiters: Vec::new(),
+            close_waiters: Vec::new(),
+        });
+        Ok(Self { shared, max_block })
     }
 
     /// Starts a producer from Java-client property names.
@@ -75,6 +164,17 @@ impl Producer {
         Self::new(config)
     }
 
+    fn try_send(&self, record: Record<'_>, token: Token) -> Result<(), (SendError, Token)> {
+        let mut inner = self.shared.lock();
+        inner.core.send(record, token, Instant::now())?;
+        let wake = inner.core.needs_attention();
+        drop(inner);
+        if wake {
+            self.shared.wake.notify_one();
+        }
+        Ok(())
+    }
+
     /// Buffers a record, waiting up to `max.block.ms` for room, and returns the future of
     /// its delivery.
     ///
@@ -84,10 +184,10 @@ impl Producer {
     pub async fn send(&self, record: Record<'_>) -> Result<Delivery, SendError> {
         let (tx, rx) = oneshot::channel();
         let mut token: Token = tx;
-        let deadline = tokio::time::Instant::now() + self.shared.max_block;
+        let deadline = tokio::time::Instant::now() + self.max_block;
         loop {
-            let room = self.shared.room.notified();
-            match self.shared.try_send(record, token) {
+            let room = self.shared.ready.notified();
+            match self.try_send(record, token) {
                 Ok(()) => return Ok(Delivery { rx }),
                 Err((SendError::BufferFull, t)) => token = t,
                 Err((e, _)) => return Err(e),
@@ -111,26 +211,34 @@ impl Producer {
         }
     }
 
+    fn wait_for(&self, close: bool) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let mut inner = self.shared.lock();
+        if close {
+            inner.close_waiters.push(tx);
+            inner.core.close(Instant::now());
+        } else {
+            inner.flush_waiters.push(tx);
+            inner.core.flush(Instant::now());
+        }
+        drop(inner);
+        self.shared.wake.notify_one();
+        rx
+    }
+
     /// Sends everything buffered now and waits until every record sent before has its
     /// delivery result.
     pub async fn flush(&self) {
-        let rx = self.shared.flush(false);
-        let _ = rx.await;
+        let _ = self.wait_for(false).await;
     }
 
     /// Delivers what is buffered, then closes every connection and stops the driver.
     pub async fn close(&self) {
-        let rx = self.shared.flush(true);
-        let _ = rx.await;
+        let _ = self.wait_for(true).await;
     }
 
     /// Records accepted and not yet reported.
     pub fn outstanding(&self) -> usize {
-        self.shared.outstanding()
-    }
-
-    /// When the producer started, by the clock it gives the core.
-    pub fn started(&self) -> Instant {
-        self.shared.started
+        self.shared.lock().core.outstanding()
     }
 }

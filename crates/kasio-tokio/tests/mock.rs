@@ -178,3 +178,73 @@ async fn an_unreachable_bootstrap_fails_sends_after_max_block() {
     assert_eq!(err, kasio_tokio::ProduceError::UnknownTopic);
     producer.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumes_what_was_produced_through_dropped_connections() {
+    use kasio_tokio::{Consumer, ConsumerEvent, Fetched, Seek};
+    let cluster = MockCluster::start(ClusterConfig {
+        brokers: 2,
+        ..Default::default()
+    })
+    .unwrap();
+    cluster
+        .with(|c| c.create_topic("c", 4).map(|_| ()))
+        .unwrap()
+        .unwrap();
+    let producer =
+        Producer::from_properties([("bootstrap.servers", cluster.bootstrap().as_str())]).unwrap();
+    for i in 0..20_000u64 {
+        let key = format!("k{}", i % 10);
+        let value = i.to_string();
+        let _ = producer
+            .send(Record::new("c").key(key.as_bytes()).value(value.as_bytes()))
+            .await
+            .unwrap();
+    }
+    producer.flush().await;
+    producer.close().await;
+    let consumer = Consumer::from_properties([
+        ("bootstrap.servers", cluster.bootstrap().as_str()),
+        ("max.partition.fetch.bytes", "4096"),
+    ])
+    .unwrap();
+    consumer.assign(&[("c", 0), ("c", 1), ("c", 2), ("c", 3)]);
+    for p in 0..4 {
+        consumer.seek("c", p, Seek::Beginning);
+    }
+    let mut got: Vec<Vec<u64>> = vec![Vec::new(); 4];
+    let mut ends = HashSet::new();
+    let mut batches = 0;
+    while ends.len() < 4 {
+        match consumer.next().await {
+            Fetched::Batch(b) => {
+                batches += 1;
+                if batches % 20 == 0 {
+                    cluster.with(|c| c.inject(Fault::DropConnections { broker: 1 }));
+                }
+                let p = b.partition as usize;
+                b.for_each(|r| {
+                    got[p].push(
+                        std::str::from_utf8(r.value.unwrap())
+                            .unwrap()
+                            .parse()
+                            .unwrap(),
+                    );
+                })
+                .unwrap();
+            }
+            Fetched::Event(ConsumerEvent::EndOfPartition { partition, .. }) => {
+                ends.insert(partition);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    consumer.close();
+    assert_eq!(
+        got,
+        values(&cluster, "c", 4),
+        "every partition exactly as stored"
+    );
+    assert_eq!(got.iter().map(Vec::len).sum::<usize>(), 20_000);
+    cluster.stop();
+}

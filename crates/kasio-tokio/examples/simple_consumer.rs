@@ -1,0 +1,50 @@
+//! Reads partitions `0..PARTITIONS` of a topic from the beginning to their current end
+//! and prints each record as `partition offset key value` (keys and values as UTF-8,
+//! lossily).
+//!
+//! `cargo run -p kasio-tokio --example simple_consumer -- localhost:9092 my-topic 3 [read_committed]`
+
+use kasio_tokio::{Consumer, ConsumerEvent, Fetched, Seek};
+use std::io::Write;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let bootstrap = args.next().unwrap_or_else(|| "localhost:9092".into());
+    let topic = args.next().unwrap_or_else(|| "kasio-example".into());
+    let partitions: i32 = args.next().map_or(Ok(1), |p| p.parse())?;
+    let isolation = args.next().unwrap_or_else(|| "read_uncommitted".into());
+    let consumer = Consumer::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("isolation.level", isolation.as_str()),
+    ])?;
+    let assignment: Vec<(&str, i32)> = (0..partitions).map(|p| (topic.as_str(), p)).collect();
+    consumer.assign(&assignment);
+    for p in 0..partitions {
+        consumer.seek(&topic, p, Seek::Beginning);
+    }
+    let mut at_end = std::collections::HashSet::new();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    while at_end.len() < assignment.len() {
+        match consumer.next().await {
+            Fetched::Batch(batch) => batch.for_each(|r| {
+                let key = String::from_utf8_lossy(r.key.unwrap_or_default());
+                let value = String::from_utf8_lossy(r.value.unwrap_or_default());
+                let _ = writeln!(out, "{} {} {key} {value}", batch.partition, r.offset);
+            })?,
+            Fetched::Event(ConsumerEvent::EndOfPartition { partition, .. }) => {
+                at_end.insert(partition);
+            }
+            Fetched::Event(ConsumerEvent::Error {
+                partition, error, ..
+            }) => {
+                return Err(format!("partition {partition}: {error}").into());
+            }
+            Fetched::Event(_) => {}
+            _ => {}
+        }
+    }
+    out.flush()?;
+    consumer.close();
+    Ok(())
+}

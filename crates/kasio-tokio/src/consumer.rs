@@ -1,0 +1,172 @@
+//! The consumer handle: assign partitions, seek, and await fetched batches.
+
+use crate::{
+    driver::{Core, Shared},
+    producer::seed,
+};
+use kasio_core::{
+    CloseReason, ConfigError, ConnId, ConnectAction, ConsumerConfig, ConsumerEvent, FetchedBatch,
+    Seek, Transmit,
+};
+use std::{sync::Arc, time::Instant};
+
+pub(crate) struct ConsumerCore {
+    core: kasio_core::Consumer,
+    closing: bool,
+}
+
+/// Whether callers have something to take.
+#[derive(Default)]
+pub(crate) struct Ready(bool);
+
+impl Core for ConsumerCore {
+    type Deferred = Ready;
+
+    fn connected(&mut self, conn: ConnId, now: Instant) {
+        self.core.handle_connected(conn, now);
+    }
+    fn input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        self.core.handle_input(conn, data, now);
+    }
+    fn closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
+        self.core.handle_closed(conn, reason, now);
+    }
+    fn timeout(&mut self, now: Instant) {
+        self.core.handle_timeout(now);
+    }
+    fn next_connect(&mut self) -> Option<ConnectAction> {
+        self.core.poll_connect()
+    }
+    fn next_transmit(&mut self) -> Option<Transmit> {
+        self.core.poll_transmit()
+    }
+    fn deadline(&mut self) -> Option<Instant> {
+        self.core.poll_timeout().map(|t| t.at)
+    }
+    fn take_events(&mut self, ready: &mut Ready) -> bool {
+        // Batches and events stay in the core until a caller takes them.
+        ready.0 = self.core.needs_attention();
+        self.closing
+    }
+    fn complete(ready: &mut Ready, shared: &Shared<Self>) {
+        if std::mem::take(&mut ready.0) {
+            shared.ready.notify_waiters();
+        }
+    }
+}
+
+/// What [`Consumer::next`] returns.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Fetched {
+    /// A record batch of one partition.
+    Batch(FetchedBatch),
+    /// A partition reached its end, or stopped with an error.
+    Event(ConsumerEvent),
+}
+
+/// A Kafka consumer on tokio for partitions the caller assigns. Clones share one core.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use kasio_tokio::{Consumer, Fetched, Seek};
+/// let consumer = Consumer::from_properties([("bootstrap.servers", "localhost:9092")])?;
+/// consumer.assign(&[("orders", 0)]);
+/// consumer.seek("orders", 0, Seek::Beginning);
+/// while let Fetched::Batch(batch) = consumer.next().await {
+///     batch.for_each(|r| println!("{} {:?}", r.offset, r.value))?;
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Consumer {
+    shared: Arc<Shared<ConsumerCore>>,
+}
+
+impl Consumer {
+    /// Starts a consumer; its driver runs on the current tokio runtime.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if the settings conflict.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn new(config: ConsumerConfig) -> Result<Self, ConfigError> {
+        let core = kasio_core::Consumer::new(config, Instant::now(), seed())?;
+        Ok(Self {
+            shared: Shared::start(ConsumerCore {
+                core,
+                closing: false,
+            }),
+        })
+    }
+
+    /// Starts a consumer from Java-client property names.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming an unknown key or bad value.
+    pub fn from_properties<'a>(
+        props: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = ConsumerConfig::default();
+        for (k, v) in props {
+            config.set(k, v)?;
+        }
+        Self::new(config)
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut kasio_core::Consumer, Instant) -> R) -> R {
+        let mut inner = self.shared.lock();
+        let r = f(&mut inner.core, Instant::now());
+        let wake = inner.core.needs_attention();
+        drop(inner);
+        if wake {
+            self.shared.wake.notify_one();
+        }
+        r
+    }
+
+    /// Replaces the assignment.
+    pub fn assign(&self, partitions: &[(&str, i32)]) {
+        self.with(|c, now| c.assign(partitions, now));
+    }
+
+    /// Moves a partition's position.
+    pub fn seek(&self, topic: &str, partition: i32, to: Seek) {
+        self.with(|c, now| c.seek(topic, partition, to, now));
+    }
+
+    /// Stops (`true`) or restarts (`false`) fetching a partition.
+    pub fn pause(&self, topic: &str, partition: i32, paused: bool) {
+        self.with(|c, now| c.pause(topic, partition, paused, now));
+    }
+
+    /// The offset of the next record a partition will hand out, once known.
+    pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.shared.lock().core.position(topic, partition)
+    }
+
+    /// The next fetched batch or event, waiting for one.
+    pub async fn next(&self) -> Fetched {
+        loop {
+            let ready = self.shared.ready.notified();
+            let got = self.with(|c, now| {
+                if let Some(b) = c.poll_batch() {
+                    c.resume_fetching(now);
+                    return Some(Fetched::Batch(b));
+                }
+                c.poll_event().map(Fetched::Event)
+            });
+            if let Some(got) = got {
+                return got;
+            }
+            ready.await;
+        }
+    }
+
+    /// Stops the driver and closes the connections.
+    pub fn close(&self) {
+        self.shared.lock().closing = true;
+        self.shared.wake.notify_one();
+    }
+}
