@@ -196,7 +196,8 @@ async fn consumes_what_was_produced_through_dropped_connections() {
     for i in 0..20_000u64 {
         let key = format!("k{}", i % 10);
         let value = i.to_string();
-        let _ = producer
+        // The flush below waits for every delivery.
+        let _delivery = producer
             .send(Record::new("c").key(key.as_bytes()).value(value.as_bytes()))
             .await
             .unwrap();
