@@ -15,6 +15,7 @@
 mod config;
 mod conn;
 mod consumer;
+mod hash;
 mod metadata;
 pub mod partitioner;
 mod producer;

@@ -465,3 +465,24 @@ fn a_failed_first_batch_is_not_overtaken() {
     finish(&mut pair, 2000);
     verify(&pair, 2000, 1);
 }
+
+#[test]
+fn an_unknown_topic_fails_after_max_block_beside_a_known_one() {
+    let mut pair = setup(1, 14, 1);
+    send_all(&mut pair, 0..10, 1);
+    finish(&mut pair, 10);
+    // The shell sleeps; the send must wake it for the max.block.ms deadline it creates.
+    pair.sleep();
+    let start = pair.elapsed();
+    let now = pair.now;
+    pair.producer
+        .send(Record::new("missing").value(b"x"), 10, now)
+        .unwrap();
+    pair.run_until(Duration::from_secs(100), |p| p.delivered.len() == 11);
+    assert_eq!(pair.delivered[&10], Err(ProduceError::UnknownTopic));
+    let waited = pair.elapsed() - start;
+    assert!(
+        waited >= Duration::from_secs(60) && waited < Duration::from_secs(61),
+        "{waited:?}"
+    );
+}

@@ -22,4 +22,4 @@ pub use kasio_core::{
     IsolationLevel, OffsetReset, ProduceError, ProducerConfig, Record, RecordMetadata, Seek,
     SendError,
 };
-pub use producer::{Delivery, Producer};
+pub use producer::{Delivery, GroupDelivery, Producer};

@@ -8,13 +8,74 @@ use kasio_core::{
 use std::{
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicUsize, Ordering},
+    },
     task::{Context, Poll},
     time::{Duration, Instant, SystemTime},
 };
 use tokio::sync::oneshot;
 
-type Token = oneshot::Sender<Result<RecordMetadata, ProduceError>>;
+/// Who hears of a record's delivery: its own future, or a group sent together.
+enum Token {
+    One(oneshot::Sender<Result<RecordMetadata, ProduceError>>),
+    Group(Arc<Group>),
+}
+
+/// Records sent with one [`Producer::send_batch`]: one future for all of them, so a record
+/// costs an atomic count rather than a channel of its own.
+struct Group {
+    remaining: AtomicUsize,
+    first_error: Mutex<Option<ProduceError>>,
+    done: Mutex<Option<oneshot::Sender<Result<usize, ProduceError>>>>,
+    count: AtomicUsize,
+}
+
+impl Group {
+    fn settle(&self, result: Result<RecordMetadata, ProduceError>) {
+        if let Err(e) = result {
+            let mut first = self
+                .first_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            first.get_or_insert(e);
+        }
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.finish();
+        }
+    }
+
+    fn finish(&self) {
+        let error = self
+            .first_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let tx = self
+            .done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(tx) = tx {
+            let _ = tx.send(match error {
+                Some(e) => Err(e),
+                None => Ok(self.count.load(Ordering::Acquire)),
+            });
+        }
+    }
+}
+
+impl Token {
+    fn settle(self, result: Result<RecordMetadata, ProduceError>) {
+        match self {
+            Self::One(tx) => {
+                let _ = tx.send(result);
+            }
+            Self::Group(g) => g.settle(result),
+        }
+    }
+}
 
 /// The core and the waiters for its flush and close events.
 pub(crate) struct ProducerCore {
@@ -72,7 +133,7 @@ impl Core for ProducerCore {
     fn complete(deferred: &mut Deliveries, shared: &Shared<Self>) {
         let freed = !deferred.done.is_empty();
         for (token, result) in deferred.done.drain(..) {
-            let _ = token.send(result);
+            token.settle(result);
         }
         for w in deferred.waiters.drain(..) {
             let _ = w.send(());
@@ -99,6 +160,24 @@ pub struct Producer {
 #[must_use = "a delivery reports whether the record was written"]
 pub struct Delivery {
     rx: oneshot::Receiver<Result<RecordMetadata, ProduceError>>,
+}
+
+/// Resolves once every record of a [`Producer::send_batch`] has its result: how many were
+/// delivered, or the first error.
+#[derive(Debug)]
+#[must_use = "a delivery reports whether the records were written"]
+pub struct GroupDelivery {
+    rx: oneshot::Receiver<Result<usize, ProduceError>>,
+}
+
+impl Future for GroupDelivery {
+    type Output = Result<usize, ProduceError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(ProduceError::Closed)))
+    }
 }
 
 impl Future for Delivery {
@@ -183,12 +262,16 @@ impl Producer {
     /// [`SendError::Invalid`] or [`SendError::Closed`] as the core reports them.
     pub async fn send(&self, record: Record<'_>) -> Result<Delivery, SendError> {
         let (tx, rx) = oneshot::channel();
-        let mut token: Token = tx;
+        self.send_token(record, Token::One(tx)).await?;
+        Ok(Delivery { rx })
+    }
+
+    async fn send_token(&self, record: Record<'_>, mut token: Token) -> Result<(), SendError> {
         let deadline = tokio::time::Instant::now() + self.max_block;
         loop {
             let room = self.shared.ready.notified();
             match self.try_send(record, token) {
-                Ok(()) => return Ok(Delivery { rx }),
+                Ok(()) => return Ok(()),
                 Err((SendError::BufferFull, t)) => token = t,
                 Err((e, _)) => return Err(e),
             }
@@ -196,6 +279,45 @@ impl Producer {
                 return Err(SendError::BufferFull);
             }
         }
+    }
+
+    /// Buffers many records with one future for all of them: cheaper per record than
+    /// [`send`](Self::send) when the caller only needs to know that all were written.
+    ///
+    /// The future resolves to how many records were delivered, or the first error any of
+    /// them met (the others may still have been written).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send), for the first record that could not be buffered; the
+    /// records before it are still sent and still counted by the future.
+    pub async fn send_batch<'a>(
+        &self,
+        records: impl IntoIterator<Item = Record<'a>>,
+    ) -> Result<GroupDelivery, SendError> {
+        let (tx, rx) = oneshot::channel();
+        // One count held by this call until every record is handed over, so the group
+        // cannot finish early while records are still being buffered.
+        let group = Arc::new(Group {
+            remaining: AtomicUsize::new(1),
+            first_error: Mutex::new(None),
+            done: Mutex::new(Some(tx)),
+            count: AtomicUsize::new(0),
+        });
+        let mut result = Ok(());
+        for record in records {
+            group.remaining.fetch_add(1, Ordering::AcqRel);
+            group.count.fetch_add(1, Ordering::AcqRel);
+            if let Err(e) = self.send_token(record, Token::Group(group.clone())).await {
+                group.remaining.fetch_sub(1, Ordering::AcqRel);
+                group.count.fetch_sub(1, Ordering::AcqRel);
+                result = Err(e);
+                break;
+            }
+        }
+        if group.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            group.finish();
+        }
+        result.map(|()| GroupDelivery { rx })
     }
 
     /// Sends a record and waits for its delivery.

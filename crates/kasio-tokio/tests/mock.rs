@@ -249,3 +249,40 @@ async fn consumes_what_was_produced_through_dropped_connections() {
     assert_eq!(got.iter().map(Vec::len).sum::<usize>(), 20_000);
     cluster.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_batch_reports_once_for_many_records() {
+    let cluster = MockCluster::start(ClusterConfig::default()).unwrap();
+    cluster
+        .with(|c| c.create_topic("g", 2).map(|_| ()))
+        .unwrap()
+        .unwrap();
+    let producer = Producer::from_properties([
+        ("bootstrap.servers", cluster.bootstrap().as_str()),
+        ("max.block.ms", "500"),
+    ])
+    .unwrap();
+    let texts: Vec<String> = (0..10_000).map(|i| i.to_string()).collect();
+    let mut groups = Vec::new();
+    for chunk in texts.chunks(1000) {
+        let records = chunk.iter().map(|v| Record::new("g").value(v.as_bytes()));
+        groups.push(producer.send_batch(records).await.unwrap());
+    }
+    for g in groups {
+        assert_eq!(g.await, Ok(1000));
+    }
+    let stored: Vec<u64> = values(&cluster, "g", 2).into_iter().flatten().collect();
+    assert_eq!(stored.len(), 10_000);
+    let missing = producer
+        .send_batch((0..3).map(|_| Record::new("no-such-topic").value(b"x")))
+        .await
+        .unwrap();
+    let asked = std::time::Instant::now();
+    assert_eq!(missing.await, Err(kasio_tokio::ProduceError::UnknownTopic));
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(2),
+        "failed at max.block.ms"
+    );
+    producer.close().await;
+    cluster.stop();
+}

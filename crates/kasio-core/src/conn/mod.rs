@@ -116,6 +116,8 @@ pub(crate) struct Connection {
     versions: Vec<Option<(i16, i16)>>,
     pub(crate) last_used: Instant,
     client_id: kasio_proto::ByteStr,
+    /// Room to reserve for the next request frame.
+    capacity: usize,
 }
 
 impl Connection {
@@ -139,6 +141,7 @@ impl Connection {
             versions: Vec::new(),
             last_used: now,
             client_id: client_id.into(),
+            capacity: 256,
         }
     }
 
@@ -198,7 +201,21 @@ impl Connection {
         deadline: Instant,
         out: &mut VecDeque<Transmit>,
     ) -> Option<i16> {
+        self.send_sized(req, tag, deadline, out, 256)
+    }
+
+    /// As [`send`](Self::send) with room for `capacity` bytes reserved up front, so a large
+    /// Produce frame is not grown (and copied) step by step.
+    pub(crate) fn send_sized<R: Request>(
+        &mut self,
+        req: &R,
+        tag: Tag,
+        deadline: Instant,
+        out: &mut VecDeque<Transmit>,
+        capacity: usize,
+    ) -> Option<i16> {
         let version = self.version(R::API_KEY)?;
+        self.capacity = capacity;
         self.send_at(req, version, tag, deadline, out).ok()?;
         Some(version)
     }
@@ -241,7 +258,7 @@ impl Connection {
         out: &mut VecDeque<Transmit>,
     ) -> Result<(), kasio_proto::EncodeError> {
         let header = self.header(R::API_KEY, version);
-        let mut buf = BytesMut::new();
+        let mut buf = BytesMut::with_capacity(std::mem::replace(&mut self.capacity, 256));
         frame::encode_request(&header, req, &mut buf)?;
         self.in_flight.push_back(InFlight {
             correlation_id: header.correlation_id,

@@ -205,6 +205,8 @@ impl Consumer {
     /// Replaces the assignment. New partitions start from `auto.offset.reset` until a
     /// `seek`; partitions kept keep their position.
     pub fn assign(&mut self, partitions: &[(&str, i32)], now: Instant) {
+        // A rare command: the shell re-reads the deadlines after it.
+        self.new_deadline = true;
         let reset = match self.config.auto_offset_reset {
             OffsetReset::Earliest => Position::Reset(Seek::Beginning),
             OffsetReset::Latest | OffsetReset::None => Position::Reset(Seek::End),
@@ -240,6 +242,8 @@ impl Consumer {
 
     /// Moves a partition's position; batches already fetched for it are dropped.
     pub fn seek(&mut self, topic: &str, partition: i32, to: Seek, now: Instant) {
+        // A rare command: the shell re-reads the deadlines after it.
+        self.new_deadline = true;
         let Some((key, state)) = self
             .partitions
             .iter_mut()
@@ -261,6 +265,8 @@ impl Consumer {
 
     /// Stops (`true`) or restarts (`false`) fetching a partition.
     pub fn pause(&mut self, topic: &str, partition: i32, paused: bool, now: Instant) {
+        // A rare command: the shell re-reads the deadlines after it.
+        self.new_deadline = true;
         if let Some(s) = self
             .partitions
             .iter_mut()

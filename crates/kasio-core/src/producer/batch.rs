@@ -1,7 +1,7 @@
 //! A partition's records on their way out: the batch being filled, then closed batches
 //! waiting, in flight or backing off.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use kasio_proto::{
     compression::Compression,
     records::{BatchBuilder, BatchOptions},
@@ -20,16 +20,24 @@ pub(crate) struct OpenBatch<T> {
 }
 
 impl<T> OpenBatch<T> {
-    pub(crate) fn new(compression: Compression, capacity: usize, now: Instant) -> Self {
+    /// A batch with room for `capacity` bytes, expecting records of about `record_size`.
+    pub(crate) fn new(
+        compression: Compression,
+        capacity: usize,
+        record_size: usize,
+        buffer: Option<BytesMut>,
+        now: Instant,
+    ) -> Self {
+        let options = BatchOptions {
+            compression,
+            ..Default::default()
+        };
         Self {
-            builder: BatchBuilder::with_capacity(
-                BatchOptions {
-                    compression,
-                    ..Default::default()
-                },
-                capacity,
-            ),
-            tokens: Vec::new(),
+            builder: match buffer {
+                Some(buf) => BatchBuilder::with_buffer(options, buf),
+                None => BatchBuilder::with_capacity(options, capacity),
+            },
+            tokens: Vec::with_capacity((capacity / record_size.max(1)).min(16 * 1024)),
             size: 0,
             created: now,
         }

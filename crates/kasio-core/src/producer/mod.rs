@@ -91,7 +91,7 @@ pub struct Producer<T> {
     now: Instant,
     pool: Pool,
     metadata: Metadata,
-    topics: HashMap<Arc<str>, TopicState<T>>,
+    topics: HashMap<Arc<str>, TopicState<T>, crate::hash::FxBuild>,
     producer_id: ProducerId,
     /// Produce requests in flight: the partitions each carries.
     requests: HashMap<u64, Vec<(Arc<str>, i32)>>,
@@ -105,6 +105,8 @@ pub struct Producer<T> {
     fatal: Option<ProduceError>,
     /// A command created a deadline since the last `poll_timeout`.
     new_deadline: bool,
+    /// Buffers of acknowledged batches, for new ones.
+    free_buffers: Vec<bytes::BytesMut>,
 }
 
 impl<T> Producer<T> {
@@ -141,7 +143,7 @@ impl<T> Producer<T> {
             now,
             pool,
             metadata,
-            topics: HashMap::new(),
+            topics: HashMap::default(),
             requests: HashMap::new(),
             next_request: 1,
             buffered: 0,
@@ -152,6 +154,7 @@ impl<T> Producer<T> {
             lifecycle: Lifecycle::Open,
             fatal: None,
             new_deadline: false,
+            free_buffers: Vec::new(),
         };
         p.drain(now);
         Ok(p)
@@ -211,25 +214,13 @@ impl<T> Producer<T> {
             return Err((SendError::BufferFull, token));
         }
         let timestamp = record.timestamp.unwrap_or_else(|| self.unix_ms(now));
-        if !self.topics.contains_key(record.topic) {
-            let name: Arc<str> = record.topic.into();
-            self.topics.insert(
-                name.clone(),
-                TopicState {
-                    name,
-                    meta: None,
-                    partitions: Vec::new(),
-                    pending: VecDeque::new(),
-                    sticky: None,
-                    round_robin: 0,
-                },
-            );
-            self.metadata.request_refresh();
-        }
-        let known = self
-            .topics
-            .get(record.topic)
-            .is_some_and(|t| t.meta.is_some());
+        let known = match self.topics.get(record.topic) {
+            Some(t) => t.meta.is_some(),
+            None => {
+                self.new_topic(record.topic);
+                false
+            }
+        };
         if !known {
             let Some(topic) = self.topics.get_mut(record.topic) else {
                 return Err((SendError::Closed, token));
@@ -249,6 +240,8 @@ impl<T> Producer<T> {
             });
             self.buffered += size;
             self.outstanding += 1;
+            // Its max.block.ms deadline, and a metadata request perhaps after a backoff.
+            self.new_deadline = true;
             self.drain(now);
             return Ok(());
         }
@@ -257,6 +250,24 @@ impl<T> Producer<T> {
             self.drain(now);
         }
         Ok(())
+    }
+
+    fn new_topic(&mut self, topic: &str) {
+        {
+            let name: Arc<str> = topic.into();
+            self.topics.insert(
+                name.clone(),
+                TopicState {
+                    name,
+                    meta: None,
+                    partitions: Vec::new(),
+                    pending: VecDeque::new(),
+                    sticky: None,
+                    round_robin: 0,
+                },
+            );
+            self.metadata.request_refresh();
+        }
     }
 
     /// Partitions and appends a record whose topic metadata is known; whether a batch was
@@ -305,13 +316,18 @@ impl<T> Producer<T> {
             // A new batch brings a new linger deadline, possibly the earliest.
             self.new_deadline = true;
         }
-        let open = ps.open.get_or_insert_with(|| {
-            OpenBatch::new(
-                compression,
-                batch_size.max(size + kasio_proto::records::BATCH_HEADER_LEN),
-                now,
-            )
-        });
+        if ps.open.is_none() {
+            let capacity = batch_size.max(size + kasio_proto::records::BATCH_HEADER_LEN);
+            // A finished batch's buffer is reused: fresh pages cost more than the encoding.
+            let buffer = self
+                .free_buffers
+                .pop()
+                .filter(|b: &bytes::BytesMut| b.capacity() >= capacity);
+            ps.open = Some(OpenBatch::new(compression, capacity, size, buffer, now));
+        }
+        let Some(open) = ps.open.as_mut() else {
+            return Err((SendError::Closed, token));
+        };
         if open
             .builder
             .append(timestamp, record.key, record.value, record.headers)
@@ -342,6 +358,7 @@ impl<T> Producer<T> {
     /// follows once every record has its delivery event.
     pub fn flush(&mut self, now: Instant) {
         self.flushing = true;
+        self.new_deadline = true;
         self.drain(now);
     }
 

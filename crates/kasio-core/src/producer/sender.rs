@@ -28,6 +28,9 @@ use std::{collections::BTreeMap, sync::Arc, time::Instant};
 /// Records to fail: their tokens and timestamps, their buffered bytes, the error.
 type Failed<T> = (Vec<(T, i64)>, usize, ProduceError);
 
+/// How many finished batch buffers are kept for reuse.
+const FREE_BUFFERS: usize = 8;
+
 /// How a batch's last attempt ended, for putting it back in the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Attempt {
@@ -441,7 +444,13 @@ impl<T> Producer<T> {
             return true;
         }
         let deadline = now + self.config.request_timeout;
-        let sent = conn.send(&req, Tag::Produce(rid), deadline, &mut self.transmits);
+        let sent = conn.send_sized(
+            &req,
+            Tag::Produce(rid),
+            deadline,
+            &mut self.transmits,
+            size + 1024,
+        );
         drop(req);
         if sent.is_some() {
             self.requests.insert(rid, included);
@@ -780,6 +789,11 @@ impl<T> Producer<T> {
         }
         let topic = topic.name.clone();
         self.buffered = self.buffered.saturating_sub(b.size);
+        if self.free_buffers.len() < FREE_BUFFERS
+            && let Ok(buf) = b.data.try_into_mut()
+        {
+            self.free_buffers.push(buf);
+        }
         for (i, (token, ts)) in (0i64..).zip(b.tokens) {
             self.outstanding -= 1;
             self.events.push_back(Event::Delivery {

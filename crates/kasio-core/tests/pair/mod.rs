@@ -36,6 +36,11 @@ pub(crate) struct Pair {
     /// One-way network delay: bytes sent at `t` arrive at `t + latency`.
     pub(crate) latency: Duration,
     wire: VecDeque<(Instant, Wire)>,
+    /// The clients' deadlines as a shell holds them: re-read after every input the pair
+    /// feeds, but after a test's own commands only if the client asks for attention, so a
+    /// command that forgets to say it made a deadline shows up as a stall.
+    deadlines: [Option<Instant>; 2],
+    stale: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -118,6 +123,8 @@ impl Pair {
             consumer_events: Vec::new(),
             latency: Duration::ZERO,
             wire: VecDeque::new(),
+            deadlines: [None; 2],
+            stale: true,
         }
     }
 
@@ -141,6 +148,12 @@ impl Pair {
 
     /// Moves every pending output across; whether anything moved.
     pub(crate) fn exchange(&mut self) -> bool {
+        let moved = self.exchange_once();
+        self.stale |= moved;
+        moved
+    }
+
+    fn exchange_once(&mut self) -> bool {
         let mut moved = false;
         for side in [Side::Producer, Side::Consumer] {
             let now = self.now;
@@ -266,17 +279,35 @@ impl Pair {
         moved
     }
 
+    /// Lets the shell go to sleep: it reads the deadlines and waits, so a later command
+    /// must ask for attention to be noticed.
+    pub(crate) fn sleep(&mut self) {
+        while self.exchange() {}
+        self.deadlines[0] = self.producer.poll_timeout().map(|t| t.at);
+        if let Some(c) = &mut self.consumer {
+            self.deadlines[1] = c.poll_timeout().map(|t| t.at);
+        }
+        self.stale = false;
+    }
+
     /// One step: exchange outputs, or if there were none jump to the next deadline.
     /// Returns false when nothing is left to happen.
     pub(crate) fn step(&mut self) -> bool {
         if self.exchange() {
             return true;
         }
+        if self.stale || self.producer.needs_attention() {
+            self.deadlines[0] = self.producer.poll_timeout().map(|t| t.at);
+        }
+        if let Some(c) = &mut self.consumer
+            && (self.stale || c.needs_attention())
+        {
+            self.deadlines[1] = c.poll_timeout().map(|t| t.at);
+        }
+        self.stale = false;
         let next = [
-            self.producer.poll_timeout().map(|t| t.at),
-            self.consumer
-                .as_mut()
-                .and_then(|c| c.poll_timeout().map(|t| t.at)),
+            self.deadlines[0],
+            self.deadlines[1],
             self.cluster.poll_timeout(),
             self.wire.front().map(|(at, _)| *at),
         ]
@@ -287,6 +318,7 @@ impl Pair {
             return false;
         };
         self.now = self.now.max(next);
+        self.stale = true;
         let now = self.now;
         self.producer.handle_timeout(now);
         if let Some(c) = &mut self.consumer {
