@@ -38,7 +38,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cpu0 = cpu_seconds();
     let start = Instant::now();
     match client.as_str() {
-        "kasio" => kasio(bootstrap, topic, &values, codec).await?,
+        "kasio" => kasio(bootstrap, topic, &values, codec, false).await?,
+        "kasio-batch" => kasio(bootstrap, topic, &values, codec, true).await?,
         "rdkafka" => rdkafka(bootstrap, topic, &values, codec)?,
         "confluent-kafka" => confluent(bootstrap, topic, &values, codec).await?,
         "barnabas" => barnabas(bootstrap, topic, &values, codec, false).await?,
@@ -61,6 +62,7 @@ async fn kasio(
     topic: &str,
     values: &[Vec<u8>],
     codec: &str,
+    batches: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let producer = kasio_tokio::Producer::from_properties([
         ("bootstrap.servers", bootstrap),
@@ -70,12 +72,24 @@ async fn kasio(
         ("batch.size", &BATCH_SIZE.to_string()),
         ("compression.type", codec),
     ])?;
-    let mut deliveries = Vec::with_capacity(values.len());
-    for v in values {
-        deliveries.push(producer.send(kasio_tokio::Record::new(topic).value(v)).await?);
-    }
-    for d in deliveries {
-        d.await?;
+    if batches {
+        // The same shape as barnabas-batch: 1,000 records per call, one future per call.
+        let mut groups = Vec::with_capacity(values.len() / 1000 + 1);
+        for chunk in values.chunks(1000) {
+            let records = chunk.iter().map(|v| kasio_tokio::Record::new(topic).value(v));
+            groups.push(producer.send_batch(records).await?);
+        }
+        for g in groups {
+            g.await?;
+        }
+    } else {
+        let mut deliveries = Vec::with_capacity(values.len());
+        for v in values {
+            deliveries.push(producer.send(kasio_tokio::Record::new(topic).value(v)).await?);
+        }
+        for d in deliveries {
+            d.await?;
+        }
     }
     producer.close().await;
     Ok(())

@@ -243,9 +243,14 @@ impl Producer {
         Self::new(config)
     }
 
-    fn try_send(&self, record: Record<'_>, token: Token) -> Result<(), (SendError, Token)> {
+    fn try_send(
+        &self,
+        record: Record<'_>,
+        token: Token,
+        now: Instant,
+    ) -> Result<(), (SendError, Token)> {
         let mut inner = self.shared.lock();
-        inner.core.send(record, token, Instant::now())?;
+        inner.core.send(record, token, now)?;
         let wake = inner.core.needs_attention();
         drop(inner);
         if wake {
@@ -262,20 +267,32 @@ impl Producer {
     /// [`SendError::Invalid`] or [`SendError::Closed`] as the core reports them.
     pub async fn send(&self, record: Record<'_>) -> Result<Delivery, SendError> {
         let (tx, rx) = oneshot::channel();
-        self.send_token(record, Token::One(tx)).await?;
+        self.send_token(record, Token::One(tx), &mut Instant::now())
+            .await?;
         Ok(Delivery { rx })
     }
 
-    async fn send_token(&self, record: Record<'_>, mut token: Token) -> Result<(), SendError> {
-        let deadline = tokio::time::Instant::now() + self.max_block;
+    /// Sends with `now` as the time; after waiting for room, `now` moves on. The clock is
+    /// read once per call rather than once per record, as it showed in profiles.
+    async fn send_token(
+        &self,
+        record: Record<'_>,
+        mut token: Token,
+        now: &mut Instant,
+    ) -> Result<(), SendError> {
+        let mut deadline = None;
         loop {
             let room = self.shared.ready.notified();
-            match self.try_send(record, token) {
+            match self.try_send(record, token, *now) {
                 Ok(()) => return Ok(()),
                 Err((SendError::BufferFull, t)) => token = t,
                 Err((e, _)) => return Err(e),
             }
-            if tokio::time::timeout_at(deadline, room).await.is_err() {
+            let until =
+                *deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.max_block);
+            let waited = tokio::time::timeout_at(until, room).await;
+            *now = Instant::now();
+            if waited.is_err() {
                 return Err(SendError::BufferFull);
             }
         }
@@ -304,10 +321,14 @@ impl Producer {
             count: AtomicUsize::new(0),
         });
         let mut result = Ok(());
+        let mut now = Instant::now();
         for record in records {
             group.remaining.fetch_add(1, Ordering::AcqRel);
             group.count.fetch_add(1, Ordering::AcqRel);
-            if let Err(e) = self.send_token(record, Token::Group(group.clone())).await {
+            if let Err(e) = self
+                .send_token(record, Token::Group(group.clone()), &mut now)
+                .await
+            {
                 group.remaining.fetch_sub(1, Ordering::AcqRel);
                 group.count.fetch_sub(1, Ordering::AcqRel);
                 result = Err(e);
