@@ -85,7 +85,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         pct(1.0),
     );
 
-    let partitions = i32::try_from(placed.keys().max().map_or(0, |p| p + 1))?.max(1);
+    let partitions = placed.keys().max().map_or(0, |p| p + 1).max(1);
     let consumer = Consumer::from_properties([("bootstrap.servers", bootstrap.as_str())])?;
     let assignment: Vec<(&str, i32)> = (0..partitions).map(|p| (topic.as_str(), p)).collect();
     consumer.assign(&assignment);
