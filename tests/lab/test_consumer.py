@@ -82,3 +82,39 @@ def test_read_committed_and_uncommitted_views():
     assert committed == [f"{t}-{i}" for t in ("c1", "c2", "c3") for i in range(100)]
     everything = [v for (_, _, _, v) in kasio_read(name, 1, "read_uncommitted")]
     assert everything == [f"{t}-{i}" for t in ("c1", "a1", "c2", "a2", "c3") for i in range(100)]
+
+
+def test_commits_are_what_librdkafka_sees_and_where_kasio_resumes():
+    from confluent_kafka import Consumer, TopicPartition
+
+    name = f"kasio-commit-{uuid.uuid4().hex[:6]}"
+    group = f"kasio-group-{uuid.uuid4().hex[:6]}"
+    create_topic(name, 2)
+    p = Producer({"bootstrap.servers": bootstrap(), "enable.idempotence": True})
+    for i in range(1000):
+        p.produce(name, key=f"k{i % 7}", value=f"v{i}")
+    assert p.flush(30) == 0
+    first = kasio_read_group(name, 2, group)
+    assert len(first) == 1000
+    c = Consumer({"bootstrap.servers": bootstrap(), "group.id": group, "enable.auto.commit": False})
+    committed = c.committed([TopicPartition(name, 0), TopicPartition(name, 1)], timeout=30)
+    c.close()
+    ends = {q: max(o for (pp, o, _, _) in first if pp == q) + 1 for q in (0, 1)}
+    assert {tp.partition: tp.offset for tp in committed} == ends
+    for i in range(1000, 1100):
+        p.produce(name, key=f"k{i % 7}", value=f"v{i}")
+    assert p.flush(30) == 0
+    second = kasio_read_group(name, 2, group)
+    assert sorted(v for (_, _, _, v) in second) == sorted(f"v{i}" for i in range(1000, 1100))
+
+
+def kasio_read_group(topic, partitions, group):
+    assert CONSUMER.exists()
+    run = subprocess.run([str(CONSUMER), bootstrap(), topic, str(partitions), "read_uncommitted", group],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = []
+    for line in run.stdout.splitlines():
+        p, offset, key, value = line.split(" ", 3)
+        rows.append((int(p), int(offset), key, value))
+    return rows

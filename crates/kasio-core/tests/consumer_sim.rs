@@ -189,3 +189,87 @@ fn fetch_faults_and_leader_moves_lose_and_repeat_nothing() {
     pair.run_until(Duration::from_secs(120), |p| consumed(p).len() == 3000);
     check_matches_log(&pair, &[0; 6]);
 }
+
+fn committed_events(pair: &Pair) -> Vec<&ConsumerEvent> {
+    pair.consumer_events
+        .iter()
+        .filter(|e| matches!(e, ConsumerEvent::Committed { .. }))
+        .collect()
+}
+
+#[test]
+fn committed_offsets_are_where_the_next_consumer_of_the_group_starts() {
+    let mut pair = filled(3000, 6);
+    pair.add_consumer(|c| {
+        c.set("group.id", "readers").unwrap();
+        c.set("auto.offset.reset", "earliest").unwrap();
+    });
+    assign_all(&mut pair);
+    pair.run_until(Duration::from_secs(30), |p| ends(p) == PARTITIONS as usize);
+    assert_eq!(
+        consumed(&pair).len(),
+        3000,
+        "no commits yet: from the beginning"
+    );
+    // Commit part way: 5 on every partition.
+    let offsets: Vec<(&str, i32, i64)> = (0..PARTITIONS).map(|p| (TOPIC, p, 5)).collect();
+    let now = pair.now;
+    pair.consumer
+        .as_mut()
+        .unwrap()
+        .commit(&offsets, now)
+        .unwrap();
+    // The coordinator moved once: the commit is retried there.
+    pair.cluster.inject(Fault::FailNext {
+        api: ApiKey::OffsetCommit,
+        count: 1,
+        error: ErrorCode::NotCoordinator,
+    });
+    pair.run_until(Duration::from_secs(10), |p| !committed_events(p).is_empty());
+    assert!(matches!(
+        committed_events(&pair)[0],
+        ConsumerEvent::Committed { error: None, offsets } if offsets.len() == 6
+    ));
+    // A new consumer of the group starts at 5 on every partition.
+    pair.fetched.clear();
+    pair.consumer_events.clear();
+    pair.add_consumer(|c| {
+        c.set("group.id", "readers").unwrap();
+    });
+    assign_all(&mut pair);
+    pair.run_until(Duration::from_secs(30), |p| ends(p) == PARTITIONS as usize);
+    check_matches_log(&pair, &[5; 6]);
+}
+
+#[test]
+fn a_group_without_offsets_and_reset_none_reports_it() {
+    let mut pair = filled(10, 7);
+    pair.add_consumer(|c| {
+        c.set("group.id", "fresh").unwrap();
+        c.set("auto.offset.reset", "none").unwrap();
+    });
+    let now = pair.now;
+    pair.consumer.as_mut().unwrap().assign(&[(TOPIC, 0)], now);
+    pair.run_until(Duration::from_secs(10), |p| !p.consumer_events.is_empty());
+    assert!(matches!(
+        &pair.consumer_events[0],
+        ConsumerEvent::Error {
+            error: ConsumeError::NoOffset,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn committing_without_a_group_is_refused() {
+    let mut pair = filled(1, 8);
+    pair.add_consumer(|_| {});
+    let now = pair.now;
+    assert_eq!(
+        pair.consumer
+            .as_mut()
+            .unwrap()
+            .commit(&[(TOPIC, 0, 1)], now),
+        Err(ConsumeError::NoGroup)
+    );
+}

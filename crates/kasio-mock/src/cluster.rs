@@ -116,6 +116,8 @@ pub struct Cluster {
     faults: Pending,
     refused: HashSet<i32>,
     pub(crate) producer_epochs: HashMap<i64, i16>,
+    /// Committed offsets by group, then (topic, partition).
+    pub(crate) offsets: BTreeMap<String, BTreeMap<(String, i32), handlers::offsets::Committed>>,
     pub(crate) next_producer_id: i64,
 }
 
@@ -163,6 +165,7 @@ impl Cluster {
             faults: Pending::default(),
             refused: HashSet::new(),
             producer_epochs: HashMap::new(),
+            offsets: BTreeMap::new(),
             next_producer_id: 1000,
         }
     }

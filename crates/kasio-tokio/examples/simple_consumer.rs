@@ -1,8 +1,9 @@
-//! Reads partitions `0..PARTITIONS` of a topic from the beginning to their current end
-//! and prints each record as `partition offset key value` (keys and values as UTF-8,
-//! lossily).
+//! Reads partitions `0..PARTITIONS` of a topic to their current end and prints each record
+//! as `partition offset key value` (keys and values as UTF-8, lossily). Without a group it
+//! reads from the beginning; with one it starts from the group's committed offsets (the
+//! beginning where there are none) and commits its positions at the end.
 //!
-//! `cargo run -p kasio-tokio --example simple_consumer -- localhost:9092 my-topic 3 [read_committed]`
+//! `cargo run -p kasio-tokio --example simple_consumer -- localhost:9092 my-topic 3 [read_committed [GROUP]]`
 
 use kasio_tokio::{Consumer, ConsumerEvent, Fetched, Seek};
 use std::io::Write;
@@ -14,14 +15,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let topic = args.next().unwrap_or_else(|| "kasio-example".into());
     let partitions: i32 = args.next().map_or(Ok(1), |p| p.parse())?;
     let isolation = args.next().unwrap_or_else(|| "read_uncommitted".into());
+    let group = args.next().unwrap_or_default();
     let consumer = Consumer::from_properties([
         ("bootstrap.servers", bootstrap.as_str()),
         ("isolation.level", isolation.as_str()),
+        ("group.id", group.as_str()),
+        ("auto.offset.reset", "earliest"),
     ])?;
     let assignment: Vec<(&str, i32)> = (0..partitions).map(|p| (topic.as_str(), p)).collect();
     consumer.assign(&assignment);
-    for p in 0..partitions {
-        consumer.seek(&topic, p, Seek::Beginning);
+    if group.is_empty() {
+        for p in 0..partitions {
+            consumer.seek(&topic, p, Seek::Beginning);
+        }
     }
     let mut at_end = std::collections::HashSet::new();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -45,6 +51,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     out.flush()?;
+    if !group.is_empty() {
+        consumer.commit_positions()?;
+        loop {
+            match consumer.next().await {
+                Fetched::Event(ConsumerEvent::Committed { error: None, .. }) => break,
+                Fetched::Event(ConsumerEvent::Committed { error: Some(e), .. }) => {
+                    return Err(format!("commit: {e}").into());
+                }
+                _ => {}
+            }
+        }
+    }
     consumer.close();
     Ok(())
 }

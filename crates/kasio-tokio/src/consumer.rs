@@ -5,8 +5,8 @@ use crate::{
     producer::seed,
 };
 use kasio_core::{
-    CloseReason, ConfigError, ConnId, ConnectAction, ConsumerConfig, ConsumerEvent, FetchedBatch,
-    Seek, Transmit,
+    CloseReason, ConfigError, ConnId, ConnectAction, ConsumeError, ConsumerConfig, ConsumerEvent,
+    FetchedBatch, Seek, Transmit,
 };
 use std::{sync::Arc, time::Instant};
 
@@ -144,6 +144,23 @@ impl Consumer {
     /// The offset of the next record a partition will hand out, once known.
     pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
         self.shared.lock().core.position(topic, partition)
+    }
+
+    /// Commits offsets for the group; a [`ConsumerEvent::Committed`] from
+    /// [`next`](Self::next) reports the outcome.
+    ///
+    /// # Errors
+    /// [`ConsumeError::NoGroup`] without a `group.id`.
+    pub fn commit(&self, offsets: &[(&str, i32, i64)]) -> Result<(), ConsumeError> {
+        self.with(|c, now| c.commit(offsets, now))
+    }
+
+    /// Commits the position of every assigned partition.
+    ///
+    /// # Errors
+    /// [`ConsumeError::NoGroup`] without a `group.id`.
+    pub fn commit_positions(&self) -> Result<(), ConsumeError> {
+        self.with(|c, now| c.commit_positions(now))
     }
 
     /// The next fetched batch or event, waiting for one.

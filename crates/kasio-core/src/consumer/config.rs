@@ -45,6 +45,9 @@ pub struct ConsumerConfig {
     pub bootstrap_servers: Vec<BrokerAddress>,
     /// `client.id`.
     pub client_id: String,
+    /// `group.id`: the group whose committed offsets the consumer starts from and commits
+    /// to (membership and rebalancing are not implemented yet: partitions are assigned).
+    pub group_id: Option<String>,
     /// `fetch.min.bytes`.
     pub fetch_min_bytes: i32,
     /// `fetch.max.bytes`: the most one Fetch response may carry, and the most the consumer
@@ -81,6 +84,7 @@ impl Default for ConsumerConfig {
         Self {
             bootstrap_servers: Vec::new(),
             client_id: "kasio".into(),
+            group_id: None,
             fetch_min_bytes: 1,
             fetch_max_bytes: 52_428_800,
             max_partition_fetch_bytes: 1_048_576,
@@ -126,6 +130,7 @@ impl ConsumerConfig {
         match key {
             "bootstrap.servers" => self.bootstrap_servers = parse_bootstrap(value)?,
             "client.id" => self.client_id = value.into(),
+            "group.id" => self.group_id = (!value.is_empty()).then(|| value.to_string()),
             "fetch.min.bytes" => self.fetch_min_bytes = positive(key, value)?,
             "fetch.max.bytes" => self.fetch_max_bytes = positive(key, value)?,
             "max.partition.fetch.bytes" => self.max_partition_fetch_bytes = positive(key, value)?,

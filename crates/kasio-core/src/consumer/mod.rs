@@ -3,6 +3,7 @@
 
 mod config;
 mod fetched;
+mod offsets;
 
 pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
 pub use fetched::FetchedBatch;
@@ -58,6 +59,13 @@ pub enum ConsumerEvent {
         /// The position: the offset the next record will have.
         offset: i64,
     },
+    /// A commit finished: `error` is `None` if every offset was stored.
+    Committed {
+        /// What was committed: topic, partition, offset.
+        offsets: Vec<(Arc<str>, i32, i64)>,
+        /// The first error, if any.
+        error: Option<ConsumeError>,
+    },
     /// The partition stopped fetching; `seek` starts it again.
     Error {
         /// The topic.
@@ -82,6 +90,11 @@ pub enum ConsumeError {
     Broker(ErrorCode),
     /// A fetched batch could not be decoded.
     Corrupt(String),
+    /// The group has no committed offset for the partition and `auto.offset.reset` is
+    /// `none`.
+    NoOffset,
+    /// Committing needs a `group.id`.
+    NoGroup,
 }
 
 impl std::fmt::Display for ConsumeError {
@@ -95,6 +108,10 @@ impl std::fmt::Display for ConsumeError {
             }
             Self::Broker(code) => write!(f, "broker error {}: {}", code.name(), code.message()),
             Self::Corrupt(why) => write!(f, "corrupt record batch: {why}"),
+            Self::NoOffset => {
+                f.write_str("no committed offset for the partition and auto.offset.reset is none")
+            }
+            Self::NoGroup => f.write_str("committing offsets needs a group.id"),
         }
     }
 }
@@ -111,6 +128,19 @@ enum Position {
     At(i64),
     /// Stopped by an error until the next seek.
     Failed,
+    /// Start from the group's committed offset.
+    Committed,
+    /// OffsetFetch is in flight.
+    FetchingCommitted,
+}
+
+/// What a request in the consumer's table is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestKind {
+    Fetch,
+    ListOffsets,
+    OffsetFetch,
+    Commit,
 }
 
 #[derive(Debug)]
@@ -150,7 +180,9 @@ pub struct Consumer {
     metadata: Metadata,
     topics: HashMap<Arc<str>, Option<TopicMeta>>,
     partitions: BTreeMap<Tp, PartitionState>,
-    requests: HashMap<u64, (i32, Vec<Tp>)>,
+    requests: HashMap<u64, (i32, Vec<Tp>, RequestKind)>,
+    commits_in_flight: HashMap<u64, Vec<(Tp, i64)>>,
+    group: Option<offsets::GroupOffsets>,
     fetching: HashSet<i32>,
     next_request: u64,
     batches: VecDeque<FetchedBatch>,
@@ -184,6 +216,8 @@ impl Consumer {
             now,
         );
         Ok(Self {
+            group: config.group_id.clone().map(offsets::GroupOffsets::new),
+            commits_in_flight: HashMap::new(),
             config,
             rng: Rng::new(seed),
             now,
@@ -207,9 +241,10 @@ impl Consumer {
     pub fn assign(&mut self, partitions: &[(&str, i32)], now: Instant) {
         // A rare command: the shell re-reads the deadlines after it.
         self.new_deadline = true;
-        let reset = match self.config.auto_offset_reset {
-            OffsetReset::Earliest => Position::Reset(Seek::Beginning),
-            OffsetReset::Latest | OffsetReset::None => Position::Reset(Seek::End),
+        let reset = match (&self.group, self.config.auto_offset_reset) {
+            (Some(_), _) => Position::Committed,
+            (None, OffsetReset::Earliest) => Position::Reset(Seek::Beginning),
+            (None, OffsetReset::Latest | OffsetReset::None) => Position::Reset(Seek::End),
         };
         let wanted: HashSet<(&str, i32)> = partitions.iter().copied().collect();
         self.partitions
@@ -410,6 +445,13 @@ impl Consumer {
                 offer(at, "retry backoff");
             }
         }
+        if let Some(at) = self
+            .group
+            .as_ref()
+            .and_then(offsets::GroupOffsets::retry_at)
+        {
+            offer(at, "group retry backoff");
+        }
         best
     }
 
@@ -426,6 +468,9 @@ impl Consumer {
             match req.tag {
                 Tag::Metadata => self.metadata.failed(now),
                 Tag::Fetch(id) | Tag::ListOffsets(id) => self.request_lost(id, now),
+                tag @ (Tag::FindCoordinator | Tag::OffsetFetch(_) | Tag::OffsetCommit(_)) => {
+                    self.group_lost(tag, now);
+                }
                 _ => {}
             }
         }
@@ -433,10 +478,12 @@ impl Consumer {
     }
 
     fn request_lost(&mut self, id: u64, now: Instant) {
-        let Some((broker, parts)) = self.requests.remove(&id) else {
+        let Some((broker, parts, kind)) = self.requests.remove(&id) else {
             return;
         };
-        self.fetching.remove(&broker);
+        if kind == RequestKind::Fetch {
+            self.fetching.remove(&broker);
+        }
         let backoff = now + self.config.retry_backoff;
         for tp in parts {
             if let Some(s) = self.partitions.get_mut(&tp) {
@@ -452,6 +499,7 @@ impl Consumer {
     fn drain(&mut self, now: Instant) {
         self.now = now;
         self.send_metadata(now);
+        self.send_group(now);
         self.send_list_offsets(now);
         self.send_fetches(now);
     }
@@ -574,7 +622,8 @@ impl Consumer {
                         s.position = Position::Resetting;
                     }
                 }
-                self.requests.insert(id, (leader, tps));
+                self.requests
+                    .insert(id, (leader, tps, RequestKind::ListOffsets));
             }
         }
     }
@@ -679,7 +728,7 @@ impl Consumer {
                     }
                 }
                 self.fetching.insert(leader);
-                self.requests.insert(id, (leader, tps));
+                self.requests.insert(id, (leader, tps, RequestKind::Fetch));
             }
         }
     }
@@ -712,6 +761,9 @@ impl Consumer {
                         self.lose(conn, now, true);
                     }
                 }
+            }
+            Tag::FindCoordinator | Tag::OffsetFetch(_) | Tag::OffsetCommit(_) => {
+                self.on_group_response(conn, req, frame, now);
             }
             _ => {}
         }
@@ -761,7 +813,7 @@ impl Consumer {
     }
 
     fn on_list_offsets(&mut self, id: u64, resp: &ListOffsetsResponse, now: Instant) {
-        let Some((_, parts)) = self.requests.remove(&id) else {
+        let Some((_, parts, _)) = self.requests.remove(&id) else {
             return;
         };
         for tp in parts {
@@ -806,7 +858,7 @@ impl Consumer {
     }
 
     fn on_fetch(&mut self, id: u64, resp: FetchResponse, now: Instant) {
-        let Some((broker, parts)) = self.requests.remove(&id) else {
+        let Some((broker, parts, _)) = self.requests.remove(&id) else {
             return;
         };
         self.fetching.remove(&broker);

@@ -472,7 +472,12 @@ impl<T> Producer<T> {
         };
         for req in c.in_flight {
             match req.tag {
-                Tag::ApiVersions | Tag::Fetch(_) | Tag::ListOffsets(_) => {}
+                Tag::ApiVersions
+                | Tag::Fetch(_)
+                | Tag::ListOffsets(_)
+                | Tag::FindCoordinator
+                | Tag::OffsetFetch(_)
+                | Tag::OffsetCommit(_) => {}
                 Tag::Metadata => self.metadata.failed(now),
                 Tag::InitProducerId => {
                     let at = now + self.config.retry_backoff;

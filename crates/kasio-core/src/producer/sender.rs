@@ -466,7 +466,12 @@ impl<T> Producer<T> {
     /// Routes a response to its handler.
     pub(super) fn on_response(&mut self, conn: ConnId, req: InFlight, frame: Bytes, now: Instant) {
         match req.tag {
-            Tag::ApiVersions | Tag::Fetch(_) | Tag::ListOffsets(_) => {}
+            Tag::ApiVersions
+            | Tag::Fetch(_)
+            | Tag::ListOffsets(_)
+            | Tag::FindCoordinator
+            | Tag::OffsetFetch(_)
+            | Tag::OffsetCommit(_) => {}
             Tag::Metadata => {
                 match frame::decode_response_as::<MetadataResponse>(req.version, frame) {
                     Ok((_, resp)) => self.on_metadata(&resp, now),

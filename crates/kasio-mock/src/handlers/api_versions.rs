@@ -6,7 +6,7 @@ use kasio_proto::{
 };
 
 /// The APIs the mock answers.
-const SERVED: [ApiKey; 10] = [
+const SERVED: [ApiKey; 13] = [
     ApiKey::Produce,
     ApiKey::Fetch,
     ApiKey::ListOffsets,
@@ -17,6 +17,9 @@ const SERVED: [ApiKey; 10] = [
     ApiKey::DeleteTopics,
     ApiKey::CreatePartitions,
     ApiKey::DescribeCluster,
+    ApiKey::FindCoordinator,
+    ApiKey::OffsetCommit,
+    ApiKey::OffsetFetch,
 ];
 
 pub(crate) fn served() -> Vec<ApiVersion> {

@@ -5,10 +5,12 @@ use kasio_proto::{
     AnyRequest, AnyResponse, ErrorCode,
     messages::{
         ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse, DeleteTopicsResponse,
-        DescribeClusterResponse, FetchResponse, InitProducerIdResponse, ListOffsetsResponse,
-        MetadataResponse, ProduceResponse, create_partitions_response::CreatePartitionsTopicResult,
+        DescribeClusterResponse, FetchResponse, FindCoordinatorResponse, InitProducerIdResponse,
+        ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetFetchResponse,
+        ProduceResponse, create_partitions_response::CreatePartitionsTopicResult,
         create_topics_response::CreatableTopicResult, delete_topics_response::DeletableTopicResult,
-        fetch_response, list_offsets_response, metadata_response::MetadataResponseTopic,
+        fetch_response, find_coordinator_response, list_offsets_response,
+        metadata_response::MetadataResponseTopic, offset_commit_response, offset_fetch_response,
         produce_response,
     },
 };
@@ -150,6 +152,55 @@ pub(crate) fn error_response(request: &AnyRequest, error: ErrorCode) -> Option<A
         }),
         AnyRequest::ApiVersions(_) => AnyResponse::ApiVersions(ApiVersionsResponse {
             error_code: code,
+            ..Default::default()
+        }),
+        AnyRequest::FindCoordinator(r) => AnyResponse::FindCoordinator(FindCoordinatorResponse {
+            error_code: code,
+            node_id: -1,
+            coordinators: r
+                .coordinator_keys
+                .iter()
+                .map(|k| find_coordinator_response::Coordinator {
+                    key: k.clone(),
+                    node_id: -1,
+                    error_code: code,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        AnyRequest::OffsetCommit(r) => AnyResponse::OffsetCommit(OffsetCommitResponse {
+            topics: r
+                .topics
+                .iter()
+                .map(|t| offset_commit_response::OffsetCommitResponseTopic {
+                    name: t.name.clone(),
+                    topic_id: t.topic_id,
+                    partitions: t
+                        .partitions
+                        .iter()
+                        .map(|p| offset_commit_response::OffsetCommitResponsePartition {
+                            partition_index: p.partition_index,
+                            error_code: code,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        AnyRequest::OffsetFetch(r) => AnyResponse::OffsetFetch(OffsetFetchResponse {
+            error_code: code,
+            groups: r
+                .groups
+                .iter()
+                .map(|g| offset_fetch_response::OffsetFetchResponseGroup {
+                    group_id: g.group_id.clone(),
+                    error_code: code,
+                    ..Default::default()
+                })
+                .collect(),
             ..Default::default()
         }),
         _ => return None,

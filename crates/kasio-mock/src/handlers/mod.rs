@@ -5,6 +5,7 @@ pub(crate) mod errors;
 pub(crate) mod fetch;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
+pub(crate) mod offsets;
 pub(crate) mod produce;
 pub(crate) mod producer_id;
 pub(crate) mod topics;
@@ -61,6 +62,15 @@ pub(crate) fn handle(
         )),
         AnyRequest::DescribeCluster(_) => Outcome::Respond(Box::new(AnyResponse::DescribeCluster(
             metadata::describe_cluster(cluster),
+        ))),
+        AnyRequest::FindCoordinator(r) => Outcome::Respond(Box::new(AnyResponse::FindCoordinator(
+            offsets::find_coordinator(cluster, &r, version),
+        ))),
+        AnyRequest::OffsetCommit(r) => Outcome::Respond(Box::new(AnyResponse::OffsetCommit(
+            offsets::offset_commit(cluster, broker, &r),
+        ))),
+        AnyRequest::OffsetFetch(r) => Outcome::Respond(Box::new(AnyResponse::OffsetFetch(
+            offsets::offset_fetch(cluster, broker, &r, version),
         ))),
         _ => Outcome::Close,
     }

@@ -1,0 +1,536 @@
+//! The group's committed offsets for a consumer that assigns its own partitions: finding
+//! the coordinator, starting from committed offsets, and committing.
+
+use super::{ConsumeError, Consumer, ConsumerEvent, OffsetReset, Position, Seek, Tp};
+use crate::{
+    config::BrokerAddress,
+    conn::{ConnId, InFlight, Node, Purpose, Tag},
+};
+use bytes::Bytes;
+use kasio_proto::{
+    ApiKey, ErrorCode, frame,
+    messages::{
+        FindCoordinatorRequest, FindCoordinatorResponse, OffsetCommitRequest, OffsetCommitResponse,
+        OffsetFetchRequest, OffsetFetchResponse,
+        offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic},
+        offset_fetch_request::{
+            OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+        },
+    },
+};
+use std::{collections::VecDeque, sync::Arc, time::Instant};
+
+/// Where the group's offsets live, and the commits waiting to go there.
+#[derive(Debug)]
+pub(super) struct GroupOffsets {
+    pub(super) id: String,
+    coordinator: Option<i32>,
+    finding: bool,
+    retry_at: Option<Instant>,
+    commits: VecDeque<Vec<(Tp, i64)>>,
+}
+
+impl GroupOffsets {
+    pub(super) fn new(id: String) -> Self {
+        Self {
+            id,
+            coordinator: None,
+            finding: false,
+            retry_at: None,
+            commits: VecDeque::new(),
+        }
+    }
+
+    pub(super) fn retry_at(&self) -> Option<Instant> {
+        self.retry_at
+    }
+}
+
+/// Errors after which the coordinator must be looked up again.
+fn coordinator_moved(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
+    )
+}
+
+fn retry_later(code: ErrorCode) -> bool {
+    coordinator_moved(code) || code == ErrorCode::CoordinatorLoadInProgress || code.is_retriable()
+}
+
+impl Consumer {
+    /// Commits offsets for the group (`group.id`): each is the offset of the next record
+    /// to read. [`ConsumerEvent::Committed`] reports the outcome.
+    ///
+    /// # Errors
+    /// [`ConsumeError::NoGroup`] without a `group.id`.
+    pub fn commit(
+        &mut self,
+        offsets: &[(&str, i32, i64)],
+        now: Instant,
+    ) -> Result<(), ConsumeError> {
+        let Some(group) = &mut self.group else {
+            return Err(ConsumeError::NoGroup);
+        };
+        let list = offsets
+            .iter()
+            .map(|&(t, p, o)| ((Arc::<str>::from(t), p), o))
+            .collect();
+        group.commits.push_back(list);
+        self.new_deadline = true;
+        self.drain(now);
+        Ok(())
+    }
+
+    /// Commits the position of every assigned partition that has one.
+    ///
+    /// # Errors
+    /// [`ConsumeError::NoGroup`] without a `group.id`.
+    pub fn commit_positions(&mut self, now: Instant) -> Result<(), ConsumeError> {
+        let positions: Vec<(Tp, i64)> = self
+            .partitions
+            .iter()
+            .filter_map(|(tp, s)| match s.position {
+                Position::At(o) => Some((tp.clone(), o)),
+                _ => None,
+            })
+            .collect();
+        let Some(group) = &mut self.group else {
+            return Err(ConsumeError::NoGroup);
+        };
+        group.commits.push_back(positions);
+        self.new_deadline = true;
+        self.drain(now);
+        Ok(())
+    }
+
+    pub(super) fn send_group(&mut self, now: Instant) {
+        let Some(group) = &self.group else {
+            return;
+        };
+        let lookups = self
+            .partitions
+            .values()
+            .any(|s| s.position == Position::Committed);
+        let committing = self
+            .requests
+            .values()
+            .any(|(_, _, kind)| *kind == super::RequestKind::Commit);
+        if !lookups && (group.commits.is_empty() || committing) {
+            return;
+        }
+        if group.retry_at.is_some_and(|t| t > now) {
+            return;
+        }
+        let deadline = now + self.config.request_timeout;
+        let Some(node) = group.coordinator else {
+            if group.finding {
+                return;
+            }
+            let key = group.id.clone();
+            let Some(id) = self
+                .metadata
+                .control_conn(&mut self.pool, &mut self.rng, now)
+            else {
+                return;
+            };
+            let Some(conn) = self.pool.get_mut(id) else {
+                return;
+            };
+            let Some(version) = conn.version(ApiKey::FindCoordinator) else {
+                return;
+            };
+            let req = if version >= 4 {
+                FindCoordinatorRequest {
+                    key_type: 0,
+                    coordinator_keys: vec![key.as_str().into()],
+                    ..Default::default()
+                }
+            } else {
+                FindCoordinatorRequest {
+                    key: key.as_str().into(),
+                    key_type: 0,
+                    ..Default::default()
+                }
+            };
+            if conn
+                .send(&req, Tag::FindCoordinator, deadline, &mut self.transmits)
+                .is_some()
+                && let Some(g) = &mut self.group
+            {
+                g.finding = true;
+            }
+            return;
+        };
+        let Some(addr) = self.metadata.address(Node::Broker(node)).cloned() else {
+            if let Some(g) = &mut self.group {
+                g.coordinator = None;
+            }
+            return;
+        };
+        let group_id = group.id.clone();
+        let Some(conn) = self
+            .pool
+            .ensure(Node::Broker(node), Purpose::Control, &addr, now)
+        else {
+            return;
+        };
+        if lookups && let Some(version) = conn.version(ApiKey::OffsetFetch) {
+            let tps: Vec<Tp> = self
+                .partitions
+                .iter()
+                .filter(|(_, s)| s.position == Position::Committed)
+                .map(|(tp, _)| tp.clone())
+                .collect();
+            let mut names: Vec<(Arc<str>, Vec<i32>)> = Vec::new();
+            for (t, p) in &tps {
+                match names.iter_mut().find(|(n, _)| n == t) {
+                    Some((_, ps)) => ps.push(*p),
+                    None => names.push((t.clone(), vec![*p])),
+                }
+            }
+            let req = if version >= 8 {
+                OffsetFetchRequest {
+                    groups: vec![OffsetFetchRequestGroup {
+                        group_id: group_id.as_str().into(),
+                        member_epoch: -1,
+                        topics: Some(
+                            names
+                                .iter()
+                                .map(|(n, ps)| OffsetFetchRequestTopics {
+                                    name: n.as_ref().into(),
+                                    partition_indexes: ps.clone(),
+                                    ..Default::default()
+                                })
+                                .collect(),
+                        ),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }
+            } else {
+                OffsetFetchRequest {
+                    group_id: group_id.as_str().into(),
+                    topics: Some(
+                        names
+                            .iter()
+                            .map(|(n, ps)| OffsetFetchRequestTopic {
+                                name: n.as_ref().into(),
+                                partition_indexes: ps.clone(),
+                                ..Default::default()
+                            })
+                            .collect(),
+                    ),
+                    ..Default::default()
+                }
+            };
+            let id = self.next_request;
+            self.next_request += 1;
+            if conn
+                .send(&req, Tag::OffsetFetch(id), deadline, &mut self.transmits)
+                .is_some()
+            {
+                for tp in &tps {
+                    if let Some(s) = self.partitions.get_mut(tp) {
+                        s.position = Position::FetchingCommitted;
+                    }
+                }
+                self.requests
+                    .insert(id, (node, tps, super::RequestKind::OffsetFetch));
+            }
+        }
+        let Some(conn) = self.pool.get_mut(conn_id(&self.pool, node)) else {
+            return;
+        };
+        if committing {
+            return;
+        }
+        let Some(offsets) = self.group.as_mut().and_then(|g| g.commits.pop_front()) else {
+            return;
+        };
+        let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
+        for ((t, p), o) in &offsets {
+            let part = OffsetCommitRequestPartition {
+                partition_index: *p,
+                committed_offset: *o,
+                committed_leader_epoch: -1,
+                committed_metadata: Some("".into()),
+                ..Default::default()
+            };
+            match topics.iter_mut().find(|x| *x.name == **t) {
+                Some(x) => x.partitions.push(part),
+                None => topics.push(OffsetCommitRequestTopic {
+                    name: t.as_ref().into(),
+                    partitions: vec![part],
+                    ..Default::default()
+                }),
+            }
+        }
+        let req = OffsetCommitRequest {
+            group_id: group_id.as_str().into(),
+            generation_id_or_member_epoch: -1,
+            member_id: "".into(),
+            retention_time_ms: -1,
+            topics,
+            ..Default::default()
+        };
+        let id = self.next_request;
+        self.next_request += 1;
+        if conn
+            .send(&req, Tag::OffsetCommit(id), deadline, &mut self.transmits)
+            .is_some()
+        {
+            self.commits_in_flight.insert(id, offsets);
+            self.requests
+                .insert(id, (node, Vec::new(), super::RequestKind::Commit));
+        } else if let Some(g) = &mut self.group {
+            g.commits.push_front(offsets);
+        }
+    }
+
+    /// A group request failed or its connection went: look again after the backoff.
+    pub(super) fn group_lost(&mut self, tag: Tag, now: Instant) {
+        let backoff = now + self.config.retry_backoff;
+        match tag {
+            Tag::FindCoordinator => {
+                if let Some(g) = &mut self.group {
+                    g.finding = false;
+                    g.retry_at = Some(backoff);
+                }
+            }
+            Tag::OffsetFetch(id) => {
+                if let Some((_, tps, _)) = self.requests.remove(&id) {
+                    for tp in tps {
+                        if let Some(s) = self.partitions.get_mut(&tp)
+                            && s.position == Position::FetchingCommitted
+                        {
+                            s.position = Position::Committed;
+                        }
+                    }
+                }
+                if let Some(g) = &mut self.group {
+                    g.retry_at = Some(backoff);
+                }
+            }
+            Tag::OffsetCommit(id) => {
+                self.requests.remove(&id);
+                if let Some(offsets) = self.commits_in_flight.remove(&id)
+                    && let Some(g) = &mut self.group
+                {
+                    g.commits.push_front(offsets);
+                    g.retry_at = Some(backoff);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_group_response(
+        &mut self,
+        conn: ConnId,
+        req: InFlight,
+        frame: Bytes,
+        now: Instant,
+    ) {
+        let ok = match req.tag {
+            Tag::FindCoordinator => {
+                match frame::decode_response_as::<FindCoordinatorResponse>(req.version, frame) {
+                    Ok((_, r)) => {
+                        self.on_find_coordinator(&r, req.version, now);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+            Tag::OffsetFetch(id) => {
+                match frame::decode_response_as::<OffsetFetchResponse>(req.version, frame) {
+                    Ok((_, r)) => {
+                        self.on_offset_fetch(id, r, req.version, now);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+            Tag::OffsetCommit(id) => {
+                match frame::decode_response_as::<OffsetCommitResponse>(req.version, frame) {
+                    Ok((_, r)) => {
+                        self.on_offset_commit(id, &r, now);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+            _ => true,
+        };
+        if !ok {
+            self.group_lost(req.tag, now);
+            self.lose(conn, now, true);
+        }
+    }
+
+    fn on_find_coordinator(&mut self, r: &FindCoordinatorResponse, version: i16, now: Instant) {
+        let (code, node, host, port) = if version >= 4 {
+            match r.coordinators.first() {
+                Some(c) => (c.error_code, c.node_id, c.host.clone(), c.port),
+                None => (ErrorCode::CoordinatorNotAvailable.code(), -1, "".into(), -1),
+            }
+        } else {
+            (r.error_code, r.node_id, r.host.clone(), r.port)
+        };
+        let Some(g) = &mut self.group else {
+            return;
+        };
+        g.finding = false;
+        if ErrorCode::from_code(code) != ErrorCode::None || node < 0 {
+            g.retry_at = Some(now + self.config.retry_backoff);
+            return;
+        }
+        g.coordinator = Some(node);
+        g.retry_at = None;
+        if let Ok(port) = u16::try_from(port) {
+            self.metadata
+                .brokers
+                .entry(node)
+                .or_insert_with(|| BrokerAddress {
+                    host: host.to_string(),
+                    port,
+                });
+        }
+    }
+
+    fn on_offset_fetch(&mut self, id: u64, r: OffsetFetchResponse, version: i16, now: Instant) {
+        let Some((_, tps, _)) = self.requests.remove(&id) else {
+            return;
+        };
+        let (code, found): (i16, Vec<(String, i32, i64, i16)>) = if version >= 8 {
+            let Some(g) = r.groups.into_iter().next() else {
+                self.group_lost(Tag::OffsetFetch(id), now);
+                return;
+            };
+            let found = g
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions.iter().map(|p| {
+                        (
+                            t.name.to_string(),
+                            p.partition_index,
+                            p.committed_offset,
+                            p.error_code,
+                        )
+                    })
+                })
+                .collect();
+            (g.error_code, found)
+        } else {
+            let found = r
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions.iter().map(|p| {
+                        (
+                            t.name.to_string(),
+                            p.partition_index,
+                            p.committed_offset,
+                            p.error_code,
+                        )
+                    })
+                })
+                .collect();
+            (r.error_code, found)
+        };
+        let code = ErrorCode::from_code(code);
+        if code != ErrorCode::None {
+            if let Some(g) = &mut self.group {
+                if coordinator_moved(code) {
+                    g.coordinator = None;
+                }
+                g.retry_at = Some(now + self.config.retry_backoff);
+            }
+            for tp in &tps {
+                if let Some(s) = self.partitions.get_mut(tp)
+                    && s.position == Position::FetchingCommitted
+                {
+                    s.position = if retry_later(code) {
+                        Position::Committed
+                    } else {
+                        Position::Failed
+                    };
+                }
+            }
+            if !retry_later(code) {
+                for tp in tps {
+                    self.events.push_back(ConsumerEvent::Error {
+                        topic: tp.0,
+                        partition: tp.1,
+                        error: ConsumeError::Broker(code),
+                    });
+                }
+            }
+            return;
+        }
+        let reset = self.config.auto_offset_reset;
+        for tp in tps {
+            let Some(s) = self.partitions.get_mut(&tp) else {
+                continue;
+            };
+            if s.position != Position::FetchingCommitted {
+                continue;
+            }
+            let offset = found
+                .iter()
+                .find(|(n, p, _, _)| *n == *tp.0 && *p == tp.1)
+                .map_or(-1, |f| f.2);
+            s.position = if offset >= 0 {
+                Position::At(offset)
+            } else {
+                match reset {
+                    OffsetReset::Earliest => Position::Reset(Seek::Beginning),
+                    OffsetReset::Latest => Position::Reset(Seek::End),
+                    OffsetReset::None => {
+                        self.events.push_back(ConsumerEvent::Error {
+                            topic: tp.0.clone(),
+                            partition: tp.1,
+                            error: ConsumeError::NoOffset,
+                        });
+                        Position::Failed
+                    }
+                }
+            };
+        }
+    }
+
+    fn on_offset_commit(&mut self, id: u64, r: &OffsetCommitResponse, now: Instant) {
+        self.requests.remove(&id);
+        let Some(offsets) = self.commits_in_flight.remove(&id) else {
+            return;
+        };
+        let first_error = r
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| ErrorCode::from_code(p.error_code))
+            .find(|c| *c != ErrorCode::None);
+        if let Some(code) = first_error
+            && retry_later(code)
+        {
+            if let Some(g) = &mut self.group {
+                if coordinator_moved(code) {
+                    g.coordinator = None;
+                }
+                g.retry_at = Some(now + self.config.retry_backoff);
+                g.commits.push_front(offsets);
+            }
+            return;
+        }
+        self.events.push_back(ConsumerEvent::Committed {
+            offsets: offsets.into_iter().map(|((t, p), o)| (t, p, o)).collect(),
+            error: first_error.map(ConsumeError::Broker),
+        });
+    }
+}
+
+fn conn_id(pool: &crate::conn::Pool, node: i32) -> ConnId {
+    pool.find(Node::Broker(node), Purpose::Control)
+        .unwrap_or(ConnId(0))
+}
