@@ -25,7 +25,7 @@ pub use config::{Acks, BrokerAddress, ConfigError, ProducerConfig, parse_bootstr
 pub use conn::{CloseReason, ConnId, ConnectAction, Transmit};
 pub use consumer::{
     ConsumeError, Consumer, ConsumerConfig, ConsumerEvent, FetchedBatch, IsolationLevel,
-    OffsetReset, Seek,
+    MemberState, OffsetReset, Seek,
 };
 pub use kasio_proto::{ErrorCode, compression::Compression};
 pub use producer::{Event, ProduceError, Producer, Record, RecordMetadata, SendError, Timeout};

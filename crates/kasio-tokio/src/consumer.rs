@@ -131,6 +131,30 @@ impl Consumer {
         self.with(|c, now| c.assign(partitions, now));
     }
 
+    /// Joins the group (`group.id`, KIP-848 protocol) subscribed to `topics`; the
+    /// coordinator's assignment arrives as [`ConsumerEvent::Assigned`] and
+    /// [`ConsumerEvent::Revoked`] from [`next`](Self::next).
+    ///
+    /// # Errors
+    /// [`ConsumeError::NoGroup`] without a `group.id`.
+    pub fn subscribe(&self, topics: &[&str]) -> Result<(), ConsumeError> {
+        self.with(|c, now| c.subscribe(topics, now))
+    }
+
+    /// Leaves the group; a [`ConsumerEvent::Revoked`] follows once the coordinator knows.
+    pub fn unsubscribe(&self) {
+        self.with(|c, now| c.unsubscribe(now));
+    }
+
+    /// Whether the member is still in (or joining, or leaving) its group.
+    pub fn in_group(&self) -> bool {
+        self.shared
+            .lock()
+            .core
+            .member_state()
+            .is_some_and(|s| s != kasio_core::MemberState::Unsubscribed)
+    }
+
     /// Moves a partition's position.
     pub fn seek(&self, topic: &str, partition: i32, to: Seek) {
         self.with(|c, now| c.seek(topic, partition, to, now));

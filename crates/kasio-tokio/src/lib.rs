@@ -19,7 +19,7 @@ mod producer;
 pub use consumer::{Consumer, Fetched};
 pub use kasio_core::{
     Acks, Compression, ConfigError, ConsumeError, ConsumerConfig, ConsumerEvent, FetchedBatch,
-    IsolationLevel, OffsetReset, ProduceError, ProducerConfig, Record, RecordMetadata, Seek,
-    SendError,
+    IsolationLevel, MemberState, OffsetReset, ProduceError, ProducerConfig, Record, RecordMetadata,
+    Seek, SendError,
 };
 pub use producer::{Delivery, GroupDelivery, Producer};

@@ -72,6 +72,7 @@ pub(crate) enum Tag {
     FindCoordinator,
     OffsetFetch(u64),
     OffsetCommit(u64),
+    Heartbeat,
 }
 
 #[derive(Debug, Clone, Copy)]

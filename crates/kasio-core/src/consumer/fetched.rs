@@ -45,6 +45,11 @@ impl FetchedBatch {
         &self.batch
     }
 
+    /// The first offset this batch hands out.
+    pub fn start_offset(&self) -> i64 {
+        self.from.max(self.batch.base_offset)
+    }
+
     /// The offset after this batch: the partition's position once it is consumed.
     pub fn next_offset(&self) -> i64 {
         self.batch.next_offset()

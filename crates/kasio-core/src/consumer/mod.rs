@@ -3,10 +3,12 @@
 
 mod config;
 mod fetched;
+mod group;
 mod offsets;
 
 pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
 pub use fetched::FetchedBatch;
+pub use group::MemberState;
 
 use crate::{
     conn::{CloseReason, ConnId, ConnectAction, InFlight, Node, Pool, Purpose, Tag, Transmit},
@@ -65,6 +67,27 @@ pub enum ConsumerEvent {
         offsets: Vec<(Arc<str>, i32, i64)>,
         /// The first error, if any.
         error: Option<ConsumeError>,
+    },
+    /// The group gave this member partitions; they start from the committed offsets.
+    Assigned {
+        /// The partitions.
+        partitions: Vec<(Arc<str>, i32)>,
+    },
+    /// The member gave partitions up, their positions committed first.
+    Revoked {
+        /// The partitions.
+        partitions: Vec<(Arc<str>, i32)>,
+    },
+    /// The coordinator fenced the member: these partitions were lost without a commit,
+    /// and the member joins again.
+    Lost {
+        /// The partitions.
+        partitions: Vec<(Arc<str>, i32)>,
+    },
+    /// The group refused the member for good (the member left the group).
+    GroupError {
+        /// Why.
+        error: ConsumeError,
     },
     /// The partition stopped fetching; `seek` starts it again.
     Error {
@@ -183,6 +206,7 @@ pub struct Consumer {
     requests: HashMap<u64, (i32, Vec<Tp>, RequestKind)>,
     commits_in_flight: HashMap<u64, Vec<(Tp, i64)>>,
     group: Option<offsets::GroupOffsets>,
+    member: Option<group::Membership>,
     fetching: HashSet<i32>,
     next_request: u64,
     batches: VecDeque<FetchedBatch>,
@@ -218,6 +242,7 @@ impl Consumer {
         Ok(Self {
             group: config.group_id.clone().map(offsets::GroupOffsets::new),
             commits_in_flight: HashMap::new(),
+            member: None,
             config,
             rng: Rng::new(seed),
             now,
@@ -452,6 +477,13 @@ impl Consumer {
         {
             offer(at, "group retry backoff");
         }
+        if let Some(at) = self
+            .member
+            .as_ref()
+            .and_then(group::Membership::next_heartbeat)
+        {
+            offer(at, "group heartbeat");
+        }
         best
     }
 
@@ -471,6 +503,7 @@ impl Consumer {
                 tag @ (Tag::FindCoordinator | Tag::OffsetFetch(_) | Tag::OffsetCommit(_)) => {
                     self.group_lost(tag, now);
                 }
+                Tag::Heartbeat => self.heartbeat_lost(now),
                 _ => {}
             }
         }
@@ -499,7 +532,9 @@ impl Consumer {
     fn drain(&mut self, now: Instant) {
         self.now = now;
         self.send_metadata(now);
+        self.reconcile(now);
         self.send_group(now);
+        self.send_heartbeat(now);
         self.send_list_offsets(now);
         self.send_fetches(now);
     }
@@ -517,7 +552,8 @@ impl Consumer {
         let missing = self
             .partitions
             .keys()
-            .any(|(t, p)| self.leader(t, *p).is_none());
+            .any(|(t, p)| self.leader(t, *p).is_none())
+            || self.topics.values().any(Option::is_none);
         if missing {
             self.metadata.request_refresh();
         }
@@ -765,6 +801,7 @@ impl Consumer {
             Tag::FindCoordinator | Tag::OffsetFetch(_) | Tag::OffsetCommit(_) => {
                 self.on_group_response(conn, req, frame, now);
             }
+            Tag::Heartbeat => self.on_heartbeat(conn, req, frame, now),
             _ => {}
         }
     }
@@ -1047,6 +1084,6 @@ impl Consumer {
     }
 }
 
-fn batch_bytes(b: &FetchedBatch) -> usize {
+pub(crate) fn batch_bytes(b: &FetchedBatch) -> usize {
     b.batch().records_data.len() + kasio_proto::records::BATCH_HEADER_LEN
 }

@@ -24,9 +24,9 @@ use std::{collections::VecDeque, sync::Arc, time::Instant};
 #[derive(Debug)]
 pub(super) struct GroupOffsets {
     pub(super) id: String,
-    coordinator: Option<i32>,
+    pub(super) coordinator: Option<i32>,
     finding: bool,
-    retry_at: Option<Instant>,
+    pub(super) retry_at: Option<Instant>,
     commits: VecDeque<Vec<(Tp, i64)>>,
 }
 
@@ -116,7 +116,8 @@ impl Consumer {
             .requests
             .values()
             .any(|(_, _, kind)| *kind == super::RequestKind::Commit);
-        if !lookups && (group.commits.is_empty() || committing) {
+        let member = self.member.as_ref().is_some_and(|m| m.wants_coordinator());
+        if !lookups && !member && (group.commits.is_empty() || committing) {
             return;
         }
         if group.retry_at.is_some_and(|t| t > now) {
@@ -268,8 +269,11 @@ impl Consumer {
         }
         let req = OffsetCommitRequest {
             group_id: group_id.as_str().into(),
-            generation_id_or_member_epoch: -1,
-            member_id: "".into(),
+            generation_id_or_member_epoch: self.member.as_ref().map_or(-1, |m| m.commit_epoch()),
+            member_id: self
+                .member
+                .as_ref()
+                .map_or_else(|| "".into(), |m| m.commit_member_id().into()),
             retention_time_ms: -1,
             topics,
             ..Default::default()
@@ -289,6 +293,24 @@ impl Consumer {
     }
 
     /// A group request failed or its connection went: look again after the backoff.
+    /// Queues a commit and returns the request id it will get... once sent; the revocation
+    /// waits for the commit queued here (the next one in order).
+    pub(super) fn queue_commit(&mut self, offsets: Vec<(Tp, i64)>) -> bool {
+        match &mut self.group {
+            Some(g) => {
+                g.commits.push_back(offsets);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Commits still queued or in flight.
+    pub(super) fn commits_pending(&self) -> bool {
+        !self.commits_in_flight.is_empty()
+            || self.group.as_ref().is_some_and(|g| !g.commits.is_empty())
+    }
+
     pub(super) fn group_lost(&mut self, tag: Tag, now: Instant) {
         let backoff = now + self.config.retry_backoff;
         match tag {
@@ -523,6 +545,7 @@ impl Consumer {
             }
             return;
         }
+
         self.events.push_back(ConsumerEvent::Committed {
             offsets: offsets.into_iter().map(|((t, p), o)| (t, p, o)).collect(),
             error: first_error.map(ConsumeError::Broker),

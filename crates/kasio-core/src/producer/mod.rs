@@ -477,7 +477,8 @@ impl<T> Producer<T> {
                 | Tag::ListOffsets(_)
                 | Tag::FindCoordinator
                 | Tag::OffsetFetch(_)
-                | Tag::OffsetCommit(_) => {}
+                | Tag::OffsetCommit(_)
+                | Tag::Heartbeat => {}
                 Tag::Metadata => self.metadata.failed(now),
                 Tag::InitProducerId => {
                     let at = now + self.config.retry_backoff;

@@ -471,7 +471,8 @@ impl<T> Producer<T> {
             | Tag::ListOffsets(_)
             | Tag::FindCoordinator
             | Tag::OffsetFetch(_)
-            | Tag::OffsetCommit(_) => {}
+            | Tag::OffsetCommit(_)
+            | Tag::Heartbeat => {}
             Tag::Metadata => {
                 match frame::decode_response_as::<MetadataResponse>(req.version, frame) {
                     Ok((_, resp)) => self.on_metadata(&resp, now),

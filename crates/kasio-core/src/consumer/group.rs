@@ -1,0 +1,450 @@
+//! Membership of a consumer group with the KIP-848 protocol (`group.protocol=consumer`):
+//! one heartbeat carries the subscription and brings back the assignment the coordinator
+//! computed; the member reconciles, committing what it gives up before it lets go.
+
+use super::{ConsumeError, Consumer, ConsumerEvent, Position, Tp};
+use crate::conn::{ConnId, InFlight, Node, Purpose, Tag};
+use bytes::Bytes;
+use kasio_proto::{
+    ApiKey, ErrorCode, Uuid, frame,
+    messages::{
+        ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
+        consumer_group_heartbeat_request::TopicPartitions,
+    },
+};
+use std::{
+    collections::BTreeSet,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+/// Where the member is. Transitions: `Joining` → `Stable` on the first heartbeat answer;
+/// `Stable` ⇄ `Reconciling` when the assignment changes (revocations are committed first);
+/// any state → `Joining` when the coordinator fences the member; → `Leaving` →
+/// `Unsubscribed` on `unsubscribe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberState {
+    /// Not in a group.
+    Unsubscribed,
+    /// Sent (or about to send) the first heartbeat, epoch 0.
+    Joining,
+    /// Owns its assignment and heartbeats on the interval.
+    Stable,
+    /// Giving up partitions: their offsets are being committed.
+    Reconciling,
+    /// Sent the leave heartbeat (epoch -1).
+    Leaving,
+}
+
+#[derive(Debug)]
+pub(super) struct Membership {
+    pub(super) state: MemberState,
+    member_id: String,
+    epoch: i32,
+    topics: Vec<Arc<str>>,
+    interval: Duration,
+    next: Option<Instant>,
+    in_flight: bool,
+    /// The coordinator's assignment not yet taken up (topic ids to resolve).
+    target: Option<Vec<(Uuid, Vec<i32>)>>,
+    /// Partitions being given up, waiting for their commit.
+    revoking: Vec<Tp>,
+    /// The next heartbeat reports the subscription and the owned partitions.
+    full: bool,
+    rebalance_timeout: Duration,
+}
+
+impl Membership {
+    fn new(member_id: String, topics: Vec<Arc<str>>) -> Self {
+        Self {
+            state: MemberState::Joining,
+            member_id,
+            epoch: 0,
+            topics,
+            interval: Duration::from_secs(5),
+            next: None,
+            in_flight: false,
+            target: None,
+            revoking: Vec::new(),
+            full: true,
+            rebalance_timeout: Duration::from_secs(300),
+        }
+    }
+
+    pub(super) fn wants_coordinator(&self) -> bool {
+        self.state != MemberState::Unsubscribed
+    }
+
+    pub(super) fn commit_epoch(&self) -> i32 {
+        if self.epoch > 0 { self.epoch } else { -1 }
+    }
+
+    pub(super) fn commit_member_id(&self) -> &str {
+        if self.epoch > 0 { &self.member_id } else { "" }
+    }
+
+    pub(super) fn next_heartbeat(&self) -> Option<Instant> {
+        if self.in_flight { None } else { self.next }
+    }
+}
+
+impl Consumer {
+    /// Joins the group (`group.id`) with the KIP-848 protocol, subscribed to `topics`; the
+    /// coordinator assigns partitions, reported as [`ConsumerEvent::Assigned`] and
+    /// [`ConsumerEvent::Revoked`]. Replaces any manual assignment.
+    ///
+    /// # Errors
+    /// [`ConsumeError::NoGroup`] without a `group.id`.
+    pub fn subscribe(&mut self, topics: &[&str], now: Instant) -> Result<(), ConsumeError> {
+        if self.group.is_none() {
+            return Err(ConsumeError::NoGroup);
+        }
+        let names: Vec<Arc<str>> = topics
+            .iter()
+            .map(|t| match self.topics.get_key_value(*t) {
+                Some((k, _)) => k.clone(),
+                None => {
+                    let k: Arc<str> = (*t).into();
+                    self.topics.insert(k.clone(), None);
+                    k
+                }
+            })
+            .collect();
+        self.metadata.request_refresh();
+        match &mut self.member {
+            Some(m) if m.state != MemberState::Unsubscribed => {
+                m.topics = names;
+                m.full = true;
+                m.next = Some(now);
+            }
+            _ => {
+                let id = format!(
+                    "kasio-{:016x}{:016x}",
+                    self.rng.next_u64(),
+                    self.rng.next_u64()
+                );
+                self.partitions.clear();
+                self.batches.clear();
+                self.buffered = 0;
+                let mut m = Membership::new(id, names);
+                m.next = Some(now);
+                self.member = Some(m);
+            }
+        }
+        self.new_deadline = true;
+        self.drain(now);
+        Ok(())
+    }
+
+    /// Leaves the group: the next heartbeat says so, and the partitions are released.
+    pub fn unsubscribe(&mut self, now: Instant) {
+        if let Some(m) = &mut self.member
+            && matches!(
+                m.state,
+                MemberState::Stable | MemberState::Reconciling | MemberState::Joining
+            )
+        {
+            m.state = MemberState::Leaving;
+            m.next = Some(now);
+        }
+        self.new_deadline = true;
+        self.drain(now);
+    }
+
+    /// The member's state, when subscribed.
+    pub fn member_state(&self) -> Option<MemberState> {
+        self.member.as_ref().map(|m| m.state)
+    }
+
+    /// Takes up a target assignment, committing what is given up first.
+    pub(super) fn reconcile(&mut self, now: Instant) {
+        let pending = self.commits_pending();
+        let Some(m) = &mut self.member else {
+            return;
+        };
+        if !m.revoking.is_empty() {
+            // Waiting for the revoked partitions' commit.
+            if pending {
+                return;
+            }
+            let revoked = std::mem::take(&mut m.revoking);
+            for tp in &revoked {
+                self.partitions.remove(tp);
+            }
+            self.events.push_back(ConsumerEvent::Revoked {
+                partitions: revoked,
+            });
+            if let Some(m) = &mut self.member {
+                m.full = true;
+                m.next = Some(now);
+                if m.target.is_none() {
+                    m.state = MemberState::Stable;
+                }
+            }
+        }
+        let Some(m) = &self.member else {
+            return;
+        };
+        let Some(target) = &m.target else {
+            return;
+        };
+        let mut wanted: BTreeSet<Tp> = BTreeSet::new();
+        for (id, parts) in target {
+            let Some(name) = self
+                .topics
+                .iter()
+                .find(|(_, meta)| meta.as_ref().is_some_and(|meta| meta.id == *id))
+                .map(|(k, _)| k.clone())
+            else {
+                // A topic this member does not know by id yet.
+                self.metadata.request_refresh();
+                return;
+            };
+            for p in parts {
+                wanted.insert((name.clone(), *p));
+            }
+        }
+        let owned: BTreeSet<Tp> = self.partitions.keys().cloned().collect();
+        let revoked: Vec<Tp> = owned.difference(&wanted).cloned().collect();
+        let added: Vec<Tp> = wanted.difference(&owned).cloned().collect();
+        if !revoked.is_empty() {
+            // Commit where the caller got to, and stop fetching, before letting go.
+            let mut offsets = Vec::new();
+            for tp in &revoked {
+                let first_queued = self
+                    .batches
+                    .iter()
+                    .find(|b| b.topic == tp.0 && b.partition == tp.1)
+                    .map(super::FetchedBatch::start_offset);
+                if let Some(s) = self.partitions.get_mut(tp) {
+                    s.paused = true;
+                    let position = match s.position {
+                        Position::At(o) => Some(first_queued.unwrap_or(o)),
+                        _ => None,
+                    };
+                    if let Some(o) = position {
+                        offsets.push((tp.clone(), o));
+                    }
+                }
+            }
+            self.batches.retain(|b| {
+                !revoked
+                    .iter()
+                    .any(|tp| b.topic == tp.0 && b.partition == tp.1)
+            });
+            self.buffered = self.batches.iter().map(super::batch_bytes).sum();
+            if !offsets.is_empty() {
+                self.queue_commit(offsets);
+            }
+            if let Some(m) = &mut self.member {
+                m.revoking = revoked;
+                m.state = MemberState::Reconciling;
+            }
+            // The added partitions wait until the revocation is done.
+            return;
+        }
+        for tp in &added {
+            self.partitions.insert(
+                tp.clone(),
+                super::PartitionState {
+                    position: Position::Committed,
+                    paused: false,
+                    fetching: false,
+                    retry_after: None,
+                    end_reported: false,
+                },
+            );
+        }
+        if !added.is_empty() {
+            self.events
+                .push_back(ConsumerEvent::Assigned { partitions: added });
+        }
+        if let Some(m) = &mut self.member {
+            m.target = None;
+            m.state = MemberState::Stable;
+            m.full = true;
+            m.next = Some(now);
+        }
+    }
+
+    pub(super) fn send_heartbeat(&mut self, now: Instant) {
+        let Some(m) = &self.member else {
+            return;
+        };
+        if m.state == MemberState::Unsubscribed || m.in_flight || m.next.is_none_or(|t| t > now) {
+            return;
+        }
+        let Some(node) = self.group.as_ref().and_then(|g| g.coordinator) else {
+            return;
+        };
+        let Some(addr) = self.metadata.address(Node::Broker(node)).cloned() else {
+            return;
+        };
+        let group_id = self
+            .group
+            .as_ref()
+            .map(|g| g.id.clone())
+            .unwrap_or_default();
+        let owned: Vec<TopicPartitions> = {
+            let mut by_topic: Vec<TopicPartitions> = Vec::new();
+            for (t, p) in self.partitions.keys() {
+                let Some(id) = self.topics.get(t).and_then(|m| m.as_ref()).map(|m| m.id) else {
+                    continue;
+                };
+                match by_topic.iter_mut().find(|x| x.topic_id == id) {
+                    Some(x) => x.partitions.push(*p),
+                    None => by_topic.push(TopicPartitions {
+                        topic_id: id,
+                        partitions: vec![*p],
+                        ..Default::default()
+                    }),
+                }
+            }
+            by_topic
+        };
+        let Some(conn) = self
+            .pool
+            .ensure(Node::Broker(node), Purpose::Control, &addr, now)
+        else {
+            return;
+        };
+        if conn.version(ApiKey::ConsumerGroupHeartbeat).is_none() {
+            self.events.push_back(ConsumerEvent::GroupError {
+                error: ConsumeError::Broker(ErrorCode::UnsupportedVersion),
+            });
+            if let Some(m) = &mut self.member {
+                m.state = MemberState::Unsubscribed;
+            }
+            return;
+        }
+        let Some(m) = &mut self.member else {
+            return;
+        };
+        let leaving = m.state == MemberState::Leaving;
+        let full = m.full || m.epoch == 0;
+        let req = ConsumerGroupHeartbeatRequest {
+            group_id: group_id.as_str().into(),
+            member_id: m.member_id.as_str().into(),
+            member_epoch: if leaving { -1 } else { m.epoch },
+            rebalance_timeout_ms: i32::try_from(m.rebalance_timeout.as_millis())
+                .unwrap_or(i32::MAX),
+            subscribed_topic_names: (full && !leaving)
+                .then(|| m.topics.iter().map(|t| t.as_ref().into()).collect()),
+            topic_partitions: (full && !leaving && m.revoking.is_empty()).then_some(owned),
+            ..Default::default()
+        };
+        let deadline = now + self.config.request_timeout;
+        if conn
+            .send(&req, Tag::Heartbeat, deadline, &mut self.transmits)
+            .is_some()
+        {
+            m.in_flight = true;
+            m.full = false;
+        }
+    }
+
+    pub(super) fn heartbeat_lost(&mut self, now: Instant) {
+        if let Some(m) = &mut self.member {
+            m.in_flight = false;
+            m.full = true;
+            m.next = Some(now + self.config.retry_backoff);
+        }
+    }
+
+    pub(super) fn on_heartbeat(&mut self, conn: ConnId, req: InFlight, frame: Bytes, now: Instant) {
+        let resp =
+            match frame::decode_response_as::<ConsumerGroupHeartbeatResponse>(req.version, frame) {
+                Ok((_, r)) => r,
+                Err(_) => {
+                    self.heartbeat_lost(now);
+                    self.lose(conn, now, true);
+                    return;
+                }
+            };
+        let backoff = now + self.config.retry_backoff;
+        let code = ErrorCode::from_code(resp.error_code);
+        let Some(m) = &mut self.member else {
+            return;
+        };
+        m.in_flight = false;
+        match code {
+            ErrorCode::None => {}
+            ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                if let Some(g) = &mut self.group {
+                    g.coordinator = None;
+                    g.retry_at = Some(backoff);
+                }
+                m.full = true;
+                m.next = Some(backoff);
+                return;
+            }
+            ErrorCode::CoordinatorLoadInProgress => {
+                m.full = true;
+                m.next = Some(backoff);
+                return;
+            }
+            ErrorCode::UnknownMemberId | ErrorCode::FencedMemberEpoch => {
+                // Fenced: the partitions are gone without a commit; join again.
+                m.epoch = 0;
+                m.state = MemberState::Joining;
+                m.target = None;
+                m.revoking.clear();
+                m.full = true;
+                m.next = Some(now);
+                let lost: Vec<Tp> = self.partitions.keys().cloned().collect();
+                self.partitions.clear();
+                self.batches.clear();
+                self.buffered = 0;
+                if !lost.is_empty() {
+                    self.events
+                        .push_back(ConsumerEvent::Lost { partitions: lost });
+                }
+                return;
+            }
+            c => {
+                m.state = MemberState::Unsubscribed;
+                self.events.push_back(ConsumerEvent::GroupError {
+                    error: ConsumeError::Broker(c),
+                });
+                return;
+            }
+        }
+        if m.state == MemberState::Leaving {
+            m.state = MemberState::Unsubscribed;
+            m.epoch = -1;
+            m.next = None;
+            let left: Vec<Tp> = self.partitions.keys().cloned().collect();
+            self.partitions.clear();
+            self.batches.clear();
+            self.buffered = 0;
+            if !left.is_empty() {
+                self.events
+                    .push_back(ConsumerEvent::Revoked { partitions: left });
+            }
+            return;
+        }
+        if let Some(id) = resp.member_id.as_deref()
+            && !id.is_empty()
+        {
+            m.member_id = id.to_string();
+        }
+        m.epoch = resp.member_epoch;
+        if resp.heartbeat_interval_ms > 0 {
+            m.interval =
+                Duration::from_millis(u64::try_from(resp.heartbeat_interval_ms).unwrap_or(5000));
+        }
+        m.next = Some(now + m.interval);
+        if m.state == MemberState::Joining {
+            m.state = MemberState::Stable;
+        }
+        if let Some(a) = resp.assignment {
+            m.target = Some(
+                a.topic_partitions
+                    .into_iter()
+                    .map(|t| (t.topic_id, t.partitions))
+                    .collect(),
+            );
+        }
+        self.reconcile(now);
+    }
+}
