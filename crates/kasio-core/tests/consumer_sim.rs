@@ -14,7 +14,12 @@ const PARTITIONS: i32 = 6;
 
 /// A cluster holding `n` keyed records produced by the kasio producer.
 fn filled(n: u64, seed: u64) -> Pair {
-    let mut pair = Pair::new(3, seed, |c| c.batch_size = 4096);
+    filled_in_batches(n, seed, 4096)
+}
+
+/// As [`filled`], with batches of about `batch_size` bytes.
+fn filled_in_batches(n: u64, seed: u64, batch_size: usize) -> Pair {
+    let mut pair = Pair::new(3, seed, |c| c.batch_size = batch_size);
     pair.cluster.create_topic(TOPIC, PARTITIONS).unwrap();
     let now = pair.now;
     for i in 0..n {
@@ -271,5 +276,151 @@ fn committing_without_a_group_is_refused() {
             .unwrap()
             .commit(&[(TOPIC, 0, 1)], now),
         Err(ConsumeError::NoGroup)
+    );
+}
+
+/// Every value handed out by any consumer of the pair, with the partition and offset.
+fn everything(pair: &Pair) -> Vec<(i32, i64, String)> {
+    let mut out = consumed(pair);
+    for e in &pair.more {
+        for b in &e.fetched {
+            b.for_each(|r| {
+                out.push((
+                    b.partition,
+                    r.offset,
+                    String::from_utf8(r.value.unwrap().to_vec()).unwrap(),
+                ));
+            })
+            .unwrap();
+        }
+    }
+    out
+}
+
+fn member(c: &mut kasio_core::ConsumerConfig) {
+    c.set("group.id", "members").unwrap();
+    c.set("auto.offset.reset", "earliest").unwrap();
+    c.set("max.partition.fetch.bytes", "256").unwrap();
+}
+
+fn assigned(events: &[ConsumerEvent]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, ConsumerEvent::Assigned { .. }))
+        .count()
+}
+
+#[test]
+fn two_members_share_the_partitions_and_read_everything_once() {
+    for seed in [9, 21, 33] {
+        two_members(seed);
+    }
+}
+
+fn two_members(seed: u64) {
+    // Small batches and some latency: the second member joins while the first is still
+    // reading, so partitions change hands mid-stream.
+    let mut pair = filled_in_batches(6000, seed, 200);
+    pair.latency = Duration::from_millis(20);
+    pair.add_consumer(member);
+    let now = pair.now;
+    pair.consumer
+        .as_mut()
+        .unwrap()
+        .subscribe(&[TOPIC], now)
+        .unwrap();
+    // Let the first member take everything and start reading.
+    pair.run_until(Duration::from_secs(30), |p| consumed(p).len() >= 300);
+    let b = pair.add_member(member);
+    let now = pair.now;
+    pair.more[b].consumer.subscribe(&[TOPIC], now).unwrap();
+    pair.run_until(Duration::from_secs(600), |p| {
+        everything(p).len() >= 6000 && assigned(&p.more[0].events) > 0
+    });
+    // Anything read twice would show up by now.
+    let until = pair.now + Duration::from_secs(20);
+    while pair.now < until && pair.step() {}
+    let all = everything(&pair);
+    let mut values: Vec<u64> = all.iter().map(|(_, _, v)| v.parse().unwrap()).collect();
+    values.sort_unstable();
+    assert_eq!(
+        values,
+        (0..6000).collect::<Vec<_>>(),
+        "every record exactly once"
+    );
+    let revoked = pair
+        .consumer_events
+        .iter()
+        .any(|e| matches!(e, ConsumerEvent::Revoked { .. }));
+    assert!(revoked, "the first member gave partitions up to the second");
+    assert!(
+        !pair.more[0].fetched.is_empty(),
+        "the second member read some of the stream"
+    );
+}
+
+#[test]
+fn a_fenced_member_loses_its_partitions_and_joins_again() {
+    let mut pair = filled(600, 10);
+    pair.add_consumer(member);
+    let now = pair.now;
+    pair.consumer
+        .as_mut()
+        .unwrap()
+        .subscribe(&[TOPIC], now)
+        .unwrap();
+    pair.run_until(Duration::from_secs(30), |p| {
+        assigned(&p.consumer_events) == 1
+    });
+    pair.cluster.inject(Fault::FailNext {
+        api: ApiKey::ConsumerGroupHeartbeat,
+        count: 1,
+        error: ErrorCode::FencedMemberEpoch,
+    });
+    pair.run_until(Duration::from_secs(30), |p| {
+        assigned(&p.consumer_events) == 2
+    });
+    assert!(
+        pair.consumer_events
+            .iter()
+            .any(|e| matches!(e, ConsumerEvent::Lost { partitions } if partitions.len() == 6))
+    );
+}
+
+#[test]
+fn a_silent_member_expires_and_its_partitions_move() {
+    let mut pair = filled(600, 11);
+    pair.add_consumer(member);
+    let b = pair.add_member(member);
+    let now = pair.now;
+    pair.consumer
+        .as_mut()
+        .unwrap()
+        .subscribe(&[TOPIC], now)
+        .unwrap();
+    pair.more[b].consumer.subscribe(&[TOPIC], now).unwrap();
+    pair.run_until(Duration::from_secs(60), |p| {
+        assigned(&p.consumer_events) > 0 && assigned(&p.more[0].events) > 0
+    });
+    // The first member goes silent (its process died): after the session timeout the
+    // coordinator gives everything to the second.
+    pair.consumer = None;
+    let start = pair.elapsed();
+    pair.run_until(Duration::from_secs(120), |p| {
+        p.more[0]
+            .events
+            .iter()
+            .any(|e| matches!(e, ConsumerEvent::Assigned { .. }))
+            && p.more[0]
+                .fetched
+                .iter()
+                .map(|b| b.partition)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+                == 6
+    });
+    assert!(
+        pair.elapsed() - start >= Duration::from_secs(40),
+        "after the session timeout"
     );
 }

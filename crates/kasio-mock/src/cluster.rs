@@ -118,6 +118,8 @@ pub struct Cluster {
     pub(crate) producer_epochs: HashMap<i64, i16>,
     /// Committed offsets by group, then (topic, partition).
     pub(crate) offsets: BTreeMap<String, BTreeMap<(String, i32), handlers::offsets::Committed>>,
+    /// Consumer groups (KIP-848) by id.
+    pub(crate) groups: BTreeMap<String, handlers::groups::Group>,
     pub(crate) next_producer_id: i64,
 }
 
@@ -166,6 +168,7 @@ impl Cluster {
             refused: HashSet::new(),
             producer_epochs: HashMap::new(),
             offsets: BTreeMap::new(),
+            groups: BTreeMap::new(),
             next_producer_id: 1000,
         }
     }
@@ -331,6 +334,7 @@ impl Cluster {
 
     /// Answers waiting fetches and releases delayed responses whose time has come.
     pub fn handle_timeout(&mut self, now: Instant) {
+        handlers::groups::expire(self, now);
         handlers::fetch::wake(self, now, false);
         let (due, later): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
             .into_iter()
@@ -395,7 +399,10 @@ impl Cluster {
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let parked = self.parked.iter().map(|p| p.deadline);
-        parked.chain(self.held.iter().map(|h| h.release)).min()
+        parked
+            .chain(self.held.iter().map(|h| h.release))
+            .chain(handlers::groups::next_expiry(self))
+            .min()
     }
 
     pub(crate) fn broker_of(&self, conn: ConnId) -> Option<i32> {

@@ -950,6 +950,12 @@ impl Consumer {
         let Position::At(mut position) = s.position else {
             return;
         };
+        if s.paused {
+            // Paused (by the caller, or because the group is taking the partition away)
+            // while this fetch was out: its records are not handed out, and the position
+            // stays where it was, so a commit made meanwhile still holds.
+            return;
+        }
         let code = ErrorCode::from_code(data.error_code);
         match code {
             ErrorCode::None => {}

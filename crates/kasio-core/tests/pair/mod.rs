@@ -33,20 +33,30 @@ pub(crate) struct Pair {
     /// What the consumer handed out.
     pub(crate) fetched: Vec<FetchedBatch>,
     pub(crate) consumer_events: Vec<ConsumerEvent>,
+    /// Further consumers (group members), each with what it handed out.
+    pub(crate) more: Vec<Extra>,
     /// One-way network delay: bytes sent at `t` arrive at `t + latency`.
     pub(crate) latency: Duration,
     wire: VecDeque<(Instant, Wire)>,
     /// The clients' deadlines as a shell holds them: re-read after every input the pair
     /// feeds, but after a test's own commands only if the client asks for attention, so a
     /// command that forgets to say it made a deadline shows up as a stall.
-    deadlines: [Option<Instant>; 2],
+    deadlines: Vec<Option<Instant>>,
     stale: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Side {
     Producer,
-    Consumer,
+    /// 0 is `consumer`, n is `more[n - 1]`.
+    Consumer(usize),
+}
+
+/// Another consumer on the cluster.
+pub(crate) struct Extra {
+    pub(crate) consumer: Consumer,
+    pub(crate) fetched: Vec<FetchedBatch>,
+    pub(crate) events: Vec<ConsumerEvent>,
 }
 
 /// Bytes on their way, in either direction.
@@ -121,9 +131,10 @@ impl Pair {
             closed: false,
             fetched: Vec::new(),
             consumer_events: Vec::new(),
+            more: Vec::new(),
             latency: Duration::ZERO,
             wire: VecDeque::new(),
-            deadlines: [None; 2],
+            deadlines: vec![None; 2],
             stale: true,
         }
     }
@@ -135,6 +146,20 @@ impl Pair {
         self.consumer = Some(Consumer::new(config, self.now, 99).unwrap());
     }
 
+    /// Adds another consumer; its index in `more`.
+    pub(crate) fn add_member(&mut self, configure: impl FnOnce(&mut ConsumerConfig)) -> usize {
+        let mut config = ConsumerConfig::new("127.0.0.1:9092").unwrap();
+        configure(&mut config);
+        let seed = 100 + self.more.len() as u64;
+        self.more.push(Extra {
+            consumer: Consumer::new(config, self.now, seed).unwrap(),
+            fetched: Vec::new(),
+            events: Vec::new(),
+        });
+        self.deadlines.push(None);
+        self.more.len() - 1
+    }
+
     pub(crate) fn elapsed(&self) -> Duration {
         self.now - self.start
     }
@@ -142,7 +167,11 @@ impl Pair {
     fn client(&mut self, side: Side) -> Option<&mut dyn Client> {
         match side {
             Side::Producer => Some(&mut self.producer),
-            Side::Consumer => self.consumer.as_mut().map(|c| c as &mut dyn Client),
+            Side::Consumer(0) => self.consumer.as_mut().map(|c| c as &mut dyn Client),
+            Side::Consumer(n) => self
+                .more
+                .get_mut(n - 1)
+                .map(|e| &mut e.consumer as &mut dyn Client),
         }
     }
 
@@ -155,7 +184,11 @@ impl Pair {
 
     fn exchange_once(&mut self) -> bool {
         let mut moved = false;
-        for side in [Side::Producer, Side::Consumer] {
+        let sides: Vec<Side> = [Side::Producer]
+            .into_iter()
+            .chain((0..=self.more.len()).map(Side::Consumer))
+            .collect();
+        for side in sides {
             let now = self.now;
             let arrive = self.now + self.latency;
             let Some(client) = self.client(side) else {
@@ -276,6 +309,22 @@ impl Pair {
                 consumer.resume_fetching(self.now);
             }
         }
+        let now = self.now;
+        for extra in &mut self.more {
+            let mut took = false;
+            while let Some(b) = extra.consumer.poll_batch() {
+                moved = true;
+                took = true;
+                extra.fetched.push(b);
+            }
+            while let Some(e) = extra.consumer.poll_event() {
+                moved = true;
+                extra.events.push(e);
+            }
+            if took {
+                extra.consumer.resume_fetching(now);
+            }
+        }
         moved
     }
 
@@ -286,6 +335,9 @@ impl Pair {
         self.deadlines[0] = self.producer.poll_timeout().map(|t| t.at);
         if let Some(c) = &mut self.consumer {
             self.deadlines[1] = c.poll_timeout().map(|t| t.at);
+        }
+        for (i, e) in self.more.iter_mut().enumerate() {
+            self.deadlines[2 + i] = e.consumer.poll_timeout().map(|t| t.at);
         }
         self.stale = false;
     }
@@ -304,16 +356,22 @@ impl Pair {
         {
             self.deadlines[1] = c.poll_timeout().map(|t| t.at);
         }
+        for (i, e) in self.more.iter_mut().enumerate() {
+            if self.stale || e.consumer.needs_attention() {
+                self.deadlines[2 + i] = e.consumer.poll_timeout().map(|t| t.at);
+            }
+        }
         self.stale = false;
-        let next = [
-            self.deadlines[0],
-            self.deadlines[1],
-            self.cluster.poll_timeout(),
-            self.wire.front().map(|(at, _)| *at),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let next = self
+            .deadlines
+            .iter()
+            .copied()
+            .chain([
+                self.cluster.poll_timeout(),
+                self.wire.front().map(|(at, _)| *at),
+            ])
+            .flatten()
+            .min();
         let Some(next) = next else {
             return false;
         };
@@ -323,6 +381,9 @@ impl Pair {
         self.producer.handle_timeout(now);
         if let Some(c) = &mut self.consumer {
             c.timeout(now);
+        }
+        for e in &mut self.more {
+            e.consumer.handle_timeout(now);
         }
         self.cluster.handle_timeout(now);
         true

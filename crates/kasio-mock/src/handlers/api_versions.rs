@@ -6,7 +6,7 @@ use kasio_proto::{
 };
 
 /// The APIs the mock answers.
-const SERVED: [ApiKey; 13] = [
+const SERVED: [ApiKey; 14] = [
     ApiKey::Produce,
     ApiKey::Fetch,
     ApiKey::ListOffsets,
@@ -20,6 +20,7 @@ const SERVED: [ApiKey; 13] = [
     ApiKey::FindCoordinator,
     ApiKey::OffsetCommit,
     ApiKey::OffsetFetch,
+    ApiKey::ConsumerGroupHeartbeat,
 ];
 
 pub(crate) fn served() -> Vec<ApiVersion> {

@@ -4,10 +4,11 @@
 use kasio_proto::{
     AnyRequest, AnyResponse, ErrorCode,
     messages::{
-        ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse, DeleteTopicsResponse,
-        DescribeClusterResponse, FetchResponse, FindCoordinatorResponse, InitProducerIdResponse,
-        ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetFetchResponse,
-        ProduceResponse, create_partitions_response::CreatePartitionsTopicResult,
+        ApiVersionsResponse, ConsumerGroupHeartbeatResponse, CreatePartitionsResponse,
+        CreateTopicsResponse, DeleteTopicsResponse, DescribeClusterResponse, FetchResponse,
+        FindCoordinatorResponse, InitProducerIdResponse, ListOffsetsResponse, MetadataResponse,
+        OffsetCommitResponse, OffsetFetchResponse, ProduceResponse,
+        create_partitions_response::CreatePartitionsTopicResult,
         create_topics_response::CreatableTopicResult, delete_topics_response::DeletableTopicResult,
         fetch_response, find_coordinator_response, list_offsets_response,
         metadata_response::MetadataResponseTopic, offset_commit_response, offset_fetch_response,
@@ -190,6 +191,13 @@ pub(crate) fn error_response(request: &AnyRequest, error: ErrorCode) -> Option<A
                 .collect(),
             ..Default::default()
         }),
+        AnyRequest::ConsumerGroupHeartbeat(_) => {
+            AnyResponse::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse {
+                error_code: code,
+                member_epoch: -1,
+                ..Default::default()
+            })
+        }
         AnyRequest::OffsetFetch(r) => AnyResponse::OffsetFetch(OffsetFetchResponse {
             error_code: code,
             groups: r

@@ -3,6 +3,7 @@
 pub(crate) mod api_versions;
 pub(crate) mod errors;
 pub(crate) mod fetch;
+pub(crate) mod groups;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
 pub(crate) mod offsets;
@@ -72,6 +73,9 @@ pub(crate) fn handle(
         AnyRequest::OffsetFetch(r) => Outcome::Respond(Box::new(AnyResponse::OffsetFetch(
             offsets::offset_fetch(cluster, broker, &r, version),
         ))),
+        AnyRequest::ConsumerGroupHeartbeat(r) => Outcome::Respond(Box::new(
+            AnyResponse::ConsumerGroupHeartbeat(groups::heartbeat(cluster, broker, &r, now)),
+        )),
         _ => Outcome::Close,
     }
 }
