@@ -53,6 +53,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     partitions.iter().map(|(_, p)| p).collect::<Vec<_>>()
                 );
             }
+            Fetched::Event(ConsumerEvent::Lost { partitions }) => {
+                eprintln!(
+                    "lost {:?}",
+                    partitions.iter().map(|(_, p)| p).collect::<Vec<_>>()
+                );
+            }
+            Fetched::Event(ConsumerEvent::Committed { offsets, error }) => {
+                eprintln!("committed {} offsets, error {error:?}", offsets.len());
+            }
             Fetched::Event(ConsumerEvent::GroupError { error }) => {
                 return Err(format!("group: {error}").into());
             }

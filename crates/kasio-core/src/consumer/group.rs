@@ -255,15 +255,20 @@ impl Consumer {
                 },
             );
         }
-        if !added.is_empty() {
+        let changed = !added.is_empty();
+        if changed {
             self.events
                 .push_back(ConsumerEvent::Assigned { partitions: added });
         }
         if let Some(m) = &mut self.member {
             m.target = None;
             m.state = MemberState::Stable;
-            m.full = true;
-            m.next = Some(now);
+            if changed {
+                // Tell the coordinator at once what the member now owns; an unchanged
+                // assignment waits for the next interval.
+                m.full = true;
+                m.next = Some(now);
+            }
         }
     }
 
