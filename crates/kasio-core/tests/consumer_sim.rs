@@ -388,6 +388,27 @@ fn a_fenced_member_loses_its_partitions_and_joins_again() {
 }
 
 #[test]
+fn a_stable_member_heartbeats_on_the_interval() {
+    let mut pair = filled(60, 12);
+    pair.add_consumer(member);
+    let now = pair.now;
+    pair.consumer
+        .as_mut()
+        .unwrap()
+        .subscribe(&[TOPIC], now)
+        .unwrap();
+    pair.run_until(Duration::from_secs(30), |p| {
+        assigned(&p.consumer_events) == 1
+    });
+    let before = pair.cluster.requests(ApiKey::ConsumerGroupHeartbeat);
+    pair.run_for(Duration::from_secs(60));
+    let sent = pair.cluster.requests(ApiKey::ConsumerGroupHeartbeat) - before;
+    // One every 5 s; a member that answers every response with another one would send
+    // thousands.
+    assert!((10..=14).contains(&sent), "{sent} heartbeats in 60 s");
+}
+
+#[test]
 fn a_silent_member_expires_and_its_partitions_move() {
     let mut pair = filled(600, 11);
     pair.add_consumer(member);

@@ -118,6 +118,8 @@ pub struct Cluster {
     pub(crate) producer_epochs: HashMap<i64, i16>,
     /// Committed offsets by group, then (topic, partition).
     pub(crate) offsets: BTreeMap<String, BTreeMap<(String, i32), handlers::offsets::Committed>>,
+    /// Requests received, by API key.
+    served: HashMap<i16, u64>,
     /// Consumer groups (KIP-848) by id.
     pub(crate) groups: BTreeMap<String, handlers::groups::Group>,
     pub(crate) next_producer_id: i64,
@@ -169,6 +171,7 @@ impl Cluster {
             producer_epochs: HashMap::new(),
             offsets: BTreeMap::new(),
             groups: BTreeMap::new(),
+            served: HashMap::new(),
             next_producer_id: 1000,
         }
     }
@@ -247,6 +250,11 @@ impl Cluster {
                 .log
                 .end(),
         )
+    }
+
+    /// How many requests of `api` the cluster has received (malformed ones aside).
+    pub fn requests(&self, api: ApiKey) -> u64 {
+        self.served.get(&api.as_i16()).copied().unwrap_or(0)
     }
 
     /// The leader of a partition.
@@ -444,6 +452,7 @@ impl Cluster {
             return false;
         };
         let api = body.api_key();
+        *self.served.entry(api.as_i16()).or_default() += 1;
         let (version, corr) = (header.request_api_version, header.correlation_id);
         if let Some(error) = self.faults.fail(api)
             && let Some(resp) = handlers::errors::error_response(&body, error)

@@ -389,11 +389,25 @@ impl Pair {
         true
     }
 
+    /// Lets `duration` of virtual time pass (failing on a request storm).
+    pub(crate) fn run_for(&mut self, duration: Duration) {
+        let until = self.now + duration;
+        self.run_until(duration + Duration::from_secs(1), |p| p.now >= until);
+    }
+
     /// Steps until `done` holds, failing after `limit` of virtual time.
     pub(crate) fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Self) -> bool) {
         let end = self.now + limit;
+        let mut steps = 0u64;
         while !done(self) {
             assert!(self.now <= end, "not done after {limit:?} of virtual time");
+            steps += 1;
+            // A client that keeps sending without time passing (a request storm) fails
+            // here instead of hanging the test.
+            assert!(
+                steps < 5_000_000,
+                "5,000,000 steps and not done: a request storm?"
+            );
             if !self.step() {
                 panic!("nothing left to happen and not done");
             }

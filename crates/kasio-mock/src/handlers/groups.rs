@@ -164,7 +164,10 @@ pub(crate) fn heartbeat(
         m.epoch += 1;
         m.given = Some(give.clone());
     }
-    let assignment = changed.then(|| {
+    // Like Kafka, the assignment comes back when it changed or when the member reported
+    // what it owns (a full heartbeat).
+    let full = req.topic_partitions.is_some();
+    let assignment = (changed || full).then(|| {
         let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
         for (t, p) in &give {
             by_topic.entry(t.clone()).or_default().push(*p);
