@@ -6,6 +6,7 @@ build of the `group_consumer` example, which scripts/test builds before the lab.
 
 import os
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -36,17 +37,26 @@ def produce(topic, start, end):
 
 
 def member(topic, group):
+    """Starts a member writing to files: with pipes, a member whose output nobody reads
+    would block, miss heartbeats and be expired from the group (and rightly so)."""
     assert MEMBER.exists(), f"build it first: cargo build --release -p kasio-tokio --examples ({MEMBER})"
+    out = tempfile.TemporaryFile(mode="w+")
+    err = tempfile.TemporaryFile(mode="w+")
     # Idle longer than two heartbeat intervals (5 s each): partitions a member gives up
     # reach the others at their next heartbeats.
-    return subprocess.Popen([str(MEMBER), bootstrap(), topic, group, "12000"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([str(MEMBER), bootstrap(), topic, group, "12000"],
+                            stdout=out, stderr=err, text=True)
+    return proc, out, err
 
 
-def finish(proc):
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err[-2000:]
-    return [line.split(" ", 3) for line in out.splitlines()], err
+def finish(member):
+    proc, out, err = member
+    proc.wait(timeout=120)
+    out.seek(0)
+    err.seek(0)
+    stdout, stderr = out.read(), err.read()
+    assert proc.returncode == 0, stderr[-2000:]
+    return [line.split(" ", 3) for line in stdout.splitlines()], stderr
 
 
 def test_two_members_share_a_topic_exactly_once_and_a_third_resumes():
