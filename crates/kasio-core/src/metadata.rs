@@ -6,7 +6,10 @@ use crate::{
     conn::{Node, Pool, Purpose},
     rng::Rng,
 };
-use kasio_proto::{Uuid, messages::MetadataResponse};
+use kasio_proto::{
+    Uuid,
+    messages::{MetadataResponse, metadata_response::MetadataResponseTopic},
+};
 use std::{
     collections::BTreeMap,
     time::{Duration, Instant},
@@ -24,6 +27,46 @@ pub(crate) struct PartitionMeta {
 pub(crate) struct TopicMeta {
     pub(crate) id: Uuid,
     pub(crate) partitions: Vec<PartitionMeta>,
+}
+
+impl TopicMeta {
+    /// The topic as a Metadata response describes it (partitions indexed by number, a
+    /// missing or negative leader as `None`).
+    pub(crate) fn from_response(t: &MetadataResponseTopic) -> Self {
+        let count = t
+            .partitions
+            .iter()
+            .map(|p| p.partition_index + 1)
+            .max()
+            .unwrap_or(0);
+        let mut partitions = vec![
+            PartitionMeta {
+                leader: None,
+                leader_epoch: -1
+            };
+            usize::try_from(count).unwrap_or(0)
+        ];
+        for p in &t.partitions {
+            if let Some(slot) = usize::try_from(p.partition_index)
+                .ok()
+                .and_then(|i| partitions.get_mut(i))
+            {
+                *slot = PartitionMeta {
+                    leader: (p.leader_id >= 0).then_some(p.leader_id),
+                    leader_epoch: p.leader_epoch,
+                };
+            }
+        }
+        Self {
+            id: t.topic_id,
+            partitions,
+        }
+    }
+
+    /// Whether some partition has no leader (metadata should be refreshed).
+    pub(crate) fn leaderless(&self) -> bool {
+        self.partitions.iter().any(|p| p.leader.is_none())
+    }
 }
 
 #[derive(Debug)]

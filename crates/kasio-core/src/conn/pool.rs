@@ -148,6 +148,16 @@ impl Pool {
         Some(conn)
     }
 
+    /// Connections with a request past its deadline. Like the Java client, the caller
+    /// closes them: a request that timed out poisons its connection.
+    pub(crate) fn timed_out(&self, now: Instant) -> Vec<ConnId> {
+        self.conns
+            .values()
+            .filter(|c| c.deadline().is_some_and(|d| d <= now))
+            .map(|c| c.id)
+            .collect()
+    }
+
     pub(crate) fn ids(&self) -> Vec<ConnId> {
         self.conns.keys().copied().collect()
     }

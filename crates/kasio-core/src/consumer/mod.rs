@@ -12,7 +12,7 @@ pub use group::MemberState;
 
 use crate::{
     conn::{CloseReason, ConnId, ConnectAction, InFlight, Node, Pool, Purpose, Tag, Transmit},
-    metadata::{Metadata, PartitionMeta, TopicMeta},
+    metadata::{Metadata, TopicMeta},
     producer::Timeout,
     rng::Rng,
 };
@@ -392,15 +392,8 @@ impl Consumer {
 
     /// Time passed: requests time out, backoffs end.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for id in self.pool.ids() {
-            let expired = self
-                .pool
-                .get_mut(id)
-                .and_then(|c| c.deadline())
-                .is_some_and(|d| d <= now);
-            if expired {
-                self.lose(id, now, true);
-            }
+        for id in self.pool.timed_out(now) {
+            self.lose(id, now, true);
         }
         self.drain(now);
     }
@@ -818,34 +811,7 @@ impl Consumer {
             if ErrorCode::from_code(t.error_code) != ErrorCode::None {
                 continue;
             }
-            let count = t
-                .partitions
-                .iter()
-                .map(|p| p.partition_index + 1)
-                .max()
-                .unwrap_or(0);
-            let mut partitions = vec![
-                PartitionMeta {
-                    leader: None,
-                    leader_epoch: -1
-                };
-                usize::try_from(count).unwrap_or(0)
-            ];
-            for p in &t.partitions {
-                if let Some(s) = usize::try_from(p.partition_index)
-                    .ok()
-                    .and_then(|i| partitions.get_mut(i))
-                {
-                    *s = PartitionMeta {
-                        leader: (p.leader_id >= 0).then_some(p.leader_id),
-                        leader_epoch: p.leader_epoch,
-                    };
-                }
-            }
-            *slot = Some(TopicMeta {
-                id: t.topic_id,
-                partitions,
-            });
+            *slot = Some(TopicMeta::from_response(t));
         }
     }
 

@@ -421,16 +421,8 @@ impl<T> Producer<T> {
 
     /// Time has passed: requests time out, lingering batches go out, retries begin.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for id in self.pool.ids() {
-            let expired = self
-                .pool
-                .get_mut(id)
-                .and_then(|c| c.deadline())
-                .is_some_and(|d| d <= now);
-            if expired {
-                // Like the Java client: a request that timed out poisons its connection.
-                self.lose(id, now, true);
-            }
+        for id in self.pool.timed_out(now) {
+            self.lose(id, now, true);
         }
         self.drain(now);
     }

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     conn::{ConnId, InFlight, Node, Purpose, Tag},
-    metadata::{PartitionMeta, TopicMeta},
+    metadata::TopicMeta,
 };
 use bytes::Bytes;
 use kasio_proto::{
@@ -550,42 +550,16 @@ impl<T> Producer<T> {
                 }
                 continue;
             }
-            let count = t
-                .partitions
-                .iter()
-                .map(|p| p.partition_index + 1)
-                .max()
-                .unwrap_or(0);
-            let mut partitions = vec![
-                PartitionMeta {
-                    leader: None,
-                    leader_epoch: -1
-                };
-                usize::try_from(count).unwrap_or(0)
-            ];
-            for p in &t.partitions {
-                if let Some(slot) = usize::try_from(p.partition_index)
-                    .ok()
-                    .and_then(|i| partitions.get_mut(i))
-                {
-                    *slot = PartitionMeta {
-                        leader: (p.leader_id >= 0).then_some(p.leader_id),
-                        leader_epoch: p.leader_epoch,
-                    };
-                }
-                urgent |= p.leader_id < 0;
-            }
+            let meta = TopicMeta::from_response(t);
+            urgent |= meta.leaderless();
             // Partitions can be added, never removed.
-            while topic.partitions.len() < partitions.len() {
+            while topic.partitions.len() < meta.partitions.len() {
                 topic.partitions.push(PartitionState::default());
             }
             if topic.meta.is_none() {
                 newly_known.push(topic.name.clone());
             }
-            topic.meta = Some(TopicMeta {
-                id: t.topic_id,
-                partitions,
-            });
+            topic.meta = Some(meta);
         }
         if urgent {
             self.metadata.request_refresh();
