@@ -12,6 +12,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod admin;
 mod config;
 mod conn;
 mod consumer;
@@ -21,6 +22,15 @@ pub mod partitioner;
 mod producer;
 mod rng;
 
+pub use admin::{
+    AclBinding, AclFilter, AclOperation, AclPermission, Admin, AdminConfig, AdminError, AdminEvent,
+    AdminOutput, ApiError, ApiSupport, BrokerInfo, ClusterDescription, CommittedOffset,
+    ConfigChange, ConfigEntry, ConfigResource, ConfigResourceType, ConfigSource, GroupDescription,
+    GroupListing, ListedOffset, MemberDescription, Named, NewTopic, OffsetSpec, OpId,
+    PartitionInfo, PartitionLag, PartitionResult, PatternType, QuotaChange, QuotaEntry,
+    QuotaFilter, QuotaMatch, ResourceConfigs, ResourceResult, ResourceType, ScramChange,
+    ScramCredential, ScramMechanism, TopicDescription, TopicListing, TopicRef, TopicResult,
+};
 pub use config::{Acks, BrokerAddress, ConfigError, ProducerConfig, parse_bootstrap};
 pub use conn::{CloseReason, ConnId, ConnectAction, Transmit};
 pub use consumer::{

@@ -12,14 +12,19 @@
 //! # Ok(()) }
 //! ```
 
+mod admin;
 mod consumer;
 mod driver;
 mod producer;
 
+pub use admin::Admin;
 pub use consumer::{Consumer, Fetched};
 pub use kasio_core::{
-    Acks, Compression, ConfigError, ConsumeError, ConsumerConfig, ConsumerEvent, FetchedBatch,
-    IsolationLevel, MemberState, OffsetReset, ProduceError, ProducerConfig, Record, RecordMetadata,
-    Seek, SendError,
+    Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError, ApiError,
+    Compression, ConfigChange, ConfigError, ConfigResource, ConfigResourceType, ConsumeError,
+    ConsumerConfig, ConsumerEvent, FetchedBatch, IsolationLevel, MemberState, NewTopic,
+    OffsetReset, OffsetSpec, PatternType, ProduceError, ProducerConfig, QuotaChange, QuotaFilter,
+    QuotaMatch, Record, RecordMetadata, ResourceType, ScramChange, ScramMechanism, Seek, SendError,
+    TopicRef,
 };
 pub use producer::{Delivery, GroupDelivery, Producer};

@@ -7,7 +7,7 @@ pub(crate) use pool::{Node, Pool, Purpose};
 
 use bytes::{Bytes, BytesMut};
 use kasio_proto::{
-    ApiKey, Decode, ErrorCode, Request,
+    AnyRequest, ApiKey, Decode, ErrorCode, Request,
     frame::{self, FrameDecoder},
     messages::{ApiVersionsRequest, ApiVersionsResponse, RequestHeader},
 };
@@ -73,6 +73,8 @@ pub(crate) enum Tag {
     OffsetFetch(u64),
     OffsetCommit(u64),
     Heartbeat,
+    /// An admin call, by its id.
+    Admin(u64),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -270,12 +272,37 @@ impl Connection {
         deadline: Instant,
         out: &mut VecDeque<Transmit>,
     ) -> Result<(), kasio_proto::EncodeError> {
-        let header = self.header(R::API_KEY, version);
+        self.queue(R::API_KEY, req, version, tag, deadline, out)
+    }
+
+    /// As [`send`](Self::send) for a request whose type is known only at run time; the
+    /// caller picked `version` from [`version`](Self::version).
+    pub(crate) fn send_any(
+        &mut self,
+        req: &AnyRequest,
+        version: i16,
+        tag: Tag,
+        deadline: Instant,
+        out: &mut VecDeque<Transmit>,
+    ) -> Result<(), kasio_proto::EncodeError> {
+        self.queue(req.api_key(), req, version, tag, deadline, out)
+    }
+
+    fn queue(
+        &mut self,
+        api: ApiKey,
+        body: &impl kasio_proto::Encode,
+        version: i16,
+        tag: Tag,
+        deadline: Instant,
+        out: &mut VecDeque<Transmit>,
+    ) -> Result<(), kasio_proto::EncodeError> {
+        let header = self.header(api, version);
         let mut buf = BytesMut::with_capacity(std::mem::replace(&mut self.capacity, 256));
-        frame::encode_request(&header, req, &mut buf)?;
+        frame::encode_request(&header, body, &mut buf)?;
         self.in_flight.push_back(InFlight {
             correlation_id: header.correlation_id,
-            api: R::API_KEY,
+            api,
             version,
             deadline,
             tag,

@@ -470,7 +470,8 @@ impl<T> Producer<T> {
                 | Tag::FindCoordinator
                 | Tag::OffsetFetch(_)
                 | Tag::OffsetCommit(_)
-                | Tag::Heartbeat => {}
+                | Tag::Heartbeat
+                | Tag::Admin(_) => {}
                 Tag::Metadata => self.metadata.failed(now),
                 Tag::InitProducerId => {
                     let at = now + self.config.retry_backoff;

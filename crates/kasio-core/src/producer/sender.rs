@@ -472,7 +472,8 @@ impl<T> Producer<T> {
             | Tag::FindCoordinator
             | Tag::OffsetFetch(_)
             | Tag::OffsetCommit(_)
-            | Tag::Heartbeat => {}
+            | Tag::Heartbeat
+            | Tag::Admin(_) => {}
             Tag::Metadata => {
                 match frame::decode_response_as::<MetadataResponse>(req.version, frame) {
                     Ok((_, resp)) => self.on_metadata(&resp, now),

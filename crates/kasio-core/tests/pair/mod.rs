@@ -6,8 +6,9 @@
 
 use bytes::Bytes;
 use kasio_core::{
-    CloseReason, ConnId, ConnectAction, Consumer, ConsumerConfig, ConsumerEvent, Event,
-    FetchedBatch, ProduceError, Producer, ProducerConfig, RecordMetadata, Transmit,
+    Admin, AdminConfig, AdminEvent, CloseReason, ConnId, ConnectAction, Consumer, ConsumerConfig,
+    ConsumerEvent, Event, FetchedBatch, ProduceError, Producer, ProducerConfig, RecordMetadata,
+    Transmit,
 };
 use kasio_mock::{Cluster, ClusterConfig};
 use kasio_proto::records::Batches;
@@ -35,6 +36,10 @@ pub(crate) struct Pair {
     pub(crate) consumer_events: Vec<ConsumerEvent>,
     /// Further consumers (group members), each with what it handed out.
     pub(crate) more: Vec<Extra>,
+    /// An admin client, once a test adds one, and its finished operations.
+    pub(crate) admin: Option<Admin>,
+    pub(crate) admin_events: Vec<AdminEvent>,
+    admin_deadline: Option<Instant>,
     /// One-way network delay: bytes sent at `t` arrive at `t + latency`.
     pub(crate) latency: Duration,
     wire: VecDeque<(Instant, Wire)>,
@@ -50,6 +55,7 @@ pub(crate) enum Side {
     Producer,
     /// 0 is `consumer`, n is `more[n - 1]`.
     Consumer(usize),
+    Admin,
 }
 
 /// Another consumer on the cluster.
@@ -101,6 +107,7 @@ macro_rules! client {
 }
 client!(Producer<u64>);
 client!(Consumer);
+client!(Admin);
 
 impl Pair {
     /// A producer bootstrapping from a cluster of `brokers` brokers.
@@ -132,6 +139,9 @@ impl Pair {
             fetched: Vec::new(),
             consumer_events: Vec::new(),
             more: Vec::new(),
+            admin: None,
+            admin_events: Vec::new(),
+            admin_deadline: None,
             latency: Duration::ZERO,
             wire: VecDeque::new(),
             deadlines: vec![None; 2],
@@ -160,6 +170,27 @@ impl Pair {
         self.more.len() - 1
     }
 
+    /// Adds an admin client bootstrapping from the same cluster.
+    pub(crate) fn add_admin(&mut self, configure: impl FnOnce(&mut AdminConfig)) {
+        let mut config = AdminConfig::new("127.0.0.1:9092").unwrap();
+        configure(&mut config);
+        self.admin = Some(Admin::new(config, self.now, 7).unwrap());
+    }
+
+    /// Runs an admin operation to its end; its result.
+    pub(crate) fn admin_run(
+        &mut self,
+        start: impl FnOnce(&mut Admin, Instant) -> kasio_core::OpId,
+    ) -> Result<kasio_core::AdminOutput, kasio_core::AdminError> {
+        let now = self.now;
+        let id = start(self.admin.as_mut().unwrap(), now);
+        self.run_until(Duration::from_secs(120), |p| {
+            p.admin_events.iter().any(|e| e.id == id)
+        });
+        let i = self.admin_events.iter().position(|e| e.id == id).unwrap();
+        self.admin_events.remove(i).result
+    }
+
     pub(crate) fn elapsed(&self) -> Duration {
         self.now - self.start
     }
@@ -172,6 +203,7 @@ impl Pair {
                 .more
                 .get_mut(n - 1)
                 .map(|e| &mut e.consumer as &mut dyn Client),
+            Side::Admin => self.admin.as_mut().map(|a| a as &mut dyn Client),
         }
     }
 
@@ -187,6 +219,7 @@ impl Pair {
         let sides: Vec<Side> = [Side::Producer]
             .into_iter()
             .chain((0..=self.more.len()).map(Side::Consumer))
+            .chain([Side::Admin])
             .collect();
         for side in sides {
             let now = self.now;
@@ -309,6 +342,12 @@ impl Pair {
                 consumer.resume_fetching(self.now);
             }
         }
+        if let Some(admin) = &mut self.admin {
+            while let Some(e) = admin.poll_event() {
+                moved = true;
+                self.admin_events.push(e);
+            }
+        }
         let now = self.now;
         for extra in &mut self.more {
             let mut took = false;
@@ -339,6 +378,9 @@ impl Pair {
         for (i, e) in self.more.iter_mut().enumerate() {
             self.deadlines[2 + i] = e.consumer.poll_timeout().map(|t| t.at);
         }
+        if let Some(a) = &mut self.admin {
+            self.admin_deadline = a.poll_timeout().map(|t| t.at);
+        }
         self.stale = false;
     }
 
@@ -361,12 +403,18 @@ impl Pair {
                 self.deadlines[2 + i] = e.consumer.poll_timeout().map(|t| t.at);
             }
         }
+        if let Some(a) = &mut self.admin
+            && (self.stale || a.needs_attention())
+        {
+            self.admin_deadline = a.poll_timeout().map(|t| t.at);
+        }
         self.stale = false;
         let next = self
             .deadlines
             .iter()
             .copied()
             .chain([
+                self.admin_deadline,
                 self.cluster.poll_timeout(),
                 self.wire.front().map(|(at, _)| *at),
             ])
@@ -384,6 +432,9 @@ impl Pair {
         }
         for e in &mut self.more {
             e.consumer.handle_timeout(now);
+        }
+        if let Some(a) = &mut self.admin {
+            a.handle_timeout(now);
         }
         self.cluster.handle_timeout(now);
         true
