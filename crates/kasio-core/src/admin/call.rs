@@ -203,17 +203,17 @@ impl Operation for Single {
 }
 
 /// Errors after which the same request may succeed: the coordinator or controller moved,
-/// or is still loading.
+/// or is still loading. Other errors, even those Kafka calls retriable (an unknown topic),
+/// are the answer, as in the Java admin client.
 pub(crate) fn retriable(code: kasio_proto::ErrorCode) -> bool {
     use kasio_proto::ErrorCode as E;
-    code.is_retriable()
-        || matches!(
-            code,
-            E::NotCoordinator
-                | E::CoordinatorNotAvailable
-                | E::CoordinatorLoadInProgress
-                | E::NotController
-        )
+    matches!(
+        code,
+        E::NotCoordinator
+            | E::CoordinatorNotAvailable
+            | E::CoordinatorLoadInProgress
+            | E::NotController
+    )
 }
 
 /// The answer was not the response the request asked for.

@@ -152,6 +152,9 @@ pub struct Admin {
     events: VecDeque<AdminEvent>,
     transmits: VecDeque<Transmit>,
     new_deadline: bool,
+    /// Why the last dial failed, while no connection has come up since: an operation
+    /// that times out then says the cluster was unreachable, and why.
+    unreachable: Option<String>,
 }
 
 impl Admin {
@@ -187,6 +190,7 @@ impl Admin {
             events: VecDeque::new(),
             transmits: VecDeque::new(),
             new_deadline: false,
+            unreachable: None,
         })
     }
 
@@ -270,6 +274,7 @@ impl Admin {
                     if c.is_ready() {
                         let node = c.node;
                         self.pool.healthy(node);
+                        self.unreachable = None;
                     }
                     break;
                 }
@@ -284,7 +289,18 @@ impl Admin {
 
     /// A connection closed.
     pub fn handle_closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
-        let _ = reason;
+        if let CloseReason::ConnectFailed(why) = reason
+            && !self.pool.iter().any(|c| c.is_ready())
+        {
+            let addr = self
+                .pool
+                .iter()
+                .find(|c| c.id == conn)
+                .and_then(|c| self.metadata.address(c.node))
+                .map(|a| format!("{}:{}", a.host, a.port))
+                .unwrap_or_default();
+            self.unreachable = Some(format!("{addr}: {why}"));
+        }
         self.lose(conn, now, false);
         self.drain(now);
     }
@@ -302,9 +318,13 @@ impl Admin {
             .collect();
         for id in expired {
             self.ops.remove(&id);
+            let error = match &self.unreachable {
+                Some(why) => AdminError::Unreachable(why.clone()),
+                None => AdminError::Timeout,
+            };
             self.events.push_back(AdminEvent {
                 id: OpId(id),
-                result: Err(AdminError::Timeout),
+                result: Err(error),
             });
         }
         self.drain(now);

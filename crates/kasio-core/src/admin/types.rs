@@ -44,6 +44,9 @@ impl std::error::Error for ApiError {}
 pub enum AdminError {
     /// `default.api.timeout.ms` passed before the operation finished.
     Timeout,
+    /// `default.api.timeout.ms` passed without a connection to any broker; the last
+    /// dial's address and failure.
+    Unreachable(String),
     /// No broker that could serve the operation supports the API it needs.
     Unsupported(&'static str),
     /// The broker refused the whole request.
@@ -60,6 +63,7 @@ impl fmt::Display for AdminError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Timeout => f.write_str("the operation timed out (default.api.timeout.ms)"),
+            Self::Unreachable(why) => write!(f, "no broker could be reached ({why})"),
             Self::Unsupported(api) => write!(f, "the broker does not support {api}"),
             Self::Api(e) => e.fmt(f),
             Self::Malformed(e) => write!(f, "malformed response: {e}"),

@@ -1,0 +1,89 @@
+//! `kasio`: Kafka from the command line, on kasio's own client.
+//!
+//! Every failure prints one line, `kasio: <what went wrong>`, and exits non-zero.
+
+mod admin;
+mod output;
+mod props;
+
+use clap::{Parser, Subcommand};
+use std::{path::PathBuf, process::ExitCode};
+
+#[derive(Parser, Debug)]
+#[command(name = "kasio", version, about = "Kafka from the command line", long_about = None)]
+struct Cli {
+    /// Brokers to bootstrap from (host:port,...).
+    #[arg(short = 'b', long, global = true, env = "KASIO_BOOTSTRAP")]
+    bootstrap: Option<String>,
+    /// A client property, by its Java client name (repeatable).
+    #[arg(short = 'X', global = true, value_name = "KEY=VALUE")]
+    property: Vec<String>,
+    /// A properties file (key=value lines; -X wins over it).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print JSON for scripts instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The cluster: id, controller, brokers.
+    Cluster,
+    /// The API versions a broker supports.
+    ApiVersions {
+        /// The broker id.
+        broker: i32,
+    },
+    /// Topics: list, describe, create, delete, grow, trim, offsets.
+    #[command(subcommand)]
+    Topics(admin::Topics),
+    /// Topic and broker configs.
+    #[command(subcommand)]
+    Configs(admin::Configs),
+    /// Consumer groups: list, describe with lag, delete, offsets.
+    #[command(subcommand)]
+    Groups(admin::Groups),
+    /// Access control lists.
+    #[command(subcommand)]
+    Acls(admin::Acls),
+    /// SCRAM credentials.
+    #[command(subcommand)]
+    Scram(admin::Scram),
+    /// Client quotas.
+    #[command(subcommand)]
+    Quotas(admin::Quotas),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("kasio: {message}");
+    ExitCode::FAILURE
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let props = props::collect(
+        cli.bootstrap.as_deref(),
+        cli.config.as_deref(),
+        &cli.property,
+    )?;
+    let out = output::Output::new(cli.json);
+    admin::run(cli.command, &props, &out).await
+}
