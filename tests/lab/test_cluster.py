@@ -46,3 +46,40 @@ def test_replication_factor_three_survives_a_broker_restart():
             values.add(m.value().decode())
     c.close()
     assert len(values) == 4000
+
+
+def test_admin_routes_to_brokers_leaders_and_coordinators():
+    """kasio's admin client on three brokers: broker configs come from the broker named,
+    partition work goes to each leader, group work to each group's coordinator."""
+    from test_admin import consume_some, kafka_consumer_groups, kasio, produce
+
+    assert os.environ.get("KASIO_LAB_NODES") == "3", "run with scripts/kafka cluster"
+    for broker in (1, 2, 3):
+        configs = {c["name"]: c["value"] for c in kasio("configs", "describe", "--broker", str(broker))}
+        assert configs["node.id"] == str(broker)
+
+    name = f"admin-rf3-{uuid.uuid4().hex[:6]}"
+    [r] = kasio("topics", "create", name, "-p", "6", "-r", "3")
+    assert "error" not in r
+    deadline = time.time() + 30
+    while True:
+        [d] = kasio("topics", "describe", name)
+        if "partitions" in d and all(len(p["isr"]) == 3 for p in d["partitions"]):
+            break
+        assert time.time() < deadline, d
+        time.sleep(0.5)
+    assert {p["leader"] for p in d["partitions"]} == {1, 2, 3}
+
+    produce(name, 1200, acks="all")
+    latest = {o["partition"]: o["offset"] for o in kasio("topics", "offsets", name)}
+    assert sum(latest.values()) == 1200
+    kasio("topics", "delete-records", name, "0", "5")
+    assert {o["partition"]: o["offset"] for o in kasio("topics", "offsets", name, "--at", "earliest")}[0] == 5
+
+    # Groups land on different coordinators; each one's lag is what Kafka's tool says.
+    for i in range(3):
+        group = f"{name}-g{i}"
+        consume_some(name, group, 100 * (i + 1))
+        lag = {(x["topic"], x["partition"]): (x["committed"], x["end"], x["lag"]) for x in kasio("groups", "lag", group)}
+        assert lag == kafka_consumer_groups(group)
+        assert sum(v[0] for v in lag.values()) >= 100 * (i + 1)

@@ -278,3 +278,198 @@ fn offsets_are_listed_committed_reset_and_lag_is_measured() {
     };
     assert!(lag.iter().all(|l| l.lag == 0), "{lag:?}");
 }
+
+#[test]
+fn groups_are_listed_described_and_deleted() {
+    let mut pair = admin_pair(6);
+    pair.cluster.create_topic("events", 4).unwrap();
+    produce(&mut pair, "events", 100);
+    // A KIP-848 member holding every partition, and a group that only has offsets.
+    pair.add_consumer(|c| c.group_id = Some("live".into()));
+    let now = pair.now;
+    pair.consumer
+        .as_mut()
+        .unwrap()
+        .subscribe(&["events"], now)
+        .unwrap();
+    pair.run_for(Duration::from_secs(3));
+    pair.admin_run(|a, now| a.alter_group_offsets("idle", &[("events", 0, 5)], now))
+        .unwrap();
+
+    let out = pair.admin_run(|a, now| a.list_groups(now)).unwrap();
+    let AdminOutput::Groups(gs) = out else {
+        panic!("{out:?}")
+    };
+    let listed: Vec<(&str, &str, &str)> = gs
+        .iter()
+        .map(|g| (g.id.as_str(), g.group_type.as_str(), g.state.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [("idle", "classic", "Empty"), ("live", "consumer", "Stable")]
+    );
+
+    let out = pair
+        .admin_run(|a, now| a.describe_groups(&["live", "idle", "nobody"], now))
+        .unwrap();
+    let AdminOutput::GroupDescriptions(ds) = out else {
+        panic!("{out:?}")
+    };
+    let live = ds[0].result.as_ref().unwrap();
+    assert_eq!(
+        (live.group_type.as_str(), live.state.as_str()),
+        ("consumer", "Stable")
+    );
+    assert_eq!(live.members.len(), 1);
+    assert_eq!(
+        live.members[0].assignment,
+        [("events".to_string(), vec![0, 1, 2, 3])]
+    );
+    let idle = ds[1].result.as_ref().unwrap();
+    assert_eq!(
+        (idle.group_type.as_str(), idle.state.as_str()),
+        ("classic", "Empty")
+    );
+    assert_eq!(
+        ds[2].result.as_ref().unwrap_err().code,
+        ErrorCode::GroupIdNotFound
+    );
+
+    // A coordinator still loading is asked again.
+    pair.cluster.inject(Fault::FailNext {
+        api: ApiKey::ConsumerGroupDescribe,
+        count: 2,
+        error: ErrorCode::CoordinatorLoadInProgress,
+    });
+    let out = pair
+        .admin_run(|a, now| a.describe_groups(&["live"], now))
+        .unwrap();
+    let AdminOutput::GroupDescriptions(ds) = out else {
+        panic!("{out:?}")
+    };
+    assert!(ds[0].result.is_ok(), "{ds:?}");
+
+    let out = pair
+        .admin_run(|a, now| a.delete_group_offsets("idle", &[("events", 0)], now))
+        .unwrap();
+    let AdminOutput::PartitionResults(rs) = out else {
+        panic!("{out:?}")
+    };
+    assert!(rs[0].result.is_ok(), "{rs:?}");
+    let out = pair
+        .admin_run(|a, now| a.group_offsets("idle", now))
+        .unwrap();
+    assert_eq!(out, AdminOutput::Committed(Vec::new()));
+
+    let out = pair
+        .admin_run(|a, now| a.delete_groups(&["live", "idle"], now))
+        .unwrap();
+    let AdminOutput::NamedResults(rs) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        rs[0].result.as_ref().unwrap_err().code,
+        ErrorCode::NonEmptyGroup
+    );
+    assert!(rs[1].result.is_ok(), "{rs:?}");
+}
+
+#[test]
+fn records_are_deleted_at_each_leader_and_configs_go_where_they_live() {
+    let mut pair = admin_pair(7);
+    pair.cluster.create_topic("events", 3).unwrap();
+    produce(&mut pair, "events", 300);
+    let ends: Vec<i64> = (0..3)
+        .map(|p| pair.cluster.end_offset("events", p).unwrap())
+        .collect();
+    let out = pair
+        .admin_run(|a, now| {
+            a.delete_records(
+                &[
+                    ("events", 0, 10),
+                    ("events", 1, -1),
+                    ("events", 2, 1_000_000),
+                ],
+                now,
+            )
+        })
+        .unwrap();
+    let AdminOutput::PartitionOffsets(rs) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(*rs[0].result.as_ref().unwrap(), 10);
+    assert_eq!(*rs[1].result.as_ref().unwrap(), ends[1]);
+    assert_eq!(
+        rs[2].result.as_ref().unwrap_err().code,
+        ErrorCode::OffsetOutOfRange
+    );
+    let out = pair
+        .admin_run(|a, now| {
+            a.list_offsets(
+                &[("events", 0, OffsetSpec::Earliest)],
+                IsolationLevel::ReadUncommitted,
+                now,
+            )
+        })
+        .unwrap();
+    let AdminOutput::Offsets(rs) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(rs[0].result.as_ref().unwrap().offset, 10);
+
+    use kasio_core::{ConfigChange, ConfigResource};
+    let topic = ConfigResource::topic("events");
+    let changes = vec![
+        (
+            topic.clone(),
+            vec![
+                ConfigChange::Set("retention.ms".into(), "1000".into()),
+                ConfigChange::Append("cleanup.policy".into(), "compact".into()),
+            ],
+        ),
+        (
+            ConfigResource::broker(2),
+            vec![ConfigChange::Set("log.cleaner.threads".into(), "2".into())],
+        ),
+        (
+            ConfigResource::topic("missing"),
+            vec![ConfigChange::Delete("retention.ms".into())],
+        ),
+    ];
+    let out = pair
+        .admin_run(|a, now| a.alter_configs(&changes, false, now))
+        .unwrap();
+    let AdminOutput::ConfigResults(rs) = out else {
+        panic!("{out:?}")
+    };
+    assert!(rs[0].error.is_none() && rs[1].error.is_none(), "{rs:?}");
+    assert_eq!(
+        rs[2].error.as_ref().unwrap().code,
+        ErrorCode::UnknownTopicOrPartition
+    );
+
+    let resources = [topic, ConfigResource::broker(2), ConfigResource::broker(3)];
+    let out = pair
+        .admin_run(|a, now| a.describe_configs(&resources, now))
+        .unwrap();
+    let AdminOutput::Configs(rs) = out else {
+        panic!("{out:?}")
+    };
+    let value = |i: usize, k: &str| {
+        rs[i]
+            .result
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|c| c.name == k)
+            .and_then(|c| c.value.clone())
+    };
+    assert_eq!(rs[0].resource, resources[0]);
+    assert_eq!(value(0, "retention.ms").as_deref(), Some("1000"));
+    assert_eq!(value(0, "cleanup.policy").as_deref(), Some("compact"));
+    // Each broker describes only itself: the answers prove where the requests went.
+    assert_eq!(value(1, "node.id").as_deref(), Some("2"));
+    assert_eq!(value(1, "log.cleaner.threads").as_deref(), Some("2"));
+    assert_eq!(value(2, "node.id").as_deref(), Some("3"));
+    assert_eq!(value(2, "log.cleaner.threads"), None);
+}

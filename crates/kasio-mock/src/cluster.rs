@@ -62,6 +62,8 @@ pub(crate) struct BrokerInfo {
 pub(crate) struct Topic {
     pub(crate) id: Uuid,
     pub(crate) partitions: Vec<Partition>,
+    /// Configs set on the topic (the rest are Kafka's defaults).
+    pub(crate) configs: BTreeMap<String, String>,
 }
 
 /// A partition: its leader and its log.
@@ -122,6 +124,8 @@ pub struct Cluster {
     served: HashMap<i16, u64>,
     /// Consumer groups (KIP-848) by id.
     pub(crate) groups: BTreeMap<String, handlers::groups::Group>,
+    /// Configs set dynamically on each broker.
+    pub(crate) broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
     pub(crate) next_producer_id: i64,
 }
 
@@ -171,6 +175,7 @@ impl Cluster {
             producer_epochs: HashMap::new(),
             offsets: BTreeMap::new(),
             groups: BTreeMap::new(),
+            broker_configs: BTreeMap::new(),
             served: HashMap::new(),
             next_producer_id: 1000,
         }
@@ -303,8 +308,14 @@ impl Cluster {
                 log: PartitionLog::default(),
             })
             .collect();
-        self.topics
-            .insert(name.to_string(), Topic { id, partitions });
+        self.topics.insert(
+            name.to_string(),
+            Topic {
+                id,
+                partitions,
+                configs: BTreeMap::new(),
+            },
+        );
         Ok(id)
     }
 

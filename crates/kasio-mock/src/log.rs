@@ -197,6 +197,16 @@ impl PartitionLog {
             .map(|b| (b.last_offset, b.max_timestamp))
     }
 
+    /// Moves the log start to `offset` (DeleteRecords), dropping the batches wholly
+    /// before it.
+    pub(crate) fn delete_before(&mut self, offset: i64) {
+        while self.batches.first().is_some_and(|b| b.last_offset < offset) {
+            let b = self.batches.remove(0);
+            self.size -= b.bytes.len();
+        }
+        self.log_start = self.log_start.max(offset);
+    }
+
     /// Drops whole batches from the front until the log holds at most `max_bytes`.
     pub(crate) fn trim_to(&mut self, max_bytes: usize) {
         while self.size > max_bytes && self.batches.len() > 1 {

@@ -6,7 +6,7 @@ use kasio_proto::{
 };
 
 /// The APIs the mock answers.
-const SERVED: [ApiKey; 14] = [
+const SERVED: [ApiKey; 22] = [
     ApiKey::Produce,
     ApiKey::Fetch,
     ApiKey::ListOffsets,
@@ -21,6 +21,14 @@ const SERVED: [ApiKey; 14] = [
     ApiKey::OffsetCommit,
     ApiKey::OffsetFetch,
     ApiKey::ConsumerGroupHeartbeat,
+    ApiKey::ListGroups,
+    ApiKey::DescribeGroups,
+    ApiKey::ConsumerGroupDescribe,
+    ApiKey::DeleteGroups,
+    ApiKey::OffsetDelete,
+    ApiKey::DeleteRecords,
+    ApiKey::DescribeConfigs,
+    ApiKey::IncrementalAlterConfigs,
 ];
 
 pub(crate) fn served() -> Vec<ApiVersion> {

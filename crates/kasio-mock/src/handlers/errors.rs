@@ -4,13 +4,17 @@
 use kasio_proto::{
     AnyRequest, AnyResponse, ErrorCode,
     messages::{
-        ApiVersionsResponse, ConsumerGroupHeartbeatResponse, CreatePartitionsResponse,
-        CreateTopicsResponse, DeleteTopicsResponse, DescribeClusterResponse, FetchResponse,
-        FindCoordinatorResponse, InitProducerIdResponse, ListOffsetsResponse, MetadataResponse,
-        OffsetCommitResponse, OffsetFetchResponse, ProduceResponse,
-        create_partitions_response::CreatePartitionsTopicResult,
-        create_topics_response::CreatableTopicResult, delete_topics_response::DeletableTopicResult,
-        fetch_response, find_coordinator_response, list_offsets_response,
+        ApiVersionsResponse, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse,
+        CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse, DeleteTopicsResponse,
+        DescribeClusterResponse, DescribeConfigsResponse, DescribeGroupsResponse, FetchResponse,
+        FindCoordinatorResponse, IncrementalAlterConfigsResponse, InitProducerIdResponse,
+        ListGroupsResponse, ListOffsetsResponse, MetadataResponse, OffsetCommitResponse,
+        OffsetDeleteResponse, OffsetFetchResponse, ProduceResponse,
+        consumer_group_describe_response, create_partitions_response::CreatePartitionsTopicResult,
+        create_topics_response::CreatableTopicResult, delete_groups_response,
+        delete_topics_response::DeletableTopicResult, describe_configs_response,
+        describe_groups_response, fetch_response, find_coordinator_response,
+        incremental_alter_configs_response, list_offsets_response,
         metadata_response::MetadataResponseTopic, offset_commit_response, offset_fetch_response,
         produce_response,
     },
@@ -211,6 +215,82 @@ pub(crate) fn error_response(request: &AnyRequest, error: ErrorCode) -> Option<A
                 .collect(),
             ..Default::default()
         }),
+        AnyRequest::ListGroups(_) => AnyResponse::ListGroups(ListGroupsResponse {
+            error_code: code,
+            ..Default::default()
+        }),
+        AnyRequest::DescribeGroups(r) => AnyResponse::DescribeGroups(DescribeGroupsResponse {
+            groups: r
+                .groups
+                .iter()
+                .map(|g| describe_groups_response::DescribedGroup {
+                    group_id: g.clone(),
+                    error_code: code,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        AnyRequest::ConsumerGroupDescribe(r) => {
+            AnyResponse::ConsumerGroupDescribe(ConsumerGroupDescribeResponse {
+                groups: r
+                    .group_ids
+                    .iter()
+                    .map(|g| consumer_group_describe_response::DescribedGroup {
+                        group_id: g.clone(),
+                        error_code: code,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+        }
+        AnyRequest::DeleteGroups(r) => AnyResponse::DeleteGroups(DeleteGroupsResponse {
+            results: r
+                .groups_names
+                .iter()
+                .map(|g| delete_groups_response::DeletableGroupResult {
+                    group_id: g.clone(),
+                    error_code: code,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        AnyRequest::OffsetDelete(_) => AnyResponse::OffsetDelete(OffsetDeleteResponse {
+            error_code: code,
+            ..Default::default()
+        }),
+        AnyRequest::DescribeConfigs(r) => AnyResponse::DescribeConfigs(DescribeConfigsResponse {
+            results: r
+                .resources
+                .iter()
+                .map(|x| describe_configs_response::DescribeConfigsResult {
+                    error_code: code,
+                    resource_type: x.resource_type,
+                    resource_name: x.resource_name.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        AnyRequest::IncrementalAlterConfigs(r) => {
+            AnyResponse::IncrementalAlterConfigs(IncrementalAlterConfigsResponse {
+                responses: r
+                    .resources
+                    .iter()
+                    .map(
+                        |x| incremental_alter_configs_response::AlterConfigsResourceResponse {
+                            error_code: code,
+                            resource_type: x.resource_type,
+                            resource_name: x.resource_name.clone(),
+                            ..Default::default()
+                        },
+                    )
+                    .collect(),
+                ..Default::default()
+            })
+        }
         _ => return None,
     })
 }

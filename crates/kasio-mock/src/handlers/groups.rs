@@ -25,10 +25,10 @@ pub(crate) const SESSION_TIMEOUT: Duration = Duration::from_secs(45);
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Member {
     pub(crate) epoch: i32,
-    subscribed: Vec<String>,
-    owned: BTreeSet<Tp>,
+    pub(crate) subscribed: Vec<String>,
+    pub(crate) owned: BTreeSet<Tp>,
     /// What the member was last told it may own.
-    given: Option<BTreeSet<Tp>>,
+    pub(crate) given: Option<BTreeSet<Tp>>,
     pub(crate) last_seen: Option<Instant>,
 }
 

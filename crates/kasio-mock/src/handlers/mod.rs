@@ -1,5 +1,6 @@
 //! One handler per API the mock serves.
 
+pub(crate) mod admin;
 pub(crate) mod api_versions;
 pub(crate) mod errors;
 pub(crate) mod fetch;
@@ -75,6 +76,30 @@ pub(crate) fn handle(
         ))),
         AnyRequest::ConsumerGroupHeartbeat(r) => Outcome::Respond(Box::new(
             AnyResponse::ConsumerGroupHeartbeat(groups::heartbeat(cluster, broker, &r, now)),
+        )),
+        AnyRequest::ListGroups(r) => Outcome::Respond(Box::new(AnyResponse::ListGroups(
+            admin::list_groups(cluster, broker, &r),
+        ))),
+        AnyRequest::DescribeGroups(r) => Outcome::Respond(Box::new(AnyResponse::DescribeGroups(
+            admin::describe_groups(cluster, broker, &r),
+        ))),
+        AnyRequest::ConsumerGroupDescribe(r) => Outcome::Respond(Box::new(
+            AnyResponse::ConsumerGroupDescribe(admin::consumer_group_describe(cluster, broker, &r)),
+        )),
+        AnyRequest::DeleteGroups(r) => Outcome::Respond(Box::new(AnyResponse::DeleteGroups(
+            admin::delete_groups(cluster, broker, &r),
+        ))),
+        AnyRequest::OffsetDelete(r) => Outcome::Respond(Box::new(AnyResponse::OffsetDelete(
+            admin::offset_delete(cluster, broker, &r),
+        ))),
+        AnyRequest::DeleteRecords(r) => Outcome::Respond(Box::new(AnyResponse::DeleteRecords(
+            admin::delete_records(cluster, broker, &r),
+        ))),
+        AnyRequest::DescribeConfigs(r) => Outcome::Respond(Box::new(AnyResponse::DescribeConfigs(
+            admin::describe_configs(cluster, broker, &r),
+        ))),
+        AnyRequest::IncrementalAlterConfigs(r) => Outcome::Respond(Box::new(
+            AnyResponse::IncrementalAlterConfigs(admin::alter_configs(cluster, broker, &r)),
         )),
         _ => Outcome::Close,
     }

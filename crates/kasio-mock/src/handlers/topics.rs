@@ -38,12 +38,22 @@ pub(crate) fn create(cluster: &mut Cluster, req: &CreateTopicsRequest) -> Create
                     false => Ok(kasio_proto::Uuid::ZERO),
                 }
             } else {
-                cluster
+                let created = cluster
                     .create_topic(&t.name, partitions)
                     .map_err(|e| match e {
                         CreateTopicError::AlreadyExists => ErrorCode::TopicAlreadyExists,
                         CreateTopicError::Invalid => ErrorCode::InvalidTopicException,
-                    })
+                    });
+                if created.is_ok()
+                    && let Some(topic) = cluster.topics.get_mut(t.name.as_str())
+                {
+                    topic.configs = t
+                        .configs
+                        .iter()
+                        .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+                        .collect();
+                }
+                created
             };
             match result {
                 Ok(id) => CreatableTopicResult {
