@@ -309,3 +309,13 @@ def test_errors_are_one_line_and_exit_non_zero():
     assert run.returncode != 0
     assert run.stderr.count("\n") == 1 and run.stderr.startswith("kasio: no broker could be reached (127.0.0.1:1")
     assert "panicked" not in run.stderr
+
+
+def test_the_admin_demo_example_runs_against_kafka():
+    demo = ROOT / "target" / "release" / "examples" / "admin_demo"
+    assert demo.exists(), f"build it first: cargo build --release -p kasio-tokio --examples ({demo})"
+    run = subprocess.run([str(demo)], env={**os.environ, "KASIO_BOOTSTRAP": bootstrap()},
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "config retention.ms = Some(\"3600000\")" in run.stdout
+    assert "after reset to latest, total lag 0" in run.stdout

@@ -21,10 +21,10 @@ pub use admin::Admin;
 pub use consumer::{Consumer, Fetched};
 pub use kasio_core::{
     Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError, ApiError,
-    Compression, ConfigChange, ConfigError, ConfigResource, ConfigResourceType, ConsumeError,
-    ConsumerConfig, ConsumerEvent, FetchedBatch, IsolationLevel, MemberState, NewTopic,
-    OffsetReset, OffsetSpec, PatternType, ProduceError, ProducerConfig, QuotaChange, QuotaFilter,
-    QuotaMatch, Record, RecordMetadata, ResourceType, ScramChange, ScramMechanism, Seek, SendError,
-    TopicRef,
+    Compression, ConfigChange, ConfigError, ConfigResource, ConfigResourceType, ConfigSource,
+    ConsumeError, ConsumerConfig, ConsumerEvent, FetchedBatch, IsolationLevel, MemberState,
+    NewTopic, OffsetReset, OffsetSpec, PatternType, ProduceError, ProducerConfig, QuotaChange,
+    QuotaFilter, QuotaMatch, Record, RecordMetadata, ResourceType, ScramChange, ScramMechanism,
+    Seek, SendError, TopicRef,
 };
 pub use producer::{Delivery, GroupDelivery, Producer};

@@ -3,7 +3,7 @@
 
 use kasio_mock::{ClusterConfig, Fault, MockCluster};
 use kasio_proto::{ApiKey, ErrorCode, records::Batches};
-use kasio_tokio::{Producer, ProducerConfig, Record};
+use kasio_tokio::{Admin, NewTopic, Producer, ProducerConfig, Record};
 use std::collections::HashSet;
 
 fn values(cluster: &MockCluster, topic: &'static str, partitions: i32) -> Vec<Vec<u64>> {
@@ -285,4 +285,47 @@ async fn send_batch_reports_once_for_many_records() {
     );
     producer.close().await;
     cluster.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_calls_run_concurrently_and_survive_dropped_connections() {
+    let cluster = MockCluster::start(ClusterConfig {
+        brokers: 3,
+        ..Default::default()
+    })
+    .unwrap();
+    let admin =
+        Admin::from_properties([("bootstrap.servers", cluster.bootstrap().as_str())]).unwrap();
+    let names: Vec<String> = (0..20).map(|i| format!("t{i}")).collect();
+    // Twenty creations at once, with every connection to broker 1 dropped meanwhile and
+    // the controller moving twice: each call still finishes, once.
+    cluster.with(|c| {
+        c.inject(Fault::FailNext {
+            api: ApiKey::CreateTopics,
+            count: 2,
+            error: ErrorCode::NotController,
+        });
+    });
+    let calls = names.iter().map(|n| {
+        let admin = admin.clone();
+        let n = n.clone();
+        tokio::spawn(async move { admin.create_topics(&[NewTopic::new(&n, 2, 1)], false).await })
+    });
+    let handles: Vec<_> = calls.collect();
+    cluster.with(|c| c.inject(Fault::DropConnections { broker: 1 }));
+    for h in handles {
+        let rs = h.await.unwrap().unwrap();
+        assert!(rs[0].error.is_none(), "{rs:?}");
+    }
+    let listed = admin.list_topics(false).await.unwrap();
+    let mut got: Vec<String> = listed.into_iter().map(|t| t.name).collect();
+    got.sort();
+    let mut want = names.clone();
+    want.sort();
+    assert_eq!(got, want);
+    admin.close();
+    assert_eq!(
+        admin.describe_cluster().await,
+        Err(kasio_tokio::AdminError::Closed)
+    );
 }
