@@ -79,9 +79,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let producer = Producer::from_properties([("bootstrap.servers", bootstrap.as_str())])?;
     for i in 0..1000u32 {
         let key = format!("key-{}", i % 10);
-        let _ = producer
-            .send(Record::new(&topic).key(key.as_bytes()).value(b"value"))
-            .await?;
+        // Queued; `flush` below waits for every delivery.
+        drop(
+            producer
+                .send(Record::new(&topic).key(key.as_bytes()).value(b"value"))
+                .await?,
+        );
     }
     producer.flush().await;
     producer.close().await;
