@@ -319,3 +319,83 @@ def test_the_admin_demo_example_runs_against_kafka():
     assert run.returncode == 0, run.stderr[-2000:]
     assert "config retention.ms = Some(\"3600000\")" in run.stdout
     assert "after reset to latest, total lag 0" in run.stdout
+
+
+def test_topics_by_assignment_validation_id_and_internal_flag():
+    t = name("admin-assign")
+    [r] = kasio("topics", "create", t, "-p", "3", "--validate-only")
+    assert "error" not in r
+    time.sleep(1)
+    assert t not in peer_admin().list_topics(timeout=10).topics, "validate-only created the topic"
+
+    broker = str(kasio("cluster")["brokers"][0]["id"])
+    kasio("topics", "create", t, "--replica-assignment", f"{broker},{broker}")
+    md = eventually(lambda: t in peer_admin().list_topics(timeout=10).topics and peer_admin().list_topics(t, timeout=10))
+    assert sorted(md.topics[t].partitions) == [0, 1]
+    [d] = kasio("topics", "describe", t)
+    assert [p["replicas"] for p in d["partitions"]] == [[int(broker)], [int(broker)]]
+
+    internal = {x["name"]: x["internal"] for x in kasio("topics", "list", "--internal")}
+    assert internal.get("__consumer_offsets") is True and internal[t] is False
+
+    [listed] = [x for x in kasio("topics", "list") if x["name"] == t]
+    [r] = kasio("topics", "delete", "--by-id", listed["id"])
+    assert "error" not in r
+    eventually(lambda: t not in peer_admin().list_topics(timeout=10).topics)
+
+
+def test_offsets_by_timestamp_and_group_reset_to_a_timestamp():
+    t, g = name("admin-ts"), name("admin-ts-group")
+    peer_admin().create_topics([NewTopic(t, 1, 1)])[t].result(30)
+    base = int(time.time() * 1000) - 60_000
+    p = Producer({"bootstrap.servers": bootstrap()})
+    for i in range(10):
+        p.produce(t, value=f"v{i}", timestamp=base + i * 1000)
+    assert p.flush(30) == 0
+
+    [o] = kasio("topics", "offsets", t, "--at", str(base + 5500))
+    assert o["offset"] == 6 and o["timestamp"] == base + 6000
+    [o] = kasio("topics", "offsets", t, "--at", "max-timestamp")
+    assert o["offset"] == 9 and o["timestamp"] == base + 9000
+    [o] = kasio("topics", "offsets", t, "--at", str(base + 60_000))
+    assert o["offset"] == -1
+
+    [r] = kasio("groups", "reset", g, "--to", str(base + 3000), "--partition", f"{t}:0")
+    assert r["offset"] == 3
+    assert kafka_consumer_groups(g)[(t, 0)][0] == 3
+    first = consume_some(t, g, 2)
+    assert first == {0: 3}
+
+
+def test_a_broker_config_is_altered_and_restored():
+    broker = str(kasio("cluster")["brokers"][0]["id"])
+
+    def value():
+        return {c["name"]: c for c in kasio("configs", "describe", "--broker", broker)}["log.cleaner.threads"]
+
+    kasio("configs", "alter", "--broker", broker, "--set", "log.cleaner.threads=2")
+    c = eventually(lambda: value()["value"] == "2" and value())
+    assert c["source"] == "DynamicBroker"
+    kasio("configs", "alter", "--broker", broker, "--delete", "log.cleaner.threads")
+    eventually(lambda: value()["source"] != "DynamicBroker")
+
+
+def test_a_classic_group_member_is_described_with_its_assignment():
+    t, g = name("admin-classic"), name("admin-classic-group")
+    peer_admin().create_topics([NewTopic(t, 2, 1)])[t].result(30)
+    c = Consumer({"bootstrap.servers": bootstrap(), "group.id": g, "client.id": "peer-classic",
+                  "partition.assignment.strategy": "range"})
+    c.subscribe([t])
+    try:
+        def described():
+            c.poll(0.2)
+            [d] = kasio("groups", "describe", g)
+            members = d.get("members") or []
+            return d if d.get("state") == "Stable" and members and members[0]["assignment"] else None
+        d = eventually(described, 45)
+        assert d["type"] == "classic" and d["assignor"] == "range"
+        [m] = d["members"]
+        assert m["client_id"] == "peer-classic"
+        assert m["assignment"] == [{"topic": t, "partitions": [0, 1]}]
+    finally:
+        c.close()

@@ -38,6 +38,10 @@ pub(crate) enum Topics {
         /// A topic config (repeatable).
         #[arg(short = 'c', long = "topic-config", value_name = "KEY=VALUE")]
         topic_config: Vec<String>,
+        /// Replicas per partition, as Kafka's tools take them: partitions separated by
+        /// commas, each partition's brokers by colons (`1:2,2:3,3:1`).
+        #[arg(long, conflicts_with_all = ["partitions", "replication_factor"])]
+        replica_assignment: Option<String>,
         /// Only check that the topic could be created.
         #[arg(long)]
         validate_only: bool,
@@ -47,6 +51,9 @@ pub(crate) enum Topics {
         /// The topics (their ids with --by-id).
         #[arg(required = true)]
         topics: Vec<String>,
+        /// Name the topics by id (as `topics list` prints them).
+        #[arg(long)]
+        by_id: bool,
     },
     /// Raises a topic's partition count.
     AddPartitions {
@@ -474,9 +481,13 @@ async fn topics(cmd: Topics, admin: &Admin, out: &Output) -> Result<(), String> 
             partitions,
             replication_factor,
             topic_config,
+            replica_assignment,
             validate_only,
         } => {
-            let mut t = NewTopic::new(&topic, partitions, replication_factor);
+            let mut t = match replica_assignment {
+                Some(a) => NewTopic::with_assignment(&topic, assignment(&a)?),
+                None => NewTopic::new(&topic, partitions, replication_factor),
+            };
             for c in &topic_config {
                 let (k, v) = kv(c)?;
                 t = t.config(&k, &v);
@@ -484,8 +495,19 @@ async fn topics(cmd: Topics, admin: &Admin, out: &Output) -> Result<(), String> 
             let rs = admin.create_topics(&[t], validate_only).await.map_err(e)?;
             topic_results(&rs, out)
         }
-        Topics::Delete { topics } => {
-            let refs: Vec<TopicRef> = topics.iter().map(|t| TopicRef::Name(t.clone())).collect();
+        Topics::Delete { topics, by_id } => {
+            let refs: Vec<TopicRef> = if by_id {
+                topics
+                    .iter()
+                    .map(|t| {
+                        kasio_core::Uuid::parse(t)
+                            .map(TopicRef::Id)
+                            .ok_or_else(|| format!("{t:?} is not a topic id"))
+                    })
+                    .collect::<Result<_, _>>()?
+            } else {
+                topics.iter().map(|t| TopicRef::Name(t.clone())).collect()
+            };
             let rs = admin.delete_topics(&refs).await.map_err(e)?;
             topic_results(&rs, out)
         }
@@ -576,6 +598,21 @@ async fn topics(cmd: Topics, admin: &Admin, out: &Output) -> Result<(), String> 
             all_ok(rs.into_iter().map(|r| r.result))
         }
     }
+}
+
+/// `1:2,2:3` to `[[1, 2], [2, 3]]`.
+fn assignment(s: &str) -> Result<Vec<Vec<i32>>, String> {
+    s.split(',')
+        .map(|part| {
+            part.split(':')
+                .map(|b| {
+                    b.trim()
+                        .parse()
+                        .map_err(|_| format!("bad broker id {b:?} in {s:?}"))
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn join(v: &[i32]) -> String {

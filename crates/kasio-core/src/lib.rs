@@ -37,5 +37,5 @@ pub use consumer::{
     ConsumeError, Consumer, ConsumerConfig, ConsumerEvent, FetchedBatch, IsolationLevel,
     MemberState, OffsetReset, Seek,
 };
-pub use kasio_proto::{ErrorCode, compression::Compression};
+pub use kasio_proto::{ErrorCode, Uuid, compression::Compression};
 pub use producer::{Event, ProduceError, Producer, Record, RecordMetadata, SendError, Timeout};

@@ -43,6 +43,42 @@ impl Uuid {
     pub const fn is_zero(&self) -> bool {
         self.as_u128() == 0
     }
+
+    /// Reads the form Kafka prints (and [`Display`](fmt::Display) writes): 22 characters
+    /// of URL-safe base64 without padding.
+    ///
+    /// ```
+    /// use kasio_proto::Uuid;
+    /// let id = Uuid::from_u128(0x0123_4567_89ab_cdef_0011_2233_4455_6677);
+    /// assert_eq!(Uuid::parse(&id.to_string()), Some(id));
+    /// assert_eq!(Uuid::parse("not an id"), None);
+    /// ```
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.len() != 22 {
+            return None;
+        }
+        let mut bits: u128 = 0;
+        for (i, c) in s.bytes().enumerate() {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'-' => 62,
+                b'_' => 63,
+                _ => return None,
+            };
+            if i == 21 {
+                // The last character carries the final 2 bits; the rest must be zero.
+                if v & 0xf != 0 {
+                    return None;
+                }
+                bits = (bits << 2) | u128::from(v >> 4);
+            } else {
+                bits = (bits << 6) | u128::from(v);
+            }
+        }
+        Some(Self::from_u128(bits))
+    }
 }
 
 impl fmt::Display for Uuid {
