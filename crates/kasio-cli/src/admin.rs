@@ -411,6 +411,11 @@ async fn dispatch(cmd: Command, admin: &Admin, out: &Output) -> Result<(), Strin
         Command::Acls(a) => acls(a, admin, out).await,
         Command::Scram(s) => scram(s, admin, out).await,
         Command::Quotas(q) => quotas(q, admin, out).await,
+        Command::Quickstart(_)
+        | Command::Produce(_)
+        | Command::Consume(_)
+        | Command::Perf(_)
+        | Command::Mock(_) => Err("not an admin command".into()),
     }
 }
 

@@ -3,8 +3,16 @@
 //! Every failure prints one line, `kasio: <what went wrong>`, and exits non-zero.
 
 mod admin;
+mod clients;
+mod consume;
+mod latency;
+mod mock;
 mod output;
+mod perf;
+mod produce;
+mod progress;
 mod props;
+mod quickstart;
 
 use clap::{Parser, Subcommand};
 use std::{path::PathBuf, process::ExitCode};
@@ -30,6 +38,18 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Produces records, consumes them back in a group and checks every one, on the
+    /// embedded kasio-mock cluster unless brokers are given.
+    Quickstart(quickstart::QuickstartArgs),
+    /// Produces records from standard input, one per line.
+    Produce(produce::ProduceArgs),
+    /// Consumes records to standard output.
+    Consume(consume::ConsumeArgs),
+    /// Throughput and latency of the producer or consumer.
+    #[command(subcommand)]
+    Perf(perf::Perf),
+    /// Runs the in-memory kasio-mock cluster until Ctrl-C.
+    Mock(mock::MockArgs),
     /// The cluster: id, controller, brokers.
     Cluster,
     /// The API versions a broker supports.
@@ -85,5 +105,12 @@ async fn run(cli: Cli) -> Result<(), String> {
         &cli.property,
     )?;
     let out = output::Output::new(cli.json);
-    admin::run(cli.command, &props, &out).await
+    match cli.command {
+        Command::Quickstart(a) => quickstart::run(a, &props, &out).await,
+        Command::Produce(a) => produce::run(a, &props, &out).await,
+        Command::Consume(a) => consume::run(a, &props, &out).await,
+        Command::Perf(p) => perf::run(p, &props, &out).await,
+        Command::Mock(a) => mock::run(a).await,
+        admin => admin::run(admin, &props, &out).await,
+    }
 }

@@ -134,3 +134,207 @@ fn errors_are_one_line_without_a_backtrace() {
         "kasio: no brokers: pass --bootstrap HOST:PORT or set KASIO_BOOTSTRAP\n"
     );
 }
+
+fn kasio_stdin(bootstrap: &str, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kasio"))
+        .args(["-b", bootstrap])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn what_is_produced_from_stdin_is_consumed_back_exactly() {
+    let cluster = MockCluster::start(ClusterConfig {
+        brokers: 3,
+        ..Default::default()
+    })
+    .unwrap();
+    cluster.with(|c| c.create_topic("lines", 4).map(|_| ()));
+    let b = cluster.bootstrap();
+    let input: String = (0..5000)
+        .map(|i| format!("key{}:value {i}\n", i % 13))
+        .collect();
+    let out = kasio_stdin(
+        &b,
+        &["produce", "lines", "-K", ":", "-H", "origin=cli"],
+        &input,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = kasio(&b, &["consume", "lines", "-o", "beginning", "-e"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 5000);
+    let mut values: Vec<u64> = rows
+        .iter()
+        .map(|r| {
+            r["value"].as_str().unwrap()["value ".len()..]
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    values.sort_unstable();
+    assert_eq!(values, (0..5000).collect::<Vec<_>>());
+    for r in &rows {
+        let i: u64 = r["value"].as_str().unwrap()["value ".len()..]
+            .parse()
+            .unwrap();
+        assert_eq!(r["key"], format!("key{}", i % 13));
+        assert_eq!(r["headers"]["origin"], "cli");
+    }
+    // Per partition, in the order written.
+    for p in 0..4 {
+        let mine: Vec<u64> = rows
+            .iter()
+            .filter(|r| r["partition"] == p)
+            .map(|r| {
+                r["value"].as_str().unwrap()["value ".len()..]
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        assert!(
+            mine.windows(2).all(|w| w[0] < w[1]),
+            "partition {p} out of order"
+        );
+    }
+
+    // A format, a count, one partition.
+    let out = Command::new(env!("CARGO_BIN_EXE_kasio"))
+        .args([
+            "-b",
+            &b,
+            "consume",
+            "lines",
+            "-o",
+            "beginning",
+            "-p",
+            "2",
+            "-c",
+            "3",
+        ])
+        .args(["-f", "%p:%o %k=%s\\n"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("2:0 key"), "{text}");
+
+    // In a group: a second run resumes where the first stopped.
+    let first = kasio(
+        &b,
+        &[
+            "consume",
+            "lines",
+            "-g",
+            "g",
+            "-o",
+            "beginning",
+            "-c",
+            "1000",
+        ],
+    );
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let rest = kasio(
+        &b,
+        &["consume", "lines", "-g", "g", "-o", "beginning", "-e"],
+    );
+    assert!(
+        rest.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rest.stderr)
+    );
+    let count = |o: &Output| String::from_utf8_lossy(&o.stdout).lines().count();
+    assert_eq!(count(&first) + count(&rest), 5000);
+}
+
+#[test]
+fn the_quickstart_and_perf_run_on_the_embedded_cluster() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kasio"))
+        .args(["--json", "quickstart", "--records", "50000"])
+        .env_remove("KASIO_BOOTSTRAP")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["records"], 50000);
+
+    let cluster = MockCluster::start(ClusterConfig::default()).unwrap();
+    cluster.with(|c| c.create_topic("perf", 3).map(|_| ()));
+    let b = cluster.bootstrap();
+    let p = json(
+        &b,
+        &[
+            "perf",
+            "produce",
+            "perf",
+            "--records",
+            "20000",
+            "--record-size",
+            "64",
+        ],
+    );
+    assert_eq!(p["records"], 20000);
+    assert!(p["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+    let c = json(&b, &["perf", "consume", "perf", "--records", "20000"]);
+    assert_eq!(c["records"], 20000);
+    assert_eq!(c["bytes"], 20000 * 64);
+}
+
+#[test]
+fn kasio_mock_serves_until_stopped() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kasio"))
+        .args(["mock", "--brokers", "2", "--topic", "t:3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let b = line.trim().to_string();
+    let described = json(&b, &["topics", "describe", "t"]);
+    assert_eq!(described[0]["partitions"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        json(&b, &["cluster"])["brokers"].as_array().unwrap().len(),
+        2
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

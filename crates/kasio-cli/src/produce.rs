@@ -1,0 +1,168 @@
+//! `kasio produce`: records from standard input, one per line.
+
+use crate::{clients, output::Output};
+use clap::Args;
+use kasio_core::{ProduceError, Record};
+use serde_json::Value;
+use std::io::BufRead;
+
+#[derive(Args, Debug)]
+pub(crate) struct ProduceArgs {
+    /// The topic.
+    topic: String,
+    /// Split each line into key and value at the first DELIMITER.
+    #[arg(short = 'K', long, value_name = "DELIMITER")]
+    key_delimiter: Option<String>,
+    /// Write every record to this partition (by default the partitioner picks).
+    #[arg(short, long)]
+    partition: Option<i32>,
+    /// A header on every record (repeatable).
+    #[arg(short = 'H', long, value_name = "KEY=VALUE")]
+    header: Vec<String>,
+    /// Read JSON lines: {"key": "...", "value": "...", "headers": {"k": "v"}, "partition": 0};
+    /// every field optional, null for a null key or value.
+    #[arg(long)]
+    json_input: bool,
+}
+
+/// One line's record, owned until it is sent.
+struct Line {
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Vec<(String, Vec<u8>)>,
+    partition: Option<i32>,
+}
+
+fn parse(args: &ProduceArgs, line: &str, n: usize) -> Result<Line, String> {
+    let fixed: Vec<(String, Vec<u8>)> = args
+        .header
+        .iter()
+        .map(|h| {
+            h.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .ok_or_else(|| format!("--header expects KEY=VALUE, got {h:?}"))
+        })
+        .collect::<Result<_, _>>()?;
+    if args.json_input {
+        let v: Value =
+            serde_json::from_str(line).map_err(|e| format!("line {n}: not JSON: {e}"))?;
+        let bytes = |f: &str| -> Result<Option<Vec<u8>>, String> {
+            match v.get(f) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.as_bytes().to_vec())),
+                Some(other) => Ok(Some(other.to_string().into_bytes())),
+            }
+        };
+        let mut headers = fixed;
+        if let Some(Value::Object(h)) = v.get("headers") {
+            for (k, hv) in h {
+                let value = match hv {
+                    Value::String(s) => s.as_bytes().to_vec(),
+                    other => other.to_string().into_bytes(),
+                };
+                headers.push((k.clone(), value));
+            }
+        }
+        let partition = match v.get("partition") {
+            Some(p) => Some(
+                p.as_i64()
+                    .and_then(|p| i32::try_from(p).ok())
+                    .ok_or_else(|| format!("line {n}: bad partition {p}"))?,
+            ),
+            None => args.partition,
+        };
+        return Ok(Line {
+            key: bytes("key")?,
+            value: bytes("value")?,
+            headers,
+            partition,
+        });
+    }
+    let (key, value) = match &args.key_delimiter {
+        Some(d) => match line.split_once(d.as_str()) {
+            Some((k, v)) => (Some(k.as_bytes().to_vec()), v),
+            None => (None, line),
+        },
+        None => (None, line),
+    };
+    Ok(Line {
+        key,
+        value: Some(value.as_bytes().to_vec()),
+        headers: fixed,
+        partition: args.partition,
+    })
+}
+
+pub(crate) async fn run(
+    args: ProduceArgs,
+    props: &[(String, String)],
+    out: &Output,
+) -> Result<(), String> {
+    // An unknown topic fails at once, not after max.block.ms.
+    let admin = clients::helper_admin(props)?;
+    let partitions = clients::partitions(&admin, &args.topic).await;
+    admin.close();
+    let partitions = partitions?;
+    if let Some(p) = args.partition
+        && !partitions.contains(&p)
+    {
+        return Err(format!("topic {} has no partition {p}", args.topic));
+    }
+    let producer = clients::producer(props, &[])?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<kasio_tokio::Delivery>(65_536);
+    let waiter = tokio::spawn(async move {
+        let (mut ok, mut failed, mut first): (u64, u64, Option<ProduceError>) = (0, 0, None);
+        while let Some(d) = rx.recv().await {
+            match d.await {
+                Ok(_) => ok += 1,
+                Err(e) => {
+                    failed += 1;
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        (ok, failed, first)
+    });
+    let stdin = std::io::stdin();
+    for (n, line) in stdin.lock().lines().enumerate() {
+        let line = line.map_err(|e| format!("reading standard input: {e}"))?;
+        if args.json_input && line.trim().is_empty() {
+            continue;
+        }
+        let l = parse(&args, &line, n + 1)?;
+        let headers: Vec<(&str, &[u8])> = l
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect();
+        let mut record = Record::new(&args.topic).headers(&headers);
+        if let Some(k) = &l.key {
+            record = record.key(k);
+        }
+        if let Some(v) = &l.value {
+            record = record.value(v);
+        }
+        if let Some(p) = l.partition {
+            record = record.partition(p);
+        }
+        let delivery = producer.send(record).await.map_err(|e| e.to_string())?;
+        if tx.send(delivery).await.is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let (ok, failed, first) = waiter.await.map_err(|e| e.to_string())?;
+    producer.close().await;
+    if out.is_json() {
+        println!(
+            "{}",
+            serde_json::json!({"topic": args.topic, "produced": ok, "failed": failed})
+        );
+    } else {
+        eprintln!("produced {ok} record(s) to {}", args.topic);
+    }
+    match first {
+        Some(e) => Err(format!("{failed} record(s) failed, the first with: {e}")),
+        None => Ok(()),
+    }
+}
