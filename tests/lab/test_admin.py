@@ -198,6 +198,14 @@ def test_group_lag_matches_kafka_consumer_groups_and_resets_move_a_peer():
     first = consume_some(t, g, 30)
     assert set(first.values()) == {0}, first
 
+    # Committed offsets as the group holds them; then to the end: no lag.
+    offsets = {(x["topic"], x["partition"]): x["offset"] for x in kasio("groups", "offsets", g)}
+    assert offsets == {k: v[0] for k, v in kafka_consumer_groups(g).items() if v[0] is not None}
+    reset = kasio("groups", "reset", g, "--to", "latest")
+    assert all(row[2] == 0 for row in kafka_consumer_groups(g).values())
+    assert {(r["topic"], r["partition"]): r["offset"] for r in reset} == \
+        {k: v[1] for k, v in kafka_consumer_groups(g).items()}
+
     # Reset one partition to an offset; delete another's committed offset.
     kasio("groups", "reset", g, "--to", "offset:7", "--partition", f"{t}:1")
     committed = {x["partition"]: x["committed"] for x in kasio("groups", "lag", g)}

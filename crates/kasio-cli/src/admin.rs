@@ -134,6 +134,11 @@ pub(crate) enum Groups {
         #[arg(required = true)]
         groups: Vec<String>,
     },
+    /// A group's committed offsets, with their metadata.
+    Offsets {
+        /// The group.
+        group: String,
+    },
     /// Committed offsets, log end offsets and lag of a group.
     Lag {
         /// The group.
@@ -805,6 +810,30 @@ async fn groups(cmd: Groups, admin: &Admin, out: &Output) -> Result<(), String> 
                 rows,
             );
             all_ok(ds.into_iter().map(|d| d.result))
+        }
+        Groups::Offsets { group } => {
+            let rows = admin.group_offsets(&group).await.map_err(e)?;
+            let value: Vec<Value> = rows
+                .iter()
+                .map(|c| json!({"topic": c.topic, "partition": c.partition, "offset": c.offset, "metadata": c.metadata}))
+                .collect();
+            let table = rows
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.topic.clone(),
+                        c.partition.to_string(),
+                        c.offset.to_string(),
+                        c.metadata.clone(),
+                    ]
+                })
+                .collect();
+            out.show(
+                &json!(value),
+                &["TOPIC", "PARTITION", "OFFSET", "METADATA"],
+                table,
+            );
+            Ok(())
         }
         Groups::Lag { group } => {
             let lag = admin.group_lag(&group).await.map_err(e)?;

@@ -34,7 +34,9 @@ pub(crate) fn helper_admin(props: &[(String, String)]) -> Result<Admin, String> 
             matches!(
                 k.as_str(),
                 "bootstrap.servers" | "client.id" | "request.timeout.ms"
-            )
+            ) || ["security.", "ssl.", "sasl."]
+                .iter()
+                .any(|p| k.starts_with(p))
         })
         .cloned()
         .collect();

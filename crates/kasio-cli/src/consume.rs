@@ -314,6 +314,7 @@ async fn read(
             Fetched::Event(ConsumerEvent::GroupError { error }) => {
                 return Err(format!("group: {error}"));
             }
+            Fetched::Event(ConsumerEvent::Security(e)) => return Err(e.to_string()),
             Fetched::Event(ConsumerEvent::Error {
                 partition, error, ..
             }) => {

@@ -177,6 +177,7 @@ async fn consume(
                 .map_err(|e| e.to_string())?;
                 bar.set(records);
             }
+            Fetched::Event(ConsumerEvent::Security(e)) => return Err(e.to_string()),
             Fetched::Event(ConsumerEvent::Error {
                 partition, error, ..
             }) => {

@@ -180,6 +180,7 @@ async fn tour(
             Fetched::Event(ConsumerEvent::GroupError { error }) => {
                 return Err(format!("group: {error}"));
             }
+            Fetched::Event(ConsumerEvent::Security(e)) => return Err(e.to_string()),
             Fetched::Event(ConsumerEvent::Error {
                 partition, error, ..
             }) => {

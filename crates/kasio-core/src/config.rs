@@ -95,6 +95,8 @@ impl std::error::Error for ConfigError {}
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ProducerConfig {
+    /// TLS and SASL (`security.protocol`, `ssl.*`, `sasl.*`).
+    pub security: crate::SecurityConfig,
     /// `bootstrap.servers`.
     pub bootstrap_servers: Vec<BrokerAddress>,
     /// `client.id`.
@@ -147,6 +149,7 @@ impl Default for ProducerConfig {
     fn default() -> Self {
         Self {
             bootstrap_servers: Vec::new(),
+            security: crate::SecurityConfig::default(),
             client_id: "kasio".into(),
             acks: Acks::All,
             enable_idempotence: None,
@@ -255,6 +258,9 @@ impl ProducerConfig {
     /// # Errors
     /// [`ConfigError::UnknownKey`] or [`ConfigError::InvalidValue`], naming the key.
     pub fn set(&mut self, key: &str, value: &str) -> Result<&mut Self, ConfigError> {
+        if self.security.set(key, value)? {
+            return Ok(self);
+        }
         match key {
             "bootstrap.servers" => self.bootstrap_servers = parse_bootstrap(value)?,
             "client.id" => self.client_id = value.into(),

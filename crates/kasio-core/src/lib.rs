@@ -21,6 +21,7 @@ mod metadata;
 pub mod partitioner;
 mod producer;
 mod rng;
+mod security;
 
 pub use admin::{
     AclBinding, AclFilter, AclOperation, AclPermission, Admin, AdminConfig, AdminError, AdminEvent,
@@ -39,3 +40,7 @@ pub use consumer::{
 };
 pub use kasio_proto::{ErrorCode, Uuid, compression::Compression};
 pub use producer::{Event, ProduceError, Producer, Record, RecordMetadata, SendError, Timeout};
+pub use security::{
+    SaslMechanism, Secret, SecurityConfig, SecurityError, SecurityErrorKind, SecurityProtocol,
+    sasl::TokenProvider,
+};

@@ -15,6 +15,8 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct AdminConfig {
+    /// TLS and SASL (`security.protocol`, `ssl.*`, `sasl.*`).
+    pub security: crate::SecurityConfig,
     /// `bootstrap.servers`.
     pub bootstrap_servers: Vec<BrokerAddress>,
     /// `client.id`.
@@ -40,6 +42,7 @@ impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             bootstrap_servers: Vec::new(),
+            security: crate::SecurityConfig::default(),
             client_id: "kasio-admin".into(),
             request_timeout: Duration::from_secs(30),
             default_api_timeout: Duration::from_secs(60),
@@ -69,6 +72,9 @@ impl AdminConfig {
     /// # Errors
     /// [`ConfigError::UnknownKey`] or [`ConfigError::InvalidValue`], naming the key.
     pub fn set(&mut self, key: &str, value: &str) -> Result<&mut Self, ConfigError> {
+        if self.security.set(key, value)? {
+            return Ok(self);
+        }
         match key {
             "bootstrap.servers" => self.bootstrap_servers = parse_bootstrap(value)?,
             "client.id" => self.client_id = value.into(),

@@ -165,11 +165,13 @@ impl Admin {
     /// [`ConfigError`] if the settings conflict.
     pub fn new(config: AdminConfig, now: Instant, seed: u64) -> Result<Self, ConfigError> {
         config.validate()?;
-        let pool = Pool::new(
+        let pool = Pool::secured(
             &config.client_id,
             config.max_response_size,
             config.reconnect_backoff,
             config.reconnect_backoff_max,
+            config.security.build()?,
+            seed,
         );
         let metadata = Metadata::new(
             config.bootstrap_servers.clone(),
@@ -266,7 +268,7 @@ impl Admin {
         let Some(c) = self.pool.get_mut(conn) else {
             return;
         };
-        c.feed(data, now);
+        c.feed(data, now, &mut self.transmits);
         while let Some(c) = self.pool.get_mut(conn) {
             match c.next_response(&mut self.transmits) {
                 Ok(Some((req, frame))) => self.on_response(req, frame, now),
@@ -278,7 +280,8 @@ impl Admin {
                     }
                     break;
                 }
-                Err(_) => {
+                Err(e) => {
+                    self.pool.note(&e);
                     self.lose(conn, now, true);
                     break;
                 }
@@ -525,6 +528,17 @@ impl Admin {
 
     fn drain(&mut self, now: Instant) {
         self.now = now;
+        if let Some(e) = self.pool.fatal.clone() {
+            // TLS or SASL failed: retrying cannot help, so every operation ends now.
+            for id in std::mem::take(&mut self.ops).into_keys() {
+                self.events.push_back(AdminEvent {
+                    id: OpId(id),
+                    result: Err(AdminError::Security(e.clone())),
+                });
+            }
+            self.calls.clear();
+            return;
+        }
         self.send_metadata(now);
         let ids: Vec<u64> = self.ops.keys().copied().collect();
         for id in ids {

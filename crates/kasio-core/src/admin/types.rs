@@ -57,6 +57,8 @@ pub enum AdminError {
     InvalidArgument(String),
     /// The admin client was closed.
     Closed,
+    /// TLS or SASL failed (wrong credentials, an untrusted certificate, ...).
+    Security(crate::SecurityError),
 }
 
 impl fmt::Display for AdminError {
@@ -69,6 +71,7 @@ impl fmt::Display for AdminError {
             Self::Malformed(e) => write!(f, "malformed response: {e}"),
             Self::InvalidArgument(e) => write!(f, "invalid argument: {e}"),
             Self::Closed => f.write_str("the admin client is closed"),
+            Self::Security(e) => e.fmt(f),
         }
     }
 }

@@ -5,13 +5,24 @@ mod pool;
 
 pub(crate) use pool::{Node, Pool, Purpose};
 
+use crate::security::{
+    Security, SecurityError, SecurityErrorKind,
+    sasl::{Credentials, Session},
+    tls::TlsSession,
+};
 use bytes::{Bytes, BytesMut};
 use kasio_proto::{
     AnyRequest, ApiKey, Decode, ErrorCode, Request,
     frame::{self, FrameDecoder},
-    messages::{ApiVersionsRequest, ApiVersionsResponse, RequestHeader},
+    messages::{
+        ApiVersionsRequest, ApiVersionsResponse, RequestHeader, SaslAuthenticateRequest,
+        SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+    },
 };
-use std::{collections::VecDeque, time::Instant};
+use std::{
+    collections::VecDeque,
+    time::{Duration, Instant},
+};
 
 /// A connection the core asked the shell to open, named by the core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -75,6 +86,8 @@ pub(crate) enum Tag {
     Heartbeat,
     /// An admin call, by its id.
     Admin(u64),
+    SaslHandshake,
+    SaslAuthenticate,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +105,8 @@ pub(crate) enum ConnState {
     Connecting,
     /// ApiVersions is in flight.
     Negotiating,
+    /// The SASL exchange is in flight.
+    Authenticating,
     /// Requests may be sent.
     Ready,
 }
@@ -105,6 +120,8 @@ pub(crate) enum ConnError {
     UnexpectedResponse(i32),
     /// The broker rejected every ApiVersions version.
     Negotiation(String),
+    /// TLS or SASL failed: fatal for the client, not only the connection.
+    Security(SecurityError),
 }
 
 /// The highest version the client's logic speaks, where that is below the codec's: the
@@ -133,9 +150,20 @@ pub(crate) struct Connection {
     client_id: kasio_proto::ByteStr,
     /// Room to reserve for the next request frame.
     capacity: usize,
+    tls: Option<TlsSession>,
+    /// The credentials to authenticate with once versions are negotiated.
+    credentials: Option<Credentials>,
+    sasl: Option<Session>,
+    nonce: [u64; 2],
+    /// A TLS failure seen while reading, reported by the next `next_response`.
+    pub(crate) failed: Option<SecurityError>,
+    /// When the SASL session ends: the connection is closed (and dialled again, which
+    /// authenticates again) before then.
+    pub(crate) expires_at: Option<Instant>,
 }
 
 impl Connection {
+    #[cfg(test)]
     pub(crate) fn new(
         id: ConnId,
         node: Node,
@@ -144,7 +172,41 @@ impl Connection {
         max_frame: usize,
         now: Instant,
     ) -> Self {
+        Self::secured(id, node, purpose, client_id, max_frame, now, None)
+    }
+
+    /// A connection with TLS and SASL as `security` says; `host` is the name the TLS
+    /// certificate must carry, `nonce` seeds SCRAM.
+    pub(crate) fn secured(
+        id: ConnId,
+        node: Node,
+        purpose: Purpose,
+        client_id: &str,
+        max_frame: usize,
+        now: Instant,
+        security: Option<(&Security, &str, [u64; 2])>,
+    ) -> Self {
+        let mut failed = None;
+        let mut tls = None;
+        let mut credentials = None;
+        let mut nonce = [0; 2];
+        if let Some((sec, host, n)) = security {
+            nonce = n;
+            credentials.clone_from(&sec.sasl);
+            if let Some(config) = &sec.tls {
+                match TlsSession::new(config.clone(), host) {
+                    Ok(t) => tls = Some(t),
+                    Err(e) => failed = Some(e),
+                }
+            }
+        }
         Self {
+            tls,
+            credentials,
+            sasl: None,
+            nonce,
+            failed,
+            expires_at: None,
             id,
             node,
             purpose,
@@ -170,6 +232,36 @@ impl Connection {
         };
         // Encoding a fixed, valid ApiVersions request cannot fail.
         let _ = self.send_at(&req, 3, Tag::ApiVersions, deadline, out);
+    }
+
+    /// Whether the connection closing now would have cut a TLS handshake short.
+    pub(crate) fn in_tls_handshake(&self) -> bool {
+        // A dial that failed never started the handshake.
+        self.state != ConnState::Connecting
+            && self.tls.as_ref().is_some_and(TlsSession::handshaking)
+    }
+
+    /// Writes a frame: as it is, or through TLS.
+    fn emit(&mut self, data: Bytes, out: &mut VecDeque<Transmit>) {
+        match &mut self.tls {
+            None => out.push_back(Transmit {
+                conn: self.id,
+                data,
+            }),
+            Some(tls) => {
+                tls.write(&data);
+                self.flush_tls(out);
+            }
+        }
+    }
+
+    fn flush_tls(&mut self, out: &mut VecDeque<Transmit>) {
+        if let Some(bytes) = self.tls.as_mut().and_then(TlsSession::take_output) {
+            out.push_back(Transmit {
+                conn: self.id,
+                data: Bytes::from(bytes),
+            });
+        }
     }
 
     /// The version to use for `api`: the highest both sides support.
@@ -245,10 +337,7 @@ impl Connection {
         let header = self.header(R::API_KEY, version);
         let mut buf = BytesMut::new();
         frame::encode_request(&header, req, &mut buf).ok()?;
-        out.push_back(Transmit {
-            conn: self.id,
-            data: buf.freeze(),
-        });
+        self.emit(buf.freeze(), out);
         Some(version)
     }
 
@@ -307,17 +396,23 @@ impl Connection {
             deadline,
             tag,
         });
-        out.push_back(Transmit {
-            conn: self.id,
-            data: buf.freeze(),
-        });
+        self.emit(buf.freeze(), out);
         Ok(())
     }
 
-    /// Appends received bytes.
-    pub(crate) fn feed(&mut self, data: &[u8], now: Instant) {
-        self.inbox.extend_from_slice(data);
+    /// Appends received bytes (deciphered first under TLS, which may have answers of its
+    /// own to send).
+    pub(crate) fn feed(&mut self, data: &[u8], now: Instant, out: &mut VecDeque<Transmit>) {
         self.last_used = now;
+        match &mut self.tls {
+            None => self.inbox.extend_from_slice(data),
+            Some(tls) => {
+                if let Err(e) = tls.receive(data, &mut self.inbox) {
+                    self.failed.get_or_insert(e);
+                }
+                self.flush_tls(out);
+            }
+        }
     }
 
     /// The next complete response and the request it answers. ApiVersions responses are
@@ -326,6 +421,9 @@ impl Connection {
         &mut self,
         out: &mut VecDeque<Transmit>,
     ) -> Result<Option<(InFlight, Bytes)>, ConnError> {
+        if let Some(e) = &self.failed {
+            return Err(ConnError::Security(e.clone()));
+        }
         loop {
             let Some(frame) = self
                 .decoder
@@ -343,9 +441,20 @@ impl Connection {
                 return Err(ConnError::UnexpectedResponse(correlation));
             }
             self.in_flight.pop_front();
-            if front.tag == Tag::ApiVersions {
-                self.negotiated(front, frame, out)?;
-                continue;
+            match front.tag {
+                Tag::ApiVersions => {
+                    self.negotiated(front, frame, out)?;
+                    continue;
+                }
+                Tag::SaslHandshake => {
+                    self.handshaken(front, frame, out)?;
+                    continue;
+                }
+                Tag::SaslAuthenticate => {
+                    self.authenticated(front, frame, out)?;
+                    continue;
+                }
+                _ => {}
             }
             return Ok(Some((front, frame)));
         }
@@ -409,12 +518,142 @@ impl Connection {
                 *slot = Some((lo, hi));
             }
         }
+        if self.credentials.is_some() {
+            return self.start_sasl(req.deadline, out);
+        }
         self.state = ConnState::Ready;
         Ok(())
     }
 
-    /// The earliest deadline of a request in flight.
+    fn security(kind: SecurityErrorKind, message: impl Into<String>) -> ConnError {
+        ConnError::Security(SecurityError {
+            kind,
+            message: message.into(),
+        })
+    }
+
+    fn start_sasl(
+        &mut self,
+        deadline: Instant,
+        out: &mut VecDeque<Transmit>,
+    ) -> Result<(), ConnError> {
+        let Some(creds) = &self.credentials else {
+            return Ok(());
+        };
+        let mechanism = creds.mechanism.name();
+        match self.version(ApiKey::SaslHandshake) {
+            Some(v) if v >= 1 => {
+                self.state = ConnState::Authenticating;
+                let req = SaslHandshakeRequest {
+                    mechanism: mechanism.into(),
+                };
+                self.send_at(&req, v, Tag::SaslHandshake, deadline, out)
+                    .map_err(|e| ConnError::Negotiation(e.to_string()))
+            }
+            _ => Err(Self::security(
+                SecurityErrorKind::Mechanism,
+                "the broker speaks no SASL (SaslHandshake v1) on this listener",
+            )),
+        }
+    }
+
+    fn handshaken(
+        &mut self,
+        req: InFlight,
+        frame: Bytes,
+        out: &mut VecDeque<Transmit>,
+    ) -> Result<(), ConnError> {
+        let (_, resp) = frame::decode_response_as::<SaslHandshakeResponse>(req.version, frame)
+            .map_err(|e| ConnError::Malformed(e.to_string()))?;
+        let Some(creds) = &self.credentials else {
+            return Ok(());
+        };
+        if resp.error_code != 0 {
+            let enabled: Vec<String> = resp.mechanisms.iter().map(ToString::to_string).collect();
+            return Err(Self::security(
+                SecurityErrorKind::Mechanism,
+                format!(
+                    "the broker does not enable {} (it enables: {})",
+                    creds.mechanism.name(),
+                    enabled.join(", ")
+                ),
+            ));
+        }
+        let (session, first) = Session::start(creds, self.nonce)
+            .map_err(|e| Self::security(SecurityErrorKind::Authentication, e))?;
+        self.sasl = Some(session);
+        self.send_auth(first, req.deadline, out)
+    }
+
+    fn send_auth(
+        &mut self,
+        bytes: Vec<u8>,
+        deadline: Instant,
+        out: &mut VecDeque<Transmit>,
+    ) -> Result<(), ConnError> {
+        let v = self.version(ApiKey::SaslAuthenticate).ok_or_else(|| {
+            Self::security(
+                SecurityErrorKind::Mechanism,
+                "the broker does not support SaslAuthenticate",
+            )
+        })?;
+        let req = SaslAuthenticateRequest {
+            auth_bytes: Bytes::from(bytes),
+            ..Default::default()
+        };
+        self.send_at(&req, v, Tag::SaslAuthenticate, deadline, out)
+            .map_err(|e| ConnError::Negotiation(e.to_string()))
+    }
+
+    fn authenticated(
+        &mut self,
+        req: InFlight,
+        frame: Bytes,
+        out: &mut VecDeque<Transmit>,
+    ) -> Result<(), ConnError> {
+        let (_, resp) = frame::decode_response_as::<SaslAuthenticateResponse>(req.version, frame)
+            .map_err(|e| ConnError::Malformed(e.to_string()))?;
+        if resp.error_code != 0 {
+            let code = ErrorCode::from_code(resp.error_code);
+            let message = resp
+                .error_message
+                .as_ref()
+                .map_or_else(|| code.message().to_string(), ToString::to_string);
+            return Err(Self::security(SecurityErrorKind::Authentication, message));
+        }
+        let Some(session) = &mut self.sasl else {
+            return Ok(());
+        };
+        match session
+            .next(&resp.auth_bytes)
+            .map_err(|e| Self::security(SecurityErrorKind::Authentication, e))?
+        {
+            Some(next) => self.send_auth(next, req.deadline, out),
+            None => {
+                self.sasl = None;
+                self.state = ConnState::Ready;
+                if resp.session_lifetime_ms > 0 {
+                    // Reconnect (and so authenticate again) well before the broker would
+                    // close the connection (KIP-368).
+                    let lifetime = u64::try_from(resp.session_lifetime_ms).unwrap_or(0);
+                    self.expires_at =
+                        Some(self.last_used + Duration::from_millis(lifetime * 85 / 100));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The earliest deadline of a request in flight, or the end of the SASL session.
     pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.request_deadline()
+            .into_iter()
+            .chain(self.expires_at)
+            .min()
+    }
+
+    /// The earliest deadline of a request in flight.
+    pub(crate) fn request_deadline(&self) -> Option<Instant> {
         self.in_flight.iter().map(|r| r.deadline).min()
     }
 }
@@ -450,7 +689,7 @@ mod tests {
         };
         let mut buf = BytesMut::new();
         frame::encode_response(ApiKey::ApiVersions, 3, 0, &resp, &mut buf).unwrap();
-        c.feed(&buf, now);
+        c.feed(&buf, now, &mut out);
         assert!(c.next_response(&mut out).unwrap().is_none());
         assert!(c.is_ready());
         c

@@ -1,10 +1,15 @@
 //! The set of connections: which exist, which the shell is dialling, and when a broker
 //! that failed may be dialled again.
 
-use super::{ConnId, ConnState, ConnectAction, Connection};
-use crate::{config::BrokerAddress, rng::Rng};
+use super::{ConnError, ConnId, ConnState, ConnectAction, Connection};
+use crate::{
+    config::BrokerAddress,
+    rng::Rng,
+    security::{Security, SecurityError},
+};
 use std::{
     collections::{HashMap, VecDeque},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -32,6 +37,9 @@ struct Backoff {
     until: Instant,
 }
 
+/// How many TLS handshakes cut short in a row make a fatal error.
+const CUT_HANDSHAKES: u32 = 3;
+
 #[derive(Debug)]
 pub(crate) struct Pool {
     conns: HashMap<ConnId, Connection>,
@@ -43,11 +51,30 @@ pub(crate) struct Pool {
     max_frame: usize,
     base: Duration,
     max: Duration,
+    security: Option<Arc<Security>>,
+    /// Nonces for SCRAM.
+    rng: Rng,
+    /// A TLS or SASL failure: the client stops dialling and reports it.
+    pub(crate) fatal: Option<SecurityError>,
+    /// TLS handshakes cut short in a row, with none completing in between.
+    cut_handshakes: u32,
 }
 
 impl Pool {
-    pub(crate) fn new(client_id: &str, max_frame: usize, base: Duration, max: Duration) -> Self {
+    /// A pool whose connections use TLS and SASL as `security` says.
+    pub(crate) fn secured(
+        client_id: &str,
+        max_frame: usize,
+        base: Duration,
+        max: Duration,
+        security: Option<Arc<Security>>,
+        seed: u64,
+    ) -> Self {
         Self {
+            security,
+            rng: Rng::new(seed ^ 0x5ca1_ab1e),
+            fatal: None,
+            cut_handshakes: 0,
             conns: HashMap::new(),
             by_key: HashMap::new(),
             next_id: 1,
@@ -85,12 +112,26 @@ impl Pool {
             let conn = self.conns.get_mut(id)?;
             return conn.is_ready().then_some(conn);
         }
-        if self.backoff_until(node).is_some_and(|t| t > now) {
+        if self.fatal.is_some() || self.backoff_until(node).is_some_and(|t| t > now) {
             return None;
         }
         let id = ConnId(self.next_id);
         self.next_id += 1;
-        let conn = Connection::new(id, node, purpose, &self.client_id, self.max_frame, now);
+        let nonce = [self.rng.next_u64(), self.rng.next_u64()];
+        let security = self.security.clone();
+        let conn = Connection::secured(
+            id,
+            node,
+            purpose,
+            &self.client_id,
+            self.max_frame,
+            now,
+            security.as_deref().map(|s| (s, addr.host.as_str(), nonce)),
+        );
+        if let Some(e) = &conn.failed {
+            self.fatal = Some(e.clone());
+            return None;
+        }
         self.conns.insert(id, conn);
         self.by_key.insert((node, purpose), id);
         self.actions.push_back(ConnectAction::Open {
@@ -113,6 +154,7 @@ impl Pool {
 
     /// A connection finished negotiating: its node is healthy again.
     pub(crate) fn healthy(&mut self, node: Node) {
+        self.cut_handshakes = 0;
         self.backoff.remove(&node);
     }
 
@@ -127,6 +169,19 @@ impl Pool {
     /// dial, exponentially with jitter while failures repeat.
     pub(crate) fn forget(&mut self, id: ConnId, now: Instant, rng: &mut Rng) -> Option<Connection> {
         let conn = self.conns.remove(&id)?;
+        // A broker that closes every TLS handshake is most likely a plaintext listener:
+        // after a few, stop retrying and say so.
+        if conn.in_tls_handshake() {
+            self.cut_handshakes += 1;
+            if self.cut_handshakes >= CUT_HANDSHAKES {
+                self.fatal.get_or_insert_with(|| SecurityError {
+                    kind: crate::SecurityErrorKind::Tls,
+                    message: format!(
+                        "the broker closed the connection during {CUT_HANDSHAKES} TLS handshakes in a row: is the listener TLS?"
+                    ),
+                });
+            }
+        }
         self.by_key.remove(&(conn.node, conn.purpose));
         let failures = match self.backoff.get(&conn.node) {
             Some(b) => b.failures + 1,
@@ -150,12 +205,37 @@ impl Pool {
 
     /// Connections with a request past its deadline. Like the Java client, the caller
     /// closes them: a request that timed out poisons its connection.
-    pub(crate) fn timed_out(&self, now: Instant) -> Vec<ConnId> {
-        self.conns
-            .values()
-            .filter(|c| c.deadline().is_some_and(|d| d <= now))
-            .map(|c| c.id)
-            .collect()
+    ///
+    /// Idle connections whose SASL session is about to end are closed here, without a
+    /// backoff: the next request dials again and authenticates again.
+    pub(crate) fn timed_out(&mut self, now: Instant) -> Vec<ConnId> {
+        let mut retire = Vec::new();
+        let mut late = Vec::new();
+        for c in self.conns.values_mut() {
+            if c.request_deadline().is_some_and(|d| d <= now) {
+                late.push(c.id);
+            } else if c.expires_at.is_some_and(|t| t <= now) {
+                if c.in_flight.is_empty() {
+                    retire.push(c.id);
+                } else {
+                    c.expires_at = Some(now + Duration::from_secs(1));
+                }
+            }
+        }
+        for id in retire {
+            if let Some(c) = self.conns.remove(&id) {
+                self.by_key.remove(&(c.node, c.purpose));
+                self.actions.push_back(ConnectAction::Close { conn: id });
+            }
+        }
+        late
+    }
+
+    /// Notes a fatal TLS or SASL failure.
+    pub(crate) fn note(&mut self, error: &ConnError) {
+        if let ConnError::Security(e) = error {
+            self.fatal.get_or_insert_with(|| e.clone());
+        }
     }
 
     pub(crate) fn ids(&self) -> Vec<ConnId> {

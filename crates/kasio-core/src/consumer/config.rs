@@ -41,6 +41,8 @@ pub enum OffsetReset {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ConsumerConfig {
+    /// TLS and SASL (`security.protocol`, `ssl.*`, `sasl.*`).
+    pub security: crate::SecurityConfig,
     /// `bootstrap.servers`.
     pub bootstrap_servers: Vec<BrokerAddress>,
     /// `client.id`.
@@ -83,6 +85,7 @@ impl Default for ConsumerConfig {
     fn default() -> Self {
         Self {
             bootstrap_servers: Vec::new(),
+            security: crate::SecurityConfig::default(),
             client_id: "kasio".into(),
             group_id: None,
             fetch_min_bytes: 1,
@@ -120,6 +123,9 @@ impl ConsumerConfig {
     /// # Errors
     /// [`ConfigError::UnknownKey`] or [`ConfigError::InvalidValue`], naming the key.
     pub fn set(&mut self, key: &str, value: &str) -> Result<&mut Self, ConfigError> {
+        if self.security.set(key, value)? {
+            return Ok(self);
+        }
         let positive = |key: &str, value: &str| -> Result<i32, ConfigError> {
             let n: i32 = parse_num(key, value, "a positive byte count")?;
             if n <= 0 {

@@ -89,6 +89,9 @@ pub enum ConsumerEvent {
         /// Why.
         error: ConsumeError,
     },
+    /// TLS or SASL failed (wrong credentials, an untrusted certificate, ...): the
+    /// consumer stops dialling.
+    Security(crate::SecurityError),
     /// The partition stopped fetching; `seek` starts it again.
     Error {
         /// The topic.
@@ -214,6 +217,7 @@ pub struct Consumer {
     events: VecDeque<ConsumerEvent>,
     transmits: VecDeque<Transmit>,
     new_deadline: bool,
+    security_reported: bool,
 }
 
 impl Consumer {
@@ -227,11 +231,13 @@ impl Consumer {
         seed: u64,
     ) -> Result<Self, crate::ConfigError> {
         config.validate()?;
-        let pool = Pool::new(
+        let pool = Pool::secured(
             &config.client_id,
             config.max_response_size,
             config.reconnect_backoff,
             config.reconnect_backoff_max,
+            config.security.build()?,
+            seed,
         );
         let metadata = Metadata::new(
             config.bootstrap_servers.clone(),
@@ -258,6 +264,7 @@ impl Consumer {
             events: VecDeque::new(),
             transmits: VecDeque::new(),
             new_deadline: false,
+            security_reported: false,
         })
     }
 
@@ -363,7 +370,7 @@ impl Consumer {
         let Some(c) = self.pool.get_mut(conn) else {
             return;
         };
-        c.feed(data, now);
+        c.feed(data, now, &mut self.transmits);
         while let Some(c) = self.pool.get_mut(conn) {
             match c.next_response(&mut self.transmits) {
                 Ok(Some((req, frame))) => self.on_response(conn, req, frame, now),
@@ -374,7 +381,8 @@ impl Consumer {
                     }
                     break;
                 }
-                Err(_) => {
+                Err(e) => {
+                    self.pool.note(&e);
                     self.lose(conn, now, true);
                     break;
                 }
@@ -524,6 +532,11 @@ impl Consumer {
 
     fn drain(&mut self, now: Instant) {
         self.now = now;
+        if let Some(e) = &self.pool.fatal
+            && !std::mem::replace(&mut self.security_reported, true)
+        {
+            self.events.push_back(ConsumerEvent::Security(e.clone()));
+        }
         self.send_metadata(now);
         self.reconcile(now);
         self.send_group(now);

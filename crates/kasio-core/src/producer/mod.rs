@@ -122,11 +122,13 @@ impl<T> Producer<T> {
         seed: u64,
     ) -> Result<Self, crate::ConfigError> {
         config.validate()?;
-        let pool = Pool::new(
+        let pool = Pool::secured(
             &config.client_id,
             config.max_response_size,
             config.reconnect_backoff,
             config.reconnect_backoff_max,
+            config.security.build()?,
+            seed,
         );
         let metadata = Metadata::new(
             config.bootstrap_servers.clone(),
@@ -392,7 +394,7 @@ impl<T> Producer<T> {
         let Some(c) = self.pool.get_mut(conn) else {
             return;
         };
-        c.feed(data, now);
+        c.feed(data, now, &mut self.transmits);
         while let Some(c) = self.pool.get_mut(conn) {
             match c.next_response(&mut self.transmits) {
                 Ok(Some((req, frame))) => self.on_response(conn, req, frame, now),
@@ -403,7 +405,8 @@ impl<T> Producer<T> {
                     }
                     break;
                 }
-                Err(_) => {
+                Err(e) => {
+                    self.pool.note(&e);
                     self.lose(conn, now, true);
                     break;
                 }
@@ -471,7 +474,9 @@ impl<T> Producer<T> {
                 | Tag::OffsetFetch(_)
                 | Tag::OffsetCommit(_)
                 | Tag::Heartbeat
-                | Tag::Admin(_) => {}
+                | Tag::Admin(_)
+                | Tag::SaslHandshake
+                | Tag::SaslAuthenticate => {}
                 Tag::Metadata => self.metadata.failed(now),
                 Tag::InitProducerId => {
                     let at = now + self.config.retry_backoff;

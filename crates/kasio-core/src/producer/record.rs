@@ -114,6 +114,8 @@ pub enum ProduceError {
     },
     /// The producer was closed before the record was sent.
     Closed,
+    /// TLS or SASL failed (wrong credentials, an untrusted certificate, ...).
+    Security(crate::SecurityError),
 }
 
 impl std::fmt::Display for ProduceError {
@@ -133,6 +135,7 @@ impl std::fmt::Display for ProduceError {
                 write!(f, "record of {size} bytes is larger than max.request.size")
             }
             Self::Closed => f.write_str("the producer was closed"),
+            Self::Security(e) => e.fmt(f),
         }
     }
 }

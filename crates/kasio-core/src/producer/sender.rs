@@ -79,6 +79,10 @@ impl<T> Producer<T> {
     /// Does everything that is due at `now`; every input and command ends here.
     pub(super) fn drain(&mut self, now: Instant) {
         self.now = now;
+        if let Some(e) = self.pool.fatal.clone() {
+            // TLS or SASL failed: no retry can deliver these records.
+            self.fail_everything(&ProduceError::Security(e));
+        }
         self.expire(now);
         self.send_metadata(now);
         self.send_producer_id(now);
@@ -473,7 +477,9 @@ impl<T> Producer<T> {
             | Tag::OffsetFetch(_)
             | Tag::OffsetCommit(_)
             | Tag::Heartbeat
-            | Tag::Admin(_) => {}
+            | Tag::Admin(_)
+            | Tag::SaslHandshake
+            | Tag::SaslAuthenticate => {}
             Tag::Metadata => {
                 match frame::decode_response_as::<MetadataResponse>(req.version, frame) {
                     Ok((_, resp)) => self.on_metadata(&resp, now),
