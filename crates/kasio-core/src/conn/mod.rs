@@ -160,6 +160,8 @@ pub(crate) struct Connection {
     /// When the SASL session ends: the connection is closed (and dialled again, which
     /// authenticates again) before then.
     pub(crate) expires_at: Option<Instant>,
+    /// Responses handed to the owner (not counting negotiation and authentication).
+    pub(crate) responses: u64,
 }
 
 impl Connection {
@@ -207,6 +209,7 @@ impl Connection {
             nonce,
             failed,
             expires_at: None,
+            responses: 0,
             id,
             node,
             purpose,
@@ -232,6 +235,15 @@ impl Connection {
         };
         // Encoding a fixed, valid ApiVersions request cannot fail.
         let _ = self.send_at(&req, 3, Tag::ApiVersions, deadline, out);
+    }
+
+    /// Whether the connection closing now cut short the first request after
+    /// negotiation, without SASL: what a SASL listener does to a client that skips it.
+    pub(crate) fn refused_unauthenticated(&self) -> bool {
+        self.state == ConnState::Ready
+            && self.credentials.is_none()
+            && self.responses == 0
+            && !self.in_flight.is_empty()
     }
 
     /// Whether the connection closing now would have cut a TLS handshake short.
@@ -456,6 +468,7 @@ impl Connection {
                 }
                 _ => {}
             }
+            self.responses += 1;
             return Ok(Some((front, frame)));
         }
     }
@@ -570,14 +583,16 @@ impl Connection {
         };
         if resp.error_code != 0 {
             let enabled: Vec<String> = resp.mechanisms.iter().map(ToString::to_string).collect();
-            return Err(Self::security(
-                SecurityErrorKind::Mechanism,
+            let message = if enabled.is_empty() {
+                "the listener speaks no SASL: is security.protocol right?".to_string()
+            } else {
                 format!(
                     "the broker does not enable {} (it enables: {})",
                     creds.mechanism.name(),
                     enabled.join(", ")
-                ),
-            ));
+                )
+            };
+            return Err(Self::security(SecurityErrorKind::Mechanism, message));
         }
         let (session, first) = Session::start(creds, self.nonce)
             .map_err(|e| Self::security(SecurityErrorKind::Authentication, e))?;

@@ -58,6 +58,10 @@ pub(crate) struct Pool {
     pub(crate) fatal: Option<SecurityError>,
     /// TLS handshakes cut short in a row, with none completing in between.
     cut_handshakes: u32,
+    /// Connections closed on their first request, in a row, with no response between.
+    cut_first_requests: u32,
+    /// Whether any connection ever had a response.
+    answered: bool,
 }
 
 impl Pool {
@@ -75,6 +79,8 @@ impl Pool {
             rng: Rng::new(seed ^ 0x5ca1_ab1e),
             fatal: None,
             cut_handshakes: 0,
+            cut_first_requests: 0,
+            answered: false,
             conns: HashMap::new(),
             by_key: HashMap::new(),
             next_id: 1,
@@ -169,6 +175,24 @@ impl Pool {
     /// dial, exponentially with jitter while failures repeat.
     pub(crate) fn forget(&mut self, id: ConnId, now: Instant, rng: &mut Rng) -> Option<Connection> {
         let conn = self.conns.remove(&id)?;
+        // Only a client that never had a single answer from any broker counts: one that
+        // had answers before is seeing faults, not a listener that wants SASL.
+        if conn.responses > 0 {
+            self.answered = true;
+        } else if conn.refused_unauthenticated()
+            && !self.answered
+            && !self.conns.values().any(|c| c.responses > 0)
+        {
+            self.cut_first_requests += 1;
+            if self.cut_first_requests >= CUT_HANDSHAKES {
+                self.fatal.get_or_insert_with(|| SecurityError {
+                    kind: crate::SecurityErrorKind::Mechanism,
+                    message: format!(
+                        "the broker closed the connection on the first request {CUT_HANDSHAKES} times in a row: does the listener expect SASL?"
+                    ),
+                });
+            }
+        }
         // A broker that closes every TLS handshake is most likely a plaintext listener:
         // after a few, stop retrying and say so.
         if conn.in_tls_handshake() {
