@@ -38,9 +38,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cpu0 = cpu_seconds();
     let start = Instant::now();
     match client.as_str() {
-        "kasio" => kasio(bootstrap, topic, &values, codec, false).await?,
-        "kasio-batch" => kasio(bootstrap, topic, &values, codec, true).await?,
-        "rdkafka" => rdkafka(bootstrap, topic, &values, codec)?,
+        "kasio" => kasio(bootstrap, topic, &values, codec, false, None).await?,
+        "kasio-batch" => kasio(bootstrap, topic, &values, codec, true, None).await?,
+        "kasio-tls" => kasio(bootstrap, topic, &values, codec, false, Some(ca()?)).await?,
+        "kasio-batch-tls" => kasio(bootstrap, topic, &values, codec, true, Some(ca()?)).await?,
+        "rdkafka" => rdkafka(bootstrap, topic, &values, codec, None)?,
+        "rdkafka-tls" => rdkafka(bootstrap, topic, &values, codec, Some(ca()?))?,
         "confluent-kafka" => confluent(bootstrap, topic, &values, codec).await?,
         "barnabas" => barnabas(bootstrap, topic, &values, codec, false).await?,
         "barnabas-batch" => barnabas(bootstrap, topic, &values, codec, true).await?,
@@ -57,21 +60,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The lab's CA file, for the clients that go over TLS (`*-tls`, on the SSL listener).
+fn ca() -> Result<String, Box<dyn std::error::Error>> {
+    Ok(std::env::var("KASIO_LAB_CA").map_err(|_| "KASIO_LAB_CA is not set")?)
+}
+
 async fn kasio(
     bootstrap: &str,
     topic: &str,
     values: &[Vec<u8>],
     codec: &str,
     batches: bool,
+    ca: Option<String>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let producer = kasio_tokio::Producer::from_properties([
+    let linger = LINGER_MS.to_string();
+    let batch = BATCH_SIZE.to_string();
+    let mut props = vec![
         ("bootstrap.servers", bootstrap),
         ("acks", "all"),
         ("enable.idempotence", "true"),
-        ("linger.ms", &LINGER_MS.to_string()),
-        ("batch.size", &BATCH_SIZE.to_string()),
+        ("linger.ms", linger.as_str()),
+        ("batch.size", batch.as_str()),
         ("compression.type", codec),
-    ])?;
+    ];
+    if let Some(ca) = &ca {
+        props.push(("security.protocol", "SSL"));
+        props.push(("ssl.ca.location", ca.as_str()));
+    }
+    let producer = kasio_tokio::Producer::from_properties(props)?;
     if batches {
         // The same shape as barnabas-batch: 1,000 records per call, one future per call.
         let mut groups = Vec::with_capacity(values.len() / 1000 + 1);
@@ -100,6 +116,7 @@ fn rdkafka(
     topic: &str,
     values: &[Vec<u8>],
     codec: &str,
+    ca: Option<String>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     use rdkafka::{
         ClientConfig, ClientContext,
@@ -118,7 +135,8 @@ fn rdkafka(
             };
         }
     }
-    let producer: ThreadedProducer<Counter> = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
         .set("acks", "all")
         .set("enable.idempotence", "true")
@@ -126,8 +144,12 @@ fn rdkafka(
         .set("batch.size", BATCH_SIZE.to_string())
         .set("compression.type", codec)
         .set("queue.buffering.max.messages", "2000000")
-        .set("queue.buffering.max.kbytes", "2097151")
-        .create_with_context(Counter(AtomicU64::new(0), AtomicU64::new(0)))?;
+        .set("queue.buffering.max.kbytes", "2097151");
+    if let Some(ca) = &ca {
+        config.set("security.protocol", "ssl").set("ssl.ca.location", ca);
+    }
+    let producer: ThreadedProducer<Counter> =
+        config.create_with_context(Counter(AtomicU64::new(0), AtomicU64::new(0)))?;
     for v in values {
         let mut record = BaseRecord::<(), [u8]>::to(topic).payload(&v[..]);
         loop {

@@ -124,6 +124,37 @@ fn errors_are_one_line_without_a_backtrace() {
             && err.lines().count() == 1,
         "{err}"
     );
+    // A properties file: comments and blank lines skipped, -X wins over it.
+    let dir = std::env::temp_dir().join(format!("kasio-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("client.properties");
+    std::fs::write(
+        &file,
+        "# a comment\n\nbootstrap.servers=127.0.0.1:1\ndefault.api.timeout.ms=300\n",
+    )
+    .unwrap();
+    let from_file = Command::new(env!("CARGO_BIN_EXE_kasio"))
+        .args(["--config", file.to_str().unwrap(), "cluster"])
+        .env_remove("KASIO_BOOTSTRAP")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&from_file.stderr);
+    assert!(
+        err.starts_with("kasio: no broker could be reached (127.0.0.1:1"),
+        "{err}"
+    );
+    std::fs::write(&file, "not a property\n").unwrap();
+    let bad = Command::new(env!("CARGO_BIN_EXE_kasio"))
+        .args(["--config", file.to_str().unwrap(), "cluster"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains(":1: expected key=value"), "{err}");
+    let bad_protocol = kasio("127.0.0.1:1", &["-X", "security.protocol=TLS", "cluster"]);
+    assert_eq!(
+        String::from_utf8_lossy(&bad_protocol.stderr),
+        "kasio: invalid value `TLS` for `security.protocol`: expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL\n"
+    );
     let no_bootstrap = Command::new(env!("CARGO_BIN_EXE_kasio"))
         .args(["cluster"])
         .env_remove("KASIO_BOOTSTRAP")

@@ -16,6 +16,10 @@ mod admin;
 mod config;
 mod conn;
 mod consumer;
+#[cfg(feature = "_fuzz")]
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod fuzz;
 mod hash;
 mod metadata;
 pub mod partitioner;
