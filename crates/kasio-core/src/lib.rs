@@ -39,8 +39,8 @@ pub use admin::{
 pub use config::{Acks, BrokerAddress, ConfigError, ProducerConfig, parse_bootstrap};
 pub use conn::{CloseReason, ConnId, ConnectAction, Transmit};
 pub use consumer::{
-    ConsumeError, Consumer, ConsumerConfig, ConsumerEvent, FetchedBatch, IsolationLevel,
-    MemberState, OffsetReset, Seek,
+    Assignor, ConsumeError, Consumer, ConsumerConfig, ConsumerEvent, FetchedBatch, GroupProtocol,
+    IsolationLevel, MemberState, OffsetReset, Seek,
 };
 pub use kasio_proto::{ErrorCode, Uuid, compression::Compression};
 pub use producer::{Event, ProduceError, Producer, Record, RecordMetadata, SendError, Timeout};

@@ -313,11 +313,23 @@ fn assigned(events: &[ConsumerEvent]) -> usize {
 #[test]
 fn two_members_share_the_partitions_and_read_everything_once() {
     for seed in [9, 21, 33] {
-        two_members(seed);
+        two_members(seed, member);
     }
 }
 
-fn two_members(seed: u64) {
+fn classic_member(c: &mut kasio_core::ConsumerConfig) {
+    member(c);
+    c.set("group.protocol", "classic").unwrap();
+}
+
+#[test]
+fn two_classic_members_rebalance_and_read_everything_once() {
+    for seed in [9, 21, 33] {
+        two_members(seed, classic_member);
+    }
+}
+
+fn two_members(seed: u64, member: fn(&mut kasio_core::ConsumerConfig)) {
     // Small batches and some latency: the second member joins while the first is still
     // reading, so partitions change hands mid-stream.
     let mut pair = filled_in_batches(6000, seed, 200);
@@ -443,5 +455,95 @@ fn a_silent_member_expires_and_its_partitions_move() {
     assert!(
         pair.elapsed() - start >= Duration::from_secs(40),
         "after the session timeout"
+    );
+}
+
+#[test]
+fn a_classic_member_fenced_by_a_new_generation_rejoins() {
+    let mut pair = filled(600, 13);
+    pair.add_consumer(classic_member);
+    let now = pair.now;
+    pair.consumer
+        .as_mut()
+        .unwrap()
+        .subscribe(&[TOPIC], now)
+        .unwrap();
+    pair.run_until(Duration::from_secs(30), |p| {
+        assigned(&p.consumer_events) == 1
+    });
+    pair.cluster.inject(Fault::FailNext {
+        api: ApiKey::Heartbeat,
+        count: 1,
+        error: ErrorCode::IllegalGeneration,
+    });
+    pair.run_until(Duration::from_secs(30), |p| {
+        assigned(&p.consumer_events) == 2
+    });
+    assert!(
+        pair.consumer_events
+            .iter()
+            .any(|e| matches!(e, ConsumerEvent::Lost { partitions } if partitions.len() == 6))
+    );
+    // Rejoined under the same member id: the coordinator has one member.
+    assert_eq!(
+        pair.cluster.requests(ApiKey::JoinGroup),
+        3,
+        "MEMBER_ID_REQUIRED, join, rejoin"
+    );
+}
+
+#[test]
+fn a_stable_classic_member_heartbeats_every_heartbeat_interval() {
+    let mut pair = filled(60, 14);
+    pair.add_consumer(classic_member);
+    let now = pair.now;
+    pair.consumer
+        .as_mut()
+        .unwrap()
+        .subscribe(&[TOPIC], now)
+        .unwrap();
+    pair.run_until(Duration::from_secs(30), |p| {
+        assigned(&p.consumer_events) == 1
+    });
+    let before = pair.cluster.requests(ApiKey::Heartbeat);
+    pair.run_for(Duration::from_secs(60));
+    let sent = pair.cluster.requests(ApiKey::Heartbeat) - before;
+    // heartbeat.interval.ms defaults to 3 s.
+    assert!((18..=22).contains(&sent), "{sent} heartbeats in 60 s");
+}
+
+#[test]
+fn a_silent_classic_member_expires_and_its_partitions_move() {
+    let mut pair = filled(600, 15);
+    pair.add_consumer(|c| {
+        classic_member(c);
+        c.set("session.timeout.ms", "10000").unwrap();
+    });
+    let b = pair.add_member(classic_member);
+    let now = pair.now;
+    pair.consumer
+        .as_mut()
+        .unwrap()
+        .subscribe(&[TOPIC], now)
+        .unwrap();
+    pair.more[b].consumer.subscribe(&[TOPIC], now).unwrap();
+    pair.run_until(Duration::from_secs(60), |p| {
+        assigned(&p.consumer_events) > 0 && assigned(&p.more[0].events) > 0
+    });
+    pair.consumer = None;
+    let start = pair.elapsed();
+    pair.run_until(Duration::from_secs(120), |p| {
+        p.more[0]
+            .fetched
+            .iter()
+            .map(|b| b.partition)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            == 6
+    });
+    let took = pair.elapsed() - start;
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_secs(30),
+        "{took:?}"
     );
 }

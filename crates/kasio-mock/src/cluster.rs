@@ -124,6 +124,8 @@ pub struct Cluster {
     served: HashMap<i16, u64>,
     /// Consumer groups (KIP-848) by id.
     pub(crate) groups: BTreeMap<String, handlers::groups::Group>,
+    /// Classic-protocol groups by id.
+    pub(crate) classic: BTreeMap<String, handlers::classic::ClassicGroup>,
     /// Configs set dynamically on each broker.
     pub(crate) broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
     pub(crate) next_producer_id: i64,
@@ -176,6 +178,7 @@ impl Cluster {
             offsets: BTreeMap::new(),
             groups: BTreeMap::new(),
             broker_configs: BTreeMap::new(),
+            classic: BTreeMap::new(),
             served: HashMap::new(),
             next_producer_id: 1000,
         }
@@ -354,6 +357,7 @@ impl Cluster {
     /// Answers waiting fetches and releases delayed responses whose time has come.
     pub fn handle_timeout(&mut self, now: Instant) {
         handlers::groups::expire(self, now);
+        handlers::classic::expire(self, now);
         handlers::fetch::wake(self, now, false);
         let (due, later): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
             .into_iter()
@@ -369,7 +373,7 @@ impl Cluster {
         self.run_ready(now);
     }
 
-    fn set_busy(&mut self, conn: ConnId) {
+    pub(crate) fn set_busy(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.busy = true;
         }
@@ -421,6 +425,7 @@ impl Cluster {
         parked
             .chain(self.held.iter().map(|h| h.release))
             .chain(handlers::groups::next_expiry(self))
+            .chain(handlers::classic::next_expiry(self))
             .min()
     }
 
@@ -491,6 +496,7 @@ impl Cluster {
                 }
             }
             handlers::Outcome::Parked => self.set_busy(conn),
+            handlers::Outcome::Handled => {}
             handlers::Outcome::Silent => {}
             handlers::Outcome::Close => return false,
         }

@@ -88,6 +88,8 @@ pub(crate) enum Tag {
     Admin(u64),
     SaslHandshake,
     SaslAuthenticate,
+    /// A classic group request (JoinGroup, SyncGroup, Heartbeat, LeaveGroup).
+    Classic,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -28,6 +28,16 @@ pub enum OffsetReset {
     None,
 }
 
+/// `group.protocol`: how the member takes part in its group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupProtocol {
+    /// KIP-848: the coordinator assigns (Kafka 4.0 and later).
+    #[default]
+    Consumer,
+    /// The classic JoinGroup/SyncGroup protocol: the leader member assigns (every Kafka).
+    Classic,
+}
+
 /// Everything the consumer can be told.
 ///
 /// ```
@@ -79,6 +89,18 @@ pub struct ConsumerConfig {
     pub check_crcs: bool,
     /// The largest response frame accepted, in bytes.
     pub max_response_size: usize,
+    /// `group.protocol`.
+    pub group_protocol: GroupProtocol,
+    /// `group.instance.id`: a static member keeps its assignment across restarts (classic).
+    pub group_instance_id: Option<String>,
+    /// `partition.assignment.strategy`, in order of preference (classic).
+    pub assignors: Vec<super::assignor::Assignor>,
+    /// `session.timeout.ms` (classic).
+    pub session_timeout: Duration,
+    /// `heartbeat.interval.ms` (classic; KIP-848 takes the coordinator's).
+    pub heartbeat_interval: Duration,
+    /// `max.poll.interval.ms`: the rebalance timeout the member asks for.
+    pub max_poll_interval: Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -102,6 +124,15 @@ impl Default for ConsumerConfig {
             client_rack: String::new(),
             check_crcs: true,
             max_response_size: 100 * 1024 * 1024,
+            group_protocol: GroupProtocol::Consumer,
+            group_instance_id: None,
+            assignors: vec![
+                super::assignor::Assignor::Range,
+                super::assignor::Assignor::RoundRobin,
+            ],
+            session_timeout: Duration::from_secs(45),
+            heartbeat_interval: Duration::from_secs(3),
+            max_poll_interval: Duration::from_secs(300),
         }
     }
 }
@@ -163,6 +194,30 @@ impl ConsumerConfig {
             "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
             "client.rack" => self.client_rack = value.into(),
             "check.crcs" => self.check_crcs = parse_bool(key, value)?,
+            "group.protocol" => {
+                self.group_protocol = match value.trim().to_ascii_lowercase().as_str() {
+                    "consumer" => GroupProtocol::Consumer,
+                    "classic" => GroupProtocol::Classic,
+                    _ => return Err(invalid(key, value, "consumer or classic")),
+                }
+            }
+            "group.instance.id" => {
+                self.group_instance_id = (!value.is_empty()).then(|| value.to_string());
+            }
+            "partition.assignment.strategy" => {
+                let list: Option<Vec<_>> = value
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(super::assignor::Assignor::parse)
+                    .collect();
+                match list {
+                    Some(l) if !l.is_empty() => self.assignors = l,
+                    _ => return Err(invalid(key, value, "range and/or roundrobin")),
+                }
+            }
+            "session.timeout.ms" => self.session_timeout = parse_ms(key, value)?,
+            "heartbeat.interval.ms" => self.heartbeat_interval = parse_ms(key, value)?,
+            "max.poll.interval.ms" => self.max_poll_interval = parse_ms(key, value)?,
             "receive.message.max.bytes" => {
                 self.max_response_size = parse_num(key, value, "a byte count")?;
             }

@@ -111,6 +111,20 @@ impl Consumer {
             })
             .collect();
         self.metadata.request_refresh();
+        if self.config.group_protocol == super::GroupProtocol::Classic {
+            match &mut self.classic {
+                Some(c) if c.wants_coordinator() => c.resubscribe(names, now),
+                _ => {
+                    self.partitions.clear();
+                    self.batches.clear();
+                    self.buffered = 0;
+                    self.classic = Some(super::classic::Classic::new(names, now));
+                }
+            }
+            self.new_deadline = true;
+            self.drain(now);
+            return Ok(());
+        }
         match &mut self.member {
             Some(m) if m.state != MemberState::Unsubscribed => {
                 m.topics = names;
@@ -138,6 +152,9 @@ impl Consumer {
 
     /// Leaves the group: the next heartbeat says so, and the partitions are released.
     pub fn unsubscribe(&mut self, now: Instant) {
+        if let Some(c) = &mut self.classic {
+            c.leave(now);
+        }
         if let Some(m) = &mut self.member
             && matches!(
                 m.state,
@@ -153,7 +170,11 @@ impl Consumer {
 
     /// The member's state, when subscribed.
     pub fn member_state(&self) -> Option<MemberState> {
-        self.member.as_ref().map(|m| m.state)
+        match (&self.member, &self.classic) {
+            (Some(m), _) => Some(m.state),
+            (None, Some(c)) => Some(c.state()),
+            (None, None) => None,
+        }
     }
 
     /// Takes up a target assignment, committing what is given up first.

@@ -1,12 +1,15 @@
 //! The consumer: partitions assigned by the caller, fetched from their leaders, handed out
 //! as whole record batches that borrow the fetched bytes.
 
+mod assignor;
+mod classic;
 mod config;
 mod fetched;
 mod group;
 mod offsets;
 
-pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
+pub use assignor::Assignor;
+pub use config::{ConsumerConfig, GroupProtocol, IsolationLevel, OffsetReset};
 pub use fetched::FetchedBatch;
 pub use group::MemberState;
 
@@ -210,6 +213,7 @@ pub struct Consumer {
     commits_in_flight: HashMap<u64, Vec<(Tp, i64)>>,
     group: Option<offsets::GroupOffsets>,
     member: Option<group::Membership>,
+    classic: Option<classic::Classic>,
     fetching: HashSet<i32>,
     next_request: u64,
     batches: VecDeque<FetchedBatch>,
@@ -249,6 +253,7 @@ impl Consumer {
             group: config.group_id.clone().map(offsets::GroupOffsets::new),
             commits_in_flight: HashMap::new(),
             member: None,
+            classic: None,
             config,
             rng: Rng::new(seed),
             now,
@@ -485,6 +490,13 @@ impl Consumer {
         {
             offer(at, "group heartbeat");
         }
+        if let Some(at) = self
+            .classic
+            .as_ref()
+            .and_then(classic::Classic::next_action)
+        {
+            offer(at, "classic group");
+        }
         best
     }
 
@@ -505,6 +517,7 @@ impl Consumer {
                     self.group_lost(tag, now);
                 }
                 Tag::Heartbeat => self.heartbeat_lost(now),
+                Tag::Classic => self.classic_lost(now),
                 _ => {}
             }
         }
@@ -541,6 +554,7 @@ impl Consumer {
         self.reconcile(now);
         self.send_group(now);
         self.send_heartbeat(now);
+        self.classic_step(now);
         self.send_list_offsets(now);
         self.send_fetches(now);
     }
@@ -808,6 +822,7 @@ impl Consumer {
                 self.on_group_response(conn, req, frame, now);
             }
             Tag::Heartbeat => self.on_heartbeat(conn, req, frame, now),
+            Tag::Classic => self.on_classic(conn, req, frame, now),
             _ => {}
         }
     }

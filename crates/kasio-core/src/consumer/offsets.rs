@@ -116,7 +116,8 @@ impl Consumer {
             .requests
             .values()
             .any(|(_, _, kind)| *kind == super::RequestKind::Commit);
-        let member = self.member.as_ref().is_some_and(|m| m.wants_coordinator());
+        let member = self.member.as_ref().is_some_and(|m| m.wants_coordinator())
+            || self.classic.as_ref().is_some_and(|c| c.wants_coordinator());
         if !lookups && !member && (group.commits.is_empty() || committing) {
             return;
         }
@@ -269,11 +270,16 @@ impl Consumer {
         }
         let req = OffsetCommitRequest {
             group_id: group_id.as_str().into(),
-            generation_id_or_member_epoch: self.member.as_ref().map_or(-1, |m| m.commit_epoch()),
-            member_id: self
-                .member
-                .as_ref()
-                .map_or_else(|| "".into(), |m| m.commit_member_id().into()),
+            generation_id_or_member_epoch: match (&self.member, &self.classic) {
+                (Some(m), _) => m.commit_epoch(),
+                (None, Some(c)) => c.commit_generation(),
+                (None, None) => -1,
+            },
+            member_id: match (&self.member, &self.classic) {
+                (Some(m), _) => m.commit_member_id().into(),
+                (None, Some(c)) => c.commit_member_id().into(),
+                (None, None) => "".into(),
+            },
             retention_time_ms: -1,
             topics,
             ..Default::default()

@@ -476,7 +476,8 @@ impl<T> Producer<T> {
                 | Tag::Heartbeat
                 | Tag::Admin(_)
                 | Tag::SaslHandshake
-                | Tag::SaslAuthenticate => {}
+                | Tag::SaslAuthenticate
+                | Tag::Classic => {}
                 Tag::Metadata => self.metadata.failed(now),
                 Tag::InitProducerId => {
                     let at = now + self.config.retry_backoff;

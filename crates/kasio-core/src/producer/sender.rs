@@ -479,7 +479,8 @@ impl<T> Producer<T> {
             | Tag::Heartbeat
             | Tag::Admin(_)
             | Tag::SaslHandshake
-            | Tag::SaslAuthenticate => {}
+            | Tag::SaslAuthenticate
+            | Tag::Classic => {}
             Tag::Metadata => {
                 match frame::decode_response_as::<MetadataResponse>(req.version, frame) {
                     Ok((_, resp)) => self.on_metadata(&resp, now),

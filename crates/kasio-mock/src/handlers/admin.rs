@@ -15,7 +15,7 @@ use kasio_proto::{
         delete_groups_response::DeletableGroupResult,
         delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult},
         describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult},
-        describe_groups_response::DescribedGroup,
+        describe_groups_response::{DescribedGroup, DescribedGroupMember},
         incremental_alter_configs_response::AlterConfigsResourceResponse,
         list_groups_response::ListedGroup,
         offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic},
@@ -46,6 +46,9 @@ fn groups_here(cluster: &Cluster, broker: i32) -> BTreeMap<String, (&'static str
             "Stable"
         };
         out.insert(id.clone(), ("consumer", state));
+    }
+    for (id, g) in &cluster.classic {
+        out.insert(id.clone(), ("classic", g.state.name()));
     }
     out.retain(|id, _| coordinator(cluster, id) == broker);
     out
@@ -111,6 +114,24 @@ pub(crate) fn describe_groups(
                 Some((_, state)) => {
                     g.group_state = (*state).into();
                     g.protocol_type = "consumer".into();
+                    if let Some(c) = cluster.classic.get(id.as_str()) {
+                        let protocol = c.protocol.clone().unwrap_or_default();
+                        g.protocol_type = c.protocol_type.as_str().into();
+                        g.protocol_data = protocol.as_str().into();
+                        g.members = c
+                            .members
+                            .iter()
+                            .map(|(mid, m)| DescribedGroupMember {
+                                member_id: mid.as_str().into(),
+                                group_instance_id: m.instance_id.as_deref().map(Into::into),
+                                client_id: m.client_id.as_str().into(),
+                                client_host: "/127.0.0.1".into(),
+                                member_metadata: m.metadata(&protocol),
+                                member_assignment: m.assignment.clone(),
+                                ..Default::default()
+                            })
+                            .collect();
+                    }
                 }
                 None => g.group_state = "Dead".into(),
             }

@@ -6,7 +6,7 @@ use kasio_proto::{
 };
 
 /// The APIs the mock answers.
-const SERVED: [ApiKey; 22] = [
+const SERVED: [ApiKey; 26] = [
     ApiKey::Produce,
     ApiKey::Fetch,
     ApiKey::ListOffsets,
@@ -29,6 +29,10 @@ const SERVED: [ApiKey; 22] = [
     ApiKey::DeleteRecords,
     ApiKey::DescribeConfigs,
     ApiKey::IncrementalAlterConfigs,
+    ApiKey::JoinGroup,
+    ApiKey::SyncGroup,
+    ApiKey::Heartbeat,
+    ApiKey::LeaveGroup,
 ];
 
 pub(crate) fn served() -> Vec<ApiVersion> {

@@ -7,10 +7,11 @@ use kasio_proto::{
         ApiVersionsResponse, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse,
         CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse, DeleteTopicsResponse,
         DescribeClusterResponse, DescribeConfigsResponse, DescribeGroupsResponse, FetchResponse,
-        FindCoordinatorResponse, IncrementalAlterConfigsResponse, InitProducerIdResponse,
-        ListGroupsResponse, ListOffsetsResponse, MetadataResponse, OffsetCommitResponse,
-        OffsetDeleteResponse, OffsetFetchResponse, ProduceResponse,
-        consumer_group_describe_response, create_partitions_response::CreatePartitionsTopicResult,
+        FindCoordinatorResponse, HeartbeatResponse, IncrementalAlterConfigsResponse,
+        InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse,
+        ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
+        OffsetFetchResponse, ProduceResponse, SyncGroupResponse, consumer_group_describe_response,
+        create_partitions_response::CreatePartitionsTopicResult,
         create_topics_response::CreatableTopicResult, delete_groups_response,
         delete_topics_response::DeletableTopicResult, describe_configs_response,
         describe_groups_response, fetch_response, find_coordinator_response,
@@ -213,6 +214,24 @@ pub(crate) fn error_response(request: &AnyRequest, error: ErrorCode) -> Option<A
                     ..Default::default()
                 })
                 .collect(),
+            ..Default::default()
+        }),
+        AnyRequest::JoinGroup(r) => AnyResponse::JoinGroup(JoinGroupResponse {
+            error_code: code,
+            generation_id: -1,
+            member_id: r.member_id.clone(),
+            ..Default::default()
+        }),
+        AnyRequest::SyncGroup(_) => AnyResponse::SyncGroup(SyncGroupResponse {
+            error_code: code,
+            ..Default::default()
+        }),
+        AnyRequest::Heartbeat(_) => AnyResponse::Heartbeat(HeartbeatResponse {
+            error_code: code,
+            ..Default::default()
+        }),
+        AnyRequest::LeaveGroup(_) => AnyResponse::LeaveGroup(LeaveGroupResponse {
+            error_code: code,
             ..Default::default()
         }),
         AnyRequest::ListGroups(_) => AnyResponse::ListGroups(ListGroupsResponse {

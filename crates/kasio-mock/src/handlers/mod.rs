@@ -2,6 +2,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod api_versions;
+pub(crate) mod classic;
 pub(crate) mod errors;
 pub(crate) mod fetch;
 pub(crate) mod groups;
@@ -24,6 +25,9 @@ pub(crate) enum Outcome {
     Silent,
     /// The response comes later (a Fetch waiting for data).
     Parked,
+    /// The handler marked the connection busy itself and has answered, or will (a group
+    /// join that may complete at once).
+    Handled,
     /// Close the connection: the client sent an API the mock does not serve (and did not
     /// advertise).
     Close,
@@ -77,6 +81,14 @@ pub(crate) fn handle(
         AnyRequest::ConsumerGroupHeartbeat(r) => Outcome::Respond(Box::new(
             AnyResponse::ConsumerGroupHeartbeat(groups::heartbeat(cluster, broker, &r, now)),
         )),
+        AnyRequest::JoinGroup(r) => classic::join(cluster, conn, broker, header, &r, now),
+        AnyRequest::SyncGroup(r) => classic::sync(cluster, conn, broker, header, &r, now),
+        AnyRequest::Heartbeat(r) => Outcome::Respond(Box::new(AnyResponse::Heartbeat(
+            classic::heartbeat(cluster, broker, &r, now),
+        ))),
+        AnyRequest::LeaveGroup(r) => Outcome::Respond(Box::new(AnyResponse::LeaveGroup(
+            classic::leave(cluster, broker, &r, now),
+        ))),
         AnyRequest::ListGroups(r) => Outcome::Respond(Box::new(AnyResponse::ListGroups(
             admin::list_groups(cluster, broker, &r),
         ))),

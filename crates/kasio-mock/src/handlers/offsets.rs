@@ -102,13 +102,21 @@ pub(crate) fn offset_commit(
     let group_error = if coordinator(cluster, &req.group_id) != broker {
         Some(ErrorCode::NotCoordinator)
     } else if req.generation_id_or_member_epoch >= 0 || !req.member_id.is_empty() {
-        // A member of a consumer group (KIP-848); classic JoinGroup members are not served.
-        let code = super::groups::commit_allowed(
+        // A member: of a classic group (its generation), or of a KIP-848 group (its epoch).
+        let code = super::classic::commit_allowed(
             cluster,
             &req.group_id,
             &req.member_id,
             req.generation_id_or_member_epoch,
-        );
+        )
+        .unwrap_or_else(|| {
+            super::groups::commit_allowed(
+                cluster,
+                &req.group_id,
+                &req.member_id,
+                req.generation_id_or_member_epoch,
+            )
+        });
         (code != ErrorCode::None).then_some(code)
     } else {
         None

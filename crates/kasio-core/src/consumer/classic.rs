@@ -1,0 +1,608 @@
+//! Membership of a consumer group with the classic protocol (`group.protocol=classic`):
+//! JoinGroup, the leader's assignment through SyncGroup, heartbeats, and eager rebalances
+//! (every partition committed and given up before rejoining).
+
+use super::{
+    ConsumeError, Consumer, ConsumerEvent, MemberState, Position, Tp,
+    assignor::{self, Assignor},
+};
+use crate::conn::{ConnId, InFlight, Node, Purpose, Tag};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kasio_proto::{
+    ApiKey, Decode, Encode, ErrorCode, frame,
+    messages::{
+        ConsumerProtocolAssignment, ConsumerProtocolSubscription, HeartbeatRequest,
+        HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+        LeaveGroupResponse, SyncGroupRequest, SyncGroupResponse,
+        consumer_protocol_assignment::TopicPartition, join_group_request::JoinGroupRequestProtocol,
+        leave_group_request::MemberIdentity, sync_group_request::SyncGroupRequestAssignment,
+    },
+};
+use std::{collections::BTreeMap, sync::Arc, time::Instant};
+
+/// Where a classic member is. `Joining` (JoinGroup) → `Syncing` (SyncGroup) → `Stable`
+/// (heartbeats); a rebalance goes `Stable` → `Revoking` (commit, give everything up) →
+/// `Joining`; `unsubscribe` → `Leaving` → `Unsubscribed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Joining,
+    Syncing,
+    Stable,
+    Revoking,
+    Leaving,
+    Unsubscribed,
+}
+
+#[derive(Debug)]
+pub(super) struct Classic {
+    stage: Stage,
+    member_id: String,
+    generation: i32,
+    topics: Vec<Arc<str>>,
+    protocol: String,
+    /// As leader: every member's subscription, to assign once metadata has them all.
+    leading: Option<BTreeMap<String, Vec<String>>>,
+    in_flight: bool,
+    next: Option<Instant>,
+}
+
+impl Classic {
+    pub(super) fn new(topics: Vec<Arc<str>>, now: Instant) -> Self {
+        Self {
+            stage: Stage::Joining,
+            member_id: String::new(),
+            generation: -1,
+            topics,
+            protocol: String::new(),
+            leading: None,
+            in_flight: false,
+            next: Some(now),
+        }
+    }
+
+    pub(super) fn state(&self) -> MemberState {
+        match self.stage {
+            Stage::Joining | Stage::Syncing => MemberState::Joining,
+            Stage::Stable => MemberState::Stable,
+            Stage::Revoking => MemberState::Reconciling,
+            Stage::Leaving => MemberState::Leaving,
+            Stage::Unsubscribed => MemberState::Unsubscribed,
+        }
+    }
+
+    pub(super) fn wants_coordinator(&self) -> bool {
+        self.stage != Stage::Unsubscribed
+    }
+
+    pub(super) fn commit_generation(&self) -> i32 {
+        if self.stage == Stage::Stable || self.stage == Stage::Revoking {
+            self.generation
+        } else {
+            -1
+        }
+    }
+
+    pub(super) fn commit_member_id(&self) -> &str {
+        if self.commit_generation() >= 0 {
+            &self.member_id
+        } else {
+            ""
+        }
+    }
+
+    pub(super) fn next_action(&self) -> Option<Instant> {
+        if self.in_flight { None } else { self.next }
+    }
+
+    /// A new subscription: rebalance.
+    pub(super) fn resubscribe(&mut self, topics: Vec<Arc<str>>, now: Instant) {
+        self.topics = topics;
+        if matches!(self.stage, Stage::Stable | Stage::Syncing) {
+            self.stage = Stage::Revoking;
+        }
+        self.next = Some(now);
+    }
+
+    pub(super) fn leave(&mut self, now: Instant) {
+        if self.stage != Stage::Unsubscribed {
+            self.stage = Stage::Leaving;
+            self.next = Some(now);
+        }
+    }
+}
+
+fn subscription(topics: &[Arc<str>]) -> Bytes {
+    let mut buf = BytesMut::new();
+    buf.put_i16(0);
+    let s = ConsumerProtocolSubscription {
+        topics: topics.iter().map(|t| t.as_ref().into()).collect(),
+        ..Default::default()
+    };
+    // A v0 subscription of valid names always encodes.
+    let _ = s.encode(0, &mut buf);
+    buf.freeze()
+}
+
+fn decode_subscription(mut b: Bytes) -> Vec<String> {
+    if b.len() < 2 {
+        return Vec::new();
+    }
+    let v = b.get_i16().clamp(0, 3);
+    ConsumerProtocolSubscription::decode(v, &mut b)
+        .map(|s| s.topics.iter().map(ToString::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn encode_assignment(parts: &BTreeMap<String, Vec<i32>>) -> Bytes {
+    let mut buf = BytesMut::new();
+    buf.put_i16(0);
+    let a = ConsumerProtocolAssignment {
+        assigned_partitions: parts
+            .iter()
+            .map(|(t, ps)| TopicPartition {
+                topic: t.as_str().into(),
+                partitions: ps.clone(),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let _ = a.encode(0, &mut buf);
+    buf.freeze()
+}
+
+fn decode_assignment(mut b: Bytes) -> Option<Vec<(String, i32)>> {
+    if b.is_empty() {
+        return Some(Vec::new());
+    }
+    if b.len() < 2 {
+        return None;
+    }
+    let v = b.get_i16().clamp(0, 3);
+    let a = ConsumerProtocolAssignment::decode(v, &mut b).ok()?;
+    Some(
+        a.assigned_partitions
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(move |p| (t.topic.to_string(), *p)))
+            .collect(),
+    )
+}
+
+impl Consumer {
+    pub(super) fn classic_step(&mut self, now: Instant) {
+        let pending = self.commits_pending();
+        let Some(c) = &mut self.classic else {
+            return;
+        };
+        if c.in_flight || c.next.is_none_or(|t| t > now) || c.stage == Stage::Unsubscribed {
+            return;
+        }
+        if c.stage == Stage::Revoking {
+            // Eager: commit and give up everything before rejoining.
+            if !self.partitions.is_empty() {
+                // Records fetched but not yet handed out are read again by the next owner:
+                // commit where the caller got to, not where fetching got to.
+                let offsets: Vec<(Tp, i64)> = self
+                    .partitions
+                    .iter()
+                    .filter_map(|(tp, s)| {
+                        let queued = self
+                            .batches
+                            .iter()
+                            .find(|b| b.topic == tp.0 && b.partition == tp.1)
+                            .map(super::FetchedBatch::start_offset);
+                        match s.position {
+                            Position::At(o) => Some((tp.clone(), queued.unwrap_or(o))),
+                            _ => None,
+                        }
+                    })
+                    .collect();
+                let given: Vec<Tp> = self.partitions.keys().cloned().collect();
+                if !offsets.is_empty() {
+                    self.queue_commit(offsets);
+                }
+                self.partitions.clear();
+                self.batches.clear();
+                self.buffered = 0;
+                self.events
+                    .push_back(ConsumerEvent::Revoked { partitions: given });
+                return;
+            }
+            if pending {
+                return;
+            }
+            if let Some(c) = &mut self.classic {
+                c.stage = Stage::Joining;
+            }
+        }
+        let Some(node) = self.group.as_ref().and_then(|g| g.coordinator) else {
+            return;
+        };
+        let Some(addr) = self.metadata.address(Node::Broker(node)).cloned() else {
+            return;
+        };
+        let group_id = self
+            .group
+            .as_ref()
+            .map(|g| g.id.clone())
+            .unwrap_or_default();
+        // The leader assigns once metadata holds every topic a member subscribes to.
+        let assignments = match self.classic.as_ref().and_then(|c| c.leading.clone()) {
+            Some(members)
+                if self
+                    .classic
+                    .as_ref()
+                    .is_some_and(|c| c.stage == Stage::Syncing) =>
+            {
+                let mut counts = BTreeMap::new();
+                let mut missing = false;
+                for t in members.values().flatten() {
+                    match self.topics.get(t.as_str()) {
+                        Some(Some(meta)) => {
+                            counts.insert(
+                                t.clone(),
+                                i32::try_from(meta.partitions.len()).unwrap_or(0),
+                            );
+                        }
+                        Some(None) => missing = true,
+                        None => {
+                            self.topics.insert(t.as_str().into(), None);
+                            missing = true;
+                        }
+                    }
+                }
+                if missing {
+                    self.metadata.request_refresh();
+                    return;
+                }
+                let protocol = self
+                    .classic
+                    .as_ref()
+                    .map(|c| c.protocol.clone())
+                    .unwrap_or_default();
+                let assignor = Assignor::parse(&protocol).unwrap_or(Assignor::Range);
+                Some(assignor::assign(assignor, &members, &counts))
+            }
+            _ => None,
+        };
+        let config = &self.config;
+        let instance = config.group_instance_id.as_deref().map(Into::into);
+        let session = i32::try_from(config.session_timeout.as_millis()).unwrap_or(i32::MAX);
+        let rebalance = i32::try_from(config.max_poll_interval.as_millis()).unwrap_or(i32::MAX);
+        let assignors = config.assignors.clone();
+        let deadline = now + config.request_timeout.max(config.max_poll_interval);
+        let Some(conn) = self
+            .pool
+            .ensure(Node::Broker(node), Purpose::Control, &addr, now)
+        else {
+            return;
+        };
+        let Some(c) = &mut self.classic else {
+            return;
+        };
+        let sent = match c.stage {
+            Stage::Joining => {
+                let metadata = subscription(&c.topics);
+                let req = JoinGroupRequest {
+                    group_id: group_id.as_str().into(),
+                    session_timeout_ms: session,
+                    rebalance_timeout_ms: rebalance,
+                    member_id: c.member_id.as_str().into(),
+                    group_instance_id: instance,
+                    protocol_type: "consumer".into(),
+                    protocols: assignors
+                        .iter()
+                        .map(|a| JoinGroupRequestProtocol {
+                            name: a.name().into(),
+                            metadata: metadata.clone(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                };
+                // JoinGroup waits at the broker for the whole group: up to the rebalance
+                // timeout, not the request timeout.
+                conn.send(&req, Tag::Classic, deadline, &mut self.transmits)
+            }
+            Stage::Syncing => {
+                let req = SyncGroupRequest {
+                    group_id: group_id.as_str().into(),
+                    generation_id: c.generation,
+                    member_id: c.member_id.as_str().into(),
+                    group_instance_id: instance,
+                    protocol_type: Some("consumer".into()),
+                    protocol_name: Some(c.protocol.as_str().into()),
+                    assignments: assignments
+                        .iter()
+                        .flatten()
+                        .map(|(m, parts)| SyncGroupRequestAssignment {
+                            member_id: m.as_str().into(),
+                            assignment: encode_assignment(parts),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                };
+                conn.send(&req, Tag::Classic, deadline, &mut self.transmits)
+            }
+            Stage::Stable => {
+                let req = HeartbeatRequest {
+                    group_id: group_id.as_str().into(),
+                    generation_id: c.generation,
+                    member_id: c.member_id.as_str().into(),
+                    group_instance_id: instance,
+                    ..Default::default()
+                };
+                conn.send(
+                    &req,
+                    Tag::Classic,
+                    now + config.request_timeout,
+                    &mut self.transmits,
+                )
+            }
+            Stage::Leaving => {
+                let req = LeaveGroupRequest {
+                    group_id: group_id.as_str().into(),
+                    member_id: c.member_id.as_str().into(),
+                    members: vec![MemberIdentity {
+                        member_id: c.member_id.as_str().into(),
+                        group_instance_id: instance,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                };
+                conn.send(
+                    &req,
+                    Tag::Classic,
+                    now + config.request_timeout,
+                    &mut self.transmits,
+                )
+            }
+            Stage::Revoking | Stage::Unsubscribed => None,
+        };
+        if sent.is_some() {
+            c.in_flight = true;
+        }
+    }
+
+    pub(super) fn classic_lost(&mut self, now: Instant) {
+        if let Some(c) = &mut self.classic {
+            c.in_flight = false;
+            c.next = Some(now + self.config.retry_backoff);
+        }
+    }
+
+    /// Partitions gone without a commit (the member was fenced): join again.
+    fn classic_fenced(&mut self, now: Instant, forget_id: bool) {
+        let lost: Vec<Tp> = self.partitions.keys().cloned().collect();
+        self.partitions.clear();
+        self.batches.clear();
+        self.buffered = 0;
+        if !lost.is_empty() {
+            self.events
+                .push_back(ConsumerEvent::Lost { partitions: lost });
+        }
+        if let Some(c) = &mut self.classic {
+            c.stage = Stage::Joining;
+            c.generation = -1;
+            c.leading = None;
+            if forget_id {
+                c.member_id.clear();
+            }
+            c.next = Some(now);
+        }
+    }
+
+    pub(super) fn on_classic(&mut self, conn: ConnId, req: InFlight, frame: Bytes, now: Instant) {
+        let backoff = now + self.config.retry_backoff;
+        if let Some(c) = &mut self.classic {
+            c.in_flight = false;
+        }
+        let code = |e: i16| ErrorCode::from_code(e);
+        let moved = |this: &mut Self| {
+            if let Some(g) = &mut this.group {
+                g.coordinator = None;
+                g.retry_at = Some(backoff);
+            }
+            if let Some(c) = &mut this.classic {
+                c.next = Some(backoff);
+            }
+        };
+        match req.api {
+            ApiKey::JoinGroup => {
+                let Ok((_, r)) = frame::decode_response_as::<JoinGroupResponse>(req.version, frame)
+                else {
+                    self.classic_lost(now);
+                    self.lose(conn, now, true);
+                    return;
+                };
+                match code(r.error_code) {
+                    ErrorCode::None => {}
+                    ErrorCode::MemberIdRequired => {
+                        // KIP-394: join again with the id the coordinator gave.
+                        if let Some(c) = &mut self.classic {
+                            c.member_id = r.member_id.to_string();
+                            c.next = Some(now);
+                        }
+                        return;
+                    }
+                    ErrorCode::UnknownMemberId => return self.classic_fenced(now, true),
+                    ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                        return moved(self);
+                    }
+                    ErrorCode::CoordinatorLoadInProgress | ErrorCode::RebalanceInProgress => {
+                        if let Some(c) = &mut self.classic {
+                            c.next = Some(backoff);
+                        }
+                        return;
+                    }
+                    other => return self.classic_refused(other),
+                }
+                let Some(c) = &mut self.classic else {
+                    return;
+                };
+                if c.stage != Stage::Joining {
+                    return;
+                }
+                c.member_id = r.member_id.to_string();
+                c.generation = r.generation_id;
+                c.protocol = r
+                    .protocol_name
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                c.leading = (r.leader == r.member_id).then(|| {
+                    r.members
+                        .iter()
+                        .map(|m| {
+                            (
+                                m.member_id.to_string(),
+                                decode_subscription(m.metadata.clone()),
+                            )
+                        })
+                        .collect()
+                });
+                c.stage = Stage::Syncing;
+                c.next = Some(now);
+            }
+            ApiKey::SyncGroup => {
+                let Ok((_, r)) = frame::decode_response_as::<SyncGroupResponse>(req.version, frame)
+                else {
+                    self.classic_lost(now);
+                    self.lose(conn, now, true);
+                    return;
+                };
+                match code(r.error_code) {
+                    ErrorCode::None => {}
+                    ErrorCode::RebalanceInProgress => {
+                        if let Some(c) = &mut self.classic {
+                            c.stage = Stage::Joining;
+                            c.next = Some(now);
+                        }
+                        return;
+                    }
+                    ErrorCode::UnknownMemberId => return self.classic_fenced(now, true),
+                    ErrorCode::IllegalGeneration => return self.classic_fenced(now, false),
+                    ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                        moved(self);
+                        if let Some(c) = &mut self.classic {
+                            c.stage = Stage::Joining;
+                        }
+                        return;
+                    }
+                    other => return self.classic_refused(other),
+                }
+                let Some(parts) = decode_assignment(r.assignment.clone()) else {
+                    return self.classic_refused(ErrorCode::InconsistentGroupProtocol);
+                };
+                let mut added = Vec::new();
+                for (t, p) in parts {
+                    let name: Arc<str> = match self.topics.get_key_value(t.as_str()) {
+                        Some((k, _)) => k.clone(),
+                        None => {
+                            let k: Arc<str> = t.as_str().into();
+                            self.topics.insert(k.clone(), None);
+                            self.metadata.request_refresh();
+                            k
+                        }
+                    };
+                    let tp = (name, p);
+                    self.partitions
+                        .entry(tp.clone())
+                        .or_insert(super::PartitionState {
+                            position: Position::Committed,
+                            paused: false,
+                            fetching: false,
+                            retry_after: None,
+                            end_reported: false,
+                        });
+                    added.push(tp);
+                }
+                if !added.is_empty() {
+                    self.events
+                        .push_back(ConsumerEvent::Assigned { partitions: added });
+                }
+                if let Some(c) = &mut self.classic {
+                    c.stage = Stage::Stable;
+                    c.leading = None;
+                    c.next = Some(now + self.config.heartbeat_interval);
+                }
+            }
+            ApiKey::Heartbeat => {
+                let Ok((_, r)) = frame::decode_response_as::<HeartbeatResponse>(req.version, frame)
+                else {
+                    self.classic_lost(now);
+                    self.lose(conn, now, true);
+                    return;
+                };
+                let Some(c) = &mut self.classic else {
+                    return;
+                };
+                match code(r.error_code) {
+                    ErrorCode::None => {
+                        if c.stage == Stage::Stable {
+                            c.next = Some(now + self.config.heartbeat_interval);
+                        }
+                    }
+                    ErrorCode::RebalanceInProgress => {
+                        if c.stage == Stage::Stable {
+                            c.stage = Stage::Revoking;
+                            c.next = Some(now);
+                        }
+                    }
+                    ErrorCode::UnknownMemberId => self.classic_fenced(now, true),
+                    ErrorCode::IllegalGeneration | ErrorCode::FencedInstanceId => {
+                        self.classic_fenced(now, false);
+                    }
+                    ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => moved(self),
+                    _ => c.next = Some(backoff),
+                }
+            }
+            ApiKey::LeaveGroup => {
+                // Whatever the answer, the member is out; the coordinator expires it if
+                // the leave did not arrive.
+                let _ = frame::decode_response_as::<LeaveGroupResponse>(req.version, frame);
+                let left: Vec<Tp> = self.partitions.keys().cloned().collect();
+                self.partitions.clear();
+                self.batches.clear();
+                self.buffered = 0;
+                if !left.is_empty() {
+                    self.events
+                        .push_back(ConsumerEvent::Revoked { partitions: left });
+                }
+                if let Some(c) = &mut self.classic {
+                    c.stage = Stage::Unsubscribed;
+                    c.next = None;
+                    c.generation = -1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn classic_refused(&mut self, code: ErrorCode) {
+        if let Some(c) = &mut self.classic {
+            c.stage = Stage::Unsubscribed;
+            c.next = None;
+        }
+        self.events.push_back(ConsumerEvent::GroupError {
+            error: ConsumeError::Broker(code),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriptions_and_assignments_round_trip() {
+        let topics: Vec<Arc<str>> = vec!["a".into(), "b".into()];
+        assert_eq!(decode_subscription(subscription(&topics)), ["a", "b"]);
+        let mut parts = BTreeMap::new();
+        parts.insert("a".to_string(), vec![0, 2]);
+        let got = decode_assignment(encode_assignment(&parts)).unwrap();
+        assert_eq!(got, [("a".to_string(), 0), ("a".to_string(), 2)]);
+        assert_eq!(decode_assignment(Bytes::new()), Some(Vec::new()));
+        assert_eq!(decode_assignment(Bytes::from_static(&[0])), None);
+    }
+}
