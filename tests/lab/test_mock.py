@@ -1,7 +1,7 @@
 """Real peer clients against kasio-mock over TCP: librdkafka (confluent-kafka) and
 kafka-python produce to it and consume back, every message checked (count, order per
-partition, keys, headers). Groups, transactions and idempotence come with the APIs that
-serve them; the consumers here assign partitions."""
+partition, keys, headers); librdkafka and kafka-python also consume in a classic consumer
+group, committing, and a later member resumes from the commits."""
 
 import subprocess
 import time
@@ -157,3 +157,75 @@ def test_admin_operations_through_librdkafka(mock):
     for f in admin.delete_topics([name]).values():
         f.result(10)
     assert name not in admin.list_topics(timeout=10).topics
+
+
+def group_read(bootstrap, name, group, expected, members=2):
+    """`members` librdkafka consumers in one classic group read the topic together,
+    committing as they go; returns what each read."""
+    consumers = [Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                           "enable.auto.commit": False, "session.timeout.ms": 6000,
+                           "heartbeat.interval.ms": 500}) for _ in range(members)]
+    for c in consumers:
+        c.subscribe([name])
+    got = [[] for _ in consumers]
+    deadline = time.time() + 90
+    while sum(len(g) for g in got) < expected and time.time() < deadline:
+        for i, c in enumerate(consumers):
+            m = c.poll(0.1)
+            if m is None or m.error():
+                continue
+            got[i].append(m)
+            c.commit(m, asynchronous=False)
+    for c in consumers:
+        c.close()
+    return got
+
+
+def test_librdkafka_consumes_in_a_group_and_commits(mock):
+    name = create(mock, 6)
+    p = Producer({"bootstrap.servers": mock, "linger.ms": 5})
+    # Each record is committed on its own (so a rebalance repeats nothing): a few hundred.
+    for i in range(600):
+        p.produce(name, key=f"k{i % 30}", value=f"v{i}", headers=[("seq", str(i).encode())])
+    assert p.flush(30) == 0
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    got = group_read(mock, name, group, 600)
+    everything = [m for g in got for m in g]
+    assert sorted(int(m.value()[1:]) for m in everything) == list(range(600)), "each record once"
+    for m in everything:
+        seq = int(dict(m.headers())["seq"])
+        assert m.key() == f"k{seq % 30}".encode() and m.value() == f"v{seq}".encode()
+    for member in got:
+        by_partition = {}
+        for m in member:
+            by_partition.setdefault(m.partition(), []).append(m.offset())
+        assert all(offs == sorted(offs) for offs in by_partition.values()), "per-partition order"
+    assert all(got), "both members read part of the stream"
+    # The commits hold: the group starts where it stopped.
+    for i in range(600, 700):
+        p.produce(name, key=f"k{i % 30}", value=f"v{i}", headers=[("seq", str(i).encode())])
+    assert p.flush(30) == 0
+    rest = [m for g in group_read(mock, name, group, 100, members=1) for m in g]
+    assert sorted(int(m.value()[1:]) for m in rest) == list(range(600, 700))
+
+
+def test_kafka_python_consumes_in_a_group(mock):
+    from kafka import KafkaConsumer, KafkaProducer
+    name = create(mock, 3)
+    p = KafkaProducer(bootstrap_servers=mock)
+    for i in range(600):
+        p.send(name, key=f"k{i}".encode(), value=f"v{i}".encode())
+    p.flush(30)
+    p.close()
+    c = KafkaConsumer(name, bootstrap_servers=mock, group_id=f"kp-{uuid.uuid4().hex[:6]}",
+                      auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=15000)
+    got = []
+    for m in c:
+        got.append(m)
+        if len(got) == 600:
+            break
+    c.commit()
+    committed = sum(c.committed(tp) or 0 for tp in c.assignment())
+    c.close()
+    assert sorted(int(m.value[1:]) for m in got) == list(range(600))
+    assert committed == 600
