@@ -255,6 +255,44 @@ impl Pool {
         late
     }
 
+    /// Feeds bytes that arrived on `conn` and takes out every whole response, in order,
+    /// with the error that broke the connection, if one did (the caller then loses it).
+    /// The second value says whether the connection is ready (negotiated and
+    /// authenticated), which makes its node healthy again.
+    pub(crate) fn receive(
+        &mut self,
+        conn: ConnId,
+        data: &[u8],
+        now: Instant,
+        out: &mut VecDeque<super::Transmit>,
+    ) -> (
+        Vec<(super::InFlight, bytes::Bytes)>,
+        bool,
+        Option<ConnError>,
+    ) {
+        let mut responses = Vec::new();
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return (responses, false, None);
+        };
+        c.feed(data, now, out);
+        loop {
+            match c.next_response(out) {
+                Ok(Some(r)) => responses.push(r),
+                Ok(None) => break,
+                Err(e) => {
+                    self.note(&e);
+                    return (responses, false, Some(e));
+                }
+            }
+        }
+        let ready = c.is_ready();
+        if ready {
+            let node = c.node;
+            self.healthy(node);
+        }
+        (responses, ready, None)
+    }
+
     /// Notes a fatal TLS or SASL failure.
     pub(crate) fn note(&mut self, error: &ConnError) {
         if let ConnError::Security(e) = error {

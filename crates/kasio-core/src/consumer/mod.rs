@@ -372,26 +372,16 @@ impl Consumer {
 
     /// Bytes arrived on a connection.
     pub fn handle_input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
-        let Some(c) = self.pool.get_mut(conn) else {
-            return;
-        };
-        c.feed(data, now, &mut self.transmits);
-        while let Some(c) = self.pool.get_mut(conn) {
-            match c.next_response(&mut self.transmits) {
-                Ok(Some((req, frame))) => self.on_response(conn, req, frame, now),
-                Ok(None) => {
-                    if c.is_ready() {
-                        let node = c.node;
-                        self.pool.healthy(node);
-                    }
-                    break;
-                }
-                Err(e) => {
-                    self.pool.note(&e);
-                    self.lose(conn, now, true);
-                    break;
-                }
+        let (responses, _, error) = self.pool.receive(conn, data, now, &mut self.transmits);
+        for (req, frame) in responses {
+            // A response may have closed the connection; what follows it is void.
+            if self.pool.get_mut(conn).is_none() {
+                break;
             }
+            self.on_response(conn, req, frame, now);
+        }
+        if error.is_some() {
+            self.lose(conn, now, true);
         }
         self.drain(now);
     }
