@@ -173,7 +173,15 @@ pub(crate) async fn run(
                 Seek::End => "latest",
                 _ => return Err("in a group, --offset is beginning or end".into()),
             };
-            let c = clients::consumer(props, &[("group.id", group), ("auto.offset.reset", reset)])?;
+            // It commits what it printed itself.
+            let c = clients::consumer(
+                props,
+                &[
+                    ("group.id", group),
+                    ("auto.offset.reset", reset),
+                    ("enable.auto.commit", "false"),
+                ],
+            )?;
             c.subscribe(&[args.topic.as_str()])
                 .map_err(|e| e.to_string())?;
             c

@@ -134,7 +134,11 @@ async fn tour(
     let group = format!("{topic}-group");
     let consumer = clients::consumer(
         props,
-        &[("group.id", &group), ("auto.offset.reset", "earliest")],
+        &[
+            ("group.id", &group),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+        ],
     )?;
     consumer
         .subscribe(&[topic.as_str()])

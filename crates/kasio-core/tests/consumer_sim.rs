@@ -547,3 +547,56 @@ fn a_silent_classic_member_expires_and_its_partitions_move() {
         "{took:?}"
     );
 }
+
+#[test]
+fn auto_commit_stores_what_the_caller_is_done_with() {
+    let mut pair = filled(600, 16);
+    pair.add_consumer(|c| {
+        c.set("group.id", "auto").unwrap();
+        c.set("auto.offset.reset", "earliest").unwrap();
+    });
+    pair.add_admin(|_| {});
+    assign_all(&mut pair);
+    pair.run_until(Duration::from_secs(30), |p| consumed(p).len() == 600);
+    pair.run_for(Duration::from_secs(6));
+    let out = pair
+        .admin_run(|a, now| a.group_offsets("auto", now))
+        .unwrap();
+    let kasio_core::AdminOutput::Committed(rows) = out else {
+        panic!("{out:?}")
+    };
+    // Every partition up to its end, except the one whose batch the caller took last:
+    // up to that batch's first offset.
+    let last = pair.fetched.last().unwrap();
+    for p in 0..PARTITIONS {
+        let end = pair.cluster.end_offset(TOPIC, p).unwrap();
+        let committed = rows.iter().find(|r| r.partition == p).map(|r| r.offset);
+        let want = if p == last.partition {
+            last.start_offset()
+        } else {
+            end
+        };
+        if want == 0 {
+            continue;
+        }
+        assert_eq!(committed, Some(want), "partition {p}");
+    }
+    // Only what moved is committed again: an idle consumer sends no more commits.
+    let commits = pair.cluster.requests(ApiKey::OffsetCommit);
+    pair.run_for(Duration::from_secs(20));
+    assert_eq!(pair.cluster.requests(ApiKey::OffsetCommit), commits);
+}
+
+#[test]
+fn auto_commit_can_be_turned_off() {
+    let mut pair = filled(100, 17);
+    pair.add_consumer(|c| {
+        c.set("group.id", "manual").unwrap();
+        c.set("auto.offset.reset", "earliest").unwrap();
+        c.set("enable.auto.commit", "false").unwrap();
+    });
+    assign_all(&mut pair);
+    pair.run_until(Duration::from_secs(30), |p| consumed(p).len() == 100);
+    pair.run_for(Duration::from_secs(20));
+    assert_eq!(pair.cluster.requests(ApiKey::OffsetCommit), 0);
+}

@@ -18,6 +18,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let consumer = Consumer::from_properties([
         ("bootstrap.servers", bootstrap.as_str()),
         ("group.id", group.as_str()),
+        // This member commits itself, once it has written what it read.
+        ("enable.auto.commit", "false"),
         ("auto.offset.reset", "earliest"),
     ])?;
     consumer.subscribe(&[topic.as_str()])?;

@@ -21,6 +21,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("isolation.level", isolation.as_str()),
         ("group.id", group.as_str()),
         ("auto.offset.reset", "earliest"),
+        // It commits its positions itself, once it has read everything.
+        ("enable.auto.commit", "false"),
     ])?;
     let assignment: Vec<(&str, i32)> = (0..partitions).map(|p| (topic.as_str(), p)).collect();
     consumer.assign(&assignment);

@@ -91,6 +91,11 @@ pub struct ConsumerConfig {
     pub max_response_size: usize,
     /// `group.protocol`.
     pub group_protocol: GroupProtocol,
+    /// `enable.auto.commit`: commit, every `auto.commit.interval.ms`, the position after
+    /// the batches the caller has finished with (every batch before the last one taken).
+    pub enable_auto_commit: bool,
+    /// `auto.commit.interval.ms`.
+    pub auto_commit_interval: Duration,
     /// `group.instance.id`: a static member keeps its assignment across restarts (classic).
     pub group_instance_id: Option<String>,
     /// `partition.assignment.strategy`, in order of preference (classic).
@@ -125,6 +130,8 @@ impl Default for ConsumerConfig {
             check_crcs: true,
             max_response_size: 100 * 1024 * 1024,
             group_protocol: GroupProtocol::Consumer,
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_secs(5),
             group_instance_id: None,
             assignors: vec![
                 super::assignor::Assignor::Range,
@@ -201,6 +208,8 @@ impl ConsumerConfig {
                     _ => return Err(invalid(key, value, "consumer or classic")),
                 }
             }
+            "enable.auto.commit" => self.enable_auto_commit = parse_bool(key, value)?,
+            "auto.commit.interval.ms" => self.auto_commit_interval = parse_ms(key, value)?,
             "group.instance.id" => {
                 self.group_instance_id = (!value.is_empty()).then(|| value.to_string());
             }

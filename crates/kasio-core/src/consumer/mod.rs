@@ -214,6 +214,11 @@ pub struct Consumer {
     group: Option<offsets::GroupOffsets>,
     member: Option<group::Membership>,
     classic: Option<classic::Classic>,
+    /// The batch the caller took last (partition, first offset): not yet done with.
+    in_hand: Option<(Tp, i64)>,
+    /// When the next auto commit is due, and what the last one stored.
+    next_auto_commit: Option<Instant>,
+    auto_committed: BTreeMap<Tp, i64>,
     fetching: HashSet<i32>,
     next_request: u64,
     batches: VecDeque<FetchedBatch>,
@@ -254,6 +259,9 @@ impl Consumer {
             commits_in_flight: HashMap::new(),
             member: None,
             classic: None,
+            in_hand: None,
+            next_auto_commit: None,
+            auto_committed: BTreeMap::new(),
             config,
             rng: Rng::new(seed),
             now,
@@ -414,6 +422,8 @@ impl Consumer {
     /// The next fetched batch, in fetch order (each partition in offset order).
     pub fn poll_batch(&mut self) -> Option<FetchedBatch> {
         let b = self.batches.pop_front()?;
+        // Taking a batch means the caller is done with the one before.
+        self.in_hand = Some(((b.topic.clone(), b.partition), b.start_offset()));
         self.buffered = self.buffered.saturating_sub(batch_bytes(&b));
         if self.buffered < usize::try_from(self.config.fetch_max_bytes).unwrap_or(0) {
             // Room again: fetching may resume.
@@ -487,6 +497,9 @@ impl Consumer {
         {
             offer(at, "classic group");
         }
+        if let Some(at) = self.next_auto_commit {
+            offer(at, "auto commit");
+        }
         best
     }
 
@@ -545,6 +558,7 @@ impl Consumer {
         self.send_group(now);
         self.send_heartbeat(now);
         self.classic_step(now);
+        self.auto_commit(now);
         self.send_list_offsets(now);
         self.send_fetches(now);
     }

@@ -87,14 +87,7 @@ impl Consumer {
     /// # Errors
     /// [`ConsumeError::NoGroup`] without a `group.id`.
     pub fn commit_positions(&mut self, now: Instant) -> Result<(), ConsumeError> {
-        let positions: Vec<(Tp, i64)> = self
-            .partitions
-            .iter()
-            .filter_map(|(tp, s)| match s.position {
-                Position::At(o) => Some((tp.clone(), o)),
-                _ => None,
-            })
-            .collect();
+        let positions = self.handed_out(true);
         let Some(group) = &mut self.group else {
             return Err(ConsumeError::NoGroup);
         };
@@ -102,6 +95,60 @@ impl Consumer {
         self.new_deadline = true;
         self.drain(now);
         Ok(())
+    }
+
+    /// Per partition, the offset after what the caller was handed (fetched batches not yet
+    /// taken are not counted); without `with_last`, the last batch taken counts as not
+    /// done yet.
+    pub(super) fn handed_out(&self, with_last: bool) -> Vec<(Tp, i64)> {
+        self.partitions
+            .iter()
+            .filter_map(|(tp, s)| {
+                let Position::At(o) = s.position else {
+                    return None;
+                };
+                if !with_last
+                    && let Some((held, start)) = &self.in_hand
+                    && held == tp
+                {
+                    return Some((tp.clone(), *start));
+                }
+                let queued = self
+                    .batches
+                    .iter()
+                    .find(|b| b.topic == tp.0 && b.partition == tp.1)
+                    .map(super::FetchedBatch::start_offset);
+                Some((tp.clone(), queued.unwrap_or(o)))
+            })
+            .collect()
+    }
+
+    /// `enable.auto.commit`: every interval, what moved since the last auto commit.
+    pub(super) fn auto_commit(&mut self, now: Instant) {
+        if !self.config.enable_auto_commit || self.group.is_none() || self.partitions.is_empty() {
+            self.next_auto_commit = None;
+            return;
+        }
+        let Some(due) = self.next_auto_commit else {
+            self.next_auto_commit = Some(now + self.config.auto_commit_interval);
+            return;
+        };
+        if due > now {
+            return;
+        }
+        self.next_auto_commit = Some(now + self.config.auto_commit_interval);
+        let moved: Vec<(Tp, i64)> = self
+            .handed_out(false)
+            .into_iter()
+            .filter(|(tp, o)| self.auto_committed.get(tp) != Some(o))
+            .collect();
+        if moved.is_empty() {
+            return;
+        }
+        for (tp, o) in &moved {
+            self.auto_committed.insert(tp.clone(), *o);
+        }
+        self.queue_commit(moved);
     }
 
     pub(super) fn send_group(&mut self, now: Instant) {
