@@ -13,8 +13,8 @@ use indexmap::IndexMap;
 use kafka_protocol::{
     protocol::{Decodable, StrBytes},
     records::{
-        Compression as KpCompression, Record as KpRecord, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-        TimestampType as KpTimestampType,
+        Compression as KpCompression, Record as KpRecord, RecordBatchDecoder, RecordBatchEncoder,
+        RecordEncodeOptions, TimestampType as KpTimestampType,
     },
 };
 use kasio_proto::{
@@ -23,9 +23,11 @@ use kasio_proto::{
     messages::{
         FetchResponse, MetadataResponse,
         fetch_response::{FetchableTopicResponse, PartitionData},
-        metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic},
+        metadata_response::{
+            MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+        },
     },
-    records::{BatchBuilder, BatchOptions, Batch, Batches},
+    records::{Batch, BatchBuilder, BatchOptions, Batches},
 };
 use std::hint::black_box;
 
@@ -49,14 +51,20 @@ fn input() -> Input {
     // Values vary a little, as real payloads do, so the codecs have something to work on.
     let values = (0..RECORDS)
         .map(|i| {
-            let text = format!("{{\"id\":{i},\"user\":\"user-{}\",\"amount\":{},\"status\":\"ok\"}}", i % 97, i * 13 % 1000);
+            let text = format!(
+                "{{\"id\":{i},\"user\":\"user-{}\",\"amount\":{},\"status\":\"ok\"}}",
+                i % 97,
+                i * 13 % 1000
+            );
             let mut v = text.into_bytes();
             v.resize(100, b' ');
             v
         })
         .collect();
     Input {
-        keys: (0..RECORDS).map(|i| format!("key-{i:06}").into_bytes()).collect(),
+        keys: (0..RECORDS)
+            .map(|i| format!("key-{i:06}").into_bytes())
+            .collect(),
         values,
         trace: b"0123456789abcdef".to_vec(),
         base_ts: 1_700_000_000_000,
@@ -64,13 +72,24 @@ fn input() -> Input {
 }
 
 fn kasio_encode(inp: &Input, codec: Compression) -> Bytes {
-    kasio_encode_into(inp, BatchBuilder::new(BatchOptions { compression: codec, ..Default::default() }))
+    kasio_encode_into(
+        inp,
+        BatchBuilder::new(BatchOptions {
+            compression: codec,
+            ..Default::default()
+        }),
+    )
 }
 
 fn kasio_encode_into(inp: &Input, mut b: BatchBuilder) -> Bytes {
     for i in 0..RECORDS {
-        b.append(inp.base_ts + i as i64, Some(&inp.keys[i]), Some(&inp.values[i]), &[("trace-id", &inp.trace[..])])
-            .expect("append");
+        b.append(
+            inp.base_ts + i as i64,
+            Some(&inp.keys[i]),
+            Some(&inp.values[i]),
+            &[("trace-id", &inp.trace[..])],
+        )
+        .expect("append");
     }
     b.finish().expect("finish")
 }
@@ -79,7 +98,10 @@ fn kp_records(inp: &Input) -> Vec<KpRecord> {
     (0..RECORDS)
         .map(|i| {
             let mut headers = IndexMap::new();
-            headers.insert(StrBytes::from_static_str("trace-id"), Some(Bytes::from(inp.trace.clone())));
+            headers.insert(
+                StrBytes::from_static_str("trace-id"),
+                Some(Bytes::from(inp.trace.clone())),
+            );
             KpRecord {
                 transactional: false,
                 control: false,
@@ -103,7 +125,15 @@ fn kp_encode(records: &[KpRecord], codec: KpCompression) -> BytesMut {
 }
 
 fn kp_encode_into(records: &[KpRecord], codec: KpCompression, mut buf: BytesMut) -> BytesMut {
-    RecordBatchEncoder::encode(&mut buf, records, &RecordEncodeOptions { version: 2, compression: codec }).expect("encode");
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: codec,
+        },
+    )
+    .expect("encode");
     buf
 }
 
@@ -111,7 +141,9 @@ fn kp_encode_into(records: &[KpRecord], codec: KpCompression, mut buf: BytesMut)
 fn kasio_walk(data: &Bytes) -> usize {
     let mut n = 0;
     for batch in Batches::new(data.clone()) {
-        let Ok(Batch::V2(batch)) = batch else { panic!("bad batch") };
+        let Ok(Batch::V2(batch)) = batch else {
+            panic!("bad batch")
+        };
         for r in batch.records().expect("records") {
             let r = r.expect("record");
             n += r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len());
@@ -128,7 +160,9 @@ fn kasio_walk(data: &Bytes) -> usize {
 fn kasio_walk_views(data: &Bytes) -> usize {
     let mut n = 0;
     for batch in Batches::new(data.clone()) {
-        let Ok(Batch::V2(batch)) = batch else { panic!("bad batch") };
+        let Ok(Batch::V2(batch)) = batch else {
+            panic!("bad batch")
+        };
         let records = batch.records().expect("records");
         for r in records.views() {
             let r = r.expect("record");
@@ -162,12 +196,16 @@ fn record_batches(c: &mut Criterion) {
     let mut g = c.benchmark_group("record_batch_encode");
     g.throughput(Throughput::Elements(RECORDS as u64));
     for (codec, kp_codec) in CODECS {
-        g.bench_with_input(BenchmarkId::new("kasio", codec.name()), &codec, |b, &codec| {
-            b.iter(|| black_box(kasio_encode(&inp, codec)))
-        });
-        g.bench_with_input(BenchmarkId::new("kafka-protocol", codec.name()), &kp_codec, |b, &kp_codec| {
-            b.iter(|| black_box(kp_encode(&kp, kp_codec)))
-        });
+        g.bench_with_input(
+            BenchmarkId::new("kasio", codec.name()),
+            &codec,
+            |b, &codec| b.iter(|| black_box(kasio_encode(&inp, codec))),
+        );
+        g.bench_with_input(
+            BenchmarkId::new("kafka-protocol", codec.name()),
+            &kp_codec,
+            |b, &kp_codec| b.iter(|| black_box(kp_encode(&kp, kp_codec))),
+        );
     }
     g.finish();
 
@@ -182,7 +220,13 @@ fn record_batches(c: &mut Criterion) {
         })
     });
     g.bench_function("kafka-protocol/none", |b| {
-        b.iter(|| black_box(kp_encode_into(&kp, KpCompression::None, BytesMut::with_capacity(capacity))))
+        b.iter(|| {
+            black_box(kp_encode_into(
+                &kp,
+                KpCompression::None,
+                BytesMut::with_capacity(capacity),
+            ))
+        })
     });
     g.finish();
 
@@ -190,17 +234,31 @@ fn record_batches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(RECORDS as u64));
     for (codec, _) in CODECS {
         let bytes = kasio_encode(&inp, codec);
-        assert_eq!(kasio_walk(&bytes), kp_walk(&bytes), "both decoders must see the same records");
-        assert_eq!(kasio_walk_views(&bytes), kp_walk(&bytes), "both decoders must see the same records");
-        g.bench_with_input(BenchmarkId::new("kasio", codec.name()), &bytes, |b, bytes| {
-            b.iter(|| black_box(kasio_walk_views(bytes)))
-        });
-        g.bench_with_input(BenchmarkId::new("kasio-owned", codec.name()), &bytes, |b, bytes| {
-            b.iter(|| black_box(kasio_walk(bytes)))
-        });
-        g.bench_with_input(BenchmarkId::new("kafka-protocol", codec.name()), &bytes, |b, bytes| {
-            b.iter(|| black_box(kp_walk(bytes)))
-        });
+        assert_eq!(
+            kasio_walk(&bytes),
+            kp_walk(&bytes),
+            "both decoders must see the same records"
+        );
+        assert_eq!(
+            kasio_walk_views(&bytes),
+            kp_walk(&bytes),
+            "both decoders must see the same records"
+        );
+        g.bench_with_input(
+            BenchmarkId::new("kasio", codec.name()),
+            &bytes,
+            |b, bytes| b.iter(|| black_box(kasio_walk_views(bytes))),
+        );
+        g.bench_with_input(
+            BenchmarkId::new("kasio-owned", codec.name()),
+            &bytes,
+            |b, bytes| b.iter(|| black_box(kasio_walk(bytes))),
+        );
+        g.bench_with_input(
+            BenchmarkId::new("kafka-protocol", codec.name()),
+            &bytes,
+            |b, bytes| b.iter(|| black_box(kp_walk(bytes))),
+        );
     }
     g.finish();
 }
@@ -225,7 +283,12 @@ fn metadata_bytes() -> Bytes {
         .collect();
     let resp = MetadataResponse {
         brokers: (0..3)
-            .map(|n| MetadataResponseBroker { node_id: n, host: "127.0.0.1".into(), port: 9092 + n, ..Default::default() })
+            .map(|n| MetadataResponseBroker {
+                node_id: n,
+                host: "127.0.0.1".into(),
+                port: 9092 + n,
+                ..Default::default()
+            })
             .collect(),
         cluster_id: Some("bench-cluster".into()),
         topics,
@@ -242,7 +305,12 @@ fn fetch_bytes(inp: &Input) -> Bytes {
         responses: vec![FetchableTopicResponse {
             topic_id: Uuid::from_u128(1),
             partitions: (0..10)
-                .map(|p| PartitionData { partition_index: p, high_watermark: 1000, records: Some(batch.clone()), ..Default::default() })
+                .map(|p| PartitionData {
+                    partition_index: p,
+                    high_watermark: 1000,
+                    records: Some(batch.clone()),
+                    ..Default::default()
+                })
                 .collect(),
             ..Default::default()
         }],
@@ -257,9 +325,16 @@ fn messages(c: &mut Criterion) {
     let md = metadata_bytes();
     let mut g = c.benchmark_group("metadata_response_decode_1000_partitions");
     g.throughput(Throughput::Elements(1000));
-    g.bench_function("kasio", |b| b.iter(|| black_box(MetadataResponse::decode(12, &mut md.clone()).expect("decode"))));
+    g.bench_function("kasio", |b| {
+        b.iter(|| black_box(MetadataResponse::decode(12, &mut md.clone()).expect("decode")))
+    });
     g.bench_function("kafka-protocol", |b| {
-        b.iter(|| black_box(kafka_protocol::messages::MetadataResponse::decode(&mut md.clone(), 12).expect("decode")))
+        b.iter(|| {
+            black_box(
+                kafka_protocol::messages::MetadataResponse::decode(&mut md.clone(), 12)
+                    .expect("decode"),
+            )
+        })
     });
     g.finish();
 
@@ -281,7 +356,8 @@ fn messages(c: &mut Criterion) {
     });
     g.bench_function("kafka-protocol", |b| {
         b.iter(|| {
-            let resp = kafka_protocol::messages::FetchResponse::decode(&mut fetch.clone(), 16).expect("decode");
+            let resp = kafka_protocol::messages::FetchResponse::decode(&mut fetch.clone(), 16)
+                .expect("decode");
             let mut n = 0;
             for t in &resp.responses {
                 for p in &t.partitions {

@@ -4,22 +4,12 @@
 //! acknowledgement, and prints one JSON line with the wall time and this process's CPU
 //! time. `run-produce` runs every client against the same broker in one go.
 
+use kasio_benches::cpu_seconds;
 use std::time::{Duration, Instant};
 
 const VALUE_LEN: usize = 100;
 const LINGER_MS: u64 = 5;
 const BATCH_SIZE: usize = 1024 * 1024;
-
-fn cpu_seconds() -> f64 {
-    // utime and stime, in clock ticks, are fields 14 and 15 of /proc/self/stat.
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields
-        .get(11..13)
-        .map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
-    ticks / 100.0
-}
 
 fn value(i: u64) -> Vec<u8> {
     let mut v = format!("{i:020}").into_bytes();
@@ -92,7 +82,9 @@ async fn kasio(
         // The same shape as barnabas-batch: 1,000 records per call, one future per call.
         let mut groups = Vec::with_capacity(values.len() / 1000 + 1);
         for chunk in values.chunks(1000) {
-            let records = chunk.iter().map(|v| kasio_tokio::Record::new(topic).value(v));
+            let records = chunk
+                .iter()
+                .map(|v| kasio_tokio::Record::new(topic).value(v));
             groups.push(producer.send_batch(records).await?);
         }
         for g in groups {
@@ -101,7 +93,11 @@ async fn kasio(
     } else {
         let mut deliveries = Vec::with_capacity(values.len());
         for v in values {
-            deliveries.push(producer.send(kasio_tokio::Record::new(topic).value(v)).await?);
+            deliveries.push(
+                producer
+                    .send(kasio_tokio::Record::new(topic).value(v))
+                    .await?,
+            );
         }
         for d in deliveries {
             d.await?;
@@ -146,7 +142,9 @@ fn rdkafka(
         .set("queue.buffering.max.messages", "2000000")
         .set("queue.buffering.max.kbytes", "2097151");
     if let Some(ca) = &ca {
-        config.set("security.protocol", "ssl").set("ssl.ca.location", ca);
+        config
+            .set("security.protocol", "ssl")
+            .set("ssl.ca.location", ca);
     }
     let producer: ThreadedProducer<Counter> =
         config.create_with_context(Counter(AtomicU64::new(0), AtomicU64::new(0)))?;
@@ -216,9 +214,12 @@ async fn barnabas(
     batches: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     use kafka_protocol::records::Compression;
-    let mut producer =
-        barnabas_tokio::Producer::idempotent(barnabas_tokio::Tokio, &[bootstrap.to_string()], "bench")
-            .await?;
+    let mut producer = barnabas_tokio::Producer::idempotent(
+        barnabas_tokio::Tokio,
+        &[bootstrap.to_string()],
+        "bench",
+    )
+    .await?;
     producer.set_compression(match codec {
         "lz4" => Compression::Lz4,
         "none" => Compression::None,
@@ -234,7 +235,9 @@ async fn barnabas(
         let partitions = 6;
         for (n, chunk) in values.chunks(1000).enumerate() {
             let records: Vec<_> = chunk.iter().map(record).collect();
-            producer.enqueue(topic, (n % partitions) as i32, &records).await?;
+            producer
+                .enqueue(topic, (n % partitions) as i32, &records)
+                .await?;
             if n % 5 == 4 {
                 producer.flush().await?;
             }
@@ -255,7 +258,10 @@ async fn krafka(
     codec: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
     use krafka::{Compression, Kafka, Record, producer::Acks};
-    let kafka = Kafka::builder(bootstrap).client_id("bench").connect().await?;
+    let kafka = Kafka::builder(bootstrap)
+        .client_id("bench")
+        .connect()
+        .await?;
     let producer = kafka
         .producer()
         .acks(Acks::All)

@@ -1,0 +1,133 @@
+//! One consumer client reads COUNT records from the beginning of every partition of TOPIC
+//! and prints a JSON line: throughput and the process's CPU time. `benches/run-consume`
+//! runs each client in its own process against the same filled topic.
+//!
+//! `consume CLIENT BOOTSTRAP TOPIC PARTITIONS COUNT`
+
+use kasio_benches::cpu_seconds;
+use std::time::{Duration, Instant};
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, client, bootstrap, topic, partitions, count] = args.as_slice() else {
+        return Err("usage: consume CLIENT BOOTSTRAP TOPIC PARTITIONS COUNT".into());
+    };
+    let partitions: i32 = partitions.parse()?;
+    let count: u64 = count.parse()?;
+    let cpu0 = cpu_seconds();
+    let start = Instant::now();
+    let bytes = match client.as_str() {
+        "kasio" => kasio(bootstrap, topic, partitions, count).await?,
+        "rdkafka" => rdkafka(bootstrap, topic, partitions, count)?,
+        "confluent-kafka" => confluent(bootstrap, topic, partitions, count).await?,
+        other => return Err(format!("unknown client {other}").into()),
+    };
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    println!(
+        "{{\"client\": \"{client}\", \"records\": {count}, \"bytes\": {bytes}, \"seconds\": {secs:.3}, \"records_per_second\": {:.0}, \"cpu_seconds\": {cpu:.2}, \"cpu_seconds_per_million\": {:.3}}}",
+        count as f64 / secs,
+        cpu / (count as f64 / 1e6)
+    );
+    Ok(())
+}
+
+/// Every client counts the value bytes it was handed, so none can skip the records.
+async fn kasio(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    count: u64,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    use kasio_tokio::{Consumer, Fetched, Seek};
+    let consumer = Consumer::from_properties([("bootstrap.servers", bootstrap)])?;
+    let assignment: Vec<(&str, i32)> = (0..partitions).map(|p| (topic, p)).collect();
+    consumer.assign(&assignment);
+    for p in 0..partitions {
+        consumer.seek(topic, p, Seek::Beginning);
+    }
+    let (mut records, mut bytes) = (0u64, 0u64);
+    while records < count {
+        let next = tokio::time::timeout(Duration::from_secs(30), consumer.next()).await?;
+        if let Fetched::Batch(b) = next {
+            b.for_each(|r| {
+                records += 1;
+                bytes += r.value.map_or(0, <[u8]>::len) as u64;
+            })?;
+        }
+    }
+    consumer.close();
+    Ok(bytes)
+}
+
+fn rdkafka(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    count: u64,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    use rdkafka::{
+        ClientConfig, Message, Offset, TopicPartitionList,
+        consumer::{BaseConsumer, Consumer},
+    };
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "bench-unused")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&list)?;
+    let (mut records, mut bytes) = (0u64, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while records < count && Instant::now() < deadline {
+        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+            let m = m?;
+            records += 1;
+            bytes += m.payload().map_or(0, <[u8]>::len) as u64;
+        }
+    }
+    Ok(bytes)
+}
+
+async fn confluent(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    count: u64,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    use confluent_kafka::{
+        common::{TopicPartition, serialization::ByteArrayDeserializer},
+        consumer::{Consumer, ConsumerConfig, KafkaConsumer},
+    };
+    let props = std::collections::HashMap::from([
+        ("bootstrap.servers".to_string(), bootstrap.to_string()),
+        ("enable.auto.commit".to_string(), "false".to_string()),
+        // This client serves only the KIP-848 protocol.
+        ("group.protocol".to_string(), "consumer".to_string()),
+    ]);
+    let mut consumer = KafkaConsumer::<Vec<u8>, Vec<u8>>::new(
+        ConsumerConfig::new(&props)?,
+        ByteArrayDeserializer::default(),
+        ByteArrayDeserializer::default(),
+    )?;
+    let parts: Vec<TopicPartition> = (0..partitions)
+        .map(|p| TopicPartition::new(topic, p))
+        .collect();
+    consumer.assign(parts.clone()).await?;
+    consumer.seek_to_beginning(&parts).await?;
+    let (mut records, mut bytes) = (0u64, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while records < count && Instant::now() < deadline {
+        let batch = consumer.poll(Duration::from_millis(100)).await?;
+        for r in &batch {
+            records += 1;
+            bytes += r.value().map_or(0, Vec::len) as u64;
+        }
+    }
+    consumer.close().await?;
+    Ok(bytes)
+}
