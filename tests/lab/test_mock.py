@@ -145,6 +145,41 @@ def test_librdkafka_delivers_exactly_once_through_injected_faults():
         m.stop()
 
 
+def test_librdkafka_rides_out_a_broker_restart_and_a_half_closed_connection():
+    """A broker stopped (its partitions leaderless) and started again with its data, then
+    every connection to another broker half-closed: librdkafka's idempotent producer
+    delivers every record once, in order per partition."""
+    m = Mock(3)
+    try:
+        name = create(m.bootstrap, 3)
+        p = Producer({"bootstrap.servers": m.bootstrap, "enable.idempotence": True, "linger.ms": 2,
+                      "message.timeout.ms": 60000, "retry.backoff.ms": 50, "request.timeout.ms": 3000,
+                      "socket.timeout.ms": 3000})
+        n = 3000
+        errors = []
+        for i in range(n):
+            if i == 1000:
+                m.command("stop 2")
+            if i == 1500:
+                time.sleep(2)
+                m.command("start 2")
+            if i == 2000:
+                m.command("halfclose 3")
+            p.produce(name, key=f"k{i % 30}", value=str(i),
+                      on_delivery=lambda err, msg: errors.append(err) if err else None)
+            p.poll(0)
+        assert p.flush(60) == 0
+        assert errors == []
+        got = consume_all(m.bootstrap, name, 3, n)
+        values = [int(msg.value()) for msgs in got.values() for msg in msgs]
+        assert sorted(values) == list(range(n)), "lost or duplicated records"
+        for msgs in got.values():
+            seq = [int(msg.value()) for msg in msgs]
+            assert seq == sorted(seq), "a partition is out of order"
+    finally:
+        m.stop()
+
+
 def test_admin_operations_through_librdkafka(mock):
     from confluent_kafka.admin import NewPartitions
     admin = AdminClient({"bootstrap.servers": mock})

@@ -486,3 +486,32 @@ fn an_unknown_topic_fails_after_max_block_beside_a_known_one() {
         "{waited:?}"
     );
 }
+
+#[test]
+fn a_broker_stopped_and_started_again_loses_and_repeats_nothing() {
+    let mut pair = setup(3, 6, 21);
+    send_all(&mut pair, 0..1000, 31);
+    pair.run_for(Duration::from_millis(20));
+    // Broker 2 crashes with batches in flight, and comes back with its data 10 s later.
+    pair.cluster.inject(Fault::StopBroker { broker: 2 });
+    send_all(&mut pair, 1000..2000, 31);
+    pair.run_for(Duration::from_secs(10));
+    pair.cluster.inject(Fault::StartBroker { broker: 2 });
+    send_all(&mut pair, 2000..3000, 31);
+    finish(&mut pair, 3000);
+    verify(&pair, 3000, 6);
+}
+
+#[test]
+fn a_half_closed_connection_times_out_and_is_replaced() {
+    let mut pair = setup(1, 2, 22);
+    send_all(&mut pair, 0..200, 5);
+    finish(&mut pair, 200);
+    pair.cluster.inject(Fault::HalfClose { broker: 1 });
+    let start = pair.elapsed();
+    send_all(&mut pair, 200..400, 5);
+    finish(&mut pair, 400);
+    verify(&pair, 400, 2);
+    // Nothing answered until the request timeout (5 s here) closed the connection.
+    assert!(pair.elapsed() - start >= Duration::from_secs(5));
+}

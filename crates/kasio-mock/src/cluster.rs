@@ -39,6 +39,8 @@ struct Conn {
     /// A response is outstanding (a waiting Fetch, a delayed response): like Kafka, the
     /// connection reads no further request until it has gone, so responses stay in order.
     busy: bool,
+    /// Half-closed by a fault: nothing more is read.
+    deaf: bool,
 }
 
 /// A response held back by an injected delay.
@@ -117,6 +119,8 @@ pub struct Cluster {
     decoder: FrameDecoder,
     faults: Pending,
     refused: HashSet<i32>,
+    /// Brokers stopped by a fault (their data kept).
+    pub(crate) stopped: HashSet<i32>,
     pub(crate) producer_epochs: HashMap<i64, i16>,
     /// Committed offsets by group, then (topic, partition).
     pub(crate) offsets: BTreeMap<String, BTreeMap<(String, i32), handlers::offsets::Committed>>,
@@ -174,6 +178,7 @@ impl Cluster {
             ready: VecDeque::new(),
             faults: Pending::default(),
             refused: HashSet::new(),
+            stopped: HashSet::new(),
             producer_epochs: HashMap::new(),
             offsets: BTreeMap::new(),
             groups: BTreeMap::new(),
@@ -196,6 +201,20 @@ impl Cluster {
                     .collect();
                 for conn in conns {
                     self.close(conn);
+                }
+            }
+            Fault::StopBroker { broker } => {
+                self.stopped.insert(broker);
+                self.refused.insert(broker);
+                self.inject(Fault::DropConnections { broker });
+            }
+            Fault::StartBroker { broker } => {
+                self.stopped.remove(&broker);
+                self.refused.remove(&broker);
+            }
+            Fault::HalfClose { broker } => {
+                for c in self.conns.values_mut().filter(|c| c.broker == broker) {
+                    c.deaf = true;
                 }
             }
             Fault::RefuseConnections { broker, refuse } => {
@@ -332,6 +351,7 @@ impl Cluster {
                 broker,
                 inbox: BytesMut::new(),
                 busy: false,
+                deaf: false,
             },
         );
         id
@@ -390,7 +410,7 @@ impl Cluster {
     /// Handles the buffered requests of every connection that can take one.
     fn run_ready(&mut self, now: Instant) {
         while let Some(conn) = self.ready.pop_front() {
-            while let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.busy) {
+            while let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.busy && !c.deaf) {
                 let broker = c.broker;
                 match self.decoder.decode(&mut c.inbox) {
                     Ok(Some(frame)) => {

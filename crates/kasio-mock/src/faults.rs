@@ -53,6 +53,24 @@ pub enum Fault {
         /// Whether to refuse.
         refuse: bool,
     },
+    /// Stop `broker` as a crash would: its connections close, new ones are refused, and
+    /// metadata shows its partitions without a leader (and the broker gone) until
+    /// [`Fault::StartBroker`]; its logs and offsets are kept.
+    StopBroker {
+        /// The broker.
+        broker: i32,
+    },
+    /// Start a stopped broker again, with the data it had.
+    StartBroker {
+        /// The broker.
+        broker: i32,
+    },
+    /// Half-close every connection to `broker` now: they stay open but the broker reads
+    /// nothing more from them, so requests on them time out.
+    HalfClose {
+        /// The broker.
+        broker: i32,
+    },
 }
 
 /// Faults waiting to fire, by API.
@@ -79,7 +97,12 @@ impl Pending {
             Fault::FailNext { api, count, error } => self.fail.push((api, count, error)),
             Fault::Delay { api, count, by } => self.delay.push((api, count, by)),
             Fault::Blackhole { api, count } => self.blackhole.push((api, count)),
-            Fault::DropConnections { .. } | Fault::RefuseConnections { .. } => {}
+            // Connection faults act at once, in the cluster.
+            Fault::DropConnections { .. }
+            | Fault::RefuseConnections { .. }
+            | Fault::StopBroker { .. }
+            | Fault::StartBroker { .. }
+            | Fault::HalfClose { .. } => {}
         }
     }
 

@@ -9,6 +9,8 @@
 //! blackhole API COUNT
 //! drop BROKER                   close every connection to BROKER
 //! refuse BROKER | accept BROKER
+//! stop BROKER | start BROKER    crash a broker (its data kept) and bring it back
+//! halfclose BROKER              connections stay open, the broker reads no more
 //! move TOPIC PARTITION BROKER   make BROKER the partition's leader
 //! ```
 
@@ -74,6 +76,15 @@ fn command(cluster: &MockCluster, line: &str) -> Result<(), String> {
         Some("accept") => Fault::RefuseConnections {
             broker: num(w.next(), "a broker id")?,
             refuse: false,
+        },
+        Some("stop") => Fault::StopBroker {
+            broker: num(w.next(), "a broker id")?,
+        },
+        Some("start") => Fault::StartBroker {
+            broker: num(w.next(), "a broker id")?,
+        },
+        Some("halfclose") => Fault::HalfClose {
+            broker: num(w.next(), "a broker id")?,
         },
         Some("move") => {
             let topic = w.next().ok_or("expected a topic")?.to_string();

@@ -59,13 +59,23 @@ pub(crate) fn handle(
                 .partitions
                 .iter()
                 .enumerate()
-                .map(|(i, p)| MetadataResponsePartition {
-                    partition_index: i as i32,
-                    leader_id: p.leader,
-                    leader_epoch: 0,
-                    replica_nodes: vec![p.leader],
-                    isr_nodes: vec![p.leader],
-                    ..Default::default()
+                .map(|(i, p)| {
+                    // A stopped broker's partitions have no leader until it is back.
+                    let down = cluster.stopped.contains(&p.leader);
+                    MetadataResponsePartition {
+                        error_code: if down {
+                            ErrorCode::LeaderNotAvailable.code()
+                        } else {
+                            0
+                        },
+                        partition_index: i as i32,
+                        leader_id: if down { -1 } else { p.leader },
+                        leader_epoch: 0,
+                        replica_nodes: vec![p.leader],
+                        isr_nodes: if down { Vec::new() } else { vec![p.leader] },
+                        offline_replicas: if down { vec![p.leader] } else { Vec::new() },
+                        ..Default::default()
+                    }
                 })
                 .collect(),
             ..Default::default()
@@ -75,6 +85,7 @@ pub(crate) fn handle(
         brokers: cluster
             .brokers
             .iter()
+            .filter(|b| !cluster.stopped.contains(&b.id))
             .map(|b| MetadataResponseBroker {
                 node_id: b.id,
                 host: b.host.clone().into(),
