@@ -264,3 +264,56 @@ def test_kafka_python_consumes_in_a_group(mock):
     c.close()
     assert sorted(int(m.value[1:]) for m in got) == list(range(600))
     assert committed == 600
+
+
+def test_librdkafka_runs_transactions_and_read_committed_sees_only_commits(mock):
+    """A transactional librdkafka producer commits, aborts, and commits again with a group's
+    offsets in the transaction: a read_committed consumer reads exactly the committed
+    records, read_uncommitted every record, and the offsets land only with the commit."""
+    name = create(mock, 2)
+    group = f"txn-{uuid.uuid4().hex[:6]}"
+    p = Producer({"bootstrap.servers": mock, "transactional.id": f"tx-{uuid.uuid4().hex[:6]}",
+                  "linger.ms": 2})
+    p.init_transactions(30)
+    p.begin_transaction()
+    for i in range(100):
+        p.produce(name, key=f"k{i}", value=f"committed-{i}")
+    p.commit_transaction(30)
+    p.begin_transaction()
+    for i in range(50):
+        p.produce(name, key=f"k{i}", value=f"aborted-{i}")
+    p.flush(30)
+    p.abort_transaction(30)
+    # Offsets sent in a transaction: held until it commits.
+    c = Consumer({"bootstrap.servers": mock, "group.id": group, "enable.auto.commit": False})
+    p.begin_transaction()
+    for i in range(30):
+        p.produce(name, key=f"x{i}", value=f"committed-late-{i}")
+    p.send_offsets_to_transaction([TopicPartition(name, 0, 7)], c.consumer_group_metadata(), 30)
+    p.commit_transaction(30)
+    committed = c.committed([TopicPartition(name, 0)], 10)
+    c.close()
+    assert committed[0].offset == 7
+
+    def read(isolation, expected):
+        r = Consumer({"bootstrap.servers": mock, "group.id": "unused", "isolation.level": isolation,
+                      "enable.auto.commit": False})
+        r.assign([TopicPartition(name, part, OFFSET_BEGINNING) for part in range(2)])
+        values = []
+        deadline = time.time() + 20
+        while time.time() < deadline and len(values) < expected:
+            m = r.poll(0.5)
+            if m is not None and not m.error():
+                values.append(m.value().decode())
+        # Nothing more should come.
+        extra = r.poll(1.0)
+        r.close()
+        if extra is not None and not extra.error():
+            values.append(extra.value().decode())
+        return values
+
+    committed_only = read("read_committed", 130)
+    assert len(committed_only) == 130, len(committed_only)
+    assert not any(v.startswith("aborted") for v in committed_only)
+    everything = read("read_uncommitted", 180)
+    assert len(everything) == 180 and sum(v.startswith("aborted") for v in everything) == 50

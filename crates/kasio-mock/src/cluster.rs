@@ -128,6 +128,8 @@ pub struct Cluster {
     served: HashMap<i16, u64>,
     /// Consumer groups (KIP-848) by id.
     pub(crate) groups: BTreeMap<String, handlers::groups::Group>,
+    /// Transactions by transactional id.
+    pub(crate) txns: BTreeMap<String, handlers::txn::Txn>,
     /// Classic-protocol groups by id.
     pub(crate) classic: BTreeMap<String, handlers::classic::ClassicGroup>,
     /// Configs set dynamically on each broker.
@@ -184,6 +186,7 @@ impl Cluster {
             groups: BTreeMap::new(),
             broker_configs: BTreeMap::new(),
             classic: BTreeMap::new(),
+            txns: BTreeMap::new(),
             served: HashMap::new(),
             next_producer_id: 1000,
         }

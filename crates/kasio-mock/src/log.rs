@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 use kasio_proto::{
     DecodeError,
-    records::{Batch, Batches, RecordBatch},
+    records::{Batch, Batches, ControlRecord, ControlRecordType, RecordBatch},
 };
 use std::collections::{HashMap, VecDeque};
 
@@ -37,6 +37,10 @@ pub(crate) struct PartitionLog {
     next_offset: i64,
     size: usize,
     producers: HashMap<i64, ProducerEntry>,
+    /// Transactions with records here and no marker yet: producer id → first offset.
+    open_txns: HashMap<i64, i64>,
+    /// Aborted transactions: (producer id, first offset, marker offset).
+    aborted: Vec<(i64, i64, i64)>,
 }
 
 /// Why records could not be appended.
@@ -100,6 +104,11 @@ impl PartitionLog {
             let last = self.next_offset + i64::from(b.last_offset_delta);
             self.size += bytes.len();
             self.record_sequence(&b, self.next_offset);
+            if b.attributes.is_transactional() && !b.attributes.is_control() {
+                self.open_txns
+                    .entry(b.producer_id)
+                    .or_insert(self.next_offset);
+            }
             self.batches.push(Stored {
                 base_offset: self.next_offset,
                 last_offset: last,
@@ -169,10 +178,17 @@ impl PartitionLog {
 
     /// Whole batches from the one holding `offset`, at least one, then up to `max_bytes`.
     pub(crate) fn read(&self, offset: i64, max_bytes: usize) -> Bytes {
+        self.read_until(offset, max_bytes, i64::MAX)
+    }
+
+    /// As [`read`](Self::read), only batches that start below `upper` (the last stable
+    /// offset, for read_committed).
+    pub(crate) fn read_until(&self, offset: i64, max_bytes: usize, upper: i64) -> Bytes {
         let start = self.batches.partition_point(|b| b.last_offset < offset);
         let mut out = BytesMut::new();
         for b in &self.batches[start..] {
-            if !out.is_empty() && out.len() + b.bytes.len() > max_bytes {
+            if b.base_offset >= upper || (!out.is_empty() && out.len() + b.bytes.len() > max_bytes)
+            {
                 break;
             }
             out.extend_from_slice(&b.bytes);
@@ -205,6 +221,61 @@ impl PartitionLog {
             self.size -= b.bytes.len();
         }
         self.log_start = self.log_start.max(offset);
+    }
+
+    /// The last stable offset: below the first record of any open transaction.
+    pub(crate) fn last_stable(&self) -> i64 {
+        self.open_txns
+            .values()
+            .min()
+            .copied()
+            .unwrap_or(self.next_offset)
+    }
+
+    /// Aborted transactions with records at or after `from`: (producer id, first offset).
+    pub(crate) fn aborted_since(&self, from: i64) -> Vec<(i64, i64)> {
+        self.aborted
+            .iter()
+            .filter(|(_, _, marker)| *marker >= from)
+            .map(|&(pid, first, _)| (pid, first))
+            .collect()
+    }
+
+    /// Ends a producer's transaction here with a commit or abort marker. Whether the
+    /// producer had records here.
+    pub(crate) fn end_transaction(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        timestamp: i64,
+    ) -> bool {
+        let Some(first) = self.open_txns.remove(&producer_id) else {
+            return false;
+        };
+        let kind = if commit {
+            ControlRecordType::Commit
+        } else {
+            ControlRecordType::Abort
+        };
+        let Ok(bytes) =
+            ControlRecord::marker_batch(kind, 0, producer_id, epoch, self.next_offset, timestamp)
+        else {
+            return true;
+        };
+        let marker = self.next_offset;
+        self.size += bytes.len();
+        self.batches.push(Stored {
+            base_offset: marker,
+            last_offset: marker,
+            max_timestamp: timestamp,
+            bytes,
+        });
+        self.next_offset = marker + 1;
+        if !commit {
+            self.aborted.push((producer_id, first, marker));
+        }
+        true
     }
 
     /// Drops whole batches from the front until the log holds at most `max_bytes`.

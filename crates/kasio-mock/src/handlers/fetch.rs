@@ -11,7 +11,7 @@ use kasio_proto::{
     AnyResponse, ApiKey, ErrorCode,
     messages::{
         FetchRequest, FetchResponse, RequestHeader,
-        fetch_response::{FetchableTopicResponse, PartitionData},
+        fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData},
     },
 };
 use std::time::{Duration, Instant};
@@ -105,16 +105,36 @@ fn read(cluster: &Cluster, broker: i32, request: &FetchRequest) -> (FetchRespons
                 [p.partition as usize]
                 .log;
             r.high_watermark = log.end();
-            r.last_stable_offset = log.end();
+            r.last_stable_offset = log.last_stable();
             r.log_start_offset = log.log_start();
+            // read_committed: nothing at or past the first open transaction's records, and
+            // the aborted transactions so the client can drop their records.
+            let committed = request.isolation_level == 1;
+            let upper = if committed {
+                log.last_stable()
+            } else {
+                i64::MAX
+            };
+            if committed {
+                r.aborted_transactions = Some(
+                    log.aborted_since(p.fetch_offset)
+                        .into_iter()
+                        .map(|(producer_id, first_offset)| AbortedTransaction {
+                            producer_id,
+                            first_offset,
+                            ..Default::default()
+                        })
+                        .collect(),
+                );
+            }
             if p.fetch_offset < log.log_start() || p.fetch_offset > log.end() {
                 errors = true;
                 r.error_code = ErrorCode::OffsetOutOfRange.code();
-            } else if p.fetch_offset < log.end() && budget > 0 {
+            } else if p.fetch_offset < log.end().min(upper) && budget > 0 {
                 let limit = usize::try_from(p.partition_max_bytes)
                     .unwrap_or(0)
                     .min(budget);
-                let data = log.read(p.fetch_offset, limit);
+                let data = log.read_until(p.fetch_offset, limit, upper);
                 budget = budget.saturating_sub(data.len());
                 total += data.len();
                 r.records = Some(data);

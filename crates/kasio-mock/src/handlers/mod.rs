@@ -12,6 +12,7 @@ pub(crate) mod offsets;
 pub(crate) mod produce;
 pub(crate) mod producer_id;
 pub(crate) mod topics;
+pub(crate) mod txn;
 
 use crate::cluster::{Cluster, ConnId};
 use kasio_proto::{AnyRequest, AnyResponse, ErrorCode, messages::RequestHeader};
@@ -57,9 +58,25 @@ pub(crate) fn handle(
         AnyRequest::ListOffsets(r) => Outcome::Respond(Box::new(AnyResponse::ListOffsets(
             list_offsets::handle(cluster, broker, &r),
         ))),
-        AnyRequest::InitProducerId(r) => Outcome::Respond(Box::new(AnyResponse::InitProducerId(
-            producer_id::handle(cluster, &r),
+        AnyRequest::InitProducerId(r) => {
+            let resp = match r.transactional_id.as_deref() {
+                Some(id) if !id.is_empty() => txn::init(cluster, broker, id),
+                _ => producer_id::handle(cluster, &r),
+            };
+            Outcome::Respond(Box::new(AnyResponse::InitProducerId(resp)))
+        }
+        AnyRequest::AddPartitionsToTxn(r) => Outcome::Respond(Box::new(
+            AnyResponse::AddPartitionsToTxn(txn::add_partitions(cluster, broker, &r)),
+        )),
+        AnyRequest::AddOffsetsToTxn(r) => Outcome::Respond(Box::new(AnyResponse::AddOffsetsToTxn(
+            txn::add_offsets(cluster, broker, &r),
         ))),
+        AnyRequest::TxnOffsetCommit(r) => Outcome::Respond(Box::new(AnyResponse::TxnOffsetCommit(
+            txn::commit_offsets(cluster, broker, &r),
+        ))),
+        AnyRequest::EndTxn(r) => {
+            Outcome::Respond(Box::new(AnyResponse::EndTxn(txn::end(cluster, broker, &r))))
+        }
         AnyRequest::DeleteTopics(r) => Outcome::Respond(Box::new(AnyResponse::DeleteTopics(
             topics::delete(cluster, &r),
         ))),

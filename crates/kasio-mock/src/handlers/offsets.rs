@@ -40,9 +40,9 @@ pub(crate) fn find_coordinator(
     req: &FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
-    // Key type 0 is a consumer group; transactions (1) and share groups (2) are not served.
+    // Key type 0 is a consumer group, 1 a transactional id; share groups (2) are not served.
     let locate = |key: &str| -> (ErrorCode, i32, String, i32) {
-        if req.key_type != 0 {
+        if req.key_type > 1 {
             return (ErrorCode::InvalidRequest, -1, String::new(), -1);
         }
         let id = coordinator(cluster, key);

@@ -12,13 +12,6 @@ pub(crate) fn handle(cluster: &mut Cluster, req: &InitProducerIdRequest) -> Init
         ongoing_txn_producer_epoch: -1,
         ..Default::default()
     };
-    if req.transactional_id.is_some() {
-        // Transactions come with the transaction coordinator.
-        resp.error_code = ErrorCode::UnsupportedVersion.code();
-        resp.producer_id = -1;
-        resp.producer_epoch = -1;
-        return resp;
-    }
     match cluster.producer_epochs.get_mut(&req.producer_id) {
         // KIP-360: a known producer asks for its next epoch (with its current one).
         Some(epoch) if req.producer_id >= 0 && req.producer_epoch == *epoch => {
