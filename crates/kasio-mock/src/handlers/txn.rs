@@ -24,6 +24,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 type Tp = (String, i32);
 
+/// One transaction of an AddPartitionsToTxn: id, producer id, epoch, topics' partitions.
+type Shape = (String, i64, i16, Vec<(String, Vec<i32>)>);
+
 /// One transactional id's state.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Txn {
@@ -109,7 +112,7 @@ pub(crate) fn add_partitions(
     req: &AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
     // v3 and below carry one transaction at the top level; v4+ (brokers) a list.
-    let mut shapes: Vec<(String, i64, i16, Vec<(String, Vec<i32>)>)> = Vec::new();
+    let mut shapes: Vec<Shape> = Vec::new();
     if req.transactions.is_empty() {
         shapes.push((
             req.v3_and_below_transactional_id.to_string(),
