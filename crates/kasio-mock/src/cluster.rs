@@ -41,6 +41,8 @@ struct Conn {
     busy: bool,
     /// Half-closed by a fault: nothing more is read.
     deaf: bool,
+    /// Where SASL authentication stands (when the cluster has SASL users).
+    auth: handlers::sasl::Auth,
 }
 
 /// A response held back by an injected delay.
@@ -355,6 +357,7 @@ impl Cluster {
                 inbox: BytesMut::new(),
                 busy: false,
                 deaf: false,
+                auth: handlers::sasl::Auth::None,
             },
         );
         id
@@ -452,6 +455,19 @@ impl Cluster {
             .min()
     }
 
+    pub(crate) fn auth_mut(&mut self, conn: ConnId) -> Option<&mut handlers::sasl::Auth> {
+        self.conns.get_mut(&conn).map(|c| &mut c.auth)
+    }
+
+    /// Whether a connection may send any request: SASL is off, or it authenticated.
+    fn authenticated(&self, conn: ConnId) -> bool {
+        self.config.sasl_users.is_empty()
+            || self
+                .conns
+                .get(&conn)
+                .is_some_and(|c| matches!(c.auth, handlers::sasl::Auth::Done))
+    }
+
     pub(crate) fn broker_of(&self, conn: ConnId) -> Option<i32> {
         self.conns.get(&conn).map(|c| c.broker)
     }
@@ -492,6 +508,15 @@ impl Cluster {
         };
         let api = body.api_key();
         *self.served.entry(api.as_i16()).or_default() += 1;
+        // A SASL listener answers nothing but negotiation and authentication first, and
+        // closes the connection of a client that skips it (as Kafka does).
+        if !matches!(
+            api,
+            ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+        ) && !self.authenticated(conn)
+        {
+            return false;
+        }
         let (version, corr) = (header.request_api_version, header.correlation_id);
         if let Some(error) = self.faults.fail(api)
             && let Some(resp) = handlers::errors::error_response(&body, error)

@@ -23,6 +23,10 @@ pub struct ClusterConfig {
     pub max_frame: usize,
     /// Seeds everything the cluster makes up (topic ids), so runs repeat.
     pub seed: u64,
+    /// SASL users (name, password). With any, every connection must authenticate
+    /// (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) before anything but ApiVersions, as on a
+    /// SASL_PLAINTEXT listener.
+    pub sasl_users: Vec<(String, String)>,
 }
 
 impl Default for ClusterConfig {
@@ -35,6 +39,7 @@ impl Default for ClusterConfig {
             max_bytes_per_partition: 256 << 20,
             max_frame: 100 << 20,
             seed: 0,
+            sasl_users: Vec::new(),
         }
     }
 }

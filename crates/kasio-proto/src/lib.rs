@@ -27,6 +27,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod base64;
 mod byte_str;
 pub mod compression;
 mod error;

@@ -240,48 +240,6 @@ impl Admin {
 mod tests {
     use super::*;
 
-    /// Standard base64, for the test vectors.
-    fn b64(data: &[u8]) -> String {
-        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for chunk in data.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
-
-    fn b64_decode(s: &str) -> Vec<u8> {
-        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let vals: Vec<u32> = s
-            .bytes()
-            .filter(|&c| c != b'=')
-            .map(|c| A.iter().position(|&a| a == c).unwrap() as u32)
-            .collect();
-        let mut out = Vec::new();
-        for chunk in vals.chunks(4) {
-            let mut n = 0u32;
-            for (i, v) in chunk.iter().enumerate() {
-                n |= v << (18 - 6 * i);
-            }
-            for i in 0..chunk.len() - 1 {
-                out.push((n >> (16 - 8 * i)) as u8);
-            }
-        }
-        out
-    }
-
     #[test]
     fn salted_password_gives_rfc_7677_signatures() {
         use hmac::{Hmac, Mac};
@@ -293,7 +251,7 @@ mod tests {
             m.finalize().into_bytes().to_vec()
         };
         // RFC 7677, section 3: user "user", password "pencil".
-        let salt = b64_decode("W22ZaJ0SNY7soEsUEjb6gQ==");
+        let salt = kasio_proto::base64::decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
         let salted = ScramMechanism::Sha256.salted_password(b"pencil", &salt, 4096);
         let nonce = "rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
         let auth = format!(
@@ -307,11 +265,14 @@ mod tests {
             .zip(&signature)
             .map(|(a, b)| a ^ b)
             .collect();
-        assert_eq!(b64(&proof), "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
+        assert_eq!(
+            kasio_proto::base64::encode(&proof),
+            "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+        );
         let server_key = mac(&salted, b"Server Key");
         let server_signature = mac(&server_key, auth.as_bytes());
         assert_eq!(
-            b64(&server_signature),
+            kasio_proto::base64::encode(&server_signature),
             "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
         );
     }

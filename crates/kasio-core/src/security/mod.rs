@@ -2,7 +2,7 @@
 //! same TLS) and SASL (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER), configured with the Java
 //! client's property names.
 
-pub(crate) mod base64;
+pub(crate) use kasio_proto::base64;
 pub(crate) mod sasl;
 pub(crate) mod scram;
 pub(crate) mod tls;

@@ -116,12 +116,24 @@ impl Pair {
         seed: u64,
         configure: impl FnOnce(&mut ProducerConfig),
     ) -> Self {
+        Self::with_cluster(
+            ClusterConfig {
+                brokers,
+                seed,
+                ..Default::default()
+            },
+            configure,
+        )
+    }
+
+    /// A producer bootstrapping from a cluster configured as `cluster` says.
+    pub(crate) fn with_cluster(
+        cluster: ClusterConfig,
+        configure: impl FnOnce(&mut ProducerConfig),
+    ) -> Self {
         let now = Instant::now();
-        let cluster = Cluster::new(ClusterConfig {
-            brokers,
-            seed,
-            ..Default::default()
-        });
+        let seed = cluster.seed;
+        let cluster = Cluster::new(cluster);
         let mut config = ProducerConfig::new("127.0.0.1:9092").unwrap();
         configure(&mut config);
         let producer = Producer::new(config, now, 1_700_000_000_000, seed).unwrap();

@@ -1,4 +1,6 @@
-//! Runs a mock cluster until its standard input closes: `kasio-mock [BROKERS]`.
+//! Runs a mock cluster until its standard input closes: `kasio-mock [BROKERS]
+//! [USER:PASSWORD...]` (with users, every connection must authenticate with SASL PLAIN or
+//! SCRAM).
 //!
 //! Prints `bootstrap.servers` on the first line, then takes one command per line and answers
 //! `ok` or `error: ...`, so tests in any language can inject faults:
@@ -107,8 +109,17 @@ fn main() -> std::io::Result<()> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
+    // Further arguments USER:PASSWORD make it a SASL listener with those users.
+    let sasl_users = std::env::args()
+        .skip(2)
+        .filter_map(|a| {
+            a.split_once(':')
+                .map(|(u, p)| (u.to_string(), p.to_string()))
+        })
+        .collect();
     let cluster = MockCluster::start(ClusterConfig {
         brokers,
+        sasl_users,
         ..Default::default()
     })?;
     let mut out = std::io::stdout();

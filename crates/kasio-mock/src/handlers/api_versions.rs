@@ -6,7 +6,7 @@ use kasio_proto::{
 };
 
 /// The APIs the mock answers.
-const SERVED: [ApiKey; 30] = [
+const SERVED: [ApiKey; 32] = [
     ApiKey::Produce,
     ApiKey::Fetch,
     ApiKey::ListOffsets,
@@ -37,6 +37,8 @@ const SERVED: [ApiKey; 30] = [
     ApiKey::AddOffsetsToTxn,
     ApiKey::TxnOffsetCommit,
     ApiKey::EndTxn,
+    ApiKey::SaslHandshake,
+    ApiKey::SaslAuthenticate,
 ];
 
 pub(crate) fn served() -> Vec<ApiVersion> {

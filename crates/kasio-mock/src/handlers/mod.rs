@@ -11,6 +11,7 @@ pub(crate) mod metadata;
 pub(crate) mod offsets;
 pub(crate) mod produce;
 pub(crate) mod producer_id;
+pub(crate) mod sasl;
 pub(crate) mod topics;
 pub(crate) mod txn;
 
@@ -106,6 +107,10 @@ pub(crate) fn handle(
         AnyRequest::LeaveGroup(r) => Outcome::Respond(Box::new(AnyResponse::LeaveGroup(
             classic::leave(cluster, broker, &r, now),
         ))),
+        AnyRequest::SaslHandshake(r) => Outcome::Respond(Box::new(AnyResponse::SaslHandshake(
+            sasl::handshake(cluster, conn, &r),
+        ))),
+        AnyRequest::SaslAuthenticate(r) => sasl::authenticate(cluster, conn, &r),
         AnyRequest::ListGroups(r) => Outcome::Respond(Box::new(AnyResponse::ListGroups(
             admin::list_groups(cluster, broker, &r),
         ))),

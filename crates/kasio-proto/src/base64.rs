@@ -1,4 +1,11 @@
-//! Standard base64 (RFC 4648, with padding), as SCRAM and JWTs need it.
+//! Base64 (RFC 4648): standard with padding, and URL-safe without, as SASL (SCRAM, JWT
+//! tokens) needs on both sides of a connection.
+//!
+//! ```
+//! use kasio_proto::base64;
+//! assert_eq!(base64::encode(b"foobar"), "Zm9vYmFy");
+//! assert_eq!(base64::decode("Zm9vYmFy").unwrap(), b"foobar");
+//! ```
 
 const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -24,17 +31,17 @@ fn encode_with(data: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
 }
 
 /// Standard base64 with padding.
-pub(crate) fn encode(data: &[u8]) -> String {
+pub fn encode(data: &[u8]) -> String {
     encode_with(data, STANDARD, true)
 }
 
 /// URL-safe base64 without padding (JWT segments).
-pub(crate) fn encode_url(data: &[u8]) -> String {
+pub fn encode_url(data: &[u8]) -> String {
     encode_with(data, URL_SAFE, false)
 }
 
 /// Decodes standard base64; `None` for anything else.
-pub(crate) fn decode(s: &str) -> Option<Vec<u8>> {
+pub fn decode(s: &str) -> Option<Vec<u8>> {
     let s = s.trim_end_matches('=');
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let mut acc = 0u32;
