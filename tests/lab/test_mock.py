@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -360,3 +360,47 @@ def create_sasl(bootstrap, mechanism, password):
     for f in admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)]).values():
         f.result(10)
     return name
+
+
+def test_librdkafka_sees_throttling_refused_connections_and_lost_responses():
+    m = Mock(1)
+    try:
+        name = create(m.bootstrap, 1)
+        throttled = []
+        p = Producer({"bootstrap.servers": m.bootstrap, "enable.idempotence": True, "linger.ms": 2,
+                      "request.timeout.ms": 2000, "message.timeout.ms": 60000,
+                      "throttle_cb": lambda ev: throttled.append(ev.throttle_time)})
+        # Throttled: librdkafka reports the broker's throttle time.
+        m.command("throttle Produce 1 400")
+        p.produce(name, value=b"throttled")
+        assert p.flush(30) == 0
+        for _ in range(10):
+            p.poll(0.1)
+        assert throttled and abs(throttled[0] - 0.4) < 0.01, throttled
+        # Refused: new connections fail until the broker accepts again; nothing is lost.
+        m.command("refuse 1")
+        m.command("drop 1")
+        for i in range(50):
+            p.produce(name, value=f"during-{i}".encode())
+        p.poll(1.0)
+        m.command("accept 1")
+        assert p.flush(30) == 0
+        # A lost response: the request was carried out but never answered. librdkafka does
+        # not send it again; it reports the records timed out once message.timeout.ms
+        # passes (they are in the log all the same, once: the "unknown outcome" case).
+        lost = Producer({"bootstrap.servers": m.bootstrap, "enable.idempotence": True, "linger.ms": 2,
+                         "request.timeout.ms": 1000, "message.timeout.ms": 3000})
+        lost.produce(name, value=b"warm")
+        assert lost.flush(10) == 0
+        m.command("blackhole Produce 1")
+        errors = []
+        for i in range(20):
+            lost.produce(name, value=f"lost-{i}".encode(), on_delivery=lambda err, msg: errors.append(err))
+        assert lost.flush(30) == 0
+        assert len(errors) == 20 and all(e is not None and e.code() == KafkaError._MSG_TIMED_OUT for e in errors)
+        got = consume_all(m.bootstrap, name, 1, 72)
+        values = [msg.value().decode() for msgs in got.values() for msg in msgs]
+        assert sorted(values) == sorted(["throttled", "warm"] + [f"during-{i}" for i in range(50)]
+                                        + [f"lost-{i}" for i in range(20)])
+    finally:
+        m.stop()

@@ -525,11 +525,20 @@ impl Cluster {
             return true;
         }
         match handlers::handle(self, conn, broker, &header, body, now) {
-            handlers::Outcome::Respond(resp) => {
+            handlers::Outcome::Respond(mut resp) => {
                 if self.faults.blackhole(api) {
                     return true;
                 }
-                match self.faults.delay(api) {
+                let throttle = self.faults.throttle(api);
+                if let Some(by) = throttle {
+                    let ms = i32::try_from(by.as_millis()).unwrap_or(i32::MAX);
+                    match resp.as_mut() {
+                        AnyResponse::Produce(r) => r.throttle_time_ms = ms,
+                        AnyResponse::Fetch(r) => r.throttle_time_ms = ms,
+                        _ => {}
+                    }
+                }
+                match throttle.or_else(|| self.faults.delay(api)) {
                     None => self.respond(conn, api, version, corr, &resp),
                     Some(by) => {
                         if let Some(data) = self.encode(conn, api, version, corr, &resp) {

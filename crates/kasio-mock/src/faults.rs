@@ -71,6 +71,16 @@ pub enum Fault {
         /// The broker.
         broker: i32,
     },
+    /// Throttle the next `count` Produce or Fetch requests: their responses say
+    /// `throttle_time_ms` and are held that long (KIP-219), as a quota would.
+    Throttle {
+        /// Produce or Fetch.
+        api: ApiKey,
+        /// How many requests.
+        count: u32,
+        /// The throttle time.
+        by: Duration,
+    },
 }
 
 /// Faults waiting to fire, by API.
@@ -79,6 +89,7 @@ pub(crate) struct Pending {
     fail: Vec<(ApiKey, u32, ErrorCode)>,
     delay: Vec<(ApiKey, u32, Duration)>,
     blackhole: Vec<(ApiKey, u32)>,
+    throttle: Vec<(ApiKey, u32, Duration)>,
 }
 
 fn take<T: Copy>(list: &mut Vec<(ApiKey, u32, T)>, api: ApiKey) -> Option<T> {
@@ -97,6 +108,7 @@ impl Pending {
             Fault::FailNext { api, count, error } => self.fail.push((api, count, error)),
             Fault::Delay { api, count, by } => self.delay.push((api, count, by)),
             Fault::Blackhole { api, count } => self.blackhole.push((api, count)),
+            Fault::Throttle { api, count, by } => self.throttle.push((api, count, by)),
             // Connection faults act at once, in the cluster.
             Fault::DropConnections { .. }
             | Fault::RefuseConnections { .. }
@@ -112,6 +124,10 @@ impl Pending {
 
     pub(crate) fn delay(&mut self, api: ApiKey) -> Option<Duration> {
         take(&mut self.delay, api)
+    }
+
+    pub(crate) fn throttle(&mut self, api: ApiKey) -> Option<Duration> {
+        take(&mut self.throttle, api)
     }
 
     pub(crate) fn blackhole(&mut self, api: ApiKey) -> bool {

@@ -13,6 +13,7 @@
 //! refuse BROKER | accept BROKER
 //! stop BROKER | start BROKER    crash a broker (its data kept) and bring it back
 //! halfclose BROKER              connections stay open, the broker reads no more
+//! throttle API COUNT MILLIS     Produce or Fetch answers say throttle_time_ms, held that long
 //! move TOPIC PARTITION BROKER   make BROKER the partition's leader
 //! ```
 
@@ -79,6 +80,15 @@ fn command(cluster: &MockCluster, line: &str) -> Result<(), String> {
             broker: num(w.next(), "a broker id")?,
             refuse: false,
         },
+        Some("throttle") => {
+            let api = api(w.next().unwrap_or(""))?;
+            let count = num(w.next(), "a count")?;
+            Fault::Throttle {
+                api,
+                count,
+                by: Duration::from_millis(num(w.next(), "milliseconds")?),
+            }
+        }
         Some("stop") => Fault::StopBroker {
             broker: num(w.next(), "a broker id")?,
         },
