@@ -404,3 +404,28 @@ def test_librdkafka_sees_throttling_refused_connections_and_lost_responses():
                                         + [f"lost-{i}" for i in range(20)])
     finally:
         m.stop()
+
+
+def test_kafka_python_runs_transactions_and_reads_committed(mock):
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka.structs import TopicPartition as KTopicPartition
+    name = create(mock, 2)
+    p = KafkaProducer(bootstrap_servers=mock, transactional_id=f"kp-tx-{uuid.uuid4().hex[:6]}")
+    p.init_transactions()
+    p.begin_transaction()
+    for i in range(40):
+        p.send(name, key=f"k{i}".encode(), value=f"committed-{i}".encode())
+    p.commit_transaction()
+    p.begin_transaction()
+    for i in range(25):
+        p.send(name, key=f"k{i}".encode(), value=f"aborted-{i}".encode())
+    p.flush()
+    p.abort_transaction()
+    p.close()
+    c = KafkaConsumer(bootstrap_servers=mock, isolation_level="read_committed", enable_auto_commit=False,
+                      consumer_timeout_ms=5000, auto_offset_reset="earliest")
+    c.assign([KTopicPartition(name, 0), KTopicPartition(name, 1)])
+    c.seek_to_beginning()
+    values = [m.value.decode() for m in c]
+    c.close()
+    assert sorted(values) == sorted(f"committed-{i}" for i in range(40)), values[:5]

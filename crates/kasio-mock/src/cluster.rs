@@ -84,6 +84,8 @@ pub(crate) struct ParkedFetch {
     pub(crate) header: RequestHeader,
     pub(crate) request: FetchRequest,
     pub(crate) deadline: Instant,
+    /// The fetch session the response belongs to.
+    pub(crate) session: handlers::fetch_session::Mode,
 }
 
 /// An in-memory Kafka cluster of one or more brokers.
@@ -130,6 +132,9 @@ pub struct Cluster {
     served: HashMap<i16, u64>,
     /// Consumer groups (KIP-848) by id.
     pub(crate) groups: BTreeMap<String, handlers::groups::Group>,
+    /// Fetch sessions by id, and the next id.
+    pub(crate) fetch_sessions: BTreeMap<i32, handlers::fetch_session::Session>,
+    pub(crate) next_session: i32,
     /// Transactions by transactional id.
     pub(crate) txns: BTreeMap<String, handlers::txn::Txn>,
     /// Classic-protocol groups by id.
@@ -189,6 +194,8 @@ impl Cluster {
             broker_configs: BTreeMap::new(),
             classic: BTreeMap::new(),
             txns: BTreeMap::new(),
+            fetch_sessions: BTreeMap::new(),
+            next_session: 1,
             served: HashMap::new(),
             next_producer_id: 1000,
         }

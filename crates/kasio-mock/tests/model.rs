@@ -678,3 +678,75 @@ fn metadata_for_a_deleted_topic_reports_it_unknown() {
         assert_ne!(m.topics[0].error_code, 0);
     }
 }
+
+#[test]
+fn a_fetch_session_answers_only_what_changed() {
+    let mut cluster = Cluster::new(ClusterConfig::default());
+    cluster.create_topic("s", 2).unwrap();
+    let now = Instant::now();
+    let conn = cluster.connect(1);
+    send(
+        &mut cluster,
+        conn,
+        9,
+        1,
+        &produce("s", 0, batch(&["a"])),
+        now,
+    );
+    let _ = recv(&mut cluster, ApiKey::Produce, 9);
+    // Open a session with both partitions (epoch 0): a full answer and a session id.
+    let mut open = fetch("s", 0, 0, 0);
+    open.session_epoch = 0;
+    open.topics[0].partitions.push(FetchPartition {
+        partition: 1,
+        fetch_offset: 0,
+        partition_max_bytes: 1 << 20,
+        ..Default::default()
+    });
+    send(&mut cluster, conn, 12, 2, &open, now);
+    let (_, AnyResponse::Fetch(r)) = recv(&mut cluster, ApiKey::Fetch, 12).unwrap() else {
+        panic!()
+    };
+    assert_ne!(r.session_id, 0);
+    assert_eq!(r.responses[0].partitions.len(), 2);
+    let session = r.session_id;
+    // Epoch 1 moves partition 0 on and names nothing else: partition 1 has nothing new, so
+    // only partition 0's answer (its offset moved) comes back.
+    send(
+        &mut cluster,
+        conn,
+        9,
+        3,
+        &produce("s", 1, batch(&["b"])),
+        now,
+    );
+    let _ = recv(&mut cluster, ApiKey::Produce, 9);
+    let mut next = fetch("s", 0, 1, 0);
+    next.session_id = session;
+    next.session_epoch = 1;
+    send(&mut cluster, conn, 12, 4, &next, now);
+    let (_, AnyResponse::Fetch(r)) = recv(&mut cluster, ApiKey::Fetch, 12).unwrap() else {
+        panic!()
+    };
+    assert_eq!(r.session_id, session);
+    let parts: Vec<i32> = r
+        .responses
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
+        .collect();
+    assert_eq!(
+        parts,
+        [1],
+        "partition 1 got a record; partition 0 has nothing new"
+    );
+    // A wrong epoch is refused.
+    next.session_epoch = 7;
+    send(&mut cluster, conn, 12, 5, &next, now);
+    let (_, AnyResponse::Fetch(r)) = recv(&mut cluster, ApiKey::Fetch, 12).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        r.error_code,
+        kasio_proto::ErrorCode::InvalidFetchSessionEpoch.code()
+    );
+}

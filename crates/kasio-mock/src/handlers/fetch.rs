@@ -1,11 +1,9 @@
-//! Fetch: read from partition logs, waiting up to `max_wait_ms` for `min_bytes`.
-//!
-//! Fetch sessions (KIP-227) are not kept: every response has session id 0, which tells the
-//! client to send full fetches.
+//! Fetch: read from partition logs, waiting up to `max_wait_ms` for `min_bytes`, in a
+//! fetch session when the client opens one.
 
 use crate::{
     cluster::{Cluster, ConnId, ParkedFetch},
-    handlers::{Outcome, partition_error, topic_name},
+    handlers::{Outcome, fetch_session, partition_error, topic_name},
 };
 use kasio_proto::{
     AnyResponse, ApiKey, ErrorCode,
@@ -21,13 +19,24 @@ pub(crate) fn handle(
     conn: ConnId,
     broker: i32,
     header: RequestHeader,
-    request: FetchRequest,
+    mut request: FetchRequest,
     now: Instant,
 ) -> Outcome {
-    let (response, bytes, errors) = read(cluster, broker, &request);
+    let session =
+        match fetch_session::resolve(cluster, broker, &mut request, header.request_api_version) {
+            Ok(mode) => mode,
+            Err(code) => {
+                return Outcome::Respond(Box::new(AnyResponse::Fetch(FetchResponse {
+                    error_code: code.code(),
+                    ..Default::default()
+                })));
+            }
+        };
+    let (mut response, bytes, errors) = read(cluster, broker, &request);
     // As Kafka: answer at once with enough bytes, with no wait allowed, or with an error.
     let min = usize::try_from(request.min_bytes).unwrap_or(0);
     if bytes >= min || request.max_wait_ms <= 0 || errors {
+        fetch_session::finish(cluster, session, &mut response);
         return Outcome::Respond(Box::new(AnyResponse::Fetch(response)));
     }
     let deadline = now + Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
@@ -36,6 +45,7 @@ pub(crate) fn handle(
         header,
         request,
         deadline,
+        session,
     });
     Outcome::Parked
 }
@@ -47,9 +57,10 @@ pub(crate) fn wake(cluster: &mut Cluster, now: Instant, data_only: bool) {
     for p in parked {
         let broker = cluster.broker_of(p.conn);
         let Some(broker) = broker else { continue };
-        let (response, bytes, errors) = read(cluster, broker, &p.request);
+        let (mut response, bytes, errors) = read(cluster, broker, &p.request);
         let min = usize::try_from(p.request.min_bytes).unwrap_or(0);
         if bytes >= min || errors || (!data_only && now >= p.deadline) {
+            fetch_session::finish(cluster, p.session, &mut response);
             cluster.respond(
                 p.conn,
                 ApiKey::Fetch,

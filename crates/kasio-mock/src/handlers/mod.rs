@@ -5,6 +5,7 @@ pub(crate) mod api_versions;
 pub(crate) mod classic;
 pub(crate) mod errors;
 pub(crate) mod fetch;
+pub(crate) mod fetch_session;
 pub(crate) mod groups;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
