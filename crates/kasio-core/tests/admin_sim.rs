@@ -285,7 +285,10 @@ fn groups_are_listed_described_and_deleted() {
     pair.cluster.create_topic("events", 4).unwrap();
     produce(&mut pair, "events", 100);
     // A KIP-848 member holding every partition, and a group that only has offsets.
-    pair.add_consumer(|c| c.group_id = Some("live".into()));
+    pair.add_consumer(|c| {
+        c.group_id = Some("live".into());
+        c.set("group.protocol", "consumer").unwrap();
+    });
     let now = pair.now;
     pair.consumer
         .as_mut()

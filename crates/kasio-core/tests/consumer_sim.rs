@@ -298,6 +298,7 @@ fn everything(pair: &Pair) -> Vec<(i32, i64, String)> {
 }
 
 fn member(c: &mut kasio_core::ConsumerConfig) {
+    c.set("group.protocol", "consumer").unwrap();
     c.set("group.id", "members").unwrap();
     c.set("auto.offset.reset", "earliest").unwrap();
     c.set("max.partition.fetch.bytes", "256").unwrap();

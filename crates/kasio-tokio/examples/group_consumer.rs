@@ -18,6 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let consumer = Consumer::from_properties([
         ("bootstrap.servers", bootstrap.as_str()),
         ("group.id", group.as_str()),
+        ("group.protocol", "consumer"),
         // This member commits itself, once it has written what it read.
         ("enable.auto.commit", "false"),
         ("auto.offset.reset", "earliest"),

@@ -131,8 +131,9 @@ impl Consumer {
         self.with(|c, now| c.assign(partitions, now));
     }
 
-    /// Joins the group (`group.id`, KIP-848 protocol) subscribed to `topics`; the
-    /// coordinator's assignment arrives as [`ConsumerEvent::Assigned`] and
+    /// Joins the group (`group.id`, with `group.protocol`: classic by default, or
+    /// `consumer` for KIP-848) subscribed to `topics`; the assignment arrives as
+    /// [`ConsumerEvent::Assigned`] and
     /// [`ConsumerEvent::Revoked`] from [`next`](Self::next).
     ///
     /// # Errors

@@ -32,9 +32,10 @@ pub enum OffsetReset {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GroupProtocol {
     /// KIP-848: the coordinator assigns (Kafka 4.0 and later).
-    #[default]
     Consumer,
-    /// The classic JoinGroup/SyncGroup protocol: the leader member assigns (every Kafka).
+    /// The classic JoinGroup/SyncGroup protocol: the leader member assigns (every Kafka;
+    /// the Java client's default, and kasio's).
+    #[default]
     Classic,
 }
 
@@ -129,7 +130,7 @@ impl Default for ConsumerConfig {
             client_rack: String::new(),
             check_crcs: true,
             max_response_size: 100 * 1024 * 1024,
-            group_protocol: GroupProtocol::Consumer,
+            group_protocol: GroupProtocol::Classic,
             enable_auto_commit: true,
             auto_commit_interval: Duration::from_secs(5),
             group_instance_id: None,

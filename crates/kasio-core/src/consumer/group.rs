@@ -89,8 +89,9 @@ impl Membership {
 }
 
 impl Consumer {
-    /// Joins the group (`group.id`) with the KIP-848 protocol, subscribed to `topics`; the
-    /// coordinator assigns partitions, reported as [`ConsumerEvent::Assigned`] and
+    /// Joins the group (`group.id`) subscribed to `topics`, with the protocol
+    /// `group.protocol` names (classic by default, as the Java client; `consumer` for
+    /// KIP-848); assignments are reported as [`ConsumerEvent::Assigned`] and
     /// [`ConsumerEvent::Revoked`]. Replaces any manual assignment.
     ///
     /// # Errors
