@@ -601,3 +601,35 @@ fn auto_commit_can_be_turned_off() {
     pair.run_for(Duration::from_secs(20));
     assert_eq!(pair.cluster.requests(ApiKey::OffsetCommit), 0);
 }
+
+#[test]
+fn a_classic_member_leaves_at_once() {
+    let mut pair = filled(60, 18);
+    pair.add_consumer(classic_member);
+    let now = pair.now;
+    pair.consumer
+        .as_mut()
+        .unwrap()
+        .subscribe(&[TOPIC], now)
+        .unwrap();
+    pair.run_until(Duration::from_secs(30), |p| {
+        assigned(&p.consumer_events) == 1
+    });
+    let now = pair.now;
+    pair.consumer
+        .as_mut()
+        .unwrap()
+        .commit_positions(now)
+        .unwrap();
+    pair.consumer.as_mut().unwrap().unsubscribe(now);
+    let start = pair.now;
+    pair.run_until(Duration::from_secs(30), |p| {
+        p.consumer.as_ref().unwrap().member_state() == Some(kasio_core::MemberState::Unsubscribed)
+    });
+    assert!(
+        pair.now - start < Duration::from_secs(1),
+        "{:?}",
+        pair.now - start
+    );
+    assert_eq!(pair.cluster.requests(ApiKey::LeaveGroup), 1);
+}

@@ -304,13 +304,15 @@ impl Consumer {
                 conn.send(&req, Tag::Classic, deadline, &mut self.transmits)
             }
             Stage::Syncing => {
+                // The protocol fields exist from v5 on; an older request cannot carry them.
+                let named = conn.version(ApiKey::SyncGroup).is_some_and(|v| v >= 5);
                 let req = SyncGroupRequest {
                     group_id: group_id.as_str().into(),
                     generation_id: c.generation,
                     member_id: c.member_id.as_str().into(),
                     group_instance_id: instance,
-                    protocol_type: Some("consumer".into()),
-                    protocol_name: Some(c.protocol.as_str().into()),
+                    protocol_type: named.then(|| "consumer".into()),
+                    protocol_name: named.then(|| c.protocol.as_str().into()),
                     assignments: assignments
                         .iter()
                         .flatten()
@@ -340,15 +342,25 @@ impl Consumer {
                 )
             }
             Stage::Leaving => {
-                let req = LeaveGroupRequest {
-                    group_id: group_id.as_str().into(),
-                    member_id: c.member_id.as_str().into(),
-                    members: vec![MemberIdentity {
-                        member_id: c.member_id.as_str().into(),
-                        group_instance_id: instance,
+                // v3 and later name the leaving members in a list; earlier ones carry one
+                // member id at the top.
+                let batched = conn.version(ApiKey::LeaveGroup).is_some_and(|v| v >= 3);
+                let req = if batched {
+                    LeaveGroupRequest {
+                        group_id: group_id.as_str().into(),
+                        members: vec![MemberIdentity {
+                            member_id: c.member_id.as_str().into(),
+                            group_instance_id: instance,
+                            ..Default::default()
+                        }],
                         ..Default::default()
-                    }],
-                    ..Default::default()
+                    }
+                } else {
+                    LeaveGroupRequest {
+                        group_id: group_id.as_str().into(),
+                        member_id: c.member_id.as_str().into(),
+                        ..Default::default()
+                    }
                 };
                 conn.send(
                     &req,
@@ -359,8 +371,14 @@ impl Consumer {
             }
             Stage::Revoking | Stage::Unsubscribed => None,
         };
-        if sent.is_some() {
-            c.in_flight = true;
+        match sent {
+            Some(_) => c.in_flight = true,
+            // The broker lacks the API (or a version that can carry the request): retrying
+            // cannot help.
+            None if c.stage != Stage::Revoking && c.stage != Stage::Unsubscribed => {
+                self.classic_refused(ErrorCode::UnsupportedVersion);
+            }
+            None => {}
         }
     }
 
