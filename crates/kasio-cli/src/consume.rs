@@ -259,7 +259,6 @@ async fn read(
     let mut last_commit = Instant::now();
     let limit = args.count.unwrap_or(u64::MAX);
     let topic: Arc<str> = args.topic.as_str().into();
-    let write_err = |e: std::io::Error| e;
     loop {
         if count >= limit || (args.exit && !assigned.is_empty() && ended.is_superset(&assigned)) {
             break;
@@ -287,7 +286,7 @@ async fn read(
                     } else {
                         render(pieces, &topic, b.partition, &r, &mut w)
                     };
-                    match written.map_err(write_err) {
+                    match written {
                         Ok(()) => {
                             count += 1;
                             printed.insert(b.partition, r.offset);

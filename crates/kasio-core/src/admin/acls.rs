@@ -148,7 +148,25 @@ pub struct AclBinding {
     pub permission: AclPermission,
 }
 
+/// A resource as the wire has it: type, name, pattern type.
+type WireResource<'a> = (i8, &'a kasio_proto::ByteStr, i8);
+/// An entry as the wire has it: principal, host, operation, permission.
+type WireEntry<'a> = (&'a kasio_proto::ByteStr, &'a kasio_proto::ByteStr, i8, i8);
+
 impl AclBinding {
+    /// A binding from DescribeAcls or DeleteAcls fields.
+    fn from_wire(resource: WireResource<'_>, entry: WireEntry<'_>) -> Self {
+        Self {
+            resource_type: ResourceType::from_wire(resource.0),
+            name: resource.1.to_string(),
+            pattern: PatternType::from_wire(resource.2),
+            principal: entry.0.to_string(),
+            host: entry.1.to_string(),
+            operation: AclOperation::from_wire(entry.2),
+            permission: AclPermission::from_wire(entry.3),
+        }
+    }
+
     /// An ACL on one topic (a literal name), from any host.
     pub fn topic(
         name: &str,
@@ -248,15 +266,10 @@ impl Admin {
                 let mut out = Vec::new();
                 for res in &r.resources {
                     for a in &res.acls {
-                        out.push(AclBinding {
-                            resource_type: ResourceType::from_wire(res.resource_type),
-                            name: res.resource_name.to_string(),
-                            pattern: PatternType::from_wire(res.pattern_type),
-                            principal: a.principal.to_string(),
-                            host: a.host.to_string(),
-                            operation: AclOperation::from_wire(a.operation),
-                            permission: AclPermission::from_wire(a.permission_type),
-                        });
+                        out.push(AclBinding::from_wire(
+                            (res.resource_type, &res.resource_name, res.pattern_type),
+                            (&a.principal, &a.host, a.operation, a.permission_type),
+                        ));
                     }
                 }
                 Read::Done(AdminOutput::Acls(out))
@@ -339,14 +352,11 @@ impl Admin {
                             ApiError::check(f.error_code, f.error_message.as_ref()).map(|()| {
                                 f.matching_acls
                                     .iter()
-                                    .map(|a| AclBinding {
-                                        resource_type: ResourceType::from_wire(a.resource_type),
-                                        name: a.resource_name.to_string(),
-                                        pattern: PatternType::from_wire(a.pattern_type),
-                                        principal: a.principal.to_string(),
-                                        host: a.host.to_string(),
-                                        operation: AclOperation::from_wire(a.operation),
-                                        permission: AclPermission::from_wire(a.permission_type),
+                                    .map(|a| {
+                                        AclBinding::from_wire(
+                                            (a.resource_type, &a.resource_name, a.pattern_type),
+                                            (&a.principal, &a.host, a.operation, a.permission_type),
+                                        )
                                     })
                                     .collect()
                             })

@@ -141,7 +141,6 @@ type Reader = Box<dyn FnMut(AnyResponse) -> Read + Send>;
 /// An operation of one request, sent again while the answer says to retry.
 pub(crate) struct Single {
     target: Target,
-    min_version: i16,
     build: SharedBuild,
     read: Reader,
 }
@@ -162,7 +161,6 @@ impl Single {
     {
         Box::new(Self {
             target,
-            min_version: 0,
             build: Arc::new(build),
             read: Box::new(read),
         })
@@ -174,7 +172,7 @@ impl Single {
         if later {
             cx.retry(0, self.target.clone(), build);
         } else {
-            cx.call_from(0, self.target.clone(), self.min_version, build);
+            cx.call(0, self.target.clone(), build);
         }
     }
 }
