@@ -1,84 +1,32 @@
-//! The driver task: sockets in, bytes to a sans-IO core; the core's output out to sockets.
-//! It holds no protocol logic, and serves the producer and the consumer alike.
+//! The tokio half of a driver: a task per core that turns the shell's [`Driver`], a task
+//! per socket, and tokio's timer. It holds no protocol logic.
 
 use bytes::{Bytes, BytesMut};
-use kasio_core::{CloseReason, ConnId, ConnectAction, Transmit};
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard, Weak},
-    time::Instant,
-};
+use kasio_core::{CloseReason, ConnId};
+use kasio_shell::{Driver, Inbox, Sockets, Step};
+use std::{collections::HashMap, sync::Arc, time::Instant};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
-    sync::{Notify, mpsc},
+    sync::mpsc,
     task::JoinHandle,
 };
 
-/// How many socket reads the driver feeds the core per wake-up, so one busy connection
-/// cannot hold the lock against callers for long.
-const READS_PER_WAKE: usize = 64;
+/// The tokio runtime for kasio's handles: drivers run as tasks on the runtime current
+/// when a handle is created (creating one outside a tokio runtime panics).
+#[derive(Debug, Clone, Copy)]
+pub struct Tokio;
 
-/// What the driver needs of a sans-IO core and the state kept beside it.
-pub(crate) trait Core: Send + 'static {
-    /// Work to finish outside the lock (completing futures runs their wakers).
-    type Deferred: Default + Send;
-
-    fn connected(&mut self, conn: ConnId, now: Instant);
-    fn input(&mut self, conn: ConnId, data: &[u8], now: Instant);
-    fn closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant);
-    fn timeout(&mut self, now: Instant);
-    fn next_connect(&mut self) -> Option<ConnectAction>;
-    fn next_transmit(&mut self) -> Option<Transmit>;
-    fn deadline(&mut self) -> Option<Instant>;
-    /// Takes the events out; whether the core is finished and the driver should stop.
-    fn take_events(&mut self, deferred: &mut Self::Deferred) -> bool;
-    /// Finishes what `take_events` deferred, without the lock.
-    fn complete(deferred: &mut Self::Deferred, shared: &Shared<Self>)
-    where
-        Self: Sized;
-}
-
-/// A core, its lock, and the two wake-ups around it.
-pub(crate) struct Shared<C> {
-    inner: Mutex<C>,
-    /// Wakes the driver: a caller created output or an earlier deadline.
-    pub(crate) wake: Notify,
-    /// Wakes callers: deliveries freed room, or batches arrived.
-    pub(crate) ready: Notify,
-}
-
-impl<C> std::fmt::Debug for Shared<C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").finish_non_exhaustive()
+impl kasio_shell::Runtime for Tokio {
+    fn start(driver: Driver) {
+        tokio::spawn(run(driver));
     }
 }
 
-impl<C: Core> Shared<C> {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, C> {
-        // A panic while holding the lock leaves the core between two calls, which is a
-        // consistent state, so poisoning is ignored.
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+impl kasio_shell::AsyncRuntime for Tokio {
+    fn sleep_until(at: Instant) -> impl std::future::Future<Output = ()> + Send {
+        tokio::time::sleep_until(at.into())
     }
-
-    /// Starts the driver for `core` on the current tokio runtime.
-    pub(crate) fn start(core: C) -> Arc<Self> {
-        let shared = Arc::new(Self {
-            inner: Mutex::new(core),
-            wake: Notify::new(),
-            ready: Notify::new(),
-        });
-        tokio::spawn(run(Arc::downgrade(&shared)));
-        shared
-    }
-}
-
-enum Input {
-    Connected(ConnId),
-    Data(ConnId, Bytes),
-    Closed(ConnId, CloseReason),
 }
 
 struct Socket {
@@ -86,81 +34,62 @@ struct Socket {
     task: JoinHandle<()>,
 }
 
-async fn run<C: Core>(weak: Weak<Shared<C>>) {
-    let (input_tx, mut input_rx) = mpsc::unbounded_channel::<Input>();
-    let mut sockets: HashMap<ConnId, Socket> = HashMap::new();
-    let mut pending: Vec<Input> = Vec::new();
-    let mut deferred = C::Deferred::default();
-    loop {
-        let Some(shared) = weak.upgrade() else {
-            break;
-        };
-        let (deadline, finished) = {
-            let mut core = shared.lock();
-            let now = Instant::now();
-            for input in pending.drain(..) {
-                match input {
-                    Input::Connected(c) => core.connected(c, now),
-                    Input::Data(c, d) => core.input(c, &d, now),
-                    Input::Closed(c, r) => {
-                        sockets.remove(&c);
-                        core.closed(c, r, now);
-                    }
-                }
-            }
-            if core.deadline().is_some_and(|t| t <= now) {
-                core.timeout(now);
-            }
-            while let Some(action) = core.next_connect() {
-                match action {
-                    ConnectAction::Open { conn, host, port } => {
-                        let (tx, rx) = mpsc::unbounded_channel();
-                        let task = tokio::spawn(connection(conn, host, port, rx, input_tx.clone()));
-                        sockets.insert(conn, Socket { writer: tx, task });
-                    }
-                    ConnectAction::Close { conn } => {
-                        if let Some(s) = sockets.remove(&conn) {
-                            s.task.abort();
-                        }
-                    }
-                }
-            }
-            while let Some(t) = core.next_transmit() {
-                if let Some(s) = sockets.get(&t.conn) {
-                    let _ = s.writer.send(t.data);
-                }
-            }
-            let finished = core.take_events(&mut deferred);
-            (core.deadline(), finished)
-        };
-        C::complete(&mut deferred, &shared);
-        if finished {
-            break;
-        }
-        let sleep = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            input = input_rx.recv() => {
-                if let Some(input) = input {
-                    pending.push(input);
-                    while pending.len() < READS_PER_WAKE {
-                        match input_rx.try_recv() {
-                            Ok(i) => pending.push(i),
-                            Err(_) => break,
-                        }
-                    }
-                }
-            }
-            () = shared.wake.notified() => {}
-            () = sleep => {}
-        }
-        drop(shared);
+struct TokioSockets {
+    inbox: Arc<Inbox>,
+    open: HashMap<ConnId, Socket>,
+}
+
+impl Sockets for TokioSockets {
+    fn open(&mut self, conn: ConnId, host: &str, port: u16) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(connection(
+            conn,
+            host.to_owned(),
+            port,
+            rx,
+            self.inbox.clone(),
+        ));
+        self.open.insert(conn, Socket { writer: tx, task });
     }
-    for (_, s) in sockets {
+
+    fn close(&mut self, conn: ConnId) {
+        if let Some(s) = self.open.remove(&conn) {
+            s.task.abort();
+        }
+    }
+
+    fn send(&mut self, conn: ConnId, data: Bytes) {
+        if let Some(s) = self.open.get(&conn) {
+            let _ = s.writer.send(data);
+        }
+    }
+}
+
+async fn run(mut driver: Driver) {
+    let mut sockets = TokioSockets {
+        inbox: driver.inbox().clone(),
+        open: HashMap::new(),
+    };
+    loop {
+        let woken = driver.listen();
+        match driver.turn(&mut sockets) {
+            Step::Stop => break,
+            Step::Again => tokio::task::yield_now().await,
+            Step::Wait(deadline) => {
+                let sleep = async {
+                    match deadline {
+                        Some(at) => tokio::time::sleep_until(at.into()).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    () = woken => {}
+                    () = sleep => {}
+                }
+            }
+        }
+    }
+    for (_, s) in sockets.open {
         s.task.abort();
     }
 }
@@ -171,34 +100,25 @@ async fn connection(
     host: String,
     port: u16,
     mut writes: mpsc::UnboundedReceiver<Bytes>,
-    input: mpsc::UnboundedSender<Input>,
+    inbox: Arc<Inbox>,
 ) {
     let stream = match TcpStream::connect((host.as_str(), port)).await {
         Ok(s) => s,
         Err(e) => {
-            let _ = input.send(Input::Closed(
-                conn,
-                CloseReason::ConnectFailed(e.to_string()),
-            ));
+            inbox.closed(conn, CloseReason::ConnectFailed(e.to_string()));
             return;
         }
     };
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
-    let _ = input.send(Input::Connected(conn));
-    let read_input = input.clone();
-    let reading = async move {
+    inbox.connected(conn);
+    let reading = async {
         let mut buf = BytesMut::with_capacity(64 * 1024);
         loop {
             buf.reserve(64 * 1024);
             match reader.read_buf(&mut buf).await {
                 Ok(0) => return CloseReason::PeerClosed,
-                Ok(_) => {
-                    let data = buf.split().freeze();
-                    if read_input.send(Input::Data(conn, data)).is_err() {
-                        return CloseReason::PeerClosed;
-                    }
-                }
+                Ok(_) => inbox.data(conn, buf.split().freeze()),
                 Err(e) => return CloseReason::Io(e.to_string()),
             }
         }
@@ -215,5 +135,5 @@ async fn connection(
         r = reading => r,
         r = writing => r,
     };
-    let _ = input.send(Input::Closed(conn, reason));
+    inbox.closed(conn, reason);
 }

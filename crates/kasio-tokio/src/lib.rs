@@ -1,6 +1,6 @@
-//! kasio on tokio. A driver task moves bytes between sockets and the sans-IO
-//! [`kasio_core::Producer`] and sleeps until its next deadline; everything Kafka-specific
-//! happens in the core.
+//! kasio on tokio. A driver task moves bytes between sockets and a sans-IO core from
+//! `kasio-core` and sleeps until its next deadline; everything Kafka-specific happens in
+//! the core, and the handles are `kasio-shell`'s, shared with every other runtime.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -12,19 +12,21 @@
 //! # Ok(()) }
 //! ```
 
-mod admin;
-mod consumer;
 mod driver;
-mod producer;
 
-pub use admin::Admin;
-pub use consumer::{Consumer, Fetched};
-pub use kasio_core::{
+pub use driver::Tokio;
+pub use kasio_shell::{
     Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError, ApiError,
-    Compression, ConfigChange, ConfigError, ConfigResource, ConfigResourceType, ConfigSource,
-    ConsumeError, ConsumerConfig, ConsumerEvent, FetchedBatch, IsolationLevel, MemberState,
-    NewTopic, OffsetReset, OffsetSpec, PatternType, ProduceError, ProducerConfig, QuotaChange,
-    QuotaFilter, QuotaMatch, Record, RecordMetadata, ResourceType, ScramChange, ScramMechanism,
-    Seek, SendError, TopicRef,
+    Call, Compression, ConfigChange, ConfigError, ConfigResource, ConfigResourceType, ConfigSource,
+    ConsumeError, ConsumerConfig, ConsumerEvent, Delivery, Fetched, FetchedBatch, GroupDelivery,
+    IsolationLevel, MemberState, NewTopic, OffsetReset, OffsetSpec, PatternType, Pending,
+    ProduceError, ProducerConfig, QuotaChange, QuotaFilter, QuotaMatch, Record, RecordMetadata,
+    ResourceType, ScramChange, ScramMechanism, Seek, SendError, TopicRef,
 };
-pub use producer::{Delivery, GroupDelivery, Producer};
+
+/// A Kafka producer on tokio; see [`kasio_shell::Producer`].
+pub type Producer = kasio_shell::Producer<Tokio>;
+/// A Kafka consumer on tokio; see [`kasio_shell::Consumer`].
+pub type Consumer = kasio_shell::Consumer<Tokio>;
+/// A Kafka admin client on tokio; see [`kasio_shell::Admin`].
+pub type Admin = kasio_shell::Admin<Tokio>;

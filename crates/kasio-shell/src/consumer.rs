@@ -1,14 +1,19 @@
 //! The consumer handle: assign partitions, seek, and await fetched batches.
 
 use crate::{
-    driver::{Core, Shared},
-    producer::seed,
+    driver::{Core, Runtime, Shared},
+    seed,
 };
+use event_listener::{Event, Listener};
 use kasio_core::{
     CloseReason, ConfigError, ConnId, ConnectAction, ConsumeError, ConsumerConfig, ConsumerEvent,
     FetchedBatch, Seek, Transmit,
 };
-use std::{sync::Arc, time::Instant};
+use std::{
+    marker::PhantomData,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 pub(crate) struct ConsumerCore {
     core: kasio_core::Consumer,
@@ -48,9 +53,9 @@ impl Core for ConsumerCore {
         ready.0 = self.core.needs_attention();
         self.closing
     }
-    fn complete(ready: &mut Ready, shared: &Shared<Self>) {
+    fn complete(ready: &mut Ready, event: &Event) {
         if std::mem::take(&mut ready.0) {
-            shared.ready.notify_waiters();
+            event.notify(usize::MAX);
         }
     }
 }
@@ -65,12 +70,13 @@ pub enum Fetched {
     Event(ConsumerEvent),
 }
 
-/// A Kafka consumer on tokio for partitions the caller assigns. Clones share one core.
+/// A Kafka consumer whose driver runs on runtime `R` (each adapter names its own
+/// `Consumer`), for partitions the caller assigns or a group's. Clones share one core.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// use kasio_tokio::{Consumer, Fetched, Seek};
-/// let consumer = Consumer::from_properties([("bootstrap.servers", "localhost:9092")])?;
+/// # async fn demo<R: kasio_shell::Runtime>() -> Result<(), Box<dyn std::error::Error>> {
+/// use kasio_shell::{Consumer, Fetched, Seek};
+/// let consumer = Consumer::<R>::from_properties([("bootstrap.servers", "localhost:9092")])?;
 /// consumer.assign(&[("orders", 0)]);
 /// consumer.seek("orders", 0, Seek::Beginning);
 /// while let Fetched::Batch(batch) = consumer.next().await {
@@ -78,26 +84,39 @@ pub enum Fetched {
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
-pub struct Consumer {
+pub struct Consumer<R> {
     shared: Arc<Shared<ConsumerCore>>,
+    runtime: PhantomData<fn() -> R>,
 }
 
-impl Consumer {
-    /// Starts a consumer; its driver runs on the current tokio runtime.
+impl<R> Clone for Consumer<R> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<R> std::fmt::Debug for Consumer<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer").finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> Consumer<R> {
+    /// Starts a consumer and its driver.
     ///
     /// # Errors
     /// [`ConfigError`] if the settings conflict.
-    ///
-    /// # Panics
-    /// Outside a tokio runtime.
     pub fn new(config: ConsumerConfig) -> Result<Self, ConfigError> {
         let core = kasio_core::Consumer::new(config, Instant::now(), seed())?;
         Ok(Self {
-            shared: Shared::start(ConsumerCore {
+            shared: Shared::start::<R>(ConsumerCore {
                 core,
                 closing: false,
             }),
+            runtime: PhantomData,
         })
     }
 
@@ -114,14 +133,16 @@ impl Consumer {
         }
         Self::new(config)
     }
+}
 
-    fn with<R>(&self, f: impl FnOnce(&mut kasio_core::Consumer, Instant) -> R) -> R {
+impl<R> Consumer<R> {
+    fn with<T>(&self, f: impl FnOnce(&mut kasio_core::Consumer, Instant) -> T) -> T {
         let mut inner = self.shared.lock();
         let r = f(&mut inner.core, Instant::now());
         let wake = inner.core.needs_attention();
         drop(inner);
         if wake {
-            self.shared.wake.notify_one();
+            self.shared.wake();
         }
         r
     }
@@ -188,27 +209,48 @@ impl Consumer {
         self.with(|c, now| c.commit_positions(now))
     }
 
+    /// The next fetched batch or event if one is ready, without waiting.
+    #[must_use]
+    pub fn try_next(&self) -> Option<Fetched> {
+        self.with(|c, now| {
+            if let Some(b) = c.poll_batch() {
+                c.resume_fetching(now);
+                return Some(Fetched::Batch(b));
+            }
+            c.poll_event().map(Fetched::Event)
+        })
+    }
+
     /// The next fetched batch or event, waiting for one.
     pub async fn next(&self) -> Fetched {
         loop {
-            let ready = self.shared.ready.notified();
-            let got = self.with(|c, now| {
-                if let Some(b) = c.poll_batch() {
-                    c.resume_fetching(now);
-                    return Some(Fetched::Batch(b));
-                }
-                c.poll_event().map(Fetched::Event)
-            });
-            if let Some(got) = got {
+            let ready = self.shared.ready.listen();
+            if let Some(got) = self.try_next() {
                 return got;
             }
             ready.await;
         }
     }
 
+    /// The next fetched batch or event, blocking the thread up to `timeout` for one;
+    /// `None` if none came. For threads; async code uses [`next`](Self::next).
+    #[must_use]
+    pub fn poll(&self, timeout: Duration) -> Option<Fetched> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let ready = self.shared.ready.listen();
+            if let Some(got) = self.try_next() {
+                return Some(got);
+            }
+            if ready.wait_deadline(deadline).is_none() && Instant::now() >= deadline {
+                return None;
+            }
+        }
+    }
+
     /// Stops the driver and closes the connections.
     pub fn close(&self) {
         self.shared.lock().closing = true;
-        self.shared.wake.notify_one();
+        self.shared.wake();
     }
 }

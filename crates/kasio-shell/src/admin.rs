@@ -1,0 +1,499 @@
+//! The admin handle: each method starts an operation in the core and returns its [`Call`].
+
+use crate::{
+    driver::{Core, Runtime, Shared},
+    pending::{Complete, Pending},
+    seed,
+};
+use event_listener::Event;
+use kasio_core::{
+    AclBinding, AclFilter, AdminConfig, AdminError, AdminOutput, ApiError, ApiSupport, CloseReason,
+    ClusterDescription, CommittedOffset, ConfigChange, ConfigError, ConfigResource, ConnId,
+    ConnectAction, GroupDescription, GroupListing, IsolationLevel, ListedOffset, Named, NewTopic,
+    OffsetSpec, OpId, PartitionLag, PartitionResult, QuotaChange, QuotaEntry, QuotaFilter,
+    ResourceConfigs, ResourceResult, ScramChange, ScramCredential, TopicDescription, TopicListing,
+    TopicRef, TopicResult, Transmit,
+};
+use std::{
+    collections::HashMap,
+    future::Future,
+    marker::PhantomData,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+type Reply = Complete<Result<AdminOutput, AdminError>>;
+
+pub(crate) struct AdminCore {
+    core: kasio_core::Admin,
+    waiters: HashMap<OpId, Reply>,
+    closing: bool,
+}
+
+impl Core for AdminCore {
+    type Deferred = Vec<(Reply, Result<AdminOutput, AdminError>)>;
+
+    fn connected(&mut self, conn: ConnId, now: Instant) {
+        self.core.handle_connected(conn, now);
+    }
+    fn input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        self.core.handle_input(conn, data, now);
+    }
+    fn closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
+        self.core.handle_closed(conn, reason, now);
+    }
+    fn timeout(&mut self, now: Instant) {
+        self.core.handle_timeout(now);
+    }
+    fn next_connect(&mut self) -> Option<ConnectAction> {
+        self.core.poll_connect()
+    }
+    fn next_transmit(&mut self) -> Option<Transmit> {
+        self.core.poll_transmit()
+    }
+    fn deadline(&mut self) -> Option<Instant> {
+        self.core.poll_timeout().map(|t| t.at)
+    }
+    fn take_events(&mut self, done: &mut Self::Deferred) -> bool {
+        while let Some(ev) = self.core.poll_event() {
+            if let Some(reply) = self.waiters.remove(&ev.id) {
+                done.push((reply, ev.result));
+            }
+        }
+        self.closing
+    }
+    fn complete(done: &mut Self::Deferred, _ready: &Event) {
+        for (reply, result) in done.drain(..) {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// Unwraps the output variant an operation returns.
+macro_rules! output {
+    ($pending:expr, $variant:ident) => {
+        Call {
+            pending: $pending,
+            unwrap: |output| match output {
+                AdminOutput::$variant(v) => Ok(v),
+                other => Err(AdminError::Malformed(format!(
+                    "unexpected output {other:?}"
+                ))),
+            },
+        }
+    };
+}
+
+type Outcome = Result<AdminOutput, AdminError>;
+
+/// An admin operation under way: `.await` it, or [`wait`](Self::wait) for it.
+#[must_use = "an admin call reports how the operation ended"]
+pub struct Call<T> {
+    pending: Pending<Outcome>,
+    unwrap: fn(AdminOutput) -> Result<T, AdminError>,
+}
+
+impl<T> std::fmt::Debug for Call<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Call<T> {
+    /// Blocks the thread until the operation ends.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn wait(self) -> Result<T, AdminError> {
+        self.pending.wait().and_then(self.unwrap)
+    }
+}
+
+impl<T> Future for Call<T> {
+    type Output = Result<T, AdminError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        Pin::new(&mut this.pending)
+            .poll(cx)
+            .map(|r| r.and_then(this.unwrap))
+    }
+}
+
+impl<T> Unpin for Call<T> {}
+
+/// A Kafka admin client whose driver runs on runtime `R` (each adapter names its own
+/// `Admin`): topics, configs, groups, offsets, ACLs, SCRAM credentials and quotas. Clones
+/// share one core; calls run concurrently. Each call returns a [`Call`] to `.await` or to
+/// [`wait`](Call::wait) for.
+///
+/// ```no_run
+/// # async fn demo<R: kasio_shell::Runtime>() -> Result<(), Box<dyn std::error::Error>> {
+/// use kasio_shell::{Admin, NewTopic};
+/// let admin = Admin::<R>::from_properties([("bootstrap.servers", "localhost:9092")])?;
+/// for r in admin.create_topics(&[NewTopic::new("orders", 6, 1)], false).await? {
+///     println!("{}: {:?}", r.name, r.error);
+/// }
+/// let cluster = admin.describe_cluster().await?;
+/// println!("{} brokers", cluster.brokers.len());
+/// # Ok(()) }
+/// ```
+pub struct Admin<R> {
+    shared: Arc<Shared<AdminCore>>,
+    runtime: PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for Admin<R> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<R> std::fmt::Debug for Admin<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin").finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> Admin<R> {
+    /// Starts an admin client and its driver.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if the settings conflict.
+    pub fn new(config: AdminConfig) -> Result<Self, ConfigError> {
+        let core = kasio_core::Admin::new(config, Instant::now(), seed())?;
+        Ok(Self {
+            shared: Shared::start::<R>(AdminCore {
+                core,
+                waiters: HashMap::new(),
+                closing: false,
+            }),
+            runtime: PhantomData,
+        })
+    }
+
+    /// Starts an admin client from Java-client property names.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming an unknown key or bad value.
+    pub fn from_properties<'a>(
+        props: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = AdminConfig::default();
+        for (k, v) in props {
+            config.set(k, v)?;
+        }
+        Self::new(config)
+    }
+}
+
+impl<R> Admin<R> {
+    fn run(&self, start: impl FnOnce(&mut kasio_core::Admin, Instant) -> OpId) -> Pending<Outcome> {
+        let (tx, pending) = Pending::channel(|| Err(AdminError::Closed));
+        {
+            let mut inner = self.shared.lock();
+            if inner.closing {
+                return Pending::ready(Err(AdminError::Closed));
+            }
+            let id = start(&mut inner.core, Instant::now());
+            inner.waiters.insert(id, tx);
+        }
+        self.shared.wake();
+        pending
+    }
+
+    /// The cluster's id, controller and brokers.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn describe_cluster(&self) -> Call<ClusterDescription> {
+        output!(self.run(|c, now| c.describe_cluster(now)), Cluster)
+    }
+
+    /// The API versions a broker supports.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn api_versions(&self, broker: i32) -> Call<Vec<ApiSupport>> {
+        output!(self.run(|c, now| c.api_versions(broker, now)), ApiVersions)
+    }
+
+    /// The topics, with Kafka's internal ones when `include_internal`.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn list_topics(&self, include_internal: bool) -> Call<Vec<TopicListing>> {
+        output!(
+            self.run(|c, now| c.list_topics(include_internal, now)),
+            TopicListings
+        )
+    }
+
+    /// Describes topics: partitions, leaders, replicas, in-sync replicas.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn describe_topics(&self, topics: &[&str]) -> Call<Vec<Named<TopicDescription>>> {
+        output!(
+            self.run(|c, now| c.describe_topics(topics, now)),
+            TopicDescriptions
+        )
+    }
+
+    /// Creates topics; one result per topic.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn create_topics(
+        &self,
+        topics: &[NewTopic],
+        validate_only: bool,
+    ) -> Call<Vec<TopicResult>> {
+        output!(
+            self.run(|c, now| c.create_topics(topics, validate_only, now)),
+            TopicResults
+        )
+    }
+
+    /// Deletes topics by name or id; one result per topic.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn delete_topics(&self, topics: &[TopicRef]) -> Call<Vec<TopicResult>> {
+        output!(
+            self.run(|c, now| c.delete_topics(topics, now)),
+            TopicResults
+        )
+    }
+
+    /// Raises topics' partition counts to the totals given.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn create_partitions(
+        &self,
+        topics: &[(&str, i32)],
+        validate_only: bool,
+    ) -> Call<Vec<TopicResult>> {
+        output!(
+            self.run(|c, now| c.create_partitions(topics, validate_only, now)),
+            TopicResults
+        )
+    }
+
+    /// Deletes the records before each offset; each result is the new low watermark.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn delete_records(&self, before: &[(&str, i32, i64)]) -> Call<Vec<PartitionResult<i64>>> {
+        output!(
+            self.run(|c, now| c.delete_records(before, now)),
+            PartitionOffsets
+        )
+    }
+
+    /// Looks up partition offsets.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn list_offsets(
+        &self,
+        specs: &[(&str, i32, OffsetSpec)],
+        isolation: IsolationLevel,
+    ) -> Call<Vec<PartitionResult<ListedOffset>>> {
+        output!(
+            self.run(|c, now| c.list_offsets(specs, isolation, now)),
+            Offsets
+        )
+    }
+
+    /// Describes the configs of resources.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn describe_configs(&self, resources: &[ConfigResource]) -> Call<Vec<ResourceConfigs>> {
+        output!(
+            self.run(|c, now| c.describe_configs(resources, now)),
+            Configs
+        )
+    }
+
+    /// Changes configs key by key.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn alter_configs(
+        &self,
+        changes: &[(ConfigResource, Vec<ConfigChange>)],
+        validate_only: bool,
+    ) -> Call<Vec<ResourceResult>> {
+        output!(
+            self.run(|c, now| c.alter_configs(changes, validate_only, now)),
+            ConfigResults
+        )
+    }
+
+    /// The groups of every broker.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn list_groups(&self) -> Call<Vec<GroupListing>> {
+        output!(self.run(|c, now| c.list_groups(now)), Groups)
+    }
+
+    /// Describes groups: state, members, assignments.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn describe_groups(&self, groups: &[&str]) -> Call<Vec<Named<GroupDescription>>> {
+        output!(
+            self.run(|c, now| c.describe_groups(groups, now)),
+            GroupDescriptions
+        )
+    }
+
+    /// Deletes groups.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn delete_groups(&self, groups: &[&str]) -> Call<Vec<Named<()>>> {
+        output!(
+            self.run(|c, now| c.delete_groups(groups, now)),
+            NamedResults
+        )
+    }
+
+    /// The group's committed offsets.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn group_offsets(&self, group: &str) -> Call<Vec<CommittedOffset>> {
+        output!(self.run(|c, now| c.group_offsets(group, now)), Committed)
+    }
+
+    /// Sets the group's committed offsets.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn alter_group_offsets(
+        &self,
+        group: &str,
+        offsets: &[(&str, i32, i64)],
+    ) -> Call<Vec<PartitionResult<()>>> {
+        output!(
+            self.run(|c, now| c.alter_group_offsets(group, offsets, now)),
+            PartitionResults
+        )
+    }
+
+    /// Moves the group's committed offsets to the earliest, latest or a timestamp's
+    /// offset (every committed partition when `partitions` is empty).
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn reset_group_offsets(
+        &self,
+        group: &str,
+        partitions: &[(&str, i32)],
+        to: OffsetSpec,
+    ) -> Call<Vec<PartitionResult<i64>>> {
+        output!(
+            self.run(|c, now| c.reset_group_offsets(group, partitions, to, now)),
+            PartitionOffsets
+        )
+    }
+
+    /// Deletes the group's committed offsets of some partitions.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn delete_group_offsets(
+        &self,
+        group: &str,
+        partitions: &[(&str, i32)],
+    ) -> Call<Vec<PartitionResult<()>>> {
+        output!(
+            self.run(|c, now| c.delete_group_offsets(group, partitions, now)),
+            PartitionResults
+        )
+    }
+
+    /// The group's lag per committed partition.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn group_lag(&self, group: &str) -> Call<Vec<PartitionLag>> {
+        output!(self.run(|c, now| c.group_lag(group, now)), Lag)
+    }
+
+    /// The ACLs matching a filter.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn describe_acls(&self, filter: &AclFilter) -> Call<Vec<AclBinding>> {
+        output!(self.run(|c, now| c.describe_acls(filter, now)), Acls)
+    }
+
+    /// Creates ACLs; one result per binding.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn create_acls(&self, acls: &[AclBinding]) -> Call<Vec<Result<(), ApiError>>> {
+        output!(self.run(|c, now| c.create_acls(acls, now)), Results)
+    }
+
+    /// Deletes the ACLs matching each filter.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn delete_acls(
+        &self,
+        filters: &[AclFilter],
+    ) -> Call<Vec<Result<Vec<AclBinding>, ApiError>>> {
+        output!(self.run(|c, now| c.delete_acls(filters, now)), DeletedAcls)
+    }
+
+    /// The SCRAM credentials of users (every user with one, when empty).
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn describe_scram_credentials(
+        &self,
+        users: &[&str],
+    ) -> Call<Vec<Named<Vec<ScramCredential>>>> {
+        output!(
+            self.run(|c, now| c.describe_scram_credentials(users, now)),
+            Scram
+        )
+    }
+
+    /// Sets or deletes SCRAM credentials.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn alter_scram_credentials(&self, changes: &[ScramChange]) -> Call<Vec<Named<()>>> {
+        output!(
+            self.run(|c, now| c.alter_scram_credentials(changes, now)),
+            NamedResults
+        )
+    }
+
+    /// The client quotas matching a filter.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn describe_client_quotas(
+        &self,
+        filter: &[QuotaFilter],
+        strict: bool,
+    ) -> Call<Vec<QuotaEntry>> {
+        output!(
+            self.run(|c, now| c.describe_client_quotas(filter, strict, now)),
+            Quotas
+        )
+    }
+
+    /// Sets or removes client quotas; one result per entity.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn alter_client_quotas(
+        &self,
+        changes: &[QuotaChange],
+        validate_only: bool,
+    ) -> Call<Vec<Result<(), ApiError>>> {
+        output!(
+            self.run(|c, now| c.alter_client_quotas(changes, validate_only, now)),
+            Results
+        )
+    }
+
+    /// Fails the operations still running and stops the driver.
+    pub fn close(&self) {
+        let mut inner = self.shared.lock();
+        inner.core.close(Instant::now());
+        inner.closing = true;
+        drop(inner);
+        self.shared.wake();
+    }
+}

@@ -1,0 +1,316 @@
+//! The drive loop's turn, written once: every adapter's loop is "listen, turn, wait for the
+//! listener or the deadline", with the runtime's own sockets and timer around it.
+
+use bytes::Bytes;
+use event_listener::{Event, EventListener};
+use kasio_core::{CloseReason, ConnId, ConnectAction, Transmit};
+use std::{
+    collections::{HashSet, VecDeque},
+    sync::{Arc, Mutex, MutexGuard, PoisonError, Weak},
+    time::Instant,
+};
+
+/// How many socket inputs one turn feeds the core, so one busy connection cannot hold the
+/// lock against callers for long.
+const INPUTS_PER_TURN: usize = 64;
+
+/// Where an adapter's socket tasks (or threads) leave what they read; it wakes the driver.
+#[derive(Debug, Default)]
+pub struct Inbox {
+    queue: Mutex<VecDeque<Input>>,
+    wake: Event,
+}
+
+#[derive(Debug)]
+enum Input {
+    Connected(ConnId),
+    Data(ConnId, Bytes),
+    Closed(ConnId, CloseReason),
+}
+
+impl Inbox {
+    fn push(&self, input: Input) {
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(input);
+        self.wake.notify(1);
+    }
+
+    /// The dial of `conn` succeeded.
+    pub fn connected(&self, conn: ConnId) {
+        self.push(Input::Connected(conn));
+    }
+
+    /// Bytes read from `conn`.
+    pub fn data(&self, conn: ConnId, data: Bytes) {
+        self.push(Input::Data(conn, data));
+    }
+
+    /// `conn` failed to dial, or closed.
+    pub fn closed(&self, conn: ConnId, reason: CloseReason) {
+        self.push(Input::Closed(conn, reason));
+    }
+
+    /// Wakes the driver.
+    pub(crate) fn wake(&self) {
+        self.wake.notify(1);
+    }
+}
+
+/// What the shell needs of a sans-IO core and the state kept beside it.
+pub(crate) trait Core: Send + 'static {
+    /// Work to finish outside the lock (completing deliveries runs their wakers).
+    type Deferred: Default + Send;
+
+    fn connected(&mut self, conn: ConnId, now: Instant);
+    fn input(&mut self, conn: ConnId, data: &[u8], now: Instant);
+    fn closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant);
+    fn timeout(&mut self, now: Instant);
+    fn next_connect(&mut self) -> Option<ConnectAction>;
+    fn next_transmit(&mut self) -> Option<Transmit>;
+    fn deadline(&mut self) -> Option<Instant>;
+    /// Takes the events out; whether the core is finished and the driver should stop.
+    fn take_events(&mut self, deferred: &mut Self::Deferred) -> bool;
+    /// Finishes what `take_events` deferred, without the lock.
+    fn complete(deferred: &mut Self::Deferred, ready: &Event);
+}
+
+/// A core, its lock, and the two wake-ups around it.
+pub(crate) struct Shared<C: Core> {
+    inner: Mutex<C>,
+    deferred: Mutex<C::Deferred>,
+    pub(crate) inbox: Arc<Inbox>,
+    /// Wakes callers: deliveries freed room, or batches arrived.
+    pub(crate) ready: Event,
+}
+
+impl<C: Core> std::fmt::Debug for Shared<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl<C: Core> Drop for Shared<C> {
+    fn drop(&mut self) {
+        // The last handle is gone: the driver must wake to see it and stop.
+        self.inbox.wake();
+    }
+}
+
+impl<C: Core> Shared<C> {
+    /// Puts `core` behind its lock and starts its driver on runtime `R`.
+    pub(crate) fn start<R: Runtime>(core: C) -> Arc<Self> {
+        let shared = Arc::new(Self {
+            inner: Mutex::new(core),
+            deferred: Mutex::default(),
+            inbox: Arc::default(),
+            ready: Event::new(),
+        });
+        let weak: Weak<dyn Turn> = Arc::downgrade(&shared) as Weak<dyn Turn>;
+        R::start(Driver {
+            shared: weak,
+            inbox: shared.inbox.clone(),
+            open: HashSet::new(),
+            batch: Vec::with_capacity(INPUTS_PER_TURN),
+        });
+        shared
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, C> {
+        // A panic while holding the lock leaves the core between two calls, which is a
+        // consistent state, so poisoning is ignored.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes the driver after a caller gave the core work.
+    pub(crate) fn wake(&self) {
+        self.inbox.wake();
+    }
+}
+
+/// The core's side of a turn, behind a trait object so [`Driver`] is one type.
+trait Turn: Send + Sync {
+    fn turn(&self, inputs: &mut Vec<Input>, sockets: &mut dyn Sockets) -> (Option<Instant>, bool);
+}
+
+impl<C: Core> Turn for Shared<C> {
+    fn turn(&self, inputs: &mut Vec<Input>, sockets: &mut dyn Sockets) -> (Option<Instant>, bool) {
+        let mut deferred = self.deferred.lock().unwrap_or_else(PoisonError::into_inner);
+        let (deadline, finished) = {
+            let mut core = self.lock();
+            let now = Instant::now();
+            for input in inputs.drain(..) {
+                match input {
+                    Input::Connected(c) => core.connected(c, now),
+                    Input::Data(c, d) => core.input(c, &d, now),
+                    Input::Closed(c, r) => core.closed(c, r, now),
+                }
+            }
+            if core.deadline().is_some_and(|t| t <= now) {
+                core.timeout(now);
+            }
+            while let Some(action) = core.next_connect() {
+                match action {
+                    ConnectAction::Open { conn, host, port } => sockets.open(conn, &host, port),
+                    ConnectAction::Close { conn } => sockets.close(conn),
+                }
+            }
+            while let Some(t) = core.next_transmit() {
+                sockets.send(t.conn, t.data);
+            }
+            let finished = core.take_events(&mut deferred);
+            (core.deadline(), finished)
+        };
+        C::complete(&mut deferred, &self.ready);
+        (deadline, finished)
+    }
+}
+
+/// What an adapter does with the connections the core asks for.
+pub trait Sockets {
+    /// Dials `host:port` for `conn` and reports to the driver's [`Inbox`]: `connected`, then
+    /// `data` for every read, then `closed` once (also when the dial fails).
+    fn open(&mut self, conn: ConnId, host: &str, port: u16);
+    /// Closes `conn` without reporting it.
+    fn close(&mut self, conn: ConnId);
+    /// Writes `data` to `conn`, in order after what was sent before.
+    fn send(&mut self, conn: ConnId, data: Bytes);
+}
+
+/// What the adapter's loop does after a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Step {
+    /// Wait for the listener taken before the turn, or until the deadline.
+    Wait(Option<Instant>),
+    /// Inputs are still queued: turn again (after yielding to other tasks).
+    Again,
+    /// The handles are gone or the core has finished: close every socket and return.
+    Stop,
+}
+
+/// One core's driver, handed to [`Runtime::start`]. Its loop, in any runtime:
+///
+/// ```no_run
+/// # fn demo(mut driver: kasio_shell::Driver, sockets: &mut impl kasio_shell::Sockets) {
+/// use kasio_shell::Step;
+/// loop {
+///     let listener = driver.listen();
+///     match driver.turn(sockets) {
+///         Step::Stop => break,
+///         Step::Again => continue,
+///         // Wait for `listener` or the deadline, whichever comes first.
+///         Step::Wait(deadline) => { let _ = (listener, deadline); }
+///     }
+/// }
+/// # }
+/// ```
+pub struct Driver {
+    shared: Weak<dyn Turn>,
+    inbox: Arc<Inbox>,
+    /// Connections the core has open; input from any other (one closed by the core while
+    /// its socket still reported) is stale and dropped.
+    open: HashSet<ConnId>,
+    batch: Vec<Input>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("open", &self.open)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keeps the driver's record of open connections in step with what the core asked for.
+struct Tracking<'a> {
+    sockets: &'a mut dyn Sockets,
+    open: &'a mut HashSet<ConnId>,
+}
+
+impl Sockets for Tracking<'_> {
+    fn open(&mut self, conn: ConnId, host: &str, port: u16) {
+        self.open.insert(conn);
+        self.sockets.open(conn, host, port);
+    }
+    fn close(&mut self, conn: ConnId) {
+        self.open.remove(&conn);
+        self.sockets.close(conn);
+    }
+    fn send(&mut self, conn: ConnId, data: Bytes) {
+        if self.open.contains(&conn) {
+            self.sockets.send(conn, data);
+        }
+    }
+}
+
+impl Driver {
+    /// Where socket tasks report; clone it into each.
+    #[must_use]
+    pub fn inbox(&self) -> &Arc<Inbox> {
+        &self.inbox
+    }
+
+    /// A listener for the next wake-up; take it before [`turn`](Self::turn) so nothing
+    /// that happens during the turn is missed.
+    #[must_use]
+    pub fn listen(&self) -> EventListener {
+        self.inbox.wake.listen()
+    }
+
+    /// Feeds queued input to the core and carries out what it asks of `sockets`.
+    pub fn turn(&mut self, sockets: &mut impl Sockets) -> Step {
+        let Some(shared) = self.shared.upgrade() else {
+            return Step::Stop;
+        };
+        let more = {
+            let mut queue = self
+                .inbox
+                .queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            while self.batch.len() < INPUTS_PER_TURN {
+                let Some(input) = queue.pop_front() else {
+                    break;
+                };
+                let conn = match &input {
+                    Input::Connected(c) | Input::Data(c, _) => *c,
+                    Input::Closed(c, _) => *c,
+                };
+                if !self.open.contains(&conn) {
+                    continue;
+                }
+                if matches!(input, Input::Closed(..)) {
+                    self.open.remove(&conn);
+                }
+                self.batch.push(input);
+            }
+            !queue.is_empty()
+        };
+        let mut tracking = Tracking {
+            sockets,
+            open: &mut self.open,
+        };
+        let (deadline, finished) = shared.turn(&mut self.batch, &mut tracking);
+        if finished {
+            Step::Stop
+        } else if more {
+            Step::Again
+        } else {
+            Step::Wait(deadline)
+        }
+    }
+}
+
+/// How an adapter runs a driver: a task on its executor, or a thread.
+pub trait Runtime: 'static {
+    /// Starts running `driver` (see [`Driver`] for the loop) and returns at once.
+    fn start(driver: Driver);
+}
+
+/// A runtime with a timer, for the waits the async handles bound (`max.block.ms`).
+pub trait AsyncRuntime: Runtime {
+    /// Completes at `at`.
+    fn sleep_until(at: Instant) -> impl std::future::Future<Output = ()> + Send;
+}

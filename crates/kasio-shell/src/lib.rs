@@ -1,0 +1,54 @@
+//! What every kasio runtime adapter shares, written once: each sans-IO core behind its
+//! lock, the drive loop's turn ([`Driver`]), and the handles ([`Producer`], [`Consumer`],
+//! [`Admin`]) with their completions ([`Pending`], [`Call`]), which can be awaited on any
+//! executor or waited for on a thread.
+//!
+//! An adapter supplies only a [`Runtime`]: how to run a [`Driver`] (a task or a thread,
+//! with its own sockets and timer) and, for async handles, a sleep. `kasio-tokio`,
+//! `kasio-smol` and `kasio-blocking` are such adapters; this crate has no async runtime in
+//! its dependency tree.
+//!
+//! ```no_run
+//! # fn demo<R: kasio_shell::Runtime>() -> Result<(), Box<dyn std::error::Error>> {
+//! use kasio_shell::{Producer, Record};
+//! let producer = Producer::<R>::from_properties([("bootstrap.servers", "localhost:9092")])?;
+//! let meta = producer.send_blocking(Record::new("orders").value(b"v"))?.wait()?;
+//! println!("written at {}:{}", meta.partition, meta.offset);
+//! producer.close().wait();
+//! # Ok(()) }
+//! ```
+
+mod admin;
+mod consumer;
+mod driver;
+mod pending;
+mod producer;
+
+pub use admin::{Admin, Call};
+pub use consumer::{Consumer, Fetched};
+pub use driver::{AsyncRuntime, Driver, Inbox, Runtime, Sockets, Step};
+pub use event_listener::{EventListener, Listener};
+pub use kasio_core::{
+    Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError, ApiError,
+    CloseReason, Compression, ConfigChange, ConfigError, ConfigResource, ConfigResourceType,
+    ConfigSource, ConnId, ConsumeError, ConsumerConfig, ConsumerEvent, FetchedBatch,
+    IsolationLevel, MemberState, NewTopic, OffsetReset, OffsetSpec, PatternType, ProduceError,
+    ProducerConfig, QuotaChange, QuotaFilter, QuotaMatch, Record, RecordMetadata, ResourceType,
+    ScramChange, ScramMechanism, Seek, SendError, TopicRef,
+};
+pub use pending::Pending;
+pub use producer::{Delivery, GroupDelivery, Producer};
+
+use std::time::SystemTime;
+
+/// Milliseconds since the Unix epoch, for the cores' record timestamps.
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A seed for the cores' jitter and partitioner: differs between processes and starts.
+fn seed() -> u64 {
+    u64::try_from(unix_ms()).unwrap_or(0) ^ u64::from(std::process::id()).rotate_left(32)
+}

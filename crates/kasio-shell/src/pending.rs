@@ -1,0 +1,126 @@
+//! A result on its way from the driver: awaited by async callers, waited for by threads.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+/// A result the driver completes later. `.await` it, or block on it with
+/// [`wait`](Self::wait) (outside an async runtime's worker threads).
+///
+/// ```no_run
+/// # fn demo(delivery: kasio_shell::Delivery) {
+/// match delivery.wait() {
+///     Ok(meta) => println!("written at {}:{}", meta.partition, meta.offset),
+///     Err(e) => eprintln!("not written: {e}"),
+/// }
+/// # }
+/// ```
+#[must_use = "a pending result reports how the operation ended"]
+pub struct Pending<T> {
+    state: State<T>,
+}
+
+enum State<T> {
+    Waiting {
+        rx: oneshot::Receiver<T>,
+        /// What the result is when the driver went away without sending one.
+        gone: fn() -> T,
+    },
+    Ready(Option<T>),
+}
+
+impl<T> std::fmt::Debug for Pending<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            State::Waiting { .. } => "waiting",
+            State::Ready(Some(_)) => "ready",
+            State::Ready(None) => "taken",
+        };
+        f.debug_struct("Pending").field("state", &state).finish()
+    }
+}
+
+/// The sending half, held by the core's wrapper until the result is known.
+pub(crate) type Complete<T> = oneshot::Sender<T>;
+
+impl<T> Pending<T> {
+    /// A result still to come, and its sender; `gone` stands in if the sender is dropped.
+    pub(crate) fn channel(gone: fn() -> T) -> (Complete<T>, Self) {
+        let (tx, rx) = oneshot::channel();
+        (
+            tx,
+            Self {
+                state: State::Waiting { rx, gone },
+            },
+        )
+    }
+
+    /// A result known at once.
+    pub(crate) fn ready(value: T) -> Self {
+        Self {
+            state: State::Ready(Some(value)),
+        }
+    }
+
+    /// Blocks the thread until the result is known.
+    ///
+    /// # Panics
+    /// If the result was already taken by polling.
+    pub fn wait(self) -> T {
+        match self.state {
+            State::Waiting { rx, gone } => rx.recv().unwrap_or_else(|_| gone()),
+            State::Ready(v) => v.expect("Pending waited for after it completed"),
+        }
+    }
+
+    /// Blocks until the result is known or `timeout` passes; `None` on timeout, and the
+    /// result can still be waited for.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<T> {
+        self.wait_deadline(Instant::now() + timeout)
+    }
+
+    /// Blocks until the result is known or `deadline`; `None` at the deadline.
+    pub fn wait_deadline(&mut self, deadline: Instant) -> Option<T> {
+        match &mut self.state {
+            State::Waiting { rx, gone } => match rx.recv_deadline(deadline) {
+                Ok(v) => Some(v),
+                Err(oneshot::RecvTimeoutError::Timeout) => None,
+                Err(oneshot::RecvTimeoutError::Disconnected) => Some(gone()),
+            },
+            State::Ready(v) => v.take(),
+        }
+    }
+
+    /// The result if it is known, without waiting.
+    pub fn try_take(&mut self) -> Option<T> {
+        match &mut self.state {
+            State::Waiting { rx, gone } => match rx.try_recv() {
+                Ok(v) => Some(v),
+                Err(oneshot::TryRecvError::Empty) => None,
+                Err(oneshot::TryRecvError::Disconnected) => Some(gone()),
+            },
+            State::Ready(v) => v.take(),
+        }
+    }
+}
+
+impl<T> Future for Pending<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        // Neither state is structurally pinned: the receiver is `Unpin` and the value moves out.
+        let this = self.get_mut();
+        match &mut this.state {
+            State::Waiting { rx, gone } => match Pin::new(rx).poll(cx) {
+                Poll::Ready(r) => Poll::Ready(r.unwrap_or_else(|_| gone())),
+                Poll::Pending => Poll::Pending,
+            },
+            State::Ready(v) => Poll::Ready(v.take().expect("Pending polled after it completed")),
+        }
+    }
+}
+
+impl<T> Unpin for Pending<T> {}
