@@ -465,17 +465,8 @@ impl<R: AsyncRuntime> Producer<R> {
     pub async fn send_and_wait(&self, record: Record<'_>) -> Result<RecordMetadata, ProduceError> {
         match self.send(record).await {
             Ok(d) => d.await,
-            Err(e) => Err(refused(e)),
+            Err(e) => Err(e.into()),
         }
-    }
-}
-
-/// A send that never reached the buffer, as a delivery error.
-pub(crate) fn refused(e: SendError) -> ProduceError {
-    match e {
-        SendError::Invalid(e) => e,
-        SendError::BufferFull => ProduceError::Timeout,
-        _ => ProduceError::Closed,
     }
 }
 

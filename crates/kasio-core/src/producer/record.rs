@@ -166,6 +166,18 @@ impl std::fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
+/// A record refused by `send` never reached Kafka: as a delivery error, a full buffer is a
+/// timeout (`max.block.ms` passed) and a closed producer stays closed.
+impl From<SendError> for ProduceError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Invalid(e) => e,
+            SendError::BufferFull => Self::Timeout,
+            SendError::Closed => Self::Closed,
+        }
+    }
+}
+
 /// Something the shell or the user should know.
 #[derive(Debug)]
 #[non_exhaustive]

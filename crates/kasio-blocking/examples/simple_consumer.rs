@@ -1,0 +1,76 @@
+//! Reads partitions `0..PARTITIONS` of a topic to their current end and prints each record
+//! as `partition offset key value` (keys and values as UTF-8, lossily). Without a group it
+//! reads from the beginning; with one it starts from the group's committed offsets (the
+//! beginning where there are none) and commits its positions at the end.
+//!
+//! `cargo run -p kasio-blocking --example simple_consumer -- localhost:9092 my-topic 3 [read_committed [GROUP]]`
+
+use kasio_blocking::{Consumer, ConsumerEvent, Fetched, Seek};
+use std::{io::Write, time::Duration};
+
+/// How long the example waits for the next batch before giving up.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let bootstrap = args.next().unwrap_or_else(|| "localhost:9092".into());
+    let topic = args.next().unwrap_or_else(|| "kasio-example".into());
+    let partitions: i32 = args.next().map_or(Ok(1), |p| p.parse())?;
+    let isolation = args.next().unwrap_or_else(|| "read_uncommitted".into());
+    let group = args.next().unwrap_or_default();
+    let consumer = Consumer::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("isolation.level", isolation.as_str()),
+        ("group.id", group.as_str()),
+        ("auto.offset.reset", "earliest"),
+        // It commits its positions itself, once it has read everything.
+        ("enable.auto.commit", "false"),
+    ])?;
+    let assignment: Vec<(&str, i32)> = (0..partitions).map(|p| (topic.as_str(), p)).collect();
+    consumer.assign(&assignment);
+    if group.is_empty() {
+        for p in 0..partitions {
+            consumer.seek(&topic, p, Seek::Beginning);
+        }
+    }
+    let mut at_end = std::collections::HashSet::new();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    while at_end.len() < assignment.len() {
+        let Some(fetched) = consumer.poll(PATIENCE) else {
+            return Err("nothing arrived for 30 s".into());
+        };
+        match fetched {
+            Fetched::Batch(batch) => batch.for_each(|r| {
+                let key = String::from_utf8_lossy(r.key.unwrap_or_default());
+                let value = String::from_utf8_lossy(r.value.unwrap_or_default());
+                let _ = writeln!(out, "{} {} {key} {value}", batch.partition, r.offset);
+            })?,
+            Fetched::Event(ConsumerEvent::EndOfPartition { partition, .. }) => {
+                at_end.insert(partition);
+            }
+            Fetched::Event(ConsumerEvent::Error {
+                partition, error, ..
+            }) => {
+                return Err(format!("partition {partition}: {error}").into());
+            }
+            Fetched::Event(_) => {}
+            _ => {}
+        }
+    }
+    out.flush()?;
+    if !group.is_empty() {
+        consumer.commit_positions()?;
+        loop {
+            match consumer.poll(PATIENCE) {
+                Some(Fetched::Event(ConsumerEvent::Committed { error: None, .. })) => break,
+                Some(Fetched::Event(ConsumerEvent::Committed { error: Some(e), .. })) => {
+                    return Err(format!("commit: {e}").into());
+                }
+                Some(_) => {}
+                None => return Err("the commit went unanswered for 30 s".into()),
+            }
+        }
+    }
+    consumer.close();
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! kasio on plain threads: a blocking producer, consumer and admin client over
+//! `std::net`, with no async runtime anywhere in the dependency tree. A driver thread per
+//! handle moves bytes between sockets and a sans-IO core from `kasio-core`; everything
+//! Kafka-specific happens in the core, and the handles are `kasio-shell`'s, shared with
+//! every other runtime.
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use kasio_blocking::{Producer, Record};
+//! let producer = Producer::from_properties([("bootstrap.servers", "localhost:9092")])?;
+//! let meta = producer.send(Record::new("orders").key(b"k").value(b"v"))?.wait()?;
+//! println!("written at {}:{}", meta.partition, meta.offset);
+//! // Dropping the last clone delivers what is buffered and closes.
+//! # Ok(()) }
+//! ```
+
+mod consumer;
+mod driver;
+mod producer;
+
+pub use consumer::{Consumer, Records};
+pub use driver::Threads;
+pub use kasio_shell::{
+    Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError, ApiError,
+    Call, Compression, ConfigChange, ConfigError, ConfigResource, ConfigResourceType, ConfigSource,
+    ConsumeError, ConsumerConfig, ConsumerEvent, Delivery, Fetched, FetchedBatch, GroupDelivery,
+    IsolationLevel, MemberState, NewTopic, OffsetReset, OffsetSpec, PatternType, Pending,
+    ProduceError, ProducerConfig, QuotaChange, QuotaFilter, QuotaMatch, Record, RecordMetadata,
+    ResourceType, ScramChange, ScramMechanism, Seek, SendError, TopicRef,
+};
+pub use producer::Producer;
+
+/// A Kafka admin client on a thread of its own; every call returns a [`Call`] to
+/// [`wait`](Call::wait) for. See [`kasio_shell::Admin`].
+///
+/// ```no_run
+/// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let admin = kasio_blocking::Admin::from_properties([("bootstrap.servers", "localhost:9092")])?;
+/// let cluster = admin.describe_cluster().wait()?;
+/// println!("{} brokers", cluster.brokers.len());
+/// # Ok(()) }
+/// ```
+pub type Admin = kasio_shell::Admin<Threads>;

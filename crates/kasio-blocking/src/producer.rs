@@ -1,0 +1,116 @@
+//! The blocking producer: sends wait for room on the calling thread; dropping the last
+//! clone delivers what is buffered.
+
+use crate::Threads;
+use kasio_shell::{
+    ConfigError, Delivery, GroupDelivery, ProduceError, ProducerConfig, Record, RecordMetadata,
+    SendError,
+};
+use std::sync::Arc;
+
+/// A Kafka producer driven by a thread of its own. Clones share one core; the last one
+/// dropped flushes and closes.
+///
+/// ```no_run
+/// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use kasio_blocking::{Producer, Record};
+/// let producer = Producer::from_properties([
+///     ("bootstrap.servers", "localhost:9092"),
+///     ("linger.ms", "5"),
+/// ])?;
+/// let deliveries: Vec<_> = (0..100)
+///     .map(|i| producer.send(Record::new("orders").value(format!("{i}").as_bytes())))
+///     .collect::<Result<_, _>>()?;
+/// for d in deliveries {
+///     d.wait()?;
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Producer {
+    inner: Arc<Closing>,
+}
+
+/// Closes the producer when the last clone goes.
+#[derive(Debug)]
+struct Closing(kasio_shell::Producer<Threads>);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        self.0.close().wait();
+    }
+}
+
+impl Producer {
+    /// Starts a producer and its driver thread.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if the settings conflict.
+    pub fn new(config: ProducerConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            inner: Arc::new(Closing(kasio_shell::Producer::new(config)?)),
+        })
+    }
+
+    /// Starts a producer from Java-client property names.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming an unknown key or bad value.
+    pub fn from_properties<'a>(
+        props: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            inner: Arc::new(Closing(kasio_shell::Producer::from_properties(props)?)),
+        })
+    }
+
+    /// Buffers a record, blocking up to `max.block.ms` for room, and returns its delivery
+    /// to [`wait`](kasio_shell::Pending::wait) for.
+    ///
+    /// # Errors
+    /// [`SendError::BufferFull`] if no room came within `max.block.ms`;
+    /// [`SendError::Invalid`] or [`SendError::Closed`] as the core reports them.
+    pub fn send(&self, record: Record<'_>) -> Result<Delivery, SendError> {
+        self.inner.0.send_blocking(record)
+    }
+
+    /// Sends a record and waits for its delivery.
+    ///
+    /// # Errors
+    /// [`ProduceError`] if it was not delivered (or could not be buffered).
+    pub fn send_and_wait(&self, record: Record<'_>) -> Result<RecordMetadata, ProduceError> {
+        match self.send(record) {
+            Ok(d) => d.wait(),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Sends many records with one result for all of them: how many were delivered, or
+    /// the first error.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send), for the first record that could not be buffered.
+    pub fn send_batch<'a>(
+        &self,
+        records: impl IntoIterator<Item = Record<'a>>,
+    ) -> Result<GroupDelivery, SendError> {
+        self.inner.0.send_batch_blocking(records)
+    }
+
+    /// Sends everything buffered and blocks until every record sent before has its
+    /// delivery result.
+    pub fn flush(&self) {
+        self.inner.0.flush().wait();
+    }
+
+    /// Delivers what is buffered, then closes every connection and stops the driver.
+    pub fn close(&self) {
+        self.inner.0.close().wait();
+    }
+
+    /// Records accepted and not yet reported.
+    #[must_use]
+    pub fn outstanding(&self) -> usize {
+        self.inner.0.outstanding()
+    }
+}

@@ -1,0 +1,33 @@
+//! kasio on smol, and on async-std (which runs on the same async-io reactor). A
+//! driver task on smol's global executor moves bytes between sockets and a sans-IO core from
+//! `kasio-core` and sleeps until its next deadline; everything Kafka-specific happens in
+//! the core, and the handles are `kasio-shell`'s, shared with every other runtime.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use kasio_smol::{Producer, Record};
+//! let producer = Producer::from_properties([("bootstrap.servers", "localhost:9092")])?;
+//! let meta = producer.send_and_wait(Record::new("orders").key(b"k").value(b"v")).await?;
+//! println!("written at {}:{}", meta.partition, meta.offset);
+//! producer.close().await;
+//! # Ok(()) }
+//! ```
+
+mod driver;
+
+pub use driver::Smol;
+pub use kasio_shell::{
+    Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError, ApiError,
+    Call, Compression, ConfigChange, ConfigError, ConfigResource, ConfigResourceType, ConfigSource,
+    ConsumeError, ConsumerConfig, ConsumerEvent, Delivery, Fetched, FetchedBatch, GroupDelivery,
+    IsolationLevel, MemberState, NewTopic, OffsetReset, OffsetSpec, PatternType, Pending,
+    ProduceError, ProducerConfig, QuotaChange, QuotaFilter, QuotaMatch, Record, RecordMetadata,
+    ResourceType, ScramChange, ScramMechanism, Seek, SendError, TopicRef,
+};
+
+/// A Kafka producer on smol; see [`kasio_shell::Producer`].
+pub type Producer = kasio_shell::Producer<Smol>;
+/// A Kafka consumer on smol; see [`kasio_shell::Consumer`].
+pub type Consumer = kasio_shell::Consumer<Smol>;
+/// A Kafka admin client on smol; see [`kasio_shell::Admin`].
+pub type Admin = kasio_shell::Admin<Smol>;

@@ -1,0 +1,644 @@
+//! One integration suite for every runtime: the same scenarios (produce through faults and
+//! broker failover, consume alone and in a group, admin) run on tokio, smol, async-std
+//! (the smol adapter under async-std's executor) and plain threads (kasio-blocking), first
+//! against kasio-mock and, for the `lab_` tests (run with `--ignored` once the lab is up),
+//! against real Kafka on every listener and SASL mechanism.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use kasio_mock::{ClusterConfig, Fault, MockCluster};
+use kasio_proto::{ApiKey, ErrorCode, records::Batches};
+use kasio_shell::{
+    AdminError, AsyncRuntime, Call, Consumer, ConsumerEvent, Delivery, Fetched, NewTopic, Pending,
+    ProduceError, Producer, Record, Runtime, Seek, SendError, TopicRef,
+};
+use std::{
+    collections::{BTreeSet, HashSet},
+    future::Future,
+    marker::PhantomData,
+    time::{Duration, Instant},
+};
+
+/// How a runtime runs the suite: its executor, and the waits it uses (async ones on the
+/// async runtimes, blocking calls on threads).
+trait Flavor: 'static {
+    /// Names the flavour's topics in the lab, which every flavour shares.
+    const NAME: &'static str;
+    type R: Runtime;
+    fn block_on<F: Future>(f: F) -> F::Output;
+    fn send<'a>(
+        p: &'a Producer<Self::R>,
+        r: Record<'a>,
+    ) -> impl Future<Output = Result<Delivery, SendError>> + 'a;
+    fn poll(c: &Consumer<Self::R>, timeout: Duration) -> impl Future<Output = Option<Fetched>>;
+    fn wait<T>(p: Pending<T>) -> impl Future<Output = T>;
+    fn call<T>(c: Call<T>) -> impl Future<Output = Result<T, AdminError>>;
+}
+
+trait Executor: 'static {
+    const NAME: &'static str;
+    fn block_on<F: Future>(f: F) -> F::Output;
+}
+
+struct OnTokio;
+impl Executor for OnTokio {
+    const NAME: &'static str = "tokio";
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+}
+
+struct OnSmol;
+impl Executor for OnSmol {
+    const NAME: &'static str = "smol";
+    fn block_on<F: Future>(f: F) -> F::Output {
+        smol::block_on(f)
+    }
+}
+
+struct OnAsyncStd;
+impl Executor for OnAsyncStd {
+    const NAME: &'static str = "async-std";
+    fn block_on<F: Future>(f: F) -> F::Output {
+        async_std::task::block_on(f)
+    }
+}
+
+struct Async<R, E>(PhantomData<(R, E)>);
+
+impl<R: AsyncRuntime, E: Executor> Flavor for Async<R, E> {
+    const NAME: &'static str = E::NAME;
+    type R = R;
+    fn block_on<F: Future>(f: F) -> F::Output {
+        E::block_on(f)
+    }
+    fn send<'a>(
+        p: &'a Producer<R>,
+        r: Record<'a>,
+    ) -> impl Future<Output = Result<Delivery, SendError>> + 'a {
+        p.send(r)
+    }
+    async fn poll(c: &Consumer<R>, timeout: Duration) -> Option<Fetched> {
+        let next = c.next();
+        let timer = R::sleep_until(Instant::now() + timeout);
+        let mut next = std::pin::pin!(next);
+        let mut timer = std::pin::pin!(timer);
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(f) = next.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Some(f));
+            }
+            timer.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+    }
+    async fn wait<T>(p: Pending<T>) -> T {
+        p.await
+    }
+    async fn call<T>(c: Call<T>) -> Result<T, AdminError> {
+        c.await
+    }
+}
+
+/// Plain threads: every wait is a blocking call, so the suite's futures are always ready;
+/// one that is not would mean the blocking API awaited something, and fails the test.
+struct Blocking;
+
+impl Flavor for Blocking {
+    const NAME: &'static str = "blocking";
+    type R = kasio_blocking::Threads;
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("the blocking flavour awaited"),
+        }
+    }
+    fn send<'a>(
+        p: &'a Producer<Self::R>,
+        r: Record<'a>,
+    ) -> impl Future<Output = Result<Delivery, SendError>> + 'a {
+        std::future::ready(p.send_blocking(r))
+    }
+    fn poll(c: &Consumer<Self::R>, timeout: Duration) -> impl Future<Output = Option<Fetched>> {
+        std::future::ready(c.poll(timeout))
+    }
+    fn wait<T>(p: Pending<T>) -> impl Future<Output = T> {
+        std::future::ready(p.wait())
+    }
+    fn call<T>(c: Call<T>) -> impl Future<Output = Result<T, AdminError>> {
+        std::future::ready(c.wait())
+    }
+}
+
+type Tokio = Async<kasio_tokio::Tokio, OnTokio>;
+type Smol = Async<kasio_smol::Smol, OnSmol>;
+type AsyncStd = Async<kasio_smol::Smol, OnAsyncStd>;
+
+/// The values (decimal numbers) stored in each partition of a mock topic.
+fn stored(cluster: &MockCluster, topic: &'static str, partitions: i32) -> Vec<Vec<u64>> {
+    (0..partitions)
+        .map(|p| {
+            let bytes = cluster
+                .with(move |c| c.read(topic, p, 0))
+                .flatten()
+                .unwrap();
+            let mut out = Vec::new();
+            for b in Batches::new(bytes) {
+                let kasio_proto::records::Batch::V2(b) = b.unwrap() else {
+                    panic!("legacy batch");
+                };
+                for r in b.records().unwrap() {
+                    let v = r.unwrap().value.unwrap();
+                    out.push(std::str::from_utf8(&v).unwrap().parse().unwrap());
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+fn mock(brokers: i32, topic: &'static str, partitions: i32) -> MockCluster {
+    let cluster = MockCluster::start(ClusterConfig {
+        brokers,
+        ..Default::default()
+    })
+    .unwrap();
+    cluster
+        .with(move |c| c.create_topic(topic, partitions).map(|_| ()))
+        .unwrap()
+        .unwrap();
+    cluster
+}
+
+/// Every number of `0..n` exactly once across the logs, in increasing order in each.
+fn assert_exactly_once_in_order(logs: &[Vec<u64>], n: u64) {
+    for log in logs {
+        assert!(
+            log.windows(2).all(|w| w[0] < w[1]),
+            "order kept per partition"
+        );
+    }
+    let mut all: Vec<u64> = logs.iter().flatten().copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..n).collect::<Vec<_>>(), "every record exactly once");
+}
+
+/// Sends `range` keyed by `i % keys`, calling `between` before each record; waits for
+/// every delivery and checks no offset is reported twice.
+async fn produce<F: Flavor>(
+    producer: &Producer<F::R>,
+    topic: &str,
+    range: std::ops::Range<u64>,
+    mut between: impl FnMut(u64),
+) {
+    let mut deliveries = Vec::new();
+    for i in range {
+        between(i);
+        let key = format!("k{}", i % 50);
+        let value = i.to_string();
+        let record = Record::new(topic)
+            .key(key.as_bytes())
+            .value(value.as_bytes());
+        deliveries.push(F::send(producer, record).await.unwrap());
+    }
+    F::wait(producer.flush()).await;
+    let mut placed = HashSet::new();
+    for d in deliveries {
+        let m = F::wait(d).await.unwrap();
+        assert!(
+            placed.insert((m.partition, m.offset)),
+            "offset reported twice"
+        );
+    }
+}
+
+async fn produces_through_faults_exactly_once_in_order<F: Flavor>() {
+    let cluster = mock(3, "t", 6);
+    let producer = Producer::<F::R>::from_properties([
+        ("bootstrap.servers", cluster.bootstrap().as_str()),
+        ("linger.ms", "2"),
+        ("request.timeout.ms", "2000"),
+        ("delivery.timeout.ms", "60000"),
+    ])
+    .unwrap();
+    produce::<F>(&producer, "t", 0..20_000, |i| {
+        if i % 4000 == 1000 {
+            cluster.with(|c| {
+                c.inject(Fault::FailNext {
+                    api: ApiKey::Produce,
+                    count: 2,
+                    error: ErrorCode::NotLeaderOrFollower,
+                });
+                c.inject(Fault::DropConnections { broker: 2 });
+                c.inject(Fault::Blackhole {
+                    api: ApiKey::Produce,
+                    count: 1,
+                });
+            });
+        }
+    })
+    .await;
+    F::wait(producer.close()).await;
+    assert_exactly_once_in_order(&stored(&cluster, "t", 6), 20_000);
+    cluster.stop();
+}
+
+/// A broker crashes with batches in flight and comes back: nothing is lost or doubled.
+async fn survives_a_broker_stopping_and_starting<F: Flavor>() {
+    let cluster = mock(3, "f", 6);
+    let producer = Producer::<F::R>::from_properties([
+        ("bootstrap.servers", cluster.bootstrap().as_str()),
+        ("linger.ms", "1"),
+        ("request.timeout.ms", "1000"),
+        ("delivery.timeout.ms", "60000"),
+    ])
+    .unwrap();
+    produce::<F>(&producer, "f", 0..6000, |i| match i {
+        2000 => {
+            cluster.with(|c| c.inject(Fault::StopBroker { broker: 2 }));
+        }
+        4000 => {
+            cluster.with(|c| c.inject(Fault::StartBroker { broker: 2 }));
+        }
+        _ => {}
+    })
+    .await;
+    F::wait(producer.close()).await;
+    assert_exactly_once_in_order(&stored(&cluster, "f", 6), 6000);
+    cluster.stop();
+}
+
+async fn an_unreachable_bootstrap_fails_sends_after_max_block<F: Flavor>() {
+    let producer = Producer::<F::R>::from_properties([
+        ("bootstrap.servers", "127.0.0.1:1"),
+        ("max.block.ms", "300"),
+    ])
+    .unwrap();
+    let started = Instant::now();
+    let result = match F::send(&producer, Record::new("t").value(b"x")).await {
+        Ok(d) => F::wait(d).await,
+        Err(e) => Err(e.into()),
+    };
+    assert_eq!(result, Err(ProduceError::UnknownTopic));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    F::wait(producer.close()).await;
+}
+
+/// Reads every assigned partition to its end, calling `each` with the count of batches.
+async fn read_to_end<F: Flavor>(
+    consumer: &Consumer<F::R>,
+    partitions: i32,
+    mut each: impl FnMut(usize),
+) -> Vec<Vec<u64>> {
+    let mut got = vec![Vec::new(); partitions as usize];
+    let mut ends = HashSet::new();
+    let mut batches = 0;
+    while ends.len() < partitions as usize {
+        match F::poll(consumer, Duration::from_secs(30)).await {
+            Some(Fetched::Batch(b)) => {
+                batches += 1;
+                each(batches);
+                let p = b.partition as usize;
+                b.for_each(|r| {
+                    got[p].push(
+                        std::str::from_utf8(r.value.unwrap())
+                            .unwrap()
+                            .parse()
+                            .unwrap(),
+                    );
+                })
+                .unwrap();
+            }
+            Some(Fetched::Event(ConsumerEvent::EndOfPartition { partition, .. })) => {
+                ends.insert(partition);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    got
+}
+
+async fn consumes_what_was_produced_through_dropped_connections<F: Flavor>() {
+    let cluster = mock(2, "c", 4);
+    let producer =
+        Producer::<F::R>::from_properties([("bootstrap.servers", cluster.bootstrap().as_str())])
+            .unwrap();
+    produce::<F>(&producer, "c", 0..20_000, |_| {}).await;
+    F::wait(producer.close()).await;
+    let consumer = Consumer::<F::R>::from_properties([
+        ("bootstrap.servers", cluster.bootstrap().as_str()),
+        ("max.partition.fetch.bytes", "4096"),
+    ])
+    .unwrap();
+    consumer.assign(&[("c", 0), ("c", 1), ("c", 2), ("c", 3)]);
+    for p in 0..4 {
+        consumer.seek("c", p, Seek::Beginning);
+    }
+    let got = read_to_end::<F>(&consumer, 4, |batches| {
+        if batches % 20 == 0 {
+            cluster.with(|c| c.inject(Fault::DropConnections { broker: 1 }));
+        }
+    })
+    .await;
+    consumer.close();
+    assert_eq!(
+        got,
+        stored(&cluster, "c", 4),
+        "every partition exactly as stored"
+    );
+    cluster.stop();
+}
+
+/// Two members of one classic group read a topic between them and commit what they
+/// processed; the committed offsets end at the log ends.
+async fn consumes_in_a_group_and_commits<F: Flavor>() {
+    const N: u64 = 10_000;
+    let cluster = mock(2, "g", 4);
+    let producer =
+        Producer::<F::R>::from_properties([("bootstrap.servers", cluster.bootstrap().as_str())])
+            .unwrap();
+    produce::<F>(&producer, "g", 0..N, |_| {}).await;
+    F::wait(producer.close()).await;
+    let member = || {
+        let c = Consumer::<F::R>::from_properties([
+            ("bootstrap.servers", cluster.bootstrap().as_str()),
+            ("group.id", "suite"),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+            ("heartbeat.interval.ms", "200"),
+        ])
+        .unwrap();
+        c.subscribe(&["g"]).unwrap();
+        c
+    };
+    let members = [member(), member()];
+    let mut seen = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (seen.len() as u64) < N {
+        assert!(
+            Instant::now() < deadline,
+            "only {} records read",
+            seen.len()
+        );
+        for m in &members {
+            let Some(fetched) = F::poll(m, Duration::from_millis(50)).await else {
+                continue;
+            };
+            if let Fetched::Batch(b) = fetched {
+                let (topic, partition) = (b.topic.clone(), b.partition);
+                let mut last = None;
+                b.for_each(|r| {
+                    seen.insert(
+                        std::str::from_utf8(r.value.unwrap())
+                            .unwrap()
+                            .parse::<u64>()
+                            .unwrap(),
+                    );
+                    last = Some(r.offset);
+                })
+                .unwrap();
+                if let Some(last) = last {
+                    m.commit(&[(&topic, partition, last + 1)]).unwrap();
+                }
+            }
+        }
+    }
+    assert_eq!(seen, (0..N).collect::<BTreeSet<_>>());
+    let admin = kasio_shell::Admin::<F::R>::from_properties([(
+        "bootstrap.servers",
+        cluster.bootstrap().as_str(),
+    )])
+    .unwrap();
+    let ends: i64 = stored(&cluster, "g", 4)
+        .iter()
+        .map(|l| l.len() as i64)
+        .sum();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        // Let the commits land: the members keep being polled meanwhile.
+        for m in &members {
+            let _ = F::poll(m, Duration::from_millis(20)).await;
+        }
+        let committed: i64 = F::call(admin.group_offsets("suite"))
+            .await
+            .unwrap()
+            .iter()
+            .map(|o| o.offset)
+            .sum();
+        if committed == ends {
+            break;
+        }
+        assert!(Instant::now() < deadline, "committed {committed} of {ends}");
+    }
+    for m in &members {
+        m.unsubscribe();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while members.iter().any(Consumer::in_group) {
+        assert!(Instant::now() < deadline, "members never left");
+        for m in &members {
+            let _ = F::poll(m, Duration::from_millis(20)).await;
+        }
+    }
+    for m in &members {
+        m.close();
+    }
+    admin.close();
+    cluster.stop();
+}
+
+async fn admin_calls_survive_dropped_connections<F: Flavor>() {
+    let cluster = MockCluster::start(ClusterConfig {
+        brokers: 3,
+        ..Default::default()
+    })
+    .unwrap();
+    let admin = kasio_shell::Admin::<F::R>::from_properties([(
+        "bootstrap.servers",
+        cluster.bootstrap().as_str(),
+    )])
+    .unwrap();
+    cluster.with(|c| {
+        c.inject(Fault::FailNext {
+            api: ApiKey::CreateTopics,
+            count: 2,
+            error: ErrorCode::NotController,
+        });
+    });
+    let names: Vec<String> = (0..10).map(|i| format!("t{i}")).collect();
+    // Every call is started before any is waited for, so they run concurrently.
+    let calls: Vec<_> = names
+        .iter()
+        .map(|n| admin.create_topics(&[NewTopic::new(n, 2, 1)], false))
+        .collect();
+    cluster.with(|c| c.inject(Fault::DropConnections { broker: 1 }));
+    for call in calls {
+        let rs = F::call(call).await.unwrap();
+        assert!(rs[0].error.is_none(), "{rs:?}");
+    }
+    let mut got: Vec<String> = F::call(admin.list_topics(false))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    got.sort();
+    assert_eq!(got, names);
+    let described = F::call(admin.describe_topics(&["t3"])).await.unwrap();
+    assert_eq!(described[0].result.as_ref().unwrap().partitions.len(), 2);
+    let deleted = F::call(admin.delete_topics(&[TopicRef::Name("t3".into())]))
+        .await
+        .unwrap();
+    assert!(deleted[0].error.is_none());
+    admin.close();
+    assert_eq!(
+        F::call(admin.describe_cluster()).await.map(|_| ()),
+        Err(AdminError::Closed)
+    );
+    cluster.stop();
+}
+
+/// The lab's address for `listener`, and the properties that reach it with `mechanism`.
+fn lab(listener: &str, mechanism: Option<&str>) -> Vec<(String, String)> {
+    let env = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| panic!("{k} unset: run with `scripts/kafka env`"))
+    };
+    let mut props = vec![
+        (
+            "bootstrap.servers".into(),
+            env(&format!("KASIO_LAB_{listener}")),
+        ),
+        ("security.protocol".into(), listener.to_owned()),
+    ];
+    if listener.ends_with("SSL") {
+        props.push(("ssl.ca.location".into(), env("KASIO_LAB_CA")));
+    }
+    if let Some(m) = mechanism {
+        props.push(("sasl.mechanism".into(), m.to_owned()));
+        props.push(("sasl.username".into(), env("KASIO_LAB_USER")));
+        if m != "OAUTHBEARER" {
+            props.push(("sasl.password".into(), env("KASIO_LAB_PASSWORD")));
+        }
+    }
+    props
+}
+
+fn borrowed(props: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
+    props.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
+/// Creates a topic, produces to it and reads it back, all over one listener and mechanism.
+async fn lab_round_trip<F: Flavor>(listener: &str, mechanism: Option<&str>, n: u64) {
+    let props = lab(listener, mechanism);
+    let topic = format!(
+        "suite-{}-{}-{}-{}",
+        F::NAME,
+        listener.to_lowercase(),
+        mechanism.unwrap_or("none").to_lowercase(),
+        std::process::id()
+    );
+    let admin = kasio_shell::Admin::<F::R>::from_properties(borrowed(&props)).unwrap();
+    let created = F::call(admin.create_topics(&[NewTopic::new(&topic, 3, 1)], false))
+        .await
+        .unwrap();
+    assert!(created[0].error.is_none(), "{created:?}");
+    let producer = Producer::<F::R>::from_properties(borrowed(&props)).unwrap();
+    produce::<F>(&producer, &topic, 0..n, |_| {}).await;
+    F::wait(producer.close()).await;
+    let consumer = Consumer::<F::R>::from_properties(borrowed(&props)).unwrap();
+    consumer.assign(&[(&topic, 0), (&topic, 1), (&topic, 2)]);
+    for p in 0..3 {
+        consumer.seek(&topic, p, Seek::Beginning);
+    }
+    let got = read_to_end::<F>(&consumer, 3, |_| {}).await;
+    consumer.close();
+    assert_exactly_once_in_order(&got, n);
+    let deleted = F::call(admin.delete_topics(&[TopicRef::Name(topic.clone())]))
+        .await
+        .unwrap();
+    assert!(deleted[0].error.is_none(), "{deleted:?}");
+    admin.close();
+}
+
+async fn lab_plaintext<F: Flavor>() {
+    lab_round_trip::<F>("PLAINTEXT", None, 100_000).await;
+}
+
+async fn lab_every_listener_and_mechanism<F: Flavor>() {
+    lab_round_trip::<F>("SSL", None, 2000).await;
+    for listener in ["SASL_PLAINTEXT", "SASL_SSL"] {
+        for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] {
+            lab_round_trip::<F>(listener, Some(mechanism), 2000).await;
+        }
+    }
+}
+
+macro_rules! suite {
+    ($runtime:ident, $flavor:ty) => {
+        mod $runtime {
+            use super::*;
+
+            #[test]
+            fn produces_through_faults_exactly_once_in_order() {
+                <$flavor as Flavor>::block_on(
+                    super::produces_through_faults_exactly_once_in_order::<$flavor>(),
+                );
+            }
+
+            #[test]
+            fn survives_a_broker_stopping_and_starting() {
+                <$flavor as Flavor>::block_on(super::survives_a_broker_stopping_and_starting::<
+                    $flavor,
+                >());
+            }
+
+            #[test]
+            fn an_unreachable_bootstrap_fails_sends_after_max_block() {
+                <$flavor as Flavor>::block_on(
+                    super::an_unreachable_bootstrap_fails_sends_after_max_block::<$flavor>(),
+                );
+            }
+
+            #[test]
+            fn consumes_what_was_produced_through_dropped_connections() {
+                <$flavor as Flavor>::block_on(
+                    super::consumes_what_was_produced_through_dropped_connections::<$flavor>(),
+                );
+            }
+
+            #[test]
+            fn consumes_in_a_group_and_commits() {
+                <$flavor as Flavor>::block_on(super::consumes_in_a_group_and_commits::<$flavor>());
+            }
+
+            #[test]
+            fn admin_calls_survive_dropped_connections() {
+                <$flavor as Flavor>::block_on(super::admin_calls_survive_dropped_connections::<
+                    $flavor,
+                >());
+            }
+
+            #[test]
+            #[ignore = "needs the Kafka lab: scripts/kafka up, then eval \"$(scripts/kafka env)\""]
+            fn lab_plaintext() {
+                <$flavor as Flavor>::block_on(super::lab_plaintext::<$flavor>());
+            }
+
+            #[test]
+            #[ignore = "needs the Kafka lab: scripts/kafka up, then eval \"$(scripts/kafka env)\""]
+            fn lab_every_listener_and_mechanism() {
+                <$flavor as Flavor>::block_on(super::lab_every_listener_and_mechanism::<$flavor>());
+            }
+        }
+    };
+}
+
+suite!(tokio_rt, Tokio);
+suite!(smol_rt, Smol);
+suite!(async_std_rt, AsyncStd);
+suite!(blocking, Blocking);
