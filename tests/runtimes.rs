@@ -354,32 +354,35 @@ async fn consumes_what_was_produced_through_dropped_connections<F: Flavor>() {
     cluster.stop();
 }
 
-/// Two members of one classic group read a topic between them and commit what they
-/// processed; the committed offsets end at the log ends.
 async fn consumes_in_a_group_and_commits<F: Flavor>() {
-    const N: u64 = 10_000;
     let cluster = mock(2, "g", 4);
-    let producer =
-        Producer::<F::R>::from_properties([("bootstrap.servers", cluster.bootstrap().as_str())])
-            .unwrap();
-    produce::<F>(&producer, "g", 0..N, |_| {}).await;
+    let props = vec![("bootstrap.servers".into(), cluster.bootstrap())];
+    group_round::<F>(&props, "g", 10_000).await;
+    cluster.stop();
+}
+
+/// Two members of one classic group read a fresh topic between them and commit what they
+/// processed; the group's committed offsets add up to every record.
+async fn group_round<F: Flavor>(props: &[(String, String)], topic: &str, n: u64) {
+    let producer = Producer::<F::R>::from_properties(borrowed(props)).unwrap();
+    produce::<F>(&producer, topic, 0..n, |_| {}).await;
     F::wait(producer.close()).await;
+    let group = format!("{topic}-group");
     let member = || {
-        let c = Consumer::<F::R>::from_properties([
-            ("bootstrap.servers", cluster.bootstrap().as_str()),
-            ("group.id", "suite"),
+        let c = Consumer::<F::R>::from_properties(borrowed(props).chain([
+            ("group.id", group.as_str()),
             ("auto.offset.reset", "earliest"),
             ("enable.auto.commit", "false"),
             ("heartbeat.interval.ms", "200"),
-        ])
+        ]))
         .unwrap();
-        c.subscribe(&["g"]).unwrap();
+        c.subscribe(&[topic]).unwrap();
         c
     };
     let members = [member(), member()];
     let mut seen = BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while (seen.len() as u64) < N {
+    while (seen.len() as u64) < n {
         assert!(
             Instant::now() < deadline,
             "only {} records read",
@@ -408,23 +411,16 @@ async fn consumes_in_a_group_and_commits<F: Flavor>() {
             }
         }
     }
-    assert_eq!(seen, (0..N).collect::<BTreeSet<_>>());
-    let admin = kasio_shell::Admin::<F::R>::from_properties([(
-        "bootstrap.servers",
-        cluster.bootstrap().as_str(),
-    )])
-    .unwrap();
-    let ends: i64 = stored(&cluster, "g", 4)
-        .iter()
-        .map(|l| l.len() as i64)
-        .sum();
+    assert_eq!(seen, (0..n).collect::<BTreeSet<_>>());
+    let admin = kasio_shell::Admin::<F::R>::from_properties(borrowed(props)).unwrap();
+    let ends = n as i64;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         // Let the commits land: the members keep being polled meanwhile.
         for m in &members {
             let _ = F::poll(m, Duration::from_millis(20)).await;
         }
-        let committed: i64 = F::call(admin.group_offsets("suite"))
+        let committed: i64 = F::call(admin.group_offsets(&group))
             .await
             .unwrap()
             .iter()
@@ -449,7 +445,6 @@ async fn consumes_in_a_group_and_commits<F: Flavor>() {
         m.close();
     }
     admin.close();
-    cluster.stop();
 }
 
 async fn admin_calls_survive_dropped_connections<F: Flavor>() {
@@ -569,6 +564,19 @@ async fn lab_plaintext<F: Flavor>() {
     lab_round_trip::<F>("PLAINTEXT", None, 100_000).await;
 }
 
+async fn lab_group<F: Flavor>() {
+    let props = lab("PLAINTEXT", None);
+    let topic = format!("suite-{}-group-{}", F::NAME, std::process::id());
+    let admin = kasio_shell::Admin::<F::R>::from_properties(borrowed(&props)).unwrap();
+    let created = F::call(admin.create_topics(&[NewTopic::new(&topic, 4, 1)], false))
+        .await
+        .unwrap();
+    assert!(created[0].error.is_none(), "{created:?}");
+    group_round::<F>(&props, &topic, 20_000).await;
+    let _ = F::call(admin.delete_topics(&[TopicRef::Name(topic)])).await;
+    admin.close();
+}
+
 async fn lab_every_listener_and_mechanism<F: Flavor>() {
     lab_round_trip::<F>("SSL", None, 2000).await;
     for listener in ["SASL_PLAINTEXT", "SASL_SSL"] {
@@ -627,6 +635,12 @@ macro_rules! suite {
             #[ignore = "needs the Kafka lab: scripts/kafka up, then eval \"$(scripts/kafka env)\""]
             fn lab_plaintext() {
                 <$flavor as Flavor>::block_on(super::lab_plaintext::<$flavor>());
+            }
+
+            #[test]
+            #[ignore = "needs the Kafka lab: scripts/kafka up, then eval \"$(scripts/kafka env)\""]
+            fn lab_group() {
+                <$flavor as Flavor>::block_on(super::lab_group::<$flavor>());
             }
 
             #[test]
