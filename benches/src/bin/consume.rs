@@ -7,8 +7,7 @@
 use kasio_benches::cpu_seconds;
 use std::time::{Duration, Instant};
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let [_, client, bootstrap, topic, partitions, count] = args.as_slice() else {
         return Err("usage: consume CLIENT BOOTSTRAP TOPIC PARTITIONS COUNT".into());
@@ -17,10 +16,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let count: u64 = count.parse()?;
     let cpu0 = cpu_seconds();
     let start = Instant::now();
+    // The tokio clients share one two-worker runtime; kasio on smol and on threads run
+    // outside it, as their users would.
+    let tokio = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    };
     let bytes = match client.as_str() {
-        "kasio" => kasio(bootstrap, topic, partitions, count).await?,
+        "kasio" => tokio()?.block_on(kasio::<kasio_tokio::Tokio>(
+            bootstrap, topic, partitions, count,
+        ))?,
+        "kasio-smol" => smol::block_on(kasio::<kasio_smol::Smol>(
+            bootstrap, topic, partitions, count,
+        ))?,
+        "kasio-blocking" => kasio_blocking(bootstrap, topic, partitions, count)?,
         "rdkafka" => rdkafka(bootstrap, topic, partitions, count)?,
-        "confluent-kafka" => confluent(bootstrap, topic, partitions, count).await?,
+        "confluent-kafka" => tokio()?.block_on(confluent(bootstrap, topic, partitions, count))?,
         other => return Err(format!("unknown client {other}").into()),
     };
     let secs = start.elapsed().as_secs_f64();
@@ -34,13 +47,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Every client counts the value bytes it was handed, so none can skip the records.
-async fn kasio(
+async fn kasio<R: kasio_shell::Runtime>(
     bootstrap: &str,
     topic: &str,
     partitions: i32,
     count: u64,
 ) -> Result<u64, Box<dyn std::error::Error>> {
-    use kasio_tokio::{Consumer, Fetched, Seek};
+    use kasio_shell::{Consumer, Fetched, Seek};
+    let consumer = Consumer::<R>::from_properties([("bootstrap.servers", bootstrap)])?;
+    let assignment: Vec<(&str, i32)> = (0..partitions).map(|p| (topic, p)).collect();
+    consumer.assign(&assignment);
+    for p in 0..partitions {
+        consumer.seek(topic, p, Seek::Beginning);
+    }
+    let (mut records, mut bytes) = (0u64, 0u64);
+    while records < count {
+        if let Fetched::Batch(b) = consumer.next().await {
+            b.for_each(|r| {
+                records += 1;
+                bytes += r.value.map_or(0, <[u8]>::len) as u64;
+            })?;
+        }
+    }
+    consumer.close();
+    Ok(bytes)
+}
+
+fn kasio_blocking(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    count: u64,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    use kasio_blocking::{Consumer, Fetched, Seek};
     let consumer = Consumer::from_properties([("bootstrap.servers", bootstrap)])?;
     let assignment: Vec<(&str, i32)> = (0..partitions).map(|p| (topic, p)).collect();
     consumer.assign(&assignment);
@@ -49,7 +88,9 @@ async fn kasio(
     }
     let (mut records, mut bytes) = (0u64, 0u64);
     while records < count {
-        let next = tokio::time::timeout(Duration::from_secs(30), consumer.next()).await?;
+        let next = consumer
+            .poll(Duration::from_secs(30))
+            .ok_or("no batch in 30 s")?;
         if let Fetched::Batch(b) = next {
             b.for_each(|r| {
                 records += 1;

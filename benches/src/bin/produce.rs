@@ -17,8 +17,7 @@ fn value(i: u64) -> Vec<u8> {
     v
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let [_, client, bootstrap, topic, count, codec] = args.as_slice() else {
         return Err("usage: produce CLIENT BOOTSTRAP TOPIC COUNT CODEC".into());
@@ -27,17 +26,52 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let values: Vec<Vec<u8>> = (0..count).map(value).collect();
     let cpu0 = cpu_seconds();
     let start = Instant::now();
+    // The tokio clients share one two-worker runtime; kasio on smol and on threads run
+    // outside it, as their users would.
+    let tokio = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    };
+    type OnTokio = kasio_tokio::Tokio;
     match client.as_str() {
-        "kasio" => kasio(bootstrap, topic, &values, codec, false, None).await?,
-        "kasio-batch" => kasio(bootstrap, topic, &values, codec, true, None).await?,
-        "kasio-tls" => kasio(bootstrap, topic, &values, codec, false, Some(ca()?)).await?,
-        "kasio-batch-tls" => kasio(bootstrap, topic, &values, codec, true, Some(ca()?)).await?,
+        "kasio" => tokio()?.block_on(kasio::<OnTokio>(
+            bootstrap, topic, &values, codec, false, None,
+        ))?,
+        "kasio-batch" => tokio()?.block_on(kasio::<OnTokio>(
+            bootstrap, topic, &values, codec, true, None,
+        ))?,
+        "kasio-tls" => tokio()?.block_on(kasio::<OnTokio>(
+            bootstrap,
+            topic,
+            &values,
+            codec,
+            false,
+            Some(ca()?),
+        ))?,
+        "kasio-batch-tls" => tokio()?.block_on(kasio::<OnTokio>(
+            bootstrap,
+            topic,
+            &values,
+            codec,
+            true,
+            Some(ca()?),
+        ))?,
+        "kasio-smol" => smol::block_on(kasio::<kasio_smol::Smol>(
+            bootstrap, topic, &values, codec, false, None,
+        ))?,
+        "kasio-smol-batch" => smol::block_on(kasio::<kasio_smol::Smol>(
+            bootstrap, topic, &values, codec, true, None,
+        ))?,
+        "kasio-blocking" => kasio_blocking(bootstrap, topic, &values, codec, false)?,
+        "kasio-blocking-batch" => kasio_blocking(bootstrap, topic, &values, codec, true)?,
         "rdkafka" => rdkafka(bootstrap, topic, &values, codec, None)?,
         "rdkafka-tls" => rdkafka(bootstrap, topic, &values, codec, Some(ca()?))?,
-        "confluent-kafka" => confluent(bootstrap, topic, &values, codec).await?,
-        "barnabas" => barnabas(bootstrap, topic, &values, codec, false).await?,
-        "barnabas-batch" => barnabas(bootstrap, topic, &values, codec, true).await?,
-        "krafka" => krafka(bootstrap, topic, &values, codec).await?,
+        "confluent-kafka" => tokio()?.block_on(confluent(bootstrap, topic, &values, codec))?,
+        "barnabas" => tokio()?.block_on(barnabas(bootstrap, topic, &values, codec, false))?,
+        "barnabas-batch" => tokio()?.block_on(barnabas(bootstrap, topic, &values, codec, true))?,
+        "krafka" => tokio()?.block_on(krafka(bootstrap, topic, &values, codec))?,
         other => return Err(format!("unknown client {other}").into()),
     }
     let secs = start.elapsed().as_secs_f64();
@@ -55,7 +89,28 @@ fn ca() -> Result<String, Box<dyn std::error::Error>> {
     Ok(std::env::var("KASIO_LAB_CA").map_err(|_| "KASIO_LAB_CA is not set")?)
 }
 
-async fn kasio(
+/// The producer settings every kasio runtime runs with.
+fn kasio_props(bootstrap: &str, codec: &str, ca: Option<&str>) -> Vec<(String, String)> {
+    let mut props = vec![
+        ("bootstrap.servers", bootstrap),
+        ("acks", "all"),
+        ("enable.idempotence", "true"),
+        ("compression.type", codec),
+    ];
+    if let Some(ca) = ca {
+        props.push(("security.protocol", "SSL"));
+        props.push(("ssl.ca.location", ca));
+    }
+    let mut props: Vec<(String, String)> = props
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    props.push(("linger.ms".into(), LINGER_MS.to_string()));
+    props.push(("batch.size".into(), BATCH_SIZE.to_string()));
+    props
+}
+
+async fn kasio<R: kasio_shell::AsyncRuntime>(
     bootstrap: &str,
     topic: &str,
     values: &[Vec<u8>],
@@ -63,28 +118,17 @@ async fn kasio(
     batches: bool,
     ca: Option<String>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let linger = LINGER_MS.to_string();
-    let batch = BATCH_SIZE.to_string();
-    let mut props = vec![
-        ("bootstrap.servers", bootstrap),
-        ("acks", "all"),
-        ("enable.idempotence", "true"),
-        ("linger.ms", linger.as_str()),
-        ("batch.size", batch.as_str()),
-        ("compression.type", codec),
-    ];
-    if let Some(ca) = &ca {
-        props.push(("security.protocol", "SSL"));
-        props.push(("ssl.ca.location", ca.as_str()));
-    }
-    let producer = kasio_tokio::Producer::from_properties(props)?;
+    let props = kasio_props(bootstrap, codec, ca.as_deref());
+    let producer = kasio_shell::Producer::<R>::from_properties(
+        props.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )?;
     if batches {
         // The same shape as barnabas-batch: 1,000 records per call, one future per call.
         let mut groups = Vec::with_capacity(values.len() / 1000 + 1);
         for chunk in values.chunks(1000) {
             let records = chunk
                 .iter()
-                .map(|v| kasio_tokio::Record::new(topic).value(v));
+                .map(|v| kasio_shell::Record::new(topic).value(v));
             groups.push(producer.send_batch(records).await?);
         }
         for g in groups {
@@ -95,7 +139,7 @@ async fn kasio(
         for v in values {
             deliveries.push(
                 producer
-                    .send(kasio_tokio::Record::new(topic).value(v))
+                    .send(kasio_shell::Record::new(topic).value(v))
                     .await?,
             );
         }
@@ -104,6 +148,41 @@ async fn kasio(
         }
     }
     producer.close().await;
+    Ok(())
+}
+
+fn kasio_blocking(
+    bootstrap: &str,
+    topic: &str,
+    values: &[Vec<u8>],
+    codec: &str,
+    batches: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let props = kasio_props(bootstrap, codec, None);
+    let producer = kasio_blocking::Producer::from_properties(
+        props.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )?;
+    if batches {
+        let mut groups = Vec::with_capacity(values.len() / 1000 + 1);
+        for chunk in values.chunks(1000) {
+            let records = chunk
+                .iter()
+                .map(|v| kasio_blocking::Record::new(topic).value(v));
+            groups.push(producer.send_batch(records)?);
+        }
+        for g in groups {
+            g.wait()?;
+        }
+    } else {
+        let mut deliveries = Vec::with_capacity(values.len());
+        for v in values {
+            deliveries.push(producer.send(kasio_blocking::Record::new(topic).value(v))?);
+        }
+        for d in deliveries {
+            d.wait()?;
+        }
+    }
+    producer.close();
     Ok(())
 }
 

@@ -83,3 +83,17 @@ fn a_consumer_iterates_until_the_caller_stops() {
     );
     cluster.stop();
 }
+
+#[test]
+fn closing_before_the_last_drop_does_not_hang() {
+    let cluster = MockCluster::start(ClusterConfig::default()).unwrap();
+    let producer =
+        Producer::from_properties([("bootstrap.servers", cluster.bootstrap().as_str())]).unwrap();
+    producer.close();
+    producer.flush();
+    producer.close();
+    let started = Instant::now();
+    drop(producer);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    cluster.stop();
+}

@@ -95,6 +95,8 @@ pub(crate) struct ProducerCore {
     core: kasio_core::Producer<Token>,
     flush_waiters: Vec<Complete<()>>,
     close_waiters: Vec<Complete<()>>,
+    /// The core has closed and its driver stopped: nothing waits for it any more.
+    closed: bool,
 }
 
 /// Deliveries to complete outside the lock.
@@ -136,6 +138,8 @@ impl Core for ProducerCore {
                 CoreEvent::Flushed => deferred.waiters.append(&mut self.flush_waiters),
                 CoreEvent::Closed => {
                     deferred.waiters.append(&mut self.close_waiters);
+                    deferred.waiters.append(&mut self.flush_waiters);
+                    self.closed = true;
                     closed = true;
                 }
                 _ => {}
@@ -209,6 +213,7 @@ impl<R: Runtime> Producer<R> {
             core,
             flush_waiters: Vec::new(),
             close_waiters: Vec::new(),
+            closed: false,
         });
         Ok(Self {
             shared,
@@ -357,6 +362,9 @@ impl<R> Producer<R> {
     fn wait_for(&self, close: bool) -> Pending<()> {
         let (tx, done) = Pending::channel(|| ());
         let mut inner = self.shared.lock();
+        if inner.closed {
+            return Pending::ready(());
+        }
         if close {
             inner.close_waiters.push(tx);
             inner.core.close(Instant::now());
