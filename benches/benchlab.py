@@ -30,3 +30,21 @@ def create_topic(env, topic, partitions):
         f"admin = AdminClient({{'bootstrap.servers': '{env['KASIO_LAB_PLAINTEXT']}'}})\n"
         f"admin.create_topics([NewTopic('{topic}', {partitions}, 1)])['{topic}'].result(30)\n")],
         check=True)
+
+
+def table(runs, clients, codecs):
+    """Prints the Markdown table of `runs` ({(client, codec): [result, ...]}): the best and
+    the median throughput, and the median CPU per million records; the median shows what
+    a run on a busy machine typically gets, the best what the client can do."""
+    print("| client | codec | records/s, best | records/s, median | client CPU s per million records, median |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for codec in codecs:
+        for client in clients:
+            rs = runs.get((client, codec))
+            if not rs:
+                print(f"| {client} | {codec} | failed | | |")
+                continue
+            rates = sorted(r["records_per_second"] for r in rs)
+            cpus = sorted(r["cpu_seconds_per_million"] for r in rs)
+            print(f"| {client} | {codec} | {rates[-1]:,.0f} | {rates[len(rates) // 2]:,.0f}"
+                  f" | {cpus[len(cpus) // 2]:.2f} |")

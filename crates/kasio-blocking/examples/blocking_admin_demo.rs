@@ -2,7 +2,7 @@
 //! records written and trimmed, a group's offsets committed, reset and measured as lag.
 //! With no `KASIO_BOOTSTRAP` it runs on the embedded kasio-mock cluster.
 //!
-//! `cargo run -p kasio-blocking --example admin_demo`
+//! `cargo run -p kasio-blocking --example blocking_admin_demo`
 
 use kasio_blocking::{
     Admin, ConfigChange, ConfigResource, ConfigSource, IsolationLevel, NewTopic, OffsetSpec,

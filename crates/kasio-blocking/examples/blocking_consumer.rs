@@ -3,7 +3,7 @@
 //! reads from the beginning; with one it starts from the group's committed offsets (the
 //! beginning where there are none) and commits its positions at the end.
 //!
-//! `cargo run -p kasio-blocking --example simple_consumer -- localhost:9092 my-topic 3 [read_committed [GROUP]]`
+//! `cargo run -p kasio-blocking --example blocking_consumer -- localhost:9092 my-topic 3 [read_committed [GROUP]]`
 
 use kasio_blocking::{Consumer, ConsumerEvent, Fetched, Seek};
 use std::{io::Write, time::Duration};

@@ -1,6 +1,6 @@
 //! Sends ten records and prints where each landed.
 //!
-//! `cargo run -p kasio-blocking --example simple_producer -- localhost:9092 my-topic`
+//! `cargo run -p kasio-blocking --example blocking_producer -- localhost:9092 my-topic`
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
