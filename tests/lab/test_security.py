@@ -1,7 +1,8 @@
 """kasio over TLS and SASL against the real broker's listeners (through the `kasio`
-binary, so the tokio runtime): produce and consume work for each mechanism on each
-listener; a wrong password, an untrusted certificate, a wrong host name and a plaintext
-listener each fail fast with one clear line; a client certificate is presented.
+binary, so the tokio runtime; tests/runtimes.rs runs the same on every runtime): produce
+and consume work for each mechanism on each listener; a wrong password, an untrusted
+certificate, a wrong host name and a plaintext listener each fail fast with one clear
+line; a client certificate is presented; sessions are renewed in band (KIP-368).
 Runs the release build of the `kasio` binary, which scripts/test builds before the lab."""
 
 import os
@@ -166,3 +167,51 @@ def test_a_client_certificate_is_presented():
     # Without the certificate the same listener lets the anonymous client describe it.
     r = run(env("KASIO_LAB_SSL"), base, "topics", "describe", t)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def client_ports(port):
+    """The local ports of established connections to `port` on this machine."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            local, remote, state = fields[1], fields[2], fields[3]
+            if state == "01" and int(remote.rsplit(":", 1)[1], 16) == port:
+                found.add(int(local.rsplit(":", 1)[1], 16))
+    return found
+
+
+def test_sessions_are_renewed_on_their_connections():
+    """The lab ends SCRAM-SHA-512 sessions on SASL_PLAINTEXT after KASIO_LAB_REAUTH_MS: a
+    producer sending for several lifetimes re-authenticates in band (KIP-368), so it keeps
+    its connections, and every record arrives."""
+    lifetime = int(env("KASIO_LAB_REAUTH_MS")) / 1000
+    bootstrap = env("KASIO_LAB_SASL_PLAINTEXT")
+    port = int(bootstrap.split(",")[0].rsplit(":", 1)[1])
+    props = {"security.protocol": "SASL_PLAINTEXT", **sasl("SCRAM-SHA-512")}
+    t = name("sec-reauth")
+    peer_admin().create_topics([NewTopic(t, 1, 1)])[t].result(30)
+    flags = [x for k, v in {**props, "linger.ms": "0"}.items() for x in ("-X", f"{k}={v}")]
+    proc = subprocess.Popen([str(KASIO), "-b", bootstrap, *flags, "produce", t], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = set()
+    count = 0
+    end = time.time() + 4 * lifetime
+    while time.time() < end:
+        proc.stdin.write(f"record {count}\n")
+        proc.stdin.flush()
+        count += 1
+        seen |= client_ports(port)
+        time.sleep(0.05)
+    proc.stdin.close()
+    assert proc.wait(60) == 0, proc.stderr.read()
+    # The bootstrap connection and the leader's: a producer that reconnected instead of
+    # renewing would have opened about two more per lifetime.
+    assert len(seen) <= 3, f"{len(seen)} connections over {4 * lifetime:.0f} s: {sorted(seen)}"
+    r = run(bootstrap, props, "consume", t, "-o", "beginning", "-e", "-f", "%s\\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [f"record {i}" for i in range(count)]

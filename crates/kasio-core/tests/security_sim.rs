@@ -1,5 +1,6 @@
 //! SASL against kasio-mock's SASL listener in virtual time: every mechanism authenticates
-//! the producer, consumer and admin client; wrong credentials fail fast and for good.
+//! the producer, consumer and admin client; wrong credentials fail fast and for good;
+//! sessions with a lifetime are renewed on their connections (KIP-368).
 #![allow(clippy::unwrap_used)]
 
 mod pair;
@@ -105,4 +106,52 @@ fn a_client_without_sasl_is_told_the_listener_wants_it() {
     };
     assert_eq!(e.kind, SecurityErrorKind::Mechanism);
     assert!(e.message.contains("expect SASL"), "{e}");
+}
+
+/// With `connections.max.reauth.ms` (ten seconds here), a producer sending all along
+/// renews each session on its own connection before the broker would end it: no
+/// connection is dialled again, no request is refused, and every record is delivered.
+#[test]
+fn sessions_are_renewed_in_band_before_they_end() {
+    for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        let secure = sasl(mechanism, "alice-secret");
+        let cluster = ClusterConfig {
+            sasl_session_lifetime: Some(Duration::from_secs(10)),
+            ..sasl_cluster()
+        };
+        let s = secure.clone();
+        let mut pair = Pair::with_cluster(cluster, |c| {
+            s(&mut c.security);
+            c.set("linger.ms", "20").unwrap();
+        });
+        pair.cluster.create_topic("t", 3).unwrap();
+        pair.latency = Duration::from_millis(3);
+        for i in 0..600u64 {
+            let v = i.to_string();
+            let now = pair.now;
+            pair.producer
+                .send(Record::new("t").value(v.as_bytes()), i, now)
+                .unwrap();
+            pair.run_for(Duration::from_millis(100));
+        }
+        let now = pair.now;
+        pair.producer.flush(now);
+        pair.run_until(Duration::from_secs(10), |p| p.delivered.len() == 600);
+        assert!(
+            pair.delivered.values().all(Result::is_ok),
+            "{mechanism}: {:?}",
+            pair.delivered.values().find(|d| d.is_err())
+        );
+        let dials = pair.dials;
+        let handshakes = pair.cluster.requests(ApiKey::SaslHandshake);
+        let sessions = pair.elapsed().as_secs() / 10;
+        // Every session of every connection renewed on the connection it has: the
+        // bootstrap connection, one per broker led, and no dial again.
+        assert!(sessions >= 6, "{mechanism}: only {:?}", pair.elapsed());
+        assert!(dials <= 4, "{mechanism}: {dials} dials");
+        assert!(
+            handshakes >= 2 * sessions,
+            "{mechanism}: {handshakes} handshakes in {sessions} session lifetimes"
+        );
+    }
 }

@@ -466,13 +466,13 @@ impl Cluster {
         self.conns.get_mut(&conn).map(|c| &mut c.auth)
     }
 
-    /// Whether a connection may send any request: SASL is off, or it authenticated.
-    fn authenticated(&self, conn: ConnId) -> bool {
+    /// Whether a connection may send any request: SASL is off, or it authenticated and
+    /// its session has not ended.
+    fn authenticated(&self, conn: ConnId, now: Instant) -> bool {
         self.config.sasl_users.is_empty()
-            || self
-                .conns
-                .get(&conn)
-                .is_some_and(|c| matches!(c.auth, handlers::sasl::Auth::Done))
+            || self.conns.get(&conn).is_some_and(|c| {
+                matches!(c.auth, handlers::sasl::Auth::Done { until } if until.is_none_or(|u| now < u))
+            })
     }
 
     pub(crate) fn broker_of(&self, conn: ConnId) -> Option<i32> {
@@ -520,7 +520,7 @@ impl Cluster {
         if !matches!(
             api,
             ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
-        ) && !self.authenticated(conn)
+        ) && !self.authenticated(conn, now)
         {
             return false;
         }

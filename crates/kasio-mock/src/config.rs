@@ -27,6 +27,10 @@ pub struct ClusterConfig {
     /// (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) before anything but ApiVersions, as on a
     /// SASL_PLAINTEXT listener.
     pub sasl_users: Vec<(String, String)>,
+    /// How long a SASL session lasts (Kafka's `connections.max.reauth.ms`): the client is
+    /// told in SaslAuthenticate and must re-authenticate on the connection before then
+    /// (KIP-368); a request other than SASL after it ends closes the connection.
+    pub sasl_session_lifetime: Option<std::time::Duration>,
 }
 
 impl Default for ClusterConfig {
@@ -40,6 +44,7 @@ impl Default for ClusterConfig {
             max_frame: 100 << 20,
             seed: 0,
             sasl_users: Vec::new(),
+            sasl_session_lifetime: None,
         }
     }
 }

@@ -302,7 +302,7 @@ impl Admin {
 
     /// Time passed: requests and operations time out, backoffs end.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for id in self.pool.timed_out(now) {
+        for id in self.pool.timed_out(now, &mut self.transmits) {
             self.lose(id, now, true);
         }
         let expired: Vec<u64> = self

@@ -107,10 +107,13 @@ pub(crate) enum ConnState {
     Connecting,
     /// ApiVersions is in flight.
     Negotiating,
-    /// The SASL exchange is in flight.
+    /// The SASL exchange is in flight (first, or again to renew the session).
     Authenticating,
     /// Requests may be sent.
     Ready,
+    /// The SASL session is due for renewal (KIP-368): no new requests until those in
+    /// flight are answered, then the exchange runs again on this connection.
+    Draining,
 }
 
 /// Why the core gave up on a connection.
@@ -159,9 +162,14 @@ pub(crate) struct Connection {
     nonce: [u64; 2],
     /// A TLS failure seen while reading, reported by the next `next_response`.
     pub(crate) failed: Option<SecurityError>,
-    /// When the SASL session ends: the connection is closed (and dialled again, which
-    /// authenticates again) before then.
+    /// When the broker ends the SASL session; a connection still not re-authenticated
+    /// then is closed (and dialled again, which authenticates again).
     pub(crate) expires_at: Option<Instant>,
+    /// When to start re-authenticating in band: 85-95% into the session, as the Java
+    /// client does, so that renewals of many connections spread out.
+    reauth_at: Option<Instant>,
+    /// When the current SASL exchange began: the session's lifetime counts from there.
+    auth_started: Instant,
     /// Responses handed to the owner (not counting negotiation and authentication).
     pub(crate) responses: u64,
 }
@@ -211,6 +219,8 @@ impl Connection {
             nonce,
             failed,
             expires_at: None,
+            reauth_at: None,
+            auth_started: now,
             responses: 0,
             id,
             node,
@@ -559,6 +569,7 @@ impl Connection {
         match self.version(ApiKey::SaslHandshake) {
             Some(v) if v >= 1 => {
                 self.state = ConnState::Authenticating;
+                self.auth_started = self.last_used;
                 let req = SaslHandshakeRequest {
                     mechanism: mechanism.into(),
                 };
@@ -649,22 +660,58 @@ impl Connection {
             None => {
                 self.sasl = None;
                 self.state = ConnState::Ready;
+                self.expires_at = None;
+                self.reauth_at = None;
                 if resp.session_lifetime_ms > 0 {
-                    // Reconnect (and so authenticate again) well before the broker would
-                    // close the connection (KIP-368).
-                    let lifetime = u64::try_from(resp.session_lifetime_ms).unwrap_or(0);
-                    self.expires_at =
-                        Some(self.last_used + Duration::from_millis(lifetime * 85 / 100));
+                    let lifetime =
+                        Duration::from_millis(u64::try_from(resp.session_lifetime_ms).unwrap_or(0));
+                    let permille = 850 + u32::try_from(self.nonce[1] % 100).unwrap_or(0);
+                    self.expires_at = Some(self.auth_started + lifetime);
+                    self.reauth_at = Some(self.auth_started + lifetime * permille / 1000);
                 }
                 Ok(())
             }
         }
     }
 
-    /// The earliest deadline of a request in flight, or the end of the SASL session.
+    /// Renews the SASL session in band (KIP-368) once it is due: stops taking requests,
+    /// and when those in flight are answered runs the exchange again. A fresh nonce each
+    /// time, so no SCRAM exchange repeats another.
+    pub(crate) fn reauthenticate_if_due(
+        &mut self,
+        now: Instant,
+        out: &mut VecDeque<Transmit>,
+    ) -> Result<(), ConnError> {
+        if self.state == ConnState::Ready && self.reauth_at.is_some_and(|t| t <= now) {
+            self.state = ConnState::Draining;
+        }
+        if self.state != ConnState::Draining || !self.in_flight.is_empty() {
+            return Ok(());
+        }
+        self.reauth_at = None;
+        self.nonce = [
+            self.nonce[0].rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15,
+            self.nonce[1]
+                .wrapping_mul(0x5851_f42d_4c95_7f2d)
+                .wrapping_add(1),
+        ];
+        self.last_used = now;
+        // The exchange must finish while the old session lasts; give it a few seconds
+        // at least when the renewal started late.
+        let deadline = self
+            .expires_at
+            .map_or(now + Duration::from_secs(30), |end| {
+                end.max(now + Duration::from_secs(5))
+            });
+        self.start_sasl(deadline, out)
+    }
+
+    /// The earliest deadline of a request in flight, or the next step of the SASL
+    /// session (its renewal, or its end).
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.request_deadline()
             .into_iter()
+            .chain(self.reauth_at)
             .chain(self.expires_at)
             .min()
     }

@@ -230,11 +230,17 @@ impl Pool {
     /// Connections with a request past its deadline. Like the Java client, the caller
     /// closes them: a request that timed out poisons its connection.
     ///
-    /// Idle connections whose SASL session is about to end are closed here, without a
-    /// backoff: the next request dials again and authenticates again.
-    pub(crate) fn timed_out(&mut self, now: Instant) -> Vec<ConnId> {
+    /// SASL sessions due for renewal start re-authenticating here (KIP-368). One that
+    /// ended anyway is closed: idle, here without a backoff (the next request dials and
+    /// authenticates again); with requests in flight, by the caller, as if they were late.
+    pub(crate) fn timed_out(
+        &mut self,
+        now: Instant,
+        out: &mut VecDeque<super::Transmit>,
+    ) -> Vec<ConnId> {
         let mut retire = Vec::new();
         let mut late = Vec::new();
+        let mut failed = None;
         for c in self.conns.values_mut() {
             if c.request_deadline().is_some_and(|d| d <= now) {
                 late.push(c.id);
@@ -242,9 +248,15 @@ impl Pool {
                 if c.in_flight.is_empty() {
                     retire.push(c.id);
                 } else {
-                    c.expires_at = Some(now + Duration::from_secs(1));
+                    late.push(c.id);
                 }
+            } else if let Err(e) = c.reauthenticate_if_due(now, out) {
+                failed.get_or_insert(e);
+                late.push(c.id);
             }
+        }
+        if let Some(e) = failed {
+            self.note(&e);
         }
         for id in retire {
             if let Some(c) = self.conns.remove(&id) {
@@ -284,6 +296,10 @@ impl Pool {
                     return (responses, false, Some(e));
                 }
             }
+        }
+        if let Err(e) = c.reauthenticate_if_due(now, out) {
+            self.note(&e);
+            return (responses, false, Some(e));
         }
         let ready = c.is_ready();
         if ready {

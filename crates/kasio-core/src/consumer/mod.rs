@@ -403,7 +403,7 @@ impl Consumer {
 
     /// Time passed: requests time out, backoffs end.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for id in self.pool.timed_out(now) {
+        for id in self.pool.timed_out(now, &mut self.transmits) {
             self.lose(id, now, true);
         }
         self.drain(now);

@@ -414,7 +414,7 @@ impl<T> Producer<T> {
 
     /// Time has passed: requests time out, lingering batches go out, retries begin.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for id in self.pool.timed_out(now) {
+        for id in self.pool.timed_out(now, &mut self.transmits) {
             self.lose(id, now, true);
         }
         self.drain(now);

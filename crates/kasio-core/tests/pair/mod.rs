@@ -48,6 +48,8 @@ pub(crate) struct Pair {
     /// command that forgets to say it made a deadline shows up as a stall.
     deadlines: Vec<Option<Instant>>,
     stale: bool,
+    /// Connections the clients asked to open.
+    pub(crate) dials: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -158,6 +160,7 @@ impl Pair {
             wire: VecDeque::new(),
             deadlines: vec![None; 2],
             stale: true,
+            dials: 0,
         }
     }
 
@@ -251,6 +254,7 @@ impl Pair {
                 moved = true;
                 match action {
                     ConnectAction::Open { conn, port, .. } => {
+                        self.dials += 1;
                         let broker = i32::from(port) - 9092 + 1;
                         let known = self.cluster.broker_ids().any(|b| b == broker);
                         if known && self.cluster.accepts(broker) {

@@ -111,7 +111,7 @@ pub(crate) fn handle(
         AnyRequest::SaslHandshake(r) => Outcome::Respond(Box::new(AnyResponse::SaslHandshake(
             sasl::handshake(cluster, conn, &r),
         ))),
-        AnyRequest::SaslAuthenticate(r) => sasl::authenticate(cluster, conn, &r),
+        AnyRequest::SaslAuthenticate(r) => sasl::authenticate(cluster, conn, &r, now),
         AnyRequest::ListGroups(r) => Outcome::Respond(Box::new(AnyResponse::ListGroups(
             admin::list_groups(cluster, broker, &r),
         ))),

@@ -33,7 +33,8 @@ pub(crate) enum Auth {
         auth_message_start: String,
         nonce: String,
     },
-    Done,
+    /// Authenticated, until the session ends (when it has a lifetime).
+    Done { until: Option<std::time::Instant> },
 }
 
 fn mac(sha512: bool, key: &[u8], data: &[u8]) -> Vec<u8> {
@@ -101,9 +102,16 @@ fn failed(message: &str) -> Outcome {
 }
 
 fn ok(bytes: Vec<u8>) -> Outcome {
+    done(bytes, None)
+}
+
+/// The last step of a successful exchange, telling the session's lifetime.
+fn done(bytes: Vec<u8>, lifetime: Option<std::time::Duration>) -> Outcome {
     Outcome::Respond(Box::new(AnyResponse::SaslAuthenticate(
         SaslAuthenticateResponse {
             auth_bytes: Bytes::from(bytes),
+            session_lifetime_ms: lifetime
+                .map_or(0, |l| i64::try_from(l.as_millis()).unwrap_or(i64::MAX)),
             ..Default::default()
         },
     )))
@@ -113,7 +121,12 @@ pub(crate) fn authenticate(
     cluster: &mut Cluster,
     conn: ConnId,
     req: &SaslAuthenticateRequest,
+    now: std::time::Instant,
 ) -> Outcome {
+    let lifetime = cluster.config.sasl_session_lifetime;
+    let finished = Auth::Done {
+        until: lifetime.map(|l| now + l),
+    };
     let state = cluster
         .auth_mut(conn)
         .map(std::mem::take)
@@ -135,7 +148,7 @@ pub(crate) fn authenticate(
                     .and_then(password)
                     .is_some_and(|p| p.as_bytes() == parts[2]);
             if good {
-                (Auth::Done, ok(Vec::new()))
+                (finished, done(Vec::new(), lifetime))
             } else {
                 (Auth::None, failed("Invalid username or password"))
             }
@@ -207,8 +220,8 @@ pub(crate) fn authenticate(
                 let server_key = mac(sha512, &s, b"Server Key");
                 let v = mac(sha512, &server_key, auth.as_bytes());
                 (
-                    Auth::Done,
-                    ok(format!("v={}", base64::encode(&v)).into_bytes()),
+                    finished,
+                    done(format!("v={}", base64::encode(&v)).into_bytes(), lifetime),
                 )
             } else {
                 (
