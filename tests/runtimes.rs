@@ -447,6 +447,64 @@ async fn group_round<F: Flavor>(props: &[(String, String)], topic: &str, n: u64)
     admin.close();
 }
 
+/// Transactions over two topics: the committed ones are read by read_committed, the
+/// aborted one never, on either topic.
+async fn transactions_are_all_or_nothing<F: Flavor>() {
+    let cluster = mock(3, "x", 3);
+    cluster
+        .with(|c| c.create_topic("y", 2).map(|_| ()))
+        .unwrap()
+        .unwrap();
+    let id = format!("suite-{}", F::NAME);
+    let producer = Producer::<F::R>::from_properties([
+        ("bootstrap.servers", cluster.bootstrap().as_str()),
+        ("transactional.id", id.as_str()),
+    ])
+    .unwrap();
+    F::wait(producer.init_transactions()).await.unwrap();
+    for (round, commit) in [(0u64, true), (1, false), (2, true)] {
+        producer.begin_transaction().unwrap();
+        for i in round * 100..round * 100 + 100 {
+            let v = i.to_string();
+            for topic in ["x", "y"] {
+                // The commit waits for every record; an abort fails those not yet sent.
+                let _delivery = F::send(&producer, Record::new(topic).value(v.as_bytes()))
+                    .await
+                    .unwrap();
+            }
+        }
+        let ended = if commit {
+            producer.commit_transaction()
+        } else {
+            producer.abort_transaction()
+        };
+        F::wait(ended).await.unwrap();
+    }
+    F::wait(producer.close()).await;
+    let want: Vec<u64> = (0..100).chain(200..300).collect();
+    for (topic, partitions) in [("x", 3), ("y", 2)] {
+        let consumer = Consumer::<F::R>::from_properties([
+            ("bootstrap.servers", cluster.bootstrap().as_str()),
+            ("isolation.level", "read_committed"),
+        ])
+        .unwrap();
+        let parts: Vec<(&str, i32)> = (0..partitions).map(|p| (topic, p)).collect();
+        consumer.assign(&parts);
+        for p in 0..partitions {
+            consumer.seek(topic, p, Seek::Beginning);
+        }
+        let mut got: Vec<u64> = read_to_end::<F>(&consumer, partitions, |_| {})
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        got.sort_unstable();
+        consumer.close();
+        assert_eq!(got, want, "{topic}");
+    }
+    cluster.stop();
+}
+
 async fn admin_calls_survive_dropped_connections<F: Flavor>() {
     let cluster = MockCluster::start(ClusterConfig {
         brokers: 3,
@@ -622,6 +680,11 @@ macro_rules! suite {
             #[test]
             fn consumes_in_a_group_and_commits() {
                 <$flavor as Flavor>::block_on(super::consumes_in_a_group_and_commits::<$flavor>());
+            }
+
+            #[test]
+            fn transactions_are_all_or_nothing() {
+                <$flavor as Flavor>::block_on(super::transactions_are_all_or_nothing::<$flavor>());
             }
 
             #[test]

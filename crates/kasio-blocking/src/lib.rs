@@ -24,9 +24,10 @@ pub use kasio_shell::{
     Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError, ApiError,
     Call, Compression, ConfigChange, ConfigError, ConfigResource, ConfigResourceType, ConfigSource,
     ConsumeError, ConsumerConfig, ConsumerEvent, Delivery, Fetched, FetchedBatch, GroupDelivery,
-    IsolationLevel, MemberState, NewTopic, OffsetReset, OffsetSpec, PatternType, Pending,
-    ProduceError, ProducerConfig, QuotaChange, QuotaFilter, QuotaMatch, Record, RecordMetadata,
-    ResourceType, ScramChange, ScramMechanism, Seek, SendError, TopicRef,
+    GroupMetadata, IsolationLevel, MemberState, NewTopic, OffsetReset, OffsetSpec, PatternType,
+    Pending, ProduceError, ProducerConfig, QuotaChange, QuotaFilter, QuotaMatch, Record,
+    RecordMetadata, ResourceType, ScramChange, ScramMechanism, Seek, SendError, TopicRef, TxnError,
+    TxnState,
 };
 pub use producer::Producer;
 

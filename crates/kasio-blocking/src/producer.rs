@@ -3,8 +3,8 @@
 
 use crate::Threads;
 use kasio_shell::{
-    ConfigError, Delivery, GroupDelivery, ProduceError, ProducerConfig, Record, RecordMetadata,
-    SendError,
+    ConfigError, Delivery, GroupDelivery, GroupMetadata, ProduceError, ProducerConfig, Record,
+    RecordMetadata, SendError, TxnError,
 };
 use std::sync::Arc;
 
@@ -112,5 +112,53 @@ impl Producer {
     #[must_use]
     pub fn outstanding(&self) -> usize {
         self.inner.0.outstanding()
+    }
+
+    /// Gets this `transactional.id`'s producer id and epoch, fencing older producers with
+    /// the same id; see [`kasio_shell::Producer::init_transactions`].
+    ///
+    /// # Errors
+    /// [`TxnError`] if it failed (fatal: the producer cannot be used for transactions).
+    pub fn init_transactions(&self) -> Result<(), TxnError> {
+        self.inner.0.init_transactions().wait()
+    }
+
+    /// Opens a transaction.
+    ///
+    /// # Errors
+    /// [`TxnError::InvalidState`] unless initialized with no transaction open.
+    pub fn begin_transaction(&self) -> Result<(), TxnError> {
+        self.inner.0.begin_transaction()
+    }
+
+    /// Adds a consumer's next offsets to the open transaction.
+    ///
+    /// # Errors
+    /// [`TxnError`]: abortable (abort, then begin again) or fatal.
+    pub fn send_offsets_to_transaction(
+        &self,
+        offsets: &[(&str, i32, i64)],
+        group: GroupMetadata,
+    ) -> Result<(), TxnError> {
+        self.inner
+            .0
+            .send_offsets_to_transaction(offsets, group)
+            .wait()
+    }
+
+    /// Sends what is buffered and commits the open transaction.
+    ///
+    /// # Errors
+    /// [`TxnError`]: abortable (abort, then begin again) or fatal.
+    pub fn commit_transaction(&self) -> Result<(), TxnError> {
+        self.inner.0.commit_transaction().wait()
+    }
+
+    /// Aborts the open transaction.
+    ///
+    /// # Errors
+    /// [`TxnError`] if even the abort failed (fatal).
+    pub fn abort_transaction(&self) -> Result<(), TxnError> {
+        self.inner.0.abort_transaction().wait()
     }
 }

@@ -143,6 +143,10 @@ pub struct ProducerConfig {
     pub partitioner: Partitioner,
     /// The largest response frame accepted, in bytes.
     pub max_response_size: usize,
+    /// `transactional.id`: makes the producer transactional (and idempotent).
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`: how long the coordinator lets a transaction stay open.
+    pub transaction_timeout: Duration,
 }
 
 impl Default for ProducerConfig {
@@ -172,6 +176,8 @@ impl Default for ProducerConfig {
             allow_auto_create_topics: false,
             partitioner: Partitioner::Default,
             max_response_size: 100 * 1024 * 1024,
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -273,6 +279,10 @@ impl ProducerConfig {
                 }
             }
             "enable.idempotence" => self.enable_idempotence = Some(parse_bool(key, value)?),
+            "transactional.id" => {
+                self.transactional_id = (!value.is_empty()).then(|| value.to_string());
+            }
+            "transaction.timeout.ms" => self.transaction_timeout = parse_ms(key, value)?,
             "linger.ms" => self.linger = parse_ms(key, value)?,
             "batch.size" => self.batch_size = parse_num(key, value, "a byte count")?,
             "buffer.memory" => self.buffer_memory = parse_num(key, value, "a byte count")?,
@@ -344,7 +354,10 @@ impl ProducerConfig {
     pub fn idempotent(&self) -> bool {
         match self.enable_idempotence {
             Some(on) => on,
-            None => self.acks == Acks::All && self.max_in_flight <= 5 && self.retries > 0,
+            None => {
+                self.transactional_id.is_some()
+                    || (self.acks == Acks::All && self.max_in_flight <= 5 && self.retries > 0)
+            }
         }
     }
 
@@ -356,7 +369,12 @@ impl ProducerConfig {
         if self.bootstrap_servers.is_empty() {
             return Err(ConfigError::Conflict("bootstrap.servers is empty".into()));
         }
-        if self.enable_idempotence == Some(true) {
+        if self.transactional_id.is_some() && self.enable_idempotence == Some(false) {
+            return Err(ConfigError::Conflict(
+                "transactional.id needs enable.idempotence (not false)".into(),
+            ));
+        }
+        if self.enable_idempotence == Some(true) || self.transactional_id.is_some() {
             if self.acks != Acks::All {
                 return Err(ConfigError::Conflict(
                     "enable.idempotence=true needs acks=all".into(),

@@ -43,7 +43,10 @@ pub use consumer::{
     IsolationLevel, MemberState, OffsetReset, Seek,
 };
 pub use kasio_proto::{ErrorCode, Uuid, compression::Compression};
-pub use producer::{Event, ProduceError, Producer, Record, RecordMetadata, SendError, Timeout};
+pub use producer::{
+    Event, GroupMetadata, ProduceError, Producer, Record, RecordMetadata, SendError, Timeout,
+    TxnError, TxnEvent, TxnOp, TxnState,
+};
 pub use security::{
     SaslMechanism, Secret, SecurityConfig, SecurityError, SecurityErrorKind, SecurityProtocol,
     sasl::TokenProvider,

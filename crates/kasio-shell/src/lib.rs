@@ -31,10 +31,10 @@ pub use event_listener::{EventListener, Listener};
 pub use kasio_core::{
     Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError, ApiError,
     CloseReason, Compression, ConfigChange, ConfigError, ConfigResource, ConfigResourceType,
-    ConfigSource, ConnId, ConsumeError, ConsumerConfig, ConsumerEvent, FetchedBatch,
+    ConfigSource, ConnId, ConsumeError, ConsumerConfig, ConsumerEvent, FetchedBatch, GroupMetadata,
     IsolationLevel, MemberState, NewTopic, OffsetReset, OffsetSpec, PatternType, ProduceError,
     ProducerConfig, QuotaChange, QuotaFilter, QuotaMatch, Record, RecordMetadata, ResourceType,
-    ScramChange, ScramMechanism, Seek, SendError, TopicRef,
+    ScramChange, ScramMechanism, Seek, SendError, TopicRef, TxnError, TxnState,
 };
 pub use pending::Pending;
 pub use producer::{Delivery, GroupDelivery, Producer};

@@ -7,8 +7,9 @@ use crate::{
 };
 use event_listener::{Event, Listener};
 use kasio_core::{
-    CloseReason, ConfigError, ConnId, ConnectAction, Event as CoreEvent, ProduceError,
-    ProducerConfig, Record, RecordMetadata, SendError, Transmit,
+    CloseReason, ConfigError, ConnId, ConnectAction, Event as CoreEvent, GroupMetadata,
+    ProduceError, ProducerConfig, Record, RecordMetadata, SendError, Transmit, TxnError, TxnEvent,
+    TxnOp,
 };
 use std::{
     marker::PhantomData,
@@ -97,6 +98,23 @@ pub(crate) struct ProducerCore {
     close_waiters: Vec<Complete<()>>,
     /// The core has closed and its driver stopped: nothing waits for it any more.
     closed: bool,
+    /// Transactional operations waiting for their event, oldest first.
+    txn_waiters: Vec<(TxnOp, Complete<TxnResult>)>,
+}
+
+/// How a transactional operation ended.
+type TxnResult = Result<(), TxnError>;
+
+/// Which operation a transactional event ends, and how.
+fn txn_outcome(event: TxnEvent) -> Option<(TxnOp, TxnResult)> {
+    Some(match event {
+        TxnEvent::Initialized => (TxnOp::Init, Ok(())),
+        TxnEvent::OffsetsSent => (TxnOp::SendOffsets, Ok(())),
+        TxnEvent::Committed => (TxnOp::Commit, Ok(())),
+        TxnEvent::Aborted => (TxnOp::Abort, Ok(())),
+        TxnEvent::Failed { op, error } => (op, Err(error)),
+        _ => return None,
+    })
 }
 
 /// Deliveries to complete outside the lock.
@@ -104,6 +122,7 @@ pub(crate) struct ProducerCore {
 pub(crate) struct Deliveries {
     done: Vec<(Token, Result<RecordMetadata, ProduceError>)>,
     waiters: Vec<Complete<()>>,
+    txn: Vec<(Complete<TxnResult>, TxnResult)>,
 }
 
 impl Core for ProducerCore {
@@ -139,8 +158,19 @@ impl Core for ProducerCore {
                 CoreEvent::Closed => {
                     deferred.waiters.append(&mut self.close_waiters);
                     deferred.waiters.append(&mut self.flush_waiters);
+                    for (_, w) in self.txn_waiters.drain(..) {
+                        deferred.txn.push((w, Err(TxnError::Closed)));
+                    }
                     self.closed = true;
                     closed = true;
+                }
+                CoreEvent::Transaction(e) => {
+                    if let Some((op, result)) = txn_outcome(e)
+                        && let Some(i) = self.txn_waiters.iter().position(|(o, _)| *o == op)
+                    {
+                        let (_, w) = self.txn_waiters.remove(i);
+                        deferred.txn.push((w, result));
+                    }
                 }
                 _ => {}
             }
@@ -154,6 +184,9 @@ impl Core for ProducerCore {
         }
         for w in deferred.waiters.drain(..) {
             let _ = w.send(());
+        }
+        for (w, result) in deferred.txn.drain(..) {
+            let _ = w.send(result);
         }
         if freed {
             ready.notify(usize::MAX);
@@ -214,6 +247,7 @@ impl<R: Runtime> Producer<R> {
             flush_waiters: Vec::new(),
             close_waiters: Vec::new(),
             closed: false,
+            txn_waiters: Vec::new(),
         });
         Ok(Self {
             shared,
@@ -392,6 +426,79 @@ impl<R> Producer<R> {
     #[must_use]
     pub fn outstanding(&self) -> usize {
         self.shared.lock().core.outstanding()
+    }
+
+    /// Starts a transactional operation in the core; its result comes with its event.
+    fn transact(
+        &self,
+        op: TxnOp,
+        start: impl FnOnce(&mut kasio_core::Producer<Token>, Instant) -> TxnResult,
+    ) -> Pending<TxnResult> {
+        let (tx, pending) = Pending::channel(|| Err(TxnError::Closed));
+        let mut inner = self.shared.lock();
+        if let Err(e) = start(&mut inner.core, Instant::now()) {
+            return Pending::ready(Err(e));
+        }
+        inner.txn_waiters.push((op, tx));
+        drop(inner);
+        self.shared.wake();
+        pending
+    }
+
+    /// Gets this `transactional.id`'s producer id and epoch, fencing older producers with
+    /// the same id. Call once, before the first transaction.
+    ///
+    /// ```no_run
+    /// # async fn demo<R: kasio_shell::AsyncRuntime>() -> Result<(), Box<dyn std::error::Error>> {
+    /// use kasio_shell::{Producer, Record};
+    /// let p = Producer::<R>::from_properties([
+    ///     ("bootstrap.servers", "localhost:9092"),
+    ///     ("transactional.id", "orders-copier"),
+    /// ])?;
+    /// p.init_transactions().await?;
+    /// p.begin_transaction()?;
+    /// let _ = p.send(Record::new("orders").value(b"v")).await?;
+    /// let _ = p.send(Record::new("audit").value(b"v")).await?;
+    /// p.commit_transaction().await?; // both or neither
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// The result is [`TxnError::NotTransactional`] without a `transactional.id`.
+    pub fn init_transactions(&self) -> Pending<TxnResult> {
+        self.transact(TxnOp::Init, |c, now| c.init_transactions(now))
+    }
+
+    /// Opens a transaction.
+    ///
+    /// # Errors
+    /// [`TxnError::InvalidState`] unless initialized with no transaction open.
+    pub fn begin_transaction(&self) -> TxnResult {
+        self.shared.lock().core.begin_transaction()
+    }
+
+    /// Adds a consumer's next offsets to the open transaction, for `group` (take it from
+    /// the consumer, so its coordinator can fence a zombie member).
+    pub fn send_offsets_to_transaction(
+        &self,
+        offsets: &[(&str, i32, i64)],
+        group: GroupMetadata,
+    ) -> Pending<TxnResult> {
+        self.transact(TxnOp::SendOffsets, |c, now| {
+            c.send_offsets_to_transaction(offsets, group, now)
+        })
+    }
+
+    /// Sends what is buffered and commits the open transaction: its records and offsets
+    /// become visible together. An abortable error means: abort, then begin again.
+    pub fn commit_transaction(&self) -> Pending<TxnResult> {
+        self.transact(TxnOp::Commit, |c, now| c.commit_transaction(now))
+    }
+
+    /// Aborts the open transaction: its records will never be read by read_committed
+    /// consumers, and records not yet sent fail with
+    /// [`ProduceError::TransactionAborted`].
+    pub fn abort_transaction(&self) -> Pending<TxnResult> {
+        self.transact(TxnOp::Abort, |c, now| c.abort_transaction(now))
     }
 }
 

@@ -90,6 +90,8 @@ pub(crate) enum Tag {
     SaslAuthenticate,
     /// A classic group request (JoinGroup, SyncGroup, Heartbeat, LeaveGroup).
     Classic,
+    /// A transactional producer's coordinator request.
+    Txn(crate::producer::TxnCall),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -346,6 +348,31 @@ impl Connection {
         capacity: usize,
     ) -> Option<i16> {
         let version = self.version(R::API_KEY)?;
+        self.capacity = capacity;
+        self.send_at(req, version, tag, deadline, out).ok()?;
+        Some(version)
+    }
+
+    /// As [`send_sized`](Self::send_sized) at no version above `max`: for a flow that a
+    /// newer version would change (the first transaction protocol).
+    pub(crate) fn send_capped<R: Request>(
+        &mut self,
+        req: &R,
+        max: i16,
+        tag: Tag,
+        deadline: Instant,
+        out: &mut VecDeque<Transmit>,
+        capacity: usize,
+    ) -> Option<i16> {
+        let (lo, _) = self
+            .versions
+            .get(usize::try_from(R::API_KEY as i16).ok()?)
+            .copied()
+            .flatten()?;
+        let version = self.version(R::API_KEY)?.min(max);
+        if version < lo {
+            return None;
+        }
         self.capacity = capacity;
         self.send_at(req, version, tag, deadline, out).ok()?;
         Some(version)

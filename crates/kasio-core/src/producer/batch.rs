@@ -23,6 +23,7 @@ impl<T> OpenBatch<T> {
     /// A batch with room for `capacity` bytes, expecting records of about `record_size`.
     pub(crate) fn new(
         compression: Compression,
+        transactional: bool,
         capacity: usize,
         record_size: usize,
         buffer: Option<BytesMut>,
@@ -30,6 +31,7 @@ impl<T> OpenBatch<T> {
     ) -> Self {
         let options = BatchOptions {
             compression,
+            transactional,
             ..Default::default()
         };
         Self {

@@ -4,8 +4,12 @@ mod batch;
 mod producer_id;
 mod record;
 mod sender;
+mod transact;
+mod txn;
 
 pub use record::{Event, ProduceError, Record, RecordMetadata, SendError, Timeout};
+pub(crate) use txn::Call as TxnCall;
+pub use txn::{GroupMetadata, TxnError, TxnEvent, TxnOp, TxnState};
 
 use crate::{
     config::ProducerConfig,
@@ -107,6 +111,8 @@ pub struct Producer<T> {
     new_deadline: bool,
     /// Buffers of acknowledged batches, for new ones.
     free_buffers: Vec<bytes::BytesMut>,
+    /// The transaction state, with a `transactional.id`.
+    txn: Option<txn::Txn>,
 }
 
 impl<T> Producer<T> {
@@ -136,7 +142,12 @@ impl<T> Producer<T> {
             config.retry_backoff,
             now,
         );
+        let txn = config
+            .transactional_id
+            .clone()
+            .map(|id| txn::Txn::new(id, config.transaction_timeout));
         let mut p = Self {
+            txn,
             producer_id: ProducerId::new(config.idempotent()),
             config,
             rng: Rng::new(seed),
@@ -204,6 +215,18 @@ impl<T> Producer<T> {
         }
         if self.fatal.is_some() {
             return Err((SendError::Closed, token));
+        }
+        if let Some(txn) = &self.txn
+            && txn.state != TxnState::InTransaction
+        {
+            let error = match (&txn.error, txn.state) {
+                (Some(e), TxnState::AbortableError | TxnState::FatalError) => e.clone(),
+                (_, state) => TxnError::InvalidState {
+                    operation: "send outside a transaction",
+                    state,
+                },
+            };
+            return Err((SendError::Invalid(ProduceError::Transaction(error)), token));
         }
         let size = record_size(&record);
         if size + kasio_proto::records::BATCH_HEADER_LEN > self.config.max_request_size {
@@ -284,6 +307,7 @@ impl<T> Producer<T> {
     ) -> Result<bool, (SendError, T)> {
         let batch_size = self.config.batch_size;
         let compression = self.config.compression;
+        let transactional = self.txn.is_some();
         let Some(topic) = self.topics.get_mut(record.topic) else {
             return Err((SendError::Closed, token));
         };
@@ -325,7 +349,14 @@ impl<T> Producer<T> {
                 .free_buffers
                 .pop()
                 .filter(|b: &bytes::BytesMut| b.capacity() >= capacity);
-            ps.open = Some(OpenBatch::new(compression, capacity, size, buffer, now));
+            ps.open = Some(OpenBatch::new(
+                compression,
+                transactional,
+                capacity,
+                size,
+                buffer,
+                now,
+            ));
         }
         let Some(open) = ps.open.as_mut() else {
             return Err((SendError::Closed, token));
@@ -468,6 +499,7 @@ impl<T> Producer<T> {
                 | Tag::SaslHandshake
                 | Tag::SaslAuthenticate
                 | Tag::Classic => {}
+                Tag::Txn(call) => self.txn_lost(call, now),
                 Tag::Metadata => self.metadata.failed(now),
                 Tag::InitProducerId => {
                     let at = now + self.config.retry_backoff;
@@ -551,6 +583,9 @@ impl<T> Producer<T> {
         }
         if let Some(at) = self.producer_id.retry_at {
             offer(at, "producer id retry");
+        }
+        if let Some(at) = self.txn.as_ref().and_then(|t| t.retry_at) {
+            offer(at, "transaction coordinator retry");
         }
         for topic in self.topics.values() {
             if let Some(p) = topic.pending.front() {

@@ -116,6 +116,10 @@ pub enum ProduceError {
     Closed,
     /// TLS or SASL failed (wrong credentials, an untrusted certificate, ...).
     Security(crate::SecurityError),
+    /// The record's transaction was aborted before the record was sent.
+    TransactionAborted,
+    /// A transactional producer refused the record: no transaction is open, or it failed.
+    Transaction(super::TxnError),
 }
 
 impl std::fmt::Display for ProduceError {
@@ -131,6 +135,8 @@ impl std::fmt::Display for ProduceError {
             Self::Timeout => f.write_str("delivery.timeout.ms expired before acknowledgement"),
             Self::UnknownTopic => f.write_str("topic not present in metadata within max.block.ms"),
             Self::UnknownPartition => f.write_str("the partition does not exist"),
+            Self::TransactionAborted => f.write_str("the transaction was aborted"),
+            Self::Transaction(e) => e.fmt(f),
             Self::RecordTooLarge { size } => {
                 write!(f, "record of {size} bytes is larger than max.request.size")
             }
@@ -193,6 +199,8 @@ pub enum Event<T> {
     Flushed,
     /// `close` finished: every record has its event and every connection is closed.
     Closed,
+    /// A transactional operation ended.
+    Transaction(super::TxnEvent),
 }
 
 /// The next time the core wants `handle_timeout`, and why (for debugging).

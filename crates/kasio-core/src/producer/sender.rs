@@ -86,6 +86,7 @@ impl<T> Producer<T> {
         self.expire(now);
         self.send_metadata(now);
         self.send_producer_id(now);
+        self.drive_txn(now);
         let linger = self.config.linger;
         let flushing = self.flushing;
         let delivery_timeout = self.config.delivery_timeout;
@@ -175,7 +176,10 @@ impl<T> Producer<T> {
         }
     }
 
-    fn fail_tokens(&mut self, tokens: Vec<(T, i64)>, size: usize, error: &ProduceError) {
+    pub(super) fn fail_tokens(&mut self, tokens: Vec<(T, i64)>, size: usize, error: &ProduceError) {
+        if !tokens.is_empty() {
+            self.txn_record_failed(error);
+        }
         self.buffered = self.buffered.saturating_sub(size);
         for (token, _) in tokens {
             self.outstanding -= 1;
@@ -223,6 +227,10 @@ impl<T> Producer<T> {
     }
 
     fn send_producer_id(&mut self, now: Instant) {
+        if self.txn.is_some() {
+            // The transaction coordinator hands out (and renews) a transactional id's.
+            return;
+        }
         let bumping = match self.producer_id.state {
             IdState::Needed => false,
             IdState::BumpNeeded if self.requests.is_empty() && !self.any_unknown() => true,
@@ -279,6 +287,10 @@ impl<T> Producer<T> {
 
     fn send_batches(&mut self, now: Instant, only_unknown: bool) -> bool {
         let idempotent = self.producer_id.enabled();
+        let txn = self.txn.as_ref();
+        if txn.is_some_and(|t| !t.may_produce()) {
+            return false;
+        }
         let mut per_leader: BTreeMap<i32, Vec<(Arc<str>, i32, usize)>> = BTreeMap::new();
         let mut refresh = false;
         for topic in self.topics.values_mut() {
@@ -300,6 +312,12 @@ impl<T> Producer<T> {
                     continue;
                 };
                 if ps.retry_after.is_some_and(|t| t > now) {
+                    continue;
+                }
+                if let Some(t) = txn
+                    && let Ok(pi) = i32::try_from(p)
+                    && !t.added.contains(&(topic.name.clone(), pi))
+                {
                     continue;
                 }
                 let Some(leader) = meta.partitions.get(p).and_then(|m| m.leader) else {
@@ -357,7 +375,11 @@ impl<T> Producer<T> {
         if conn.in_flight.len() >= max_in_flight {
             return false;
         }
-        let Some(version) = conn.version(kasio_proto::ApiKey::Produce) else {
+        let cap = super::transact::produce_cap(self.txn.is_some());
+        let Some(version) = conn
+            .version(kasio_proto::ApiKey::Produce)
+            .map(|v| v.min(cap))
+        else {
             return false;
         };
         let conn_id = conn.id;
@@ -430,7 +452,7 @@ impl<T> Producer<T> {
             return false;
         }
         let req = ProduceRequest {
-            transactional_id: None,
+            transactional_id: self.txn.as_ref().map(|t| t.id.as_str().into()),
             acks: self.config.acks.wire(),
             timeout_ms: i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX),
             topic_data,
@@ -448,8 +470,9 @@ impl<T> Producer<T> {
             return true;
         }
         let deadline = now + self.config.request_timeout;
-        let sent = conn.send_sized(
+        let sent = conn.send_capped(
             &req,
+            cap,
             Tag::Produce(rid),
             deadline,
             &mut self.transmits,
@@ -481,6 +504,7 @@ impl<T> Producer<T> {
             | Tag::SaslHandshake
             | Tag::SaslAuthenticate
             | Tag::Classic => {}
+            Tag::Txn(call) => self.on_txn_response(call, req, frame, now),
             Tag::Metadata => {
                 match frame::decode_response_as::<MetadataResponse>(req.version, frame) {
                     Ok((_, resp)) => self.on_metadata(&resp, now),
@@ -698,7 +722,9 @@ impl<T> Producer<T> {
             }
             match verdict(code) {
                 Verdict::Retry => self.retry_or_fail(&name, p, rid, code, answer, now),
-                Verdict::RetryAfterBump if self.producer_id.enabled() => {
+                // A transaction cannot renew its epoch mid-way: the batch fails, the
+                // transaction becomes abortable, and the abort renews the epoch (KIP-360).
+                Verdict::RetryAfterBump if self.producer_id.enabled() && self.txn.is_none() => {
                     // Only the oldest unresolved batch proves the broker lost our state; a
                     // later one was refused because an earlier one is being retried.
                     if self.is_oldest(&name, p, rid) {

@@ -50,6 +50,8 @@ pub(crate) struct Pair {
     stale: bool,
     /// Connections the clients asked to open.
     pub(crate) dials: u64,
+    /// The producer's transactional events, in order.
+    pub(crate) txn_events: Vec<kasio_core::TxnEvent>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -161,6 +163,7 @@ impl Pair {
             deadlines: vec![None; 2],
             stale: true,
             dials: 0,
+            txn_events: Vec::new(),
         }
     }
 
@@ -340,6 +343,7 @@ impl Pair {
                 }
                 Event::Flushed => self.flushed += 1,
                 Event::Closed => self.closed = true,
+                Event::Transaction(e) => self.txn_events.push(e),
                 _ => {}
             }
         }

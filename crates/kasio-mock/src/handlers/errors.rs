@@ -4,20 +4,22 @@
 use kasio_proto::{
     AnyRequest, AnyResponse, ErrorCode,
     messages::{
-        ApiVersionsResponse, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse,
-        CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse, DeleteTopicsResponse,
-        DescribeClusterResponse, DescribeConfigsResponse, DescribeGroupsResponse, FetchResponse,
+        AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiVersionsResponse,
+        ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse, CreatePartitionsResponse,
+        CreateTopicsResponse, DeleteGroupsResponse, DeleteTopicsResponse, DescribeClusterResponse,
+        DescribeConfigsResponse, DescribeGroupsResponse, EndTxnResponse, FetchResponse,
         FindCoordinatorResponse, HeartbeatResponse, IncrementalAlterConfigsResponse,
         InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse,
         ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
-        OffsetFetchResponse, ProduceResponse, SyncGroupResponse, consumer_group_describe_response,
+        OffsetFetchResponse, ProduceResponse, SyncGroupResponse, TxnOffsetCommitResponse,
+        add_partitions_to_txn_response, consumer_group_describe_response,
         create_partitions_response::CreatePartitionsTopicResult,
         create_topics_response::CreatableTopicResult, delete_groups_response,
         delete_topics_response::DeletableTopicResult, describe_configs_response,
         describe_groups_response, fetch_response, find_coordinator_response,
         incremental_alter_configs_response, list_offsets_response,
         metadata_response::MetadataResponseTopic, offset_commit_response, offset_fetch_response,
-        produce_response,
+        produce_response, txn_offset_commit_response,
     },
 };
 
@@ -310,6 +312,68 @@ pub(crate) fn error_response(request: &AnyRequest, error: ErrorCode) -> Option<A
                 ..Default::default()
             })
         }
+        AnyRequest::AddPartitionsToTxn(r) => {
+            AnyResponse::AddPartitionsToTxn(AddPartitionsToTxnResponse {
+                results_by_topic_v3_and_below: r
+                    .v3_and_below_topics
+                    .iter()
+                    .map(
+                        |t| {
+                            add_partitions_to_txn_response::AddPartitionsToTxnTopicResult {
+                        name: t.name.clone(),
+                        results_by_partition: t
+                            .partitions
+                            .iter()
+                            .map(|&p| {
+                                add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult {
+                                    partition_index: p,
+                                    partition_error_code: code,
+                                    ..Default::default()
+                                }
+                            })
+                            .collect(),
+                        ..Default::default()
+                    }
+                        },
+                    )
+                    .collect(),
+                ..Default::default()
+            })
+        }
+        AnyRequest::AddOffsetsToTxn(_) => AnyResponse::AddOffsetsToTxn(AddOffsetsToTxnResponse {
+            error_code: code,
+            ..Default::default()
+        }),
+        AnyRequest::EndTxn(_) => AnyResponse::EndTxn(EndTxnResponse {
+            error_code: code,
+            producer_id: -1,
+            producer_epoch: -1,
+            ..Default::default()
+        }),
+        AnyRequest::TxnOffsetCommit(r) => AnyResponse::TxnOffsetCommit(TxnOffsetCommitResponse {
+            topics: r
+                .topics
+                .iter()
+                .map(
+                    |t| txn_offset_commit_response::TxnOffsetCommitResponseTopic {
+                        name: t.name.clone(),
+                        partitions: t
+                            .partitions
+                            .iter()
+                            .map(
+                                |p| txn_offset_commit_response::TxnOffsetCommitResponsePartition {
+                                    partition_index: p.partition_index,
+                                    error_code: code,
+                                    ..Default::default()
+                                },
+                            )
+                            .collect(),
+                        ..Default::default()
+                    },
+                )
+                .collect(),
+            ..Default::default()
+        }),
         _ => return None,
     })
 }

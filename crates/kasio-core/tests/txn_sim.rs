@@ -1,0 +1,304 @@
+//! The transactional producer against kasio-mock's transaction coordinator in virtual
+//! time: commits seen by read_committed, aborts never; offsets committed with the
+//! transaction; coordinator moves and busy coordinators retried; a failed record making
+//! the transaction abortable; fencing fatal; a stale epoch renewed after an abort.
+#![allow(clippy::unwrap_used)]
+
+mod pair;
+
+use kasio_core::{
+    AdminOutput, ConsumerEvent, ErrorCode, GroupMetadata, ProduceError, Record, TxnError, TxnEvent,
+    TxnOp, TxnState,
+};
+use kasio_mock::Fault;
+use kasio_proto::ApiKey;
+use pair::Pair;
+use std::time::Duration;
+
+fn transactional() -> Pair {
+    let mut pair = Pair::new(3, 7, |c| {
+        c.set("transactional.id", "copier").unwrap();
+        c.set("linger.ms", "5").unwrap();
+    });
+    for t in ["a", "b", "in"] {
+        pair.cluster.create_topic(t, 3).unwrap();
+    }
+    let now = pair.now;
+    pair.producer.init_transactions(now).unwrap();
+    pair.run_until(Duration::from_secs(10), |p| !p.txn_events.is_empty());
+    assert_eq!(pair.txn_events.pop(), Some(TxnEvent::Initialized));
+    pair
+}
+
+/// Sends `range` to topics a and b (both, "both or neither") in the open transaction.
+fn send_both(pair: &mut Pair, range: std::ops::Range<u64>) {
+    let now = pair.now;
+    for i in range {
+        let v = i.to_string();
+        pair.producer
+            .send(Record::new("a").value(v.as_bytes()), 2 * i, now)
+            .unwrap();
+        pair.producer
+            .send(Record::new("b").value(v.as_bytes()), 2 * i + 1, now)
+            .unwrap();
+    }
+}
+
+fn finish(pair: &mut Pair, commit: bool) -> TxnEvent {
+    let now = pair.now;
+    let before = pair.txn_events.len();
+    if commit {
+        pair.producer.commit_transaction(now).unwrap();
+    } else {
+        pair.producer.abort_transaction(now).unwrap();
+    }
+    pair.run_until(Duration::from_secs(30), |p| p.txn_events.len() > before);
+    pair.txn_events.last().cloned().unwrap()
+}
+
+/// What a read_committed consumer reads from `topic`: every value, sorted.
+fn committed(pair: &mut Pair, topic: &str) -> Vec<u64> {
+    pair.fetched.clear();
+    pair.consumer_events.clear();
+    pair.add_consumer(|c| {
+        c.set("isolation.level", "read_committed").unwrap();
+    });
+    let now = pair.now;
+    let parts: Vec<(&str, i32)> = (0..3).map(|p| (topic, p)).collect();
+    let consumer = pair.consumer.as_mut().unwrap();
+    consumer.assign(&parts, now);
+    for p in 0..3 {
+        consumer.seek(topic, p, kasio_core::Seek::Beginning, now);
+    }
+    pair.run_until(Duration::from_secs(30), |p| {
+        p.consumer_events
+            .iter()
+            .filter(|e| matches!(e, ConsumerEvent::EndOfPartition { .. }))
+            .count()
+            == 3
+    });
+    let mut out = Vec::new();
+    for b in &pair.fetched {
+        b.for_each(|r| {
+            out.push(
+                std::str::from_utf8(r.value.unwrap())
+                    .unwrap()
+                    .parse()
+                    .unwrap(),
+            )
+        })
+        .unwrap();
+    }
+    out.sort_unstable();
+    pair.consumer = None;
+    out
+}
+
+#[test]
+fn committed_transactions_are_read_and_aborted_ones_never() {
+    let mut pair = transactional();
+    pair.producer.begin_transaction().unwrap();
+    send_both(&mut pair, 0..500);
+    assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
+    assert!(pair.delivered.values().all(Result::is_ok));
+
+    pair.producer.begin_transaction().unwrap();
+    // The first half is written before the abort, the second is still buffered.
+    send_both(&mut pair, 500..650);
+    pair.run_until(Duration::from_secs(10), |p| p.delivered.len() == 1300);
+    send_both(&mut pair, 650..800);
+    assert_eq!(finish(&mut pair, false), TxnEvent::Aborted);
+    let aborted = pair
+        .delivered
+        .values()
+        .filter(|d| **d == Err(ProduceError::TransactionAborted))
+        .count();
+    assert_eq!(pair.delivered.len(), 1600, "every record has its answer");
+    // Both kinds are in this abort: records written (then marked aborted) and dropped.
+    assert_eq!(aborted, 300, "the buffered half dropped unsent");
+
+    pair.producer.begin_transaction().unwrap();
+    send_both(&mut pair, 800..1000);
+    assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
+    let want: Vec<u64> = (0..500).chain(800..1000).collect();
+    assert_eq!(committed(&mut pair, "a"), want, "{aborted} aborted unsent");
+    assert_eq!(committed(&mut pair, "b"), want);
+    assert_eq!(pair.producer.transaction_state(), Some(TxnState::Ready));
+}
+
+#[test]
+fn sending_outside_a_transaction_is_refused() {
+    let mut pair = transactional();
+    let now = pair.now;
+    let Err((kasio_core::SendError::Invalid(ProduceError::Transaction(e)), _)) =
+        pair.producer.send(Record::new("a").value(b"x"), 1, now)
+    else {
+        panic!("sent outside a transaction");
+    };
+    assert!(matches!(
+        e,
+        TxnError::InvalidState {
+            state: TxnState::Ready,
+            ..
+        }
+    ));
+    assert!(pair.producer.commit_transaction(now).is_err());
+    assert!(pair.producer.init_transactions(now).is_err());
+}
+
+#[test]
+fn offsets_commit_with_the_transaction_only() {
+    let mut pair = transactional();
+    pair.add_admin(|_| {});
+    let group = GroupMetadata::group("copy-group");
+    pair.producer.begin_transaction().unwrap();
+    send_both(&mut pair, 0..10);
+    let now = pair.now;
+    pair.producer
+        .send_offsets_to_transaction(&[("in", 0, 42), ("in", 2, 7)], group.clone(), now)
+        .unwrap();
+    pair.run_until(Duration::from_secs(10), |p| !p.txn_events.is_empty());
+    assert_eq!(pair.txn_events.last(), Some(&TxnEvent::OffsetsSent));
+    let offsets = |pair: &mut Pair| match pair
+        .admin_run(|a, now| a.group_offsets("copy-group", now))
+        .unwrap()
+    {
+        AdminOutput::Committed(c) => c
+            .iter()
+            .map(|o| (o.partition, o.offset))
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert!(offsets(&mut pair).is_empty(), "visible before the commit");
+    assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
+    let mut got = offsets(&mut pair);
+    got.sort_unstable();
+    assert_eq!(got, vec![(0, 42), (2, 7)]);
+
+    // Offsets of an aborted transaction never land.
+    pair.producer.begin_transaction().unwrap();
+    let now = pair.now;
+    pair.producer
+        .send_offsets_to_transaction(&[("in", 0, 99)], group, now)
+        .unwrap();
+    pair.run_until(Duration::from_secs(10), |p| p.txn_events.len() == 3);
+    assert_eq!(pair.txn_events[2], TxnEvent::OffsetsSent);
+    assert_eq!(finish(&mut pair, false), TxnEvent::Aborted);
+    let mut got = offsets(&mut pair);
+    got.sort_unstable();
+    assert_eq!(got, vec![(0, 42), (2, 7)]);
+}
+
+#[test]
+fn busy_and_moving_coordinators_are_retried() {
+    let mut pair = transactional();
+    pair.cluster.inject(Fault::FailNext {
+        api: ApiKey::AddPartitionsToTxn,
+        count: 3,
+        error: ErrorCode::ConcurrentTransactions,
+    });
+    pair.cluster.inject(Fault::FailNext {
+        api: ApiKey::EndTxn,
+        count: 2,
+        error: ErrorCode::NotCoordinator,
+    });
+    pair.cluster.inject(Fault::FailNext {
+        api: ApiKey::FindCoordinator,
+        count: 1,
+        error: ErrorCode::CoordinatorNotAvailable,
+    });
+    pair.producer.begin_transaction().unwrap();
+    send_both(&mut pair, 0..100);
+    assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
+    assert_eq!(committed(&mut pair, "a"), (0..100).collect::<Vec<_>>());
+    assert!(pair.cluster.requests(ApiKey::AddPartitionsToTxn) >= 4);
+    assert!(pair.cluster.requests(ApiKey::EndTxn) >= 3);
+}
+
+#[test]
+fn a_failed_record_makes_the_transaction_abortable() {
+    let mut pair = transactional();
+    pair.producer.begin_transaction().unwrap();
+    pair.cluster.inject(Fault::FailNext {
+        api: ApiKey::Produce,
+        count: 1,
+        error: ErrorCode::TopicAuthorizationFailed,
+    });
+    send_both(&mut pair, 0..50);
+    let now = pair.now;
+    pair.producer.commit_transaction(now).unwrap_or(());
+    pair.run_until(Duration::from_secs(30), |p| !p.txn_events.is_empty());
+    let Some(TxnEvent::Failed {
+        op: TxnOp::Commit,
+        error: TxnError::Abortable { .. },
+    }) = pair.txn_events.last()
+    else {
+        panic!("{:?}", pair.txn_events);
+    };
+    assert_eq!(
+        pair.producer.transaction_state(),
+        Some(TxnState::AbortableError)
+    );
+    assert_eq!(finish(&mut pair, false), TxnEvent::Aborted);
+    assert!(committed(&mut pair, "a").is_empty());
+    pair.producer.begin_transaction().unwrap();
+    send_both(&mut pair, 50..60);
+    assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
+    assert_eq!(committed(&mut pair, "b"), (50..60).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_stale_epoch_is_renewed_by_the_abort() {
+    let mut pair = transactional();
+    let epoch = pair.producer.producer_id().unwrap().1;
+    pair.producer.begin_transaction().unwrap();
+    pair.cluster.inject(Fault::FailNext {
+        api: ApiKey::Produce,
+        count: 1,
+        error: ErrorCode::InvalidProducerEpoch,
+    });
+    send_both(&mut pair, 0..20);
+    pair.run_until(Duration::from_secs(10), |p| p.delivered.len() == 40);
+    assert_eq!(
+        pair.producer.transaction_state(),
+        Some(TxnState::AbortableError)
+    );
+    assert_eq!(finish(&mut pair, false), TxnEvent::Aborted);
+    assert!(
+        pair.producer.producer_id().unwrap().1 > epoch,
+        "a new epoch"
+    );
+    pair.producer.begin_transaction().unwrap();
+    send_both(&mut pair, 20..30);
+    assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
+    assert_eq!(committed(&mut pair, "a"), (20..30).collect::<Vec<_>>());
+}
+
+#[test]
+fn fencing_is_fatal() {
+    let mut pair = transactional();
+    pair.producer.begin_transaction().unwrap();
+    send_both(&mut pair, 0..10);
+    pair.cluster.inject(Fault::FailNext {
+        api: ApiKey::EndTxn,
+        count: 1,
+        error: ErrorCode::ProducerFenced,
+    });
+    let Some(TxnEvent::Failed {
+        op: TxnOp::Commit,
+        error:
+            TxnError::Fatal {
+                code: ErrorCode::ProducerFenced,
+                ..
+            },
+    }) = Some(finish(&mut pair, true))
+    else {
+        panic!("{:?}", pair.txn_events);
+    };
+    assert_eq!(
+        pair.producer.transaction_state(),
+        Some(TxnState::FatalError)
+    );
+    assert!(pair.producer.begin_transaction().is_err());
+    assert!(pair.producer.abort_transaction(pair.now).is_err());
+}
