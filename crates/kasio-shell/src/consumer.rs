@@ -187,6 +187,13 @@ impl<R> Consumer<R> {
         self.with(|c, now| c.pause(topic, partition, paused, now));
     }
 
+    /// The group membership to pass to a transactional producer's
+    /// `send_offsets_to_transaction`; `None` without a `group.id`.
+    #[must_use]
+    pub fn group_metadata(&self) -> Option<kasio_core::GroupMetadata> {
+        self.shared.lock().core.group_metadata()
+    }
+
     /// The offset of the next record a partition will hand out, once known.
     pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
         self.shared.lock().core.position(topic, partition)

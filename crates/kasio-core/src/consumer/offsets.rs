@@ -59,6 +59,30 @@ fn retry_later(code: ErrorCode) -> bool {
 }
 
 impl Consumer {
+    /// The generation (classic) or member epoch (KIP-848) and member id that commits
+    /// carry, so the coordinator can fence a zombie; -1 and empty outside a group.
+    fn commit_identity(&self) -> (i32, String) {
+        match (&self.member, &self.classic) {
+            (Some(m), _) => (m.commit_epoch(), m.commit_member_id().to_string()),
+            (None, Some(c)) => (c.commit_generation(), c.commit_member_id().to_string()),
+            (None, None) => (-1, String::new()),
+        }
+    }
+
+    /// The group membership a transactional producer's `send_offsets_to_transaction`
+    /// needs (KIP-447), as of now; `None` without a `group.id`.
+    #[must_use]
+    pub fn group_metadata(&self) -> Option<crate::GroupMetadata> {
+        let group_id = self.config.group_id.clone()?;
+        let (generation_id, member_id) = self.commit_identity();
+        Some(crate::GroupMetadata {
+            group_id,
+            generation_id,
+            member_id,
+            group_instance_id: self.config.group_instance_id.clone(),
+        })
+    }
+
     /// Commits offsets for the group (`group.id`): each is the offset of the next record
     /// to read. [`ConsumerEvent::Committed`] reports the outcome.
     ///
@@ -288,6 +312,7 @@ impl Consumer {
                     .insert(id, (node, tps, super::RequestKind::OffsetFetch));
             }
         }
+        let (generation, member_id) = self.commit_identity();
         let Some(conn) = self.pool.get_mut(conn_id(&self.pool, node)) else {
             return;
         };
@@ -317,16 +342,8 @@ impl Consumer {
         }
         let req = OffsetCommitRequest {
             group_id: group_id.as_str().into(),
-            generation_id_or_member_epoch: match (&self.member, &self.classic) {
-                (Some(m), _) => m.commit_epoch(),
-                (None, Some(c)) => c.commit_generation(),
-                (None, None) => -1,
-            },
-            member_id: match (&self.member, &self.classic) {
-                (Some(m), _) => m.commit_member_id().into(),
-                (None, Some(c)) => c.commit_member_id().into(),
-                (None, None) => "".into(),
-            },
+            generation_id_or_member_epoch: generation,
+            member_id: member_id.as_str().into(),
             retention_time_ms: -1,
             topics,
             ..Default::default()
