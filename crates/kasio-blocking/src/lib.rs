@@ -20,15 +20,7 @@ mod producer;
 
 pub use consumer::{Consumer, Records};
 pub use driver::Threads;
-pub use kasio_shell::{
-    Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError, ApiError,
-    Call, Compression, ConfigChange, ConfigError, ConfigResource, ConfigResourceType, ConfigSource,
-    ConsumeError, ConsumerConfig, ConsumerEvent, Delivery, Fetched, FetchedBatch, GroupDelivery,
-    GroupMetadata, IsolationLevel, MemberState, NewTopic, OffsetReset, OffsetSpec, PatternType,
-    Pending, ProduceError, ProducerConfig, QuotaChange, QuotaFilter, QuotaMatch, Record,
-    RecordMetadata, ResourceType, ScramChange, ScramMechanism, Seek, SendError, TopicRef, TxnError,
-    TxnState,
-};
+pub use kasio_shell::types::*;
 pub use producer::Producer;
 
 /// A Kafka admin client on a thread of its own; every call returns a [`Call`] to

@@ -16,6 +16,7 @@ mod admin;
 mod config;
 mod conn;
 mod consumer;
+mod coordinator;
 #[cfg(feature = "_fuzz")]
 #[doc(hidden)]
 #[allow(missing_docs)]

@@ -7,12 +7,12 @@ use crate::{
 };
 use event_listener::Event;
 use kasio_core::{
-    AclBinding, AclFilter, AdminConfig, AdminError, AdminOutput, ApiError, ApiSupport, CloseReason,
-    ClusterDescription, CommittedOffset, ConfigChange, ConfigError, ConfigResource, ConnId,
-    ConnectAction, GroupDescription, GroupListing, IsolationLevel, ListedOffset, Named, NewTopic,
-    OffsetSpec, OpId, PartitionLag, PartitionResult, QuotaChange, QuotaEntry, QuotaFilter,
-    ResourceConfigs, ResourceResult, ScramChange, ScramCredential, TopicDescription, TopicListing,
-    TopicRef, TopicResult, Transmit,
+    AclBinding, AclFilter, AdminConfig, AdminError, AdminOutput, ApiError, ApiSupport,
+    ClusterDescription, CommittedOffset, ConfigChange, ConfigError, ConfigResource,
+    GroupDescription, GroupListing, IsolationLevel, ListedOffset, Named, NewTopic, OffsetSpec,
+    OpId, PartitionLag, PartitionResult, QuotaChange, QuotaEntry, QuotaFilter, ResourceConfigs,
+    ResourceResult, ScramChange, ScramCredential, TopicDescription, TopicListing, TopicRef,
+    TopicResult,
 };
 use std::{
     collections::HashMap,
@@ -35,27 +35,7 @@ pub(crate) struct AdminCore {
 impl Core for AdminCore {
     type Deferred = Vec<(Reply, Result<AdminOutput, AdminError>)>;
 
-    fn connected(&mut self, conn: ConnId, now: Instant) {
-        self.core.handle_connected(conn, now);
-    }
-    fn input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
-        self.core.handle_input(conn, data, now);
-    }
-    fn closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
-        self.core.handle_closed(conn, reason, now);
-    }
-    fn timeout(&mut self, now: Instant) {
-        self.core.handle_timeout(now);
-    }
-    fn next_connect(&mut self) -> Option<ConnectAction> {
-        self.core.poll_connect()
-    }
-    fn next_transmit(&mut self) -> Option<Transmit> {
-        self.core.poll_transmit()
-    }
-    fn deadline(&mut self) -> Option<Instant> {
-        self.core.poll_timeout().map(|t| t.at)
-    }
+    crate::driver::forward_io!();
     fn take_events(&mut self, done: &mut Self::Deferred) -> bool {
         while let Some(ev) = self.core.poll_event() {
             if let Some(reply) = self.waiters.remove(&ev.id) {

@@ -5,10 +5,7 @@ use crate::{
     seed,
 };
 use event_listener::{Event, Listener};
-use kasio_core::{
-    CloseReason, ConfigError, ConnId, ConnectAction, ConsumeError, ConsumerConfig, ConsumerEvent,
-    FetchedBatch, Seek, Transmit,
-};
+use kasio_core::{ConfigError, ConsumeError, ConsumerConfig, ConsumerEvent, FetchedBatch, Seek};
 use std::{
     marker::PhantomData,
     sync::Arc,
@@ -27,27 +24,7 @@ pub(crate) struct Ready(bool);
 impl Core for ConsumerCore {
     type Deferred = Ready;
 
-    fn connected(&mut self, conn: ConnId, now: Instant) {
-        self.core.handle_connected(conn, now);
-    }
-    fn input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
-        self.core.handle_input(conn, data, now);
-    }
-    fn closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
-        self.core.handle_closed(conn, reason, now);
-    }
-    fn timeout(&mut self, now: Instant) {
-        self.core.handle_timeout(now);
-    }
-    fn next_connect(&mut self) -> Option<ConnectAction> {
-        self.core.poll_connect()
-    }
-    fn next_transmit(&mut self) -> Option<Transmit> {
-        self.core.poll_transmit()
-    }
-    fn deadline(&mut self) -> Option<Instant> {
-        self.core.poll_timeout().map(|t| t.at)
-    }
+    crate::driver::forward_io!();
     fn take_events(&mut self, ready: &mut Ready) -> bool {
         // Batches and events stay in the core until a caller takes them.
         ready.0 = self.core.needs_attention();

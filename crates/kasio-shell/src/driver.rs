@@ -58,6 +58,40 @@ impl Inbox {
     }
 }
 
+/// The [`Core`] methods that only pass the driver's inputs and outputs to the sans-IO
+/// core in field `core` (every kasio core names them alike).
+macro_rules! forward_io {
+    () => {
+        fn connected(&mut self, conn: kasio_core::ConnId, now: std::time::Instant) {
+            self.core.handle_connected(conn, now);
+        }
+        fn input(&mut self, conn: kasio_core::ConnId, data: &[u8], now: std::time::Instant) {
+            self.core.handle_input(conn, data, now);
+        }
+        fn closed(
+            &mut self,
+            conn: kasio_core::ConnId,
+            reason: kasio_core::CloseReason,
+            now: std::time::Instant,
+        ) {
+            self.core.handle_closed(conn, reason, now);
+        }
+        fn timeout(&mut self, now: std::time::Instant) {
+            self.core.handle_timeout(now);
+        }
+        fn next_connect(&mut self) -> Option<kasio_core::ConnectAction> {
+            self.core.poll_connect()
+        }
+        fn next_transmit(&mut self) -> Option<kasio_core::Transmit> {
+            self.core.poll_transmit()
+        }
+        fn deadline(&mut self) -> Option<std::time::Instant> {
+            self.core.poll_timeout().map(|t| t.at)
+        }
+    };
+}
+pub(crate) use forward_io;
+
 /// What the shell needs of a sans-IO core and the state kept beside it.
 pub(crate) trait Core: Send + 'static {
     /// Work to finish outside the lock (completing deliveries runs their wakers).

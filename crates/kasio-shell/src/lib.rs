@@ -24,20 +24,31 @@ mod driver;
 mod pending;
 mod producer;
 
-pub use admin::{Admin, Call};
-pub use consumer::{Consumer, Fetched};
+pub use admin::Admin;
+pub use consumer::Consumer;
 pub use driver::{AsyncRuntime, Driver, Inbox, Runtime, Sockets, Step};
 pub use event_listener::{EventListener, Listener};
-pub use kasio_core::{
-    Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError, ApiError,
-    CloseReason, Compression, ConfigChange, ConfigError, ConfigResource, ConfigResourceType,
-    ConfigSource, ConnId, ConsumeError, ConsumerConfig, ConsumerEvent, FetchedBatch, GroupMetadata,
-    IsolationLevel, MemberState, NewTopic, OffsetReset, OffsetSpec, PatternType, ProduceError,
-    ProducerConfig, QuotaChange, QuotaFilter, QuotaMatch, Record, RecordMetadata, ResourceType,
-    ScramChange, ScramMechanism, Seek, SendError, TopicRef, TxnError, TxnState,
-};
-pub use pending::Pending;
-pub use producer::{Delivery, GroupDelivery, Producer};
+pub use kasio_core::{CloseReason, ConnId};
+pub use producer::Producer;
+pub use types::*;
+
+/// Every type a user of an adapter's handles meets, for the adapters to re-export whole.
+pub mod types {
+    pub use crate::{
+        admin::Call,
+        consumer::Fetched,
+        pending::Pending,
+        producer::{Delivery, GroupDelivery},
+    };
+    pub use kasio_core::{
+        Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError,
+        ApiError, Compression, ConfigChange, ConfigError, ConfigResource, ConfigResourceType,
+        ConfigSource, ConsumeError, ConsumerConfig, ConsumerEvent, FetchedBatch, GroupMetadata,
+        IsolationLevel, MemberState, NewTopic, OffsetReset, OffsetSpec, PatternType, ProduceError,
+        ProducerConfig, QuotaChange, QuotaFilter, QuotaMatch, Record, RecordMetadata, ResourceType,
+        ScramChange, ScramMechanism, Seek, SendError, TopicRef, TxnError, TxnState,
+    };
+}
 
 use std::time::SystemTime;
 

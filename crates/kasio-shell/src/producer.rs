@@ -7,9 +7,8 @@ use crate::{
 };
 use event_listener::{Event, Listener};
 use kasio_core::{
-    CloseReason, ConfigError, ConnId, ConnectAction, Event as CoreEvent, GroupMetadata,
-    ProduceError, ProducerConfig, Record, RecordMetadata, SendError, Transmit, TxnError, TxnEvent,
-    TxnOp,
+    ConfigError, Event as CoreEvent, GroupMetadata, ProduceError, ProducerConfig, Record,
+    RecordMetadata, SendError, TxnError, TxnEvent, TxnOp,
 };
 use std::{
     marker::PhantomData,
@@ -128,27 +127,7 @@ pub(crate) struct Deliveries {
 impl Core for ProducerCore {
     type Deferred = Deliveries;
 
-    fn connected(&mut self, conn: ConnId, now: Instant) {
-        self.core.handle_connected(conn, now);
-    }
-    fn input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
-        self.core.handle_input(conn, data, now);
-    }
-    fn closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
-        self.core.handle_closed(conn, reason, now);
-    }
-    fn timeout(&mut self, now: Instant) {
-        self.core.handle_timeout(now);
-    }
-    fn next_connect(&mut self) -> Option<ConnectAction> {
-        self.core.poll_connect()
-    }
-    fn next_transmit(&mut self) -> Option<Transmit> {
-        self.core.poll_transmit()
-    }
-    fn deadline(&mut self) -> Option<Instant> {
-        self.core.poll_timeout().map(|t| t.at)
-    }
+    crate::driver::forward_io!();
     fn take_events(&mut self, deferred: &mut Deliveries) -> bool {
         let mut closed = false;
         while let Some(event) = self.core.poll_event() {

@@ -16,15 +16,7 @@
 mod driver;
 
 pub use driver::Smol;
-pub use kasio_shell::{
-    Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError, ApiError,
-    Call, Compression, ConfigChange, ConfigError, ConfigResource, ConfigResourceType, ConfigSource,
-    ConsumeError, ConsumerConfig, ConsumerEvent, Delivery, Fetched, FetchedBatch, GroupDelivery,
-    GroupMetadata, IsolationLevel, MemberState, NewTopic, OffsetReset, OffsetSpec, PatternType,
-    Pending, ProduceError, ProducerConfig, QuotaChange, QuotaFilter, QuotaMatch, Record,
-    RecordMetadata, ResourceType, ScramChange, ScramMechanism, Seek, SendError, TopicRef, TxnError,
-    TxnState,
-};
+pub use kasio_shell::types::*;
 
 /// A Kafka producer on smol; see [`kasio_shell::Producer`].
 pub type Producer = kasio_shell::Producer<Smol>;

@@ -30,7 +30,7 @@ use bytes::Bytes;
 use call::{Call, Cx, Operation, Target};
 use kasio_proto::{
     AnyRequest, AnyResponse, ErrorCode, frame,
-    messages::{FindCoordinatorRequest, MetadataRequest, MetadataResponse},
+    messages::{MetadataRequest, MetadataResponse},
 };
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
@@ -690,19 +690,7 @@ impl Admin {
         let Some(version) = c.version(kasio_proto::ApiKey::FindCoordinator) else {
             return;
         };
-        let req = if version >= 4 {
-            FindCoordinatorRequest {
-                key_type: slot.1,
-                coordinator_keys: vec![slot.0.as_str().into()],
-                ..Default::default()
-            }
-        } else {
-            FindCoordinatorRequest {
-                key: slot.0.as_str().into(),
-                key_type: slot.1,
-                ..Default::default()
-            }
-        };
+        let req = crate::coordinator::request(&slot.0, slot.1, version);
         let call_id = self.next_id;
         self.next_id += 1;
         let deadline = now + self.config.request_timeout;

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use kasio_proto::{
     ApiKey, ErrorCode, frame,
     messages::{
-        FindCoordinatorRequest, FindCoordinatorResponse, OffsetCommitRequest, OffsetCommitResponse,
-        OffsetFetchRequest, OffsetFetchResponse,
+        FindCoordinatorResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
+        OffsetFetchResponse,
         offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic},
         offset_fetch_request::{
             OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
@@ -213,19 +213,7 @@ impl Consumer {
             let Some(version) = conn.version(ApiKey::FindCoordinator) else {
                 return;
             };
-            let req = if version >= 4 {
-                FindCoordinatorRequest {
-                    key_type: 0,
-                    coordinator_keys: vec![key.as_str().into()],
-                    ..Default::default()
-                }
-            } else {
-                FindCoordinatorRequest {
-                    key: key.as_str().into(),
-                    key_type: 0,
-                    ..Default::default()
-                }
-            };
+            let req = crate::coordinator::request(&key, crate::coordinator::GROUP, version);
             if conn
                 .send(&req, Tag::FindCoordinator, deadline, &mut self.transmits)
                 .is_some()
@@ -461,19 +449,12 @@ impl Consumer {
     }
 
     fn on_find_coordinator(&mut self, r: &FindCoordinatorResponse, version: i16, now: Instant) {
-        let (code, node, host, port) = if version >= 4 {
-            match r.coordinators.first() {
-                Some(c) => (c.error_code, c.node_id, c.host.clone(), c.port),
-                None => (ErrorCode::CoordinatorNotAvailable.code(), -1, "".into(), -1),
-            }
-        } else {
-            (r.error_code, r.node_id, r.host.clone(), r.port)
-        };
+        let (code, node, host, port) = crate::coordinator::answer(r, version);
         let Some(g) = &mut self.group else {
             return;
         };
         g.finding = false;
-        if ErrorCode::from_code(code) != ErrorCode::None || node < 0 {
+        if code != ErrorCode::None || node < 0 {
             g.retry_at = Some(now + self.config.retry_backoff);
             return;
         }

@@ -19,9 +19,9 @@ use kasio_proto::{
     ApiKey, frame,
     messages::{
         AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
-        AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, FindCoordinatorRequest,
-        FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
-        TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+        AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, FindCoordinatorResponse,
+        InitProducerIdRequest, InitProducerIdResponse, TxnOffsetCommitRequest,
+        TxnOffsetCommitResponse,
         add_partitions_to_txn_request::AddPartitionsToTxnTopic,
         txn_offset_commit_request::{TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic},
     },
@@ -369,9 +369,17 @@ impl<T> Producer<T> {
             let Some(o) = &txn.offsets else {
                 return;
             };
-            (o.group.group_id.clone(), 0, Call::FindGroupCoordinator)
+            (
+                o.group.group_id.clone(),
+                crate::coordinator::GROUP,
+                Call::FindGroupCoordinator,
+            )
         } else {
-            (txn.id.clone(), 1, Call::FindCoordinator)
+            (
+                txn.id.clone(),
+                crate::coordinator::TRANSACTION,
+                Call::FindCoordinator,
+            )
         };
         let Some(id) = self
             .metadata
@@ -385,19 +393,7 @@ impl<T> Producer<T> {
         let Some(version) = conn.version(ApiKey::FindCoordinator) else {
             return;
         };
-        let req = if version >= 4 {
-            FindCoordinatorRequest {
-                key_type,
-                coordinator_keys: vec![key.as_str().into()],
-                ..Default::default()
-            }
-        } else {
-            FindCoordinatorRequest {
-                key: key.as_str().into(),
-                key_type,
-                ..Default::default()
-            }
-        };
+        let req = crate::coordinator::request(&key, key_type, version);
         let deadline = now + self.config.request_timeout;
         if conn
             .send(&req, Tag::Txn(call), deadline, &mut self.transmits)
@@ -673,15 +669,7 @@ impl<T> Producer<T> {
         version: i16,
         now: Instant,
     ) {
-        let (code, node, host, port) = if version >= 4 {
-            match r.coordinators.first() {
-                Some(c) => (c.error_code, c.node_id, c.host.clone(), c.port),
-                None => (ErrorCode::CoordinatorNotAvailable.code(), -1, "".into(), -1),
-            }
-        } else {
-            (r.error_code, r.node_id, r.host.clone(), r.port)
-        };
-        let code = ErrorCode::from_code(code);
+        let (code, node, host, port) = crate::coordinator::answer(r, version);
         if code != ErrorCode::None || node < 0 {
             match verdict(code) {
                 Verdict::Fatal => self.txn_failed(code, "FindCoordinator"),
