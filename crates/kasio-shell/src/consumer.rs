@@ -216,6 +216,25 @@ impl<R> Consumer<R> {
         }
     }
 
+    /// The fetched batches and events as a [`futures_core::Stream`], which never ends.
+    ///
+    /// ```no_run
+    /// # async fn demo<R: kasio_shell::Runtime>(consumer: kasio_shell::Consumer<R>) {
+    /// use futures_lite::StreamExt;
+    /// let mut fetched = consumer.stream();
+    /// while let Some(kasio_shell::Fetched::Batch(batch)) = fetched.next().await {
+    ///     println!("a batch of partition {}", batch.partition);
+    /// }
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn stream(&self) -> FetchedStream<'_, R> {
+        FetchedStream {
+            consumer: self,
+            listener: None,
+        }
+    }
+
     /// The next fetched batch or event, blocking the thread up to `timeout` for one;
     /// `None` if none came. For threads; async code uses [`next`](Self::next).
     #[must_use]
@@ -236,5 +255,43 @@ impl<R> Consumer<R> {
     pub fn close(&self) {
         self.shared.lock().closing = true;
         self.shared.wake();
+    }
+}
+
+/// A consumer's fetched batches and events as a stream; see [`Consumer::stream`].
+pub struct FetchedStream<'a, R> {
+    consumer: &'a Consumer<R>,
+    /// Taken when nothing was ready, so a wake-up after the check is not missed.
+    listener: Option<event_listener::EventListener>,
+}
+
+impl<R> std::fmt::Debug for FetchedStream<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchedStream").finish_non_exhaustive()
+    }
+}
+
+impl<R> futures_core::Stream for FetchedStream<'_, R> {
+    type Item = Fetched;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Fetched>> {
+        use std::{future::Future, pin::Pin, task::Poll};
+        let this = self.get_mut();
+        loop {
+            if let Some(listener) = &mut this.listener {
+                if Pin::new(listener).poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.listener = None;
+            }
+            let listener = this.consumer.shared.ready.listen();
+            if let Some(fetched) = this.consumer.try_next() {
+                return Poll::Ready(Some(fetched));
+            }
+            this.listener = Some(listener);
+        }
     }
 }

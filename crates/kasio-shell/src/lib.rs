@@ -25,7 +25,7 @@ mod pending;
 mod producer;
 
 pub use admin::Admin;
-pub use consumer::Consumer;
+pub use consumer::{Consumer, FetchedStream};
 pub use driver::{AsyncRuntime, Driver, Inbox, Runtime, Sockets, Step};
 pub use event_listener::{EventListener, Listener};
 pub use kasio_core::{CloseReason, ConnId};

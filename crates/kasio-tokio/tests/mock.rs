@@ -137,3 +137,40 @@ async fn send_batch_reports_once_for_many_records() {
     producer.close().await;
     cluster.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_is_a_stream_of_what_it_fetches() {
+    use futures_lite::StreamExt;
+    use kasio_tokio::{Consumer, ConsumerEvent, Fetched, Seek};
+    let cluster = MockCluster::start(ClusterConfig::default()).unwrap();
+    cluster
+        .with(|c| c.create_topic("s", 2).map(|_| ()))
+        .unwrap()
+        .unwrap();
+    let producer =
+        Producer::from_properties([("bootstrap.servers", cluster.bootstrap().as_str())]).unwrap();
+    let texts: Vec<String> = (0..3000).map(|i| i.to_string()).collect();
+    let all = producer
+        .send_batch(texts.iter().map(|t| Record::new("s").value(t.as_bytes())))
+        .await
+        .unwrap();
+    assert_eq!(all.await, Ok(3000));
+    let consumer =
+        Consumer::from_properties([("bootstrap.servers", cluster.bootstrap().as_str())]).unwrap();
+    consumer.assign(&[("s", 0), ("s", 1)]);
+    consumer.seek("s", 0, Seek::Beginning);
+    consumer.seek("s", 1, Seek::Beginning);
+    let mut stream = consumer.stream();
+    let (mut records, mut ends) = (0, 0);
+    while ends < 2 {
+        match stream.next().await.unwrap() {
+            Fetched::Batch(b) => b.for_each(|_| records += 1).unwrap(),
+            Fetched::Event(ConsumerEvent::EndOfPartition { .. }) => ends += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(records, 3000);
+    consumer.close();
+    producer.close().await;
+    cluster.stop();
+}
