@@ -1,6 +1,7 @@
 //! Writes to two topics in transactions, "both or neither": each transaction sends
-//! RECORDS records to each topic, and every ABORT_EVERY-th transaction is aborted instead
-//! of committed, so a read_committed consumer sees the committed ones only, on both topics.
+//! RECORDS records to each topic, and every ABORT_EVERY-th transaction is written in full
+//! and then aborted instead of committed, so a read_committed consumer sees the committed
+//! ones only, on both topics (and read_uncommitted every one).
 //! Prints one line per transaction (`committed 3` or `aborted 2`).
 //!
 //! `cargo run -p kasio-tokio --example transactional_producer -- localhost:9092 orders audit 10 100 3`
@@ -38,6 +39,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         if abort_every > 0 && t % abort_every == abort_every - 1 {
+            // Written in full first, so the abort has records to hide.
+            producer.flush().await;
             producer.abort_transaction().await?;
             println!("aborted {t}");
         } else if let Err(e) = producer.commit_transaction().await {
