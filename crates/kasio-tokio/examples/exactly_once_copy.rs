@@ -29,8 +29,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let idle = Duration::from_millis(arg(4, "5000").parse()?);
     let id = std::env::var("KASIO_TRANSACTIONAL_ID").unwrap_or_else(|_| format!("{group}-copier"));
+    // A static member (KASIO_GROUP_INSTANCE_ID) started again takes its partitions back at
+    // once, instead of waiting for the dead one's session to time out.
+    let instance = std::env::var("KASIO_GROUP_INSTANCE_ID").unwrap_or_default();
     let consumer = Consumer::from_properties([
         ("bootstrap.servers", bootstrap.as_str()),
+        ("group.instance.id", instance.as_str()),
         ("group.id", group.as_str()),
         ("isolation.level", "read_committed"),
         ("enable.auto.commit", "false"),
