@@ -133,3 +133,37 @@ def test_a_copier_killed_and_restarted_copies_every_record_exactly_once():
     got = read(sink, 3, "read_committed")
     want = sorted(f"V{i}" for i in range(n))
     assert len(got) == n and got == want, (len(got), len(set(got)))
+
+
+JAVA_PEER = ROOT / "tests" / "peers" / "java" / "TxnPeer.java"
+CONSUMER = ROOT / "target" / "release" / "examples" / "simple_consumer"
+
+
+def java(*args):
+    libs = os.environ.get("KASIO_LAB_LIBS")
+    if not libs:
+        pytest.fail("KASIO_LAB_LIBS is not set: start the lab with scripts/kafka up")
+    return subprocess.run(["java", "-cp", f"{libs}/*", str(JAVA_PEER), *map(str, args)],
+                          capture_output=True, text=True, timeout=180)
+
+
+def test_the_java_client_reads_kasio_transactions_and_kasio_reads_the_java_clients():
+    """Both ways with the Apache Kafka Java client: what kasio commits the Java client reads
+    with read_committed, and never what kasio aborted; what the Java client commits kasio
+    reads with read_committed, and never what it aborted."""
+    (mine, theirs) = topics(3, 3)
+    run = produce(mine, mine, 6, 100, 3)
+    assert run.returncode == 0, run.stderr[-2000:]
+    got = java("read", bootstrap(), mine)
+    assert got.returncode == 0, got.stderr[-2000:]
+    want = sorted(f"txn-{t}-{r}" for t in (0, 1, 3, 4) for r in range(100) for _ in range(2))
+    assert sorted(got.stdout.split()) == want
+
+    wrote = java("write", bootstrap(), theirs, 6, 100, 3)
+    assert wrote.returncode == 0, wrote.stderr[-2000:]
+    assert CONSUMER.exists(), f"build it first: cargo build --release -p kasio-tokio --examples ({CONSUMER})"
+    read = subprocess.run([str(CONSUMER), bootstrap(), theirs, "3", "read_committed"],
+                          capture_output=True, text=True, timeout=120)
+    assert read.returncode == 0, read.stderr[-2000:]
+    values = sorted(line.split(" ", 3)[3] for line in read.stdout.splitlines())
+    assert values == sorted(f"java-{t}-{r}" for t in (0, 1, 3, 4) for r in range(100))

@@ -32,8 +32,8 @@ use std::{sync::Arc, time::Instant};
 pub(crate) const PRODUCE_MAX: i16 = 11;
 const END_TXN_MAX: i16 = 4;
 const ADD_PARTITIONS_MAX: i16 = 3;
-/// TxnOffsetCommit names topics up to v5.
-const TXN_OFFSET_COMMIT_MAX: i16 = 5;
+/// TxnOffsetCommit v5 would add the offsets implicitly (the second protocol).
+const TXN_OFFSET_COMMIT_MAX: i16 = 4;
 
 /// How long to wait before asking a busy coordinator again (the Java client's 20 ms for
 /// CONCURRENT_TRANSACTIONS would hammer a loading one; this is between).
