@@ -16,7 +16,19 @@ use pair::Pair;
 use std::time::Duration;
 
 fn transactional() -> Pair {
-    let mut pair = Pair::new(3, 7, |c| {
+    transactional_on(1)
+}
+
+/// A transactional producer, initialized, on a cluster whose finalized
+/// `transaction.version` is `version`.
+fn transactional_on(version: i16) -> Pair {
+    let cluster = kasio_mock::ClusterConfig {
+        brokers: 3,
+        seed: 7,
+        transaction_version: version,
+        ..Default::default()
+    };
+    let mut pair = Pair::with_cluster(cluster, |c| {
         c.set("transactional.id", "copier").unwrap();
         c.set("linger.ms", "5").unwrap();
     });
@@ -96,34 +108,36 @@ fn committed(pair: &mut Pair, topic: &str) -> Vec<u64> {
 
 #[test]
 fn committed_transactions_are_read_and_aborted_ones_never() {
-    let mut pair = transactional();
-    pair.producer.begin_transaction().unwrap();
-    send_both(&mut pair, 0..500);
-    assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
-    assert!(pair.delivered.values().all(Result::is_ok));
+    for version in [1, 2] {
+        let mut pair = transactional_on(version);
+        pair.producer.begin_transaction().unwrap();
+        send_both(&mut pair, 0..500);
+        assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
+        assert!(pair.delivered.values().all(Result::is_ok));
 
-    pair.producer.begin_transaction().unwrap();
-    // The first half is written before the abort, the second is still buffered.
-    send_both(&mut pair, 500..650);
-    pair.run_until(Duration::from_secs(10), |p| p.delivered.len() == 1300);
-    send_both(&mut pair, 650..800);
-    assert_eq!(finish(&mut pair, false), TxnEvent::Aborted);
-    let aborted = pair
-        .delivered
-        .values()
-        .filter(|d| **d == Err(ProduceError::TransactionAborted))
-        .count();
-    assert_eq!(pair.delivered.len(), 1600, "every record has its answer");
-    // Both kinds are in this abort: records written (then marked aborted) and dropped.
-    assert_eq!(aborted, 300, "the buffered half dropped unsent");
+        pair.producer.begin_transaction().unwrap();
+        // The first half is written before the abort, the second is still buffered.
+        send_both(&mut pair, 500..650);
+        pair.run_until(Duration::from_secs(10), |p| p.delivered.len() == 1300);
+        send_both(&mut pair, 650..800);
+        assert_eq!(finish(&mut pair, false), TxnEvent::Aborted);
+        let aborted = pair
+            .delivered
+            .values()
+            .filter(|d| **d == Err(ProduceError::TransactionAborted))
+            .count();
+        assert_eq!(pair.delivered.len(), 1600, "every record has its answer");
+        // Both kinds are in this abort: records written (then marked aborted) and dropped.
+        assert_eq!(aborted, 300, "the buffered half dropped unsent");
 
-    pair.producer.begin_transaction().unwrap();
-    send_both(&mut pair, 800..1000);
-    assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
-    let want: Vec<u64> = (0..500).chain(800..1000).collect();
-    assert_eq!(committed(&mut pair, "a"), want, "{aborted} aborted unsent");
-    assert_eq!(committed(&mut pair, "b"), want);
-    assert_eq!(pair.producer.transaction_state(), Some(TxnState::Ready));
+        pair.producer.begin_transaction().unwrap();
+        send_both(&mut pair, 800..1000);
+        assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
+        let want: Vec<u64> = (0..500).chain(800..1000).collect();
+        assert_eq!(committed(&mut pair, "a"), want, "{aborted} aborted unsent");
+        assert_eq!(committed(&mut pair, "b"), want);
+        assert_eq!(pair.producer.transaction_state(), Some(TxnState::Ready));
+    }
 }
 
 #[test]
@@ -191,87 +205,94 @@ fn offsets_commit_with_the_transaction_only() {
 
 #[test]
 fn busy_and_moving_coordinators_are_retried() {
-    let mut pair = transactional();
-    pair.cluster.inject(Fault::FailNext {
-        api: ApiKey::AddPartitionsToTxn,
-        count: 3,
-        error: ErrorCode::ConcurrentTransactions,
-    });
-    pair.cluster.inject(Fault::FailNext {
-        api: ApiKey::EndTxn,
-        count: 2,
-        error: ErrorCode::NotCoordinator,
-    });
-    pair.cluster.inject(Fault::FailNext {
-        api: ApiKey::FindCoordinator,
-        count: 1,
-        error: ErrorCode::CoordinatorNotAvailable,
-    });
-    pair.producer.begin_transaction().unwrap();
-    send_both(&mut pair, 0..100);
-    assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
-    assert_eq!(committed(&mut pair, "a"), (0..100).collect::<Vec<_>>());
-    assert!(pair.cluster.requests(ApiKey::AddPartitionsToTxn) >= 4);
-    assert!(pair.cluster.requests(ApiKey::EndTxn) >= 3);
+    for version in [1, 2] {
+        let mut pair = transactional_on(version);
+        pair.cluster.inject(Fault::FailNext {
+            api: ApiKey::AddPartitionsToTxn,
+            count: 3,
+            error: ErrorCode::ConcurrentTransactions,
+        });
+        pair.cluster.inject(Fault::FailNext {
+            api: ApiKey::EndTxn,
+            count: 2,
+            error: ErrorCode::NotCoordinator,
+        });
+        pair.cluster.inject(Fault::FailNext {
+            api: ApiKey::FindCoordinator,
+            count: 1,
+            error: ErrorCode::CoordinatorNotAvailable,
+        });
+        pair.producer.begin_transaction().unwrap();
+        send_both(&mut pair, 0..100);
+        assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
+        assert_eq!(committed(&mut pair, "a"), (0..100).collect::<Vec<_>>());
+        // The second protocol sends no AddPartitionsToTxn to fail.
+        assert!(version == 2 || pair.cluster.requests(ApiKey::AddPartitionsToTxn) >= 4);
+        assert!(pair.cluster.requests(ApiKey::EndTxn) >= 3);
+    }
 }
 
 #[test]
 fn a_failed_record_makes_the_transaction_abortable() {
-    let mut pair = transactional();
-    pair.producer.begin_transaction().unwrap();
-    pair.cluster.inject(Fault::FailNext {
-        api: ApiKey::Produce,
-        count: 1,
-        error: ErrorCode::TopicAuthorizationFailed,
-    });
-    send_both(&mut pair, 0..50);
-    let now = pair.now;
-    pair.producer.commit_transaction(now).unwrap_or(());
-    pair.run_until(Duration::from_secs(30), |p| !p.txn_events.is_empty());
-    let Some(TxnEvent::Failed {
-        op: TxnOp::Commit,
-        error: TxnError::Abortable { .. },
-    }) = pair.txn_events.last()
-    else {
-        panic!("{:?}", pair.txn_events);
-    };
-    assert_eq!(
-        pair.producer.transaction_state(),
-        Some(TxnState::AbortableError)
-    );
-    assert_eq!(finish(&mut pair, false), TxnEvent::Aborted);
-    assert!(committed(&mut pair, "a").is_empty());
-    pair.producer.begin_transaction().unwrap();
-    send_both(&mut pair, 50..60);
-    assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
-    assert_eq!(committed(&mut pair, "b"), (50..60).collect::<Vec<_>>());
+    for version in [1, 2] {
+        let mut pair = transactional_on(version);
+        pair.producer.begin_transaction().unwrap();
+        pair.cluster.inject(Fault::FailNext {
+            api: ApiKey::Produce,
+            count: 1,
+            error: ErrorCode::TopicAuthorizationFailed,
+        });
+        send_both(&mut pair, 0..50);
+        let now = pair.now;
+        pair.producer.commit_transaction(now).unwrap_or(());
+        pair.run_until(Duration::from_secs(30), |p| !p.txn_events.is_empty());
+        let Some(TxnEvent::Failed {
+            op: TxnOp::Commit,
+            error: TxnError::Abortable { .. },
+        }) = pair.txn_events.last()
+        else {
+            panic!("{:?}", pair.txn_events);
+        };
+        assert_eq!(
+            pair.producer.transaction_state(),
+            Some(TxnState::AbortableError)
+        );
+        assert_eq!(finish(&mut pair, false), TxnEvent::Aborted);
+        assert!(committed(&mut pair, "a").is_empty());
+        pair.producer.begin_transaction().unwrap();
+        send_both(&mut pair, 50..60);
+        assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
+        assert_eq!(committed(&mut pair, "b"), (50..60).collect::<Vec<_>>());
+    }
 }
 
 #[test]
 fn a_stale_epoch_is_renewed_by_the_abort() {
-    let mut pair = transactional();
-    let epoch = pair.producer.producer_id().unwrap().1;
-    pair.producer.begin_transaction().unwrap();
-    pair.cluster.inject(Fault::FailNext {
-        api: ApiKey::Produce,
-        count: 1,
-        error: ErrorCode::InvalidProducerEpoch,
-    });
-    send_both(&mut pair, 0..20);
-    pair.run_until(Duration::from_secs(10), |p| p.delivered.len() == 40);
-    assert_eq!(
-        pair.producer.transaction_state(),
-        Some(TxnState::AbortableError)
-    );
-    assert_eq!(finish(&mut pair, false), TxnEvent::Aborted);
-    assert!(
-        pair.producer.producer_id().unwrap().1 > epoch,
-        "a new epoch"
-    );
-    pair.producer.begin_transaction().unwrap();
-    send_both(&mut pair, 20..30);
-    assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
-    assert_eq!(committed(&mut pair, "a"), (20..30).collect::<Vec<_>>());
+    for version in [1, 2] {
+        let mut pair = transactional_on(version);
+        let epoch = pair.producer.producer_id().unwrap().1;
+        pair.producer.begin_transaction().unwrap();
+        pair.cluster.inject(Fault::FailNext {
+            api: ApiKey::Produce,
+            count: 1,
+            error: ErrorCode::InvalidProducerEpoch,
+        });
+        send_both(&mut pair, 0..20);
+        pair.run_until(Duration::from_secs(10), |p| p.delivered.len() == 40);
+        assert_eq!(
+            pair.producer.transaction_state(),
+            Some(TxnState::AbortableError)
+        );
+        assert_eq!(finish(&mut pair, false), TxnEvent::Aborted);
+        assert!(
+            pair.producer.producer_id().unwrap().1 > epoch,
+            "a new epoch"
+        );
+        pair.producer.begin_transaction().unwrap();
+        send_both(&mut pair, 20..30);
+        assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
+        assert_eq!(committed(&mut pair, "a"), (20..30).collect::<Vec<_>>());
+    }
 }
 
 #[test]
@@ -301,4 +322,66 @@ fn fencing_is_fatal() {
     );
     assert!(pair.producer.begin_transaction().is_err());
     assert!(pair.producer.abort_transaction(pair.now).is_err());
+}
+
+/// With `transaction.version` 2 the producer speaks KIP-890's second protocol: no
+/// AddPartitionsToTxn or AddOffsetsToTxn (Produce and TxnOffsetCommit add implicitly), and
+/// every EndTxn returns the next epoch, under which sequences start again.
+#[test]
+fn the_second_protocol_adds_implicitly_and_bumps_the_epoch_every_transaction() {
+    let mut pair = transactional_on(2);
+    pair.add_admin(|_| {});
+    let first = pair.producer.producer_id().unwrap().1;
+    let group = GroupMetadata::group("tv2-group");
+    for (round, commit) in [(0u64, true), (1, false), (2, true)] {
+        pair.producer.begin_transaction().unwrap();
+        // Written in full, so the abort has records to hide.
+        send_both(&mut pair, round * 100..round * 100 + 100);
+        pair.run_until(Duration::from_secs(10), |p| {
+            p.delivered.len() as u64 == (round + 1) * 200
+        });
+        let now = pair.now;
+        let before = pair.txn_events.len();
+        pair.producer
+            .send_offsets_to_transaction(&[("in", 1, (round as i64 + 1) * 10)], group.clone(), now)
+            .unwrap();
+        pair.run_until(Duration::from_secs(10), |p| p.txn_events.len() > before);
+        assert_eq!(pair.txn_events.last(), Some(&TxnEvent::OffsetsSent));
+        let want = if commit {
+            TxnEvent::Committed
+        } else {
+            TxnEvent::Aborted
+        };
+        assert_eq!(finish(&mut pair, commit), want);
+        let epoch = pair.producer.producer_id().unwrap().1;
+        assert_eq!(epoch, first + round as i16 + 1, "one epoch per transaction");
+    }
+    assert!(pair.delivered.values().all(Result::is_ok));
+    assert_eq!(pair.cluster.requests(ApiKey::AddPartitionsToTxn), 0);
+    assert_eq!(pair.cluster.requests(ApiKey::AddOffsetsToTxn), 0);
+    let want: Vec<u64> = (0..100).chain(200..300).collect();
+    assert_eq!(committed(&mut pair, "a"), want);
+    assert_eq!(committed(&mut pair, "b"), want);
+    let AdminOutput::Committed(c) = pair
+        .admin_run(|a, now| a.group_offsets("tv2-group", now))
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(c.iter().map(|o| o.offset).collect::<Vec<_>>(), vec![30]);
+}
+
+/// The first protocol on a cluster with the second: the epoch stays across transactions
+/// unless an abort must renew it.
+#[test]
+fn the_first_protocol_keeps_its_epoch() {
+    let mut pair = transactional();
+    let epoch = pair.producer.producer_id().unwrap().1;
+    for round in 0..3u64 {
+        pair.producer.begin_transaction().unwrap();
+        send_both(&mut pair, round * 10..round * 10 + 10);
+        assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
+    }
+    assert_eq!(pair.producer.producer_id().unwrap().1, epoch);
+    assert!(pair.cluster.requests(ApiKey::AddPartitionsToTxn) >= 3);
 }

@@ -31,6 +31,10 @@ pub struct ClusterConfig {
     /// told in SaslAuthenticate and must re-authenticate on the connection before then
     /// (KIP-368); a request other than SASL after it ends closes the connection.
     pub sasl_session_lifetime: Option<std::time::Duration>,
+    /// The finalized `transaction.version` feature: 2 serves KIP-890's second transaction
+    /// protocol (Produce adds partitions, TxnOffsetCommit adds offsets, EndTxn v5+ bumps
+    /// the epoch) to clients that speak it; below 2 only the first.
+    pub transaction_version: i16,
 }
 
 impl Default for ClusterConfig {
@@ -45,6 +49,7 @@ impl Default for ClusterConfig {
             seed: 0,
             sasl_users: Vec::new(),
             sasl_session_lifetime: None,
+            transaction_version: 1,
         }
     }
 }

@@ -174,6 +174,8 @@ pub(crate) struct Connection {
     auth_started: Instant,
     /// Responses handed to the owner (not counting negotiation and authentication).
     pub(crate) responses: u64,
+    /// The cluster's finalized `transaction.version` feature (0 when not reported).
+    pub(crate) transaction_version: i16,
 }
 
 impl Connection {
@@ -224,6 +226,7 @@ impl Connection {
             reauth_at: None,
             auth_started: now,
             responses: 0,
+            transaction_version: 0,
             id,
             node,
             purpose,
@@ -554,6 +557,11 @@ impl Connection {
                 code.name()
             )));
         }
+        self.transaction_version = resp
+            .finalized_features
+            .iter()
+            .find(|f| &*f.name == "transaction.version")
+            .map_or(0, |f| f.max_version_level);
         self.versions = vec![None; ApiKey::ALL.len().max(100)];
         for k in &resp.api_keys {
             let Some(api) = ApiKey::from_i16(k.api_key) else {

@@ -315,6 +315,7 @@ impl<T> Producer<T> {
                     continue;
                 }
                 if let Some(t) = txn
+                    && !t.v2
                     && let Ok(pi) = i32::try_from(p)
                     && !t.added.contains(&(topic.name.clone(), pi))
                 {
@@ -375,7 +376,7 @@ impl<T> Producer<T> {
         if conn.in_flight.len() >= max_in_flight {
             return false;
         }
-        let cap = super::transact::produce_cap(self.txn.is_some());
+        let cap = super::transact::produce_cap(self.txn.as_ref());
         let Some(version) = conn
             .version(kasio_proto::ApiKey::Produce)
             .map(|v| v.min(cap))
@@ -480,6 +481,11 @@ impl<T> Producer<T> {
         );
         drop(req);
         if sent.is_some() {
+            if let Some(t) = self.txn.as_mut().filter(|t| t.v2) {
+                // The broker adds these partitions to the transaction on its own; an abort
+                // must still end it.
+                t.added.extend(included.iter().cloned());
+            }
             self.requests.insert(rid, included);
             true
         } else {
@@ -504,7 +510,7 @@ impl<T> Producer<T> {
             | Tag::SaslHandshake
             | Tag::SaslAuthenticate
             | Tag::Classic => {}
-            Tag::Txn(call) => self.on_txn_response(call, req, frame, now),
+            Tag::Txn(call) => self.on_txn_response(conn, call, req, frame, now),
             Tag::Metadata => {
                 match frame::decode_response_as::<MetadataResponse>(req.version, frame) {
                     Ok((_, resp)) => self.on_metadata(&resp, now),

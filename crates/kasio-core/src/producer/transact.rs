@@ -1,5 +1,5 @@
 //! The transactional producer's commands and its coordinator requests (the state they
-//! move is in `txn.rs`).
+//! move, and the two protocols, are in `txn.rs`).
 
 use super::{
     Event, ProduceError, Producer,
@@ -29,7 +29,7 @@ use kasio_proto::{
 use std::{sync::Arc, time::Instant};
 
 /// The highest versions of the first transaction protocol (see `txn.rs`).
-pub(crate) const PRODUCE_MAX: i16 = 11;
+const PRODUCE_MAX: i16 = 11;
 const END_TXN_MAX: i16 = 4;
 const ADD_PARTITIONS_MAX: i16 = 3;
 /// TxnOffsetCommit v5 would add the offsets implicitly (the second protocol).
@@ -274,7 +274,7 @@ impl<T> Producer<T> {
                 if !partitions.is_empty() {
                     self.send_add_partitions(partitions, now);
                 } else if let Some(o) = &txn.offsets {
-                    let call = if o.added {
+                    let call = if o.added || txn.v2 {
                         Call::OffsetCommit
                     } else {
                         Call::AddOffsets
@@ -316,9 +316,9 @@ impl<T> Producer<T> {
     }
 
     /// Partitions holding records of the open transaction that the coordinator does not
-    /// know yet.
+    /// know yet (none in the second protocol, where Produce adds them).
     fn partitions_to_add(&self) -> Vec<(Arc<str>, i32)> {
-        let Some(txn) = &self.txn else {
+        let Some(txn) = self.txn.as_ref().filter(|t| !t.v2) else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -533,7 +533,9 @@ impl<T> Producer<T> {
                     topics,
                     ..Default::default()
                 };
-                conn.send_capped(&req, TXN_OFFSET_COMMIT_MAX, tag, deadline, out, 256)
+                // v6 names topics by id only, which these offsets do not carry.
+                let cap = if txn.v2 { 5 } else { TXN_OFFSET_COMMIT_MAX };
+                conn.send_capped(&req, cap, tag, deadline, out, 256)
             }
             Call::EndTxn => {
                 let req = EndTxnRequest {
@@ -543,7 +545,8 @@ impl<T> Producer<T> {
                     committed: txn.state == TxnState::Committing,
                     ..Default::default()
                 };
-                conn.send_capped(&req, END_TXN_MAX, tag, deadline, out, 128)
+                let cap = if txn.v2 { i16::MAX } else { END_TXN_MAX };
+                conn.send_capped(&req, cap, tag, deadline, out, 128)
             }
             Call::FindCoordinator | Call::FindGroupCoordinator | Call::AddPartitions => return,
         };
@@ -590,6 +593,7 @@ impl<T> Producer<T> {
 
     pub(super) fn on_txn_response(
         &mut self,
+        conn: ConnId,
         call: Call,
         req: InFlight,
         frame: Bytes,
@@ -606,7 +610,7 @@ impl<T> Producer<T> {
             }
             Call::InitProducerId => {
                 frame::decode_response_as::<InitProducerIdResponse>(req.version, frame)
-                    .map(|(_, r)| self.on_txn_producer_id(&r, now))
+                    .map(|(_, r)| self.on_txn_producer_id(conn, &r, now))
             }
             Call::AddPartitions => {
                 frame::decode_response_as::<AddPartitionsToTxnResponse>(req.version, frame)
@@ -645,6 +649,7 @@ impl<T> Producer<T> {
                             Verdict::Ok => {
                                 if let Some(txn) = &mut self.txn {
                                     txn.offsets = None;
+                                    txn.has_offsets = true;
                                 }
                                 self.txn_done(TxnEvent::OffsetsSent);
                             }
@@ -655,7 +660,7 @@ impl<T> Producer<T> {
                 )
             }
             Call::EndTxn => frame::decode_response_as::<EndTxnResponse>(req.version, frame)
-                .map(|(_, r)| self.on_end_txn(ErrorCode::from_code(r.error_code), now)),
+                .map(|(_, r)| self.on_end_txn(&r, now)),
         };
         if result.is_err() {
             self.txn_lost(call, now);
@@ -695,22 +700,34 @@ impl<T> Producer<T> {
         }
     }
 
-    fn on_txn_producer_id(&mut self, r: &InitProducerIdResponse, now: Instant) {
+    /// A new producer id or epoch: sequences start again.
+    fn new_epoch(&mut self, id: i64, epoch: i16) {
+        self.producer_id.id = id;
+        self.producer_id.epoch = epoch;
+        self.producer_id.state = IdState::Ready;
+        for topic in self.topics.values_mut() {
+            for ps in &mut topic.partitions {
+                ps.next_sequence = 0;
+                ps.acked = false;
+            }
+        }
+    }
+
+    fn on_txn_producer_id(&mut self, conn: ConnId, r: &InitProducerIdResponse, now: Instant) {
         let code = ErrorCode::from_code(r.error_code);
         match verdict(code) {
             Verdict::Ok => {
-                self.producer_id.id = r.producer_id;
-                self.producer_id.epoch = r.producer_epoch;
-                self.producer_id.state = IdState::Ready;
-                for topic in self.topics.values_mut() {
-                    for ps in &mut topic.partitions {
-                        ps.next_sequence = 0;
-                        ps.acked = false;
-                    }
-                }
+                self.new_epoch(r.producer_id, r.producer_epoch);
+                // The second protocol when the cluster has it and speaks its versions.
+                let v2 = self.pool.get_mut(conn).is_some_and(|c| {
+                    c.transaction_version >= 2
+                        && c.version(ApiKey::EndTxn).is_some_and(|v| v >= 5)
+                        && c.version(ApiKey::Produce).is_some_and(|v| v >= 12)
+                });
                 let Some(txn) = &mut self.txn else {
                     return;
                 };
+                txn.v2 = v2;
                 let renewed = std::mem::take(&mut txn.renew_epoch);
                 txn.state = TxnState::Ready;
                 if renewed && txn.op == Some(TxnOp::Abort) {
@@ -752,9 +769,18 @@ impl<T> Producer<T> {
         }
     }
 
-    fn on_end_txn(&mut self, code: ErrorCode, now: Instant) {
+    fn on_end_txn(&mut self, r: &EndTxnResponse, now: Instant) {
+        let code = ErrorCode::from_code(r.error_code);
         match verdict(code) {
             Verdict::Ok => {
+                if self.txn.as_ref().is_some_and(|t| t.v2) && r.producer_epoch >= 0 {
+                    // The second protocol ends every transaction with a new epoch, which
+                    // also renews one that needed it.
+                    self.new_epoch(r.producer_id, r.producer_epoch);
+                    if let Some(txn) = &mut self.txn {
+                        txn.renew_epoch = false;
+                    }
+                }
                 let Some(txn) = &mut self.txn else {
                     return;
                 };
@@ -788,8 +814,11 @@ impl<T> Producer<T> {
     }
 }
 
-/// Whether a Produce request carries a transaction: it then stays at the first protocol's
-/// versions.
-pub(crate) fn produce_cap(transactional: bool) -> i16 {
-    if transactional { PRODUCE_MAX } else { i16::MAX }
+/// The highest Produce version for a producer with `txn`: the first transaction protocol
+/// stays below v12.
+pub(crate) fn produce_cap(txn: Option<&super::txn::Txn>) -> i16 {
+    match txn {
+        Some(t) if !t.v2 => PRODUCE_MAX,
+        _ => i16::MAX,
+    }
 }

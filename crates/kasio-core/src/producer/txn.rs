@@ -3,9 +3,11 @@
 //! FindCoordinator, InitProducerId, AddPartitionsToTxn (before a partition's first batch),
 //! AddOffsetsToTxn and TxnOffsetCommit, then EndTxn once every record has its answer.
 //!
-//! The flow is Kafka's first transaction protocol (explicit AddPartitionsToTxn, no epoch
-//! bump per transaction), which every 4.x broker serves: Produce stays below v12 and EndTxn
-//! below v5 for a transactional producer, as those versions mean KIP-890's second one.
+//! Two protocols: Kafka's first (explicit AddPartitionsToTxn and AddOffsetsToTxn, no epoch
+//! bump per transaction), and KIP-890's second when the cluster's `transaction.version`
+//! is 2 or more (Produce v12+ and TxnOffsetCommit v5+ add partitions and offsets
+//! implicitly, and EndTxn v5+ returns a new epoch after every transaction). The first keeps
+//! a transactional producer below those versions.
 
 use crate::ErrorCode;
 use std::{
@@ -213,6 +215,9 @@ pub(crate) struct Txn {
     pub(crate) renew_epoch: bool,
     /// The operation waiting for its event.
     pub(crate) op: Option<TxnOp>,
+    /// Kafka's second transaction protocol (KIP-890, `transaction.version` 2): partitions
+    /// and offsets join the transaction implicitly, and every EndTxn bumps the epoch.
+    pub(crate) v2: bool,
 }
 
 impl Txn {
@@ -232,6 +237,7 @@ impl Txn {
             error: None,
             renew_epoch: false,
             op: None,
+            v2: false,
         }
     }
 

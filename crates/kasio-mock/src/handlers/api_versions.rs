@@ -53,9 +53,18 @@ pub(crate) fn served() -> Vec<ApiVersion> {
         .collect()
 }
 
-pub(crate) fn handle() -> ApiVersionsResponse {
+pub(crate) fn handle(transaction_version: i16) -> ApiVersionsResponse {
     ApiVersionsResponse {
         api_keys: served(),
+        finalized_features_epoch: 1,
+        finalized_features: vec![
+            kasio_proto::messages::api_versions_response::FinalizedFeatureKey {
+                name: "transaction.version".into(),
+                max_version_level: transaction_version,
+                min_version_level: transaction_version,
+                ..Default::default()
+            },
+        ],
         ..Default::default()
     }
 }

@@ -46,9 +46,9 @@ pub(crate) fn handle(
 ) -> Outcome {
     let version = header.request_api_version;
     match body {
-        AnyRequest::ApiVersions(_) => {
-            Outcome::Respond(Box::new(AnyResponse::ApiVersions(api_versions::handle())))
-        }
+        AnyRequest::ApiVersions(_) => Outcome::Respond(Box::new(AnyResponse::ApiVersions(
+            api_versions::handle(cluster.config.transaction_version),
+        ))),
         AnyRequest::Metadata(r) => Outcome::Respond(Box::new(AnyResponse::Metadata(
             metadata::handle(cluster, &r, version),
         ))),
@@ -77,7 +77,10 @@ pub(crate) fn handle(
             txn::commit_offsets(cluster, broker, &r),
         ))),
         AnyRequest::EndTxn(r) => {
-            Outcome::Respond(Box::new(AnyResponse::EndTxn(txn::end(cluster, broker, &r))))
+            let version = header.request_api_version;
+            Outcome::Respond(Box::new(AnyResponse::EndTxn(txn::end(
+                cluster, broker, &r, version,
+            ))))
         }
         AnyRequest::DeleteTopics(r) => Outcome::Respond(Box::new(AnyResponse::DeleteTopics(
             topics::delete(cluster, &r),

@@ -22,6 +22,7 @@ pub(crate) fn handle(
 ) -> Outcome {
     let mut responses = Vec::new();
     let mut appended = false;
+    let mut implicit = Vec::new();
     for t in &req.topic_data {
         let name = topic_name(cluster, &t.name, t.topic_id);
         let mut partition_responses = Vec::new();
@@ -49,6 +50,11 @@ pub(crate) fn handle(
                             Ok(base) => {
                                 r.base_offset = base;
                                 appended = true;
+                                implicit.push((
+                                    name.clone().unwrap_or_default(),
+                                    p.index,
+                                    producer_id(&records),
+                                ));
                                 part.log.trim_to(cluster.config.max_bytes_per_partition);
                             }
                             Err(AppendError::Corrupt(e)) => {
@@ -81,6 +87,11 @@ pub(crate) fn handle(
     if appended {
         fetch::wake(cluster, now, true);
     }
+    if let Some(id) = req.transactional_id.as_deref().filter(|id| !id.is_empty()) {
+        for (topic, partition, pid) in implicit {
+            super::txn::implicit_add(cluster, id, pid, &topic, partition);
+        }
+    }
     if req.acks == 0 {
         return Outcome::Silent;
     }
@@ -89,4 +100,12 @@ pub(crate) fn handle(
         ..Default::default()
     };
     Outcome::Respond(Box::new(AnyResponse::Produce(response)))
+}
+
+/// The producer id of the first batch in `records` (-1 when unreadable).
+fn producer_id(records: &bytes::Bytes) -> i64 {
+    match kasio_proto::records::Batches::new(records.clone()).next() {
+        Some(Ok(kasio_proto::records::Batch::V2(b))) => b.producer_id,
+        _ => -1,
+    }
 }

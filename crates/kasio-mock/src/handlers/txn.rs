@@ -272,19 +272,45 @@ pub(crate) fn commit_offsets(
     }
 }
 
-pub(crate) fn end(cluster: &mut Cluster, broker: i32, req: &EndTxnRequest) -> EndTxnResponse {
+/// EndTxn: markers written, offsets settled; in the second protocol (EndTxn v5+ on a
+/// cluster with `transaction.version` 2) the epoch moves on and the answer carries it.
+pub(crate) fn end(
+    cluster: &mut Cluster,
+    broker: i32,
+    req: &EndTxnRequest,
+    version: i16,
+) -> EndTxnResponse {
     let id = req.transactional_id.to_string();
     let code = check(cluster, broker, &id, req.producer_id, req.producer_epoch);
+    let mut epoch = req.producer_epoch;
     if code == ErrorCode::None
         && let Some(mut t) = cluster.txns.remove(&id)
     {
         finish(cluster, &mut t, req.committed);
+        if version >= 5 && cluster.config.transaction_version >= 2 {
+            t.epoch += 1;
+            epoch = t.epoch;
+            cluster.producer_epochs.insert(t.producer_id, t.epoch);
+        }
         cluster.txns.insert(id, t);
     }
     EndTxnResponse {
         error_code: code.code(),
         producer_id: req.producer_id,
-        producer_epoch: req.producer_epoch,
+        producer_epoch: epoch,
         ..Default::default()
+    }
+}
+
+/// The second protocol's implicit AddPartitionsToTxn: a transactional Produce puts its
+/// partition into the producer's open transaction.
+pub(crate) fn implicit_add(cluster: &mut Cluster, id: &str, pid: i64, topic: &str, partition: i32) {
+    if cluster.config.transaction_version < 2 {
+        return;
+    }
+    if let Some(t) = cluster.txns.get_mut(id)
+        && t.producer_id == pid
+    {
+        t.partitions.insert((topic.to_string(), partition));
     }
 }
