@@ -407,6 +407,12 @@ impl<R> Producer<R> {
         self.shared.lock().core.outstanding()
     }
 
+    /// The transaction protocol in use once initialized: 2 (KIP-890) or 1.
+    #[must_use]
+    pub fn transaction_protocol(&self) -> Option<u8> {
+        self.shared.lock().core.transaction_protocol()
+    }
+
     /// Starts a transactional operation in the core; its result comes with its event.
     fn transact(
         &self,

@@ -23,6 +23,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("transactional.id", id.as_str()),
     ])?;
     producer.init_transactions().await?;
+    if let Some(v) = producer.transaction_protocol() {
+        println!("transaction protocol {v}");
+    }
     for t in 0..transactions {
         producer.begin_transaction()?;
         for r in 0..records {

@@ -47,6 +47,17 @@ impl<T> Producer<T> {
         self.txn.as_mut().ok_or(TxnError::NotTransactional)
     }
 
+    /// Which transaction protocol the producer speaks, once initialized: 2 for KIP-890's
+    /// (the cluster's `transaction.version` is 2 or more), else 1; `None` before, or
+    /// without a `transactional.id`.
+    #[must_use]
+    pub fn transaction_protocol(&self) -> Option<u8> {
+        self.txn
+            .as_ref()
+            .filter(|t| !matches!(t.state, TxnState::Uninitialized | TxnState::Initializing))
+            .map(|t| if t.v2 { 2 } else { 1 })
+    }
+
     /// Where the transactional producer stands; `None` without a `transactional.id`.
     #[must_use]
     pub fn transaction_state(&self) -> Option<TxnState> {
