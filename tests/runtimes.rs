@@ -719,3 +719,84 @@ suite!(tokio_rt, Tokio);
 suite!(smol_rt, Smol);
 suite!(async_std_rt, AsyncStd);
 suite!(blocking, Blocking);
+
+/// A transaction left open past `transaction.timeout.ms` on the real broker, whose
+/// coordinator aborts it and moves the producer to a new epoch. The client's part is the
+/// core's, so one runtime shows it; scripts/test runs it on both transaction protocols.
+async fn lab_transaction_timeout_on<F: Flavor>() {
+    let props = lab("PLAINTEXT", None);
+    let topic = format!("suite-txn-timeout-{}", std::process::id());
+    let admin = kasio_shell::Admin::<F::R>::from_properties(borrowed(&props)).unwrap();
+    let created = F::call(admin.create_topics(&[NewTopic::new(&topic, 1, 1)], false))
+        .await
+        .unwrap();
+    assert!(created[0].error.is_none(), "{created:?}");
+    let mut txn_props = props.clone();
+    txn_props.push(("transactional.id".into(), topic.clone()));
+    txn_props.push(("transaction.timeout.ms".into(), "1000".into()));
+    let producer = Producer::<F::R>::from_properties(borrowed(&txn_props)).unwrap();
+    F::wait(producer.init_transactions()).await.unwrap();
+    let protocol = producer.transaction_protocol().unwrap();
+    let send = |v: &'static str| {
+        let producer = &producer;
+        let topic = &topic;
+        async move {
+            let d = F::send(producer, Record::new(topic).value(v.as_bytes()))
+                .await
+                .unwrap();
+            F::wait(d).await
+        }
+    };
+    producer.begin_transaction().unwrap();
+    send("1").await.unwrap();
+    // The lab's coordinator looks for timed-out transactions every second.
+    kasio_tokio::Tokio::sleep_until(Instant::now() + Duration::from_secs(4)).await;
+    let after = send("2").await;
+    assert!(
+        matches!(
+            after,
+            Err(ProduceError::Broker {
+                code: ErrorCode::InvalidProducerEpoch,
+                ..
+            })
+        ),
+        "{after:?}"
+    );
+    let commit = F::wait(producer.commit_transaction()).await;
+    assert!(
+        matches!(commit, Err(kasio_shell::TxnError::Abortable { .. })),
+        "{commit:?}"
+    );
+    let abort = F::wait(producer.abort_transaction()).await;
+    if protocol == 1 {
+        // The first protocol cannot tell the old epoch from a fenced one.
+        let Err(kasio_shell::TxnError::Fatal { code, message }) = abort else {
+            panic!("{abort:?}");
+        };
+        assert_eq!(code, ErrorCode::ProducerFenced);
+        assert!(message.contains("transaction.timeout.ms"), "{message}");
+    } else {
+        // The second answers the abort with the new epoch, and the producer goes on.
+        abort.unwrap();
+        producer.begin_transaction().unwrap();
+        send("3").await.unwrap();
+        F::wait(producer.commit_transaction()).await.unwrap();
+        let mut consumer_props = props.clone();
+        consumer_props.push(("isolation.level".into(), "read_committed".into()));
+        let consumer = Consumer::<F::R>::from_properties(borrowed(&consumer_props)).unwrap();
+        consumer.assign(&[(&topic, 0)]);
+        consumer.seek(&topic, 0, Seek::Beginning);
+        let got = read_to_end::<F>(&consumer, 1, |_| {}).await;
+        consumer.close();
+        assert_eq!(got, vec![vec![3]]);
+    }
+    F::wait(producer.close()).await;
+    let _ = F::call(admin.delete_topics(&[TopicRef::Name(topic)])).await;
+    admin.close();
+}
+
+#[test]
+#[ignore = "needs the Kafka lab: scripts/kafka up, then eval \"$(scripts/kafka env)\""]
+fn lab_transaction_timeout() {
+    Tokio::block_on(lab_transaction_timeout_on::<Tokio>());
+}

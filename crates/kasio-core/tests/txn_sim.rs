@@ -385,3 +385,159 @@ fn the_first_protocol_keeps_its_epoch() {
     assert_eq!(pair.producer.producer_id().unwrap().1, epoch);
     assert!(pair.cluster.requests(ApiKey::AddPartitionsToTxn) >= 3);
 }
+
+/// A newer producer with the same transactional id takes over: its InitProducerId aborts
+/// the open transaction and fences the older producer, whose next records fail (an
+/// abortable error, as the partition leader cannot tell fencing from a timeout) and whose
+/// EndTxn is refused as fenced: fatal. The newer producer's transactions are the ones read.
+#[test]
+fn a_second_producer_with_the_same_id_fences_the_first() {
+    for version in [1, 2] {
+        let mut pair = transactional_on(version);
+        pair.producer.begin_transaction().unwrap();
+        send_both(&mut pair, 0..10);
+        pair.run_until(Duration::from_secs(10), |p| p.delivered.len() == 20);
+
+        pair.add_rival(|c| {
+            c.set("transactional.id", "copier").unwrap();
+        });
+        let now = pair.now;
+        let rival = pair.rival.as_mut().unwrap();
+        rival.producer.init_transactions(now).unwrap();
+        pair.run_until(Duration::from_secs(10), |p| {
+            !p.rival.as_ref().unwrap().txn_events.is_empty()
+        });
+        let rival = pair.rival.as_mut().unwrap();
+        assert_eq!(rival.txn_events.pop(), Some(TxnEvent::Initialized));
+
+        // The first producer's later records are turned away...
+        send_both(&mut pair, 10..20);
+        pair.run_until(Duration::from_secs(10), |p| p.delivered.len() == 40);
+        for token in 20..40 {
+            assert!(
+                matches!(
+                    pair.delivered[&token],
+                    Err(ProduceError::Broker {
+                        code: ErrorCode::InvalidProducerEpoch,
+                        ..
+                    })
+                ),
+                "record {token}: {:?}",
+                pair.delivered[&token]
+            );
+        }
+        // ...its commit cannot happen, and its abort finds it fenced.
+        assert!(matches!(
+            pair.producer.commit_transaction(pair.now),
+            Err(TxnError::Abortable { .. })
+        ));
+        let event = finish(&mut pair, false);
+        let TxnEvent::Failed {
+            op: TxnOp::Abort,
+            error:
+                TxnError::Fatal {
+                    code: ErrorCode::ProducerFenced,
+                    ..
+                },
+        } = event
+        else {
+            panic!("transaction.version {version}: {event:?}");
+        };
+        assert!(pair.producer.begin_transaction().is_err());
+
+        // The newer producer carries on.
+        let now = pair.now;
+        let rival = pair.rival.as_mut().unwrap();
+        rival.producer.begin_transaction().unwrap();
+        for i in 100..110u64 {
+            rival
+                .producer
+                .send(Record::new("a").value(i.to_string().as_bytes()), i, now)
+                .unwrap();
+        }
+        rival.producer.commit_transaction(now).unwrap();
+        pair.run_until(Duration::from_secs(10), |p| {
+            !p.rival.as_ref().unwrap().txn_events.is_empty()
+        });
+        assert_eq!(
+            pair.rival.as_mut().unwrap().txn_events.pop(),
+            Some(TxnEvent::Committed)
+        );
+        assert_eq!(committed(&mut pair, "a"), (100..110).collect::<Vec<_>>());
+    }
+}
+
+/// A transaction open longer than `transaction.timeout.ms` is aborted by the coordinator,
+/// which moves the producer to a new epoch: the producer's next records fail, so the
+/// transaction is abortable. Under the second protocol the abort learns the new epoch and
+/// the producer goes on; under the first the coordinator refuses the old epoch as fenced,
+/// which is fatal (what Apache Kafka 4.4 answers on each, measured in the lab).
+#[test]
+fn a_transaction_past_its_timeout_is_aborted_by_the_coordinator() {
+    for version in [1, 2] {
+        let cluster = kasio_mock::ClusterConfig {
+            brokers: 3,
+            seed: 11,
+            transaction_version: version,
+            ..Default::default()
+        };
+        let mut pair = Pair::with_cluster(cluster, |c| {
+            c.set("transactional.id", "slow").unwrap();
+            c.set("transaction.timeout.ms", "2000").unwrap();
+        });
+        for t in ["a", "b"] {
+            pair.cluster.create_topic(t, 3).unwrap();
+        }
+        let now = pair.now;
+        pair.producer.init_transactions(now).unwrap();
+        pair.run_until(Duration::from_secs(10), |p| !p.txn_events.is_empty());
+        assert_eq!(pair.txn_events.pop(), Some(TxnEvent::Initialized));
+
+        pair.producer.begin_transaction().unwrap();
+        send_both(&mut pair, 0..10);
+        pair.run_until(Duration::from_secs(10), |p| p.delivered.len() == 20);
+        assert!(pair.delivered.values().all(Result::is_ok));
+        // Idle past the timeout: the coordinator aborts.
+        pair.run_for(Duration::from_secs(5));
+        assert!(pair.txn_events.is_empty(), "{:?}", pair.txn_events);
+
+        send_both(&mut pair, 10..20);
+        pair.run_until(Duration::from_secs(10), |p| p.delivered.len() == 40);
+        assert!((20..40).all(|t| matches!(
+            pair.delivered[&t],
+            Err(ProduceError::Broker {
+                code: ErrorCode::InvalidProducerEpoch,
+                ..
+            })
+        )));
+        assert!(matches!(
+            pair.producer.commit_transaction(pair.now),
+            Err(TxnError::Abortable {
+                code: Some(ErrorCode::InvalidProducerEpoch),
+                ..
+            })
+        ));
+        let event = finish(&mut pair, false);
+        if version == 1 {
+            let TxnEvent::Failed {
+                op: TxnOp::Abort,
+                error: TxnError::Fatal { code, message },
+            } = event
+            else {
+                panic!("{event:?}");
+            };
+            assert_eq!(code, ErrorCode::ProducerFenced);
+            assert!(message.contains("transaction.timeout.ms"), "{message}");
+            continue;
+        }
+        assert_eq!(event, TxnEvent::Aborted);
+        pair.producer.begin_transaction().unwrap();
+        send_both(&mut pair, 20..30);
+        assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
+        assert!((40..60).all(|t| pair.delivered[&t].is_ok()));
+        // Nothing of the timed-out transaction is read: neither what it wrote before the
+        // timeout nor after.
+        assert_eq!(committed(&mut pair, "a"), (20..30).collect::<Vec<_>>());
+        assert_eq!(committed(&mut pair, "b"), (20..30).collect::<Vec<_>>());
+    }
+}

@@ -391,6 +391,7 @@ impl Cluster {
     pub fn handle_timeout(&mut self, now: Instant) {
         handlers::groups::expire(self, now);
         handlers::classic::expire(self, now);
+        handlers::txn::expire(self, now);
         handlers::fetch::wake(self, now, false);
         let (due, later): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
             .into_iter()
@@ -459,6 +460,7 @@ impl Cluster {
             .chain(self.held.iter().map(|h| h.release))
             .chain(handlers::groups::next_expiry(self))
             .chain(handlers::classic::next_expiry(self))
+            .chain(handlers::txn::next_expiry(self))
             .min()
     }
 

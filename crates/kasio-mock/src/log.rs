@@ -253,6 +253,16 @@ impl PartitionLog {
         let Some(first) = self.open_txns.remove(&producer_id) else {
             return false;
         };
+        // A marker of a newer epoch (the coordinator fencing the producer) turns away the
+        // older epoch's batches from here on.
+        let p = self.producers.entry(producer_id).or_default();
+        if epoch > p.epoch {
+            *p = ProducerEntry {
+                epoch,
+                last_sequence: -1,
+                ..Default::default()
+            };
+        }
         let kind = if commit {
             ControlRecordType::Commit
         } else {

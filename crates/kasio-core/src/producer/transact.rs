@@ -241,7 +241,23 @@ impl<T> Producer<T> {
         let Some(txn) = &mut self.txn else {
             return;
         };
-        let message = format!("{what}: {}", code.message());
+        let mut message = format!("{what}: {}", code.message());
+        if code == ErrorCode::ProducerFenced
+            && matches!(
+                txn.error,
+                Some(TxnError::Abortable {
+                    code: Some(ErrorCode::InvalidProducerEpoch),
+                    ..
+                })
+            )
+        {
+            // The coordinator moves a producer to a new epoch for a newer instance and for
+            // a timed-out transaction alike; only the user knows which.
+            message.push_str(
+                " If no other producer uses this transactional.id, the transaction stayed \
+                 open longer than transaction.timeout.ms and the coordinator aborted it.",
+            );
+        }
         let failed = match verdict(code) {
             Verdict::Fatal => txn.fatal(code, message),
             _ if txn.state == TxnState::Initializing => txn.fatal(code, message),

@@ -52,6 +52,17 @@ pub(crate) struct Pair {
     pub(crate) dials: u64,
     /// The producer's transactional events, in order.
     pub(crate) txn_events: Vec<kasio_core::TxnEvent>,
+    /// A second producer, once a test adds one (a newer instance with the same
+    /// transactional id, say).
+    pub(crate) rival: Option<Rival>,
+}
+
+/// A second producer on the cluster and what it heard.
+pub(crate) struct Rival {
+    pub(crate) producer: Producer<u64>,
+    pub(crate) delivered: HashMap<u64, Delivery>,
+    pub(crate) txn_events: Vec<kasio_core::TxnEvent>,
+    deadline: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,6 +71,7 @@ pub(crate) enum Side {
     /// 0 is `consumer`, n is `more[n - 1]`.
     Consumer(usize),
     Admin,
+    Rival,
 }
 
 /// Another consumer on the cluster.
@@ -164,7 +176,20 @@ impl Pair {
             stale: true,
             dials: 0,
             txn_events: Vec::new(),
+            rival: None,
         }
+    }
+
+    /// Adds a second producer bootstrapping from the same cluster.
+    pub(crate) fn add_rival(&mut self, configure: impl FnOnce(&mut ProducerConfig)) {
+        let mut config = ProducerConfig::new("127.0.0.1:9092").unwrap();
+        configure(&mut config);
+        self.rival = Some(Rival {
+            producer: Producer::new(config, self.now, 1_700_000_000_000, 1234).unwrap(),
+            delivered: HashMap::new(),
+            txn_events: Vec::new(),
+            deadline: None,
+        });
     }
 
     /// Adds a consumer bootstrapping from the same cluster.
@@ -222,6 +247,10 @@ impl Pair {
                 .get_mut(n - 1)
                 .map(|e| &mut e.consumer as &mut dyn Client),
             Side::Admin => self.admin.as_mut().map(|a| a as &mut dyn Client),
+            Side::Rival => self
+                .rival
+                .as_mut()
+                .map(|r| &mut r.producer as &mut dyn Client),
         }
     }
 
@@ -237,7 +266,7 @@ impl Pair {
         let sides: Vec<Side> = [Side::Producer]
             .into_iter()
             .chain((0..=self.more.len()).map(Side::Consumer))
-            .chain([Side::Admin])
+            .chain([Side::Admin, Side::Rival])
             .collect();
         for side in sides {
             let now = self.now;
@@ -368,6 +397,18 @@ impl Pair {
                 self.admin_events.push(e);
             }
         }
+        if let Some(rival) = &mut self.rival {
+            while let Some(e) = rival.producer.poll_event() {
+                moved = true;
+                match e {
+                    Event::Delivery { token, result } => {
+                        rival.delivered.insert(token, result);
+                    }
+                    Event::Transaction(e) => rival.txn_events.push(e),
+                    _ => {}
+                }
+            }
+        }
         let now = self.now;
         for extra in &mut self.more {
             let mut took = false;
@@ -401,6 +442,9 @@ impl Pair {
         if let Some(a) = &mut self.admin {
             self.admin_deadline = a.poll_timeout().map(|t| t.at);
         }
+        if let Some(r) = &mut self.rival {
+            r.deadline = r.producer.poll_timeout().map(|t| t.at);
+        }
         self.stale = false;
     }
 
@@ -428,6 +472,11 @@ impl Pair {
         {
             self.admin_deadline = a.poll_timeout().map(|t| t.at);
         }
+        if let Some(r) = &mut self.rival
+            && (self.stale || r.producer.needs_attention())
+        {
+            r.deadline = r.producer.poll_timeout().map(|t| t.at);
+        }
         self.stale = false;
         let next = self
             .deadlines
@@ -435,6 +484,7 @@ impl Pair {
             .copied()
             .chain([
                 self.admin_deadline,
+                self.rival.as_ref().and_then(|r| r.deadline),
                 self.cluster.poll_timeout(),
                 self.wire.front().map(|(at, _)| *at),
             ])
@@ -455,6 +505,9 @@ impl Pair {
         }
         if let Some(a) = &mut self.admin {
             a.handle_timeout(now);
+        }
+        if let Some(r) = &mut self.rival {
+            r.producer.handle_timeout(now);
         }
         self.cluster.handle_timeout(now);
         true

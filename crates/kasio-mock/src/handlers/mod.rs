@@ -62,19 +62,21 @@ pub(crate) fn handle(
         ))),
         AnyRequest::InitProducerId(r) => {
             let resp = match r.transactional_id.as_deref() {
-                Some(id) if !id.is_empty() => txn::init(cluster, broker, id),
+                Some(id) if !id.is_empty() => {
+                    txn::init(cluster, broker, id, r.transaction_timeout_ms)
+                }
                 _ => producer_id::handle(cluster, &r),
             };
             Outcome::Respond(Box::new(AnyResponse::InitProducerId(resp)))
         }
         AnyRequest::AddPartitionsToTxn(r) => Outcome::Respond(Box::new(
-            AnyResponse::AddPartitionsToTxn(txn::add_partitions(cluster, broker, &r)),
+            AnyResponse::AddPartitionsToTxn(txn::add_partitions(cluster, broker, &r, now)),
         )),
         AnyRequest::AddOffsetsToTxn(r) => Outcome::Respond(Box::new(AnyResponse::AddOffsetsToTxn(
-            txn::add_offsets(cluster, broker, &r),
+            txn::add_offsets(cluster, broker, &r, now),
         ))),
         AnyRequest::TxnOffsetCommit(r) => Outcome::Respond(Box::new(AnyResponse::TxnOffsetCommit(
-            txn::commit_offsets(cluster, broker, &r),
+            txn::commit_offsets(cluster, broker, &r, now),
         ))),
         AnyRequest::EndTxn(r) => {
             let version = header.request_api_version;

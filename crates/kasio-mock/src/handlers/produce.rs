@@ -23,6 +23,7 @@ pub(crate) fn handle(
     let mut responses = Vec::new();
     let mut appended = false;
     let mut implicit = Vec::new();
+    let txn_id = req.transactional_id.as_deref().filter(|id| !id.is_empty());
     for t in &req.topic_data {
         let name = topic_name(cluster, &t.name, t.topic_id);
         let mut partition_responses = Vec::new();
@@ -40,21 +41,24 @@ pub(crate) fn handle(
                 }) {
                 Some(code) => r.error_code = code.code(),
                 None => {
+                    let records = p.records.clone().unwrap_or_default();
+                    let (pid, epoch) = producer_id(&records);
+                    let fenced = txn_id
+                        .is_some_and(|id| !super::txn::current_epoch(cluster, id, pid, epoch));
                     let part = &mut cluster
                         .topics
                         .get_mut(name.as_deref().unwrap_or_default())
                         .map(|t| &mut t.partitions[p.index as usize]);
-                    if let Some(part) = part {
-                        let records = p.records.clone().unwrap_or_default();
+                    if fenced {
+                        // The coordinator has moved the producer on (KIP-890's check of
+                        // a transactional write, which Kafka makes on either protocol).
+                        r.error_code = ErrorCode::InvalidProducerEpoch.code();
+                    } else if let Some(part) = part {
                         match part.log.append(&records) {
                             Ok(base) => {
                                 r.base_offset = base;
                                 appended = true;
-                                implicit.push((
-                                    name.clone().unwrap_or_default(),
-                                    p.index,
-                                    producer_id(&records),
-                                ));
+                                implicit.push((name.clone().unwrap_or_default(), p.index, pid));
                                 part.log.trim_to(cluster.config.max_bytes_per_partition);
                             }
                             Err(AppendError::Corrupt(e)) => {
@@ -87,9 +91,9 @@ pub(crate) fn handle(
     if appended {
         fetch::wake(cluster, now, true);
     }
-    if let Some(id) = req.transactional_id.as_deref().filter(|id| !id.is_empty()) {
+    if let Some(id) = txn_id {
         for (topic, partition, pid) in implicit {
-            super::txn::implicit_add(cluster, id, pid, &topic, partition);
+            super::txn::implicit_add(cluster, id, pid, &topic, partition, now);
         }
     }
     if req.acks == 0 {
@@ -102,10 +106,10 @@ pub(crate) fn handle(
     Outcome::Respond(Box::new(AnyResponse::Produce(response)))
 }
 
-/// The producer id of the first batch in `records` (-1 when unreadable).
-fn producer_id(records: &bytes::Bytes) -> i64 {
+/// The producer id and epoch of the first batch in `records` (-1 when unreadable).
+fn producer_id(records: &bytes::Bytes) -> (i64, i16) {
     match kasio_proto::records::Batches::new(records.clone()).next() {
-        Some(Ok(kasio_proto::records::Batch::V2(b))) => b.producer_id,
-        _ => -1,
+        Some(Ok(kasio_proto::records::Batch::V2(b))) => (b.producer_id, b.producer_epoch),
+        _ => (-1, -1),
     }
 }

@@ -20,7 +20,10 @@ use kasio_proto::{
         },
     },
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::{Duration, Instant},
+};
 
 type Tp = (String, i32);
 
@@ -35,10 +38,26 @@ pub(crate) struct Txn {
     partitions: BTreeSet<Tp>,
     /// Offsets committed in the transaction, by group.
     offsets: BTreeMap<String, BTreeMap<Tp, Committed>>,
+    /// `transaction.timeout.ms` from InitProducerId.
+    timeout: Duration,
+    /// When the open transaction times out; set by its first partition or offsets.
+    deadline: Option<Instant>,
+    /// How the last transaction ended (true: committed), for the second protocol's
+    /// retried EndTxn.
+    ended: Option<bool>,
+}
+
+impl Txn {
+    /// Something joined the transaction: its timeout starts with the first.
+    fn started(&mut self, now: Instant) {
+        self.deadline.get_or_insert(now + self.timeout);
+    }
 }
 
 /// Writes the markers of `txn`'s partitions and settles its offsets.
 fn finish(cluster: &mut Cluster, txn: &mut Txn, commit: bool) {
+    txn.deadline = None;
+    txn.ended = Some(commit);
     for (t, p) in std::mem::take(&mut txn.partitions) {
         if let Some(part) = cluster.topics.get_mut(&t).and_then(|topic| {
             usize::try_from(p)
@@ -71,7 +90,12 @@ fn check(cluster: &Cluster, broker: i32, id: &str, pid: i64, epoch: i16) -> Erro
 
 /// InitProducerId with a transactional id: a new producer, or the next epoch of the id's
 /// producer, whose open transaction is aborted (fencing the previous instance).
-pub(crate) fn init(cluster: &mut Cluster, broker: i32, id: &str) -> InitProducerIdResponse {
+pub(crate) fn init(
+    cluster: &mut Cluster,
+    broker: i32,
+    id: &str,
+    timeout_ms: i32,
+) -> InitProducerIdResponse {
     let mut resp = InitProducerIdResponse {
         producer_id: -1,
         producer_epoch: -1,
@@ -102,6 +126,8 @@ pub(crate) fn init(cluster: &mut Cluster, broker: i32, id: &str) -> InitProducer
     resp.producer_id = txn.producer_id;
     resp.producer_epoch = txn.epoch;
     txn.partitions.clear();
+    txn.timeout = Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
+    txn.ended = None;
     cluster.txns.insert(id.to_string(), txn);
     resp
 }
@@ -110,6 +136,7 @@ pub(crate) fn add_partitions(
     cluster: &mut Cluster,
     broker: i32,
     req: &AddPartitionsToTxnRequest,
+    now: Instant,
 ) -> AddPartitionsToTxnResponse {
     // v3 and below carry one transaction at the top level; v4+ (brokers) a list.
     let mut shapes: Vec<Shape> = Vec::new();
@@ -169,6 +196,7 @@ pub(crate) fn add_partitions(
         if code == ErrorCode::None
             && let Some(t) = cluster.txns.get_mut(&id)
         {
+            t.started(now);
             for (name, parts) in &topics {
                 for &p in parts {
                     t.partitions.insert((name.clone(), p));
@@ -201,6 +229,7 @@ pub(crate) fn add_offsets(
     cluster: &mut Cluster,
     broker: i32,
     req: &AddOffsetsToTxnRequest,
+    now: Instant,
 ) -> AddOffsetsToTxnResponse {
     let code = check(
         cluster,
@@ -209,6 +238,11 @@ pub(crate) fn add_offsets(
         req.producer_id,
         req.producer_epoch,
     );
+    if code == ErrorCode::None
+        && let Some(t) = cluster.txns.get_mut(req.transactional_id.as_str())
+    {
+        t.started(now);
+    }
     AddOffsetsToTxnResponse {
         error_code: code.code(),
         ..Default::default()
@@ -220,6 +254,7 @@ pub(crate) fn commit_offsets(
     cluster: &mut Cluster,
     broker: i32,
     req: &TxnOffsetCommitRequest,
+    now: Instant,
 ) -> TxnOffsetCommitResponse {
     let group = req.group_id.to_string();
     let code = if coordinator(cluster, &group) != broker {
@@ -236,6 +271,7 @@ pub(crate) fn commit_offsets(
     if code == ErrorCode::None
         && let Some(t) = cluster.txns.get_mut(req.transactional_id.as_str())
     {
+        t.started(now);
         let held = t.offsets.entry(group).or_default();
         for topic in &req.topics {
             for p in &topic.partitions {
@@ -281,13 +317,30 @@ pub(crate) fn end(
     version: i16,
 ) -> EndTxnResponse {
     let id = req.transactional_id.to_string();
+    let v2 = version >= 5 && cluster.config.transaction_version >= 2;
     let code = check(cluster, broker, &id, req.producer_id, req.producer_epoch);
     let mut epoch = req.producer_epoch;
+    if v2
+        && code == ErrorCode::ProducerFenced
+        && let Some(t) = cluster.txns.get(&id)
+        && t.deadline.is_none()
+        && t.epoch == req.producer_epoch.saturating_add(1)
+        && t.ended == Some(req.committed)
+    {
+        // The second protocol's retry: the transaction already ended this way (the
+        // coordinator aborted it on timeout, or an earlier EndTxn's answer was lost), so
+        // the producer learns the current epoch and goes on.
+        return EndTxnResponse {
+            producer_id: req.producer_id,
+            producer_epoch: t.epoch,
+            ..Default::default()
+        };
+    }
     if code == ErrorCode::None
         && let Some(mut t) = cluster.txns.remove(&id)
     {
         finish(cluster, &mut t, req.committed);
-        if version >= 5 && cluster.config.transaction_version >= 2 {
+        if v2 {
             t.epoch += 1;
             epoch = t.epoch;
             cluster.producer_epochs.insert(t.producer_id, t.epoch);
@@ -304,13 +357,55 @@ pub(crate) fn end(
 
 /// The second protocol's implicit AddPartitionsToTxn: a transactional Produce puts its
 /// partition into the producer's open transaction.
-pub(crate) fn implicit_add(cluster: &mut Cluster, id: &str, pid: i64, topic: &str, partition: i32) {
+pub(crate) fn implicit_add(
+    cluster: &mut Cluster,
+    id: &str,
+    pid: i64,
+    topic: &str,
+    partition: i32,
+    now: Instant,
+) {
     if cluster.config.transaction_version < 2 {
         return;
     }
     if let Some(t) = cluster.txns.get_mut(id)
         && t.producer_id == pid
     {
+        t.started(now);
         t.partitions.insert((topic.to_string(), partition));
     }
+}
+
+/// Whether a transactional batch of `pid` at `epoch` may be written: its transaction's
+/// producer has not moved to a newer epoch (fenced, or its transaction timed out).
+pub(crate) fn current_epoch(cluster: &Cluster, id: &str, pid: i64, epoch: i16) -> bool {
+    cluster
+        .txns
+        .get(id)
+        .is_none_or(|t| t.producer_id != pid || t.epoch <= epoch)
+}
+
+/// Aborts the transactions open longer than their `transaction.timeout.ms`, fencing their
+/// producers with a new epoch as Kafka's coordinator does: the producer's next request
+/// with the old epoch fails.
+pub(crate) fn expire(cluster: &mut Cluster, now: Instant) {
+    let due: Vec<String> = cluster
+        .txns
+        .iter()
+        .filter(|(_, t)| t.deadline.is_some_and(|d| d <= now))
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in due {
+        if let Some(mut t) = cluster.txns.remove(&id) {
+            t.epoch += 1;
+            cluster.producer_epochs.insert(t.producer_id, t.epoch);
+            finish(cluster, &mut t, false);
+            cluster.txns.insert(id, t);
+        }
+    }
+}
+
+/// When the next open transaction times out.
+pub(crate) fn next_expiry(cluster: &Cluster) -> Option<Instant> {
+    cluster.txns.values().filter_map(|t| t.deadline).min()
 }
