@@ -1,7 +1,9 @@
 //! The transactional producer against kasio-mock's transaction coordinator in virtual
 //! time: commits seen by read_committed, aborts never; offsets committed with the
-//! transaction; coordinator moves and busy coordinators retried; a failed record making
-//! the transaction abortable; fencing fatal; a stale epoch renewed after an abort.
+//! transaction; coordinator moves and busy coordinators retried; a failed record or a
+//! refused commit making the transaction abortable; fencing (injected, or by a second
+//! producer with the same id) fatal; a stale epoch renewed after an abort; a transaction
+//! timing out; every operation checked against every state.
 #![allow(clippy::unwrap_used)]
 
 mod pair;
@@ -539,5 +541,177 @@ fn a_transaction_past_its_timeout_is_aborted_by_the_coordinator() {
         // timeout nor after.
         assert_eq!(committed(&mut pair, "a"), (20..30).collect::<Vec<_>>());
         assert_eq!(committed(&mut pair, "b"), (20..30).collect::<Vec<_>>());
+    }
+}
+
+/// Every operation asked in a state that does not allow it is refused without effect, the
+/// state unchanged; walked through every state the producer can be in, as the Java
+/// client's TransactionManager allows them.
+#[test]
+fn every_operation_is_checked_against_the_state() {
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Op {
+        Init,
+        Begin,
+        Send,
+        SendOffsets,
+        Commit,
+        Abort,
+    }
+    use Op::*;
+    const ALL: [Op; 6] = [Init, Begin, Send, SendOffsets, Commit, Abort];
+    fn refused_except(pair: &mut Pair, state: TxnState, allowed: &[Op]) {
+        assert_eq!(pair.producer.transaction_state(), Some(state));
+        for op in ALL.into_iter().filter(|op| !allowed.contains(op)) {
+            let now = pair.now;
+            let p = &mut pair.producer;
+            let refused = match op {
+                Init => p.init_transactions(now).is_err(),
+                Begin => p.begin_transaction().is_err(),
+                Send => p.send(Record::new("a").value(b"x"), 999, now).is_err(),
+                SendOffsets => p
+                    .send_offsets_to_transaction(&[("in", 0, 1)], GroupMetadata::group("g"), now)
+                    .is_err(),
+                Commit => p.commit_transaction(now).is_err(),
+                Abort => p.abort_transaction(now).is_err(),
+            };
+            assert!(refused, "{op:?} allowed while {state}");
+            assert_eq!(
+                pair.producer.transaction_state(),
+                Some(state),
+                "{op:?} while {state}"
+            );
+        }
+    }
+    let cluster = kasio_mock::ClusterConfig {
+        brokers: 1,
+        seed: 3,
+        ..Default::default()
+    };
+    let mut pair = Pair::with_cluster(cluster, |c| {
+        c.set("transactional.id", "states").unwrap();
+    });
+    pair.cluster.create_topic("a", 1).unwrap();
+    pair.cluster.create_topic("in", 1).unwrap();
+    let now = pair.now;
+
+    refused_except(&mut pair, TxnState::Uninitialized, &[Init]);
+    pair.producer.init_transactions(now).unwrap();
+    refused_except(&mut pair, TxnState::Initializing, &[]);
+    pair.run_until(Duration::from_secs(10), |p| !p.txn_events.is_empty());
+    refused_except(&mut pair, TxnState::Ready, &[Begin]);
+    pair.producer.begin_transaction().unwrap();
+    refused_except(
+        &mut pair,
+        TxnState::InTransaction,
+        &[Send, SendOffsets, Commit, Abort],
+    );
+    send_one(&mut pair, 1);
+    pair.producer.commit_transaction(pair.now).unwrap();
+    refused_except(&mut pair, TxnState::Committing, &[]);
+    pair.run_until(Duration::from_secs(10), |p| p.txn_events.len() == 2);
+    assert_eq!(pair.txn_events[1], TxnEvent::Committed);
+
+    pair.producer.begin_transaction().unwrap();
+    send_one(&mut pair, 2);
+    // Written first, so the abort has to reach the coordinator.
+    pair.run_until(Duration::from_secs(10), |p| p.delivered.len() == 2);
+    pair.producer.abort_transaction(pair.now).unwrap();
+    refused_except(&mut pair, TxnState::Aborting, &[]);
+    pair.run_until(Duration::from_secs(10), |p| p.txn_events.len() == 3);
+    assert_eq!(pair.txn_events[2], TxnEvent::Aborted);
+
+    pair.producer.begin_transaction().unwrap();
+    pair.cluster.inject(Fault::FailNext {
+        api: ApiKey::Produce,
+        count: 1,
+        error: ErrorCode::TopicAuthorizationFailed,
+    });
+    send_one(&mut pair, 3);
+    pair.run_until(Duration::from_secs(10), |p| p.delivered.len() == 3);
+    refused_except(&mut pair, TxnState::AbortableError, &[Abort]);
+    assert_eq!(finish(&mut pair, false), TxnEvent::Aborted);
+
+    pair.producer.begin_transaction().unwrap();
+    send_one(&mut pair, 4);
+    pair.cluster.inject(Fault::FailNext {
+        api: ApiKey::EndTxn,
+        count: 1,
+        error: ErrorCode::ProducerFenced,
+    });
+    assert!(matches!(
+        finish(&mut pair, true),
+        TxnEvent::Failed {
+            error: TxnError::Fatal { .. },
+            ..
+        }
+    ));
+    refused_except(&mut pair, TxnState::FatalError, &[]);
+}
+
+fn send_one(pair: &mut Pair, token: u64) {
+    let now = pair.now;
+    pair.producer
+        .send(Record::new("a").value(b"v"), token, now)
+        .unwrap();
+}
+
+/// The coordinator refusing the commit itself with an abortable error (here KIP-890's
+/// TRANSACTION_ABORTABLE, and a TxnOffsetCommit refused for a stale generation): the
+/// commit fails abortable, the abort hides what was written, and the next transaction
+/// commits.
+#[test]
+fn an_abortable_error_mid_commit_leaves_an_abort() {
+    for (api, error) in [
+        (ApiKey::EndTxn, ErrorCode::TransactionAbortable),
+        (ApiKey::TxnOffsetCommit, ErrorCode::IllegalGeneration),
+    ] {
+        for version in [1, 2] {
+            let mut pair = transactional_on(version);
+            pair.producer.begin_transaction().unwrap();
+            send_both(&mut pair, 0..20);
+            let now = pair.now;
+            pair.producer
+                .send_offsets_to_transaction(&[("in", 0, 20)], GroupMetadata::group("g"), now)
+                .unwrap();
+            if api == ApiKey::TxnOffsetCommit {
+                pair.cluster.inject(Fault::FailNext {
+                    api,
+                    count: 1,
+                    error,
+                });
+            } else {
+                pair.run_until(Duration::from_secs(10), |p| !p.txn_events.is_empty());
+                assert_eq!(pair.txn_events.pop(), Some(TxnEvent::OffsetsSent));
+                pair.cluster.inject(Fault::FailNext {
+                    api,
+                    count: 1,
+                    error,
+                });
+            }
+            let now = pair.now;
+            // Refused at once when the offsets failed first, else failed by the coordinator.
+            let failed = match pair.producer.commit_transaction(now) {
+                Err(e) => e,
+                Ok(()) => {
+                    pair.run_until(Duration::from_secs(10), |p| !p.txn_events.is_empty());
+                    match pair.txn_events.pop() {
+                        Some(TxnEvent::Failed { error, .. }) => error,
+                        other => panic!("{api:?} {error:?}: {other:?}"),
+                    }
+                }
+            };
+            let TxnError::Abortable { code, .. } = failed else {
+                panic!("{api:?}: {failed:?}");
+            };
+            assert_eq!(code, Some(error), "{api:?}");
+            pair.txn_events.clear();
+            assert_eq!(finish(&mut pair, false), TxnEvent::Aborted);
+            assert!(committed(&mut pair, "a").is_empty());
+            pair.producer.begin_transaction().unwrap();
+            send_both(&mut pair, 20..30);
+            assert_eq!(finish(&mut pair, true), TxnEvent::Committed);
+            assert_eq!(committed(&mut pair, "b"), (20..30).collect::<Vec<_>>());
+        }
     }
 }
