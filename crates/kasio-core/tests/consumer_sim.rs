@@ -633,3 +633,40 @@ fn a_classic_member_leaves_at_once() {
     );
     assert_eq!(pair.cluster.requests(ApiKey::LeaveGroup), 1);
 }
+
+/// Without `enable.auto.commit` the application commits (in a transaction, say), so a
+/// rebalance taking partitions away commits nothing on its behalf: a commit of positions
+/// it had not committed would skip the records of an aborted transaction.
+#[test]
+fn without_auto_commit_a_rebalance_commits_nothing() {
+    fn manual(c: &mut kasio_core::ConsumerConfig) {
+        member(c);
+        c.set("enable.auto.commit", "false").unwrap();
+    }
+    fn classic_manual(c: &mut kasio_core::ConsumerConfig) {
+        classic_member(c);
+        c.set("enable.auto.commit", "false").unwrap();
+    }
+    for member in [manual as fn(&mut _), classic_manual] {
+        let mut pair = filled_in_batches(3000, 5, 200);
+        pair.latency = Duration::from_millis(20);
+        pair.add_consumer(member);
+        let now = pair.now;
+        pair.consumer
+            .as_mut()
+            .unwrap()
+            .subscribe(&[TOPIC], now)
+            .unwrap();
+        pair.run_until(Duration::from_secs(30), |p| consumed(p).len() >= 300);
+        let b = pair.add_member(member);
+        let now = pair.now;
+        pair.more[b].consumer.subscribe(&[TOPIC], now).unwrap();
+        pair.run_until(Duration::from_secs(120), |p| {
+            assigned(&p.more[0].events) > 0
+                && p.consumer_events
+                    .iter()
+                    .any(|e| matches!(e, ConsumerEvent::Revoked { .. }))
+        });
+        assert_eq!(pair.cluster.requests(ApiKey::OffsetCommit), 0);
+    }
+}

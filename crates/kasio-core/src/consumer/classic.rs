@@ -197,7 +197,9 @@ impl Consumer {
                     })
                     .collect();
                 let given: Vec<Tp> = self.partitions.keys().cloned().collect();
-                if !offsets.is_empty() {
+                // Without auto commit the application commits (in a transaction, say):
+                // positions it has not committed must not be committed for it.
+                if !offsets.is_empty() && self.config.enable_auto_commit {
                     self.queue_commit(offsets);
                 }
                 self.partitions.clear();

@@ -255,7 +255,8 @@ impl Consumer {
                     .any(|tp| b.topic == tp.0 && b.partition == tp.1)
             });
             self.buffered = self.batches.iter().map(super::batch_bytes).sum();
-            if !offsets.is_empty() {
+            // Without auto commit the application commits (in a transaction, say).
+            if !offsets.is_empty() && self.config.enable_auto_commit {
                 self.queue_commit(offsets);
             }
             if let Some(m) = &mut self.member {

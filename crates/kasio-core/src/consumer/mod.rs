@@ -76,7 +76,9 @@ pub enum ConsumerEvent {
         /// The partitions.
         partitions: Vec<(Arc<str>, i32)>,
     },
-    /// The member gave partitions up, their positions committed first.
+    /// The member gave partitions up; with `enable.auto.commit` their positions were
+    /// committed first, without it committing is the application's (before this event,
+    /// or in the transaction that read them).
     Revoked {
         /// The partitions.
         partitions: Vec<(Arc<str>, i32)>,
