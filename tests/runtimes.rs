@@ -8,8 +8,9 @@
 use kasio_mock::{ClusterConfig, Fault, MockCluster};
 use kasio_proto::{ApiKey, ErrorCode, records::Batches};
 use kasio_shell::{
-    AdminError, AsyncRuntime, Call, Consumer, ConsumerEvent, Delivery, Fetched, NewTopic, Pending,
-    ProduceError, Producer, Record, Runtime, Seek, SendError, TopicRef,
+    AdminError, AsyncRuntime, Call, Consumer, ConsumerEvent, Delivery, Ended, Ending, Fetched,
+    NewTopic, Pending, ProduceError, Producer, Record, Runtime, Seek, SendError, TopicRef,
+    TransactSession, TxnError,
 };
 use std::{
     collections::{BTreeSet, HashSet},
@@ -32,6 +33,14 @@ trait Flavor: 'static {
     fn poll(c: &Consumer<Self::R>, timeout: Duration) -> impl Future<Output = Option<Fetched>>;
     fn wait<T>(p: Pending<T>) -> impl Future<Output = T>;
     fn call<T>(c: Call<T>) -> impl Future<Output = Result<T, AdminError>>;
+    fn next_in(
+        s: &TransactSession<Self::R>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Option<Fetched>, TxnError>>;
+    fn end(
+        s: &TransactSession<Self::R>,
+        how: Ending,
+    ) -> impl Future<Output = Result<Ended, TxnError>>;
 }
 
 trait Executor: 'static {
@@ -101,6 +110,25 @@ impl<R: AsyncRuntime, E: Executor> Flavor for Async<R, E> {
     async fn call<T>(c: Call<T>) -> Result<T, AdminError> {
         c.await
     }
+    async fn next_in(
+        s: &TransactSession<R>,
+        timeout: Duration,
+    ) -> Result<Option<Fetched>, TxnError> {
+        let next = s.next();
+        let timer = R::sleep_until(Instant::now() + timeout);
+        let mut next = std::pin::pin!(next);
+        let mut timer = std::pin::pin!(timer);
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(f) = next.as_mut().poll(cx) {
+                return std::task::Poll::Ready(f.map(Some));
+            }
+            timer.as_mut().poll(cx).map(|()| Ok(None))
+        })
+        .await
+    }
+    async fn end(s: &TransactSession<R>, how: Ending) -> Result<Ended, TxnError> {
+        s.end(how).await
+    }
 }
 
 /// Plain threads: every wait is a blocking call, so the suite's futures are always ready;
@@ -132,6 +160,18 @@ impl Flavor for Blocking {
     }
     fn call<T>(c: Call<T>) -> impl Future<Output = Result<T, AdminError>> {
         std::future::ready(c.wait())
+    }
+    fn next_in(
+        s: &TransactSession<Self::R>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Option<Fetched>, TxnError>> {
+        std::future::ready(s.poll(timeout))
+    }
+    fn end(
+        s: &TransactSession<Self::R>,
+        how: Ending,
+    ) -> impl Future<Output = Result<Ended, TxnError>> {
+        std::future::ready(s.end_blocking(how))
     }
 }
 
@@ -505,6 +545,183 @@ async fn transactions_are_all_or_nothing<F: Flavor>() {
     cluster.stop();
 }
 
+/// Consume-transform-produce with the session: a copy of 3,000 records, one transaction
+/// per batch read, while commits fail (an abortable EndTxn, a TxnOffsetCommit refused for
+/// its generation) and a second member joins the group and leaves again, revoking
+/// partitions mid-transaction. Aborted transactions are read again, so the copy, read
+/// with read_committed, holds every record exactly once.
+async fn copies_exactly_once_with_a_session<F: Flavor>() {
+    const N: u64 = 3000;
+    let cluster = mock(3, "src", 3);
+    cluster
+        .with(|c| c.create_topic("dst", 3).map(|_| ()))
+        .unwrap()
+        .unwrap();
+    let bootstrap = cluster.bootstrap();
+    // Small batches, so the copy takes many transactions.
+    let producer = Producer::<F::R>::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("batch.size", "1000"),
+    ])
+    .unwrap();
+    produce::<F>(&producer, "src", 0..N, |_| {}).await;
+    F::wait(producer.close()).await;
+
+    let group = [
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("group.id", "copy"),
+        ("isolation.level", "read_committed"),
+        ("enable.auto.commit", "false"),
+        ("auto.offset.reset", "earliest"),
+        ("max.partition.fetch.bytes", "2000"),
+    ];
+    let consumer = Consumer::<F::R>::from_properties(group).unwrap();
+    let id = format!("suite-copy-{}", F::NAME);
+    let copier = Producer::<F::R>::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("transactional.id", id.as_str()),
+        ("linger.ms", "1"),
+    ])
+    .unwrap();
+    F::wait(copier.init_transactions()).await.unwrap();
+    consumer.subscribe(&["src"]).unwrap();
+    let session = TransactSession::new(&consumer, &copier);
+    let (mut committed, mut aborted, mut doomed, mut batches, mut waits) = (0, 0, 0, 0, 0);
+    // Partitions read to their end since the last assignment change or abort.
+    let mut ends = HashSet::new();
+    let mut other: Option<Consumer<F::R>> = None;
+    let (mut rebalancing, mut joined) = (false, false);
+    while ends.len() < 3 || session.state() != kasio_shell::ReadsState::Idle {
+        let fetched = F::next_in(&session, Duration::from_secs(2)).await.unwrap();
+        match fetched {
+            Some(Fetched::Batch(batch)) => {
+                let mut values = Vec::new();
+                batch
+                    .for_each(|r| values.push(r.value.unwrap().to_vec()))
+                    .unwrap();
+                for v in &values {
+                    // The commit waits for every record of the transaction.
+                    drop(F::send(&copier, Record::new("dst").value(v)).await.unwrap());
+                }
+                // Two batches a transaction; once the second member joined, one stays
+                // open until the rebalance takes partitions away in its middle.
+                batches += 1;
+                if batches % 2 == 1 || rebalancing {
+                    continue;
+                }
+            }
+            Some(Fetched::Event(ConsumerEvent::EndOfPartition { partition, .. })) => {
+                ends.insert(partition);
+                if ends.len() < 3 || session.state() == kasio_shell::ReadsState::Idle || rebalancing
+                {
+                    continue;
+                }
+            }
+            Some(Fetched::Event(
+                ConsumerEvent::Assigned { .. }
+                | ConsumerEvent::Revoked { .. }
+                | ConsumerEvent::Lost { .. },
+            )) => {
+                ends.clear();
+                if session.state() != kasio_shell::ReadsState::Doomed {
+                    continue;
+                }
+                rebalancing = false;
+            }
+            Some(_) => continue,
+            None if rebalancing => {
+                waits += 1;
+                assert!(waits < 15, "no rebalance came");
+                continue;
+            }
+            None => {
+                // Nothing to read: the second member holds what is left.
+                if let Some(second) = other.take() {
+                    second.unsubscribe();
+                    // Closed once it has left, so the group need not wait out its session.
+                    while second.in_group() {
+                        let _ = F::poll(&second, Duration::from_millis(100)).await;
+                    }
+                    second.close();
+                }
+                waits += 1;
+                assert!(
+                    waits < 15,
+                    "stalled: {committed} committed, {aborted} aborted"
+                );
+                continue;
+            }
+        }
+        match committed + aborted {
+            2 => {
+                cluster.with(|c| {
+                    c.inject(Fault::FailNext {
+                        api: ApiKey::EndTxn,
+                        count: 1,
+                        error: ErrorCode::TransactionAbortable,
+                    })
+                });
+            }
+            4 => {
+                cluster.with(|c| {
+                    c.inject(Fault::FailNext {
+                        api: ApiKey::TxnOffsetCommit,
+                        count: 1,
+                        error: ErrorCode::IllegalGeneration,
+                    })
+                });
+            }
+            6 if !joined => {
+                joined = true;
+                let second = Consumer::<F::R>::from_properties(group).unwrap();
+                second.subscribe(&["src"]).unwrap();
+                other = Some(second);
+                rebalancing = true;
+                continue;
+            }
+            _ => {}
+        }
+        if session.state() == kasio_shell::ReadsState::Doomed {
+            doomed += 1;
+        }
+        match F::end(&session, Ending::TryCommit).await.unwrap() {
+            Ended::Committed => committed += 1,
+            Ended::Aborted => {
+                aborted += 1;
+                ends.clear();
+            }
+            _ => {}
+        }
+    }
+    eprintln!(
+        "{}: {committed} committed, {aborted} aborted, {doomed} doomed",
+        F::NAME
+    );
+    assert!(aborted >= 3, "{committed} committed, {aborted} aborted");
+    assert!(doomed >= 1, "no transaction was doomed by the rebalance");
+    consumer.close();
+    F::wait(copier.close()).await;
+
+    let reader = Consumer::<F::R>::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("isolation.level", "read_committed"),
+    ])
+    .unwrap();
+    reader.assign(&[("dst", 0), ("dst", 1), ("dst", 2)]);
+    for p in 0..3 {
+        reader.seek("dst", p, Seek::Beginning);
+    }
+    let mut got: Vec<u64> = read_to_end::<F>(&reader, 3, |_| {})
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    reader.close();
+    got.sort_unstable();
+    assert_eq!(got, (0..N).collect::<Vec<_>>(), "every record exactly once");
+    cluster.stop();
+}
+
 async fn admin_calls_survive_dropped_connections<F: Flavor>() {
     let cluster = MockCluster::start(ClusterConfig {
         brokers: 3,
@@ -685,6 +902,13 @@ macro_rules! suite {
             #[test]
             fn transactions_are_all_or_nothing() {
                 <$flavor as Flavor>::block_on(super::transactions_are_all_or_nothing::<$flavor>());
+            }
+
+            #[test]
+            fn copies_exactly_once_with_a_session() {
+                <$flavor as Flavor>::block_on(
+                    super::copies_exactly_once_with_a_session::<$flavor>(),
+                );
             }
 
             #[test]

@@ -17,11 +17,13 @@
 mod consumer;
 mod driver;
 mod producer;
+mod session;
 
 pub use consumer::{Consumer, Records};
 pub use driver::Threads;
 pub use kasio_shell::types::*;
 pub use producer::Producer;
+pub use session::TransactSession;
 
 /// A Kafka admin client on a thread of its own; every call returns a [`Call`] to
 /// [`wait`](Call::wait) for. See [`kasio_shell::Admin`].

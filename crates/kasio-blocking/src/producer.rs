@@ -108,6 +108,11 @@ impl Producer {
         self.inner.0.close().wait();
     }
 
+    /// The shared handle this producer wraps.
+    pub(crate) fn shell(&self) -> &kasio_shell::Producer<Threads> {
+        &self.inner.0
+    }
+
     /// Records accepted and not yet reported.
     #[must_use]
     pub fn outstanding(&self) -> usize {

@@ -17,6 +17,7 @@ mod config;
 mod conn;
 mod consumer;
 mod coordinator;
+mod exactly_once;
 #[cfg(feature = "_fuzz")]
 #[doc(hidden)]
 #[allow(missing_docs)]
@@ -43,6 +44,7 @@ pub use consumer::{
     Assignor, ConsumeError, Consumer, ConsumerConfig, ConsumerEvent, FetchedBatch, GroupProtocol,
     IsolationLevel, MemberState, OffsetReset, Seek,
 };
+pub use exactly_once::{Ended, Ending, ReadsState, TransactionReads};
 pub use kasio_proto::{ErrorCode, Uuid, compression::Compression};
 pub use producer::{
     Event, GroupMetadata, ProduceError, Producer, Record, RecordMetadata, SendError, Timeout,

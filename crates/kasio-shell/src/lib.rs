@@ -23,6 +23,7 @@ mod consumer;
 mod driver;
 mod pending;
 mod producer;
+mod session;
 
 pub use admin::Admin;
 pub use consumer::{Consumer, FetchedStream};
@@ -30,6 +31,7 @@ pub use driver::{AsyncRuntime, Driver, Inbox, Runtime, Sockets, Step};
 pub use event_listener::{EventListener, Listener};
 pub use kasio_core::{CloseReason, ConnId};
 pub use producer::Producer;
+pub use session::TransactSession;
 pub use types::*;
 
 /// Every type a user of an adapter's handles meets, for the adapters to re-export whole.
@@ -43,10 +45,11 @@ pub mod types {
     pub use kasio_core::{
         Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError,
         ApiError, Compression, ConfigChange, ConfigError, ConfigResource, ConfigResourceType,
-        ConfigSource, ConsumeError, ConsumerConfig, ConsumerEvent, FetchedBatch, GroupMetadata,
-        IsolationLevel, MemberState, NewTopic, OffsetReset, OffsetSpec, PatternType, ProduceError,
-        ProducerConfig, QuotaChange, QuotaFilter, QuotaMatch, Record, RecordMetadata, ResourceType,
-        ScramChange, ScramMechanism, Seek, SendError, TopicRef, TxnError, TxnState,
+        ConfigSource, ConsumeError, ConsumerConfig, ConsumerEvent, Ended, Ending, FetchedBatch,
+        GroupMetadata, IsolationLevel, MemberState, NewTopic, OffsetReset, OffsetSpec, PatternType,
+        ProduceError, ProducerConfig, QuotaChange, QuotaFilter, QuotaMatch, ReadsState, Record,
+        RecordMetadata, ResourceType, ScramChange, ScramMechanism, Seek, SendError, TopicRef,
+        TxnError, TxnState,
     };
 }
 

@@ -124,3 +124,23 @@ impl<T> Future for Pending<T> {
 }
 
 impl<T> Unpin for Pending<T> {}
+
+/// Runs a future to its end on this thread, parking it between wake-ups: the blocking
+/// form of an async operation built from [`Pending`]s, with no executor.
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::sync::Arc::new(Unpark(std::thread::current())).into();
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}

@@ -407,6 +407,12 @@ impl<R> Producer<R> {
         self.shared.lock().core.outstanding()
     }
 
+    /// Where the transactional producer stands; `None` without a `transactional.id`.
+    #[must_use]
+    pub fn transaction_state(&self) -> Option<kasio_core::TxnState> {
+        self.shared.lock().core.transaction_state()
+    }
+
     /// The transaction protocol in use once initialized: 2 (KIP-890) or 1.
     #[must_use]
     pub fn transaction_protocol(&self) -> Option<u8> {

@@ -24,3 +24,6 @@ pub type Producer = kasio_shell::Producer<Smol>;
 pub type Consumer = kasio_shell::Consumer<Smol>;
 /// A Kafka admin client on smol; see [`kasio_shell::Admin`].
 pub type Admin = kasio_shell::Admin<Smol>;
+/// Consume-transform-produce exactly once: a group consumer and a transactional producer
+/// committing together. See [`kasio_shell::TransactSession`].
+pub type TransactSession = kasio_shell::TransactSession<Smol>;

@@ -23,3 +23,6 @@ pub type Producer = kasio_shell::Producer<Tokio>;
 pub type Consumer = kasio_shell::Consumer<Tokio>;
 /// A Kafka admin client on tokio; see [`kasio_shell::Admin`].
 pub type Admin = kasio_shell::Admin<Tokio>;
+/// Consume-transform-produce exactly once: a group consumer and a transactional producer
+/// committing together. See [`kasio_shell::TransactSession`].
+pub type TransactSession = kasio_shell::TransactSession<Tokio>;
