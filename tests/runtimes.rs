@@ -693,10 +693,6 @@ async fn copies_exactly_once_with_a_session<F: Flavor>() {
             _ => {}
         }
     }
-    eprintln!(
-        "{}: {committed} committed, {aborted} aborted, {doomed} doomed",
-        F::NAME
-    );
     assert!(aborted >= 3, "{committed} committed, {aborted} aborted");
     assert!(doomed >= 1, "no transaction was doomed by the rebalance");
     consumer.close();
