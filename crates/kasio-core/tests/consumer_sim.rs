@@ -670,3 +670,116 @@ fn without_auto_commit_a_rebalance_commits_nothing() {
         assert_eq!(pair.cluster.requests(ApiKey::OffsetCommit), 0);
     }
 }
+
+fn cooperative_member(c: &mut kasio_core::ConsumerConfig) {
+    classic_member(c);
+    c.set("partition.assignment.strategy", "cooperative-sticky")
+        .unwrap();
+}
+
+#[test]
+fn two_cooperative_members_rebalance_and_read_everything_once() {
+    for seed in [9, 21, 33] {
+        two_members(seed, cooperative_member);
+    }
+}
+
+/// Who owns what, from a member's events so far.
+fn owned(events: &[ConsumerEvent]) -> std::collections::BTreeSet<(String, i32)> {
+    let mut owned = std::collections::BTreeSet::new();
+    for e in events {
+        match e {
+            ConsumerEvent::Assigned { partitions } => {
+                owned.extend(partitions.iter().map(|(t, p)| (t.to_string(), *p)));
+            }
+            ConsumerEvent::Revoked { partitions } | ConsumerEvent::Lost { partitions } => {
+                for (t, p) in partitions {
+                    owned.remove(&(t.to_string(), *p));
+                }
+            }
+            _ => {}
+        }
+    }
+    owned
+}
+
+fn revoked_count(events: &[ConsumerEvent]) -> usize {
+    events
+        .iter()
+        .map(|e| match e {
+            ConsumerEvent::Revoked { partitions } => partitions.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Steps the pair until `done`, checking after every step that no partition is owned by
+/// two members at once (as their events tell it).
+fn run_checking_ownership(pair: &mut Pair, limit: Duration, done: impl Fn(&Pair) -> bool) {
+    let end = pair.now + limit;
+    while !done(pair) {
+        assert!(pair.now <= end, "not done after {limit:?}");
+        assert!(pair.step(), "nothing left to happen");
+        let mut seen = std::collections::BTreeSet::new();
+        let all = std::iter::once(&pair.consumer_events).chain(pair.more.iter().map(|e| &e.events));
+        for events in all {
+            for tp in owned(events) {
+                assert!(seen.insert(tp.clone()), "{tp:?} owned twice");
+            }
+        }
+    }
+}
+
+/// cooperative-sticky (KIP-429): members join one by one and one leaves while all read;
+/// no partition is ever owned by two members, a member gives up only what moves (a
+/// second member takes half of the first's partitions, not all of them), and with auto
+/// commit every record is read.
+#[test]
+fn cooperative_members_never_share_a_partition_and_move_only_what_they_must() {
+    let mut pair = filled_in_batches(6000, 4, 200);
+    pair.latency = Duration::from_millis(5);
+    pair.add_consumer(cooperative_member);
+    let now = pair.now;
+    pair.consumer
+        .as_mut()
+        .unwrap()
+        .subscribe(&[TOPIC], now)
+        .unwrap();
+    run_checking_ownership(&mut pair, Duration::from_secs(30), |p| {
+        owned(&p.consumer_events).len() == PARTITIONS as usize && consumed(p).len() >= 300
+    });
+    let b = pair.add_member(cooperative_member);
+    let now = pair.now;
+    pair.more[b].consumer.subscribe(&[TOPIC], now).unwrap();
+    run_checking_ownership(&mut pair, Duration::from_secs(120), |p| {
+        owned(&p.more[0].events).len() == 3
+    });
+    // Half moved; the first member kept the other half throughout.
+    assert_eq!(revoked_count(&pair.consumer_events), 3);
+    assert_eq!(owned(&pair.consumer_events).len(), 3);
+
+    let c = pair.add_member(cooperative_member);
+    let now = pair.now;
+    pair.more[c].consumer.subscribe(&[TOPIC], now).unwrap();
+    run_checking_ownership(&mut pair, Duration::from_secs(120), |p| {
+        owned(&p.more[1].events).len() == 2
+    });
+    assert_eq!(revoked_count(&pair.consumer_events), 4);
+    assert_eq!(revoked_count(&pair.more[0].events), 1);
+
+    // The second member leaves: the others split its partitions.
+    let now = pair.now;
+    pair.more[0].consumer.unsubscribe(now);
+    run_checking_ownership(&mut pair, Duration::from_secs(120), |p| {
+        owned(&p.consumer_events).len() == 3 && owned(&p.more[1].events).len() == 3
+    });
+    run_checking_ownership(&mut pair, Duration::from_secs(600), |p| {
+        let mut values: Vec<u64> = everything(p)
+            .iter()
+            .map(|(_, _, v)| v.parse().unwrap())
+            .collect();
+        values.sort_unstable();
+        values.dedup();
+        values.len() == 6000
+    });
+}

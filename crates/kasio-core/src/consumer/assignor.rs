@@ -11,6 +11,11 @@ pub enum Assignor {
     /// `roundrobin`: every partition of every topic dealt in turn to the members that
     /// subscribe to it.
     RoundRobin,
+    /// `cooperative-sticky`: balanced, moving as few partitions as it can, and
+    /// incremental (KIP-429): a member keeps its partitions through a rebalance, and a
+    /// partition moving between members is first given up, then assigned in a second
+    /// rebalance, so no partition ever has two owners.
+    CooperativeSticky,
 }
 
 impl Assignor {
@@ -19,6 +24,7 @@ impl Assignor {
         match self {
             Self::Range => "range",
             Self::RoundRobin => "roundrobin",
+            Self::CooperativeSticky => "cooperative-sticky",
         }
     }
 
@@ -28,6 +34,10 @@ impl Assignor {
             "roundrobin" | "org.apache.kafka.clients.consumer.RoundRobinAssignor" => {
                 Some(Self::RoundRobin)
             }
+            "cooperative-sticky"
+            | "org.apache.kafka.clients.consumer.CooperativeStickyAssignor" => {
+                Some(Self::CooperativeSticky)
+            }
             _ => None,
         }
     }
@@ -36,12 +46,31 @@ impl Assignor {
 /// Member id → (topic → partitions), every member present even with nothing.
 pub(crate) type Assignment = BTreeMap<String, BTreeMap<String, Vec<i32>>>;
 
-/// Assigns `partitions` (topic → count) to `members` (id → subscribed topics).
+/// A member's subscription as the leader reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Member {
+    pub(crate) topics: Vec<String>,
+    /// The partitions it owns now (subscription v1+).
+    pub(crate) owned: Vec<(String, i32)>,
+    /// The generation its `owned` is from (v2+; -1 when unknown).
+    pub(crate) generation: i32,
+}
+
+impl Member {
+    fn subscribes(&self, topic: &str) -> bool {
+        self.topics.iter().any(|t| t == topic)
+    }
+}
+
+/// Assigns `partitions` (topic → count) to `members`.
 pub(crate) fn assign(
     assignor: Assignor,
-    members: &BTreeMap<String, Vec<String>>,
+    members: &BTreeMap<String, Member>,
     partitions: &BTreeMap<String, i32>,
 ) -> Assignment {
+    if assignor == Assignor::CooperativeSticky {
+        return cooperative_sticky(members, partitions);
+    }
     let mut out: Assignment = members
         .keys()
         .map(|m| (m.clone(), BTreeMap::new()))
@@ -49,7 +78,7 @@ pub(crate) fn assign(
     let subscribers = |topic: &str| -> Vec<&String> {
         members
             .iter()
-            .filter(|(_, ts)| ts.iter().any(|t| t == topic))
+            .filter(|(_, m)| m.subscribes(topic))
             .map(|(m, _)| m)
             .collect()
     };
@@ -83,7 +112,7 @@ pub(crate) fn assign(
                     for _ in 0..ids.len() {
                         let m = ids[turn % ids.len()];
                         turn += 1;
-                        if members[m].iter().any(|t| t == topic) {
+                        if members[m].subscribes(topic) {
                             if let Some(a) = out.get_mut(m) {
                                 a.entry(topic.clone()).or_default().push(p);
                             }
@@ -93,6 +122,123 @@ pub(crate) fn assign(
                 }
             }
         }
+        Assignor::CooperativeSticky => {}
+    }
+    out
+}
+
+/// Who owns what now: each valid claim (the member subscribes to the topic, the partition
+/// exists), a partition claimed twice going to the newer generation and, on a tie, to
+/// nobody.
+fn owners(
+    members: &BTreeMap<String, Member>,
+    partitions: &BTreeMap<String, i32>,
+) -> BTreeMap<(String, i32), String> {
+    let mut claims: BTreeMap<(String, i32), Vec<(i32, &String)>> = BTreeMap::new();
+    for (id, m) in members {
+        for (t, p) in &m.owned {
+            let exists = partitions.get(t).is_some_and(|&n| (0..n).contains(p));
+            if exists && m.subscribes(t) {
+                claims
+                    .entry((t.clone(), *p))
+                    .or_default()
+                    .push((m.generation, id));
+            }
+        }
+    }
+    claims
+        .into_iter()
+        .filter_map(|(tp, mut c)| {
+            c.sort_by_key(|a| std::cmp::Reverse(a.0));
+            let tie = c.len() > 1 && c[0].0 == c[1].0;
+            (!tie).then(|| (tp, c[0].1.clone()))
+        })
+        .collect()
+}
+
+/// Balanced and sticky: every member keeps what it owns up to its share, the rest goes to
+/// the members with the fewest partitions; then the cooperative rule (KIP-429) holds back
+/// any partition still owned by another member, which gives it up and rejoins, and the next
+/// rebalance assigns it.
+fn cooperative_sticky(
+    members: &BTreeMap<String, Member>,
+    partitions: &BTreeMap<String, i32>,
+) -> Assignment {
+    let mut out: Assignment = members
+        .keys()
+        .map(|m| (m.clone(), BTreeMap::new()))
+        .collect();
+    if members.is_empty() {
+        return out;
+    }
+    let all: Vec<(String, i32)> = partitions
+        .iter()
+        .filter(|(t, _)| members.values().any(|m| m.subscribes(t)))
+        .flat_map(|(t, &n)| (0..n).map(move |p| (t.clone(), p)))
+        .collect();
+    let owners = owners(members, partitions);
+    let n = members.len();
+    let (floor, extra) = (all.len() / n, all.len() % n);
+    let mut held: BTreeMap<&String, Vec<(String, i32)>> =
+        members.keys().map(|m| (m, Vec::new())).collect();
+    // Keep up to the floor share of what each member owns, then one more for as many
+    // members as the partitions do not divide evenly among.
+    for (tp, owner) in &owners {
+        if let Some(h) = held.get_mut(owner)
+            && h.len() < floor
+        {
+            h.push(tp.clone());
+        }
+    }
+    let mut extras = extra;
+    for (tp, owner) in &owners {
+        if extras == 0 {
+            break;
+        }
+        if let Some(h) = held.get_mut(owner)
+            && h.len() == floor
+            && !h.contains(tp)
+        {
+            h.push(tp.clone());
+            extras -= 1;
+        }
+    }
+    let taken: std::collections::BTreeSet<&(String, i32)> = held.values().flatten().collect();
+    let free: Vec<(String, i32)> = all
+        .iter()
+        .filter(|tp| !taken.contains(tp))
+        .cloned()
+        .collect();
+    for tp in free {
+        // The subscriber with the fewest partitions (then the lowest id) takes it.
+        let Some(m) = members
+            .iter()
+            .filter(|(_, m)| m.subscribes(&tp.0))
+            .map(|(id, _)| id)
+            .min_by_key(|id| held.get(id).map_or(0, Vec::len))
+        else {
+            continue;
+        };
+        if let Some(h) = held.get_mut(m) {
+            h.push(tp);
+        }
+    }
+    for (m, parts) in held {
+        for tp in parts {
+            // Still owned by another member: it gives it up first; the next rebalance
+            // hands it over.
+            if owners.get(&tp).is_some_and(|o| o != m) {
+                continue;
+            }
+            if let Some(a) = out.get_mut(m) {
+                a.entry(tp.0).or_default().push(tp.1);
+            }
+        }
+    }
+    for a in out.values_mut() {
+        for ps in a.values_mut() {
+            ps.sort_unstable();
+        }
     }
     out
 }
@@ -101,9 +247,18 @@ pub(crate) fn assign(
 mod tests {
     use super::*;
 
-    fn members(list: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
+    fn members(list: &[(&str, &[&str])]) -> BTreeMap<String, Member> {
         list.iter()
-            .map(|(m, ts)| (m.to_string(), ts.iter().map(|t| t.to_string()).collect()))
+            .map(|(m, ts)| {
+                (
+                    m.to_string(),
+                    Member {
+                        topics: ts.iter().map(|t| t.to_string()).collect(),
+                        owned: Vec::new(),
+                        generation: -1,
+                    },
+                )
+            })
             .collect()
     }
 
@@ -155,7 +310,11 @@ mod tests {
 
     #[test]
     fn every_partition_goes_to_exactly_one_subscriber() {
-        for assignor in [Assignor::Range, Assignor::RoundRobin] {
+        for assignor in [
+            Assignor::Range,
+            Assignor::RoundRobin,
+            Assignor::CooperativeSticky,
+        ] {
             let m = members(&[("a", &["x", "y"]), ("b", &["y"]), ("c", &["x", "y", "z"])]);
             let p = parts(&[("x", 7), ("y", 5), ("z", 2), ("w", 4)]);
             let a = assign(assignor, &m, &p);
@@ -165,7 +324,7 @@ mod tests {
                     .filter_map(|(member, ts)| {
                         let ps = ts.get(topic)?;
                         assert!(
-                            m[member].contains(topic),
+                            m[member].subscribes(topic),
                             "{member} got unsubscribed {topic}"
                         );
                         Some(ps.clone())
@@ -181,5 +340,99 @@ mod tests {
                 assert_eq!(got, want, "{assignor:?} {topic}");
             }
         }
+    }
+
+    /// `members` with what each owns (generation 1).
+    fn owning(list: &[(&str, &[(&str, i32)])], topics: &[&str]) -> BTreeMap<String, Member> {
+        list.iter()
+            .map(|(m, owned)| {
+                (
+                    m.to_string(),
+                    Member {
+                        topics: topics.iter().map(|t| t.to_string()).collect(),
+                        owned: owned.iter().map(|(t, p)| (t.to_string(), *p)).collect(),
+                        generation: 1,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn count(a: &Assignment, m: &str) -> usize {
+        a[m].values().map(Vec::len).sum()
+    }
+
+    #[test]
+    fn cooperative_sticky_keeps_what_members_own_and_balances() {
+        let p = parts(&[("t", 12)]);
+        // A fresh group: balanced.
+        let fresh = owning(&[("a", &[]), ("b", &[]), ("c", &[])], &["t"]);
+        let a = assign(Assignor::CooperativeSticky, &fresh, &p);
+        for m in ["a", "b", "c"] {
+            assert_eq!(count(&a, m), 4);
+        }
+        // b leaves: a and c keep all they own and split b's.
+        let owned = |m: &str| -> Vec<(&str, i32)> { a[m]["t"].iter().map(|&p| ("t", p)).collect() };
+        let (oa, oc) = (owned("a"), owned("c"));
+        let two = owning(&[("a", &oa), ("c", &oc)], &["t"]);
+        let b = assign(Assignor::CooperativeSticky, &two, &p);
+        assert_eq!(count(&b, "a"), 6);
+        assert_eq!(count(&b, "c"), 6);
+        for (t, p) in &oa {
+            assert!(b["a"][*t].contains(p), "a keeps {p}");
+        }
+        for (t, p) in &oc {
+            assert!(b["c"][*t].contains(p), "c keeps {p}");
+        }
+    }
+
+    /// A new member joins: the owners give up their surplus in one rebalance (the new
+    /// member gets nothing still owned), and the next assigns it to the newcomer, so no
+    /// partition is ever assigned to two members.
+    #[test]
+    fn cooperative_sticky_moves_partitions_in_two_rebalances() {
+        let p = parts(&[("t", 9)]);
+        let all: Vec<(&str, i32)> = (0..9).map(|i| ("t", i)).collect();
+        let first = owning(&[("a", &all[..5]), ("b", &all[5..]), ("c", &[])], &["t"]);
+        let one = assign(Assignor::CooperativeSticky, &first, &p);
+        assert_eq!(count(&one, "c"), 0, "nothing owned elsewhere goes to c yet");
+        assert_eq!(count(&one, "a"), 3);
+        assert_eq!(count(&one, "b"), 3);
+        let owned = |a: &Assignment, m: &str| -> Vec<(String, i32)> {
+            a[m].iter()
+                .flat_map(|(t, ps)| ps.iter().map(move |&p| (t.clone(), p)))
+                .collect()
+        };
+        let second: BTreeMap<String, Member> = ["a", "b", "c"]
+            .iter()
+            .map(|m| {
+                (
+                    m.to_string(),
+                    Member {
+                        topics: vec!["t".into()],
+                        owned: owned(&one, m),
+                        generation: 2,
+                    },
+                )
+            })
+            .collect();
+        let two = assign(Assignor::CooperativeSticky, &second, &p);
+        for m in ["a", "b", "c"] {
+            assert_eq!(count(&two, m), 3, "{m}");
+        }
+        for m in ["a", "b"] {
+            assert_eq!(owned(&two, m), owned(&one, m), "{m} kept its share");
+        }
+    }
+
+    #[test]
+    fn cooperative_sticky_settles_double_claims_by_generation() {
+        let p = parts(&[("t", 2)]);
+        let mut m = owning(&[("a", &[("t", 0)]), ("b", &[("t", 0), ("t", 1)])], &["t"]);
+        m.get_mut("a").unwrap().generation = 3;
+        let a = assign(Assignor::CooperativeSticky, &m, &p);
+        // a's newer claim wins; b (stale) cannot be given t-0, and keeps t-1.
+        assert_eq!(a["a"]["t"], [0]);
+        assert_eq!(a["b"]["t"], [1]);
     }
 }

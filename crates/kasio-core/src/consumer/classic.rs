@@ -1,10 +1,12 @@
 //! Membership of a consumer group with the classic protocol (`group.protocol=classic`):
-//! JoinGroup, the leader's assignment through SyncGroup, heartbeats, and eager rebalances
-//! (every partition committed and given up before rejoining).
+//! JoinGroup, the leader's assignment through SyncGroup, heartbeats, and rebalances: eager
+//! (every partition given up before rejoining) or, with `cooperative-sticky`, incremental
+//! (KIP-429: partitions kept through the rebalance, only those assigned elsewhere given up,
+//! then a second rebalance hands them over).
 
 use super::{
     ConsumeError, Consumer, ConsumerEvent, MemberState, Position, Tp,
-    assignor::{self, Assignor},
+    assignor::{self, Assignor, Member},
 };
 use crate::conn::{ConnId, InFlight, Node, Purpose, Tag};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -14,15 +16,18 @@ use kasio_proto::{
         ConsumerProtocolAssignment, ConsumerProtocolSubscription, HeartbeatRequest,
         HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
         LeaveGroupResponse, SyncGroupRequest, SyncGroupResponse,
-        consumer_protocol_assignment::TopicPartition, join_group_request::JoinGroupRequestProtocol,
-        leave_group_request::MemberIdentity, sync_group_request::SyncGroupRequestAssignment,
+        consumer_protocol_assignment::TopicPartition, consumer_protocol_subscription,
+        join_group_request::JoinGroupRequestProtocol, leave_group_request::MemberIdentity,
+        sync_group_request::SyncGroupRequestAssignment,
     },
 };
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
 /// Where a classic member is. `Joining` (JoinGroup) → `Syncing` (SyncGroup) → `Stable`
-/// (heartbeats); a rebalance goes `Stable` → `Revoking` (commit, give everything up) →
-/// `Joining`; `unsubscribe` → `Leaving` → `Unsubscribed`.
+/// (heartbeats); an eager rebalance goes `Stable` → `Revoking` (give everything up, its
+/// commit done) → `Joining`, a cooperative one `Stable` → `Joining` with the partitions
+/// kept, and after SyncGroup → `Revoking` (the partitions assigned elsewhere) → `Joining`
+/// when it gave any up; `unsubscribe` → `Leaving` → `Unsubscribed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Joining,
@@ -41,7 +46,7 @@ pub(super) struct Classic {
     topics: Vec<Arc<str>>,
     protocol: String,
     /// As leader: every member's subscription, to assign once metadata has them all.
-    leading: Option<BTreeMap<String, Vec<String>>>,
+    leading: Option<BTreeMap<String, Member>>,
     in_flight: bool,
     next: Option<Instant>,
 }
@@ -74,8 +79,16 @@ impl Classic {
         self.stage != Stage::Unsubscribed
     }
 
+    /// Whether the group's protocol rebalances incrementally.
+    fn cooperative(&self) -> bool {
+        Assignor::parse(&self.protocol) == Some(Assignor::CooperativeSticky)
+    }
+
     pub(super) fn commit_generation(&self) -> i32 {
-        if self.stage == Stage::Stable || self.stage == Stage::Revoking {
+        // A cooperative member keeps its partitions, and commits for them, while it
+        // rejoins: its generation stays valid until the new one forms.
+        let rejoining = self.stage == Stage::Joining && self.cooperative();
+        if self.stage == Stage::Stable || self.stage == Stage::Revoking || rejoining {
             self.generation
         } else {
             -1
@@ -103,6 +116,16 @@ impl Classic {
         self.next = Some(now);
     }
 
+    /// The coordinator started a rebalance.
+    fn rebalance(&mut self, now: Instant) {
+        self.stage = if self.cooperative() {
+            Stage::Joining
+        } else {
+            Stage::Revoking
+        };
+        self.next = Some(now);
+    }
+
     pub(super) fn leave(&mut self, now: Instant) {
         if self.stage != Stage::Unsubscribed {
             self.stage = Stage::Leaving;
@@ -111,25 +134,52 @@ impl Classic {
     }
 }
 
-fn subscription(topics: &[Arc<str>]) -> Bytes {
+/// The subscription a member joins with (v3, as the Java client sends it): its topics, the
+/// partitions it owns and their generation, for the sticky assignors, and its rack.
+fn subscription(topics: &[Arc<str>], owned: &[Tp], generation: i32, rack: &str) -> Bytes {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (t, p) in owned {
+        by_topic.entry(t).or_default().push(*p);
+    }
     let mut buf = BytesMut::new();
-    buf.put_i16(0);
+    buf.put_i16(3);
     let s = ConsumerProtocolSubscription {
         topics: topics.iter().map(|t| t.as_ref().into()).collect(),
+        owned_partitions: by_topic
+            .into_iter()
+            .map(
+                |(t, partitions)| consumer_protocol_subscription::TopicPartition {
+                    topic: t.into(),
+                    partitions,
+                },
+            )
+            .collect(),
+        generation_id: generation,
+        rack_id: (!rack.is_empty()).then(|| rack.into()),
         ..Default::default()
     };
-    // A v0 subscription of valid names always encodes.
-    let _ = s.encode(0, &mut buf);
+    // A subscription of valid names always encodes.
+    let _ = s.encode(3, &mut buf);
     buf.freeze()
 }
 
-fn decode_subscription(mut b: Bytes) -> Vec<String> {
+/// A member's subscription, of any version (a newer one read as the newest known, as
+/// its format promises).
+fn decode_subscription(mut b: Bytes) -> Member {
     if b.len() < 2 {
-        return Vec::new();
+        return Member::default();
     }
     let v = b.get_i16().clamp(0, 3);
     ConsumerProtocolSubscription::decode(v, &mut b)
-        .map(|s| s.topics.iter().map(ToString::to_string).collect())
+        .map(|s| Member {
+            topics: s.topics.iter().map(ToString::to_string).collect(),
+            owned: s
+                .owned_partitions
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(move |p| (t.topic.to_string(), *p)))
+                .collect(),
+            generation: if v >= 2 { s.generation_id } else { -1 },
+        })
         .unwrap_or_default()
 }
 
@@ -177,36 +227,11 @@ impl Consumer {
             return;
         }
         if c.stage == Stage::Revoking {
-            // Eager: commit and give up everything before rejoining.
-            if !self.partitions.is_empty() {
-                // Records fetched but not yet handed out are read again by the next owner:
-                // commit where the caller got to, not where fetching got to.
-                let offsets: Vec<(Tp, i64)> = self
-                    .partitions
-                    .iter()
-                    .filter_map(|(tp, s)| {
-                        let queued = self
-                            .batches
-                            .iter()
-                            .find(|b| b.topic == tp.0 && b.partition == tp.1)
-                            .map(super::FetchedBatch::start_offset);
-                        match s.position {
-                            Position::At(o) => Some((tp.clone(), queued.unwrap_or(o))),
-                            _ => None,
-                        }
-                    })
-                    .collect();
-                let given: Vec<Tp> = self.partitions.keys().cloned().collect();
-                // Without auto commit the application commits (in a transaction, say):
-                // positions it has not committed must not be committed for it.
-                if !offsets.is_empty() && self.config.enable_auto_commit {
-                    self.queue_commit(offsets);
-                }
-                self.partitions.clear();
-                self.batches.clear();
-                self.buffered = 0;
-                self.events
-                    .push_back(ConsumerEvent::Revoked { partitions: given });
+            // Eager: commit and give up everything before rejoining (a cooperative member
+            // gave up what it had to when its assignment came).
+            if !self.partitions.is_empty() && !c.cooperative() {
+                let all: Vec<Tp> = self.partitions.keys().cloned().collect();
+                self.classic_give_up(&all);
                 return;
             }
             if pending {
@@ -237,7 +262,7 @@ impl Consumer {
             {
                 let mut counts = BTreeMap::new();
                 let mut missing = false;
-                for t in members.values().flatten() {
+                for t in members.values().flat_map(|m| &m.topics) {
                     match self.topics.get(t.as_str()) {
                         Some(Some(meta)) => {
                             counts.insert(
@@ -278,12 +303,13 @@ impl Consumer {
         else {
             return;
         };
+        let owned: Vec<Tp> = self.partitions.keys().cloned().collect();
         let Some(c) = &mut self.classic else {
             return;
         };
         let sent = match c.stage {
             Stage::Joining => {
-                let metadata = subscription(&c.topics);
+                let metadata = subscription(&c.topics, &owned, c.generation, &config.client_rack);
                 let req = JoinGroupRequest {
                     group_id: group_id.as_str().into(),
                     session_timeout_ms: session,
@@ -514,7 +540,7 @@ impl Consumer {
                 let Some(parts) = decode_assignment(r.assignment.clone()) else {
                     return self.classic_refused(ErrorCode::InconsistentGroupProtocol);
                 };
-                let mut added = Vec::new();
+                let mut assigned = Vec::new();
                 for (t, p) in parts {
                     let name: Arc<str> = match self.topics.get_key_value(t.as_str()) {
                         Some((k, _)) => k.clone(),
@@ -525,16 +551,34 @@ impl Consumer {
                             k
                         }
                     };
-                    let tp = (name, p);
-                    self.partitions
-                        .entry(tp.clone())
-                        .or_insert(super::PartitionState {
+                    assigned.push((name, p));
+                }
+                // Kept partitions go on as they were; what is no longer ours is given up
+                // first, then the new ones start from their committed offsets.
+                let revoked: Vec<Tp> = self
+                    .partitions
+                    .keys()
+                    .filter(|tp| !assigned.contains(tp))
+                    .cloned()
+                    .collect();
+                if !revoked.is_empty() {
+                    self.classic_give_up(&revoked);
+                }
+                let mut added = Vec::new();
+                for tp in assigned {
+                    if self.partitions.contains_key(&tp) {
+                        continue;
+                    }
+                    self.partitions.insert(
+                        tp.clone(),
+                        super::PartitionState {
                             position: Position::Committed,
                             paused: false,
                             fetching: false,
                             retry_after: None,
                             end_reported: false,
-                        });
+                        },
+                    );
                     added.push(tp);
                 }
                 if !added.is_empty() {
@@ -542,9 +586,16 @@ impl Consumer {
                         .push_back(ConsumerEvent::Assigned { partitions: added });
                 }
                 if let Some(c) = &mut self.classic {
-                    c.stage = Stage::Stable;
                     c.leading = None;
-                    c.next = Some(now + self.config.heartbeat_interval);
+                    if !revoked.is_empty() && c.cooperative() {
+                        // KIP-429: what this member gave up goes to its new owner in the
+                        // rebalance its rejoining starts.
+                        c.stage = Stage::Revoking;
+                        c.next = Some(now);
+                    } else {
+                        c.stage = Stage::Stable;
+                        c.next = Some(now + self.config.heartbeat_interval);
+                    }
                 }
             }
             ApiKey::Heartbeat => {
@@ -565,8 +616,7 @@ impl Consumer {
                     }
                     ErrorCode::RebalanceInProgress => {
                         if c.stage == Stage::Stable {
-                            c.stage = Stage::Revoking;
-                            c.next = Some(now);
+                            c.rebalance(now);
                         }
                     }
                     ErrorCode::UnknownMemberId => self.classic_fenced(now, true),
@@ -599,6 +649,45 @@ impl Consumer {
         }
     }
 
+    /// Gives partitions up: with auto commit, their handed-out positions are committed
+    /// first; their unread batches go.
+    fn classic_give_up(&mut self, parts: &[Tp]) {
+        // Records fetched but not yet handed out are read again by the next owner: commit
+        // where the caller got to, not where fetching got to.
+        let offsets: Vec<(Tp, i64)> = parts
+            .iter()
+            .filter_map(|tp| {
+                let s = self.partitions.get(tp)?;
+                let queued = self
+                    .batches
+                    .iter()
+                    .find(|b| b.topic == tp.0 && b.partition == tp.1)
+                    .map(super::FetchedBatch::start_offset);
+                match s.position {
+                    Position::At(o) => Some((tp.clone(), queued.unwrap_or(o))),
+                    _ => None,
+                }
+            })
+            .collect();
+        // Without auto commit the application commits (in a transaction, say): positions
+        // it has not committed must not be committed for it.
+        if !offsets.is_empty() && self.config.enable_auto_commit {
+            self.queue_commit(offsets);
+        }
+        for tp in parts {
+            self.partitions.remove(tp);
+        }
+        self.batches.retain(|b| {
+            !parts
+                .iter()
+                .any(|tp| b.topic == tp.0 && b.partition == tp.1)
+        });
+        self.buffered = self.batches.iter().map(super::batch_bytes).sum();
+        self.events.push_back(ConsumerEvent::Revoked {
+            partitions: parts.to_vec(),
+        });
+    }
+
     fn classic_refused(&mut self, code: ErrorCode) {
         if let Some(c) = &mut self.classic {
             c.stage = Stage::Unsubscribed;
@@ -617,7 +706,18 @@ mod tests {
     #[test]
     fn subscriptions_and_assignments_round_trip() {
         let topics: Vec<Arc<str>> = vec!["a".into(), "b".into()];
-        assert_eq!(decode_subscription(subscription(&topics)), ["a", "b"]);
+        let owned = vec![("a".into(), 1), ("a".into(), 0), ("b".into(), 4)];
+        let m = decode_subscription(subscription(&topics, &owned, 7, "r1"));
+        assert_eq!(m.topics, ["a", "b"]);
+        assert_eq!(
+            m.owned,
+            [
+                ("a".to_string(), 1),
+                ("a".to_string(), 0),
+                ("b".to_string(), 4)
+            ]
+        );
+        assert_eq!(m.generation, 7);
         let mut parts = BTreeMap::new();
         parts.insert("a".to_string(), vec![0, 2]);
         let got = decode_assignment(encode_assignment(&parts)).unwrap();

@@ -134,9 +134,11 @@ impl Default for ConsumerConfig {
             enable_auto_commit: true,
             auto_commit_interval: Duration::from_secs(5),
             group_instance_id: None,
+            // The Java client's default since Kafka 3.0: range, and cooperative-sticky so a
+            // group can move to it member by member.
             assignors: vec![
                 super::assignor::Assignor::Range,
-                super::assignor::Assignor::RoundRobin,
+                super::assignor::Assignor::CooperativeSticky,
             ],
             session_timeout: Duration::from_secs(45),
             heartbeat_interval: Duration::from_secs(3),
@@ -222,7 +224,13 @@ impl ConsumerConfig {
                     .collect();
                 match list {
                     Some(l) if !l.is_empty() => self.assignors = l,
-                    _ => return Err(invalid(key, value, "range and/or roundrobin")),
+                    _ => {
+                        return Err(invalid(
+                            key,
+                            value,
+                            "range, roundrobin and/or cooperative-sticky",
+                        ));
+                    }
                 }
             }
             "session.timeout.ms" => self.session_timeout = parse_ms(key, value)?,
