@@ -1020,3 +1020,104 @@ async fn lab_transaction_timeout_on<F: Flavor>() {
 fn lab_transaction_timeout() {
     Tokio::block_on(lab_transaction_timeout_on::<Tokio>());
 }
+
+/// A pattern subscription on the real broker, on both group protocols: the matching
+/// topics are read, a matching topic created later joins at the next metadata refresh,
+/// others never do.
+async fn lab_pattern_subscription_on<F: Flavor>(protocol: &str) {
+    let props = lab("PLAINTEXT", None);
+    let stem = format!("suite-pattern-{protocol}-{}", std::process::id());
+    let admin = kasio_shell::Admin::<F::R>::from_properties(borrowed(&props)).unwrap();
+    let create = |name: String| {
+        let admin = &admin;
+        async move {
+            let created = F::call(admin.create_topics(&[NewTopic::new(&name, 2, 1)], false))
+                .await
+                .unwrap();
+            assert!(created[0].error.is_none(), "{created:?}");
+        }
+    };
+    let (a, b, other, later) = (
+        format!("{stem}-a"),
+        format!("{stem}-b"),
+        format!("other-{stem}"),
+        format!("{stem}-later"),
+    );
+    for t in [&a, &b, &other] {
+        create(t.clone()).await;
+    }
+    let producer = Producer::<F::R>::from_properties(borrowed(&props)).unwrap();
+    let write = |topics: Vec<String>, from: u64| {
+        let producer = &producer;
+        async move {
+            for (i, t) in topics.iter().enumerate() {
+                let v = (from + i as u64).to_string();
+                let d = F::send(producer, Record::new(t).value(v.as_bytes()))
+                    .await
+                    .unwrap();
+                F::wait(d).await.unwrap();
+            }
+        }
+    };
+    write(vec![a.clone(), b.clone(), other.clone()], 0).await;
+    let mut consumer_props = props.clone();
+    for (k, v) in [
+        ("group.id", stem.as_str()),
+        ("group.protocol", protocol),
+        ("auto.offset.reset", "earliest"),
+        ("metadata.max.age.ms", "1000"),
+    ] {
+        consumer_props.push((k.into(), v.into()));
+    }
+    let consumer = Consumer::<F::R>::from_properties(borrowed(&consumer_props)).unwrap();
+    consumer
+        .subscribe_pattern(&format!("{}-.*", regex_escape(&stem)))
+        .unwrap();
+    let mut got = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut created = false;
+    while got.len() < 3 {
+        assert!(Instant::now() < deadline, "read only {got:?}");
+        if let Some(Fetched::Batch(b)) = F::poll(&consumer, Duration::from_millis(500)).await {
+            b.for_each(|r| {
+                got.insert((
+                    b.topic.to_string(),
+                    std::str::from_utf8(r.value.unwrap()).unwrap().to_string(),
+                ));
+            })
+            .unwrap();
+        }
+        if got.len() == 2 && !created {
+            created = true;
+            create(later.clone()).await;
+            write(vec![later.clone(), other.clone()], 10).await;
+        }
+    }
+    consumer.unsubscribe();
+    consumer.close();
+    let topics: BTreeSet<String> = got.iter().map(|(t, _)| t.clone()).collect();
+    assert_eq!(
+        topics,
+        [a.clone(), b.clone(), later.clone()].into_iter().collect()
+    );
+    F::wait(producer.close()).await;
+    let refs: Vec<TopicRef> = [a, b, other, later]
+        .into_iter()
+        .map(TopicRef::Name)
+        .collect();
+    let _ = F::call(admin.delete_topics(&refs)).await;
+    admin.close();
+}
+
+/// The topic names the suite makes hold `-` and alphanumerics only; dots are escaped.
+fn regex_escape(s: &str) -> String {
+    s.replace('.', "\\.")
+}
+
+#[test]
+#[ignore = "needs the Kafka lab: scripts/kafka up, then eval \"$(scripts/kafka env)\""]
+fn lab_pattern_subscription() {
+    for protocol in ["classic", "consumer"] {
+        Tokio::block_on(lab_pattern_subscription_on::<Tokio>(protocol));
+    }
+}

@@ -1,13 +1,17 @@
 """kasio's consumer with the classic group protocol (`group.protocol=classic`) on the real
 broker, in one group with librdkafka's classic consumer: as the leader that assigns
 (range, computed as the Java client does) and as a follower, with every record read and
-the group's commits what Kafka's own tool reports. Runs the release build of the `kasio`
+the group's commits what Kafka's own tool reports; and with cooperative-sticky, each
+leading in turn, the partitions moving incrementally. Runs the release build of the `kasio`
 binary, which scripts/test builds before the lab."""
 
 import json
 import subprocess
+import tempfile
 import threading
 import time
+
+import pytest
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import NewTopic
@@ -118,3 +122,88 @@ def test_kasio_leads_and_assigns_to_librdkafka():
             peer.stop = True
             peer.thread.join(30)
     assert kafka_consumer_groups(g), "the group committed nothing"
+
+
+class CooperativePeer(Peer):
+    """A librdkafka member with cooperative-sticky: its callbacks carry only the
+    partitions added or given up (librdkafka assigns incrementally after them)."""
+
+    def __init__(self, topic, group):
+        self.seen = set()
+        self.partitions = set()
+        self.revoked_total = 0
+        self.stop = False
+        self.consumer = Consumer({"bootstrap.servers": bootstrap(), "group.id": group,
+                                  "auto.offset.reset": "earliest",
+                                  "partition.assignment.strategy": "cooperative-sticky",
+                                  "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000})
+        self.consumer.subscribe([topic], on_assign=self.assigned, on_revoke=self.revoked)
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def assigned(self, _, parts):
+        self.partitions |= {p.partition for p in parts}
+
+    def revoked(self, _, parts):
+        self.revoked_total += len(parts)
+        self.partitions -= {p.partition for p in parts}
+
+
+@pytest.mark.parametrize("kasio_leads", [False, True])
+def test_kasio_and_librdkafka_share_a_cooperative_sticky_group(kasio_leads):
+    """kasio and librdkafka in one classic group with cooperative-sticky: the second
+    member to join takes half the partitions while the first keeps the other half
+    throughout (it gives up three, never all six), whichever of them leads and assigns,
+    and together they read every record."""
+    t, g = name("coop"), name("coop-group")
+    peer_admin().create_topics([NewTopic(t, 6, 1)])[t].result(30)
+    produce(t, 0, 6000)
+    args = [str(KASIO), "-b", bootstrap(), "consume", t, "-g", g, "-o", "beginning", *CLASSIC,
+            "-X", "partition.assignment.strategy=cooperative-sticky"]
+    kasio_member, peer = None, None
+    # A file, not a pipe: a member blocked on a full pipe would miss its heartbeats.
+    out_file = tempfile.TemporaryFile(mode="w+")
+
+    def split_evenly():
+        described = kasio("groups", "describe", g, ok=False)
+        try:
+            [d] = json.loads(described.stdout)
+        except ValueError:
+            return None
+        counts = [sum(len(a["partitions"]) for a in m["assignment"]) for m in d.get("members", [])]
+        return d if d.get("state") == "Stable" and sorted(counts) == [3, 3] else None
+
+    try:
+        if kasio_leads:
+            kasio_member = subprocess.Popen(args, stdout=out_file, stderr=subprocess.DEVNULL, text=True)
+            deadline = time.time() + 60
+            while not kasio("groups", "describe", g, ok=False).stdout.count('"Stable"'):
+                assert time.time() < deadline, "kasio never formed the group"
+                time.sleep(0.3)
+            peer = CooperativePeer(t, g)
+        else:
+            peer = CooperativePeer(t, g)
+            peer.wait(lambda: len(peer.partitions) == 6 and len(peer.seen) == 6000)
+            kasio_member = subprocess.Popen(args, stdout=out_file, stderr=subprocess.DEVNULL, text=True)
+        deadline = time.time() + 90
+        while (d := split_evenly()) is None:
+            assert time.time() < deadline, kasio("groups", "describe", g, ok=False).stdout
+            time.sleep(0.3)
+        assert d["type"] == "classic" and d["assignor"] == "cooperative-sticky", d
+        peer.wait(lambda: len(peer.partitions) == 3)
+        if not kasio_leads:
+            assert peer.revoked_total == 3, "the first member kept half throughout"
+        produce(t, 6000, 6000)
+        peer.wait(lambda: any(v >= 6000 for v in peer.seen))
+        time.sleep(3)
+        kasio_member.kill()
+        kasio_member.wait(30)
+        out_file.seek(0)
+        printed = {int(v) for v in out_file.read().split()}
+        peer.wait(lambda: set(range(12000)) <= peer.seen | printed)
+    finally:
+        if kasio_member and kasio_member.poll() is None:
+            kasio_member.kill()
+        if peer:
+            peer.stop = True
+            peer.thread.join(30)

@@ -7,6 +7,8 @@ build of the `group_consumer` example, which scripts/test builds before the lab.
 import os
 import subprocess
 import tempfile
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -89,3 +91,94 @@ def test_two_members_share_a_topic_exactly_once_and_a_third_resumes():
     produce(topic, 300_000, 300_100)
     rows_c, _ = finish(member(topic, group))
     assert sorted(r[3] for r in rows_c) == sorted(f"v{i}" for i in range(300_000, 300_100))
+
+
+def ownership(stderr, end_ms):
+    """Each partition's ownership intervals from a member's `assigned at T: [..]`,
+    `revoked at T: [..]` and `lost at T: [..]` lines; what it still owns ends at end_ms."""
+    owned, intervals = {}, []
+    for line in stderr.splitlines():
+        for word in ("assigned", "revoked", "lost"):
+            if line.startswith(f"{word} at "):
+                at, parts = line[len(word) + 4:].split(": ", 1)
+                at = int(at)
+                for p in (int(x) for x in parts.strip("[]").split(",") if x.strip()):
+                    if word == "assigned":
+                        owned[p] = at
+                    elif p in owned:
+                        intervals.append((p, owned.pop(p), at))
+    intervals += [(p, since, end_ms) for p, since in owned.items()]
+    return intervals
+
+
+@pytest.mark.parametrize("protocol", ["classic-cooperative-sticky", "consumer"])
+def test_three_members_through_a_kill_and_a_join_read_everything_and_never_share(protocol):
+    """Three members over 12 partitions while 1,000,000 records are written; one is
+    killed and one added midway. Committing after writing, together they read every
+    record at least once, and no partition is ever owned by two members at once, as
+    their rebalance events tell it (a killed member owns nothing after its death)."""
+    n, parts = 1_000_000, 12
+    topic = f"kasio-three-{uuid.uuid4().hex[:6]}"
+    group = f"kasio-three-{uuid.uuid4().hex[:6]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap()})
+    admin.create_topics([NewTopic(topic, parts, 1)])[topic].result(30)
+    props = ["enable.auto.commit=false"]
+    if protocol.startswith("classic"):
+        props += ["group.protocol=classic", "partition.assignment.strategy=cooperative-sticky",
+                  "session.timeout.ms=6000", "heartbeat.interval.ms=1000"]
+
+    written = threading.Event()
+
+    def write():
+        p = Producer({"bootstrap.servers": bootstrap(), "linger.ms": 5,
+                      "queue.buffering.max.messages": 1_000_000})
+        for i in range(n):
+            p.produce(topic, key=f"k{i % 97}", value=f"v{i}")
+            if i % 50_000 == 49_999:
+                p.flush(60)
+                time.sleep(0.4)
+        assert p.flush(60) == 0
+        written.set()
+
+    def start():
+        out = tempfile.NamedTemporaryFile(mode="w+", delete=False)
+        err = tempfile.NamedTemporaryFile(mode="w+", delete=False)
+        proc = subprocess.Popen([str(MEMBER), bootstrap(), topic, group, "25000", *props],
+                                stdout=out, stderr=err, text=True)
+        return proc, out, err
+
+    writer = threading.Thread(target=write, daemon=True)
+    members = [start() for _ in range(3)]
+    writer.start()
+    deadline = time.time() + 120
+    while sum(os.path.getsize(m[1].name) for m in members) < 2_000_000:
+        assert time.time() < deadline, "the members read too little"
+        time.sleep(0.2)
+    victim = members[0][0]
+    victim.kill()
+    victim.wait(10)
+    killed_at = int(time.time() * 1000)
+    members.append(start())
+    writer.join(300)
+    assert written.is_set(), "the peer could not write"
+
+    values, intervals = set(), []
+    for i, (proc, out, err) in enumerate(members):
+        if i > 0:
+            proc.wait(timeout=300)
+            assert proc.returncode == 0, Path(err.name).read_text()[-2000:]
+        end = killed_at if i == 0 else int(time.time() * 1000)
+        text = Path(out.name).read_text()
+        # A killed member's last line may be cut short.
+        values.update(line.split(" ", 3)[3] for line in text.splitlines() if line.count(" ") >= 3)
+        intervals += [(p, a, b, i) for p, a, b in ownership(Path(err.name).read_text(), end)]
+        for f in (out, err):
+            f.close()
+            os.unlink(f.name)
+    missing = n - len(values & {f"v{i}" for i in range(n)})
+    assert missing == 0, f"{missing} records never read"
+    for p in range(parts):
+        mine = sorted((a, b, who) for q, a, b, who in intervals if q == p)
+        assert mine, f"partition {p} never assigned"
+        for (a1, b1, w1), (a2, b2, w2) in zip(mine, mine[1:]):
+            assert b1 <= a2, f"partition {p}: member {w1} until {b1}, member {w2} from {a2}"

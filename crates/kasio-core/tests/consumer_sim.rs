@@ -783,3 +783,76 @@ fn cooperative_members_never_share_a_partition_and_move_only_what_they_must() {
         values.len() == 6000
     });
 }
+
+/// A pattern subscription takes every matching topic, and topics created later that match
+/// join it at the next metadata refresh; others never do. Both group protocols.
+#[test]
+fn a_pattern_subscription_follows_the_topics_that_match() {
+    for protocol in ["classic", "consumer"] {
+        let mut pair = Pair::new(3, 8, |_| {});
+        for t in ["orders-eu", "orders-us", "audit"] {
+            pair.cluster.create_topic(t, 2).unwrap();
+        }
+        let now = pair.now;
+        let send = |pair: &mut Pair, topic: &str, token: u64| {
+            let now = pair.now;
+            pair.producer
+                .send(Record::new(topic).value(topic.as_bytes()), token, now)
+                .unwrap();
+        };
+        send(&mut pair, "orders-eu", 0);
+        send(&mut pair, "orders-us", 1);
+        send(&mut pair, "audit", 2);
+        pair.producer.flush(now);
+        pair.run_until(Duration::from_secs(10), |p| p.delivered.len() == 3);
+        pair.add_consumer(|c| {
+            c.set("group.id", "pattern").unwrap();
+            c.set("group.protocol", protocol).unwrap();
+            c.set("auto.offset.reset", "earliest").unwrap();
+            c.set("metadata.max.age.ms", "2000").unwrap();
+        });
+        let now = pair.now;
+        let consumer = pair.consumer.as_mut().unwrap();
+        assert!(matches!(
+            consumer.subscribe_pattern("orders-(", now),
+            Err(ConsumeError::InvalidPattern(_))
+        ));
+        consumer.subscribe_pattern("orders-.*", now).unwrap();
+        let values = |p: &Pair| -> Vec<String> {
+            let mut v: Vec<String> = consumed(p).into_iter().map(|(_, _, v)| v).collect();
+            v.sort();
+            v
+        };
+        pair.run_until(Duration::from_secs(60), |p| values(p).len() == 2);
+        assert_eq!(values(&pair), ["orders-eu", "orders-us"], "{protocol}");
+
+        // A new matching topic joins the subscription; a new other one does not.
+        pair.cluster.create_topic("orders-asia", 3).unwrap();
+        pair.cluster.create_topic("audit-2", 1).unwrap();
+        send(&mut pair, "orders-asia", 3);
+        send(&mut pair, "audit-2", 4);
+        let now = pair.now;
+        pair.producer.flush(now);
+        pair.run_until(Duration::from_secs(60), |p| values(p).len() == 3);
+        pair.run_for(Duration::from_secs(5));
+        assert_eq!(
+            values(&pair),
+            ["orders-asia", "orders-eu", "orders-us"],
+            "{protocol}"
+        );
+        let assigned: Vec<String> = pair
+            .consumer_events
+            .iter()
+            .filter_map(|e| match e {
+                ConsumerEvent::Assigned { partitions } => Some(partitions),
+                _ => None,
+            })
+            .flatten()
+            .map(|(t, _)| t.to_string())
+            .collect();
+        assert!(
+            assigned.iter().all(|t| t.starts_with("orders-")),
+            "{assigned:?}"
+        );
+    }
+}

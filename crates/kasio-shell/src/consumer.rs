@@ -140,6 +140,16 @@ impl<R> Consumer<R> {
         self.with(|c, now| c.subscribe(topics, now))
     }
 
+    /// Joins the group subscribed to every topic whose whole name matches the regular
+    /// expression `pattern`, re-matched on every metadata refresh (`metadata.max.age.ms`),
+    /// so matching topics created later join the subscription.
+    ///
+    /// # Errors
+    /// [`ConsumeError::NoGroup`] without a `group.id`; [`ConsumeError::InvalidPattern`].
+    pub fn subscribe_pattern(&self, pattern: &str) -> Result<(), ConsumeError> {
+        self.with(|c, now| c.subscribe_pattern(pattern, now))
+    }
+
     /// Leaves the group; a [`ConsumerEvent::Revoked`] follows once the coordinator knows.
     pub fn unsubscribe(&self) {
         self.with(|c, now| c.unsubscribe(now));

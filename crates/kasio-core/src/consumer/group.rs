@@ -97,6 +97,73 @@ impl Consumer {
     /// # Errors
     /// [`ConsumeError::NoGroup`] without a `group.id`.
     pub fn subscribe(&mut self, topics: &[&str], now: Instant) -> Result<(), ConsumeError> {
+        self.pattern = None;
+        self.subscribe_names(topics, now)
+    }
+
+    /// Joins the group subscribed to every topic whose whole name matches `pattern` (a
+    /// regular expression, as the Java client's `subscribe(Pattern)`): matched against
+    /// the cluster's topics (internal ones aside) on every metadata refresh
+    /// (`metadata.max.age.ms`), so topics created or deleted later join or leave the
+    /// subscription.
+    ///
+    /// ```
+    /// use kasio_core::{Consumer, ConsumerConfig};
+    /// use std::time::Instant;
+    /// let mut config = ConsumerConfig::new("localhost:9092")?;
+    /// config.set("group.id", "audit")?;
+    /// let mut consumer = Consumer::new(config, Instant::now(), 1)?;
+    /// consumer.subscribe_pattern("orders-.*", Instant::now())?;
+    /// assert!(consumer.subscribe_pattern("orders-(", Instant::now()).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConsumeError::NoGroup`] without a `group.id`; [`ConsumeError::InvalidPattern`].
+    pub fn subscribe_pattern(&mut self, pattern: &str, now: Instant) -> Result<(), ConsumeError> {
+        if self.group.is_none() {
+            return Err(ConsumeError::NoGroup);
+        }
+        let regex = regex_lite::Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| ConsumeError::InvalidPattern(e.to_string()))?;
+        self.pattern = Some((regex, None));
+        self.metadata.request_refresh();
+        self.new_deadline = true;
+        self.drain(now);
+        Ok(())
+    }
+
+    /// A metadata answer under a pattern subscription: subscribes to what it matches
+    /// when that changed.
+    pub(super) fn match_pattern(
+        &mut self,
+        resp: &kasio_proto::messages::MetadataResponse,
+        now: Instant,
+    ) {
+        let Some((regex, applied)) = &self.pattern else {
+            return;
+        };
+        let mut matched: Vec<Arc<str>> = resp
+            .topics
+            .iter()
+            .filter(|t| !t.is_internal && t.error_code == 0)
+            .filter_map(|t| t.name.as_deref())
+            .filter(|n| regex.is_match(n))
+            .map(Arc::from)
+            .collect();
+        matched.sort();
+        if applied.as_ref() == Some(&matched) {
+            return;
+        }
+        let names: Vec<&str> = matched.iter().map(|n| &**n).collect();
+        // A group error here was checked when the pattern was set.
+        let _ = self.subscribe_names(&names, now);
+        if let Some((_, applied)) = &mut self.pattern {
+            *applied = Some(matched);
+        }
+    }
+
+    fn subscribe_names(&mut self, topics: &[&str], now: Instant) -> Result<(), ConsumeError> {
         if self.group.is_none() {
             return Err(ConsumeError::NoGroup);
         }
@@ -153,6 +220,7 @@ impl Consumer {
 
     /// Leaves the group: the next heartbeat says so, and the partitions are released.
     pub fn unsubscribe(&mut self, now: Instant) {
+        self.pattern = None;
         if let Some(c) = &mut self.classic {
             c.leave(now);
         }

@@ -126,6 +126,8 @@ pub enum ConsumeError {
     NoOffset,
     /// Committing needs a `group.id`.
     NoGroup,
+    /// A subscription pattern that is not a valid regular expression.
+    InvalidPattern(String),
 }
 
 impl std::fmt::Display for ConsumeError {
@@ -143,6 +145,7 @@ impl std::fmt::Display for ConsumeError {
                 f.write_str("no committed offset for the partition and auto.offset.reset is none")
             }
             Self::NoGroup => f.write_str("committing offsets needs a group.id"),
+            Self::InvalidPattern(why) => write!(f, "invalid subscription pattern: {why}"),
         }
     }
 }
@@ -210,6 +213,8 @@ pub struct Consumer {
     pool: Pool,
     metadata: Metadata,
     topics: HashMap<Arc<str>, Option<TopicMeta>>,
+    /// A pattern subscription: the topics it matched when last applied.
+    pattern: Option<(regex_lite::Regex, Option<Vec<Arc<str>>>)>,
     partitions: BTreeMap<Tp, PartitionState>,
     requests: HashMap<u64, (i32, Vec<Tp>, RequestKind)>,
     commits_in_flight: HashMap<u64, Vec<(Tp, i64)>>,
@@ -270,6 +275,7 @@ impl Consumer {
             pool,
             metadata,
             topics: HashMap::new(),
+            pattern: None,
             partitions: BTreeMap::new(),
             requests: HashMap::new(),
             fetching: HashSet::new(),
@@ -593,15 +599,16 @@ impl Consumer {
             return;
         };
         let req = MetadataRequest {
-            topics: Some(
+            // A pattern needs every topic's name, to match new ones as they appear.
+            topics: self.pattern.is_none().then(|| {
                 self.topics
                     .keys()
                     .map(|name| MetadataRequestTopic {
                         name: Some(name.as_ref().into()),
                         ..Default::default()
                     })
-                    .collect(),
-            ),
+                    .collect()
+            }),
             allow_auto_topic_creation: false,
             ..Default::default()
         };
@@ -835,6 +842,7 @@ impl Consumer {
 
     fn on_metadata(&mut self, resp: &MetadataResponse, now: Instant) {
         self.metadata.update(resp, now);
+        self.match_pattern(resp, now);
         for t in &resp.topics {
             let Some(name) = t.name.as_deref() else {
                 continue;
