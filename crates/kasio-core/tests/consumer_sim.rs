@@ -856,3 +856,29 @@ fn a_pattern_subscription_follows_the_topics_that_match() {
         );
     }
 }
+
+/// A lookup of the beginning that fails with a retriable error (a new topic's leader not
+/// ready yet) is asked again for the beginning, not the end: no record is skipped.
+#[test]
+fn a_failed_reset_to_the_beginning_is_retried_for_the_beginning() {
+    let mut pair = filled(300, 12);
+    pair.add_consumer(|_| {});
+    pair.cluster.inject(Fault::FailNext {
+        api: ApiKey::ListOffsets,
+        count: 2,
+        error: ErrorCode::NotLeaderOrFollower,
+    });
+    let parts: Vec<(&str, i32)> = (0..PARTITIONS).map(|p| (TOPIC, p)).collect();
+    let now = pair.now;
+    let consumer = pair.consumer.as_mut().unwrap();
+    consumer.assign(&parts, now);
+    for p in 0..PARTITIONS {
+        consumer.seek(TOPIC, p, Seek::Beginning, now);
+    }
+    pair.run_until(Duration::from_secs(30), |p| ends(p) == PARTITIONS as usize);
+    assert_eq!(
+        consumed(&pair).len(),
+        300,
+        "every record from the beginning"
+    );
+}

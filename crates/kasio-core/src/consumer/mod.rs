@@ -156,8 +156,8 @@ impl std::error::Error for ConsumeError {}
 enum Position {
     /// Look the offset up with ListOffsets.
     Reset(Seek),
-    /// ListOffsets is in flight.
-    Resetting,
+    /// ListOffsets is in flight for this seek (asked again if it fails).
+    Resetting(Seek),
     /// Fetch from here.
     At(i64),
     /// Stopped by an error until the next seek.
@@ -547,8 +547,8 @@ impl Consumer {
             if let Some(s) = self.partitions.get_mut(&tp) {
                 s.fetching = false;
                 s.retry_after = Some(backoff);
-                if s.position == Position::Resetting {
-                    s.position = Position::Reset(Seek::End);
+                if let Position::Resetting(seek) = s.position {
+                    s.position = Position::Reset(seek);
                 }
             }
         }
@@ -685,12 +685,12 @@ impl Consumer {
                 .send(&req, Tag::ListOffsets(id), deadline, &mut self.transmits)
                 .is_some()
             {
-                let tps: Vec<Tp> = parts.into_iter().map(|(tp, _)| tp).collect();
-                for tp in &tps {
+                for (tp, seek) in &parts {
                     if let Some(s) = self.partitions.get_mut(tp) {
-                        s.position = Position::Resetting;
+                        s.position = Position::Resetting(*seek);
                     }
                 }
+                let tps: Vec<Tp> = parts.into_iter().map(|(tp, _)| tp).collect();
                 self.requests
                     .insert(id, (leader, tps, RequestKind::ListOffsets));
             }
@@ -871,11 +871,14 @@ impl Consumer {
             let Some(s) = self.partitions.get_mut(&tp) else {
                 continue;
             };
-            if s.position != Position::Resetting {
+            let Position::Resetting(seek) = s.position else {
                 continue;
-            }
+            };
+            // A failed lookup is asked again for the same seek: falling back to the end
+            // would skip every record before it (a new topic's leader is often not ready
+            // for the first ListOffsets).
             let Some(answer) = answer else {
-                s.position = Position::Reset(Seek::End);
+                s.position = Position::Reset(seek);
                 s.retry_after = Some(now + self.config.retry_backoff);
                 continue;
             };
@@ -888,7 +891,7 @@ impl Consumer {
                     Position::At(answer.offset)
                 };
             } else if code.is_retriable() || code == ErrorCode::OffsetNotAvailable {
-                s.position = Position::Reset(Seek::End);
+                s.position = Position::Reset(seek);
                 s.retry_after = Some(now + self.config.retry_backoff);
                 self.metadata.request_refresh();
             } else {
