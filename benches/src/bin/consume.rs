@@ -34,6 +34,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "kasio-blocking" => kasio_blocking(bootstrap, topic, partitions, count)?,
         "rdkafka" => rdkafka(bootstrap, topic, partitions, count)?,
         "confluent-kafka" => tokio()?.block_on(confluent(bootstrap, topic, partitions, count))?,
+        "barnabas-tokio" => tokio()?.block_on(barnabas(bootstrap, topic, partitions, count))?,
+        "krafka" => tokio()?.block_on(krafka(bootstrap, topic, partitions, count))?,
         other => return Err(format!("unknown client {other}").into()),
     };
     let secs = start.elapsed().as_secs_f64();
@@ -167,6 +169,64 @@ async fn confluent(
         for r in &batch {
             records += 1;
             bytes += r.value().map_or(0, Vec::len) as u64;
+        }
+    }
+    consumer.close().await?;
+    Ok(bytes)
+}
+
+async fn barnabas(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    count: u64,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    use barnabas_client::{Consumer, EARLIEST};
+    let mut consumer = Consumer::new(
+        barnabas_tokio::Tokio,
+        &[bootstrap.to_string()],
+        "bench",
+        barnabas_core::IsolationLevel::ReadUncommitted,
+    )
+    .await?;
+    for p in 0..partitions {
+        consumer.assign(topic, p, EARLIEST).await?;
+    }
+    let (mut records, mut bytes) = (0u64, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while records < count && Instant::now() < deadline {
+        for part in consumer.poll().await? {
+            for r in part.iter() {
+                records += 1;
+                bytes += r.value().map_or(0, |v| v.len()) as u64;
+            }
+        }
+    }
+    Ok(bytes)
+}
+
+async fn krafka(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    count: u64,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    use krafka::Kafka;
+    let kafka = Kafka::builder(bootstrap)
+        .client_id("bench")
+        .connect()
+        .await?;
+    let consumer = kafka.consumer_without_group().build().await?;
+    consumer.assign(topic, (0..partitions).collect()).await?;
+    for p in 0..partitions {
+        consumer.seek_to_beginning(topic, p).await?;
+    }
+    let (mut records, mut bytes) = (0u64, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while records < count && Instant::now() < deadline {
+        for r in consumer.poll(Duration::from_millis(100)).await? {
+            records += 1;
+            bytes += r.value.as_ref().map_or(0, |v| v.len()) as u64;
         }
     }
     consumer.close().await?;
