@@ -882,3 +882,81 @@ fn a_failed_reset_to_the_beginning_is_retried_for_the_beginning() {
         "every record from the beginning"
     );
 }
+
+/// KIP-320: the leader's log is truncated below what the consumer read (an unclean
+/// leader election) and goes on in a new epoch. The consumer's next fetch carries the
+/// epoch it last read, the leader answers where that epoch now ends, and the consumer
+/// reports the truncation and reads on from there: the records written after it, none
+/// skipped. With `auto.offset.reset=none` it stops with an error instead.
+#[test]
+fn a_truncated_log_is_detected_through_leader_epochs() {
+    for reset in ["earliest", "none"] {
+        let mut pair = Pair::new(1, 30, |c| c.batch_size = 300);
+        pair.cluster.create_topic("t", 1).unwrap();
+        let send = |pair: &mut Pair, range: std::ops::Range<u64>| {
+            let now = pair.now;
+            for i in range.clone() {
+                pair.producer
+                    .send(Record::new("t").value(i.to_string().as_bytes()), i, now)
+                    .unwrap();
+            }
+            pair.producer.flush(now);
+            pair.run_until(Duration::from_secs(30), |p| {
+                p.delivered.len() as u64 == range.end
+            });
+        };
+        send(&mut pair, 0..300);
+        pair.add_consumer(|c| {
+            c.set("auto.offset.reset", reset).unwrap();
+        });
+        let now = pair.now;
+        let consumer = pair.consumer.as_mut().unwrap();
+        consumer.assign(&[("t", 0)], now);
+        consumer.seek("t", 0, Seek::Beginning, now);
+        pair.run_until(Duration::from_secs(30), |p| consumed(p).len() == 300);
+
+        pair.cluster.truncate("t", 0, 200).unwrap();
+        let kept = pair.cluster.end_offset("t", 0).unwrap();
+        assert!(kept <= 200 && kept > 0, "{kept}");
+        send(&mut pair, 300..350);
+        if reset == "none" {
+            pair.run_until(Duration::from_secs(30), |p| {
+                p.consumer_events.iter().any(|e| {
+                    matches!(
+                        e,
+                        ConsumerEvent::Error {
+                            error: ConsumeError::LogTruncation { offset: 300, truncated_at },
+                            ..
+                        } if *truncated_at == kept
+                    )
+                })
+            });
+            assert_eq!(
+                consumed(&pair).len(),
+                300,
+                "nothing read past the truncation"
+            );
+            continue;
+        }
+        pair.run_until(Duration::from_secs(30), |p| consumed(p).len() == 350);
+        assert!(
+            pair.consumer_events.contains(&ConsumerEvent::Truncated {
+                topic: "t".into(),
+                partition: 0,
+                from: 300,
+                to: kept,
+            }),
+            "{:?}",
+            pair.consumer_events
+        );
+        let after: Vec<(i64, String)> = consumed(&pair)[300..]
+            .iter()
+            .map(|(_, o, v)| (*o, v.clone()))
+            .collect();
+        let want: Vec<(i64, String)> = (0..50).map(|i| (kept + i, (300 + i).to_string())).collect();
+        assert_eq!(
+            after, want,
+            "the new epoch's records, from where the log now ends"
+        );
+    }
+}

@@ -269,6 +269,32 @@ impl Cluster {
             })
             .ok_or(MoveLeaderError::UnknownPartition)?;
         p.leader = broker;
+        p.log.new_epoch();
+        Ok(())
+    }
+
+    /// An unclean leader election on a partition: its log loses the batches from `offset`
+    /// on (the one holding `offset` too) and a new leader epoch begins, so consumers that
+    /// read past the new end learn of it through the epochs (KIP-320).
+    ///
+    /// # Errors
+    /// [`MoveLeaderError::UnknownPartition`].
+    pub fn truncate(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<(), MoveLeaderError> {
+        let p = self
+            .topics
+            .get_mut(topic)
+            .and_then(|t| {
+                usize::try_from(partition)
+                    .ok()
+                    .and_then(|i| t.partitions.get_mut(i))
+            })
+            .ok_or(MoveLeaderError::UnknownPartition)?;
+        p.log.truncate(offset);
         Ok(())
     }
 

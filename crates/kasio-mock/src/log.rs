@@ -41,6 +41,11 @@ pub(crate) struct PartitionLog {
     open_txns: HashMap<i64, i64>,
     /// Aborted transactions: (producer id, first offset, marker offset).
     aborted: Vec<(i64, i64, i64)>,
+    /// The leader epoch appends are stamped with.
+    leader_epoch: i32,
+    /// Each leader epoch after the first and the offset it began at (the leader epoch
+    /// cache; epoch 0 begins at 0).
+    epochs: Vec<(i32, i64)>,
 }
 
 /// Why records could not be appended.
@@ -75,6 +80,46 @@ impl PartitionLog {
         self.next_offset
     }
 
+    /// The current leader epoch.
+    pub(crate) fn leader_epoch(&self) -> i32 {
+        self.leader_epoch
+    }
+
+    /// A new leader: appends from here on carry the next epoch.
+    pub(crate) fn new_epoch(&mut self) {
+        self.leader_epoch += 1;
+        self.epochs.push((self.leader_epoch, self.next_offset));
+    }
+
+    /// The largest epoch up to `epoch` and the offset where it ended (the next epoch's
+    /// start, or the log end for the current one), as OffsetsForLeaderEpoch answers;
+    /// `None` when the log knows no such epoch.
+    pub(crate) fn end_of_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        let all: Vec<(i32, i64)> = std::iter::once((0, 0))
+            .chain(self.epochs.iter().copied())
+            .collect();
+        let i = all.iter().rposition(|&(e, _)| e <= epoch)?;
+        let end = all.get(i + 1).map_or(self.next_offset, |n| n.1);
+        Some((all[i].0, end))
+    }
+
+    /// An unclean leader election: the batches from `offset` on are lost (whole batches:
+    /// the one holding `offset` goes too), and a new leader epoch begins at the new end.
+    pub(crate) fn truncate(&mut self, offset: i64) {
+        let keep = self.batches.partition_point(|b| b.last_offset < offset);
+        for b in self.batches.drain(keep..) {
+            self.size -= b.bytes.len();
+        }
+        self.next_offset = self
+            .batches
+            .last()
+            .map_or(self.log_start, |b| b.last_offset + 1);
+        let end = self.next_offset;
+        self.epochs.retain(|&(_, start)| start < end);
+        self.producers.clear();
+        self.new_epoch();
+    }
+
     /// Appends every batch in `records`, assigning offsets. Returns the base offset.
     pub(crate) fn append(&mut self, records: &Bytes) -> Result<i64, AppendError> {
         let mut parsed = Vec::new();
@@ -99,8 +144,10 @@ impl PartitionLog {
         for b in parsed {
             let len = 61 + b.records_data.len();
             let mut bytes = BytesMut::from(&rest.split_to(len)[..]);
-            // The base offset sits outside the CRC, so the broker may rewrite it.
+            // The base offset and leader epoch sit outside the CRC, so the broker rewrites
+            // them.
             bytes[0..8].copy_from_slice(&self.next_offset.to_be_bytes());
+            bytes[12..16].copy_from_slice(&self.leader_epoch.to_be_bytes());
             let last = self.next_offset + i64::from(b.last_offset_delta);
             self.size += bytes.len();
             self.record_sequence(&b, self.next_offset);

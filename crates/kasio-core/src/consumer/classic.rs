@@ -569,16 +569,8 @@ impl Consumer {
                     if self.partitions.contains_key(&tp) {
                         continue;
                     }
-                    self.partitions.insert(
-                        tp.clone(),
-                        super::PartitionState {
-                            position: Position::Committed,
-                            paused: false,
-                            fetching: false,
-                            retry_after: None,
-                            end_reported: false,
-                        },
-                    );
+                    self.partitions
+                        .insert(tp.clone(), super::PartitionState::new(Position::Committed));
                     added.push(tp);
                 }
                 if !added.is_empty() {

@@ -335,16 +335,8 @@ impl Consumer {
             return;
         }
         for tp in &added {
-            self.partitions.insert(
-                tp.clone(),
-                super::PartitionState {
-                    position: Position::Committed,
-                    paused: false,
-                    fetching: false,
-                    retry_after: None,
-                    end_reported: false,
-                },
-            );
+            self.partitions
+                .insert(tp.clone(), super::PartitionState::new(Position::Committed));
         }
         let changed = !added.is_empty();
         if changed {

@@ -64,6 +64,19 @@ pub enum ConsumerEvent {
         /// The position: the offset the next record will have.
         offset: i64,
     },
+    /// The partition's log was truncated below the position (an unclean leader election,
+    /// detected through the leader epochs, KIP-320): reading goes on from `to`, and the
+    /// records already handed out from `to` up to `from` no longer exist.
+    Truncated {
+        /// The topic.
+        topic: Arc<str>,
+        /// The partition.
+        partition: i32,
+        /// The position the consumer had reached.
+        from: i64,
+        /// Where reading goes on: the end of the log the leader kept.
+        to: i64,
+    },
     /// A commit finished: `error` is `None` if every offset was stored.
     Committed {
         /// What was committed: topic, partition, offset.
@@ -128,6 +141,14 @@ pub enum ConsumeError {
     NoGroup,
     /// A subscription pattern that is not a valid regular expression.
     InvalidPattern(String),
+    /// The partition's log was truncated below what was read (an unclean leader
+    /// election, KIP-320) and `auto.offset.reset` is `none`.
+    LogTruncation {
+        /// The position the consumer had reached.
+        offset: i64,
+        /// Where the leader's log now ends for what was read.
+        truncated_at: i64,
+    },
 }
 
 impl std::fmt::Display for ConsumeError {
@@ -146,6 +167,14 @@ impl std::fmt::Display for ConsumeError {
             }
             Self::NoGroup => f.write_str("committing offsets needs a group.id"),
             Self::InvalidPattern(why) => write!(f, "invalid subscription pattern: {why}"),
+            Self::LogTruncation {
+                offset,
+                truncated_at,
+            } => write!(
+                f,
+                "the log was truncated at {truncated_at}, below the position {offset}, and \
+                 auto.offset.reset is none"
+            ),
         }
     }
 }
@@ -184,6 +213,22 @@ struct PartitionState {
     fetching: bool,
     retry_after: Option<Instant>,
     end_reported: bool,
+    /// The leader epoch of the last batch read (-1 until one is): Fetch v12+ sends it so
+    /// the leader can say where its log diverged from what was read (KIP-320).
+    last_epoch: i32,
+}
+
+impl PartitionState {
+    fn new(position: Position) -> Self {
+        Self {
+            position,
+            paused: false,
+            fetching: false,
+            retry_after: None,
+            end_reported: false,
+            last_epoch: -1,
+        }
+    }
 }
 
 type Tp = (Arc<str>, i32);
@@ -317,13 +362,7 @@ impl Consumer {
             };
             self.partitions
                 .entry((name, partition))
-                .or_insert(PartitionState {
-                    position: reset,
-                    paused: false,
-                    fetching: false,
-                    retry_after: None,
-                    end_reported: false,
-                });
+                .or_insert(PartitionState::new(reset));
         }
         self.drain(now);
     }
@@ -344,6 +383,7 @@ impl Consumer {
             other => Position::Reset(other),
         };
         state.end_reported = false;
+        state.last_epoch = -1;
         let key = key.clone();
         self.batches
             .retain(|b| !(b.topic == key.0 && b.partition == key.1));
@@ -708,7 +748,7 @@ impl Consumer {
         if self.buffered >= usize::try_from(self.config.fetch_max_bytes).unwrap_or(0) {
             return;
         }
-        let mut per_leader: BTreeMap<i32, Vec<(Tp, i64)>> = BTreeMap::new();
+        let mut per_leader: BTreeMap<i32, Vec<(Tp, i64, i32)>> = BTreeMap::new();
         for (tp, s) in &self.partitions {
             let Position::At(offset) = s.position else {
                 continue;
@@ -723,7 +763,7 @@ impl Consumer {
                 per_leader
                     .entry(leader)
                     .or_default()
-                    .push((tp.clone(), offset));
+                    .push((tp.clone(), offset, s.last_epoch));
             }
         }
         let isolation = self.isolation();
@@ -741,7 +781,7 @@ impl Consumer {
                 continue;
             };
             let mut topics: Vec<FetchTopic> = Vec::new();
-            for ((topic, partition), offset) in &parts {
+            for ((topic, partition), offset, last_epoch) in &parts {
                 let meta = self.topics.get(topic).and_then(Option::as_ref);
                 let topic_id = meta.map_or(Uuid::default(), |m| m.id);
                 let epoch = meta
@@ -751,7 +791,7 @@ impl Consumer {
                     partition: *partition,
                     current_leader_epoch: epoch,
                     fetch_offset: *offset,
-                    last_fetched_epoch: -1,
+                    last_fetched_epoch: *last_epoch,
                     log_start_offset: -1,
                     partition_max_bytes: self.config.max_partition_fetch_bytes,
                     ..Default::default()
@@ -790,7 +830,7 @@ impl Consumer {
                 .send(&req, Tag::Fetch(id), deadline, &mut self.transmits)
                 .is_some()
             {
-                let tps: Vec<Tp> = parts.into_iter().map(|(tp, _)| tp).collect();
+                let tps: Vec<Tp> = parts.into_iter().map(|(tp, _, _)| tp).collect();
                 for tp in &tps {
                     if let Some(s) = self.partitions.get_mut(tp) {
                         s.fetching = true;
@@ -1009,6 +1049,35 @@ impl Consumer {
                 return;
             }
         }
+        let diverged = &data.diverging_epoch;
+        if diverged.end_offset >= 0 {
+            // KIP-320: the leader's log parted from what this consumer read at the end of
+            // `diverged.epoch`; records read past that point are gone (an unclean leader
+            // election truncated them).
+            if diverged.end_offset < position {
+                if reset == OffsetReset::None {
+                    s.position = Position::Failed;
+                    self.events.push_back(ConsumerEvent::Error {
+                        topic: name.clone(),
+                        partition: tp.1,
+                        error: ConsumeError::LogTruncation {
+                            offset: position,
+                            truncated_at: diverged.end_offset,
+                        },
+                    });
+                    return;
+                }
+                s.position = Position::At(diverged.end_offset);
+                self.events.push_back(ConsumerEvent::Truncated {
+                    topic: name.clone(),
+                    partition: tp.1,
+                    from: position,
+                    to: diverged.end_offset,
+                });
+            }
+            s.last_epoch = diverged.epoch;
+            return;
+        }
         let end = if read_committed && data.last_stable_offset >= 0 {
             data.last_stable_offset
         } else {
@@ -1042,6 +1111,7 @@ impl Consumer {
             if b.next_offset() <= position {
                 continue;
             }
+            s.last_epoch = b.partition_leader_epoch;
             if read_committed {
                 while let Some(&(first, pid)) = aborted.get(next_aborted)
                     && first <= b.last_offset()

@@ -138,7 +138,18 @@ fn read(cluster: &Cluster, broker: i32, request: &FetchRequest) -> (FetchRespons
                         .collect(),
                 );
             }
-            if p.fetch_offset < log.log_start() || p.fetch_offset > log.end() {
+            // KIP-320: the consumer's last fetched epoch ended below its fetch offset here
+            // (the log was truncated), or this log never had that epoch: say where it
+            // diverged instead of answering with records.
+            let diverged = (p.last_fetched_epoch >= 0)
+                .then(|| log.end_of_epoch(p.last_fetched_epoch))
+                .flatten()
+                .filter(|&(e, end)| e < p.last_fetched_epoch || end < p.fetch_offset);
+            if let Some((epoch, end_offset)) = diverged {
+                errors = true;
+                r.diverging_epoch.epoch = epoch;
+                r.diverging_epoch.end_offset = end_offset;
+            } else if p.fetch_offset < log.log_start() || p.fetch_offset > log.end() {
                 errors = true;
                 r.error_code = ErrorCode::OffsetOutOfRange.code();
             } else if p.fetch_offset < log.end().min(upper) && budget > 0 {

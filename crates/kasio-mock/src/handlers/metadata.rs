@@ -70,7 +70,7 @@ pub(crate) fn handle(
                         },
                         partition_index: i as i32,
                         leader_id: if down { -1 } else { p.leader },
-                        leader_epoch: 0,
+                        leader_epoch: p.log.leader_epoch(),
                         replica_nodes: vec![p.leader],
                         isr_nodes: if down { Vec::new() } else { vec![p.leader] },
                         offline_replicas: if down { vec![p.leader] } else { Vec::new() },
