@@ -960,3 +960,32 @@ fn a_truncated_log_is_detected_through_leader_epochs() {
         );
     }
 }
+
+/// Fetch sessions (KIP-227): after the first full Fetch each leader gets incremental ones
+/// naming only what changed, and everything is still read exactly once, through a seek
+/// (a changed offset) and a pause (a partition forgotten, then added back).
+#[test]
+fn fetches_after_the_first_are_incremental() {
+    let mut pair = filled(3000, 40);
+    pair.add_consumer(|c| {
+        c.set("max.partition.fetch.bytes", "2000").unwrap();
+    });
+    assign_all(&mut pair);
+    let now = pair.now;
+    let consumer = pair.consumer.as_mut().unwrap();
+    for p in 0..PARTITIONS {
+        consumer.seek(TOPIC, p, Seek::Beginning, now);
+    }
+    consumer.pause(TOPIC, 1, true, now);
+    pair.run_until(Duration::from_secs(30), |p| consumed(p).len() > 1000);
+    let now = pair.now;
+    pair.consumer.as_mut().unwrap().pause(TOPIC, 1, false, now);
+    pair.run_until(Duration::from_secs(60), |p| ends(p) == PARTITIONS as usize);
+    let fetches = pair.cluster.requests(ApiKey::Fetch);
+    let incremental = pair.cluster.incremental_fetches();
+    assert!(
+        incremental * 10 >= fetches * 8,
+        "{incremental} of {fetches} fetches incremental"
+    );
+    check_matches_log(&pair, &[0; PARTITIONS as usize]);
+}

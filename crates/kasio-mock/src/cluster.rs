@@ -130,6 +130,8 @@ pub struct Cluster {
     pub(crate) offsets: BTreeMap<String, BTreeMap<(String, i32), handlers::offsets::Committed>>,
     /// Requests received, by API key.
     served: HashMap<i16, u64>,
+    /// Fetches that named only what changed in their session (KIP-227).
+    pub(crate) incremental_fetches: u64,
     /// Consumer groups (KIP-848) by id.
     pub(crate) groups: BTreeMap<String, handlers::groups::Group>,
     /// Fetch sessions by id, and the next id.
@@ -197,6 +199,7 @@ impl Cluster {
             fetch_sessions: BTreeMap::new(),
             next_session: 1,
             served: HashMap::new(),
+            incremental_fetches: 0,
             next_producer_id: 1000,
         }
     }
@@ -320,6 +323,11 @@ impl Cluster {
     /// How many requests of `api` the cluster has received (malformed ones aside).
     pub fn requests(&self, api: ApiKey) -> u64 {
         self.served.get(&api.as_i16()).copied().unwrap_or(0)
+    }
+
+    /// How many Fetches came as incremental fetches of a session (KIP-227).
+    pub fn incremental_fetches(&self) -> u64 {
+        self.incremental_fetches
     }
 
     /// The leader of a partition.

@@ -4,6 +4,7 @@
 mod assignor;
 mod classic;
 mod config;
+mod fetch_session;
 mod fetched;
 mod group;
 mod offsets;
@@ -25,7 +26,7 @@ use kasio_proto::{
     messages::{
         FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
         MetadataResponse,
-        fetch_request::{FetchPartition, FetchTopic},
+        fetch_request::{FetchPartition, FetchTopic, ForgottenTopic},
         list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
         metadata_request::MetadataRequestTopic,
     },
@@ -272,6 +273,8 @@ pub struct Consumer {
     next_auto_commit: Option<Instant>,
     auto_committed: BTreeMap<Tp, i64>,
     fetching: HashSet<i32>,
+    /// A fetch session per leader (KIP-227).
+    sessions: BTreeMap<i32, fetch_session::FetchSession>,
     next_request: u64,
     batches: VecDeque<FetchedBatch>,
     buffered: usize,
@@ -324,6 +327,7 @@ impl Consumer {
             partitions: BTreeMap::new(),
             requests: HashMap::new(),
             fetching: HashSet::new(),
+            sessions: BTreeMap::new(),
             next_request: 1,
             batches: VecDeque::new(),
             buffered: 0,
@@ -581,6 +585,10 @@ impl Consumer {
         };
         if kind == RequestKind::Fetch {
             self.fetching.remove(&broker);
+            // Whether the broker saw it is unknown, and with it the session's epoch.
+            if let Some(session) = self.sessions.get_mut(&broker) {
+                session.reset();
+            }
         }
         let backoff = now + self.config.retry_backoff;
         for tp in parts {
@@ -780,8 +788,44 @@ impl Consumer {
             let Some(version) = conn.version(kasio_proto::ApiKey::Fetch) else {
                 continue;
             };
+            let session = self.sessions.entry(leader).or_default();
+            // Sessions exist from Fetch v7 on; before, every Fetch is full and sessionless.
+            let plan = if version >= 7 {
+                session.plan(&parts)
+            } else {
+                session.reset();
+                fetch_session::Plan {
+                    session_id: 0,
+                    session_epoch: -1,
+                    send: parts.clone(),
+                    forget: Vec::new(),
+                }
+            };
+            let topic_id = |topics: &HashMap<Arc<str>, Option<TopicMeta>>, name: &str| {
+                topics
+                    .get(name)
+                    .and_then(Option::as_ref)
+                    .map_or(Uuid::default(), |m| m.id)
+            };
+            let mut forgotten: Vec<ForgottenTopic> = Vec::new();
+            for (topic, partition) in &plan.forget {
+                match forgotten.iter_mut().find(|f| *f.topic == **topic) {
+                    Some(f) => f.partitions.push(*partition),
+                    None => forgotten.push(ForgottenTopic {
+                        topic: topic.as_ref().into(),
+                        topic_id: topic_id(&self.topics, topic),
+                        partitions: vec![*partition],
+                        ..Default::default()
+                    }),
+                }
+            }
+            if version >= 13 {
+                for f in &mut forgotten {
+                    f.topic = "".into();
+                }
+            }
             let mut topics: Vec<FetchTopic> = Vec::new();
-            for ((topic, partition), offset, last_epoch) in &parts {
+            for ((topic, partition), offset, last_epoch) in &plan.send {
                 let meta = self.topics.get(topic).and_then(Option::as_ref);
                 let topic_id = meta.map_or(Uuid::default(), |m| m.id);
                 let epoch = meta
@@ -817,19 +861,23 @@ impl Consumer {
                 min_bytes: self.config.fetch_min_bytes,
                 max_bytes: self.config.fetch_max_bytes,
                 isolation_level: isolation,
-                session_id: 0,
-                session_epoch: -1,
+                session_id: plan.session_id,
+                session_epoch: plan.session_epoch,
                 topics,
+                forgotten_topics_data: forgotten,
                 rack_id: self.config.client_rack.as_str().into(),
                 ..Default::default()
             };
             let id = self.next_request;
             self.next_request += 1;
             let deadline = now + self.config.request_timeout + self.config.fetch_max_wait;
-            if conn
+            let sent = conn
                 .send(&req, Tag::Fetch(id), deadline, &mut self.transmits)
-                .is_some()
-            {
+                .is_some();
+            if !sent && let Some(session) = self.sessions.get_mut(&leader) {
+                session.reset();
+            }
+            if sent {
                 let tps: Vec<Tp> = parts.into_iter().map(|(tp, _, _)| tp).collect();
                 for tp in &tps {
                     if let Some(s) = self.partitions.get_mut(tp) {
@@ -956,6 +1004,9 @@ impl Consumer {
             }
         }
         let top = ErrorCode::from_code(resp.error_code);
+        if let Some(session) = self.sessions.get_mut(&broker) {
+            session.answered(resp.session_id, top);
+        }
         if !top.is_ok() {
             let backoff = now + self.config.retry_backoff;
             for tp in &parts {
@@ -1160,7 +1211,10 @@ impl Consumer {
         }
         if delivered {
             s.end_reported = false;
-        } else if position >= end && !s.end_reported {
+        }
+        // Also right after records that reach the end: a fetch session's later answers
+        // leave out a partition with nothing new.
+        if position >= end && !s.end_reported {
             s.end_reported = true;
             self.events.push_back(ConsumerEvent::EndOfPartition {
                 topic: name.clone(),

@@ -24,7 +24,12 @@ pub(crate) fn handle(
 ) -> Outcome {
     let session =
         match fetch_session::resolve(cluster, broker, &mut request, header.request_api_version) {
-            Ok(mode) => mode,
+            Ok(mode) => {
+                if matches!(mode, fetch_session::Mode::Incremental(_)) {
+                    cluster.incremental_fetches += 1;
+                }
+                mode
+            }
             Err(code) => {
                 return Outcome::Respond(Box::new(AnyResponse::Fetch(FetchResponse {
                     error_code: code.code(),
