@@ -989,3 +989,102 @@ fn fetches_after_the_first_are_incremental() {
     );
     check_matches_log(&pair, &[0; PARTITIONS as usize]);
 }
+
+/// A group member through each error its coordinator can answer, on both protocols:
+/// coordinator moves and loading (retried, after finding the coordinator again), a
+/// rebalance or a load in progress during a commit (retried), and fencing (UNKNOWN_MEMBER_ID,
+/// FENCED_MEMBER_EPOCH, ILLEGAL_GENERATION: partitions lost, joined again). Each time
+/// every record is read (at least once), the member ends up owning every partition, and
+/// its last commit covers everything.
+#[test]
+fn a_member_gets_through_every_coordinator_error() {
+    let classic = [
+        (ApiKey::JoinGroup, ErrorCode::CoordinatorLoadInProgress),
+        (ApiKey::JoinGroup, ErrorCode::NotCoordinator),
+        (ApiKey::SyncGroup, ErrorCode::RebalanceInProgress),
+        (ApiKey::Heartbeat, ErrorCode::NotCoordinator),
+        (ApiKey::Heartbeat, ErrorCode::UnknownMemberId),
+        (ApiKey::Heartbeat, ErrorCode::IllegalGeneration),
+        (ApiKey::OffsetFetch, ErrorCode::CoordinatorLoadInProgress),
+        (ApiKey::OffsetCommit, ErrorCode::RebalanceInProgress),
+        (ApiKey::OffsetCommit, ErrorCode::CoordinatorLoadInProgress),
+        (ApiKey::FindCoordinator, ErrorCode::CoordinatorNotAvailable),
+    ];
+    let consumer = [
+        (
+            ApiKey::ConsumerGroupHeartbeat,
+            ErrorCode::CoordinatorLoadInProgress,
+        ),
+        (ApiKey::ConsumerGroupHeartbeat, ErrorCode::NotCoordinator),
+        (ApiKey::ConsumerGroupHeartbeat, ErrorCode::UnknownMemberId),
+        (ApiKey::ConsumerGroupHeartbeat, ErrorCode::FencedMemberEpoch),
+        (ApiKey::OffsetFetch, ErrorCode::CoordinatorLoadInProgress),
+        (ApiKey::OffsetCommit, ErrorCode::RebalanceInProgress),
+        (ApiKey::OffsetCommit, ErrorCode::NotCoordinator),
+    ];
+    let cases = classic
+        .iter()
+        .map(|c| ("classic", c))
+        .chain(consumer.iter().map(|c| ("consumer", c)));
+    for (protocol, &(api, error)) in cases {
+        let mut pair = filled_in_batches(600, 50, 300);
+        pair.add_consumer(|c| {
+            c.set("group.id", "errors").unwrap();
+            c.set("group.protocol", protocol).unwrap();
+            c.set("auto.offset.reset", "earliest").unwrap();
+            c.set("auto.commit.interval.ms", "200").unwrap();
+        });
+        pair.cluster.inject(Fault::FailNext {
+            api,
+            count: 1,
+            error,
+        });
+        let now = pair.now;
+        pair.consumer
+            .as_mut()
+            .unwrap()
+            .subscribe(&[TOPIC], now)
+            .unwrap();
+        let what = format!("{protocol} {api:?} {error:?}");
+        pair.run_until(Duration::from_secs(120), |p| {
+            let mut values: Vec<String> = consumed(p).into_iter().map(|(_, _, v)| v).collect();
+            values.sort();
+            values.dedup();
+            values.len() == 600 && owned(&p.consumer_events).len() == PARTITIONS as usize
+        });
+        // Fencing costs the partitions once; the rest keep them.
+        let lost = pair
+            .consumer_events
+            .iter()
+            .filter(|e| matches!(e, ConsumerEvent::Lost { .. }))
+            .count();
+        let fencing = matches!(
+            error,
+            ErrorCode::UnknownMemberId
+                | ErrorCode::FencedMemberEpoch
+                | ErrorCode::IllegalGeneration
+        );
+        assert!(lost <= usize::from(fencing), "{what}: {lost} losses");
+        // Auto commit gets everything handed out but the last batch in, errors or not.
+        pair.run_for(Duration::from_secs(2));
+        pair.add_admin(|_| {});
+        let out = pair
+            .admin_run(|a, now| a.group_offsets("errors", now))
+            .unwrap();
+        let kasio_core::AdminOutput::Committed(rows) = out else {
+            panic!("{out:?}")
+        };
+        let last = pair.fetched.last().unwrap();
+        for p in 0..PARTITIONS {
+            let end = pair.cluster.end_offset(TOPIC, p).unwrap();
+            let want = if p == last.partition {
+                last.start_offset()
+            } else {
+                end
+            };
+            let committed = rows.iter().find(|r| r.partition == p).map(|r| r.offset);
+            assert_eq!(committed, Some(want), "{what}: partition {p}");
+        }
+        pair.admin = None;
+    }
+}

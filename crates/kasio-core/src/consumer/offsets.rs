@@ -597,6 +597,14 @@ impl Consumer {
             return;
         }
 
+        if first_error.is_some() {
+            // Not stored: the next auto commit sends these again even if nothing moves.
+            for (tp, o) in &offsets {
+                if self.auto_committed.get(tp) == Some(o) {
+                    self.auto_committed.remove(tp);
+                }
+            }
+        }
         self.events.push_back(ConsumerEvent::Committed {
             offsets: offsets.into_iter().map(|((t, p), o)| (t, p, o)).collect(),
             error: first_error.map(ConsumeError::Broker),
