@@ -1088,3 +1088,55 @@ fn a_member_gets_through_every_coordinator_error() {
         pair.admin = None;
     }
 }
+
+/// A static member (`group.instance.id`) told FENCED_INSTANCE_ID has been replaced by a
+/// newer instance with the same id: it loses its partitions and stops with a group error
+/// instead of rejoining (which would fence the newer one in turn).
+#[test]
+fn a_fenced_static_member_stops() {
+    let mut pair = filled(300, 51);
+    pair.add_consumer(|c| {
+        classic_member(c);
+        c.set("group.instance.id", "static-1").unwrap();
+    });
+    let now = pair.now;
+    pair.consumer
+        .as_mut()
+        .unwrap()
+        .subscribe(&[TOPIC], now)
+        .unwrap();
+    pair.run_until(Duration::from_secs(30), |p| {
+        owned(&p.consumer_events).len() == PARTITIONS as usize
+    });
+    pair.cluster.inject(Fault::FailNext {
+        api: ApiKey::Heartbeat,
+        count: 1,
+        error: ErrorCode::FencedInstanceId,
+    });
+    pair.run_until(Duration::from_secs(30), |p| {
+        p.consumer_events.iter().any(|e| {
+            matches!(
+                e,
+                ConsumerEvent::GroupError {
+                    error: ConsumeError::Broker(ErrorCode::FencedInstanceId)
+                }
+            )
+        })
+    });
+    assert!(owned(&pair.consumer_events).is_empty());
+    let joins = pair.cluster.requests(ApiKey::JoinGroup);
+    pair.run_for(Duration::from_secs(30));
+    assert_eq!(
+        pair.cluster.requests(ApiKey::JoinGroup),
+        joins,
+        "it does not rejoin"
+    );
+    assert!(
+        !pair
+            .consumer
+            .as_ref()
+            .unwrap()
+            .member_state()
+            .is_some_and(|s| s == kasio_core::MemberState::Stable)
+    );
+}

@@ -612,8 +612,13 @@ impl Consumer {
                         }
                     }
                     ErrorCode::UnknownMemberId => self.classic_fenced(now, true),
-                    ErrorCode::IllegalGeneration | ErrorCode::FencedInstanceId => {
+                    ErrorCode::IllegalGeneration => self.classic_fenced(now, false),
+                    ErrorCode::FencedInstanceId => {
+                        // Another instance with this group.instance.id took over: this one
+                        // stops for good (fatal for the Java client too), its partitions
+                        // lost, rather than fence the newer one in turn.
                         self.classic_fenced(now, false);
+                        self.classic_refused(ErrorCode::FencedInstanceId);
                     }
                     ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => moved(self),
                     _ => c.next = Some(backoff),
