@@ -182,3 +182,23 @@ def test_three_members_through_a_kill_and_a_join_read_everything_and_never_share
         assert mine, f"partition {p} never assigned"
         for (a1, b1, w1), (a2, b2, w2) in zip(mine, mine[1:]):
             assert b1 <= a2, f"partition {p}: member {w1} until {b1}, member {w2} from {a2}"
+
+
+def test_the_async_consumer_example_processes_everything_and_commits_it():
+    """The `async_consumer` example: a group member reading a stream and committing by
+    hand after processing, whose commits librdkafka then sees at the topic's end."""
+    topic = f"kasio-async-{uuid.uuid4().hex[:6]}"
+    group = f"kasio-async-{uuid.uuid4().hex[:6]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap()})
+    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(30)
+    produce(topic, 0, 50_000)
+    example = ROOT / "target" / "release" / "examples" / "async_consumer"
+    run = subprocess.run([str(example), bootstrap(), topic, group, "6000"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "processed 50000 records" in run.stdout, run.stdout
+    c = Consumer({"bootstrap.servers": bootstrap(), "group.id": group})
+    committed = c.committed([TopicPartition(topic, q) for q in range(PARTITIONS)], timeout=30)
+    ends = {q: c.get_watermark_offsets(TopicPartition(topic, q), timeout=30)[1] for q in range(PARTITIONS)}
+    c.close()
+    assert {tp.partition: tp.offset for tp in committed} == ends

@@ -1,0 +1,84 @@
+//! A group member that commits by hand after processing: reads the topic as a stream
+//! (`futures_core::Stream`), "processes" each batch (counts its records and bytes), and
+//! commits what it has processed every COMMIT_EVERY batches, so a crash re-reads at most
+//! that many batches and never skips one. Stops after IDLE_MS without records, commits and
+//! leaves the group.
+//!
+//! `cargo run -p kasio-tokio --example async_consumer -- localhost:9092 my-topic my-group [IDLE_MS]`
+
+use futures_lite::StreamExt;
+use kasio_tokio::{Consumer, ConsumerEvent, Fetched};
+use std::{collections::BTreeMap, time::Duration};
+
+/// Batches processed between commits.
+const COMMIT_EVERY: u32 = 20;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let bootstrap = args.next().unwrap_or_else(|| "localhost:9092".into());
+    let topic = args.next().unwrap_or_else(|| "kasio-example".into());
+    let group = args.next().unwrap_or_else(|| "kasio-async-group".into());
+    let idle = Duration::from_millis(args.next().map_or(Ok(5000), |a| a.parse())?);
+    let consumer = Consumer::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("group.id", group.as_str()),
+        ("auto.offset.reset", "earliest"),
+        // Committed below, once processed.
+        ("enable.auto.commit", "false"),
+    ])?;
+    consumer.subscribe(&[topic.as_str()])?;
+    let mut fetched = consumer.stream();
+    // The next offset to read per partition, for the processed records.
+    let mut done: BTreeMap<i32, i64> = BTreeMap::new();
+    let (mut records, mut bytes, mut batches) = (0u64, 0u64, 0u32);
+    let commit = |done: &BTreeMap<i32, i64>| -> Result<(), Box<dyn std::error::Error>> {
+        let offsets: Vec<(&str, i32, i64)> =
+            done.iter().map(|(&p, &o)| (topic.as_str(), p, o)).collect();
+        if !offsets.is_empty() {
+            consumer.commit(&offsets)?;
+        }
+        Ok(())
+    };
+    while let Ok(Some(next)) = tokio::time::timeout(idle, fetched.next()).await {
+        match next {
+            Fetched::Batch(batch) => {
+                batch.for_each(|r| {
+                    records += 1;
+                    bytes += r.value.map_or(0, <[u8]>::len) as u64;
+                })?;
+                done.insert(batch.partition, batch.next_offset());
+                batches += 1;
+                if batches % COMMIT_EVERY == 0 {
+                    commit(&done)?;
+                }
+            }
+            Fetched::Event(ConsumerEvent::Revoked { partitions }) => {
+                // Not ours any more: their next owner starts from the last commit.
+                for (_, p) in partitions {
+                    done.remove(&p);
+                }
+            }
+            Fetched::Event(ConsumerEvent::Committed {
+                error: Some(error), ..
+            }) => eprintln!("commit failed, the next one retries: {error}"),
+            Fetched::Event(ConsumerEvent::GroupError { error }) => {
+                return Err(format!("group: {error}").into());
+            }
+            _ => {}
+        }
+    }
+    commit(&done)?;
+    while let Ok(Some(next)) = tokio::time::timeout(Duration::from_secs(10), fetched.next()).await {
+        if let Fetched::Event(ConsumerEvent::Committed { .. }) = next {
+            break;
+        }
+    }
+    consumer.unsubscribe();
+    while consumer.in_group() {
+        let _ = tokio::time::timeout(Duration::from_millis(200), fetched.next()).await;
+    }
+    consumer.close();
+    println!("processed {records} records ({bytes} value bytes) in {batches} batches");
+    Ok(())
+}
