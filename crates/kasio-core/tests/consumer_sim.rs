@@ -330,23 +330,34 @@ fn two_classic_members_rebalance_and_read_everything_once() {
     }
 }
 
-fn two_members(seed: u64, member: fn(&mut kasio_core::ConsumerConfig)) {
-    // Small batches and some latency: the second member joins while the first is still
-    // reading, so partitions change hands mid-stream.
-    let mut pair = filled_in_batches(6000, seed, 200);
-    pair.latency = Duration::from_millis(20);
-    pair.add_consumer(member);
+/// Subscribes the pair's consumer to the topic.
+fn subscribe(pair: &mut Pair) {
     let now = pair.now;
     pair.consumer
         .as_mut()
         .unwrap()
         .subscribe(&[TOPIC], now)
         .unwrap();
-    // Let the first member take everything and start reading.
-    pair.run_until(Duration::from_secs(30), |p| consumed(p).len() >= 300);
+}
+
+/// Adds a member subscribed to the topic; its index in `more`.
+fn join(pair: &mut Pair, member: fn(&mut kasio_core::ConsumerConfig)) -> usize {
     let b = pair.add_member(member);
     let now = pair.now;
     pair.more[b].consumer.subscribe(&[TOPIC], now).unwrap();
+    b
+}
+
+fn two_members(seed: u64, member: fn(&mut kasio_core::ConsumerConfig)) {
+    // Small batches and some latency: the second member joins while the first is still
+    // reading, so partitions change hands mid-stream.
+    let mut pair = filled_in_batches(6000, seed, 200);
+    pair.latency = Duration::from_millis(20);
+    pair.add_consumer(member);
+    subscribe(&mut pair);
+    // Let the first member take everything and start reading.
+    pair.run_until(Duration::from_secs(30), |p| consumed(p).len() >= 300);
+    join(&mut pair, member);
     pair.run_until(Duration::from_secs(600), |p| {
         everything(p).len() >= 6000 && assigned(&p.more[0].events) > 0
     });
@@ -376,12 +387,7 @@ fn two_members(seed: u64, member: fn(&mut kasio_core::ConsumerConfig)) {
 fn a_fenced_member_loses_its_partitions_and_joins_again() {
     let mut pair = filled(600, 10);
     pair.add_consumer(member);
-    let now = pair.now;
-    pair.consumer
-        .as_mut()
-        .unwrap()
-        .subscribe(&[TOPIC], now)
-        .unwrap();
+    subscribe(&mut pair);
     pair.run_until(Duration::from_secs(30), |p| {
         assigned(&p.consumer_events) == 1
     });
@@ -404,12 +410,7 @@ fn a_fenced_member_loses_its_partitions_and_joins_again() {
 fn a_stable_member_heartbeats_on_the_interval() {
     let mut pair = filled(60, 12);
     pair.add_consumer(member);
-    let now = pair.now;
-    pair.consumer
-        .as_mut()
-        .unwrap()
-        .subscribe(&[TOPIC], now)
-        .unwrap();
+    subscribe(&mut pair);
     pair.run_until(Duration::from_secs(30), |p| {
         assigned(&p.consumer_events) == 1
     });
@@ -425,14 +426,8 @@ fn a_stable_member_heartbeats_on_the_interval() {
 fn a_silent_member_expires_and_its_partitions_move() {
     let mut pair = filled(600, 11);
     pair.add_consumer(member);
-    let b = pair.add_member(member);
-    let now = pair.now;
-    pair.consumer
-        .as_mut()
-        .unwrap()
-        .subscribe(&[TOPIC], now)
-        .unwrap();
-    pair.more[b].consumer.subscribe(&[TOPIC], now).unwrap();
+    subscribe(&mut pair);
+    join(&mut pair, member);
     pair.run_until(Duration::from_secs(60), |p| {
         assigned(&p.consumer_events) > 0 && assigned(&p.more[0].events) > 0
     });
@@ -463,12 +458,7 @@ fn a_silent_member_expires_and_its_partitions_move() {
 fn a_classic_member_fenced_by_a_new_generation_rejoins() {
     let mut pair = filled(600, 13);
     pair.add_consumer(classic_member);
-    let now = pair.now;
-    pair.consumer
-        .as_mut()
-        .unwrap()
-        .subscribe(&[TOPIC], now)
-        .unwrap();
+    subscribe(&mut pair);
     pair.run_until(Duration::from_secs(30), |p| {
         assigned(&p.consumer_events) == 1
     });
@@ -497,12 +487,7 @@ fn a_classic_member_fenced_by_a_new_generation_rejoins() {
 fn a_stable_classic_member_heartbeats_every_heartbeat_interval() {
     let mut pair = filled(60, 14);
     pair.add_consumer(classic_member);
-    let now = pair.now;
-    pair.consumer
-        .as_mut()
-        .unwrap()
-        .subscribe(&[TOPIC], now)
-        .unwrap();
+    subscribe(&mut pair);
     pair.run_until(Duration::from_secs(30), |p| {
         assigned(&p.consumer_events) == 1
     });
@@ -520,14 +505,8 @@ fn a_silent_classic_member_expires_and_its_partitions_move() {
         classic_member(c);
         c.set("session.timeout.ms", "10000").unwrap();
     });
-    let b = pair.add_member(classic_member);
-    let now = pair.now;
-    pair.consumer
-        .as_mut()
-        .unwrap()
-        .subscribe(&[TOPIC], now)
-        .unwrap();
-    pair.more[b].consumer.subscribe(&[TOPIC], now).unwrap();
+    subscribe(&mut pair);
+    join(&mut pair, classic_member);
     pair.run_until(Duration::from_secs(60), |p| {
         assigned(&p.consumer_events) > 0 && assigned(&p.more[0].events) > 0
     });
@@ -549,6 +528,31 @@ fn a_silent_classic_member_expires_and_its_partitions_move() {
     );
 }
 
+/// The group's committed offsets, asked of the cluster by the pair's admin client: every
+/// partition up to its end, except the one whose batch the caller took last, up to that
+/// batch's first offset (auto commit counts it as not done yet).
+fn assert_auto_committed(pair: &mut Pair, group: &str, what: &str) {
+    let out = pair
+        .admin_run(|a, now| a.group_offsets(group, now))
+        .unwrap();
+    let kasio_core::AdminOutput::Committed(rows) = out else {
+        panic!("{out:?}")
+    };
+    let last = pair.fetched.last().unwrap();
+    for p in 0..PARTITIONS {
+        let end = pair.cluster.end_offset(TOPIC, p).unwrap();
+        let committed = rows.iter().find(|r| r.partition == p).map(|r| r.offset);
+        let want = if p == last.partition {
+            last.start_offset()
+        } else {
+            end
+        };
+        if want > 0 {
+            assert_eq!(committed, Some(want), "{what}: partition {p}");
+        }
+    }
+}
+
 #[test]
 fn auto_commit_stores_what_the_caller_is_done_with() {
     let mut pair = filled(600, 16);
@@ -560,28 +564,7 @@ fn auto_commit_stores_what_the_caller_is_done_with() {
     assign_all(&mut pair);
     pair.run_until(Duration::from_secs(30), |p| consumed(p).len() == 600);
     pair.run_for(Duration::from_secs(6));
-    let out = pair
-        .admin_run(|a, now| a.group_offsets("auto", now))
-        .unwrap();
-    let kasio_core::AdminOutput::Committed(rows) = out else {
-        panic!("{out:?}")
-    };
-    // Every partition up to its end, except the one whose batch the caller took last:
-    // up to that batch's first offset.
-    let last = pair.fetched.last().unwrap();
-    for p in 0..PARTITIONS {
-        let end = pair.cluster.end_offset(TOPIC, p).unwrap();
-        let committed = rows.iter().find(|r| r.partition == p).map(|r| r.offset);
-        let want = if p == last.partition {
-            last.start_offset()
-        } else {
-            end
-        };
-        if want == 0 {
-            continue;
-        }
-        assert_eq!(committed, Some(want), "partition {p}");
-    }
+    assert_auto_committed(&mut pair, "auto", "auto commit");
     // Only what moved is committed again: an idle consumer sends no more commits.
     let commits = pair.cluster.requests(ApiKey::OffsetCommit);
     pair.run_for(Duration::from_secs(20));
@@ -606,12 +589,7 @@ fn auto_commit_can_be_turned_off() {
 fn a_classic_member_leaves_at_once() {
     let mut pair = filled(60, 18);
     pair.add_consumer(classic_member);
-    let now = pair.now;
-    pair.consumer
-        .as_mut()
-        .unwrap()
-        .subscribe(&[TOPIC], now)
-        .unwrap();
+    subscribe(&mut pair);
     pair.run_until(Duration::from_secs(30), |p| {
         assigned(&p.consumer_events) == 1
     });
@@ -651,16 +629,9 @@ fn without_auto_commit_a_rebalance_commits_nothing() {
         let mut pair = filled_in_batches(3000, 5, 200);
         pair.latency = Duration::from_millis(20);
         pair.add_consumer(member);
-        let now = pair.now;
-        pair.consumer
-            .as_mut()
-            .unwrap()
-            .subscribe(&[TOPIC], now)
-            .unwrap();
+        subscribe(&mut pair);
         pair.run_until(Duration::from_secs(30), |p| consumed(p).len() >= 300);
-        let b = pair.add_member(member);
-        let now = pair.now;
-        pair.more[b].consumer.subscribe(&[TOPIC], now).unwrap();
+        join(&mut pair, member);
         pair.run_until(Duration::from_secs(120), |p| {
             assigned(&p.more[0].events) > 0
                 && p.consumer_events
@@ -739,18 +710,11 @@ fn cooperative_members_never_share_a_partition_and_move_only_what_they_must() {
     let mut pair = filled_in_batches(6000, 4, 200);
     pair.latency = Duration::from_millis(5);
     pair.add_consumer(cooperative_member);
-    let now = pair.now;
-    pair.consumer
-        .as_mut()
-        .unwrap()
-        .subscribe(&[TOPIC], now)
-        .unwrap();
+    subscribe(&mut pair);
     run_checking_ownership(&mut pair, Duration::from_secs(30), |p| {
         owned(&p.consumer_events).len() == PARTITIONS as usize && consumed(p).len() >= 300
     });
-    let b = pair.add_member(cooperative_member);
-    let now = pair.now;
-    pair.more[b].consumer.subscribe(&[TOPIC], now).unwrap();
+    let b = join(&mut pair, cooperative_member);
     run_checking_ownership(&mut pair, Duration::from_secs(120), |p| {
         owned(&p.more[0].events).len() == 3
     });
@@ -758,9 +722,7 @@ fn cooperative_members_never_share_a_partition_and_move_only_what_they_must() {
     assert_eq!(revoked_count(&pair.consumer_events), 3);
     assert_eq!(owned(&pair.consumer_events).len(), 3);
 
-    let c = pair.add_member(cooperative_member);
-    let now = pair.now;
-    pair.more[c].consumer.subscribe(&[TOPIC], now).unwrap();
+    let c = join(&mut pair, cooperative_member);
     run_checking_ownership(&mut pair, Duration::from_secs(120), |p| {
         owned(&p.more[1].events).len() == 2
     });
@@ -1039,12 +1001,7 @@ fn a_member_gets_through_every_coordinator_error() {
             count: 1,
             error,
         });
-        let now = pair.now;
-        pair.consumer
-            .as_mut()
-            .unwrap()
-            .subscribe(&[TOPIC], now)
-            .unwrap();
+        subscribe(&mut pair);
         let what = format!("{protocol} {api:?} {error:?}");
         pair.run_until(Duration::from_secs(120), |p| {
             let mut values: Vec<String> = consumed(p).into_iter().map(|(_, _, v)| v).collect();
@@ -1068,24 +1025,7 @@ fn a_member_gets_through_every_coordinator_error() {
         // Auto commit gets everything handed out but the last batch in, errors or not.
         pair.run_for(Duration::from_secs(2));
         pair.add_admin(|_| {});
-        let out = pair
-            .admin_run(|a, now| a.group_offsets("errors", now))
-            .unwrap();
-        let kasio_core::AdminOutput::Committed(rows) = out else {
-            panic!("{out:?}")
-        };
-        let last = pair.fetched.last().unwrap();
-        for p in 0..PARTITIONS {
-            let end = pair.cluster.end_offset(TOPIC, p).unwrap();
-            let want = if p == last.partition {
-                last.start_offset()
-            } else {
-                end
-            };
-            let committed = rows.iter().find(|r| r.partition == p).map(|r| r.offset);
-            assert_eq!(committed, Some(want), "{what}: partition {p}");
-        }
-        pair.admin = None;
+        assert_auto_committed(&mut pair, "errors", &what);
     }
 }
 
@@ -1099,12 +1039,7 @@ fn a_fenced_static_member_stops() {
         classic_member(c);
         c.set("group.instance.id", "static-1").unwrap();
     });
-    let now = pair.now;
-    pair.consumer
-        .as_mut()
-        .unwrap()
-        .subscribe(&[TOPIC], now)
-        .unwrap();
+    subscribe(&mut pair);
     pair.run_until(Duration::from_secs(30), |p| {
         owned(&p.consumer_events).len() == PARTITIONS as usize
     });

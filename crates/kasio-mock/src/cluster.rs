@@ -263,13 +263,7 @@ impl Cluster {
             return Err(MoveLeaderError::UnknownBroker);
         }
         let p = self
-            .topics
-            .get_mut(topic)
-            .and_then(|t| {
-                usize::try_from(partition)
-                    .ok()
-                    .and_then(|i| t.partitions.get_mut(i))
-            })
+            .partition_mut(topic, partition)
             .ok_or(MoveLeaderError::UnknownPartition)?;
         p.leader = broker;
         p.log.new_epoch();
@@ -288,17 +282,16 @@ impl Cluster {
         partition: i32,
         offset: i64,
     ) -> Result<(), MoveLeaderError> {
-        let p = self
-            .topics
-            .get_mut(topic)
-            .and_then(|t| {
-                usize::try_from(partition)
-                    .ok()
-                    .and_then(|i| t.partitions.get_mut(i))
-            })
-            .ok_or(MoveLeaderError::UnknownPartition)?;
-        p.log.truncate(offset);
+        self.partition_mut(topic, partition)
+            .ok_or(MoveLeaderError::UnknownPartition)?
+            .log
+            .truncate(offset);
         Ok(())
+    }
+
+    fn partition_mut(&mut self, topic: &str, partition: i32) -> Option<&mut Partition> {
+        let i = usize::try_from(partition).ok()?;
+        self.topics.get_mut(topic)?.partitions.get_mut(i)
     }
 
     /// A partition's stored record batches from `offset` on (whole batches, so the first
