@@ -714,7 +714,7 @@ fn cooperative_members_never_share_a_partition_and_move_only_what_they_must() {
     run_checking_ownership(&mut pair, Duration::from_secs(30), |p| {
         owned(&p.consumer_events).len() == PARTITIONS as usize && consumed(p).len() >= 300
     });
-    let b = join(&mut pair, cooperative_member);
+    join(&mut pair, cooperative_member);
     run_checking_ownership(&mut pair, Duration::from_secs(120), |p| {
         owned(&p.more[0].events).len() == 3
     });
@@ -722,7 +722,7 @@ fn cooperative_members_never_share_a_partition_and_move_only_what_they_must() {
     assert_eq!(revoked_count(&pair.consumer_events), 3);
     assert_eq!(owned(&pair.consumer_events).len(), 3);
 
-    let c = join(&mut pair, cooperative_member);
+    join(&mut pair, cooperative_member);
     run_checking_ownership(&mut pair, Duration::from_secs(120), |p| {
         owned(&p.more[1].events).len() == 2
     });
