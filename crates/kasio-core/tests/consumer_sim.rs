@@ -1075,3 +1075,48 @@ fn a_fenced_static_member_stops() {
             .is_some_and(|s| s == kasio_core::MemberState::Stable)
     );
 }
+
+/// `max.poll.records`: no handed-out batch holds more records; a larger batch comes in
+/// pieces (a compressed one inflated once), and every record is read once, in order.
+#[test]
+fn max_poll_records_bounds_each_batch_handed_out() {
+    for codec in ["none", "lz4"] {
+        let mut pair = Pair::new(3, 60, |c| {
+            c.batch_size = 16_384;
+            c.set("compression.type", codec).unwrap();
+            c.set("linger.ms", "50").unwrap();
+        });
+        pair.cluster.create_topic(TOPIC, PARTITIONS).unwrap();
+        let now = pair.now;
+        for i in 0..3000u64 {
+            let (key, value) = (format!("key-{}", i % 37), i.to_string());
+            let record = Record::new(TOPIC)
+                .key(key.as_bytes())
+                .value(value.as_bytes());
+            pair.producer.send(record, i, now).unwrap();
+        }
+        pair.producer.flush(now);
+        pair.run_until(Duration::from_secs(60), |p| p.delivered.len() == 3000);
+        pair.add_consumer(|c| {
+            c.set("max.poll.records", "7").unwrap();
+        });
+        assign_all(&mut pair);
+        let now = pair.now;
+        for p in 0..PARTITIONS {
+            pair.consumer
+                .as_mut()
+                .unwrap()
+                .seek(TOPIC, p, Seek::Beginning, now);
+        }
+        pair.run_until(Duration::from_secs(60), |p| consumed(p).len() == 3000);
+        let mut biggest = 0;
+        for b in &pair.fetched {
+            let mut n = 0;
+            b.for_each(|_| n += 1).unwrap();
+            biggest = biggest.max(n);
+            assert_eq!(b.records().unwrap().len(), n);
+        }
+        assert_eq!(biggest, 7, "{codec}");
+        check_matches_log(&pair, &[0; PARTITIONS as usize]);
+    }
+}

@@ -107,6 +107,9 @@ pub struct ConsumerConfig {
     pub heartbeat_interval: Duration,
     /// `max.poll.interval.ms`: the rebalance timeout the member asks for.
     pub max_poll_interval: Duration,
+    /// `max.poll.records`: the most records one handed-out batch holds (a larger batch is
+    /// handed out in pieces).
+    pub max_poll_records: usize,
 }
 
 impl Default for ConsumerConfig {
@@ -143,6 +146,7 @@ impl Default for ConsumerConfig {
             session_timeout: Duration::from_secs(45),
             heartbeat_interval: Duration::from_secs(3),
             max_poll_interval: Duration::from_secs(300),
+            max_poll_records: 500,
         }
     }
 }
@@ -236,6 +240,12 @@ impl ConsumerConfig {
             "session.timeout.ms" => self.session_timeout = parse_ms(key, value)?,
             "heartbeat.interval.ms" => self.heartbeat_interval = parse_ms(key, value)?,
             "max.poll.interval.ms" => self.max_poll_interval = parse_ms(key, value)?,
+            "max.poll.records" => {
+                self.max_poll_records = parse_num(key, value, "a record count")?;
+                if self.max_poll_records == 0 {
+                    return Err(invalid(key, value, "at least 1"));
+                }
+            }
             "receive.message.max.bytes" => {
                 self.max_response_size = parse_num(key, value, "a byte count")?;
             }

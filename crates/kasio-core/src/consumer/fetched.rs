@@ -2,6 +2,7 @@
 
 use kasio_proto::{
     DecodeError,
+    compression::{Compression, DEFAULT_MAX_DECOMPRESSED},
     records::{Record, RecordBatch, RecordView},
 };
 use std::sync::Arc;
@@ -10,7 +11,8 @@ use std::sync::Arc;
 /// response buffer (after decompression, for a compressed batch).
 ///
 /// Records before the consumer's position when it fetched (a batch can start earlier) are
-/// skipped by both accessors.
+/// skipped by both accessors, and so are those past `max.poll.records` from the first: the
+/// rest of a larger batch comes as the next one.
 #[derive(Debug, Clone)]
 pub struct FetchedBatch {
     /// The topic.
@@ -21,6 +23,10 @@ pub struct FetchedBatch {
     pub high_watermark: i64,
     batch: RecordBatch,
     from: i64,
+    /// The offset this piece ends before (`i64::MAX`: the batch's end).
+    until: i64,
+    /// The bytes the whole batch took off the wire, which the consumer's buffer counts.
+    size: usize,
 }
 
 impl FetchedBatch {
@@ -31,13 +37,45 @@ impl FetchedBatch {
         batch: RecordBatch,
         from: i64,
     ) -> Self {
+        let size = batch.records_data.len() + kasio_proto::records::BATCH_HEADER_LEN;
         Self {
             topic,
             partition,
             high_watermark,
             batch,
             from,
+            until: i64::MAX,
+            size,
         }
+    }
+
+    /// The bytes the batch took off the wire.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// At most `max` records' worth of offsets, and the rest as another piece of the same
+    /// batch. A compressed batch is decompressed once here, so neither piece inflates it
+    /// again.
+    pub(crate) fn split(mut self, max: usize) -> (Self, Option<Self>) {
+        let start = self.start_offset();
+        let end = self.next_offset();
+        let max = i64::try_from(max).unwrap_or(i64::MAX).max(1);
+        if end - start <= max {
+            return (self, None);
+        }
+        if let Ok(codec) = self.batch.attributes.compression()
+            && codec != Compression::None
+            && let Ok(data) = codec.decompress(&self.batch.records_data, DEFAULT_MAX_DECOMPRESSED)
+        {
+            self.batch.records_data = data;
+            self.batch.attributes = self.batch.attributes.with_compression(Compression::None);
+        }
+        let cut = start + max;
+        let mut rest = self.clone();
+        rest.from = cut;
+        self.until = cut;
+        (self, Some(rest))
     }
 
     /// The batch as it came off the wire.
@@ -52,7 +90,7 @@ impl FetchedBatch {
 
     /// The offset after this batch: the partition's position once it is consumed.
     pub fn next_offset(&self) -> i64 {
-        self.batch.next_offset()
+        self.batch.next_offset().min(self.until)
     }
 
     /// Calls `f` with each record, borrowed from the batch: no per-record allocation.
@@ -63,6 +101,9 @@ impl FetchedBatch {
         let records = self.batch.records()?;
         for view in records.views() {
             let view = view?;
+            if view.offset >= self.until {
+                break;
+            }
             if view.offset >= self.from {
                 f(view);
             }
@@ -75,10 +116,13 @@ impl FetchedBatch {
     /// # Errors
     /// [`DecodeError`] for a malformed or undecompressible batch.
     pub fn records(&self) -> Result<Vec<Record>, DecodeError> {
-        let from = self.from;
+        let (from, until) = (self.from, self.until);
         self.batch
             .records()?
-            .filter(|r| r.as_ref().map_or(true, |r| r.offset >= from))
+            .filter(|r| {
+                r.as_ref()
+                    .map_or(true, |r| r.offset >= from && r.offset < until)
+            })
             .collect()
     }
 }

@@ -473,9 +473,17 @@ impl Consumer {
 
     /// The next fetched batch, in fetch order (each partition in offset order).
     pub fn poll_batch(&mut self) -> Option<FetchedBatch> {
-        let b = self.batches.pop_front()?;
+        let (b, rest) = self
+            .batches
+            .pop_front()?
+            .split(self.config.max_poll_records);
         // Taking a batch means the caller is done with the one before.
         self.in_hand = Some(((b.topic.clone(), b.partition), b.start_offset()));
+        if let Some(rest) = rest {
+            // The rest of the batch is next, still counted in the buffer.
+            self.batches.push_front(rest);
+            return Some(b);
+        }
         self.buffered = self.buffered.saturating_sub(batch_bytes(&b));
         if self.buffered < usize::try_from(self.config.fetch_max_bytes).unwrap_or(0) {
             // Room again: fetching may resume.
@@ -1226,5 +1234,5 @@ impl Consumer {
 }
 
 pub(crate) fn batch_bytes(b: &FetchedBatch) -> usize {
-    b.batch().records_data.len() + kasio_proto::records::BATCH_HEADER_LEN
+    b.size()
 }
