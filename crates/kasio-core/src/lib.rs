@@ -42,7 +42,7 @@ pub use config::{Acks, BrokerAddress, ConfigError, ProducerConfig, parse_bootstr
 pub use conn::{CloseReason, ConnId, ConnectAction, Transmit};
 pub use consumer::{
     Assignor, ConsumeError, Consumer, ConsumerConfig, ConsumerEvent, FetchedBatch, GroupProtocol,
-    IsolationLevel, MemberState, OffsetReset, Seek,
+    GroupSubscription, IsolationLevel, MemberState, OffsetReset, PartitionAssignor, Seek,
 };
 pub use exactly_once::{Ended, Ending, ReadsState, TransactionReads};
 pub use kasio_proto::{ErrorCode, Uuid, compression::Compression};

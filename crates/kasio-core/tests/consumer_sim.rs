@@ -1120,3 +1120,64 @@ fn max_poll_records_bounds_each_batch_handed_out() {
         check_matches_log(&pair, &[0; PARTITIONS as usize]);
     }
 }
+
+/// Every partition to the member whose id sorts first, and some nonsense (a partition that
+/// does not exist, one given twice, a member not in the group) that the leader drops.
+#[derive(Debug)]
+struct AllToFirst;
+
+impl kasio_core::PartitionAssignor for AllToFirst {
+    fn name(&self) -> &str {
+        "all-to-first"
+    }
+
+    fn assign(
+        &self,
+        members: &std::collections::BTreeMap<String, kasio_core::GroupSubscription>,
+        partitions: &std::collections::BTreeMap<String, i32>,
+    ) -> std::collections::BTreeMap<String, Vec<(String, i32)>> {
+        let mut out: std::collections::BTreeMap<String, Vec<(String, i32)>> =
+            members.keys().map(|m| (m.clone(), Vec::new())).collect();
+        let ids: Vec<String> = out.keys().cloned().collect();
+        for (topic, &count) in partitions {
+            out.get_mut(&ids[0])
+                .unwrap()
+                .extend((0..=count).map(|p| (topic.clone(), p)));
+            if let Some(second) = ids.get(1) {
+                out.get_mut(second).unwrap().push((topic.clone(), 0));
+            }
+        }
+        out.insert("nobody".into(), vec![(TOPIC.into(), 1)]);
+        out
+    }
+}
+
+/// A user-supplied assignor, run by whichever member leads: its assignment is what the
+/// members get, with what makes no sense left out.
+#[test]
+fn a_user_supplied_assignor_decides_the_assignment() {
+    fn custom(c: &mut kasio_core::ConsumerConfig) {
+        classic_member(c);
+        c.assignors = vec![kasio_core::Assignor::Custom(std::sync::Arc::new(
+            AllToFirst,
+        ))];
+    }
+    let mut pair = filled(600, 70);
+    pair.add_consumer(custom);
+    subscribe(&mut pair);
+    pair.run_until(Duration::from_secs(30), |p| consumed(p).len() == 600);
+    join(&mut pair, custom);
+    let stable =
+        |c: &kasio_core::Consumer| c.member_state() == Some(kasio_core::MemberState::Stable);
+    pair.run_until(Duration::from_secs(60), |p| {
+        stable(&p.more[0].consumer) && stable(p.consumer.as_ref().unwrap())
+    });
+    pair.run_for(Duration::from_secs(10));
+    // The second member's join made a new generation, which the assignor dealt.
+    assert!(revoked_count(&pair.consumer_events) > 0);
+    let (a, b) = (owned(&pair.consumer_events), owned(&pair.more[0].events));
+    // One member has every partition (each once), the other none.
+    let (all, none) = if a.len() > b.len() { (a, b) } else { (b, a) };
+    assert_eq!(all.len(), PARTITIONS as usize);
+    assert!(none.is_empty(), "{none:?}");
+}

@@ -1,10 +1,60 @@
 //! Client-side assignors of the classic group protocol, as the Java client computes them:
 //! the group leader runs one over every member's subscription.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
+
+/// An assignor the application supplies, run when this member leads its classic group.
+///
+/// ```
+/// use kasio_core::{Assignor, ConsumerConfig, GroupSubscription, PartitionAssignor};
+/// use std::{collections::BTreeMap, sync::Arc};
+///
+/// /// Every partition to the member with the smallest id.
+/// #[derive(Debug)]
+/// struct AllToFirst;
+///
+/// impl PartitionAssignor for AllToFirst {
+///     fn name(&self) -> &str {
+///         "all-to-first"
+///     }
+///     fn assign(
+///         &self,
+///         members: &BTreeMap<String, GroupSubscription>,
+///         partitions: &BTreeMap<String, i32>,
+///     ) -> BTreeMap<String, Vec<(String, i32)>> {
+///         let mut out: BTreeMap<String, Vec<(String, i32)>> =
+///             members.keys().map(|m| (m.clone(), Vec::new())).collect();
+///         if let Some(first) = out.values_mut().next() {
+///             for (topic, &count) in partitions {
+///                 first.extend((0..count).map(|p| (topic.clone(), p)));
+///             }
+///         }
+///         out
+///     }
+/// }
+///
+/// let mut config = ConsumerConfig::new("localhost:9092")?;
+/// config.set("group.id", "g")?.set("group.protocol", "classic")?;
+/// config.assignors = vec![Assignor::Custom(Arc::new(AllToFirst))];
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait PartitionAssignor: std::fmt::Debug + Send + Sync {
+    /// The protocol name members join with; the group uses one every member names.
+    fn name(&self) -> &str;
+
+    /// Assigns `partitions` (topic → partition count, for every topic some member
+    /// subscribes to) to `members` (member id → subscription): member id → its
+    /// partitions. A partition left out is assigned to nobody.
+    fn assign(
+        &self,
+        members: &BTreeMap<String, GroupSubscription>,
+        partitions: &BTreeMap<String, i32>,
+    ) -> BTreeMap<String, Vec<(String, i32)>>;
+}
 
 /// `partition.assignment.strategy`: the assignors kasio can run as leader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Assignor {
     /// `range`: per topic, contiguous ranges, the first members one partition more.
     Range,
@@ -16,15 +66,26 @@ pub enum Assignor {
     /// partition moving between members is first given up, then assigned in a second
     /// rebalance, so no partition ever has two owners.
     CooperativeSticky,
+    /// The application's own (eager: members give everything up at each rebalance).
+    Custom(Arc<dyn PartitionAssignor>),
 }
+
+impl PartialEq for Assignor {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for Assignor {}
 
 impl Assignor {
     /// The protocol name in JoinGroup.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             Self::Range => "range",
             Self::RoundRobin => "roundrobin",
             Self::CooperativeSticky => "cooperative-sticky",
+            Self::Custom(a) => a.name(),
         }
     }
 
@@ -46,15 +107,19 @@ impl Assignor {
 /// Member id → (topic → partitions), every member present even with nothing.
 pub(crate) type Assignment = BTreeMap<String, BTreeMap<String, Vec<i32>>>;
 
-/// A member's subscription as the leader reads it.
+/// A member's subscription as the group leader reads it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Member {
-    pub(crate) topics: Vec<String>,
+#[non_exhaustive]
+pub struct GroupSubscription {
+    /// The topics it subscribes to.
+    pub topics: Vec<String>,
     /// The partitions it owns now (subscription v1+).
-    pub(crate) owned: Vec<(String, i32)>,
+    pub owned: Vec<(String, i32)>,
     /// The generation its `owned` is from (v2+; -1 when unknown).
-    pub(crate) generation: i32,
+    pub generation: i32,
 }
+
+pub(crate) type Member = GroupSubscription;
 
 impl Member {
     fn subscribes(&self, topic: &str) -> bool {
@@ -64,12 +129,14 @@ impl Member {
 
 /// Assigns `partitions` (topic → count) to `members`.
 pub(crate) fn assign(
-    assignor: Assignor,
+    assignor: &Assignor,
     members: &BTreeMap<String, Member>,
     partitions: &BTreeMap<String, i32>,
 ) -> Assignment {
-    if assignor == Assignor::CooperativeSticky {
-        return cooperative_sticky(members, partitions);
+    match assignor {
+        Assignor::CooperativeSticky => return cooperative_sticky(members, partitions),
+        Assignor::Custom(custom) => return custom_assign(custom.as_ref(), members, partitions),
+        _ => {}
     }
     let mut out: Assignment = members
         .keys()
@@ -122,7 +189,33 @@ pub(crate) fn assign(
                 }
             }
         }
-        Assignor::CooperativeSticky => {}
+        Assignor::CooperativeSticky | Assignor::Custom(_) => {}
+    }
+    out
+}
+
+/// An application's assignment, kept to members of the group, topics someone subscribes
+/// to and partitions that exist, each partition once.
+fn custom_assign(
+    custom: &dyn PartitionAssignor,
+    members: &BTreeMap<String, Member>,
+    partitions: &BTreeMap<String, i32>,
+) -> Assignment {
+    let mut out: Assignment = members
+        .keys()
+        .map(|m| (m.clone(), BTreeMap::new()))
+        .collect();
+    let mut given = std::collections::BTreeSet::new();
+    for (member, parts) in custom.assign(members, partitions) {
+        let Some(a) = out.get_mut(&member) else {
+            continue;
+        };
+        for (t, p) in parts {
+            let exists = partitions.get(&t).is_some_and(|&n| (0..n).contains(&p));
+            if exists && given.insert((t.clone(), p)) {
+                a.entry(t).or_default().push(p);
+            }
+        }
     }
     out
 }
@@ -270,7 +363,7 @@ mod tests {
     fn range_as_the_java_client_documents_it() {
         // RangeAssignor's javadoc: t0 and t1 of 3 partitions, consumers C0 and C1.
         let a = assign(
-            Assignor::Range,
+            &Assignor::Range,
             &members(&[("C0", &["t0", "t1"]), ("C1", &["t0", "t1"])]),
             &parts(&[("t0", 3), ("t1", 3)]),
         );
@@ -284,7 +377,7 @@ mod tests {
     fn roundrobin_as_the_java_client_documents_it() {
         // RoundRobinAssignor's javadoc, first example.
         let a = assign(
-            Assignor::RoundRobin,
+            &Assignor::RoundRobin,
             &members(&[("C0", &["t0", "t1"]), ("C1", &["t0", "t1"])]),
             &parts(&[("t0", 3), ("t1", 3)]),
         );
@@ -294,7 +387,7 @@ mod tests {
         assert_eq!(a["C1"]["t1"], [0, 2]);
         // Second example: C0 on t0, C1 on t0 and t1, C2 on t0, t1, t2.
         let a = assign(
-            Assignor::RoundRobin,
+            &Assignor::RoundRobin,
             &members(&[
                 ("C0", &["t0"]),
                 ("C1", &["t0", "t1"]),
@@ -317,7 +410,7 @@ mod tests {
         ] {
             let m = members(&[("a", &["x", "y"]), ("b", &["y"]), ("c", &["x", "y", "z"])]);
             let p = parts(&[("x", 7), ("y", 5), ("z", 2), ("w", 4)]);
-            let a = assign(assignor, &m, &p);
+            let a = assign(&assignor, &m, &p);
             for (topic, &count) in &p {
                 let mut got: Vec<i32> = a
                     .iter()
@@ -367,7 +460,7 @@ mod tests {
         let p = parts(&[("t", 12)]);
         // A fresh group: balanced.
         let fresh = owning(&[("a", &[]), ("b", &[]), ("c", &[])], &["t"]);
-        let a = assign(Assignor::CooperativeSticky, &fresh, &p);
+        let a = assign(&Assignor::CooperativeSticky, &fresh, &p);
         for m in ["a", "b", "c"] {
             assert_eq!(count(&a, m), 4);
         }
@@ -375,7 +468,7 @@ mod tests {
         let owned = |m: &str| -> Vec<(&str, i32)> { a[m]["t"].iter().map(|&p| ("t", p)).collect() };
         let (oa, oc) = (owned("a"), owned("c"));
         let two = owning(&[("a", &oa), ("c", &oc)], &["t"]);
-        let b = assign(Assignor::CooperativeSticky, &two, &p);
+        let b = assign(&Assignor::CooperativeSticky, &two, &p);
         assert_eq!(count(&b, "a"), 6);
         assert_eq!(count(&b, "c"), 6);
         for (t, p) in &oa {
@@ -394,7 +487,7 @@ mod tests {
         let p = parts(&[("t", 9)]);
         let all: Vec<(&str, i32)> = (0..9).map(|i| ("t", i)).collect();
         let first = owning(&[("a", &all[..5]), ("b", &all[5..]), ("c", &[])], &["t"]);
-        let one = assign(Assignor::CooperativeSticky, &first, &p);
+        let one = assign(&Assignor::CooperativeSticky, &first, &p);
         assert_eq!(count(&one, "c"), 0, "nothing owned elsewhere goes to c yet");
         assert_eq!(count(&one, "a"), 3);
         assert_eq!(count(&one, "b"), 3);
@@ -416,7 +509,7 @@ mod tests {
                 )
             })
             .collect();
-        let two = assign(Assignor::CooperativeSticky, &second, &p);
+        let two = assign(&Assignor::CooperativeSticky, &second, &p);
         for m in ["a", "b", "c"] {
             assert_eq!(count(&two, m), 3, "{m}");
         }
@@ -430,7 +523,7 @@ mod tests {
         let p = parts(&[("t", 2)]);
         let mut m = owning(&[("a", &[("t", 0)]), ("b", &[("t", 0), ("t", 1)])], &["t"]);
         m.get_mut("a").unwrap().generation = 3;
-        let a = assign(Assignor::CooperativeSticky, &m, &p);
+        let a = assign(&Assignor::CooperativeSticky, &m, &p);
         // a's newer claim wins; b (stale) cannot be given t-0, and keeps t-1.
         assert_eq!(a["a"]["t"], [0]);
         assert_eq!(a["b"]["t"], [1]);

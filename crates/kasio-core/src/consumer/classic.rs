@@ -286,8 +286,16 @@ impl Consumer {
                     .as_ref()
                     .map(|c| c.protocol.clone())
                     .unwrap_or_default();
-                let assignor = Assignor::parse(&protocol).unwrap_or(Assignor::Range);
-                Some(assignor::assign(assignor, &members, &counts))
+                // The application's own assignor by its name, else a built-in one.
+                let assignor = self
+                    .config
+                    .assignors
+                    .iter()
+                    .find(|a| a.name() == protocol)
+                    .cloned()
+                    .or_else(|| Assignor::parse(&protocol))
+                    .unwrap_or(Assignor::Range);
+                Some(assignor::assign(&assignor, &members, &counts))
             }
             _ => None,
         };

@@ -9,7 +9,7 @@ mod fetched;
 mod group;
 mod offsets;
 
-pub use assignor::Assignor;
+pub use assignor::{Assignor, GroupSubscription, PartitionAssignor};
 pub use config::{ConsumerConfig, GroupProtocol, IsolationLevel, OffsetReset};
 pub use fetched::FetchedBatch;
 pub use group::MemberState;
