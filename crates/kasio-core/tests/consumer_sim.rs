@@ -1181,3 +1181,35 @@ fn a_user_supplied_assignor_decides_the_assignment() {
     assert_eq!(all.len(), PARTITIONS as usize);
     assert!(none.is_empty(), "{none:?}");
 }
+
+/// `assignment` lists the partitions; `lag` counts what is not handed out yet, from the
+/// caller's position to the partition's end, reaching 0 once everything was taken.
+#[test]
+fn lag_counts_what_is_left_to_hand_out() {
+    let mut pair = filled(600, 80);
+    pair.add_consumer(|_| {});
+    assign_all(&mut pair);
+    let now = pair.now;
+    let consumer = pair.consumer.as_mut().unwrap();
+    assert_eq!(consumer.assignment().len(), PARTITIONS as usize);
+    for p in 0..PARTITIONS {
+        consumer.seek(TOPIC, p, Seek::Beginning, now);
+        assert_eq!(consumer.lag(TOPIC, p), None, "unknown before a fetch");
+    }
+    pair.run_until(Duration::from_secs(30), |p| ends(p) == PARTITIONS as usize);
+    let consumer = pair.consumer.as_ref().unwrap();
+    for p in 0..PARTITIONS {
+        assert_eq!(consumer.lag(TOPIC, p), Some(0), "partition {p}");
+    }
+    // New records, read as they come: no lag once they are taken.
+    let now = pair.now;
+    for i in 0..50u64 {
+        pair.producer
+            .send(Record::new(TOPIC).partition(0).value(b"x"), 1000 + i, now)
+            .unwrap();
+    }
+    pair.producer.flush(now);
+    pair.run_until(Duration::from_secs(30), |p| consumed(p).len() == 650);
+    let consumer = pair.consumer.as_ref().unwrap();
+    assert!((0..PARTITIONS).all(|p| consumer.lag(TOPIC, p) == Some(0)));
+}

@@ -186,6 +186,18 @@ impl<R> Consumer<R> {
         self.shared.lock().core.position(topic, partition)
     }
 
+    /// The partitions assigned, by the caller or the group.
+    #[must_use]
+    pub fn assignment(&self) -> Vec<(std::sync::Arc<str>, i32)> {
+        self.shared.lock().core.assignment()
+    }
+
+    /// Records of a partition not yet handed out, up to the end the last Fetch reported.
+    #[must_use]
+    pub fn lag(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.shared.lock().core.lag(topic, partition)
+    }
+
     /// Commits offsets for the group; a [`ConsumerEvent::Committed`] from
     /// [`next`](Self::next) reports the outcome.
     ///

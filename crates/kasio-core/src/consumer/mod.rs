@@ -217,6 +217,9 @@ struct PartitionState {
     /// The leader epoch of the last batch read (-1 until one is): Fetch v12+ sends it so
     /// the leader can say where its log diverged from what was read (KIP-320).
     last_epoch: i32,
+    /// The end a reader can reach (high watermark, or last stable offset for
+    /// read_committed) as the last Fetch answered; -1 before one did.
+    end: i64,
 }
 
 impl PartitionState {
@@ -228,6 +231,7 @@ impl PartitionState {
             retry_after: None,
             end_reported: false,
             last_epoch: -1,
+            end: -1,
         }
     }
 }
@@ -419,6 +423,30 @@ impl Consumer {
                 Position::At(o) => Some(o),
                 _ => None,
             })
+    }
+
+    /// The partitions assigned, by the caller or the group.
+    pub fn assignment(&self) -> Vec<(Arc<str>, i32)> {
+        self.partitions.keys().cloned().collect()
+    }
+
+    /// How many records of a partition are yet to be handed out: from the position the
+    /// caller has reached to the end the last Fetch reported (the last stable offset with
+    /// read_committed); `None` before both are known.
+    pub fn lag(&self, topic: &str, partition: i32) -> Option<i64> {
+        let (tp, s) = self
+            .partitions
+            .iter()
+            .find(|((t, p), _)| t.as_ref() == topic && *p == partition)?;
+        let Position::At(fetched) = s.position else {
+            return None;
+        };
+        let handed = self
+            .batches
+            .iter()
+            .find(|b| b.topic == tp.0 && b.partition == tp.1)
+            .map_or(fetched, FetchedBatch::start_offset);
+        (s.end >= 0).then(|| (s.end - handed).max(0))
     }
 
     /// The shell opened a connection.
@@ -1142,6 +1170,7 @@ impl Consumer {
         } else {
             data.high_watermark
         };
+        s.end = end;
         let mut aborted: Vec<(i64, i64)> = data
             .aborted_transactions
             .unwrap_or_default()
