@@ -220,6 +220,10 @@ struct PartitionState {
     /// The end a reader can reach (high watermark, or last stable offset for
     /// read_committed) as the last Fetch answered; -1 before one did.
     end: i64,
+    /// Assigned or moved since the last Fetch naming it was sent: its next Fetch must be a
+    /// full one, since a fetch session leaves out of its answers a partition it thinks
+    /// unchanged, and this one needs an answer (its end, at least).
+    fresh: bool,
 }
 
 impl PartitionState {
@@ -232,6 +236,7 @@ impl PartitionState {
             end_reported: false,
             last_epoch: -1,
             end: -1,
+            fresh: true,
         }
     }
 }
@@ -392,6 +397,7 @@ impl Consumer {
         };
         state.end_reported = false;
         state.last_epoch = -1;
+        state.fresh = true;
         let key = key.clone();
         self.batches
             .retain(|b| !(b.topic == key.0 && b.partition == key.1));
@@ -793,6 +799,7 @@ impl Consumer {
             return;
         }
         let mut per_leader: BTreeMap<i32, Vec<(Tp, i64, i32)>> = BTreeMap::new();
+        let mut fresh: HashSet<i32> = HashSet::new();
         for (tp, s) in &self.partitions {
             let Position::At(offset) = s.position else {
                 continue;
@@ -808,6 +815,9 @@ impl Consumer {
                     .entry(leader)
                     .or_default()
                     .push((tp.clone(), offset, s.last_epoch));
+                if s.fresh {
+                    fresh.insert(leader);
+                }
             }
         }
         let isolation = self.isolation();
@@ -826,6 +836,9 @@ impl Consumer {
             };
             let session = self.sessions.entry(leader).or_default();
             // Sessions exist from Fetch v7 on; before, every Fetch is full and sessionless.
+            if fresh.contains(&leader) {
+                session.reset();
+            }
             let plan = if version >= 7 {
                 session.plan(&parts)
             } else {
@@ -918,6 +931,7 @@ impl Consumer {
                 for tp in &tps {
                     if let Some(s) = self.partitions.get_mut(tp) {
                         s.fetching = true;
+                        s.fresh = false;
                     }
                 }
                 self.fetching.insert(leader);
@@ -1008,6 +1022,7 @@ impl Consumer {
             };
             let code = ErrorCode::from_code(answer.error_code);
             if code.is_ok() {
+                s.fresh = true;
                 // No record at or after a timestamp: start at the end.
                 s.position = if answer.offset < 0 {
                     Position::Reset(Seek::End)
@@ -1155,6 +1170,7 @@ impl Consumer {
                     return;
                 }
                 s.position = Position::At(diverged.end_offset);
+                s.fresh = true;
                 self.events.push_back(ConsumerEvent::Truncated {
                     topic: name.clone(),
                     partition: tp.1,

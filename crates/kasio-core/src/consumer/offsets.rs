@@ -554,6 +554,7 @@ impl Consumer {
                 .iter()
                 .find(|(n, p, _, _)| *n == *tp.0 && *p == tp.1)
                 .map_or(-1, |f| f.2);
+            s.fresh = true;
             s.position = if offset >= 0 {
                 Position::At(offset)
             } else {
