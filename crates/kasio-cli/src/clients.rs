@@ -73,17 +73,32 @@ pub(crate) fn consumer(
     Consumer::new(config).map_err(|e| e.to_string())
 }
 
+/// How long a topic unknown to the broker asked is waited for: one just created reaches
+/// every broker's metadata a moment after CreateTopics answers.
+const NEW_TOPIC_WAIT: Duration = Duration::from_secs(5);
+
 /// The partitions of a topic, or a one-line error naming it.
 pub(crate) async fn partitions(admin: &Admin, topic: &str) -> Result<Vec<i32>, String> {
-    let described = admin
-        .describe_topics(&[topic])
-        .await
-        .map_err(|e| e.to_string())?;
-    let t = described
-        .into_iter()
-        .next()
-        .ok_or_else(|| format!("{topic}: no answer"))?
-        .result
-        .map_err(|e| format!("topic {topic}: {e}"))?;
-    Ok(t.partitions.iter().map(|p| p.partition).collect())
+    let deadline = tokio::time::Instant::now() + NEW_TOPIC_WAIT;
+    loop {
+        let described = admin
+            .describe_topics(&[topic])
+            .await
+            .map_err(|e| e.to_string())?;
+        let result = described
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("{topic}: no answer"))?
+            .result;
+        match result {
+            Ok(t) => return Ok(t.partitions.iter().map(|p| p.partition).collect()),
+            Err(e)
+                if e.code == kasio_core::ErrorCode::UnknownTopicOrPartition
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(format!("topic {topic}: {e}")),
+        }
+    }
 }
