@@ -56,7 +56,9 @@ def test_what_the_blocking_producer_writes_librdkafka_reads():
 
 def test_the_blocking_consumer_prints_what_librdkafka_wrote():
     t = topic(3)
-    peer = Producer({"bootstrap.servers": bootstrap()})
+    # Idempotent, so the peer's retries (a new topic's leader is not always ready for its
+    # first requests) cannot reorder what it writes, which the check below relies on.
+    peer = Producer({"bootstrap.servers": bootstrap(), "enable.idempotence": True})
     for i in range(3000):
         peer.produce(t, key=f"k{i}", value=f"v{i}", partition=i % 3)
     peer.flush(30)
