@@ -138,10 +138,7 @@ pub(crate) fn assign(
         Assignor::Custom(custom) => return custom_assign(custom.as_ref(), members, partitions),
         _ => {}
     }
-    let mut out: Assignment = members
-        .keys()
-        .map(|m| (m.clone(), BTreeMap::new()))
-        .collect();
+    let mut out = nothing_yet(members);
     let subscribers = |topic: &str| -> Vec<&String> {
         members
             .iter()
@@ -194,6 +191,14 @@ pub(crate) fn assign(
     out
 }
 
+/// Every member, with no partitions yet.
+fn nothing_yet(members: &BTreeMap<String, Member>) -> Assignment {
+    members
+        .keys()
+        .map(|m| (m.clone(), BTreeMap::new()))
+        .collect()
+}
+
 /// An application's assignment, kept to members of the group, topics someone subscribes
 /// to and partitions that exist, each partition once.
 fn custom_assign(
@@ -201,10 +206,7 @@ fn custom_assign(
     members: &BTreeMap<String, Member>,
     partitions: &BTreeMap<String, i32>,
 ) -> Assignment {
-    let mut out: Assignment = members
-        .keys()
-        .map(|m| (m.clone(), BTreeMap::new()))
-        .collect();
+    let mut out = nothing_yet(members);
     let mut given = std::collections::BTreeSet::new();
     for (member, parts) in custom.assign(members, partitions) {
         let Some(a) = out.get_mut(&member) else {
@@ -257,10 +259,7 @@ fn cooperative_sticky(
     members: &BTreeMap<String, Member>,
     partitions: &BTreeMap<String, i32>,
 ) -> Assignment {
-    let mut out: Assignment = members
-        .keys()
-        .map(|m| (m.clone(), BTreeMap::new()))
-        .collect();
+    let mut out = nothing_yet(members);
     if members.is_empty() {
         return out;
     }
