@@ -715,3 +715,40 @@ fn an_abortable_error_mid_commit_leaves_an_abort() {
         }
     }
 }
+
+/// Initializing → FatalError: InitProducerId refused for good (not authorized for the
+/// transactional id) fails `init_transactions` and leaves nothing to do but close.
+#[test]
+fn an_init_refused_for_good_is_fatal() {
+    let cluster = kasio_mock::ClusterConfig {
+        brokers: 1,
+        seed: 9,
+        ..Default::default()
+    };
+    let mut pair = Pair::with_cluster(cluster, |c| {
+        c.set("transactional.id", "not-mine").unwrap();
+    });
+    pair.cluster.inject(Fault::FailNext {
+        api: ApiKey::InitProducerId,
+        count: 1,
+        error: ErrorCode::TransactionalIdAuthorizationFailed,
+    });
+    let now = pair.now;
+    pair.producer.init_transactions(now).unwrap();
+    pair.run_until(Duration::from_secs(10), |p| !p.txn_events.is_empty());
+    assert!(matches!(
+        pair.txn_events[0],
+        TxnEvent::Failed {
+            op: TxnOp::Init,
+            error: TxnError::Fatal {
+                code: ErrorCode::TransactionalIdAuthorizationFailed,
+                ..
+            }
+        }
+    ));
+    assert_eq!(
+        pair.producer.transaction_state(),
+        Some(TxnState::FatalError)
+    );
+    assert!(pair.producer.begin_transaction().is_err());
+}
