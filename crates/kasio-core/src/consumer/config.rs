@@ -108,7 +108,9 @@ pub struct ConsumerConfig {
     /// `max.poll.interval.ms`: the rebalance timeout the member asks for.
     pub max_poll_interval: Duration,
     /// `max.poll.records`: the most records one handed-out batch holds (a larger batch is
-    /// handed out in pieces).
+    /// handed out in pieces). Unbounded unless set: the Java client's 500 keeps its poll
+    /// loop alive for `max.poll.interval.ms`, which kasio's driver does not need, and
+    /// pieces cost CPU (measured: lz4 reads at about half the speed with 500).
     pub max_poll_records: usize,
 }
 
@@ -146,7 +148,7 @@ impl Default for ConsumerConfig {
             session_timeout: Duration::from_secs(45),
             heartbeat_interval: Duration::from_secs(3),
             max_poll_interval: Duration::from_secs(300),
-            max_poll_records: 500,
+            max_poll_records: usize::MAX,
         }
     }
 }

@@ -75,6 +75,24 @@ impl FetchedBatch {
         let mut rest = self.clone();
         rest.from = cut;
         self.until = cut;
+        // The rest starts at its first record's bytes, so no piece walks the records of the
+        // pieces before it.
+        if let Ok(records) = self.batch.records() {
+            let data = records.buffer().clone();
+            let mut views = records.views();
+            loop {
+                let (bytes, left) = (views.remaining_bytes(), views.remaining());
+                match views.next() {
+                    Some(Ok(v)) if v.offset >= cut => {
+                        rest.batch.records_data = data.slice(data.len() - bytes..);
+                        rest.batch.record_count = i32::try_from(left).unwrap_or(i32::MAX);
+                        break;
+                    }
+                    Some(Ok(_)) => {}
+                    _ => break,
+                }
+            }
+        }
         (self, Some(rest))
     }
 

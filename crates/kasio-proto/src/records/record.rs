@@ -281,6 +281,18 @@ pub struct RecordViews<'a> {
 }
 
 impl<'a> RecordViews<'a> {
+    /// The bytes of the records not yet iterated.
+    #[must_use]
+    pub fn remaining_bytes(&self) -> usize {
+        self.rest.len()
+    }
+
+    /// How many records are not yet iterated, as the batch declares.
+    #[must_use]
+    pub fn remaining(&self) -> usize {
+        self.left
+    }
+
     fn parse_one(&mut self) -> Result<RecordView<'a>, DecodeError> {
         let len = take_varint(&mut self.rest)?;
         let len = usize::try_from(len)
