@@ -16,7 +16,9 @@ def build(binary):
 def lab():
     """The lab's `scripts/kafka env` exports as a dict, the broker up."""
     kafka = ROOT / "scripts" / "kafka"
-    if "running" not in subprocess.run([kafka, "status"], capture_output=True, text=True).stdout:
+    status = subprocess.run([kafka, "status"], capture_output=True, text=True).stdout
+    # "nothing running" when it is down.
+    if "running" not in status or "nothing running" in status:
         subprocess.run([kafka, "up"], check=True)
     out = subprocess.run([kafka, "env"], capture_output=True, text=True, check=True).stdout
     return dict(line.removeprefix("export ").split("=", 1) for line in out.split("\n")
