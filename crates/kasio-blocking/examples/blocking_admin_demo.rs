@@ -61,18 +61,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         vec![ConfigChange::Set("retention.ms".into(), "3600000".into())],
     );
     admin.alter_configs(&[change], false).wait()?;
-    for rc in admin
-        .describe_configs(&[ConfigResource::topic(&topic)])
-        .wait()?
-    {
-        // The topic's own settings; the rest are the broker's defaults.
-        for c in rc
-            .result?
-            .iter()
-            .filter(|c| c.source == ConfigSource::Topic)
+    // A change reaches the broker's view through its metadata log a moment after the
+    // answer: describe until it shows (or 5 s pass).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let mut own = Vec::new();
+        for rc in admin
+            .describe_configs(&[ConfigResource::topic(&topic)])
+            .wait()?
         {
-            println!("  config {} = {:?}", c.name, c.value);
+            // The topic's own settings; the rest are the broker's defaults.
+            own.extend(
+                rc.result?
+                    .into_iter()
+                    .filter(|c| c.source == ConfigSource::Topic),
+            );
         }
+        let applied = own
+            .iter()
+            .any(|c| c.name == "retention.ms" && c.value.as_deref() == Some("3600000"));
+        if applied || std::time::Instant::now() >= deadline {
+            for c in &own {
+                println!("  config {} = {:?}", c.name, c.value);
+            }
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 
     let producer = Producer::from_properties([("bootstrap.servers", bootstrap.as_str())])?;
