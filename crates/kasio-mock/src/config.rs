@@ -35,6 +35,11 @@ pub struct ClusterConfig {
     /// protocol (Produce adds partitions, TxnOffsetCommit adds offsets, EndTxn v5+ bumps
     /// the epoch) to clients that speak it; below 2 only the first.
     pub transaction_version: i16,
+    /// Each broker's rack (`broker.rack`), by index: broker `i + 1` is in `racks[i]`.
+    /// With racks, every partition is replicated on every broker, followers serve Fetch,
+    /// and a leader asked by a consumer of another rack names the replica on that rack
+    /// (`preferred_read_replica`, KIP-392, as Kafka's `RackAwareReplicaSelector`).
+    pub racks: Vec<String>,
 }
 
 impl Default for ClusterConfig {
@@ -50,6 +55,7 @@ impl Default for ClusterConfig {
             sasl_users: Vec::new(),
             sasl_session_lifetime: None,
             transaction_version: 1,
+            racks: Vec::new(),
         }
     }
 }

@@ -95,7 +95,7 @@ pub(crate) fn empty_partition(partition: i32, error_code: i16) -> PartitionData 
 }
 
 /// The response to `request` as the logs stand, how many record bytes it carries, and
-/// whether any partition has an error.
+/// whether it must go at once (a partition has an error or names a preferred replica).
 fn read(cluster: &Cluster, broker: i32, request: &FetchRequest) -> (FetchResponse, usize, bool) {
     let mut budget = usize::try_from(request.max_bytes).unwrap_or(0).max(1);
     let mut total = 0;
@@ -109,6 +109,11 @@ fn read(cluster: &Cluster, broker: i32, request: &FetchRequest) -> (FetchRespons
             let err = match &name {
                 None if !t.topic_id.is_zero() => Some(ErrorCode::UnknownTopicId),
                 None => Some(ErrorCode::UnknownTopicOrPartition),
+                // With racks every broker holds a replica: followers serve consumers.
+                Some(n) if !cluster.config.racks.is_empty() => {
+                    partition_error(cluster, n, p.partition, broker)
+                        .filter(|&c| c != ErrorCode::NotLeaderOrFollower)
+                }
                 Some(n) => partition_error(cluster, n, p.partition, broker),
             };
             if let Some(code) = err {
@@ -117,9 +122,21 @@ fn read(cluster: &Cluster, broker: i32, request: &FetchRequest) -> (FetchRespons
                 partitions.push(r);
                 continue;
             }
-            let log = &cluster.topics[name.as_deref().unwrap_or_default()].partitions
-                [p.partition as usize]
-                .log;
+            let partition = &cluster.topics[name.as_deref().unwrap_or_default()].partitions
+                [p.partition as usize];
+            let log = &partition.log;
+            if partition.leader == broker
+                && let Some(replica) = preferred_replica(cluster, &request.rack_id, broker)
+            {
+                r.high_watermark = log.end();
+                r.last_stable_offset = log.last_stable();
+                r.log_start_offset = log.log_start();
+                r.preferred_read_replica = replica;
+                // Kafka answers a redirect at once rather than wait for data.
+                errors = true;
+                partitions.push(r);
+                continue;
+            }
             r.high_watermark = log.end();
             r.last_stable_offset = log.last_stable();
             r.log_start_offset = log.log_start();
@@ -183,4 +200,19 @@ fn read(cluster: &Cluster, broker: i32, request: &FetchRequest) -> (FetchRespons
         total,
         errors,
     )
+}
+
+/// The replica a leader names for a consumer on `rack` (KIP-392): a running broker on that
+/// rack, when the leader is not on it.
+fn preferred_replica(cluster: &Cluster, rack: &str, leader: i32) -> Option<i32> {
+    let racks = &cluster.config.racks;
+    let rack_of = |b: i32| racks.get(usize::try_from(b - 1).ok()?).map(String::as_str);
+    if rack.is_empty() || rack_of(leader) == Some(rack) {
+        return None;
+    }
+    cluster
+        .brokers
+        .iter()
+        .map(|b| b.id)
+        .find(|&b| rack_of(b) == Some(rack) && !cluster.stopped.contains(&b))
 }

@@ -26,6 +26,9 @@ pub(crate) const SESSION_TIMEOUT: Duration = Duration::from_secs(45);
 pub(crate) struct Member {
     pub(crate) epoch: i32,
     pub(crate) subscribed: Vec<String>,
+    /// A subscription regex (KIP-848's `SubscribedTopicRegex`), matched by the coordinator
+    /// against whole topic names.
+    pub(crate) regex: Option<regex_lite::Regex>,
     pub(crate) owned: BTreeSet<Tp>,
     /// What the member was last told it may own.
     pub(crate) given: Option<BTreeSet<Tp>>,
@@ -38,6 +41,14 @@ pub(crate) struct Group {
     pub(crate) members: BTreeMap<String, Member>,
 }
 
+impl Member {
+    /// Whether the member subscribes to `topic`, by name or by its regex.
+    fn wants(&self, topic: &str) -> bool {
+        self.subscribed.iter().any(|t| t == topic)
+            || self.regex.as_ref().is_some_and(|r| r.is_match(topic))
+    }
+}
+
 impl Group {
     /// Each subscribed topic's partitions dealt round robin over the members subscribed to
     /// it, members in id order: deterministic, so a seed replays the same assignment.
@@ -47,15 +58,11 @@ impl Group {
             .keys()
             .map(|m| (m.clone(), BTreeSet::new()))
             .collect();
-        let topics: BTreeSet<&String> = self.members.values().flat_map(|m| &m.subscribed).collect();
-        for topic in topics {
-            let Some(t) = cluster.topics.get(topic) else {
-                continue;
-            };
+        for (topic, t) in &cluster.topics {
             let members: Vec<&String> = self
                 .members
                 .iter()
-                .filter(|(_, m)| m.subscribed.contains(topic))
+                .filter(|(_, m)| m.wants(topic))
                 .map(|(id, _)| id)
                 .collect();
             if members.is_empty() {
@@ -138,6 +145,15 @@ pub(crate) fn heartbeat(
     m.last_seen = Some(now);
     if let Some(subscribed) = &req.subscribed_topic_names {
         m.subscribed = subscribed.iter().map(ToString::to_string).collect();
+    }
+    // An empty regex clears it.
+    match req.subscribed_topic_regex.as_deref() {
+        None => {}
+        Some("") => m.regex = None,
+        Some(r) => match regex_lite::Regex::new(&format!("^(?:{r})$")) {
+            Ok(r) => m.regex = Some(r),
+            Err(_) => return error(ErrorCode::InvalidRegularExpression),
+        },
     }
     if let Some(owned) = owned {
         m.owned = owned;

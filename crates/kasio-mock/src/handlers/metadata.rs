@@ -71,7 +71,7 @@ pub(crate) fn handle(
                         partition_index: i as i32,
                         leader_id: if down { -1 } else { p.leader },
                         leader_epoch: p.log.leader_epoch(),
-                        replica_nodes: vec![p.leader],
+                        replica_nodes: replicas(cluster, p.leader),
                         isr_nodes: if down { Vec::new() } else { vec![p.leader] },
                         offline_replicas: if down { vec![p.leader] } else { Vec::new() },
                         ..Default::default()
@@ -90,6 +90,7 @@ pub(crate) fn handle(
                 node_id: b.id,
                 host: b.host.clone().into(),
                 port: b.port,
+                rack: rack(cluster, b.id),
                 ..Default::default()
             })
             .collect(),
@@ -113,9 +114,32 @@ pub(crate) fn describe_cluster(cluster: &Cluster) -> DescribeClusterResponse {
                 broker_id: b.id,
                 host: b.host.clone().into(),
                 port: b.port,
+                rack: rack(cluster, b.id),
                 ..Default::default()
             })
             .collect(),
         ..Default::default()
     }
+}
+
+/// A partition's replicas, leader first: every broker when racks are configured.
+fn replicas(cluster: &Cluster, leader: i32) -> Vec<i32> {
+    if cluster.config.racks.is_empty() {
+        return vec![leader];
+    }
+    std::iter::once(leader)
+        .chain(
+            cluster
+                .brokers
+                .iter()
+                .map(|b| b.id)
+                .filter(|&b| b != leader),
+        )
+        .collect()
+}
+
+/// A broker's rack, when racks are configured.
+fn rack(cluster: &Cluster, broker: i32) -> Option<kasio_proto::ByteStr> {
+    let i = usize::try_from(broker - 1).ok()?;
+    cluster.config.racks.get(i).map(|r| r.as_str().into())
 }
