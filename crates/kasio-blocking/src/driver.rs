@@ -175,15 +175,19 @@ impl Dial {
     }
 }
 
+/// The most one socket read takes. Large fetch responses arrive in fewer pieces, each a
+/// wake-up of the driver, the larger this is.
+const READ_CHUNK: usize = 256 * 1024;
+
 fn read(conn: ConnId, mut stream: TcpStream, inbox: &Inbox) {
-    let mut buf = BytesMut::zeroed(64 * 1024);
+    let mut buf = BytesMut::zeroed(READ_CHUNK);
     let reason = loop {
         match stream.read(&mut buf) {
             Ok(0) => break CloseReason::PeerClosed,
             Ok(n) => {
                 inbox.data(conn, buf.split_to(n).freeze());
                 if buf.len() < 16 * 1024 {
-                    buf = BytesMut::zeroed(64 * 1024);
+                    buf = BytesMut::zeroed(READ_CHUNK);
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

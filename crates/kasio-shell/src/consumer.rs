@@ -14,8 +14,12 @@ use std::{
 
 pub(crate) struct ConsumerCore {
     core: kasio_core::Consumer,
-    closing: bool,
+    /// Closing: the driver stops once the member left its group, or at this time.
+    closing: Option<Instant>,
 }
+
+/// How long `close` waits for the member to leave its group (its auto commit first).
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Whether callers have something to take.
 #[derive(Default)]
@@ -29,6 +33,7 @@ impl Core for ConsumerCore {
         // Batches and events stay in the core until a caller takes them.
         ready.0 = self.core.needs_attention();
         self.closing
+            .is_some_and(|until| !self.core.in_group() || Instant::now() >= until)
     }
     fn complete(ready: &mut Ready, event: &Event) {
         if std::mem::take(&mut ready.0) {
@@ -91,7 +96,7 @@ impl<R: Runtime> Consumer<R> {
         Ok(Self {
             shared: Shared::start::<R>(ConsumerCore {
                 core,
-                closing: false,
+                closing: None,
             }),
             runtime: PhantomData,
         })
@@ -150,6 +155,17 @@ impl<R> Consumer<R> {
         self.with(|c, now| c.subscribe_pattern(pattern, now))
     }
 
+    /// Joins the group subscribed to the topics its coordinator matches with `pattern`
+    /// (KIP-848, `group.protocol=consumer`; RE2J syntax); see
+    /// [`kasio_core::Consumer::subscribe_broker_pattern`].
+    ///
+    /// # Errors
+    /// [`ConsumeError::NoGroup`] without a `group.id`; [`ConsumeError::InvalidPattern`]
+    /// with the classic protocol.
+    pub fn subscribe_broker_pattern(&self, pattern: &str) -> Result<(), ConsumeError> {
+        self.with(|c, now| c.subscribe_broker_pattern(pattern, now))
+    }
+
     /// Leaves the group; a [`ConsumerEvent::Revoked`] follows once the coordinator knows.
     pub fn unsubscribe(&self) {
         self.with(|c, now| c.unsubscribe(now));
@@ -157,11 +173,7 @@ impl<R> Consumer<R> {
 
     /// Whether the member is still in (or joining, or leaving) its group.
     pub fn in_group(&self) -> bool {
-        self.shared
-            .lock()
-            .core
-            .member_state()
-            .is_some_and(|s| s != kasio_core::MemberState::Unsubscribed)
+        self.shared.lock().core.in_group()
     }
 
     /// Moves a partition's position.
@@ -198,6 +210,13 @@ impl<R> Consumer<R> {
         self.shared.lock().core.lag(topic, partition)
     }
 
+    /// The broker a partition is fetched from: its leader, or the replica on
+    /// `client.rack` the leader named (KIP-392).
+    #[must_use]
+    pub fn fetching_from(&self, topic: &str, partition: i32) -> Option<i32> {
+        self.with(|c, _| c.fetching_from(topic, partition))
+    }
+
     /// Commits offsets for the group; a [`ConsumerEvent::Committed`] from
     /// [`next`](Self::next) reports the outcome.
     ///
@@ -215,10 +234,52 @@ impl<R> Consumer<R> {
         self.with(|c, now| c.commit_positions(now))
     }
 
-    /// The next fetched batch or event if one is ready, without waiting.
+    /// Lets the group take the partitions of the last [`ConsumerEvent::Revoking`] (with
+    /// [`ConsumerConfig::hold_revocations`]): commits made before this call are answered
+    /// first, so their offsets are where the next owner starts.
+    ///
+    /// ```no_run
+    /// # async fn demo<R: kasio_shell::Runtime>() -> Result<(), Box<dyn std::error::Error>> {
+    /// use kasio_shell::{Consumer, ConsumerConfig, ConsumerEvent, Fetched};
+    /// let mut config = ConsumerConfig::new("localhost:9092")?;
+    /// config.set("group.id", "billing")?.set("enable.auto.commit", "false")?;
+    /// config.hold_revocations = true;
+    /// let consumer = Consumer::<R>::new(config)?;
+    /// consumer.subscribe(&["orders"])?;
+    /// let mut done = std::collections::BTreeMap::new();
+    /// loop {
+    ///     match consumer.next().await {
+    ///         Fetched::Batch(batch) => {
+    ///             // ... process the batch ...
+    ///             done.insert(batch.partition, batch.next_offset());
+    ///         }
+    ///         Fetched::Event(ConsumerEvent::Revoking { partitions }) => {
+    ///             let offsets: Vec<(&str, i32, i64)> = partitions
+    ///                 .iter()
+    ///                 .filter_map(|(t, p)| Some((t.as_ref(), *p, done.remove(p)?)))
+    ///                 .collect();
+    ///             consumer.commit(&offsets)?;
+    ///             consumer.release_revocation();
+    ///         }
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn release_revocation(&self) {
+        self.with(kasio_core::Consumer::release_revocation);
+    }
+
+    /// The next fetched batch or event if one is ready, without waiting. A change of what
+    /// this member owns comes first (as the Java client runs its rebalance listener before
+    /// returning records); the other events, end of partition among them, come after the
+    /// batches fetched before them.
     #[must_use]
     pub fn try_next(&self) -> Option<Fetched> {
         self.with(|c, now| {
+            if let Some(e) = c.poll_rebalance_event() {
+                return Some(Fetched::Event(e));
+            }
             if let Some(b) = c.poll_batch() {
                 c.resume_fetching(now);
                 return Some(Fetched::Batch(b));
@@ -229,6 +290,10 @@ impl<R> Consumer<R> {
 
     /// The next fetched batch or event, waiting for one.
     pub async fn next(&self) -> Fetched {
+        // Listening costs an allocation and a lock: only when nothing is ready.
+        if let Some(got) = self.try_next() {
+            return got;
+        }
         loop {
             let ready = self.shared.ready.listen();
             if let Some(got) = self.try_next() {
@@ -261,6 +326,9 @@ impl<R> Consumer<R> {
     /// `None` if none came. For threads; async code uses [`next`](Self::next).
     #[must_use]
     pub fn poll(&self, timeout: Duration) -> Option<Fetched> {
+        if let Some(got) = self.try_next() {
+            return Some(got);
+        }
         let deadline = Instant::now() + timeout;
         loop {
             let ready = self.shared.ready.listen();
@@ -273,9 +341,17 @@ impl<R> Consumer<R> {
         }
     }
 
-    /// Stops the driver and closes the connections.
+    /// Leaves the group, if in one (with `enable.auto.commit`, committing what was handed
+    /// out first), then stops the driver and closes the connections; the driver stops
+    /// after 5 s whether or not the coordinator answered.
     pub fn close(&self) {
-        self.shared.lock().closing = true;
+        let mut inner = self.shared.lock();
+        let now = Instant::now();
+        if inner.core.in_group() {
+            inner.core.unsubscribe(now);
+        }
+        inner.closing = Some(now + LEAVE_TIMEOUT);
+        drop(inner);
         self.shared.wake();
     }
 }
@@ -308,6 +384,9 @@ impl<R> futures_core::Stream for FetchedStream<'_, R> {
                     return Poll::Pending;
                 }
                 this.listener = None;
+            } else if let Some(fetched) = this.consumer.try_next() {
+                // Nothing to listen for when something is ready.
+                return Poll::Ready(Some(fetched));
             }
             let listener = this.consumer.shared.ready.listen();
             if let Some(fetched) = this.consumer.try_next() {

@@ -47,14 +47,19 @@ struct Group {
 
 impl Group {
     fn settle(&self, result: Result<RecordMetadata, ProduceError>) {
-        if let Err(e) = result {
+        self.settle_many(1, result.err());
+    }
+
+    /// `records` of the group have their result; `error` is the first of their errors.
+    fn settle_many(&self, records: usize, error: Option<ProduceError>) {
+        if let Some(e) = error {
             let mut first = self
                 .first_error
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             first.get_or_insert(e);
         }
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.remaining.fetch_sub(records, Ordering::AcqRel) == records {
             self.finish();
         }
     }
@@ -90,6 +95,55 @@ impl Token {
     }
 }
 
+/// A delivery to complete outside the lock; a group's consecutive deliveries (a batch's
+/// records, mostly) are counted into one.
+enum Done {
+    One(Token, Result<RecordMetadata, ProduceError>),
+    Group {
+        group: Arc<Group>,
+        records: usize,
+        error: Option<ProduceError>,
+    },
+}
+
+impl Done {
+    fn add(done: &mut Vec<Done>, token: Token, result: Result<RecordMetadata, ProduceError>) {
+        let Token::Group(g) = token else {
+            done.push(Done::One(token, result));
+            return;
+        };
+        if let Some(Done::Group {
+            group,
+            records,
+            error,
+        }) = done.last_mut()
+            && Arc::ptr_eq(group, &g)
+        {
+            *records += 1;
+            if let Err(e) = result {
+                error.get_or_insert(e);
+            }
+            return;
+        }
+        done.push(Done::Group {
+            group: g,
+            records: 1,
+            error: result.err(),
+        });
+    }
+
+    fn settle(self) {
+        match self {
+            Done::One(token, result) => token.settle(result),
+            Done::Group {
+                group,
+                records,
+                error,
+            } => group.settle_many(records, error),
+        }
+    }
+}
+
 /// The core and the waiters for its flush and close events.
 pub(crate) struct ProducerCore {
     core: kasio_core::Producer<Token>,
@@ -119,7 +173,7 @@ fn txn_outcome(event: TxnEvent) -> Option<(TxnOp, TxnResult)> {
 /// Deliveries to complete outside the lock.
 #[derive(Default)]
 pub(crate) struct Deliveries {
-    done: Vec<(Token, Result<RecordMetadata, ProduceError>)>,
+    done: Vec<Done>,
     waiters: Vec<Complete<()>>,
     txn: Vec<(Complete<TxnResult>, TxnResult)>,
 }
@@ -132,7 +186,9 @@ impl Core for ProducerCore {
         let mut closed = false;
         while let Some(event) = self.core.poll_event() {
             match event {
-                CoreEvent::Delivery { token, result } => deferred.done.push((token, result)),
+                CoreEvent::Delivery { token, result } => {
+                    Done::add(&mut deferred.done, token, result)
+                }
                 CoreEvent::Flushed => deferred.waiters.append(&mut self.flush_waiters),
                 CoreEvent::Closed => {
                     deferred.waiters.append(&mut self.close_waiters);
@@ -158,8 +214,8 @@ impl Core for ProducerCore {
     }
     fn complete(deferred: &mut Deliveries, ready: &Event) {
         let freed = !deferred.done.is_empty();
-        for (token, result) in deferred.done.drain(..) {
-            token.settle(result);
+        for done in deferred.done.drain(..) {
+            done.settle();
         }
         for w in deferred.waiters.drain(..) {
             let _ = w.send(());
@@ -307,13 +363,19 @@ impl<R> Producer<R> {
         now: &mut Instant,
     ) -> Result<(), SendError> {
         let mut deadline = None;
+        let mut room = None;
         loop {
-            let room = self.shared.ready.listen();
             match self.try_send(record, token, *now) {
                 Ok(()) => return Ok(()),
                 Err((SendError::BufferFull, t)) => token = t,
                 Err((e, _)) => return Err(e),
             }
+            // Listening costs an allocation and a lock: only once the buffer is full, and
+            // then before trying again, so room made in between is not missed.
+            let Some(room) = room.take() else {
+                room = Some(self.shared.ready.listen());
+                continue;
+            };
             let until = *deadline.get_or_insert_with(|| Instant::now() + self.max_block);
             let woken = room.wait_deadline(until).is_some();
             *now = Instant::now();
@@ -516,13 +578,18 @@ impl<R: AsyncRuntime> Producer<R> {
         now: &mut Instant,
     ) -> Result<(), SendError> {
         let mut deadline = None;
+        let mut room = None;
         loop {
-            let room = self.shared.ready.listen();
             match self.try_send(record, token, *now) {
                 Ok(()) => return Ok(()),
                 Err((SendError::BufferFull, t)) => token = t,
                 Err((e, _)) => return Err(e),
             }
+            // As in `send_token_blocking`: listen only once refused, then try again.
+            let Some(room) = room.take() else {
+                room = Some(self.shared.ready.listen());
+                continue;
+            };
             let until = *deadline.get_or_insert_with(|| Instant::now() + self.max_block);
             let woken = first(room, R::sleep_until(until)).await;
             *now = Instant::now();

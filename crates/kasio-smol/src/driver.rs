@@ -97,6 +97,10 @@ async fn run(mut driver: Driver) {
     }
 }
 
+/// The most one socket read takes. Large fetch responses arrive in fewer pieces, each a
+/// wake-up of the driver, the larger this is.
+const READ_CHUNK: usize = 256 * 1024;
+
 /// One socket: dial, then copy bytes both ways until either side stops.
 async fn connection(
     conn: ConnId,
@@ -117,14 +121,14 @@ async fn connection(
     let mut reader = stream.clone();
     let mut writer = stream;
     let reading = async {
-        let mut buf = BytesMut::zeroed(64 * 1024);
+        let mut buf = BytesMut::zeroed(READ_CHUNK);
         loop {
             match reader.read(&mut buf).await {
                 Ok(0) => return CloseReason::PeerClosed,
                 Ok(n) => {
                     inbox.data(conn, buf.split_to(n).freeze());
                     if buf.len() < 16 * 1024 {
-                        buf = BytesMut::zeroed(64 * 1024);
+                        buf = BytesMut::zeroed(READ_CHUNK);
                     }
                 }
                 Err(e) => return CloseReason::Io(e.to_string()),

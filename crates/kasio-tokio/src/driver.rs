@@ -94,6 +94,10 @@ async fn run(mut driver: Driver) {
     }
 }
 
+/// The most one socket read takes. Large fetch responses arrive in fewer pieces, each a
+/// wake-up of the driver, the larger this is.
+const READ_CHUNK: usize = 256 * 1024;
+
 /// One socket: dial, then copy bytes both ways until either side stops.
 async fn connection(
     conn: ConnId,
@@ -113,9 +117,13 @@ async fn connection(
     let (mut reader, mut writer) = stream.into_split();
     inbox.connected(conn);
     let reading = async {
-        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
         loop {
-            buf.reserve(64 * 1024);
+            // Small reads (produce acknowledgements) go on filling the same allocation;
+            // a new one once half of it is used, so a large read still has room.
+            if buf.capacity() < READ_CHUNK / 2 {
+                buf.reserve(READ_CHUNK);
+            }
             match reader.read_buf(&mut buf).await {
                 Ok(0) => return CloseReason::PeerClosed,
                 Ok(_) => inbox.data(conn, buf.split().freeze()),

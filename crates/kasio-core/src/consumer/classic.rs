@@ -226,19 +226,35 @@ impl Consumer {
         if c.in_flight || c.next.is_none_or(|t| t > now) || c.stage == Stage::Unsubscribed {
             return;
         }
+        if c.stage == Stage::Leaving && pending {
+            // The member's last commit goes while its generation still counts.
+            return;
+        }
+        // A revocation held for the application: the member heartbeats meanwhile, so the
+        // coordinator keeps it for the rebalance.
+        let mut held = false;
         if c.stage == Stage::Revoking {
             // Eager: commit and give up everything before rejoining (a cooperative member
-            // gave up what it had to when its assignment came).
-            if !self.partitions.is_empty() && !c.cooperative() {
+            // gave up what it had to when its assignment came, or holds it).
+            if self.hold.is_none() && !self.partitions.is_empty() && !c.cooperative() {
                 let all: Vec<Tp> = self.partitions.keys().cloned().collect();
-                self.classic_give_up(&all);
-                return;
+                if !self.begin_hold(&all, now) {
+                    self.classic_give_up(&all);
+                }
             }
-            if pending {
-                return;
-            }
-            if let Some(c) = &mut self.classic {
-                c.stage = Stage::Joining;
+            if self.holding(now) {
+                held = true;
+            } else {
+                if let Some(h) = self.hold.take() {
+                    self.classic_give_up(&h.partitions);
+                }
+                // The commit of what was given up goes first; its answer comes back here.
+                if pending || self.commits_pending() {
+                    return;
+                }
+                if let Some(c) = &mut self.classic {
+                    c.stage = Stage::Joining;
+                }
             }
         }
         let Some(node) = self.group.as_ref().and_then(|g| g.coordinator) else {
@@ -315,7 +331,8 @@ impl Consumer {
         let Some(c) = &mut self.classic else {
             return;
         };
-        let sent = match c.stage {
+        // A held member heartbeats as a stable one does.
+        let sent = match if held { Stage::Stable } else { c.stage } {
             Stage::Joining => {
                 let metadata = subscription(&c.topics, &owned, c.generation, &config.client_rack);
                 let req = JoinGroupRequest {
@@ -427,6 +444,7 @@ impl Consumer {
 
     /// Partitions gone without a commit (the member was fenced): join again.
     fn classic_fenced(&mut self, now: Instant, forget_id: bool) {
+        self.drop_hold();
         let lost: Vec<Tp> = self.partitions.keys().cloned().collect();
         self.partitions.clear();
         self.batches.clear();
@@ -450,6 +468,17 @@ impl Consumer {
         let backoff = now + self.config.retry_backoff;
         if let Some(c) = &mut self.classic {
             c.in_flight = false;
+            if c.stage == Stage::Leaving
+                && matches!(
+                    req.api,
+                    ApiKey::JoinGroup | ApiKey::SyncGroup | ApiKey::Heartbeat
+                )
+            {
+                // Asked before the application unsubscribed: whatever the answer, the
+                // member leaves now (taking it up would rejoin and lose the leave).
+                c.next = Some(now);
+                return;
+            }
         }
         let code = |e: i16| ErrorCode::from_code(e);
         let moved = |this: &mut Self| {
@@ -569,7 +598,7 @@ impl Consumer {
                     .filter(|tp| !assigned.contains(tp))
                     .cloned()
                     .collect();
-                if !revoked.is_empty() {
+                if !revoked.is_empty() && !self.begin_hold(&revoked, now) {
                     self.classic_give_up(&revoked);
                 }
                 let mut added = Vec::new();
@@ -608,7 +637,21 @@ impl Consumer {
                 let Some(c) = &mut self.classic else {
                     return;
                 };
+                let hold_until = self
+                    .hold
+                    .as_ref()
+                    .filter(|h| h.waiting(now))
+                    .map(super::revocation::Hold::until);
                 match code(r.error_code) {
+                    // Holding a revocation, the member is in the rebalance already: it
+                    // heartbeats until the application releases it.
+                    ErrorCode::None | ErrorCode::RebalanceInProgress
+                        if c.stage == Stage::Revoking =>
+                    {
+                        // Released meanwhile: go on at once.
+                        let at = now + self.config.heartbeat_interval;
+                        c.next = Some(hold_until.map_or(now, |u| u.min(at)));
+                    }
                     ErrorCode::None => {
                         if c.stage == Stage::Stable {
                             c.next = Some(now + self.config.heartbeat_interval);
@@ -636,6 +679,7 @@ impl Consumer {
                 // Whatever the answer, the member is out; the coordinator expires it if
                 // the leave did not arrive.
                 let _ = frame::decode_response_as::<LeaveGroupResponse>(req.version, frame);
+                self.drop_hold();
                 let left: Vec<Tp> = self.partitions.keys().cloned().collect();
                 self.partitions.clear();
                 self.batches.clear();
@@ -661,18 +705,7 @@ impl Consumer {
         // where the caller got to, not where fetching got to.
         let offsets: Vec<(Tp, i64)> = parts
             .iter()
-            .filter_map(|tp| {
-                let s = self.partitions.get(tp)?;
-                let queued = self
-                    .batches
-                    .iter()
-                    .find(|b| b.topic == tp.0 && b.partition == tp.1)
-                    .map(super::FetchedBatch::start_offset);
-                match s.position {
-                    Position::At(o) => Some((tp.clone(), queued.unwrap_or(o))),
-                    _ => None,
-                }
-            })
+            .filter_map(|tp| Some((tp.clone(), self.handed_to(tp)?)))
             .collect();
         // Without auto commit the application commits (in a transaction, say): positions
         // it has not committed must not be committed for it.
@@ -682,15 +715,20 @@ impl Consumer {
         for tp in parts {
             self.partitions.remove(tp);
         }
-        self.batches.retain(|b| {
-            !parts
-                .iter()
-                .any(|tp| b.topic == tp.0 && b.partition == tp.1)
-        });
-        self.buffered = self.batches.iter().map(super::batch_bytes).sum();
+        self.drop_batches_of(parts);
         self.events.push_back(ConsumerEvent::Revoked {
             partitions: parts.to_vec(),
         });
+    }
+
+    /// Has the classic member act at once (a held revocation was released).
+    pub(super) fn wake_classic(&mut self, now: Instant) {
+        if let Some(c) = &mut self.classic
+            && c.stage == Stage::Revoking
+            && !c.in_flight
+        {
+            c.next = Some(now);
+        }
     }
 
     fn classic_refused(&mut self, code: ErrorCode) {

@@ -112,6 +112,13 @@ pub struct ConsumerConfig {
     /// loop alive for `max.poll.interval.ms`, which kasio's driver does not need, and
     /// pieces cost CPU (measured: lz4 reads at about half the speed with 500).
     pub max_poll_records: usize,
+    /// Hold each revocation for the application (no Java property: the Java client's
+    /// rebalance listener): [`ConsumerEvent::Revoking`](super::ConsumerEvent::Revoking)
+    /// announces it while the member still owns the partitions, and the member gives them
+    /// up on [`Consumer::release_revocation`](super::Consumer::release_revocation) or after
+    /// half of `max.poll.interval.ms` (so it rejoins within the rebalance timeout). Off by
+    /// default: revocations are only reported after.
+    pub hold_revocations: bool,
 }
 
 impl Default for ConsumerConfig {
@@ -149,6 +156,7 @@ impl Default for ConsumerConfig {
             heartbeat_interval: Duration::from_secs(3),
             max_poll_interval: Duration::from_secs(300),
             max_poll_records: usize::MAX,
+            hold_revocations: false,
         }
     }
 }

@@ -101,6 +101,11 @@ impl FetchedBatch {
         &self.batch
     }
 
+    /// The leader epoch its records were written in (every record of a batch shares it).
+    pub fn leader_epoch(&self) -> i32 {
+        self.batch.partition_leader_epoch
+    }
+
     /// The first offset this batch hands out.
     pub fn start_offset(&self) -> i64 {
         self.from.max(self.batch.base_offset)

@@ -42,6 +42,10 @@ pub(super) struct Membership {
     member_id: String,
     epoch: i32,
     topics: Vec<Arc<str>>,
+    /// A subscription the coordinator matches (KIP-848's `SubscribedTopicRegex`).
+    pub(super) regex: Option<Arc<str>>,
+    /// Whether the coordinator was sent a regex: going back to names clears it.
+    sent_regex: bool,
     interval: Duration,
     next: Option<Instant>,
     in_flight: bool,
@@ -61,6 +65,8 @@ impl Membership {
             member_id,
             epoch: 0,
             topics,
+            regex: None,
+            sent_regex: false,
             interval: Duration::from_secs(5),
             next: None,
             in_flight: false,
@@ -98,7 +104,7 @@ impl Consumer {
     /// [`ConsumeError::NoGroup`] without a `group.id`.
     pub fn subscribe(&mut self, topics: &[&str], now: Instant) -> Result<(), ConsumeError> {
         self.pattern = None;
-        self.subscribe_names(topics, now)
+        self.subscribe_names(topics, None, now)
     }
 
     /// Joins the group subscribed to every topic whose whole name matches `pattern` (a
@@ -133,6 +139,39 @@ impl Consumer {
         Ok(())
     }
 
+    /// Joins the group subscribed to the topics the group coordinator matches with
+    /// `pattern` (KIP-848's broker-side regex, Java's `subscribe(SubscriptionPattern)`):
+    /// RE2J syntax, matched against whole topic names, checked by the broker (a bad one
+    /// ends in [`ConsumerEvent::GroupError`]). The coordinator follows topics created and
+    /// deleted; the assignment names topics by id, resolved through metadata.
+    ///
+    /// ```
+    /// use kasio_core::{Consumer, ConsumerConfig};
+    /// use std::time::Instant;
+    /// let mut config = ConsumerConfig::new("localhost:9092")?;
+    /// config.set("group.id", "audit")?.set("group.protocol", "consumer")?;
+    /// let mut consumer = Consumer::new(config, Instant::now(), 1)?;
+    /// consumer.subscribe_broker_pattern("orders-.*", Instant::now())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConsumeError::NoGroup`] without a `group.id`; [`ConsumeError::InvalidPattern`]
+    /// with `group.protocol=classic`, whose coordinator does not match topics.
+    pub fn subscribe_broker_pattern(
+        &mut self,
+        pattern: &str,
+        now: Instant,
+    ) -> Result<(), ConsumeError> {
+        if self.config.group_protocol != super::GroupProtocol::Consumer {
+            return Err(ConsumeError::InvalidPattern(
+                "a broker-side pattern needs group.protocol=consumer".into(),
+            ));
+        }
+        self.pattern = None;
+        self.subscribe_names(&[], Some(pattern.into()), now)
+    }
+
     /// A metadata answer under a pattern subscription: subscribes to what it matches
     /// when that changed.
     pub(super) fn match_pattern(
@@ -157,13 +196,44 @@ impl Consumer {
         }
         let names: Vec<&str> = matched.iter().map(|n| &**n).collect();
         // A group error here was checked when the pattern was set.
-        let _ = self.subscribe_names(&names, now);
+        let _ = self.subscribe_names(&names, None, now);
         if let Some((_, applied)) = &mut self.pattern {
             *applied = Some(matched);
         }
     }
 
-    fn subscribe_names(&mut self, topics: &[&str], now: Instant) -> Result<(), ConsumeError> {
+    /// Under a broker-side pattern, the assignment names topics this member never named:
+    /// learns their names from a metadata answer (which then lists every topic).
+    pub(super) fn learn_assigned_topics(&mut self, resp: &kasio_proto::messages::MetadataResponse) {
+        let Some(target) = self
+            .member
+            .as_ref()
+            .filter(|m| m.regex.is_some())
+            .and_then(|m| m.target.as_ref())
+        else {
+            return;
+        };
+        for t in &resp.topics {
+            if let Some(name) = t.name.as_deref()
+                && target.iter().any(|(id, _)| *id == t.topic_id)
+                && !self.topics.contains_key(name)
+            {
+                self.topics.insert(name.into(), None);
+            }
+        }
+    }
+
+    /// Whether the coordinator matches the subscription (a broker-side pattern).
+    pub(super) fn broker_pattern(&self) -> bool {
+        self.member.as_ref().is_some_and(|m| m.regex.is_some())
+    }
+
+    fn subscribe_names(
+        &mut self,
+        topics: &[&str],
+        regex: Option<Arc<str>>,
+        now: Instant,
+    ) -> Result<(), ConsumeError> {
         if self.group.is_none() {
             return Err(ConsumeError::NoGroup);
         }
@@ -196,6 +266,7 @@ impl Consumer {
         match &mut self.member {
             Some(m) if m.state != MemberState::Unsubscribed => {
                 m.topics = names;
+                m.regex = regex;
                 m.full = true;
                 m.next = Some(now);
             }
@@ -209,6 +280,7 @@ impl Consumer {
                 self.batches.clear();
                 self.buffered = 0;
                 let mut m = Membership::new(id, names);
+                m.regex = regex;
                 m.next = Some(now);
                 self.member = Some(m);
             }
@@ -221,6 +293,11 @@ impl Consumer {
     /// Leaves the group: the next heartbeat says so, and the partitions are released.
     pub fn unsubscribe(&mut self, now: Instant) {
         self.pattern = None;
+        // The application leaves by itself: it commits before, if it wants to.
+        self.drop_hold();
+        if self.in_group() {
+            self.commit_before_leaving();
+        }
         if let Some(c) = &mut self.classic {
             c.leave(now);
         }
@@ -237,6 +314,21 @@ impl Consumer {
         self.drain(now);
     }
 
+    /// Whether the member is in its group, or joining or leaving it.
+    ///
+    /// ```
+    /// use kasio_core::{Consumer, ConsumerConfig};
+    /// use std::time::Instant;
+    /// let consumer = Consumer::new(ConsumerConfig::new("localhost:9092")?, Instant::now(), 1)?;
+    /// assert!(!consumer.in_group());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn in_group(&self) -> bool {
+        self.member_state()
+            .is_some_and(|s| s != MemberState::Unsubscribed)
+    }
+
     /// The member's state, when subscribed.
     pub fn member_state(&self) -> Option<MemberState> {
         match (&self.member, &self.classic) {
@@ -249,14 +341,16 @@ impl Consumer {
     /// Takes up a target assignment, committing what is given up first.
     pub(super) fn reconcile(&mut self, now: Instant) {
         let pending = self.commits_pending();
+        let holding = self.holding(now);
         let Some(m) = &mut self.member else {
             return;
         };
         if !m.revoking.is_empty() {
-            // Waiting for the revoked partitions' commit.
-            if pending {
+            // Waiting for the application, then for the revoked partitions' commit.
+            if holding || pending {
                 return;
             }
+            self.hold = None;
             let revoked = std::mem::take(&mut m.revoking);
             for tp in &revoked {
                 self.partitions.remove(tp);
@@ -298,31 +392,18 @@ impl Consumer {
         let revoked: Vec<Tp> = owned.difference(&wanted).cloned().collect();
         let added: Vec<Tp> = wanted.difference(&owned).cloned().collect();
         if !revoked.is_empty() {
+            self.begin_hold(&revoked, now);
             // Commit where the caller got to, and stop fetching, before letting go.
             let mut offsets = Vec::new();
             for tp in &revoked {
-                let first_queued = self
-                    .batches
-                    .iter()
-                    .find(|b| b.topic == tp.0 && b.partition == tp.1)
-                    .map(super::FetchedBatch::start_offset);
+                if let Some(o) = self.handed_to(tp) {
+                    offsets.push((tp.clone(), o));
+                }
                 if let Some(s) = self.partitions.get_mut(tp) {
                     s.paused = true;
-                    let position = match s.position {
-                        Position::At(o) => Some(first_queued.unwrap_or(o)),
-                        _ => None,
-                    };
-                    if let Some(o) = position {
-                        offsets.push((tp.clone(), o));
-                    }
                 }
             }
-            self.batches.retain(|b| {
-                !revoked
-                    .iter()
-                    .any(|tp| b.topic == tp.0 && b.partition == tp.1)
-            });
-            self.buffered = self.batches.iter().map(super::batch_bytes).sum();
+            self.drop_batches_of(&revoked);
             // Without auto commit the application commits (in a transaction, say).
             if !offsets.is_empty() && self.config.enable_auto_commit {
                 self.queue_commit(offsets);
@@ -356,6 +437,7 @@ impl Consumer {
     }
 
     pub(super) fn send_heartbeat(&mut self, now: Instant) {
+        let pending = self.commits_pending();
         let Some(m) = &self.member else {
             return;
         };
@@ -409,15 +491,42 @@ impl Consumer {
             return;
         };
         let leaving = m.state == MemberState::Leaving;
+        if leaving && pending {
+            // The member's last commit goes while its epoch still counts.
+            return;
+        }
         let full = m.full || m.epoch == 0;
+        let regex_field = conn
+            .version(ApiKey::ConsumerGroupHeartbeat)
+            .is_some_and(|v| v >= 1);
+        if m.regex.is_some() && !regex_field {
+            // A broker before Kafka 4.0 cannot match topics for the member.
+            m.state = MemberState::Unsubscribed;
+            self.events.push_back(ConsumerEvent::GroupError {
+                error: ConsumeError::Broker(ErrorCode::UnsupportedVersion),
+            });
+            return;
+        }
+        // Names, or a regex with no names; an empty regex withdraws one sent before.
+        let regex = match (&m.regex, full && !leaving) {
+            (Some(r), true) => Some(r.as_ref().into()),
+            (None, true) if m.sent_regex => Some("".into()),
+            _ => None,
+        };
         let req = ConsumerGroupHeartbeatRequest {
             group_id: group_id.as_str().into(),
             member_id: m.member_id.as_str().into(),
             member_epoch: if leaving { -1 } else { m.epoch },
             rebalance_timeout_ms: i32::try_from(m.rebalance_timeout.as_millis())
                 .unwrap_or(i32::MAX),
-            subscribed_topic_names: (full && !leaving)
-                .then(|| m.topics.iter().map(|t| t.as_ref().into()).collect()),
+            subscribed_topic_names: (full && !leaving).then(|| {
+                if m.regex.is_some() {
+                    Vec::new()
+                } else {
+                    m.topics.iter().map(|t| t.as_ref().into()).collect()
+                }
+            }),
+            subscribed_topic_regex: regex,
             topic_partitions: (full && !leaving && m.revoking.is_empty()).then_some(owned),
             ..Default::default()
         };
@@ -428,6 +537,9 @@ impl Consumer {
         {
             m.in_flight = true;
             m.full = false;
+            if full && !leaving {
+                m.sent_regex = m.regex.is_some();
+            }
         }
     }
 
@@ -479,6 +591,7 @@ impl Consumer {
                 m.revoking.clear();
                 m.full = true;
                 m.next = Some(now);
+                self.hold = None;
                 let lost: Vec<Tp> = self.partitions.keys().cloned().collect();
                 self.partitions.clear();
                 self.batches.clear();

@@ -8,6 +8,7 @@ mod fetch_session;
 mod fetched;
 mod group;
 mod offsets;
+mod revocation;
 
 pub use assignor::{Assignor, GroupSubscription, PartitionAssignor};
 pub use config::{ConsumerConfig, GroupProtocol, IsolationLevel, OffsetReset};
@@ -90,9 +91,19 @@ pub enum ConsumerEvent {
         /// The partitions.
         partitions: Vec<(Arc<str>, i32)>,
     },
+    /// The group is taking these partitions away and, with
+    /// [`hold_revocations`](ConsumerConfig::hold_revocations), waits for
+    /// [`Consumer::release_revocation`]: the member still owns them, so offsets committed
+    /// now (what the application processed) are where their next owner starts. Batches of
+    /// them not yet taken are dropped. [`ConsumerEvent::Revoked`] follows the release.
+    Revoking {
+        /// The partitions.
+        partitions: Vec<(Arc<str>, i32)>,
+    },
     /// The member gave partitions up; with `enable.auto.commit` their positions were
-    /// committed first, without it committing is the application's (before this event,
-    /// or in the transaction that read them).
+    /// committed first, without it committing is the application's (on
+    /// [`ConsumerEvent::Revoking`] when revocations are held, or in the transaction that
+    /// read them).
     Revoked {
         /// The partitions.
         partitions: Vec<(Arc<str>, i32)>,
@@ -150,6 +161,27 @@ pub enum ConsumeError {
         /// Where the leader's log now ends for what was read.
         truncated_at: i64,
     },
+}
+
+impl ConsumerEvent {
+    /// Whether the event changes what this member owns: `Assigned`, `Revoking`, `Revoked`
+    /// or `Lost`, the events of the Java client's rebalance listener.
+    ///
+    /// ```
+    /// use kasio_core::ConsumerEvent;
+    /// let lost = ConsumerEvent::Lost { partitions: vec![("orders".into(), 0)] };
+    /// assert!(lost.is_rebalance());
+    /// ```
+    #[must_use]
+    pub fn is_rebalance(&self) -> bool {
+        matches!(
+            self,
+            Self::Assigned { .. }
+                | Self::Revoking { .. }
+                | Self::Revoked { .. }
+                | Self::Lost { .. }
+        )
+    }
 }
 
 impl std::fmt::Display for ConsumeError {
@@ -224,6 +256,9 @@ struct PartitionState {
     /// full one, since a fetch session leaves out of its answers a partition it thinks
     /// unchanged, and this one needs an answer (its end, at least).
     fresh: bool,
+    /// The replica the leader named for this consumer's rack (KIP-392), and until when
+    /// to fetch from it (`metadata.max.age.ms`, as the Java client).
+    read_replica: Option<(i32, Instant)>,
 }
 
 impl PartitionState {
@@ -232,6 +267,7 @@ impl PartitionState {
             position,
             paused: false,
             fetching: false,
+            read_replica: None,
             retry_after: None,
             end_reported: false,
             last_epoch: -1,
@@ -247,8 +283,8 @@ type Tp = (Arc<str>, i32);
 ///
 /// Inputs and outputs follow [`Producer`](crate::Producer): `handle_connected`,
 /// `handle_input`, `handle_closed`, `handle_timeout` in; after each, drain `poll_connect`,
-/// `poll_transmit`, then `poll_batch` (records) and `poll_event`, then read
-/// `poll_timeout`.
+/// `poll_transmit`, then `poll_rebalance_event` (what this member owns changed),
+/// `poll_batch` (records) and `poll_event`, then read `poll_timeout`.
 ///
 /// ```
 /// use kasio_core::{Consumer, ConsumerConfig, Seek};
@@ -276,6 +312,8 @@ pub struct Consumer {
     group: Option<offsets::GroupOffsets>,
     member: Option<group::Membership>,
     classic: Option<classic::Classic>,
+    /// A revocation waiting for the application.
+    hold: Option<revocation::Hold>,
     /// The batch the caller took last (partition, first offset): not yet done with.
     in_hand: Option<(Tp, i64)>,
     /// When the next auto commit is due, and what the last one stored.
@@ -323,6 +361,7 @@ impl Consumer {
             commits_in_flight: HashMap::new(),
             member: None,
             classic: None,
+            hold: None,
             in_hand: None,
             next_auto_commit: None,
             auto_committed: BTreeMap::new(),
@@ -531,6 +570,31 @@ impl Consumer {
         self.events.pop_front()
     }
 
+    /// The next event that changes what this member owns ([`ConsumerEvent::is_rebalance`]),
+    /// taken ahead of the other events, to be taken ahead of the batches: as the Java
+    /// client's poll runs its rebalance listener before returning records, the application
+    /// learns of a revocation without first working through the batches queued before it.
+    /// Those batches are all of partitions still owned: a partition's unread batches go
+    /// when the partition does.
+    ///
+    /// ```
+    /// use kasio_core::{Consumer, ConsumerConfig};
+    /// use std::time::Instant;
+    /// let now = Instant::now();
+    /// let mut consumer = Consumer::new(ConsumerConfig::new("localhost:9092")?, now, 1)?;
+    /// while let Some(event) = consumer.poll_rebalance_event() {
+    ///     println!("{event:?}");
+    /// }
+    /// while let Some(batch) = consumer.poll_batch() {
+    ///     println!("partition {} from offset {}", batch.partition, batch.start_offset());
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn poll_rebalance_event(&mut self) -> Option<ConsumerEvent> {
+        let at = self.events.iter().position(ConsumerEvent::is_rebalance)?;
+        self.events.remove(at)
+    }
+
     /// Whether a waiting shell must come back now (output waiting, or a new deadline).
     pub fn needs_attention(&self) -> bool {
         self.new_deadline
@@ -594,6 +658,9 @@ impl Consumer {
         if let Some(at) = self.next_auto_commit {
             offer(at, "auto commit");
         }
+        if let Some(h) = &self.hold {
+            offer(h.until(), "revocation held for the application");
+        }
         best
     }
 
@@ -656,9 +723,37 @@ impl Consumer {
         self.send_group(now);
         self.send_heartbeat(now);
         self.classic_step(now);
+        if self.group.as_ref().is_some_and(|g| !g.commits.is_empty()) {
+            // A rebalance's commit, queued just now: it goes before the member rejoins.
+            self.send_group(now);
+        }
         self.auto_commit(now);
         self.send_list_offsets(now);
         self.send_fetches(now);
+    }
+
+    /// Where the caller got to in a partition: the start of its first batch not yet taken,
+    /// else its position; `None` without a position.
+    fn handed_to(&self, tp: &Tp) -> Option<i64> {
+        let Position::At(o) = self.partitions.get(tp)?.position else {
+            return None;
+        };
+        Some(
+            self.batches
+                .iter()
+                .find(|b| b.topic == tp.0 && b.partition == tp.1)
+                .map_or(o, FetchedBatch::start_offset),
+        )
+    }
+
+    /// Drops the fetched batches of `parts` not yet taken.
+    fn drop_batches_of(&mut self, parts: &[Tp]) {
+        self.batches.retain(|b| {
+            !parts
+                .iter()
+                .any(|tp| b.topic == tp.0 && b.partition == tp.1)
+        });
+        self.buffered = self.batches.iter().map(batch_bytes).sum();
     }
 
     fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
@@ -690,7 +785,7 @@ impl Consumer {
         };
         let req = MetadataRequest {
             // A pattern needs every topic's name, to match new ones as they appear.
-            topics: self.pattern.is_none().then(|| {
+            topics: (self.pattern.is_none() && !self.broker_pattern()).then(|| {
                 self.topics
                     .keys()
                     .map(|name| MetadataRequestTopic {
@@ -807,7 +902,7 @@ impl Consumer {
             if s.paused || s.fetching || s.retry_after.is_some_and(|t| t > now) {
                 continue;
             }
-            let Some(leader) = self.leader(&tp.0, tp.1) else {
+            let Some(leader) = self.fetch_source(tp, s, now) else {
                 continue;
             };
             if !self.fetching.contains(&leader) {
@@ -981,6 +1076,7 @@ impl Consumer {
     fn on_metadata(&mut self, resp: &MetadataResponse, now: Instant) {
         self.metadata.update(resp, now);
         self.match_pattern(resp, now);
+        self.learn_assigned_topics(resp);
         for t in &resp.topics {
             let Some(name) = t.name.as_deref() else {
                 continue;
@@ -1044,6 +1140,37 @@ impl Consumer {
         }
     }
 
+    /// The broker to fetch a partition from: the replica its leader preferred for this
+    /// consumer's rack while that holds and the broker is known, else the leader.
+    fn fetch_source(&self, tp: &Tp, s: &PartitionState, now: Instant) -> Option<i32> {
+        s.read_replica
+            .filter(|&(broker, until)| {
+                until > now && self.metadata.address(Node::Broker(broker)).is_some()
+            })
+            .map(|(broker, _)| broker)
+            .or_else(|| self.leader(&tp.0, tp.1))
+    }
+
+    /// The broker a partition is fetched from: its leader, or the replica the leader
+    /// preferred for `client.rack` (KIP-392); `None` before the leader is known.
+    ///
+    /// ```
+    /// use kasio_core::{Consumer, ConsumerConfig};
+    /// use std::time::Instant;
+    /// let now = Instant::now();
+    /// let mut consumer = Consumer::new(ConsumerConfig::new("localhost:9092")?, now, 1)?;
+    /// consumer.assign(&[("orders", 0)], now);
+    /// assert_eq!(consumer.fetching_from("orders", 0), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fetching_from(&self, topic: &str, partition: i32) -> Option<i32> {
+        let (tp, s) = self
+            .partitions
+            .iter()
+            .find(|((t, p), _)| t.as_ref() == topic && *p == partition)?;
+        self.fetch_source(tp, s, self.now)
+    }
+
     fn on_fetch(&mut self, id: u64, resp: FetchResponse, now: Instant) {
         let Some((broker, parts, _)) = self.requests.remove(&id) else {
             return;
@@ -1082,7 +1209,7 @@ impl Consumer {
                 continue;
             };
             for data in topic.partitions {
-                self.on_partition_data(&name, data, now);
+                self.on_partition_data(&name, data, broker, now);
             }
         }
     }
@@ -1091,6 +1218,7 @@ impl Consumer {
         &mut self,
         name: &Arc<str>,
         data: kasio_proto::messages::fetch_response::PartitionData,
+        broker: i32,
         now: Instant,
     ) {
         let tp = (name.clone(), data.partition_index);
@@ -1110,6 +1238,37 @@ impl Consumer {
             return;
         }
         let code = ErrorCode::from_code(data.error_code);
+        let from_follower = s.read_replica.is_some_and(|(b, _)| b == broker);
+        if from_follower && !code.is_ok() {
+            // The follower cannot serve the position (it lags, or stopped being a
+            // replica): back to the leader, as the Java client does.
+            s.read_replica = None;
+            s.fresh = true;
+            // Out of range included: the follower may lag the leader, which decides.
+            s.retry_after = Some(backoff);
+            self.metadata.request_refresh();
+            return;
+        }
+        if data.preferred_read_replica >= 0 && data.preferred_read_replica != broker {
+            // KIP-392: the leader names a replica closer to this consumer's rack; the
+            // answer carries no records.
+            s.read_replica = Some((
+                data.preferred_read_replica,
+                now + self.config.metadata_max_age,
+            ));
+            s.fresh = true;
+            if self
+                .metadata
+                .address(Node::Broker(data.preferred_read_replica))
+                .is_none()
+            {
+                // A broker this consumer does not know yet: learn it before fetching
+                // again, rather than ask the leader over and over.
+                s.retry_after = Some(backoff);
+                self.metadata.request_refresh();
+            }
+            return;
+        }
         match code {
             ErrorCode::None => {}
             ErrorCode::OffsetOutOfRange => {

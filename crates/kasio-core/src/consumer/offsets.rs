@@ -27,7 +27,7 @@ pub(super) struct GroupOffsets {
     pub(super) coordinator: Option<i32>,
     finding: bool,
     pub(super) retry_at: Option<Instant>,
-    commits: VecDeque<Vec<(Tp, i64)>>,
+    pub(super) commits: VecDeque<Vec<(Tp, i64)>>,
 }
 
 impl GroupOffsets {
@@ -128,23 +128,42 @@ impl Consumer {
         self.partitions
             .iter()
             .filter_map(|(tp, s)| {
-                let Position::At(o) = s.position else {
+                if !matches!(s.position, Position::At(_)) {
                     return None;
-                };
+                }
                 if !with_last
                     && let Some((held, start)) = &self.in_hand
                     && held == tp
                 {
                     return Some((tp.clone(), *start));
                 }
-                let queued = self
-                    .batches
-                    .iter()
-                    .find(|b| b.topic == tp.0 && b.partition == tp.1)
-                    .map(super::FetchedBatch::start_offset);
-                Some((tp.clone(), queued.unwrap_or(o)))
+                Some((tp.clone(), self.handed_to(tp)?))
             })
             .collect()
+    }
+
+    /// `enable.auto.commit` on leaving the group, as the Java client on close: everything
+    /// handed out, the last batch taken included, if it moved since the last auto commit.
+    pub(super) fn commit_before_leaving(&mut self) {
+        if self.config.enable_auto_commit && self.group.is_some() {
+            self.commit_moved(true);
+        }
+    }
+
+    /// Commits the handed-out positions that moved since the last auto commit.
+    fn commit_moved(&mut self, with_last: bool) {
+        let moved: Vec<(Tp, i64)> = self
+            .handed_out(with_last)
+            .into_iter()
+            .filter(|(tp, o)| self.auto_committed.get(tp) != Some(o))
+            .collect();
+        if moved.is_empty() {
+            return;
+        }
+        for (tp, o) in &moved {
+            self.auto_committed.insert(tp.clone(), *o);
+        }
+        self.queue_commit(moved);
     }
 
     /// `enable.auto.commit`: every interval, what moved since the last auto commit.
@@ -161,18 +180,7 @@ impl Consumer {
             return;
         }
         self.next_auto_commit = Some(now + self.config.auto_commit_interval);
-        let moved: Vec<(Tp, i64)> = self
-            .handed_out(false)
-            .into_iter()
-            .filter(|(tp, o)| self.auto_committed.get(tp) != Some(o))
-            .collect();
-        if moved.is_empty() {
-            return;
-        }
-        for (tp, o) in &moved {
-            self.auto_committed.insert(tp.clone(), *o);
-        }
-        self.queue_commit(moved);
+        self.commit_moved(false);
     }
 
     pub(super) fn send_group(&mut self, now: Instant) {

@@ -239,41 +239,41 @@ impl<T> Producer<T> {
             return Err((SendError::BufferFull, token));
         }
         let timestamp = record.timestamp.unwrap_or_else(|| self.unix_ms(now));
-        let known = match self.topics.get(record.topic) {
-            Some(t) => t.meta.is_some(),
-            None => {
-                self.new_topic(record.topic);
-                false
+        // The common case first: one lookup of a topic whose partitions are known.
+        let token = match self.append(&record, timestamp, size, token, now) {
+            Ok(closed) => {
+                if closed {
+                    self.drain(now);
+                }
+                return Ok(());
             }
+            Err((Some(e), token)) => return Err((e, token)),
+            Err((None, token)) => token,
         };
-        if !known {
-            let Some(topic) = self.topics.get_mut(record.topic) else {
-                return Err((SendError::Closed, token));
-            };
-            topic.pending.push_back(Pending {
-                partition: record.partition,
-                key: record.key.map(Bytes::copy_from_slice),
-                value: record.value.map(Bytes::copy_from_slice),
-                headers: record
-                    .headers
-                    .iter()
-                    .map(|(k, v)| ((*k).to_string(), Bytes::copy_from_slice(v)))
-                    .collect(),
-                timestamp,
-                token,
-                since: now,
-            });
-            self.buffered += size;
-            self.outstanding += 1;
-            // Its max.block.ms deadline, and a metadata request perhaps after a backoff.
-            self.new_deadline = true;
-            self.drain(now);
-            return Ok(());
+        if !self.topics.contains_key(record.topic) {
+            self.new_topic(record.topic);
         }
-        let closed = self.append(&record, timestamp, size, token, now)?;
-        if closed {
-            self.drain(now);
-        }
+        let Some(topic) = self.topics.get_mut(record.topic) else {
+            return Err((SendError::Closed, token));
+        };
+        topic.pending.push_back(Pending {
+            partition: record.partition,
+            key: record.key.map(Bytes::copy_from_slice),
+            value: record.value.map(Bytes::copy_from_slice),
+            headers: record
+                .headers
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), Bytes::copy_from_slice(v)))
+                .collect(),
+            timestamp,
+            token,
+            since: now,
+        });
+        self.buffered += size;
+        self.outstanding += 1;
+        // Its max.block.ms deadline, and a metadata request perhaps after a backoff.
+        self.new_deadline = true;
+        self.drain(now);
         Ok(())
     }
 
@@ -297,6 +297,8 @@ impl<T> Producer<T> {
 
     /// Partitions and appends a record whose topic metadata is known; whether a batch was
     /// closed (and so may be sent).
+    /// Appends a record to its partition's open batch: whether a batch closed. The error
+    /// is `None` while the topic's partitions are not known yet.
     fn append(
         &mut self,
         record: &Record<'_>,
@@ -304,16 +306,23 @@ impl<T> Producer<T> {
         size: usize,
         token: T,
         now: Instant,
-    ) -> Result<bool, (SendError, T)> {
+    ) -> Result<bool, (Option<SendError>, T)> {
         let batch_size = self.config.batch_size;
         let compression = self.config.compression;
         let transactional = self.txn.is_some();
-        let Some(topic) = self.topics.get_mut(record.topic) else {
-            return Err((SendError::Closed, token));
+        let Some(topic) = self
+            .topics
+            .get_mut(record.topic)
+            .filter(|t| t.meta.is_some())
+        else {
+            return Err((None, token));
         };
         let count = topic.partitions.len();
         let Ok(count_i32) = i32::try_from(count) else {
-            return Err((SendError::Invalid(ProduceError::UnknownPartition), token));
+            return Err((
+                Some(SendError::Invalid(ProduceError::UnknownPartition)),
+                token,
+            ));
         };
         let partition = match record.partition {
             Some(p) => p,
@@ -329,7 +338,10 @@ impl<T> Producer<T> {
             .ok()
             .and_then(|i| topic.partitions.get_mut(i))
         else {
-            return Err((SendError::Invalid(ProduceError::UnknownPartition), token));
+            return Err((
+                Some(SendError::Invalid(ProduceError::UnknownPartition)),
+                token,
+            ));
         };
         let mut closed = false;
         if let Some(open) = &ps.open
@@ -359,7 +371,7 @@ impl<T> Producer<T> {
             ));
         }
         let Some(open) = ps.open.as_mut() else {
-            return Err((SendError::Closed, token));
+            return Err((Some(SendError::Closed), token));
         };
         if open
             .builder
@@ -367,7 +379,7 @@ impl<T> Producer<T> {
             .is_err()
         {
             return Err((
-                SendError::Invalid(ProduceError::RecordTooLarge { size }),
+                Some(SendError::Invalid(ProduceError::RecordTooLarge { size })),
                 token,
             ));
         }

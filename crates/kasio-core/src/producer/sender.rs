@@ -29,7 +29,7 @@ use std::{collections::BTreeMap, sync::Arc, time::Instant};
 type Failed<T> = (Vec<(T, i64)>, usize, ProduceError);
 
 /// How many finished batch buffers are kept for reuse.
-const FREE_BUFFERS: usize = 8;
+const FREE_BUFFERS: usize = 64;
 
 /// How a batch's last attempt ended, for putting it back in the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -646,7 +646,7 @@ impl<T> Producer<T> {
             };
             if let Err((e, token)) = self.append(&record, p.timestamp, size, p.token, now) {
                 let error = match e {
-                    super::SendError::Invalid(e) => e,
+                    Some(super::SendError::Invalid(e)) => e,
                     _ => ProduceError::Closed,
                 };
                 self.events.push_back(Event::Delivery {
@@ -809,8 +809,17 @@ impl<T> Producer<T> {
         }
         let topic = topic.name.clone();
         self.buffered = self.buffered.saturating_sub(b.size);
-        if self.free_buffers.len() < FREE_BUFFERS
-            && let Ok(buf) = b.data.try_into_mut()
+        // As the Java client's buffer pool, finished batches' buffers are kept for new ones,
+        // up to buffer.memory of them: with more batches in flight than are kept, every
+        // new batch lands on fresh pages, whose faults cost more than encoding into them.
+        let pooled: usize = self
+            .free_buffers
+            .iter()
+            .map(bytes::BytesMut::capacity)
+            .sum();
+        if let Ok(buf) = b.data.try_into_mut()
+            && self.free_buffers.len() < FREE_BUFFERS
+            && pooled + buf.capacity() <= self.config.buffer_memory
         {
             self.free_buffers.push(buf);
         }
