@@ -487,6 +487,63 @@ async fn group_round<F: Flavor>(props: &[(String, String)], topic: &str, n: u64)
     admin.close();
 }
 
+/// `close` leaves the group after auto-committing what was handed out (as the Java client's
+/// close): a member that read everything and closed leaves nothing for the next member,
+/// which gets every partition at once rather than after the session timeout.
+async fn close_leaves_the_group_after_committing<F: Flavor>() {
+    let cluster = mock(1, "closing", 4);
+    let props = vec![("bootstrap.servers".into(), cluster.bootstrap())];
+    let producer = Producer::<F::R>::from_properties(borrowed(&props)).unwrap();
+    produce::<F>(&producer, "closing", 0..2000, |_| {}).await;
+    F::wait(producer.close()).await;
+    let member = || {
+        let c = Consumer::<F::R>::from_properties(borrowed(&props).chain([
+            ("group.id", "closing-group"),
+            ("auto.offset.reset", "earliest"),
+            // Only the close can commit within the test.
+            ("auto.commit.interval.ms", "600000"),
+        ]))
+        .unwrap();
+        c.subscribe(&["closing"]).unwrap();
+        c
+    };
+    let first = member();
+    let mut read = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while read < 2000 {
+        assert!(Instant::now() < deadline, "read {read}");
+        if let Some(Fetched::Batch(b)) = F::poll(&first, Duration::from_millis(100)).await {
+            b.for_each(|_| read += 1).unwrap();
+        }
+    }
+    first.close();
+    let second = member();
+    let (mut assigned, mut again) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while assigned < 4 {
+        assert!(Instant::now() < deadline, "{assigned} partitions assigned");
+        match F::poll(&second, Duration::from_millis(100)).await {
+            Some(Fetched::Event(ConsumerEvent::Assigned { partitions })) => {
+                assigned += partitions.len();
+            }
+            Some(Fetched::Batch(b)) => b.for_each(|_| again += 1).unwrap(),
+            _ => {}
+        }
+    }
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        if let Some(Fetched::Batch(b)) = F::poll(&second, Duration::from_millis(100)).await {
+            b.for_each(|_| again += 1).unwrap();
+        }
+    }
+    assert_eq!(
+        again, 0,
+        "records read again after the first member's close"
+    );
+    second.close();
+    cluster.stop();
+}
+
 /// Transactions over two topics: the committed ones are read by read_committed, the
 /// aborted one never, on either topic.
 async fn transactions_are_all_or_nothing<F: Flavor>() {
@@ -896,6 +953,13 @@ macro_rules! suite {
             }
 
             #[test]
+            fn close_leaves_the_group_after_committing() {
+                <$flavor as Flavor>::block_on(super::close_leaves_the_group_after_committing::<
+                    $flavor,
+                >());
+            }
+
+            #[test]
             fn transactions_are_all_or_nothing() {
                 <$flavor as Flavor>::block_on(super::transactions_are_all_or_nothing::<$flavor>());
             }
@@ -1021,9 +1085,9 @@ fn lab_transaction_timeout() {
     Tokio::block_on(lab_transaction_timeout_on::<Tokio>());
 }
 
-/// A pattern subscription on the real broker, on both group protocols: the matching
-/// topics are read, a matching topic created later joins at the next metadata refresh,
-/// others never do.
+/// A pattern subscription on the real broker, on both group protocols (and matched by the
+/// coordinator with `consumer-broker`, KIP-848's regex): the matching topics are read, a
+/// matching topic created later joins, others never do.
 async fn lab_pattern_subscription_on<F: Flavor>(protocol: &str) {
     let props = lab("PLAINTEXT", None);
     let stem = format!("suite-pattern-{protocol}-{}", std::process::id());
@@ -1063,16 +1127,19 @@ async fn lab_pattern_subscription_on<F: Flavor>(protocol: &str) {
     let mut consumer_props = props.clone();
     for (k, v) in [
         ("group.id", stem.as_str()),
-        ("group.protocol", protocol),
+        ("group.protocol", protocol.trim_end_matches("-broker")),
         ("auto.offset.reset", "earliest"),
         ("metadata.max.age.ms", "1000"),
     ] {
         consumer_props.push((k.into(), v.into()));
     }
     let consumer = Consumer::<F::R>::from_properties(borrowed(&consumer_props)).unwrap();
-    consumer
-        .subscribe_pattern(&format!("{}-.*", regex_escape(&stem)))
-        .unwrap();
+    let pattern = format!("{}-.*", regex_escape(&stem));
+    if protocol.ends_with("-broker") {
+        consumer.subscribe_broker_pattern(&pattern).unwrap();
+    } else {
+        consumer.subscribe_pattern(&pattern).unwrap();
+    }
     let mut got = BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut created = false;
@@ -1117,7 +1184,64 @@ fn regex_escape(s: &str) -> String {
 #[test]
 #[ignore = "needs the Kafka lab: scripts/kafka up, then eval \"$(scripts/kafka env)\""]
 fn lab_pattern_subscription() {
-    for protocol in ["classic", "consumer"] {
+    for protocol in ["classic", "consumer", "consumer-broker"] {
         Tokio::block_on(lab_pattern_subscription_on::<Tokio>(protocol));
     }
+}
+
+/// Follower fetching on the three-node lab (each node its own rack, leaders choosing
+/// replicas by rack): a consumer on `rack-2` reads every partition of a topic replicated
+/// three times from node 2, whichever node leads it, and reads every record.
+async fn cluster_follower_fetching_on<F: Flavor>() {
+    const PARTS: i32 = 6;
+    const N: u64 = 6000;
+    let props = lab("PLAINTEXT", None);
+    let topic = format!("suite-rack-{}", std::process::id());
+    let admin = kasio_shell::Admin::<F::R>::from_properties(borrowed(&props)).unwrap();
+    let created = F::call(admin.create_topics(&[NewTopic::new(&topic, PARTS, 3)], false))
+        .await
+        .unwrap();
+    assert!(created[0].error.is_none(), "{created:?}");
+    let producer = Producer::<F::R>::from_properties(borrowed(&props)).unwrap();
+    let mut pending = Vec::new();
+    for i in 0..N {
+        let v = i.to_string();
+        let record = Record::new(&topic).key(v.as_bytes()).value(v.as_bytes());
+        pending.push(F::send(&producer, record).await.unwrap());
+    }
+    for d in pending {
+        F::wait(d).await.unwrap();
+    }
+    let mut consumer_props = props.clone();
+    consumer_props.push(("client.rack".into(), "rack-2".into()));
+    let consumer = Consumer::<F::R>::from_properties(borrowed(&consumer_props)).unwrap();
+    let parts: Vec<(&str, i32)> = (0..PARTS).map(|p| (topic.as_str(), p)).collect();
+    consumer.assign(&parts);
+    for p in 0..PARTS {
+        consumer.seek(&topic, p, Seek::Beginning);
+    }
+    let mut got = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.len() < N as usize {
+        assert!(Instant::now() < deadline, "read {} of {N}", got.len());
+        if let Some(Fetched::Batch(b)) = F::poll(&consumer, Duration::from_millis(500)).await {
+            b.for_each(|r| {
+                got.insert(std::str::from_utf8(r.value.unwrap()).unwrap().to_string());
+            })
+            .unwrap();
+        }
+    }
+    let from: Vec<Option<i32>> = (0..PARTS)
+        .map(|p| consumer.fetching_from(&topic, p))
+        .collect();
+    assert_eq!(from, vec![Some(2); PARTS as usize], "node 2 serves rack-2");
+    consumer.close();
+    F::wait(producer.close()).await;
+    let _ = F::call(admin.delete_topics(&[TopicRef::Name(topic)])).await;
+}
+
+#[test]
+#[ignore = "needs the three-node Kafka lab: scripts/kafka cluster, then eval \"$(scripts/kafka env)\""]
+fn cluster_follower_fetching() {
+    Tokio::block_on(cluster_follower_fetching_on::<Tokio>());
 }

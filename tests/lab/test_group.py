@@ -162,7 +162,7 @@ def test_three_members_through_a_kill_and_a_join_read_everything_and_never_share
     writer.join(300)
     assert written.is_set(), "the peer could not write"
 
-    values, intervals = set(), []
+    values, intervals, logs = set(), [], []
     for i, (proc, out, err) in enumerate(members):
         if i > 0:
             proc.wait(timeout=300)
@@ -171,7 +171,8 @@ def test_three_members_through_a_kill_and_a_join_read_everything_and_never_share
         text = Path(out.name).read_text()
         # A killed member's last line may be cut short.
         values.update(line.split(" ", 3)[3] for line in text.splitlines() if line.count(" ") >= 3)
-        intervals += [(p, a, b, i) for p, a, b in ownership(Path(err.name).read_text(), end)]
+        logs.append(Path(err.name).read_text())
+        intervals += [(p, a, b, i) for p, a, b in ownership(logs[-1], end)]
         for f in (out, err):
             f.close()
             os.unlink(f.name)
@@ -181,7 +182,8 @@ def test_three_members_through_a_kill_and_a_join_read_everything_and_never_share
         mine = sorted((a, b, who) for q, a, b, who in intervals if q == p)
         assert mine, f"partition {p} never assigned"
         for (a1, b1, w1), (a2, b2, w2) in zip(mine, mine[1:]):
-            assert b1 <= a2, f"partition {p}: member {w1} until {b1}, member {w2} from {a2}"
+            assert b1 <= a2, (f"partition {p}: member {w1} until {b1}, member {w2} from {a2}; their logs:\n"
+                              + "\n".join(f"{w}: {line}" for w in (w1, w2) for line in logs[w].splitlines()))
 
 
 def test_the_async_consumer_example_processes_everything_and_commits_it():
@@ -202,3 +204,54 @@ def test_the_async_consumer_example_processes_everything_and_commits_it():
     ends = {q: c.get_watermark_offsets(TopicPartition(topic, q), timeout=30)[1] for q in range(PARTITIONS)}
     c.close()
     assert {tp.partition: tp.offset for tp in committed} == ends
+
+
+@pytest.mark.parametrize("protocol", ["classic", "classic-cooperative-sticky", "consumer"])
+def test_async_consumers_commit_before_each_revocation_and_read_everything_exactly_once(protocol):
+    """Two `async_consumer` members (manual commit after processing, revocations held):
+    the second joins while records are being written, and both leave when idle. Each
+    commits what it processed of a partition before giving it up, so through every
+    rebalance, together they process each record exactly once (without the hold, the
+    next owner re-reads whatever was processed since the last periodic commit)."""
+    n = 300_000
+    topic = f"kasio-held-{uuid.uuid4().hex[:6]}"
+    group = f"kasio-held-{uuid.uuid4().hex[:6]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap()})
+    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(30)
+    props = {"classic": ["group.protocol=classic", "partition.assignment.strategy=range"],
+             "classic-cooperative-sticky": ["group.protocol=classic",
+                                            "partition.assignment.strategy=cooperative-sticky"],
+             "consumer": ["group.protocol=consumer"]}[protocol]
+    example = ROOT / "target" / "release" / "examples" / "async_consumer"
+
+    def start():
+        out = tempfile.TemporaryFile(mode="w+")
+        err = tempfile.TemporaryFile(mode="w+")
+        proc = subprocess.Popen([str(example), bootstrap(), topic, group, "15000", *props],
+                                stdout=out, stderr=err, text=True)
+        return proc, out, err
+
+    first = start()
+    p = Producer({"bootstrap.servers": bootstrap(), "linger.ms": 5, "enable.idempotence": True,
+                  "queue.buffering.max.messages": 1_000_000})
+    second = None
+    for i in range(n):
+        p.produce(topic, key=f"k{i % 13}", value=f"v{i}")
+        if i % 20_000 == 19_999:
+            p.flush(60)
+            time.sleep(0.5)
+        if i == n // 3:
+            second = start()
+    assert p.flush(60) == 0
+    total = 0
+    for proc, out, err in (first, second):
+        proc.wait(timeout=180)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+        assert proc.returncode == 0, stderr[-2000:]
+        got = [int(line.split()[1]) for line in stdout.splitlines() if line.startswith("processed")]
+        assert got, stdout
+        assert got[0] > 0, f"each member processed some records: {stdout}"
+        total += got[0]
+    assert total == n, f"{total} records processed for {n} written: every record exactly once"

@@ -21,24 +21,37 @@ fn filled(n: u64, seed: u64) -> Pair {
 fn filled_in_batches(n: u64, seed: u64, batch_size: usize) -> Pair {
     let mut pair = Pair::new(3, seed, |c| c.batch_size = batch_size);
     pair.cluster.create_topic(TOPIC, PARTITIONS).unwrap();
+    write(&mut pair, 0, n);
+    pair
+}
+
+/// Produces records `from..to` (keyed `key-{i % 37}`, valued `i`) and waits for them.
+fn write(pair: &mut Pair, from: u64, to: u64) {
     let now = pair.now;
-    for i in 0..n {
-        let key = format!("key-{}", i % 37);
-        let value = i.to_string();
+    for i in from..to {
+        let (key, value) = (format!("key-{}", i % 37), i.to_string());
         let record = Record::new(TOPIC)
             .key(key.as_bytes())
             .value(value.as_bytes());
         pair.producer.send(record, i, now).unwrap();
     }
     pair.producer.flush(now);
-    pair.run_until(Duration::from_secs(60), |p| p.delivered.len() as u64 == n);
-    pair
+    pair.run_until(Duration::from_secs(60), |p| p.delivered.len() as u64 == to);
 }
 
 fn assign_all(pair: &mut Pair) {
     let parts: Vec<(&str, i32)> = (0..PARTITIONS).map(|p| (TOPIC, p)).collect();
     let now = pair.now;
     pair.consumer.as_mut().unwrap().assign(&parts, now);
+}
+
+/// Every partition of the topic read from its beginning.
+fn seek_all_to_beginning(pair: &mut Pair) {
+    let now = pair.now;
+    let consumer = pair.consumer.as_mut().unwrap();
+    for p in 0..PARTITIONS {
+        consumer.seek(TOPIC, p, Seek::Beginning, now);
+    }
 }
 
 fn ends(pair: &Pair) -> usize {
@@ -348,16 +361,20 @@ fn join(pair: &mut Pair, member: fn(&mut kasio_core::ConsumerConfig)) -> usize {
     b
 }
 
-fn two_members(seed: u64, member: fn(&mut kasio_core::ConsumerConfig)) {
-    // Small batches and some latency: the second member joins while the first is still
-    // reading, so partitions change hands mid-stream.
-    let mut pair = filled_in_batches(6000, seed, 200);
+/// `n` records in small batches, a member reading them (some latency, so partitions change
+/// hands mid-stream) and, once it has read 300, a second member joining.
+fn second_member_joins(n: u64, seed: u64, member: fn(&mut kasio_core::ConsumerConfig)) -> Pair {
+    let mut pair = filled_in_batches(n, seed, 200);
     pair.latency = Duration::from_millis(20);
     pair.add_consumer(member);
     subscribe(&mut pair);
-    // Let the first member take everything and start reading.
     pair.run_until(Duration::from_secs(30), |p| consumed(p).len() >= 300);
     join(&mut pair, member);
+    pair
+}
+
+fn two_members(seed: u64, member: fn(&mut kasio_core::ConsumerConfig)) {
+    let mut pair = second_member_joins(6000, seed, member);
     pair.run_until(Duration::from_secs(600), |p| {
         everything(p).len() >= 6000 && assigned(&p.more[0].events) > 0
     });
@@ -381,6 +398,48 @@ fn two_members(seed: u64, member: fn(&mut kasio_core::ConsumerConfig)) {
         !pair.more[0].fetched.is_empty(),
         "the second member read some of the stream"
     );
+}
+
+#[test]
+fn a_rebalance_is_handed_out_ahead_of_the_batches_queued_before_it() {
+    let mut pair = filled_in_batches(3000, 14, 200);
+    pair.latency = Duration::from_millis(20);
+    pair.add_consumer(member);
+    // The application is busy: batches pile up untaken while the group moves on.
+    pair.hold_batches = true;
+    subscribe(&mut pair);
+    pair.run_until(Duration::from_secs(30), |p| {
+        assigned(&p.consumer_events) > 0
+    });
+    let until = pair.now + Duration::from_secs(2);
+    while pair.now < until && pair.step() {}
+    join(&mut pair, member);
+    pair.run_until(Duration::from_secs(60), |p| {
+        revoked_count(&p.consumer_events) > 0
+    });
+    let owned = owned(&pair.consumer_events);
+    let revoked = handed(&pair.consumer_events, false);
+    assert!(
+        !revoked.is_empty() && !owned.is_empty(),
+        "{owned:?} {revoked:?}"
+    );
+    let consumer = pair.consumer.as_mut().unwrap();
+    let mut queued = 0;
+    while let Some(b) = consumer.poll_batch() {
+        queued += 1;
+        let tp = (b.topic.to_string(), b.partition);
+        assert!(
+            owned.contains(&tp),
+            "a batch of {tp:?}, not owned, was still queued"
+        );
+    }
+    assert!(
+        queued > 0,
+        "batches fetched before the revocation were still queued"
+    );
+    while let Some(e) = consumer.poll_event() {
+        assert!(!e.is_rebalance(), "{e:?} was left behind the batches");
+    }
 }
 
 #[test]
@@ -612,6 +671,29 @@ fn a_classic_member_leaves_at_once() {
     assert_eq!(pair.cluster.requests(ApiKey::LeaveGroup), 1);
 }
 
+/// An unsubscribe while the member's JoinGroup or SyncGroup is on its way: the answer is
+/// not taken up (that would rejoin and lose the leave); the member leaves.
+#[test]
+fn a_classic_member_unsubscribing_mid_join_still_leaves() {
+    for api in [ApiKey::JoinGroup, ApiKey::SyncGroup] {
+        let mut pair = filled(60, 19);
+        pair.latency = Duration::from_millis(20);
+        pair.add_consumer(classic_member);
+        subscribe(&mut pair);
+        pair.run_until(Duration::from_secs(30), |p| p.cluster.requests(api) > 0);
+        let now = pair.now;
+        pair.consumer.as_mut().unwrap().unsubscribe(now);
+        pair.run_until(Duration::from_secs(10), |p| {
+            p.consumer.as_ref().unwrap().member_state()
+                == Some(kasio_core::MemberState::Unsubscribed)
+        });
+        assert!(
+            pair.cluster.requests(ApiKey::LeaveGroup) >= 1,
+            "{api:?}: no LeaveGroup"
+        );
+    }
+}
+
 /// Without `enable.auto.commit` the application commits (in a transaction, say), so a
 /// rebalance taking partitions away commits nothing on its behalf: a commit of positions
 /// it had not committed would skip the records of an aborted transaction.
@@ -626,12 +708,7 @@ fn without_auto_commit_a_rebalance_commits_nothing() {
         c.set("enable.auto.commit", "false").unwrap();
     }
     for member in [manual as fn(&mut _), classic_manual] {
-        let mut pair = filled_in_batches(3000, 5, 200);
-        pair.latency = Duration::from_millis(20);
-        pair.add_consumer(member);
-        subscribe(&mut pair);
-        pair.run_until(Duration::from_secs(30), |p| consumed(p).len() >= 300);
-        join(&mut pair, member);
+        let mut pair = second_member_joins(3000, 5, member);
         pair.run_until(Duration::from_secs(120), |p| {
             assigned(&p.more[0].events) > 0
                 && p.consumer_events
@@ -672,6 +749,20 @@ fn owned(events: &[ConsumerEvent]) -> std::collections::BTreeSet<(String, i32)> 
         }
     }
     owned
+}
+
+/// The partitions of every `Assigned` event (`assigned`), or of every `Revoked` one.
+fn handed(events: &[ConsumerEvent], assigned: bool) -> Vec<(String, i32)> {
+    events
+        .iter()
+        .filter_map(|e| match (e, assigned) {
+            (ConsumerEvent::Assigned { partitions }, true)
+            | (ConsumerEvent::Revoked { partitions }, false) => Some(partitions),
+            _ => None,
+        })
+        .flatten()
+        .map(|(t, p)| (t.to_string(), *p))
+        .collect()
 }
 
 fn revoked_count(events: &[ConsumerEvent]) -> usize {
@@ -802,15 +893,9 @@ fn a_pattern_subscription_follows_the_topics_that_match() {
             ["orders-asia", "orders-eu", "orders-us"],
             "{protocol}"
         );
-        let assigned: Vec<String> = pair
-            .consumer_events
-            .iter()
-            .filter_map(|e| match e {
-                ConsumerEvent::Assigned { partitions } => Some(partitions),
-                _ => None,
-            })
-            .flatten()
-            .map(|(t, _)| t.to_string())
+        let assigned: Vec<String> = handed(&pair.consumer_events, true)
+            .into_iter()
+            .map(|(t, _)| t)
             .collect();
         assert!(
             assigned.iter().all(|t| t.starts_with("orders-")),
@@ -920,6 +1005,10 @@ fn a_truncated_log_is_detected_through_leader_epochs() {
             after, want,
             "the new epoch's records, from where the log now ends"
         );
+        // The batches tell the epoch their records were written in: the new one after.
+        let first = pair.fetched.first().unwrap().leader_epoch();
+        let last = pair.fetched.last().unwrap().leader_epoch();
+        assert!(last > first, "epochs {first} then {last}");
     }
 }
 
@@ -1088,27 +1177,12 @@ fn max_poll_records_bounds_each_batch_handed_out() {
             c.set("linger.ms", "50").unwrap();
         });
         pair.cluster.create_topic(TOPIC, PARTITIONS).unwrap();
-        let now = pair.now;
-        for i in 0..3000u64 {
-            let (key, value) = (format!("key-{}", i % 37), i.to_string());
-            let record = Record::new(TOPIC)
-                .key(key.as_bytes())
-                .value(value.as_bytes());
-            pair.producer.send(record, i, now).unwrap();
-        }
-        pair.producer.flush(now);
-        pair.run_until(Duration::from_secs(60), |p| p.delivered.len() == 3000);
+        write(&mut pair, 0, 3000);
         pair.add_consumer(|c| {
             c.set("max.poll.records", "7").unwrap();
         });
         assign_all(&mut pair);
-        let now = pair.now;
-        for p in 0..PARTITIONS {
-            pair.consumer
-                .as_mut()
-                .unwrap()
-                .seek(TOPIC, p, Seek::Beginning, now);
-        }
+        seek_all_to_beginning(&mut pair);
         pair.run_until(Duration::from_secs(60), |p| consumed(p).len() == 3000);
         let mut biggest = 0;
         for b in &pair.fetched {
@@ -1213,4 +1287,371 @@ fn lag_counts_what_is_left_to_hand_out() {
     pair.run_until(Duration::from_secs(30), |p| consumed(p).len() == 650);
     let consumer = pair.consumer.as_ref().unwrap();
     assert!((0..PARTITIONS).all(|p| consumer.lag(TOPIC, p) == Some(0)));
+}
+
+/// A member that commits by hand and holds revocations: on `Revoking` it commits the next
+/// offset of what it read of those partitions, and releases them `delay` later (a slow
+/// rebalance listener).
+struct Listener {
+    /// Per member: events looked at so far, and when to release.
+    members: Vec<(usize, Option<std::time::Instant>)>,
+    delay: Duration,
+}
+
+impl Listener {
+    fn answer(&mut self, pair: &mut Pair) {
+        let now = pair.now;
+        self.members.resize(1 + pair.more.len(), (0, None));
+        for (i, (seen, release)) in self.members.iter_mut().enumerate() {
+            let (consumer, events, fetched) = if i == 0 {
+                (
+                    pair.consumer.as_mut().unwrap(),
+                    &pair.consumer_events,
+                    &pair.fetched,
+                )
+            } else {
+                let e = &mut pair.more[i - 1];
+                (&mut e.consumer, &e.events, &e.fetched)
+            };
+            for e in &events[*seen..] {
+                if let ConsumerEvent::Revoking { partitions } = e {
+                    let offsets: Vec<(&str, i32, i64)> = partitions
+                        .iter()
+                        .filter_map(|(t, p)| {
+                            let next = fetched
+                                .iter()
+                                .filter(|b| b.partition == *p)
+                                .map(kasio_core::FetchedBatch::next_offset)
+                                .max()?;
+                            Some((t.as_ref(), *p, next))
+                        })
+                        .collect();
+                    consumer.commit(&offsets, now).unwrap();
+                    *release = Some(now + self.delay);
+                }
+            }
+            *seen = events.len();
+            if release.is_some_and(|at| now >= at) {
+                consumer.release_revocation(now);
+                *release = None;
+            }
+        }
+    }
+}
+
+/// With revocations held, a member that commits by hand commits what it processed before
+/// its partitions move, so through rebalances (the second member joining, then leaving)
+/// every record is read exactly once, on both protocols and both kinds of rebalance, even
+/// when the application takes its time.
+#[test]
+fn held_revocations_let_a_manual_commit_member_read_everything_exactly_once() {
+    fn holding(c: &mut kasio_core::ConsumerConfig) {
+        c.set("enable.auto.commit", "false").unwrap();
+        c.hold_revocations = true;
+    }
+    fn consumer(c: &mut kasio_core::ConsumerConfig) {
+        member(c);
+        holding(c);
+    }
+    fn classic(c: &mut kasio_core::ConsumerConfig) {
+        classic_member(c);
+        holding(c);
+    }
+    fn cooperative(c: &mut kasio_core::ConsumerConfig) {
+        cooperative_member(c);
+        holding(c);
+    }
+    for (name, member) in [
+        ("consumer", consumer as fn(&mut _)),
+        ("classic", classic),
+        ("cooperative", cooperative),
+    ] {
+        for seed in [4, 17] {
+            let mut pair = filled_in_batches(6000, seed, 200);
+            pair.latency = Duration::from_millis(20);
+            pair.add_consumer(member);
+            subscribe(&mut pair);
+            let mut listener = Listener {
+                members: Vec::new(),
+                delay: Duration::from_secs(2),
+            };
+            pair.run_until(Duration::from_secs(30), |p| consumed(p).len() >= 300);
+            join(&mut pair, member);
+            let end = pair.now + Duration::from_secs(600);
+            while !(everything(&pair).len() >= 6000 && assigned(&pair.more[0].events) > 0) {
+                assert!(pair.now < end, "{name}: not done");
+                assert!(pair.step());
+                listener.answer(&mut pair);
+            }
+            let revoking = pair
+                .consumer_events
+                .iter()
+                .position(|e| matches!(e, ConsumerEvent::Revoking { .. }));
+            let revoked = pair
+                .consumer_events
+                .iter()
+                .position(|e| matches!(e, ConsumerEvent::Revoked { .. }));
+            assert!(
+                revoking.is_some() && revoking < revoked,
+                "{name}: Revoking, then Revoked: {:?}",
+                pair.consumer_events
+            );
+            // Anything read twice would show up by now.
+            let until = pair.now + Duration::from_secs(20);
+            while pair.now < until && pair.step() {
+                listener.answer(&mut pair);
+            }
+            let mut values: Vec<u64> = everything(&pair)
+                .iter()
+                .map(|(_, _, v)| v.parse().unwrap())
+                .collect();
+            values.sort_unstable();
+            let read = values.len();
+            values.dedup();
+            assert_eq!(
+                (read, values.len()),
+                (6000, 6000),
+                "{name} seed {seed}: (records read, distinct ones): every record exactly once"
+            );
+            for events in [&pair.consumer_events, &pair.more[0].events] {
+                assert!(
+                    !events.iter().any(|e| matches!(
+                        e,
+                        ConsumerEvent::Committed { error: Some(_), .. }
+                            | ConsumerEvent::Lost { .. }
+                    )),
+                    "{name}: {events:?}"
+                );
+            }
+        }
+    }
+}
+
+/// A revocation the application never releases ends after half of `max.poll.interval.ms`
+/// (the rebalance timeout), leaving the member time to rejoin: the group goes on.
+#[test]
+fn a_revocation_never_released_ends_after_the_rebalance_timeout() {
+    fn holding(c: &mut kasio_core::ConsumerConfig) {
+        classic_member(c);
+        c.hold_revocations = true;
+        c.set("max.poll.interval.ms", "20000").unwrap();
+    }
+    let mut pair = second_member_joins(3000, 3, holding);
+    pair.run_until(Duration::from_secs(30), |p| {
+        p.consumer_events
+            .iter()
+            .any(|e| matches!(e, ConsumerEvent::Revoking { .. }))
+    });
+    let held_at = pair.now;
+    pair.run_until(Duration::from_secs(60), |p| {
+        assigned(&p.more[0].events) > 0
+            && p.consumer_events
+                .iter()
+                .any(|e| matches!(e, ConsumerEvent::Revoked { .. }))
+    });
+    let waited = pair.now - held_at;
+    assert!(
+        waited >= Duration::from_secs(10),
+        "released after {waited:?}"
+    );
+    let lost = |events: &[ConsumerEvent]| {
+        events
+            .iter()
+            .any(|e| matches!(e, ConsumerEvent::Lost { .. }))
+    };
+    assert!(!lost(&pair.consumer_events) && !lost(&pair.more[0].events));
+}
+
+/// A broker-side pattern (KIP-848's `SubscribedTopicRegex`): the coordinator matches the
+/// topics, new ones included, and the member learns the names of the topic ids it is
+/// assigned; subscribing by names afterwards withdraws the regex. The classic protocol
+/// refuses it, and the coordinator a regex it cannot parse.
+#[test]
+fn a_broker_side_pattern_is_matched_by_the_coordinator() {
+    let mut pair = Pair::new(3, 12, |_| {});
+    for t in ["orders-eu", "orders-us", "audit"] {
+        pair.cluster.create_topic(t, 2).unwrap();
+    }
+    let send = |pair: &mut Pair, topic: &str, token: u64| {
+        let now = pair.now;
+        pair.producer
+            .send(Record::new(topic).value(topic.as_bytes()), token, now)
+            .unwrap();
+        pair.producer.flush(now);
+    };
+    send(&mut pair, "orders-eu", 0);
+    send(&mut pair, "orders-us", 1);
+    send(&mut pair, "audit", 2);
+    pair.run_until(Duration::from_secs(10), |p| p.delivered.len() == 3);
+    pair.add_consumer(|c| {
+        c.set("group.id", "broker-pattern").unwrap();
+        c.set("group.protocol", "consumer").unwrap();
+        c.set("auto.offset.reset", "earliest").unwrap();
+        c.set("metadata.max.age.ms", "2000").unwrap();
+    });
+    let now = pair.now;
+    pair.consumer
+        .as_mut()
+        .unwrap()
+        .subscribe_broker_pattern("orders-.*", now)
+        .unwrap();
+    let values = |p: &Pair| -> Vec<String> {
+        let mut v: Vec<String> = consumed(p).into_iter().map(|(_, _, v)| v).collect();
+        v.sort();
+        v
+    };
+    pair.run_until(Duration::from_secs(60), |p| values(p).len() == 2);
+    assert_eq!(values(&pair), ["orders-eu", "orders-us"]);
+
+    pair.cluster.create_topic("orders-asia", 3).unwrap();
+    pair.cluster.create_topic("audit-2", 1).unwrap();
+    send(&mut pair, "orders-asia", 3);
+    send(&mut pair, "audit-2", 4);
+    pair.run_until(Duration::from_secs(60), |p| values(p).len() == 3);
+    pair.run_for(Duration::from_secs(5));
+    assert_eq!(values(&pair), ["orders-asia", "orders-eu", "orders-us"]);
+
+    // Names replace the regex: the coordinator is told to drop it.
+    let now = pair.now;
+    pair.consumer
+        .as_mut()
+        .unwrap()
+        .subscribe(&["audit"], now)
+        .unwrap();
+    pair.run_until(Duration::from_secs(60), |p| values(p).len() == 4);
+    pair.run_for(Duration::from_secs(10));
+    let consumer = pair.consumer.as_ref().unwrap();
+    let owned: Vec<String> = consumer
+        .assignment()
+        .iter()
+        .map(|(t, p)| format!("{t}-{p}"))
+        .collect();
+    assert_eq!(owned, ["audit-0", "audit-1"]);
+
+    // A regex the coordinator cannot parse ends the membership with its error.
+    let now = pair.now;
+    pair.consumer
+        .as_mut()
+        .unwrap()
+        .subscribe_broker_pattern("orders-(", now)
+        .unwrap();
+    pair.run_until(Duration::from_secs(30), |p| {
+        p.consumer_events.iter().any(|e| {
+            matches!(
+                e,
+                ConsumerEvent::GroupError {
+                    error: ConsumeError::Broker(ErrorCode::InvalidRegularExpression)
+                }
+            )
+        })
+    });
+
+    pair.add_member(|c| {
+        c.set("group.id", "classic").unwrap();
+    });
+    let now = pair.now;
+    assert!(matches!(
+        pair.more[0]
+            .consumer
+            .subscribe_broker_pattern("orders-.*", now),
+        Err(ConsumeError::InvalidPattern(_))
+    ));
+}
+
+/// Follower fetching (KIP-392): with `client.rack`, the leaders name the replica on the
+/// consumer's rack and the consumer fetches from it; when that broker stops, fetching goes
+/// back to the leaders without losing or repeating a record, and returns to the rack's
+/// broker once it is back.
+#[test]
+fn a_consumer_fetches_from_the_replica_on_its_rack() {
+    let mut pair = Pair::with_cluster(
+        kasio_mock::ClusterConfig {
+            brokers: 3,
+            seed: 31,
+            racks: vec!["r1".into(), "r2".into(), "r3".into()],
+            ..Default::default()
+        },
+        |c| c.batch_size = 200,
+    );
+    pair.cluster.create_topic(TOPIC, PARTITIONS).unwrap();
+    write(&mut pair, 0, 3000);
+    let leaders: Vec<i32> = (0..PARTITIONS)
+        .map(|p| pair.cluster.leader(TOPIC, p).unwrap())
+        .collect();
+    assert!(leaders.iter().any(|&l| l != 2), "{leaders:?}");
+    pair.add_consumer(|c| {
+        c.set("client.rack", "r2").unwrap();
+        c.set("max.partition.fetch.bytes", "512").unwrap();
+        c.set("metadata.max.age.ms", "3000").unwrap();
+    });
+    assign_all(&mut pair);
+    seek_all_to_beginning(&mut pair);
+    let from = |pair: &Pair| -> Vec<Option<i32>> {
+        let c = pair.consumer.as_ref().unwrap();
+        (0..PARTITIONS).map(|p| c.fetching_from(TOPIC, p)).collect()
+    };
+    pair.run_until(Duration::from_secs(30), |p| consumed(p).len() >= 600);
+    assert_eq!(from(&pair), vec![Some(2); PARTITIONS as usize]);
+
+    // Broker 2 stops (its partitions' leadership moved first): back to the leaders.
+    for p in 0..PARTITIONS {
+        if leaders[p as usize] == 2 {
+            pair.cluster.move_leader(TOPIC, p, 1).unwrap();
+        }
+    }
+    pair.cluster.inject(Fault::StopBroker { broker: 2 });
+    pair.run_until(Duration::from_secs(120), |p| consumed(p).len() >= 3000);
+    assert!(
+        from(&pair).iter().all(|b| *b != Some(2)),
+        "{:?}",
+        from(&pair)
+    );
+
+    // Back: the leaders name it again.
+    pair.cluster.inject(Fault::StartBroker { broker: 2 });
+    write(&mut pair, 3000, 3600);
+    pair.run_until(Duration::from_secs(120), |p| {
+        consumed(p).len() >= 3600 && from(p) == vec![Some(2); PARTITIONS as usize]
+    });
+    check_matches_log(&pair, &[0; PARTITIONS as usize]);
+}
+
+/// With auto commit, leaving the group commits everything handed out first (as the Java
+/// client on close), on both protocols, before the leave: the next member starts there.
+#[test]
+fn auto_commit_commits_on_leaving() {
+    for protocol in ["classic", "consumer"] {
+        let mut pair = filled(600, 19);
+        let group = format!("leaving-{protocol}");
+        pair.add_consumer(|c| {
+            c.set("group.id", &group).unwrap();
+            c.set("group.protocol", protocol).unwrap();
+            c.set("auto.offset.reset", "earliest").unwrap();
+            // Longer than the test: only the leave can have committed.
+            c.set("auto.commit.interval.ms", "600000").unwrap();
+        });
+        pair.add_admin(|_| {});
+        subscribe(&mut pair);
+        pair.run_until(Duration::from_secs(30), |p| consumed(p).len() == 600);
+        assert_eq!(pair.cluster.requests(ApiKey::OffsetCommit), 0, "{protocol}");
+        let now = pair.now;
+        pair.consumer.as_mut().unwrap().unsubscribe(now);
+        pair.run_until(Duration::from_secs(30), |p| {
+            p.consumer.as_ref().unwrap().member_state()
+                == Some(kasio_core::MemberState::Unsubscribed)
+        });
+        let out = pair
+            .admin_run(|a, now| a.group_offsets(&group, now))
+            .unwrap();
+        let kasio_core::AdminOutput::Committed(rows) = out else {
+            panic!("{out:?}")
+        };
+        for p in 0..PARTITIONS {
+            let end = pair.cluster.end_offset(TOPIC, p).unwrap();
+            let committed = rows.iter().find(|r| r.partition == p).map(|r| r.offset);
+            if end > 0 {
+                assert_eq!(committed, Some(end), "{protocol}: partition {p}");
+            }
+        }
+    }
 }

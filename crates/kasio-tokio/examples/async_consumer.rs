@@ -1,13 +1,14 @@
 //! A group member that commits by hand after processing: reads the topic as a stream
 //! (`futures_core::Stream`), "processes" each batch (counts its records and bytes), and
 //! commits what it has processed every COMMIT_EVERY batches, so a crash re-reads at most
-//! that many batches and never skips one. Stops after IDLE_MS without records, commits and
-//! leaves the group.
+//! that many batches and never skips one. It holds revocations: when the group takes
+//! partitions away it commits what it processed of them first, so a rebalance re-reads
+//! nothing. Stops after IDLE_MS without records, commits and leaves the group.
 //!
-//! `cargo run -p kasio-tokio --example async_consumer -- localhost:9092 my-topic my-group [IDLE_MS]`
+//! `cargo run -p kasio-tokio --example async_consumer -- localhost:9092 my-topic my-group [IDLE_MS [KEY=VALUE...]]`
 
 use futures_lite::StreamExt;
-use kasio_tokio::{Consumer, ConsumerEvent, Fetched};
+use kasio_tokio::{Consumer, ConsumerConfig, ConsumerEvent, Fetched};
 use std::{collections::BTreeMap, time::Duration};
 
 /// Batches processed between commits.
@@ -20,13 +21,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let topic = args.next().unwrap_or_else(|| "kasio-example".into());
     let group = args.next().unwrap_or_else(|| "kasio-async-group".into());
     let idle = Duration::from_millis(args.next().map_or(Ok(5000), |a| a.parse())?);
-    let consumer = Consumer::from_properties([
-        ("bootstrap.servers", bootstrap.as_str()),
-        ("group.id", group.as_str()),
-        ("auto.offset.reset", "earliest"),
+    let mut config = ConsumerConfig::new(&bootstrap)?;
+    config
+        .set("group.id", &group)?
+        .set("auto.offset.reset", "earliest")?
         // Committed below, once processed.
-        ("enable.auto.commit", "false"),
-    ])?;
+        .set("enable.auto.commit", "false")?;
+    // Any other consumer property, as KEY=VALUE (group.protocol=consumer, say).
+    for prop in std::env::args().skip(5) {
+        let (k, v) = prop.split_once('=').ok_or("properties are KEY=VALUE")?;
+        config.set(k, v)?;
+    }
+    config.hold_revocations = true;
+    let consumer = Consumer::new(config)?;
     consumer.subscribe(&[topic.as_str()])?;
     let mut fetched = consumer.stream();
     // The next offset to read per partition, for the processed records.
@@ -53,8 +60,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     commit(&done)?;
                 }
             }
-            Fetched::Event(ConsumerEvent::Revoked { partitions }) => {
-                // Not ours any more: their next owner starts from the last commit.
+            Fetched::Event(ConsumerEvent::Revoking { partitions }) => {
+                // Still ours: commit what was processed, so their next owner starts there.
+                let offsets: Vec<(&str, i32, i64)> = partitions
+                    .iter()
+                    .filter_map(|(_, p)| Some((topic.as_str(), *p, done.remove(p)?)))
+                    .collect();
+                if !offsets.is_empty() {
+                    consumer.commit(&offsets)?;
+                }
+                consumer.release_revocation();
+            }
+            Fetched::Event(
+                ConsumerEvent::Revoked { partitions } | ConsumerEvent::Lost { partitions },
+            ) => {
+                // Not ours any more (lost ones without a commit: their next owner starts
+                // from the last one).
                 for (_, p) in partitions {
                     done.remove(&p);
                 }
@@ -69,9 +90,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     commit(&done)?;
-    while let Ok(Some(next)) = tokio::time::timeout(Duration::from_secs(10), fetched.next()).await {
-        if let Fetched::Event(ConsumerEvent::Committed { .. }) = next {
+    // Wait for that last commit (not an earlier one) before leaving: the next owner of
+    // these partitions starts from it.
+    while !done.is_empty() {
+        let Ok(Some(next)) = tokio::time::timeout(Duration::from_secs(10), fetched.next()).await
+        else {
             break;
+        };
+        match next {
+            Fetched::Event(ConsumerEvent::Committed { offsets, .. })
+                if offsets.len() == done.len()
+                    && offsets.iter().all(|(_, p, o)| done.get(p) == Some(o)) =>
+            {
+                break;
+            }
+            // Nothing is read any more: give them up at once.
+            Fetched::Event(ConsumerEvent::Revoking { .. }) => consumer.release_revocation(),
+            _ => {}
         }
     }
     consumer.unsubscribe();

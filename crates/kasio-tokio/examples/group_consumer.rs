@@ -2,7 +2,9 @@
 //! unless a property says otherwise): prints each record as `partition offset key value`
 //! and each assignment change on stderr with the Unix time in milliseconds
 //! (`assigned at 1700000000000: [0, 1]`), and leaves the group once it has had partitions
-//! and no record has come for IDLE_MS (or after 60 s without partitions). Its output is
+//! and no record has come for IDLE_MS (or after 60 s without partitions). It holds
+//! revocations, as the Java client's rebalance listener does: `revoked at` is printed while
+//! the member still owns the partitions, before the group may give them to another. Its output is
 //! flushed after every batch, before the next is taken, so what auto commit stores (what
 //! was handed out before) has been written; with `enable.auto.commit=false` it commits its
 //! positions itself every second, after writing. Any further `key=value` arguments are
@@ -10,7 +12,7 @@
 //!
 //! `cargo run -p kasio-tokio --example group_consumer -- localhost:9092 my-topic my-group [IDLE_MS] [key=value ...]`
 
-use kasio_tokio::{Consumer, ConsumerEvent, Fetched};
+use kasio_tokio::{Consumer, ConsumerConfig, ConsumerEvent, Fetched};
 use std::{
     io::Write,
     time::{Duration, Instant, SystemTime},
@@ -36,24 +38,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             None => Err(format!("not key=value: {a}")),
         })
         .collect::<Result<_, _>>()?;
-    let mut props = vec![
-        ("bootstrap.servers", bootstrap.as_str()),
-        ("group.id", group.as_str()),
-        ("group.protocol", "consumer"),
-        ("auto.offset.reset", "earliest"),
-    ];
-    props.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let manual = extra
-        .iter()
-        .any(|(k, v)| k == "enable.auto.commit" && v == "false");
-    let consumer = Consumer::from_properties(props)?;
+    let mut config = ConsumerConfig::new(&bootstrap)?;
+    config
+        .set("group.id", &group)?
+        .set("group.protocol", "consumer")?
+        .set("auto.offset.reset", "earliest")?;
+    for (k, v) in &extra {
+        config.set(k, v)?;
+    }
+    config.hold_revocations = true;
+    let manual = !config.enable_auto_commit;
+    let consumer = Consumer::new(config)?;
     consumer.subscribe(&[topic.as_str()])?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut assigned = false;
     let mut committed_at = Instant::now();
-    let parts = |partitions: &[(std::sync::Arc<str>, i32)]| {
-        partitions.iter().map(|(_, p)| *p).collect::<Vec<_>>()
-    };
     loop {
         // Before the first assignment the coordinator may be waiting for another member
         // to give partitions up, which takes up to a heartbeat interval or two.
@@ -79,23 +78,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     committed_at = Instant::now();
                 }
             }
-            Fetched::Event(ConsumerEvent::Assigned { partitions }) => {
-                assigned = true;
-                eprintln!("assigned at {}: {:?}", unix_ms(), parts(&partitions));
+            Fetched::Event(event) => {
+                assigned |= matches!(event, ConsumerEvent::Assigned { .. });
+                if let Some(done) = on_event(&consumer, event, manual)? {
+                    return Err(done.into());
+                }
             }
-            Fetched::Event(ConsumerEvent::Revoked { partitions }) => {
-                eprintln!("revoked at {}: {:?}", unix_ms(), parts(&partitions));
-            }
-            Fetched::Event(ConsumerEvent::Lost { partitions }) => {
-                eprintln!("lost at {}: {:?}", unix_ms(), parts(&partitions));
-            }
-            Fetched::Event(ConsumerEvent::Committed { offsets, error }) => {
-                eprintln!("committed {} offsets, error {error:?}", offsets.len());
-            }
-            Fetched::Event(ConsumerEvent::GroupError { error }) => {
-                return Err(format!("group: {error}").into());
-            }
-            Fetched::Event(_) => {}
             _ => {}
         }
     }
@@ -107,8 +95,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Fetched::Event(ConsumerEvent::Committed { error: Some(e), .. }) => {
                 return Err(format!("commit: {e}").into());
             }
+            Fetched::Event(event) => {
+                if let Some(done) = on_event(&consumer, event, false)? {
+                    return Err(done.into());
+                }
+            }
             _ => {}
         }
+    }
+    // Leaving gives everything up: said while the member still owns it, as the Java
+    // client's listener hears of it before the member leaves.
+    let owned = consumer.assignment();
+    if !owned.is_empty() {
+        eprintln!("revoked at {}: {:?}", unix_ms(), parts(&owned));
     }
     consumer.unsubscribe();
     while consumer.in_group() {
@@ -116,4 +115,44 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     consumer.close();
     Ok(())
+}
+
+fn parts(partitions: &[(std::sync::Arc<str>, i32)]) -> Vec<i32> {
+    partitions.iter().map(|(_, p)| *p).collect()
+}
+
+/// Reports a rebalance or commit event on stderr; a revocation is reported while the
+/// member still owns the partitions, committed first when committing is by hand, and then
+/// released. `Some(reason)` when the member cannot go on.
+fn on_event(
+    consumer: &Consumer,
+    event: ConsumerEvent,
+    manual: bool,
+) -> Result<Option<String>, Box<dyn std::error::Error>> {
+    match event {
+        ConsumerEvent::Assigned { partitions } => {
+            eprintln!("assigned at {}: {:?}", unix_ms(), parts(&partitions));
+        }
+        ConsumerEvent::Revoking { partitions } => {
+            eprintln!("revoked at {}: {:?}", unix_ms(), parts(&partitions));
+            if manual {
+                // Everything handed out is written: its next owner starts after it.
+                consumer.commit_positions()?;
+            }
+            // Given up once that commit is answered.
+            consumer.release_revocation();
+        }
+        ConsumerEvent::Revoked { partitions } => {
+            eprintln!("gave up at {}: {:?}", unix_ms(), parts(&partitions));
+        }
+        ConsumerEvent::Lost { partitions } => {
+            eprintln!("lost at {}: {:?}", unix_ms(), parts(&partitions));
+        }
+        ConsumerEvent::Committed { offsets, error } => {
+            eprintln!("committed {} offsets, error {error:?}", offsets.len());
+        }
+        ConsumerEvent::GroupError { error } => return Ok(Some(format!("group: {error}"))),
+        _ => {}
+    }
+    Ok(None)
 }

@@ -138,6 +138,37 @@ async fn send_batch_reports_once_for_many_records() {
     cluster.stop();
 }
 
+/// A batch larger than `buffer.memory` waits for room as it goes, and its one result
+/// still counts every record, all of them written in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_batch_waits_for_room_in_a_small_buffer() {
+    let cluster = MockCluster::start(ClusterConfig::default()).unwrap();
+    cluster
+        .with(|c| c.create_topic("small", 1).map(|_| ()))
+        .unwrap()
+        .unwrap();
+    let producer = Producer::from_properties([
+        ("bootstrap.servers", cluster.bootstrap().as_str()),
+        ("buffer.memory", "20000"),
+        ("batch.size", "4000"),
+    ])
+    .unwrap();
+    let texts: Vec<String> = (0..20_000).map(|i| i.to_string()).collect();
+    let all = producer
+        .send_batch(
+            texts
+                .iter()
+                .map(|t| Record::new("small").value(t.as_bytes())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.await, Ok(20_000));
+    let stored: Vec<u64> = values(&cluster, "small", 1).into_iter().flatten().collect();
+    assert_eq!(stored, (0..20_000).collect::<Vec<u64>>());
+    producer.close().await;
+    cluster.stop();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_is_a_stream_of_what_it_fetches() {
     use futures_lite::StreamExt;

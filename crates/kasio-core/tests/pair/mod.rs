@@ -55,6 +55,9 @@ pub(crate) struct Pair {
     /// A second producer, once a test adds one (a newer instance with the same
     /// transactional id, say).
     pub(crate) rival: Option<Rival>,
+    /// Whether the pair takes only rebalance events from `consumer`, leaving its batches
+    /// and other events queued (an application busy elsewhere).
+    pub(crate) hold_batches: bool,
 }
 
 /// A second producer on the cluster and what it heard.
@@ -177,6 +180,7 @@ impl Pair {
             dials: 0,
             txn_events: Vec::new(),
             rival: None,
+            hold_batches: false,
         }
     }
 
@@ -376,7 +380,12 @@ impl Pair {
                 _ => {}
             }
         }
-        if let Some(consumer) = &mut self.consumer {
+        if let Some(consumer) = self.consumer.as_mut().filter(|_| self.hold_batches) {
+            while let Some(e) = consumer.poll_rebalance_event() {
+                moved = true;
+                self.consumer_events.push(e);
+            }
+        } else if let Some(consumer) = &mut self.consumer {
             let mut took = false;
             while let Some(b) = consumer.poll_batch() {
                 moved = true;
