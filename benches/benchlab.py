@@ -1,14 +1,29 @@
 """What the benchmark runners share: building a benchmark binary, the lab's broker (brought
 up if it is down) and its addresses, and topics created through librdkafka's admin client."""
 
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def build_tools():
+    """rdkafka's bundled librdkafka builds with cmake against libcurl's headers: installs
+    Debian's libcurl4-openssl-dev when they are missing."""
+    if Path("/usr/include/x86_64-linux-gnu/curl/curl.h").exists() or Path("/usr/include/curl/curl.h").exists():
+        return
+    sudo = [] if os.geteuid() == 0 or shutil.which("sudo") is None else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(sudo + ["apt-get", "update", "-qq"], stdout=subprocess.DEVNULL, check=True)
+    subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", "libcurl4-openssl-dev"],
+                   stdout=subprocess.DEVNULL, env=env, check=True)
+
+
 def build(binary):
     """Builds `binary` (src/bin/BINARY.rs) in release mode; its path."""
+    build_tools()
     subprocess.run(["cargo", "build", "--release", "--bin", binary], cwd=ROOT / "benches", check=True)
     return ROOT / "benches" / "target" / "release" / binary
 
@@ -30,7 +45,15 @@ def create_topic(env, topic, partitions):
     subprocess.run([python, "-c", (
         "from confluent_kafka.admin import AdminClient, NewTopic\n"
         f"admin = AdminClient({{'bootstrap.servers': '{env['KASIO_LAB_PLAINTEXT']}'}})\n"
-        f"admin.create_topics([NewTopic('{topic}', {partitions}, 1)])['{topic}'].result(30)\n")],
+        f"admin.create_topics([NewTopic('{topic}', {partitions}, 1)])['{topic}'].result(30)\n"
+        # Every partition led before a client starts, so no client meets a topic still
+        # being set up (a peer failed on one with NoLeader).
+        "import time\n"
+        "for _ in range(300):\n"
+        f"    t = admin.list_topics('{topic}', timeout=10).topics['{topic}']\n"
+        f"    if len(t.partitions) == {partitions} and all(p.leader >= 0 for p in t.partitions.values()):\n"
+        "        break\n"
+        "    time.sleep(0.01)\n")],
         check=True)
 
 
