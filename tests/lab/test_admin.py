@@ -261,14 +261,15 @@ def test_an_acl_refuses_a_user_until_it_is_deleted():
     assert alice_writes() is None
     [r] = kasio("acls", "create", "--topic", t, "--principal", principal, "--operation", "write", "--permission", "deny")
     assert r["error"] is None
-    listed = kasio("acls", "list", "--topic", t)
+    # The broker answers from its copy of the metadata log, which takes the new ACL a moment later.
+    listed = eventually(lambda: kasio("acls", "list", "--topic", t))
     assert listed == [{"resource_type": "Topic", "name": t, "pattern": "Literal", "principal": principal,
                        "host": "*", "operation": "Write", "permission": "Deny"}]
     err = eventually(alice_writes)
     assert err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
     deleted = kasio("acls", "delete", "--topic", t, "--principal", principal)
     assert len(deleted) == 1
-    assert kasio("acls", "list", "--topic", t) == []
+    eventually(lambda: kasio("acls", "list", "--topic", t) == [])
     eventually(lambda: alice_writes() is None)
 
 
@@ -276,7 +277,9 @@ def test_scram_credentials_set_by_kasio_authenticate_a_peer():
     user, password = name("user"), "s3cret-" + uuid.uuid4().hex[:8]
     [r] = kasio("scram", "set", user, "--mechanism", "SCRAM-SHA-512", "--iterations", "4096", "--password", password)
     assert r["error"] is None
-    [d] = kasio("scram", "describe", user)
+    # Credentials, like ACLs, reach the broker that describes them through its metadata log.
+    described = eventually(lambda: (r := kasio("scram", "describe", user, ok=False)).returncode == 0 and r)
+    [d] = json.loads(described.stdout)
     assert d["credentials"] == [{"mechanism": "SCRAM-SHA-512", "iterations": 4096}]
 
     def authenticates(pw):
@@ -292,8 +295,7 @@ def test_scram_credentials_set_by_kasio_authenticate_a_peer():
     eventually(lambda: authenticates(password))
     assert not authenticates("wrong")
     kasio("scram", "delete", user, "--mechanism", "SCRAM-SHA-512")
-    gone = kasio("scram", "describe", user, ok=False)
-    assert gone.returncode != 0
+    gone = eventually(lambda: (r := kasio("scram", "describe", user, ok=False)).returncode != 0 and r)
     [d] = json.loads(gone.stdout)
     assert d["error"]["code"] == "RESOURCE_NOT_FOUND"
 
