@@ -47,8 +47,8 @@ pub use consumer::{
 pub use exactly_once::{Ended, Ending, ReadsState, TransactionReads};
 pub use kasio_proto::{ErrorCode, Uuid, compression::Compression};
 pub use producer::{
-    Event, GroupMetadata, ProduceError, Producer, Record, RecordMetadata, SendError, Timeout,
-    TxnError, TxnEvent, TxnOp, TxnState,
+    Delivered, Event, GroupMetadata, ProduceError, Producer, Record, RecordMetadata, SendError,
+    Timeout, TxnError, TxnEvent, TxnOp, TxnState,
 };
 pub use security::{
     SaslMechanism, Secret, SecurityConfig, SecurityError, SecurityErrorKind, SecurityProtocol,

@@ -295,6 +295,18 @@ fn a_full_buffer_refuses_until_deliveries_free_it() {
 }
 
 #[test]
+fn flushed_comes_after_every_delivery_however_they_are_taken() {
+    for seed in 0..4 {
+        let mut pair = setup(2, 4, 40 + seed);
+        send_all(&mut pair, 0..3000, 13);
+        pair.producer.flush(pair.now);
+        pair.run_until(Duration::from_secs(60), |p| p.flushed == 1);
+        assert_eq!(pair.delivered_at_flush, [3000], "seed {seed}");
+        verify(&pair, 3000, 4);
+    }
+}
+
+#[test]
 fn close_drains_then_closes() {
     let mut pair = setup(1, 2, 10);
     send_all(&mut pair, 0..100, 4);

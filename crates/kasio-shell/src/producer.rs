@@ -11,11 +11,9 @@ use kasio_core::{
     RecordMetadata, SendError, TxnError, TxnEvent, TxnOp,
 };
 use std::{
+    collections::HashMap,
     marker::PhantomData,
-    sync::{
-        Arc, Mutex, PoisonError,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -33,115 +31,56 @@ fn closed<T>() -> Result<T, ProduceError> {
 /// Who hears of a record's delivery: its own [`Delivery`], or a group sent together.
 enum Token {
     One(Complete<Result<RecordMetadata, ProduceError>>),
-    Group(Arc<Group>),
+    /// A record of the group with this id in [`ProducerCore::groups`].
+    Group(u64),
 }
 
-/// Records sent with one [`Producer::send_batch`]: one result for all of them, so a record
-/// costs an atomic count rather than a channel of its own.
+/// Records sent with one [`Producer::send_batch`]: one result for all of them, counted
+/// under the core's lock, so a record costs no atomic operation or channel of its own.
 struct Group {
-    remaining: AtomicUsize,
-    first_error: Mutex<Option<ProduceError>>,
-    done: Mutex<Option<Complete<Result<usize, ProduceError>>>>,
-    count: AtomicUsize,
+    /// Records buffered and not yet delivered.
+    remaining: usize,
+    /// Records buffered in all.
+    count: usize,
+    first_error: Option<ProduceError>,
+    /// Every record has been handed over: the group ends when none remain.
+    sealed: bool,
+    done: Complete<Result<usize, ProduceError>>,
 }
 
 impl Group {
-    fn settle(&self, result: Result<RecordMetadata, ProduceError>) {
-        self.settle_many(1, result.err());
-    }
-
-    /// `records` of the group have their result; `error` is the first of their errors.
-    fn settle_many(&self, records: usize, error: Option<ProduceError>) {
-        if let Some(e) = error {
-            let mut first = self
-                .first_error
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            first.get_or_insert(e);
-        }
-        if self.remaining.fetch_sub(records, Ordering::AcqRel) == records {
-            self.finish();
-        }
-    }
-
-    fn finish(&self) {
-        let error = self
-            .first_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        let tx = self
-            .done
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(tx) = tx {
-            let _ = tx.send(match error {
-                Some(e) => Err(e),
-                None => Ok(self.count.load(Ordering::Acquire)),
-            });
-        }
-    }
-}
-
-impl Token {
-    fn settle(self, result: Result<RecordMetadata, ProduceError>) {
-        match self {
-            Self::One(tx) => {
-                let _ = tx.send(result);
-            }
-            Self::Group(g) => g.settle(result),
-        }
-    }
-}
-
-/// A delivery to complete outside the lock; a group's consecutive deliveries (a batch's
-/// records, mostly) are counted into one.
-enum Done {
-    One(Token, Result<RecordMetadata, ProduceError>),
-    Group {
-        group: Arc<Group>,
-        records: usize,
-        error: Option<ProduceError>,
-    },
-}
-
-impl Done {
-    fn add(done: &mut Vec<Done>, token: Token, result: Result<RecordMetadata, ProduceError>) {
-        let Token::Group(g) = token else {
-            done.push(Done::One(token, result));
-            return;
+    fn result(self) -> Settled<usize> {
+        let result = match self.first_error {
+            Some(e) => Err(e),
+            None => Ok(self.count),
         };
-        if let Some(Done::Group {
-            group,
-            records,
-            error,
-        }) = done.last_mut()
-            && Arc::ptr_eq(group, &g)
-        {
-            *records += 1;
-            if let Err(e) = result {
-                error.get_or_insert(e);
-            }
-            return;
-        }
-        done.push(Done::Group {
-            group: g,
-            records: 1,
-            error: result.err(),
-        });
+        (self.done, result)
     }
+}
 
-    fn settle(self) {
-        match self {
-            Done::One(token, result) => token.settle(result),
-            Done::Group {
-                group,
-                records,
-                error,
-            } => group.settle_many(records, error),
-        }
+/// Records a group buffers per hold of the lock: enough to spread its cost, few enough
+/// that the driver never waits long for it.
+const GROUP_CHUNK: usize = 256;
+
+/// Seals its group when dropped: every record the group will have has been handed over.
+struct Sealer<'p> {
+    shared: &'p Shared<ProducerCore>,
+    id: u64,
+}
+
+impl Drop for Sealer<'_> {
+    fn drop(&mut self) {
+        let mut deferred = Deliveries::default();
+        self.shared.lock().seal(self.id, &mut deferred);
+        deferred.settle();
     }
+}
+
+/// Consecutive deliveries of one group (a batch's records, mostly), settled at once.
+struct Run {
+    group: u64,
+    records: usize,
+    error: Option<ProduceError>,
 }
 
 /// The core and the waiters for its flush and close events.
@@ -153,6 +92,104 @@ pub(crate) struct ProducerCore {
     closed: bool,
     /// Transactional operations waiting for their event, oldest first.
     txn_waiters: Vec<(TxnOp, Complete<TxnResult>)>,
+    /// The groups of [`Producer::send_batch`] calls with records to deliver, by id.
+    groups: HashMap<u64, Group>,
+    next_group: u64,
+}
+
+impl ProducerCore {
+    fn new_group(&mut self, done: Complete<Result<usize, ProduceError>>) -> u64 {
+        let id = self.next_group;
+        self.next_group += 1;
+        self.groups.insert(
+            id,
+            Group {
+                remaining: 0,
+                count: 0,
+                first_error: None,
+                sealed: false,
+                done,
+            },
+        );
+        id
+    }
+
+    /// `records` more of group `id` were buffered.
+    fn count(&mut self, id: u64, records: usize) {
+        if let Some(g) = self.groups.get_mut(&id) {
+            g.remaining += records;
+            g.count += records;
+        }
+    }
+
+    /// A run of deliveries: the group's result once it is sealed and all are in.
+    fn settle(&mut self, run: Run, deferred: &mut Deliveries) {
+        let Some(g) = self.groups.get_mut(&run.group) else {
+            return;
+        };
+        g.remaining = g.remaining.saturating_sub(run.records);
+        if let Some(e) = run.error {
+            g.first_error.get_or_insert(e);
+        }
+        if g.sealed && g.remaining == 0 {
+            self.finish(run.group, deferred);
+        }
+    }
+
+    /// Every record of group `id` has been handed to the core.
+    fn seal(&mut self, id: u64, deferred: &mut Deliveries) {
+        if let Some(g) = self.groups.get_mut(&id) {
+            g.sealed = true;
+            if g.remaining == 0 {
+                self.finish(id, deferred);
+            }
+        }
+    }
+
+    fn finish(&mut self, id: u64, deferred: &mut Deliveries) {
+        if let Some(g) = self.groups.remove(&id) {
+            deferred.groups.push(g.result());
+        }
+    }
+
+    /// A delivery, counted into `run` when it belongs to a group.
+    fn deliver(
+        &mut self,
+        token: Token,
+        result: Result<RecordMetadata, ProduceError>,
+        run: &mut Option<Run>,
+        deferred: &mut Deliveries,
+    ) {
+        match token {
+            Token::One(tx) => deferred.one.push((tx, result)),
+            Token::Group(id) => self.run(id, result.err(), run, deferred),
+        }
+    }
+
+    fn run(
+        &mut self,
+        id: u64,
+        error: Option<ProduceError>,
+        run: &mut Option<Run>,
+        deferred: &mut Deliveries,
+    ) {
+        if let Some(r) = run
+            && r.group == id
+        {
+            r.records += 1;
+            if let Some(e) = error {
+                r.error.get_or_insert(e);
+            }
+            return;
+        }
+        if let Some(done) = run.replace(Run {
+            group: id,
+            records: 1,
+            error,
+        }) {
+            self.settle(done, deferred);
+        }
+    }
 }
 
 /// How a transactional operation ended.
@@ -170,12 +207,30 @@ fn txn_outcome(event: TxnEvent) -> Option<(TxnOp, TxnResult)> {
     })
 }
 
+/// A future to complete, and its result.
+type Settled<T> = (Complete<Result<T, ProduceError>>, Result<T, ProduceError>);
+
 /// Deliveries to complete outside the lock.
 #[derive(Default)]
 pub(crate) struct Deliveries {
-    done: Vec<Done>,
+    one: Vec<Settled<RecordMetadata>>,
+    groups: Vec<Settled<usize>>,
+    /// Records were delivered: their room in the buffer is free.
+    freed: bool,
     waiters: Vec<Complete<()>>,
     txn: Vec<(Complete<TxnResult>, TxnResult)>,
+}
+
+impl Deliveries {
+    /// Completes the deliveries' futures.
+    fn settle(&mut self) {
+        for (tx, result) in self.one.drain(..) {
+            let _ = tx.send(result);
+        }
+        for (tx, result) in self.groups.drain(..) {
+            let _ = tx.send(result);
+        }
+    }
 }
 
 impl Core for ProducerCore {
@@ -184,10 +239,30 @@ impl Core for ProducerCore {
     crate::driver::forward_io!();
     fn take_events(&mut self, deferred: &mut Deliveries) -> bool {
         let mut closed = false;
-        while let Some(event) = self.core.poll_event() {
+        let mut run = None;
+        loop {
+            // An acknowledged batch whole: a group's records are counted, not settled one
+            // by one, and no record's metadata is made unless a caller waits for it.
+            if let Some(mut batch) = self.core.poll_delivered() {
+                deferred.freed = true;
+                while let Some((token, offset, timestamp)) = batch.pop() {
+                    match token {
+                        Token::One(tx) => deferred
+                            .one
+                            .push((tx, Ok(batch.metadata(offset, timestamp)))),
+                        Token::Group(id) => self.run(id, None, &mut run, deferred),
+                    }
+                }
+                self.core.reuse(batch);
+                continue;
+            }
+            let Some(event) = self.core.poll_event() else {
+                break;
+            };
             match event {
                 CoreEvent::Delivery { token, result } => {
-                    Done::add(&mut deferred.done, token, result)
+                    deferred.freed = true;
+                    self.deliver(token, result, &mut run, deferred);
                 }
                 CoreEvent::Flushed => deferred.waiters.append(&mut self.flush_waiters),
                 CoreEvent::Closed => {
@@ -210,13 +285,14 @@ impl Core for ProducerCore {
                 _ => {}
             }
         }
+        if let Some(r) = run {
+            self.settle(r, deferred);
+        }
         closed
     }
     fn complete(deferred: &mut Deliveries, ready: &Event) {
-        let freed = !deferred.done.is_empty();
-        for done in deferred.done.drain(..) {
-            done.settle();
-        }
+        let freed = std::mem::take(&mut deferred.freed);
+        deferred.settle();
         for w in deferred.waiters.drain(..) {
             let _ = w.send(());
         }
@@ -283,6 +359,8 @@ impl<R: Runtime> Producer<R> {
             close_waiters: Vec::new(),
             closed: false,
             txn_waiters: Vec::new(),
+            groups: HashMap::new(),
+            next_group: 0,
         });
         Ok(Self {
             shared,
@@ -393,44 +471,83 @@ impl<R> Producer<R> {
         &self,
         records: impl IntoIterator<Item = Record<'a>>,
     ) -> Result<GroupDelivery, SendError> {
-        let (group, delivery) = Self::group();
-        let mut now = Instant::now();
-        let mut result = Ok(());
-        for record in records {
-            group.remaining.fetch_add(1, Ordering::AcqRel);
-            group.count.fetch_add(1, Ordering::AcqRel);
-            if let Err(e) = self.send_token_blocking(record, Token::Group(group.clone()), &mut now)
-            {
-                Self::unsend(&group);
-                result = Err(e);
-                break;
+        let (tx, delivery) = Pending::channel(closed);
+        let group = self.group(tx);
+        let mut records = records.into_iter();
+        let mut chunk = Vec::with_capacity(GROUP_CHUNK);
+        let mut deadline = None;
+        let mut room = None;
+        while self.next_chunk(&mut chunk, &mut records) {
+            if self.hand_over(group.id, &mut chunk)? > 0 {
+                deadline = None;
+            }
+            if chunk.is_empty() {
+                continue;
+            }
+            // As in `send_token_blocking`: listen only once refused, then try again.
+            let Some(room) = room.take() else {
+                room = Some(self.shared.ready.listen());
+                continue;
+            };
+            let until = *deadline.get_or_insert_with(|| Instant::now() + self.max_block);
+            if room.wait_deadline(until).is_none() && Instant::now() >= until {
+                return Err(SendError::BufferFull);
             }
         }
-        Self::sealed(&group);
-        result.map(|()| delivery)
+        drop(group);
+        Ok(delivery)
     }
 
-    /// A group holding one count of its own until every record is handed over, so it
-    /// cannot finish early while records are still being buffered.
-    fn group() -> (Arc<Group>, GroupDelivery) {
-        let (tx, delivery) = Pending::channel(closed);
-        let group = Arc::new(Group {
-            remaining: AtomicUsize::new(1),
-            first_error: Mutex::new(None),
-            done: Mutex::new(Some(tx)),
-            count: AtomicUsize::new(0),
-        });
-        (group, delivery)
+    /// A new group; it is sealed when the guard drops, even if the sending future is.
+    fn group(&self, done: Complete<Result<usize, ProduceError>>) -> Sealer<'_> {
+        let id = self.shared.lock().new_group(done);
+        Sealer {
+            shared: &self.shared,
+            id,
+        }
     }
 
-    fn unsend(group: &Group) {
-        group.remaining.fetch_sub(1, Ordering::AcqRel);
-        group.count.fetch_sub(1, Ordering::AcqRel);
+    /// Refills an emptied `chunk` from `records`: whether there is anything to send.
+    fn next_chunk<'a>(
+        &self,
+        chunk: &mut Vec<Record<'a>>,
+        records: &mut impl Iterator<Item = Record<'a>>,
+    ) -> bool {
+        if chunk.is_empty() {
+            // Outside the lock: the caller's iterator may do anything, even use this
+            // producer.
+            chunk.extend(records.by_ref().take(GROUP_CHUNK));
+        }
+        !chunk.is_empty()
     }
 
-    fn sealed(group: &Group) {
-        if group.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            group.finish();
+    /// Buffers the records of `chunk` for group `id` under one hold of the lock, until one
+    /// is refused for room: how many were buffered (and removed from `chunk`).
+    fn hand_over(&self, id: u64, chunk: &mut Vec<Record<'_>>) -> Result<usize, SendError> {
+        let now = Instant::now();
+        let mut inner = self.shared.lock();
+        let mut sent = 0;
+        let mut error = None;
+        for record in chunk.iter() {
+            match inner.core.send(*record, Token::Group(id), now) {
+                Ok(()) => sent += 1,
+                Err((SendError::BufferFull, _)) => break,
+                Err((e, _)) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        inner.count(id, sent);
+        let wake = inner.core.needs_attention();
+        drop(inner);
+        if wake {
+            self.shared.wake();
+        }
+        chunk.drain(..sent);
+        match error {
+            Some(e) => Err(e),
+            None => Ok(sent),
         }
     }
 
@@ -612,23 +729,31 @@ impl<R: AsyncRuntime> Producer<R> {
         &self,
         records: impl IntoIterator<Item = Record<'a>>,
     ) -> Result<GroupDelivery, SendError> {
-        let (group, delivery) = Self::group();
-        let mut result = Ok(());
-        let mut now = Instant::now();
-        for record in records {
-            group.remaining.fetch_add(1, Ordering::AcqRel);
-            group.count.fetch_add(1, Ordering::AcqRel);
-            if let Err(e) = self
-                .send_token(record, Token::Group(group.clone()), &mut now)
-                .await
-            {
-                Self::unsend(&group);
-                result = Err(e);
-                break;
+        let (tx, delivery) = Pending::channel(closed);
+        let group = self.group(tx);
+        let mut records = records.into_iter();
+        let mut chunk = Vec::with_capacity(GROUP_CHUNK);
+        let mut deadline = None;
+        let mut room = None;
+        while self.next_chunk(&mut chunk, &mut records) {
+            if self.hand_over(group.id, &mut chunk)? > 0 {
+                deadline = None;
+            }
+            if chunk.is_empty() {
+                continue;
+            }
+            // As in `send_token`: listen only once refused, then try again.
+            let Some(room) = room.take() else {
+                room = Some(self.shared.ready.listen());
+                continue;
+            };
+            let until = *deadline.get_or_insert_with(|| Instant::now() + self.max_block);
+            if !first(room, R::sleep_until(until)).await && Instant::now() >= until {
+                return Err(SendError::BufferFull);
             }
         }
-        Self::sealed(&group);
-        result.map(|()| delivery)
+        drop(group);
+        Ok(delivery)
     }
 
     /// Sends a record and waits for its delivery.

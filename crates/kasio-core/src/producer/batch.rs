@@ -1,6 +1,7 @@
 //! A partition's records on their way out: the batch being filled, then closed batches
 //! waiting, in flight or backing off.
 
+use super::delivered::Tokens;
 use bytes::{Bytes, BytesMut};
 use kasio_proto::{
     compression::Compression,
@@ -13,19 +14,19 @@ use std::{collections::VecDeque, time::Instant};
 pub(crate) struct OpenBatch<T> {
     pub(crate) builder: BatchBuilder,
     /// Each record's token and timestamp, in order.
-    pub(crate) tokens: Vec<(T, i64)>,
+    pub(crate) tokens: Tokens<T>,
     /// Bytes accounted against `buffer.memory`.
     pub(crate) size: usize,
     pub(crate) created: Instant,
 }
 
 impl<T> OpenBatch<T> {
-    /// A batch with room for `capacity` bytes, expecting records of about `record_size`.
+    /// A batch with room for `capacity` bytes, its records' tokens kept in `tokens`.
     pub(crate) fn new(
         compression: Compression,
         transactional: bool,
         capacity: usize,
-        record_size: usize,
+        tokens: Tokens<T>,
         buffer: Option<BytesMut>,
         now: Instant,
     ) -> Self {
@@ -39,7 +40,7 @@ impl<T> OpenBatch<T> {
                 Some(buf) => BatchBuilder::with_buffer(options, buf),
                 None => BatchBuilder::with_capacity(options, capacity),
             },
-            tokens: Vec::with_capacity((capacity / record_size.max(1)).min(16 * 1024)),
+            tokens,
             size: 0,
             created: now,
         }
@@ -59,7 +60,7 @@ pub(crate) enum BatchState {
 #[derive(Debug)]
 pub(crate) struct Batch<T> {
     pub(crate) data: Bytes,
-    pub(crate) tokens: Vec<(T, i64)>,
+    pub(crate) tokens: Tokens<T>,
     pub(crate) size: usize,
     pub(crate) deadline: Instant,
     pub(crate) attempts: u32,

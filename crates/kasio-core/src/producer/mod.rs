@@ -1,12 +1,14 @@
 //! The producer: records in, Produce requests out, a delivery event per record back.
 
 mod batch;
+mod delivered;
 mod producer_id;
 mod record;
 mod sender;
 mod transact;
 mod txn;
 
+pub use delivered::Delivered;
 pub use record::{Event, ProduceError, Record, RecordMetadata, SendError, Timeout};
 pub(crate) use txn::Call as TxnCall;
 pub use txn::{GroupMetadata, TxnError, TxnEvent, TxnOp, TxnState};
@@ -102,7 +104,7 @@ pub struct Producer<T> {
     next_request: u64,
     buffered: usize,
     outstanding: usize,
-    events: VecDeque<Event<T>>,
+    events: delivered::EventQueue<T>,
     transmits: VecDeque<Transmit>,
     flushing: bool,
     lifecycle: Lifecycle,
@@ -161,7 +163,7 @@ impl<T> Producer<T> {
             next_request: 1,
             buffered: 0,
             outstanding: 0,
-            events: VecDeque::new(),
+            events: delivered::EventQueue::default(),
             transmits: VecDeque::new(),
             flushing: false,
             lifecycle: Lifecycle::Open,
@@ -361,11 +363,12 @@ impl<T> Producer<T> {
                 .free_buffers
                 .pop()
                 .filter(|b: &bytes::BytesMut| b.capacity() >= capacity);
+            let tokens = self.events.tokens((capacity / size.max(1)).min(16 * 1024));
             ps.open = Some(OpenBatch::new(
                 compression,
                 transactional,
                 capacity,
-                size,
+                tokens,
                 buffer,
                 now,
             ));
@@ -383,7 +386,7 @@ impl<T> Producer<T> {
                 token,
             ));
         }
-        open.tokens.push((token, timestamp));
+        open.tokens.push_back((token, timestamp));
         open.size += size;
         if open.builder.uncompressed_size() >= batch_size {
             closed |= close_open(ps, now, self.config.delivery_timeout);
@@ -476,6 +479,20 @@ impl<T> Producer<T> {
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event<T>> {
         self.events.pop_front()
+    }
+
+    /// The next events if they are the deliveries of one acknowledged batch, taken whole:
+    /// cheaper than an [`Event::Delivery`] per record. Events keep their order whichever
+    /// of this and [`poll_event`](Self::poll_event) takes them. Hand the emptied batch to
+    /// [`reuse`](Self::reuse) to spare a new batch an allocation.
+    pub fn poll_delivered(&mut self) -> Option<Delivered<T>> {
+        self.events.pop_delivered()
+    }
+
+    /// Takes back a batch from [`poll_delivered`](Self::poll_delivered) for its memory;
+    /// records still in it are dropped.
+    pub fn reuse(&mut self, batch: Delivered<T>) {
+        self.events.recycle(batch.into_tokens());
     }
 
     /// Whether a shell that is waiting elsewhere must come back now: output is waiting, or

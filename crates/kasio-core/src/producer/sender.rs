@@ -1,8 +1,9 @@
 //! The sending half: metadata and producer-id requests, turning ready batches into
 //! Produce requests, and acting on every answer.
 
+use super::delivered::Tokens;
 use super::{
-    Event, Lifecycle, Pending, ProduceError, Producer, RecordMetadata,
+    Event, Lifecycle, Pending, ProduceError, Producer,
     batch::{Batch, BatchState, PartitionState},
     close_open, pending_size,
     producer_id::IdState,
@@ -26,7 +27,7 @@ use kasio_proto::{
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
 /// Records to fail: their tokens and timestamps, their buffered bytes, the error.
-type Failed<T> = (Vec<(T, i64)>, usize, ProduceError);
+type Failed<T> = (Tokens<T>, usize, ProduceError);
 
 /// How many finished batch buffers are kept for reuse.
 const FREE_BUFFERS: usize = 64;
@@ -139,7 +140,7 @@ impl<T> Producer<T> {
                 if let Some(p) = topic.pending.pop_front() {
                     let size = pending_size(&p);
                     failed.push((
-                        vec![(p.token, p.timestamp)],
+                        Tokens::from([(p.token, p.timestamp)]),
                         size,
                         ProduceError::UnknownTopic,
                     ));
@@ -176,7 +177,7 @@ impl<T> Producer<T> {
         }
     }
 
-    pub(super) fn fail_tokens(&mut self, tokens: Vec<(T, i64)>, size: usize, error: &ProduceError) {
+    pub(super) fn fail_tokens(&mut self, tokens: Tokens<T>, size: usize, error: &ProduceError) {
         if !tokens.is_empty() {
             self.txn_record_failed(error);
         }
@@ -613,7 +614,7 @@ impl<T> Producer<T> {
             };
             for p in pending {
                 let size = pending_size(&p);
-                self.fail_tokens(vec![(p.token, p.timestamp)], size, &error);
+                self.fail_tokens(Tokens::from([(p.token, p.timestamp)]), size, &error);
             }
         }
         for name in newly_known {
@@ -809,6 +810,7 @@ impl<T> Producer<T> {
         }
         let topic = topic.name.clone();
         self.buffered = self.buffered.saturating_sub(b.size);
+        self.outstanding -= b.tokens.len();
         // As the Java client's buffer pool, finished batches' buffers are kept for new ones,
         // up to buffer.memory of them: with more batches in flight than are kept, every
         // new batch lands on fresh pages, whose faults cost more than encoding into them.
@@ -823,18 +825,8 @@ impl<T> Producer<T> {
         {
             self.free_buffers.push(buf);
         }
-        for (i, (token, ts)) in (0i64..).zip(b.tokens) {
-            self.outstanding -= 1;
-            self.events.push_back(Event::Delivery {
-                token,
-                result: Ok(RecordMetadata {
-                    topic: topic.clone(),
-                    partition: p,
-                    offset: if base_offset < 0 { -1 } else { base_offset + i },
-                    timestamp: if append_time >= 0 { append_time } else { ts },
-                }),
-            });
-        }
+        self.events
+            .push_delivered(topic, p, base_offset, append_time, b.tokens);
     }
 
     fn fail_batch(&mut self, name: &str, p: i32, rid: u64, error: ProduceError) {

@@ -177,7 +177,7 @@ impl<T> Producer<T> {
         for topic in self.topics.values_mut() {
             for p in topic.pending.drain(..) {
                 let size = super::pending_size(&p);
-                failed.push((vec![(p.token, 0)], size));
+                failed.push((super::delivered::Tokens::from([(p.token, 0)]), size));
             }
             for ps in &mut topic.partitions {
                 if let Some(open) = ps.open.take() {

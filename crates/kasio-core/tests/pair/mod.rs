@@ -30,6 +30,11 @@ pub(crate) struct Pair {
     to_core: HashMap<kasio_mock::ConnId, (Side, ConnId)>,
     pub(crate) delivered: HashMap<u64, Delivery>,
     pub(crate) flushed: usize,
+    /// How many records had their delivery when each `Flushed` came.
+    pub(crate) delivered_at_flush: Vec<usize>,
+    /// Drains of the producer's output so far: every other one takes acknowledged
+    /// batches whole, so both ways of taking deliveries meet every failure path.
+    drains: u64,
     pub(crate) closed: bool,
     /// What the consumer handed out.
     pub(crate) fetched: Vec<FetchedBatch>,
@@ -166,6 +171,8 @@ impl Pair {
             to_core: HashMap::new(),
             delivered: HashMap::new(),
             flushed: 0,
+            delivered_at_flush: Vec::new(),
+            drains: 0,
             closed: false,
             fetched: Vec::new(),
             consumer_events: Vec::new(),
@@ -365,7 +372,25 @@ impl Pair {
                 }
             }
         }
-        while let Some(e) = self.producer.poll_event() {
+        self.drains += 1;
+        loop {
+            if self.drains.is_multiple_of(2)
+                && let Some(mut batch) = self.producer.poll_delivered()
+            {
+                moved = true;
+                while let Some((token, offset, timestamp)) = batch.pop() {
+                    let meta = batch.metadata(offset, timestamp);
+                    assert!(
+                        self.delivered.insert(token, Ok(meta)).is_none(),
+                        "two delivery events for record {token}"
+                    );
+                }
+                self.producer.reuse(batch);
+                continue;
+            }
+            let Some(e) = self.producer.poll_event() else {
+                break;
+            };
             moved = true;
             match e {
                 Event::Delivery { token, result } => {
@@ -374,7 +399,10 @@ impl Pair {
                         "two delivery events for record {token}"
                     );
                 }
-                Event::Flushed => self.flushed += 1,
+                Event::Flushed => {
+                    self.flushed += 1;
+                    self.delivered_at_flush.push(self.delivered.len());
+                }
                 Event::Closed => self.closed = true,
                 Event::Transaction(e) => self.txn_events.push(e),
                 _ => {}
