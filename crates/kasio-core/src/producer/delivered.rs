@@ -10,8 +10,9 @@ use std::{collections::VecDeque, sync::Arc};
 /// Each record's token and create timestamp, in order.
 pub(crate) type Tokens<T> = VecDeque<(T, i64)>;
 
-/// Token lists kept for new batches: a batch's list is as long as its records.
-const FREE_TOKENS: usize = 16;
+/// Token lists kept for new batches, as many as batch buffers are: with fewer, batches
+/// in flight outnumber them and new ones land on fresh pages again.
+const FREE_TOKENS: usize = 64;
 
 /// A batch's worth of delivered records, taken whole with
 /// [`Producer::poll_delivered`](super::Producer::poll_delivered).

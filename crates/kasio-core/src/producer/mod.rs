@@ -5,6 +5,7 @@ mod delivered;
 mod producer_id;
 mod record;
 mod sender;
+mod topics;
 mod transact;
 mod txn;
 
@@ -97,7 +98,7 @@ pub struct Producer<T> {
     now: Instant,
     pool: Pool,
     metadata: Metadata,
-    topics: HashMap<Arc<str>, TopicState<T>, crate::hash::FxBuild>,
+    topics: topics::Topics<T>,
     producer_id: ProducerId,
     /// Produce requests in flight: the partitions each carries.
     requests: HashMap<u64, Vec<(Arc<str>, i32)>>,
@@ -158,7 +159,7 @@ impl<T> Producer<T> {
             now,
             pool,
             metadata,
-            topics: HashMap::default(),
+            topics: topics::Topics::default(),
             requests: HashMap::new(),
             next_request: 1,
             buffered: 0,
@@ -363,7 +364,11 @@ impl<T> Producer<T> {
                 .free_buffers
                 .pop()
                 .filter(|b: &bytes::BytesMut| b.capacity() >= capacity);
-            let tokens = self.events.tokens((capacity / size.max(1)).min(16 * 1024));
+            // `size` is a record's most: half of it guesses the records a batch holds
+            // without the list growing (copying) in most batches.
+            let tokens = self
+                .events
+                .tokens((capacity / (size / 2).max(1)).min(16 * 1024));
             ps.open = Some(OpenBatch::new(
                 compression,
                 transactional,
