@@ -107,3 +107,53 @@ impl<T> PartitionState<T> {
             .count()
     }
 }
+
+/// How many finished batch buffers are kept for reuse.
+const FREE_BUFFERS: usize = 64;
+
+/// Buffers of finished batches kept for new ones, as the Java client's buffer pool keeps
+/// them: with more batches in flight than buffers kept, every new batch lands on fresh
+/// pages, whose faults cost more than encoding into them.
+#[derive(Debug)]
+pub(crate) struct FreeBuffers {
+    buffers: Vec<BytesMut>,
+    /// Smaller buffers are not kept: a batch could not use them.
+    batch_size: usize,
+    /// The capacity kept stays within `buffer.memory`.
+    limit: usize,
+    kept: usize,
+}
+
+impl FreeBuffers {
+    pub(crate) fn new(batch_size: usize, limit: usize) -> Self {
+        Self {
+            buffers: Vec::new(),
+            batch_size,
+            limit,
+            kept: 0,
+        }
+    }
+
+    /// Keeps `buf`, emptied, if a batch can use it and there is room.
+    pub(crate) fn keep(&mut self, mut buf: BytesMut) {
+        let capacity = buf.capacity();
+        if capacity >= self.batch_size
+            && self.buffers.len() < FREE_BUFFERS
+            && self.kept + capacity <= self.limit
+        {
+            buf.clear();
+            self.kept += capacity;
+            self.buffers.push(buf);
+        }
+    }
+
+    /// A kept buffer of at least `capacity` bytes, if the last one kept is that large.
+    pub(crate) fn take(&mut self, capacity: usize) -> Option<BytesMut> {
+        if self.buffers.last()?.capacity() < capacity {
+            return None;
+        }
+        let buf = self.buffers.pop()?;
+        self.kept -= buf.capacity();
+        Some(buf)
+    }
+}

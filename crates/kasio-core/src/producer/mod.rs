@@ -113,7 +113,7 @@ pub struct Producer<T> {
     /// A command created a deadline since the last `poll_timeout`.
     new_deadline: bool,
     /// Buffers of acknowledged batches, for new ones.
-    free_buffers: Vec<bytes::BytesMut>,
+    free_buffers: batch::FreeBuffers,
     /// The transaction state, with a `transactional.id`.
     txn: Option<txn::Txn>,
 }
@@ -131,6 +131,7 @@ impl<T> Producer<T> {
         seed: u64,
     ) -> Result<Self, crate::ConfigError> {
         config.validate()?;
+        let free_buffers = batch::FreeBuffers::new(config.batch_size, config.buffer_memory);
         let pool = Pool::secured(
             &config.client_id,
             config.max_response_size,
@@ -170,7 +171,7 @@ impl<T> Producer<T> {
             lifecycle: Lifecycle::Open,
             fatal: None,
             new_deadline: false,
-            free_buffers: Vec::new(),
+            free_buffers,
         };
         p.drain(now);
         Ok(p)
@@ -351,7 +352,7 @@ impl<T> Producer<T> {
             && !open.builder.is_empty()
             && open.builder.uncompressed_size() + size > batch_size
         {
-            closed |= close_open(ps, now, self.config.delivery_timeout);
+            closed |= close_open(ps, self.config.delivery_timeout, &mut self.free_buffers);
         }
         if ps.open.is_none() {
             // A new batch brings a new linger deadline, possibly the earliest.
@@ -360,10 +361,7 @@ impl<T> Producer<T> {
         if ps.open.is_none() {
             let capacity = batch_size.max(size + kasio_proto::records::BATCH_HEADER_LEN);
             // A finished batch's buffer is reused: fresh pages cost more than the encoding.
-            let buffer = self
-                .free_buffers
-                .pop()
-                .filter(|b: &bytes::BytesMut| b.capacity() >= capacity);
+            let buffer = self.free_buffers.take(capacity);
             // `size` is a record's most: half of it guesses the records a batch holds
             // without the list growing (copying) in most batches.
             let tokens = self
@@ -394,7 +392,7 @@ impl<T> Producer<T> {
         open.tokens.push_back((token, timestamp));
         open.size += size;
         if open.builder.uncompressed_size() >= batch_size {
-            closed |= close_open(ps, now, self.config.delivery_timeout);
+            closed |= close_open(ps, self.config.delivery_timeout, &mut self.free_buffers);
         }
         if let Some((_, bytes)) = &mut topic.sticky {
             *bytes += size;
@@ -670,16 +668,22 @@ fn pending_size<T>(p: &Pending<T>) -> usize {
 }
 
 /// Closes the open batch into the queue; whether there was one.
-fn close_open<T>(ps: &mut PartitionState<T>, now: Instant, delivery_timeout: Duration) -> bool {
-    let _ = now;
+fn close_open<T>(
+    ps: &mut PartitionState<T>,
+    delivery_timeout: Duration,
+    free: &mut batch::FreeBuffers,
+) -> bool {
     let Some(open) = ps.open.take() else {
         return false;
     };
     let deadline = open.created + delivery_timeout;
     // A builder with records always finishes; compression of in-memory bytes cannot fail.
-    let Ok(data) = open.builder.finish() else {
+    let Ok((data, spare)) = open.builder.finish_with_spare() else {
         return false;
     };
+    if let Some(spare) = spare {
+        free.keep(spare);
+    }
     ps.queue.push_back(batch::Batch {
         data,
         tokens: open.tokens,

@@ -29,9 +29,6 @@ use std::{collections::BTreeMap, sync::Arc, time::Instant};
 /// Records to fail: their tokens and timestamps, their buffered bytes, the error.
 type Failed<T> = (Tokens<T>, usize, ProduceError);
 
-/// How many finished batch buffers are kept for reuse.
-const FREE_BUFFERS: usize = 64;
-
 /// How a batch's last attempt ended, for putting it back in the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Attempt {
@@ -98,7 +95,7 @@ impl<T> Producer<T> {
                     .as_ref()
                     .is_some_and(|o| flushing || now >= o.created + linger)
                 {
-                    close_open(ps, now, delivery_timeout);
+                    close_open(ps, delivery_timeout, &mut self.free_buffers);
                 }
             }
         }
@@ -811,19 +808,8 @@ impl<T> Producer<T> {
         let topic = topic.name.clone();
         self.buffered = self.buffered.saturating_sub(b.size);
         self.outstanding -= b.tokens.len();
-        // As the Java client's buffer pool, finished batches' buffers are kept for new ones,
-        // up to buffer.memory of them: with more batches in flight than are kept, every
-        // new batch lands on fresh pages, whose faults cost more than encoding into them.
-        let pooled: usize = self
-            .free_buffers
-            .iter()
-            .map(bytes::BytesMut::capacity)
-            .sum();
-        if let Ok(buf) = b.data.try_into_mut()
-            && self.free_buffers.len() < FREE_BUFFERS
-            && pooled + buf.capacity() <= self.config.buffer_memory
-        {
-            self.free_buffers.push(buf);
+        if let Ok(buf) = b.data.try_into_mut() {
+            self.free_buffers.keep(buf);
         }
         self.events
             .push_delivered(topic, p, base_offset, append_time, b.tokens);

@@ -249,18 +249,40 @@ impl BatchBuilder {
     /// # Errors
     /// [`EncodeError::InvalidValue`] for a batch with no records, or a compression error.
     pub fn finish(self) -> Result<Bytes, EncodeError> {
+        self.finish_with_spare().map(|(batch, _)| batch)
+    }
+
+    /// As [`finish`](Self::finish), also handing back the buffer the records were encoded
+    /// into when they were compressed into another, emptied, for the next batch.
+    ///
+    /// ```
+    /// use kasio_proto::{compression::Compression, records::{BatchBuilder, BatchOptions}};
+    /// let options = BatchOptions { compression: Compression::Lz4, ..Default::default() };
+    /// let mut b = BatchBuilder::with_capacity(options, 1024);
+    /// b.append::<(&str, &[u8])>(0, None, Some(b"v"), &[])?;
+    /// let (batch, spare) = b.finish_with_spare()?;
+    /// assert!(!batch.is_empty());
+    /// assert!(spare.is_some_and(|s| s.is_empty() && s.capacity() >= 1024));
+    /// # Ok::<(), kasio_proto::EncodeError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`finish`](Self::finish).
+    pub fn finish_with_spare(self) -> Result<(Bytes, Option<BytesMut>), EncodeError> {
         if self.count == 0 {
             return Err(EncodeError::InvalidValue(
                 "a record batch needs at least one record",
             ));
         }
-        let mut out = match self.options.compression {
-            Compression::None => self.buf,
+        let (mut out, spare) = match self.options.compression {
+            Compression::None => (self.buf, None),
             codec => {
                 let mut out = BytesMut::with_capacity(BATCH_HEADER_LEN + self.buf.len() / 2);
                 out.put_bytes(0, BATCH_HEADER_LEN);
                 codec.compress(&self.buf, &mut out)?;
-                out
+                let mut spare = self.buf;
+                spare.clear();
+                (out, Some(spare))
             }
         };
         let total = out.len();
@@ -286,7 +308,7 @@ impl BatchBuilder {
         h.put_i32(self.count);
         let crc = crc32c::crc32c(&out[CRC_START..]);
         out[17..21].copy_from_slice(&crc.to_be_bytes());
-        Ok(out.freeze())
+        Ok((out.freeze(), spare))
     }
 }
 
