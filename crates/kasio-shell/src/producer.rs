@@ -5,7 +5,7 @@ use crate::{
     pending::{Complete, Pending},
     seed, unix_ms,
 };
-use event_listener::{Event, Listener};
+use event_listener::{Event, EventListener, Listener};
 use kasio_core::{
     ConfigError, Event as CoreEvent, GroupMetadata, ProduceError, ProducerConfig, Record,
     RecordMetadata, SendError, TxnError, TxnEvent, TxnOp,
@@ -61,6 +61,17 @@ impl Group {
 /// Records a group buffers per hold of the lock: enough to spread its cost, few enough
 /// that the driver never waits long for it.
 const GROUP_CHUNK: usize = 256;
+
+/// The records of one `send_batch` call on their way into the core.
+struct GroupSend<'p, 'a, I> {
+    group: Sealer<'p>,
+    records: I,
+    /// Records taken from `records` and not yet buffered.
+    chunk: Vec<Record<'a>>,
+    /// When waiting for room gives up: `max.block.ms` after the last record buffered.
+    deadline: Option<Instant>,
+    room: Option<EventListener>,
+}
 
 /// Seals its group when dropped: every record the group will have has been handed over.
 struct Sealer<'p> {
@@ -472,39 +483,60 @@ impl<R> Producer<R> {
         records: impl IntoIterator<Item = Record<'a>>,
     ) -> Result<GroupDelivery, SendError> {
         let (tx, delivery) = Pending::channel(closed);
-        let group = self.group(tx);
-        let mut records = records.into_iter();
-        let mut chunk = Vec::with_capacity(GROUP_CHUNK);
-        let mut deadline = None;
-        let mut room = None;
-        while self.next_chunk(&mut chunk, &mut records) {
-            if self.hand_over(group.id, &mut chunk)? > 0 {
-                deadline = None;
-            }
-            if chunk.is_empty() {
-                continue;
-            }
-            // As in `send_token_blocking`: listen only once refused, then try again.
-            let Some(room) = room.take() else {
-                room = Some(self.shared.ready.listen());
-                continue;
-            };
-            let until = *deadline.get_or_insert_with(|| Instant::now() + self.max_block);
+        let mut send = self.group_send(tx, records);
+        while let Some((room, until)) = self.advance(&mut send)? {
             if room.wait_deadline(until).is_none() && Instant::now() >= until {
                 return Err(SendError::BufferFull);
             }
         }
-        drop(group);
+        drop(send);
         Ok(delivery)
     }
 
-    /// A new group; it is sealed when the guard drops, even if the sending future is.
-    fn group(&self, done: Complete<Result<usize, ProduceError>>) -> Sealer<'_> {
+    /// A new group for `records`; it is sealed when dropped, even if the sending future is.
+    fn group_send<'a, I: IntoIterator<Item = Record<'a>>>(
+        &self,
+        done: Complete<Result<usize, ProduceError>>,
+        records: I,
+    ) -> GroupSend<'_, 'a, I::IntoIter> {
         let id = self.shared.lock().new_group(done);
-        Sealer {
-            shared: &self.shared,
-            id,
+        GroupSend {
+            group: Sealer {
+                shared: &self.shared,
+                id,
+            },
+            records: records.into_iter(),
+            chunk: Vec::with_capacity(GROUP_CHUNK),
+            deadline: None,
+            room: None,
         }
+    }
+
+    /// Buffers as many of the group's records as there is room for: `None` once all are
+    /// buffered, or what to wait on for room, and until when.
+    fn advance<'a>(
+        &self,
+        send: &mut GroupSend<'_, 'a, impl Iterator<Item = Record<'a>>>,
+    ) -> Result<Option<(EventListener, Instant)>, SendError> {
+        while self.next_chunk(&mut send.chunk, &mut send.records) {
+            if self.hand_over(send.group.id, &mut send.chunk)? > 0 {
+                send.deadline = None;
+            }
+            if send.chunk.is_empty() {
+                continue;
+            }
+            // As in `send_token`: listen only once refused, then try again, so room made
+            // in between is not missed.
+            let Some(room) = send.room.take() else {
+                send.room = Some(self.shared.ready.listen());
+                continue;
+            };
+            let until = *send
+                .deadline
+                .get_or_insert_with(|| Instant::now() + self.max_block);
+            return Ok(Some((room, until)));
+        }
+        Ok(None)
     }
 
     /// Refills an emptied `chunk` from `records`: whether there is anything to send.
@@ -730,29 +762,13 @@ impl<R: AsyncRuntime> Producer<R> {
         records: impl IntoIterator<Item = Record<'a>>,
     ) -> Result<GroupDelivery, SendError> {
         let (tx, delivery) = Pending::channel(closed);
-        let group = self.group(tx);
-        let mut records = records.into_iter();
-        let mut chunk = Vec::with_capacity(GROUP_CHUNK);
-        let mut deadline = None;
-        let mut room = None;
-        while self.next_chunk(&mut chunk, &mut records) {
-            if self.hand_over(group.id, &mut chunk)? > 0 {
-                deadline = None;
-            }
-            if chunk.is_empty() {
-                continue;
-            }
-            // As in `send_token`: listen only once refused, then try again.
-            let Some(room) = room.take() else {
-                room = Some(self.shared.ready.listen());
-                continue;
-            };
-            let until = *deadline.get_or_insert_with(|| Instant::now() + self.max_block);
+        let mut send = self.group_send(tx, records);
+        while let Some((room, until)) = self.advance(&mut send)? {
             if !first(room, R::sleep_until(until)).await && Instant::now() >= until {
                 return Err(SendError::BufferFull);
             }
         }
-        drop(group);
+        drop(send);
         Ok(delivery)
     }
 
