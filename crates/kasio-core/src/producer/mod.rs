@@ -299,10 +299,9 @@ impl<T> Producer<T> {
         }
     }
 
-    /// Partitions and appends a record whose topic metadata is known; whether a batch was
-    /// closed (and so may be sent).
-    /// Appends a record to its partition's open batch: whether a batch closed. The error
-    /// is `None` while the topic's partitions are not known yet.
+    /// Partitions a record whose topic metadata is known and appends it to its partition's
+    /// open batch: whether a batch closed (and so may be sent). The error is `None` while
+    /// the topic's partitions are not known yet.
     fn append(
         &mut self,
         record: &Record<'_>,
@@ -357,8 +356,6 @@ impl<T> Producer<T> {
         if ps.open.is_none() {
             // A new batch brings a new linger deadline, possibly the earliest.
             self.new_deadline = true;
-        }
-        if ps.open.is_none() {
             let capacity = batch_size.max(size + kasio_proto::records::BATCH_HEADER_LEN);
             // A finished batch's buffer is reused: fresh pages cost more than the encoding.
             let buffer = self.free_buffers.take(capacity);
