@@ -1,8 +1,8 @@
 //! Generates kasio-proto's message codecs from Kafka's JSON message specs.
 //!
 //! The specs are read from several directories in priority order: the newest Kafka release's
-//! specs (from the `kafka-clients` jar, fetched by `scripts/fetch-specs`) first, then
-//! `../shared/kafka-message-specs` for messages the newer set no longer defines.
+//! specs (from the 4.4.0 `kafka-clients` jar, fetched by `scripts/fetch-specs`) first, then
+//! the 3.9.1 jar's for messages the newer set no longer defines.
 
 mod api;
 mod emit;
@@ -29,7 +29,7 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The spec directories to read, newest first: `KASIO_SPECS` (colon-separated) if set, else
-/// the cached 4.4.0 specs and `../shared/kafka-message-specs`.
+/// the cached 4.4.0 specs, then the cached 3.9.1 ones.
 ///
 /// # Errors
 /// A message naming the directories that are missing and how to fetch them.
@@ -48,7 +48,7 @@ pub fn spec_dirs() -> Result<Vec<PathBuf>, String> {
                 });
             vec![
                 cache.join("specs/4.4.0/common/message"),
-                workspace_root().join("../shared/kafka-message-specs"),
+                cache.join("specs/3.9.1/common/message"),
             ]
         }
     };
@@ -61,8 +61,8 @@ pub fn spec_dirs() -> Result<Vec<PathBuf>, String> {
         Ok(dirs)
     } else {
         Err(format!(
-            "message specs not found in {}; run scripts/fetch-specs (Kafka 4.4.0's specs from Maven Central) \
-             and keep Kafka's shared specs beside the repository",
+            "message specs not found in {}; run scripts/fetch-specs (Kafka 4.4.0's and 3.9.1's specs, \
+             from their kafka-clients jars on Maven Central)",
             missing.join(", ")
         ))
     }
