@@ -35,8 +35,13 @@ pub(crate) enum Topics {
         /// Replication factor (the broker's default when left out).
         #[arg(short, long, default_value_t = -1)]
         replication_factor: i16,
-        /// A topic config (repeatable).
-        #[arg(short = 'c', long = "topic-config", value_name = "KEY=VALUE")]
+        /// A topic config (repeatable), as `kafka-topics.sh --config` takes it.
+        #[arg(
+            short = 'c',
+            long = "config",
+            visible_alias = "topic-config",
+            value_name = "KEY=VALUE"
+        )]
         topic_config: Vec<String>,
         /// Replicas per partition, as Kafka's tools take them: partitions separated by
         /// commas, each partition's brokers by colons (`1:2,2:3,3:1`).
@@ -116,10 +121,15 @@ pub(crate) enum Configs {
         #[command(flatten)]
         resource: Resource,
         /// Sets a config (repeatable).
-        #[arg(long, value_name = "KEY=VALUE")]
+        #[arg(long, visible_alias = "add-config", value_name = "KEY=VALUE")]
         set: Vec<String>,
         /// Deletes a config, back to its default (repeatable).
-        #[arg(long, value_name = "KEY")]
+        #[arg(
+            long,
+            visible_alias = "delete-config",
+            value_name = "KEY[,...]",
+            value_delimiter = ','
+        )]
         delete: Vec<String>,
     },
 }

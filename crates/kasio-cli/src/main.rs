@@ -14,7 +14,7 @@ mod progress;
 mod props;
 mod quickstart;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::{path::PathBuf, process::ExitCode};
 
 #[derive(Parser, Debug)]
@@ -26,9 +26,10 @@ struct Cli {
     /// A client property, by its Java client name (repeatable).
     #[arg(short = 'X', global = true, value_name = "KEY=VALUE")]
     property: Vec<String>,
-    /// A properties file (key=value lines; -X wins over it).
+    /// A client properties file (key=value lines; -X wins over it), as Kafka's tools
+    /// take it.
     #[arg(long, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
+    command_config: Option<PathBuf>,
     /// Print JSON for scripts instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -78,7 +79,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    // `kasio mock` refuses -b, but not KASIO_BOOTSTRAP left in the environment.
+    let bootstrap_flag =
+        matches.value_source("bootstrap") == Some(clap::parser::ValueSource::CommandLine);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -87,7 +95,7 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, bootstrap_flag)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
@@ -98,19 +106,29 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli, bootstrap_flag: bool) -> Result<(), String> {
+    let command = match cli.command {
+        Command::Mock(a) => {
+            let unused = mock::Unused {
+                bootstrap: bootstrap_flag,
+                properties: !cli.property.is_empty(),
+                command_config: cli.command_config.is_some(),
+            };
+            return mock::run(a, unused).await;
+        }
+        other => other,
+    };
     let props = props::collect(
         cli.bootstrap.as_deref(),
-        cli.config.as_deref(),
+        cli.command_config.as_deref(),
         &cli.property,
     )?;
     let out = output::Output::new(cli.json);
-    match cli.command {
+    match command {
         Command::Quickstart(a) => quickstart::run(a, &props, &out).await,
         Command::Produce(a) => produce::run(a, &props, &out).await,
         Command::Consume(a) => consume::run(a, &props, &out).await,
         Command::Perf(p) => perf::run(p, &props, &out).await,
-        Command::Mock(a) => mock::run(a).await,
         admin => admin::run(admin, &props, &out).await,
     }
 }

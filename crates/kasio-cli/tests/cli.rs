@@ -43,7 +43,7 @@ fn topics_groups_and_configs_through_the_binary() {
             "orders",
             "-p",
             "4",
-            "-c",
+            "--config",
             "retention.ms=1000",
         ],
     );
@@ -134,7 +134,7 @@ fn errors_are_one_line_without_a_backtrace() {
     )
     .unwrap();
     let from_file = Command::new(env!("CARGO_BIN_EXE_kasio"))
-        .args(["--config", file.to_str().unwrap(), "cluster"])
+        .args(["--command-config", file.to_str().unwrap(), "cluster"])
         .env_remove("KASIO_BOOTSTRAP")
         .output()
         .unwrap();
@@ -145,7 +145,7 @@ fn errors_are_one_line_without_a_backtrace() {
     );
     std::fs::write(&file, "not a property\n").unwrap();
     let bad = Command::new(env!("CARGO_BIN_EXE_kasio"))
-        .args(["--config", file.to_str().unwrap(), "cluster"])
+        .args(["--command-config", file.to_str().unwrap(), "cluster"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&bad.stderr);
@@ -368,4 +368,57 @@ fn kasio_mock_serves_until_stopped() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn kasio_mock_listens_where_told_and_refuses_what_it_would_ignore() {
+    use std::io::BufRead;
+    // A free port: bound, read and released (another process could take it in between,
+    // which is why the mock would then fail rather than move).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kasio"))
+        .args(["mock", "--listen", &listen])
+        .env_remove("KASIO_BOOTSTRAP")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), listen);
+    let brokers = json(&listen, &["cluster"])["brokers"].clone();
+    assert_eq!(brokers.as_array().unwrap().len(), 1);
+    assert_eq!(brokers[0]["port"].as_i64(), Some(i64::from(port)));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    for (args, says) in [
+        (&["mock", "-b", "127.0.0.1:39092"][..], "--listen"),
+        (&["mock", "-X", "acks=1"][..], "takes no client properties"),
+        (
+            &[
+                "mock",
+                "--brokers",
+                "1",
+                "--listen",
+                "127.0.0.1:0,127.0.0.1:0",
+            ][..],
+            "2 addresses for 1 broker",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kasio"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
 }

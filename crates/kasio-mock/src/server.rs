@@ -23,7 +23,8 @@ enum Event {
     Stop,
 }
 
-/// A running mock cluster on 127.0.0.1, one ephemeral port per broker.
+/// A running mock cluster: one listening socket per broker, on an ephemeral port of
+/// 127.0.0.1 unless [`start_on`](Self::start_on) names the addresses.
 ///
 /// ```no_run
 /// use kasio_mock::{ClusterConfig, MockCluster};
@@ -45,13 +46,49 @@ impl MockCluster {
     /// # Errors
     /// The I/O error if a listening socket cannot be bound.
     pub fn start(config: ClusterConfig) -> io::Result<MockCluster> {
+        Self::start_on(config, &[])
+    }
+
+    /// Starts the brokers on the given addresses, broker 1 on the first (port 0 picks a free
+    /// one); brokers without an address listen on an ephemeral port of 127.0.0.1. A broker
+    /// bound to every interface (`0.0.0.0` or `::`) advertises the loopback address.
+    ///
+    /// ```no_run
+    /// use kasio_mock::{ClusterConfig, MockCluster};
+    /// let cluster = MockCluster::start_on(ClusterConfig::default(), &["127.0.0.1:39092".parse().unwrap()])?;
+    /// assert_eq!(cluster.bootstrap(), "127.0.0.1:39092");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The I/O error if a listening socket cannot be bound, or
+    /// [`io::ErrorKind::InvalidInput`] if more addresses are given than brokers.
+    pub fn start_on(config: ClusterConfig, listen: &[SocketAddr]) -> io::Result<MockCluster> {
         let mut cluster = Cluster::new(config);
+        let ids: Vec<i32> = cluster.broker_ids().collect();
+        if listen.len() > ids.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} listen addresses for {} broker(s)",
+                    listen.len(),
+                    ids.len()
+                ),
+            ));
+        }
         let (tx, rx) = mpsc::channel::<Event>();
         let mut addrs = Vec::new();
-        for id in cluster.broker_ids().collect::<Vec<_>>() {
-            let listener = TcpListener::bind("127.0.0.1:0")?;
-            let addr = listener.local_addr()?;
-            cluster.set_broker_address(id, "127.0.0.1", addr.port());
+        for (i, id) in ids.into_iter().enumerate() {
+            let wanted = listen
+                .get(i)
+                .copied()
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+            let listener = TcpListener::bind(wanted)?;
+            let mut addr = listener.local_addr()?;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            cluster.set_broker_address(id, &addr.ip().to_string(), addr.port());
             addrs.push(addr);
             let tx = tx.clone();
             thread::Builder::new()
