@@ -544,6 +544,104 @@ async fn close_leaves_the_group_after_committing<F: Flavor>() {
     cluster.stop();
 }
 
+/// The last handles dropped without `close`: the producer still delivers every record it
+/// buffered, and the consumer still leaves its group.
+async fn dropped_handles_deliver_and_leave<F: Flavor>(props: &[(String, String)], topic: &str) {
+    const N: u64 = 10_000;
+    let producer = Producer::<F::R>::from_properties(borrowed(props)).unwrap();
+    for i in 0..N {
+        let value = i.to_string();
+        let record = Record::new(topic)
+            .key(value.as_bytes())
+            .value(value.as_bytes());
+        // The delivery is dropped too: nobody waits for any record.
+        drop(F::send(&producer, record).await.unwrap());
+    }
+    drop(producer);
+
+    let reader = Consumer::<F::R>::from_properties(borrowed(props)).unwrap();
+    reader.assign(&[(topic, 0), (topic, 1), (topic, 2)]);
+    for p in 0..3 {
+        reader.seek(topic, p, Seek::Beginning);
+    }
+    let mut seen = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < usize::try_from(N).unwrap() {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {N} records read",
+            seen.len()
+        );
+        if let Some(Fetched::Batch(b)) = F::poll(&reader, Duration::from_millis(100)).await {
+            b.for_each(|r| {
+                let v: u64 = std::str::from_utf8(r.value.unwrap())
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(seen.insert(v), "record {v} read twice");
+            })
+            .unwrap();
+        }
+    }
+    assert_eq!(seen, (0..N).collect());
+    reader.close();
+
+    let group = format!("{topic}-group");
+    let member = Consumer::<F::R>::from_properties(borrowed(props).chain([
+        ("group.id", group.as_str()),
+        ("auto.offset.reset", "earliest"),
+    ]))
+    .unwrap();
+    member.subscribe(&[topic]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "never assigned");
+        if let Some(Fetched::Event(ConsumerEvent::Assigned { .. })) =
+            F::poll(&member, Duration::from_millis(100)).await
+        {
+            break;
+        }
+    }
+    drop(member);
+    let admin = kasio_shell::Admin::<F::R>::from_properties(borrowed(props)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let described = F::call(admin.describe_groups(&[group.as_str()]))
+            .await
+            .unwrap();
+        let members = described[0].result.as_ref().map_or(0, |d| d.members.len());
+        if members == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{members} member(s) still in {group}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    admin.close();
+}
+
+async fn dropped_handles_deliver_and_leave_the_mock<F: Flavor>() {
+    let cluster = mock(1, "dropped", 3);
+    let props = vec![("bootstrap.servers".into(), cluster.bootstrap())];
+    dropped_handles_deliver_and_leave::<F>(&props, "dropped").await;
+    cluster.stop();
+}
+
+async fn lab_dropped_handles<F: Flavor>() {
+    let props = lab("PLAINTEXT", None);
+    let topic = format!("suite-{}-dropped-{}", F::NAME, std::process::id());
+    let admin = kasio_shell::Admin::<F::R>::from_properties(borrowed(&props)).unwrap();
+    let created = F::call(admin.create_topics(&[NewTopic::new(&topic, 3, 1)], false))
+        .await
+        .unwrap();
+    assert!(created[0].error.is_none(), "{created:?}");
+    dropped_handles_deliver_and_leave::<F>(&props, &topic).await;
+    let _ = F::call(admin.delete_topics(&[TopicRef::Name(topic)])).await;
+    admin.close();
+}
+
 /// Transactions over two topics: the committed ones are read by read_committed, the
 /// aborted one never, on either topic.
 async fn transactions_are_all_or_nothing<F: Flavor>() {
@@ -957,6 +1055,19 @@ macro_rules! suite {
                 <$flavor as Flavor>::block_on(super::close_leaves_the_group_after_committing::<
                     $flavor,
                 >());
+            }
+
+            #[test]
+            fn dropped_handles_deliver_and_leave() {
+                <$flavor as Flavor>::block_on(super::dropped_handles_deliver_and_leave_the_mock::<
+                    $flavor,
+                >());
+            }
+
+            #[test]
+            #[ignore = "needs the Kafka lab: scripts/kafka up, then eval \"$(scripts/kafka env)\""]
+            fn lab_dropped_handles() {
+                <$flavor as Flavor>::block_on(super::lab_dropped_handles::<$flavor>());
             }
 
             #[test]

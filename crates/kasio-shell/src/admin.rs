@@ -1,7 +1,7 @@
 //! The admin handle: each method starts an operation in the core and returns its [`Call`].
 
 use crate::{
-    driver::{Core, Runtime, Shared},
+    driver::{Core, Handle, Runtime, Shared},
     pending::{Complete, Pending},
     seed,
 };
@@ -43,6 +43,10 @@ impl Core for AdminCore {
             }
         }
         self.closing
+    }
+    fn abandon(&mut self, _now: Instant) {
+        // Nobody waits for the calls still under way.
+        self.closing = true;
     }
     fn complete(done: &mut Self::Deferred, _ready: &Event) {
         for (reply, result) in done.drain(..) {
@@ -122,7 +126,7 @@ impl<T> Unpin for Call<T> {}
 /// # Ok(()) }
 /// ```
 pub struct Admin<R> {
-    shared: Arc<Shared<AdminCore>>,
+    shared: Arc<Handle<AdminCore>>,
     runtime: PhantomData<fn() -> R>,
 }
 

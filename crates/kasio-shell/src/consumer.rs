@@ -1,7 +1,7 @@
 //! The consumer handle: assign partitions, seek, and await fetched batches.
 
 use crate::{
-    driver::{Core, Runtime, Shared},
+    driver::{Core, Handle, Runtime, Shared},
     seed,
 };
 use event_listener::{Event, Listener};
@@ -25,6 +25,20 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Default)]
 pub(crate) struct Ready(bool);
 
+impl ConsumerCore {
+    /// Leaves the group, if in one (with `enable.auto.commit`, committing what was handed
+    /// out first), and lets the driver stop once it has left, or after [`LEAVE_TIMEOUT`].
+    fn close(&mut self, now: Instant) {
+        if self.closing.is_some() {
+            return;
+        }
+        if self.core.in_group() {
+            self.core.unsubscribe(now);
+        }
+        self.closing = Some(now + LEAVE_TIMEOUT);
+    }
+}
+
 impl Core for ConsumerCore {
     type Deferred = Ready;
 
@@ -34,6 +48,9 @@ impl Core for ConsumerCore {
         ready.0 = self.core.needs_attention();
         self.closing
             .is_some_and(|until| !self.core.in_group() || Instant::now() >= until)
+    }
+    fn abandon(&mut self, now: Instant) {
+        self.close(now);
     }
     fn complete(ready: &mut Ready, event: &Event) {
         if std::mem::take(&mut ready.0) {
@@ -67,7 +84,7 @@ pub enum Fetched {
 /// # Ok(()) }
 /// ```
 pub struct Consumer<R> {
-    shared: Arc<Shared<ConsumerCore>>,
+    shared: Arc<Handle<ConsumerCore>>,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -345,13 +362,7 @@ impl<R> Consumer<R> {
     /// out first), then stops the driver and closes the connections; the driver stops
     /// after 5 s whether or not the coordinator answered.
     pub fn close(&self) {
-        let mut inner = self.shared.lock();
-        let now = Instant::now();
-        if inner.core.in_group() {
-            inner.core.unsubscribe(now);
-        }
-        inner.closing = Some(now + LEAVE_TIMEOUT);
-        drop(inner);
+        self.shared.lock().close(Instant::now());
         self.shared.wake();
     }
 }

@@ -6,7 +6,7 @@ use event_listener::{Event, EventListener};
 use kasio_core::{CloseReason, ConnId, ConnectAction, Transmit};
 use std::{
     collections::{HashSet, VecDeque},
-    sync::{Arc, Mutex, MutexGuard, PoisonError, Weak},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Instant,
 };
 
@@ -106,6 +106,10 @@ pub(crate) trait Core: Send + 'static {
     fn deadline(&mut self) -> Option<Instant>;
     /// Takes the events out; whether the core is finished and the driver should stop.
     fn take_events(&mut self, deferred: &mut Self::Deferred) -> bool;
+    /// Every handle is gone: finish what the handles started (deliver what is buffered,
+    /// leave the group) so that [`take_events`](Self::take_events) soon reports the core
+    /// finished. The driver keeps turning until then.
+    fn abandon(&mut self, now: Instant);
     /// Finishes what `take_events` deferred, without the lock.
     fn complete(deferred: &mut Self::Deferred, ready: &Event);
 }
@@ -125,30 +129,50 @@ impl<C: Core> std::fmt::Debug for Shared<C> {
     }
 }
 
-impl<C: Core> Drop for Shared<C> {
+/// What the handles of one core share: the core, and the promise that when the last of
+/// them goes the core is told to finish ([`Core::abandon`]) while its driver, which holds
+/// the core too, carries that out. So dropping a handle without `close` loses nothing, on
+/// every runtime, as long as the runtime runs.
+pub(crate) struct Handle<C: Core>(Arc<Shared<C>>);
+
+impl<C: Core> std::ops::Deref for Handle<C> {
+    type Target = Shared<C>;
+
+    fn deref(&self) -> &Shared<C> {
+        &self.0
+    }
+}
+
+impl<C: Core> std::fmt::Debug for Handle<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Handle").finish_non_exhaustive()
+    }
+}
+
+impl<C: Core> Drop for Handle<C> {
     fn drop(&mut self) {
-        // The last handle is gone: the driver must wake to see it and stop.
-        self.inbox.wake();
+        self.0.lock().abandon(Instant::now());
+        self.0.wake();
     }
 }
 
 impl<C: Core> Shared<C> {
-    /// Puts `core` behind its lock and starts its driver on runtime `R`.
-    pub(crate) fn start<R: Runtime>(core: C) -> Arc<Self> {
+    /// Puts `core` behind its lock and starts its driver on runtime `R`; the handles
+    /// share what this returns.
+    pub(crate) fn start<R: Runtime>(core: C) -> Arc<Handle<C>> {
         let shared = Arc::new(Self {
             inner: Mutex::new(core),
             deferred: Mutex::default(),
             inbox: Arc::default(),
             ready: Event::new(),
         });
-        let weak: Weak<dyn Turn> = Arc::downgrade(&shared) as Weak<dyn Turn>;
         R::start(Driver {
-            shared: weak,
+            shared: shared.clone(),
             inbox: shared.inbox.clone(),
             open: HashSet::new(),
             batch: Vec::with_capacity(INPUTS_PER_TURN),
         });
-        shared
+        Arc::new(Handle(shared))
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, C> {
@@ -220,7 +244,8 @@ pub enum Step {
     Wait(Option<Instant>),
     /// Inputs are still queued: turn again (after yielding to other tasks).
     Again,
-    /// The handles are gone or the core has finished: close every socket and return.
+    /// The core has finished (closed, or abandoned by its handles and done): close every
+    /// socket and return.
     Stop,
 }
 
@@ -241,7 +266,8 @@ pub enum Step {
 /// # }
 /// ```
 pub struct Driver {
-    shared: Weak<dyn Turn>,
+    /// The core; the driver holds it until it has finished, after the last handle went.
+    shared: Arc<dyn Turn>,
     inbox: Arc<Inbox>,
     /// Connections the core has open; input from any other (one closed by the core while
     /// its socket still reported) is stale and dropped.
@@ -295,9 +321,6 @@ impl Driver {
 
     /// Feeds queued input to the core and carries out what it asks of `sockets`.
     pub fn turn(&mut self, sockets: &mut impl Sockets) -> Step {
-        let Some(shared) = self.shared.upgrade() else {
-            return Step::Stop;
-        };
         let more = {
             let mut queue = self
                 .inbox
@@ -326,7 +349,7 @@ impl Driver {
             sockets,
             open: &mut self.open,
         };
-        let (deadline, finished) = shared.turn(&mut self.batch, &mut tracking);
+        let (deadline, finished) = self.shared.turn(&mut self.batch, &mut tracking);
         if finished {
             Step::Stop
         } else if more {

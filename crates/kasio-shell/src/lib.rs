@@ -24,6 +24,7 @@ mod driver;
 mod pending;
 mod producer;
 mod session;
+mod undelivered;
 
 pub use admin::Admin;
 pub use consumer::{Consumer, FetchedStream};
@@ -33,6 +34,7 @@ pub use kasio_core::{CloseReason, ConnId};
 pub use producer::Producer;
 pub use session::TransactSession;
 pub use types::*;
+pub use undelivered::undelivered_on_drop;
 
 /// Every type a user of an adapter's handles meets, for the adapters to re-export whole.
 pub mod types {

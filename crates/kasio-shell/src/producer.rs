@@ -1,7 +1,7 @@
 //! The producer handle: cloneable, usable from any task or thread.
 
 use crate::{
-    driver::{AsyncRuntime, Core, Runtime, Shared},
+    driver::{AsyncRuntime, Core, Handle, Runtime, Shared},
     pending::{Complete, Pending},
     seed, unix_ms,
 };
@@ -203,6 +203,17 @@ impl ProducerCore {
     }
 }
 
+impl Drop for ProducerCore {
+    fn drop(&mut self) {
+        // Only when the runtime stopped the driver before the core closed (a tokio runtime
+        // shut down, say): what was still buffered can no longer be delivered.
+        let lost = self.core.outstanding();
+        if !self.closed && lost > 0 {
+            crate::undelivered::count(lost);
+        }
+    }
+}
+
 /// How a transactional operation ended.
 type TxnResult = Result<(), TxnError>;
 
@@ -301,6 +312,12 @@ impl Core for ProducerCore {
         }
         closed
     }
+    fn abandon(&mut self, now: Instant) {
+        if !self.closed {
+            // Delivers what is buffered, each record bounded by `delivery.timeout.ms`.
+            self.core.close(now);
+        }
+    }
     fn complete(deferred: &mut Deliveries, ready: &Event) {
         let freed = std::mem::take(&mut deferred.freed);
         deferred.settle();
@@ -333,7 +350,7 @@ impl Core for ProducerCore {
 /// # Ok(()) }
 /// ```
 pub struct Producer<R> {
-    shared: Arc<Shared<ProducerCore>>,
+    shared: Arc<Handle<ProducerCore>>,
     max_block: Duration,
     runtime: PhantomData<fn() -> R>,
 }
