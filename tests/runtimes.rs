@@ -29,10 +29,10 @@ trait Flavor: 'static {
     fn send<'a>(
         p: &'a Producer<Self::R>,
         r: Record<'a>,
-    ) -> impl Future<Output = Result<Delivery, SendError>> + 'a;
+    ) -> impl Future<Output = Result<Delivery<Self::R>, SendError>> + 'a;
     fn poll(c: &Consumer<Self::R>, timeout: Duration) -> impl Future<Output = Option<Fetched>>;
-    fn wait<T>(p: Pending<T>) -> impl Future<Output = T>;
-    fn call<T>(c: Call<T>) -> impl Future<Output = Result<T, AdminError>>;
+    fn wait<T>(p: Pending<T, Self::R>) -> impl Future<Output = T>;
+    fn call<T>(c: Call<T, Self::R>) -> impl Future<Output = Result<T, AdminError>>;
     fn next_in(
         s: &TransactSession<Self::R>,
         timeout: Duration,
@@ -88,7 +88,7 @@ impl<R: AsyncRuntime, E: Executor> Flavor for Async<R, E> {
     fn send<'a>(
         p: &'a Producer<R>,
         r: Record<'a>,
-    ) -> impl Future<Output = Result<Delivery, SendError>> + 'a {
+    ) -> impl Future<Output = Result<Delivery<R>, SendError>> + 'a {
         p.send(r)
     }
     async fn poll(c: &Consumer<R>, timeout: Duration) -> Option<Fetched> {
@@ -104,10 +104,10 @@ impl<R: AsyncRuntime, E: Executor> Flavor for Async<R, E> {
         })
         .await
     }
-    async fn wait<T>(p: Pending<T>) -> T {
+    async fn wait<T>(p: Pending<T, R>) -> T {
         p.await
     }
-    async fn call<T>(c: Call<T>) -> Result<T, AdminError> {
+    async fn call<T>(c: Call<T, R>) -> Result<T, AdminError> {
         c.await
     }
     async fn next_in(
@@ -149,16 +149,16 @@ impl Flavor for Blocking {
     fn send<'a>(
         p: &'a Producer<Self::R>,
         r: Record<'a>,
-    ) -> impl Future<Output = Result<Delivery, SendError>> + 'a {
+    ) -> impl Future<Output = Result<Delivery<Self::R>, SendError>> + 'a {
         std::future::ready(p.send_blocking(r))
     }
     fn poll(c: &Consumer<Self::R>, timeout: Duration) -> impl Future<Output = Option<Fetched>> {
         std::future::ready(c.poll(timeout))
     }
-    fn wait<T>(p: Pending<T>) -> impl Future<Output = T> {
+    fn wait<T>(p: Pending<T, Self::R>) -> impl Future<Output = T> {
         std::future::ready(p.wait())
     }
-    fn call<T>(c: Call<T>) -> impl Future<Output = Result<T, AdminError>> {
+    fn call<T>(c: Call<T, Self::R>) -> impl Future<Output = Result<T, AdminError>> {
         std::future::ready(c.wait())
     }
     fn next_in(

@@ -21,6 +21,8 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Copy)]
 pub struct Threads;
 
+impl kasio_shell::BlockingRuntime for Threads {}
+
 impl kasio_shell::Runtime for Threads {
     fn start(driver: Driver) {
         let spawned = thread::Builder::new()

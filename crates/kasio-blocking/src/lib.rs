@@ -25,6 +25,15 @@ pub use kasio_shell::types::*;
 pub use producer::Producer;
 pub use session::TransactSession;
 
+/// A record's delivery result, to [`wait`](kasio_shell::Pending::wait) for.
+pub type Delivery = kasio_shell::Delivery<Threads>;
+/// The result of a `send_batch`: how many records were delivered, or the first error.
+pub type GroupDelivery = kasio_shell::GroupDelivery<Threads>;
+/// A result the driver completes later, to [`wait`](kasio_shell::Pending::wait) for.
+pub type Pending<T> = kasio_shell::Pending<T, Threads>;
+/// An admin operation under way, to [`wait`](kasio_shell::Call::wait) for.
+pub type Call<T> = kasio_shell::Call<T, Threads>;
+
 /// A Kafka admin client on a thread of its own; every call returns a [`Call`] to
 /// [`wait`](Call::wait) for. See [`kasio_shell::Admin`].
 ///

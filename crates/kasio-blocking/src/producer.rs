@@ -1,10 +1,10 @@
 //! The blocking producer: sends wait for room on the calling thread; dropping the last
 //! clone delivers what is buffered.
 
-use crate::Threads;
+use crate::{Delivery, GroupDelivery, Threads};
 use kasio_shell::{
-    ConfigError, Delivery, GroupDelivery, GroupMetadata, ProduceError, ProducerConfig, Record,
-    RecordMetadata, SendError, TxnError,
+    ConfigError, GroupMetadata, ProduceError, ProducerConfig, Record, RecordMetadata, SendError,
+    TxnError,
 };
 use std::sync::Arc;
 

@@ -1,8 +1,8 @@
 //! The admin handle: each method starts an operation in the core and returns its [`Call`].
 
 use crate::{
-    driver::{Core, Handle, Runtime, Shared},
-    pending::{Complete, Pending},
+    driver::{AsyncRuntime, BlockingRuntime, Core, Handle, Runtime, Shared},
+    pending::{Complete, Pending, block_on},
     seed,
 };
 use event_listener::Event;
@@ -60,6 +60,7 @@ macro_rules! output {
     ($pending:expr, $variant:ident) => {
         Call {
             pending: $pending,
+            runtime: PhantomData,
             unwrap: |output| match output {
                 AdminOutput::$variant(v) => Ok(v),
                 other => Err(AdminError::Malformed(format!(
@@ -72,14 +73,16 @@ macro_rules! output {
 
 type Outcome = Result<AdminOutput, AdminError>;
 
-/// An admin operation under way: `.await` it, or [`wait`](Self::wait) for it.
+/// An admin operation under way: `.await` it on an async runtime, or
+/// [`wait`](Self::wait) for it on threads.
 #[must_use = "an admin call reports how the operation ended"]
-pub struct Call<T> {
-    pending: Pending<Outcome>,
+pub struct Call<T, R> {
+    pending: Pending<Outcome, ()>,
     unwrap: fn(AdminOutput) -> Result<T, AdminError>,
+    runtime: PhantomData<fn() -> R>,
 }
 
-impl<T> std::fmt::Debug for Call<T> {
+impl<T, R> std::fmt::Debug for Call<T, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Call")
             .field("pending", &self.pending)
@@ -87,27 +90,27 @@ impl<T> std::fmt::Debug for Call<T> {
     }
 }
 
-impl<T> Call<T> {
+impl<T, R: BlockingRuntime> Call<T, R> {
     /// Blocks the thread until the operation ends.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
     pub fn wait(self) -> Result<T, AdminError> {
-        self.pending.wait().and_then(self.unwrap)
+        block_on(self.pending.settled()).and_then(self.unwrap)
     }
 }
 
-impl<T> Future for Call<T> {
+impl<T, R: AsyncRuntime> Future for Call<T, R> {
     type Output = Result<T, AdminError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        Pin::new(&mut this.pending)
-            .poll(cx)
+        this.pending
+            .poll_settled(cx)
             .map(|r| r.and_then(this.unwrap))
     }
 }
 
-impl<T> Unpin for Call<T> {}
+impl<T, R> Unpin for Call<T, R> {}
 
 /// A Kafka admin client whose driver runs on runtime `R` (each adapter names its own
 /// `Admin`): topics, configs, groups, offsets, ACLs, SCRAM credentials and quotas. Clones
@@ -115,7 +118,7 @@ impl<T> Unpin for Call<T> {}
 /// [`wait`](Call::wait) for.
 ///
 /// ```no_run
-/// # async fn demo<R: kasio_shell::Runtime>() -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn demo<R: kasio_shell::AsyncRuntime>() -> Result<(), Box<dyn std::error::Error>> {
 /// use kasio_shell::{Admin, NewTopic};
 /// let admin = Admin::<R>::from_properties([("bootstrap.servers", "localhost:9092")])?;
 /// for r in admin.create_topics(&[NewTopic::new("orders", 6, 1)], false).await? {
@@ -178,7 +181,10 @@ impl<R: Runtime> Admin<R> {
 }
 
 impl<R> Admin<R> {
-    fn run(&self, start: impl FnOnce(&mut kasio_core::Admin, Instant) -> OpId) -> Pending<Outcome> {
+    fn run(
+        &self,
+        start: impl FnOnce(&mut kasio_core::Admin, Instant) -> OpId,
+    ) -> Pending<Outcome, ()> {
         let (tx, pending) = Pending::channel(|| Err(AdminError::Closed));
         {
             let mut inner = self.shared.lock();
@@ -195,21 +201,21 @@ impl<R> Admin<R> {
     /// The cluster's id, controller and brokers.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn describe_cluster(&self) -> Call<ClusterDescription> {
+    pub fn describe_cluster(&self) -> Call<ClusterDescription, R> {
         output!(self.run(|c, now| c.describe_cluster(now)), Cluster)
     }
 
     /// The API versions a broker supports.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn api_versions(&self, broker: i32) -> Call<Vec<ApiSupport>> {
+    pub fn api_versions(&self, broker: i32) -> Call<Vec<ApiSupport>, R> {
         output!(self.run(|c, now| c.api_versions(broker, now)), ApiVersions)
     }
 
     /// The topics, with Kafka's internal ones when `include_internal`.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn list_topics(&self, include_internal: bool) -> Call<Vec<TopicListing>> {
+    pub fn list_topics(&self, include_internal: bool) -> Call<Vec<TopicListing>, R> {
         output!(
             self.run(|c, now| c.list_topics(include_internal, now)),
             TopicListings
@@ -219,7 +225,7 @@ impl<R> Admin<R> {
     /// Describes topics: partitions, leaders, replicas, in-sync replicas.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn describe_topics(&self, topics: &[&str]) -> Call<Vec<Named<TopicDescription>>> {
+    pub fn describe_topics(&self, topics: &[&str]) -> Call<Vec<Named<TopicDescription>>, R> {
         output!(
             self.run(|c, now| c.describe_topics(topics, now)),
             TopicDescriptions
@@ -233,7 +239,7 @@ impl<R> Admin<R> {
         &self,
         topics: &[NewTopic],
         validate_only: bool,
-    ) -> Call<Vec<TopicResult>> {
+    ) -> Call<Vec<TopicResult>, R> {
         output!(
             self.run(|c, now| c.create_topics(topics, validate_only, now)),
             TopicResults
@@ -243,7 +249,7 @@ impl<R> Admin<R> {
     /// Deletes topics by name or id; one result per topic.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn delete_topics(&self, topics: &[TopicRef]) -> Call<Vec<TopicResult>> {
+    pub fn delete_topics(&self, topics: &[TopicRef]) -> Call<Vec<TopicResult>, R> {
         output!(
             self.run(|c, now| c.delete_topics(topics, now)),
             TopicResults
@@ -257,7 +263,7 @@ impl<R> Admin<R> {
         &self,
         topics: &[(&str, i32)],
         validate_only: bool,
-    ) -> Call<Vec<TopicResult>> {
+    ) -> Call<Vec<TopicResult>, R> {
         output!(
             self.run(|c, now| c.create_partitions(topics, validate_only, now)),
             TopicResults
@@ -267,7 +273,10 @@ impl<R> Admin<R> {
     /// Deletes the records before each offset; each result is the new low watermark.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn delete_records(&self, before: &[(&str, i32, i64)]) -> Call<Vec<PartitionResult<i64>>> {
+    pub fn delete_records(
+        &self,
+        before: &[(&str, i32, i64)],
+    ) -> Call<Vec<PartitionResult<i64>>, R> {
         output!(
             self.run(|c, now| c.delete_records(before, now)),
             PartitionOffsets
@@ -281,7 +290,7 @@ impl<R> Admin<R> {
         &self,
         specs: &[(&str, i32, OffsetSpec)],
         isolation: IsolationLevel,
-    ) -> Call<Vec<PartitionResult<ListedOffset>>> {
+    ) -> Call<Vec<PartitionResult<ListedOffset>>, R> {
         output!(
             self.run(|c, now| c.list_offsets(specs, isolation, now)),
             Offsets
@@ -291,7 +300,7 @@ impl<R> Admin<R> {
     /// Describes the configs of resources.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn describe_configs(&self, resources: &[ConfigResource]) -> Call<Vec<ResourceConfigs>> {
+    pub fn describe_configs(&self, resources: &[ConfigResource]) -> Call<Vec<ResourceConfigs>, R> {
         output!(
             self.run(|c, now| c.describe_configs(resources, now)),
             Configs
@@ -305,7 +314,7 @@ impl<R> Admin<R> {
         &self,
         changes: &[(ConfigResource, Vec<ConfigChange>)],
         validate_only: bool,
-    ) -> Call<Vec<ResourceResult>> {
+    ) -> Call<Vec<ResourceResult>, R> {
         output!(
             self.run(|c, now| c.alter_configs(changes, validate_only, now)),
             ConfigResults
@@ -315,14 +324,14 @@ impl<R> Admin<R> {
     /// The groups of every broker.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn list_groups(&self) -> Call<Vec<GroupListing>> {
+    pub fn list_groups(&self) -> Call<Vec<GroupListing>, R> {
         output!(self.run(|c, now| c.list_groups(now)), Groups)
     }
 
     /// Describes groups: state, members, assignments.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn describe_groups(&self, groups: &[&str]) -> Call<Vec<Named<GroupDescription>>> {
+    pub fn describe_groups(&self, groups: &[&str]) -> Call<Vec<Named<GroupDescription>>, R> {
         output!(
             self.run(|c, now| c.describe_groups(groups, now)),
             GroupDescriptions
@@ -332,7 +341,7 @@ impl<R> Admin<R> {
     /// Deletes groups.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn delete_groups(&self, groups: &[&str]) -> Call<Vec<Named<()>>> {
+    pub fn delete_groups(&self, groups: &[&str]) -> Call<Vec<Named<()>>, R> {
         output!(
             self.run(|c, now| c.delete_groups(groups, now)),
             NamedResults
@@ -342,7 +351,7 @@ impl<R> Admin<R> {
     /// The group's committed offsets.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn group_offsets(&self, group: &str) -> Call<Vec<CommittedOffset>> {
+    pub fn group_offsets(&self, group: &str) -> Call<Vec<CommittedOffset>, R> {
         output!(self.run(|c, now| c.group_offsets(group, now)), Committed)
     }
 
@@ -353,7 +362,7 @@ impl<R> Admin<R> {
         &self,
         group: &str,
         offsets: &[(&str, i32, i64)],
-    ) -> Call<Vec<PartitionResult<()>>> {
+    ) -> Call<Vec<PartitionResult<()>>, R> {
         output!(
             self.run(|c, now| c.alter_group_offsets(group, offsets, now)),
             PartitionResults
@@ -369,7 +378,7 @@ impl<R> Admin<R> {
         group: &str,
         partitions: &[(&str, i32)],
         to: OffsetSpec,
-    ) -> Call<Vec<PartitionResult<i64>>> {
+    ) -> Call<Vec<PartitionResult<i64>>, R> {
         output!(
             self.run(|c, now| c.reset_group_offsets(group, partitions, to, now)),
             PartitionOffsets
@@ -383,7 +392,7 @@ impl<R> Admin<R> {
         &self,
         group: &str,
         partitions: &[(&str, i32)],
-    ) -> Call<Vec<PartitionResult<()>>> {
+    ) -> Call<Vec<PartitionResult<()>>, R> {
         output!(
             self.run(|c, now| c.delete_group_offsets(group, partitions, now)),
             PartitionResults
@@ -393,21 +402,21 @@ impl<R> Admin<R> {
     /// The group's lag per committed partition.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn group_lag(&self, group: &str) -> Call<Vec<PartitionLag>> {
+    pub fn group_lag(&self, group: &str) -> Call<Vec<PartitionLag>, R> {
         output!(self.run(|c, now| c.group_lag(group, now)), Lag)
     }
 
     /// The ACLs matching a filter.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn describe_acls(&self, filter: &AclFilter) -> Call<Vec<AclBinding>> {
+    pub fn describe_acls(&self, filter: &AclFilter) -> Call<Vec<AclBinding>, R> {
         output!(self.run(|c, now| c.describe_acls(filter, now)), Acls)
     }
 
     /// Creates ACLs; one result per binding.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn create_acls(&self, acls: &[AclBinding]) -> Call<Vec<Result<(), ApiError>>> {
+    pub fn create_acls(&self, acls: &[AclBinding]) -> Call<Vec<Result<(), ApiError>>, R> {
         output!(self.run(|c, now| c.create_acls(acls, now)), Results)
     }
 
@@ -417,7 +426,7 @@ impl<R> Admin<R> {
     pub fn delete_acls(
         &self,
         filters: &[AclFilter],
-    ) -> Call<Vec<Result<Vec<AclBinding>, ApiError>>> {
+    ) -> Call<Vec<Result<Vec<AclBinding>, ApiError>>, R> {
         output!(self.run(|c, now| c.delete_acls(filters, now)), DeletedAcls)
     }
 
@@ -427,7 +436,7 @@ impl<R> Admin<R> {
     pub fn describe_scram_credentials(
         &self,
         users: &[&str],
-    ) -> Call<Vec<Named<Vec<ScramCredential>>>> {
+    ) -> Call<Vec<Named<Vec<ScramCredential>>>, R> {
         output!(
             self.run(|c, now| c.describe_scram_credentials(users, now)),
             Scram
@@ -437,7 +446,7 @@ impl<R> Admin<R> {
     /// Sets or deletes SCRAM credentials.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn alter_scram_credentials(&self, changes: &[ScramChange]) -> Call<Vec<Named<()>>> {
+    pub fn alter_scram_credentials(&self, changes: &[ScramChange]) -> Call<Vec<Named<()>>, R> {
         output!(
             self.run(|c, now| c.alter_scram_credentials(changes, now)),
             NamedResults
@@ -451,7 +460,7 @@ impl<R> Admin<R> {
         &self,
         filter: &[QuotaFilter],
         strict: bool,
-    ) -> Call<Vec<QuotaEntry>> {
+    ) -> Call<Vec<QuotaEntry>, R> {
         output!(
             self.run(|c, now| c.describe_client_quotas(filter, strict, now)),
             Quotas
@@ -465,7 +474,7 @@ impl<R> Admin<R> {
         &self,
         changes: &[QuotaChange],
         validate_only: bool,
-    ) -> Call<Vec<Result<(), ApiError>>> {
+    ) -> Call<Vec<Result<(), ApiError>>, R> {
         output!(
             self.run(|c, now| c.alter_client_quotas(changes, validate_only, now)),
             Results

@@ -1,7 +1,7 @@
 //! The consumer handle: assign partitions, seek, and await fetched batches.
 
 use crate::{
-    driver::{Core, Handle, Runtime, Shared},
+    driver::{AsyncRuntime, BlockingRuntime, Core, Handle, Runtime, Shared},
     seed,
 };
 use event_listener::{Event, Listener};
@@ -73,7 +73,7 @@ pub enum Fetched {
 /// `Consumer`), for partitions the caller assigns or a group's. Clones share one core.
 ///
 /// ```no_run
-/// # async fn demo<R: kasio_shell::Runtime>() -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn demo<R: kasio_shell::AsyncRuntime>() -> Result<(), Box<dyn std::error::Error>> {
 /// use kasio_shell::{Consumer, Fetched, Seek};
 /// let consumer = Consumer::<R>::from_properties([("bootstrap.servers", "localhost:9092")])?;
 /// consumer.assign(&[("orders", 0)]);
@@ -256,7 +256,7 @@ impl<R> Consumer<R> {
     /// first, so their offsets are where the next owner starts.
     ///
     /// ```no_run
-    /// # async fn demo<R: kasio_shell::Runtime>() -> Result<(), Box<dyn std::error::Error>> {
+    /// # async fn demo<R: kasio_shell::AsyncRuntime>() -> Result<(), Box<dyn std::error::Error>> {
     /// use kasio_shell::{Consumer, ConsumerConfig, ConsumerEvent, Fetched};
     /// let mut config = ConsumerConfig::new("localhost:9092")?;
     /// config.set("group.id", "billing")?.set("enable.auto.commit", "false")?;
@@ -305,6 +305,16 @@ impl<R> Consumer<R> {
         })
     }
 
+    /// Leaves the group, if in one (with `enable.auto.commit`, committing what was handed
+    /// out first), then stops the driver and closes the connections; the driver stops
+    /// after 5 s whether or not the coordinator answered.
+    pub fn close(&self) {
+        self.shared.lock().close(Instant::now());
+        self.shared.wake();
+    }
+}
+
+impl<R: AsyncRuntime> Consumer<R> {
     /// The next fetched batch or event, waiting for one.
     pub async fn next(&self) -> Fetched {
         // Listening costs an allocation and a lock: only when nothing is ready.
@@ -323,7 +333,7 @@ impl<R> Consumer<R> {
     /// The fetched batches and events as a [`futures_core::Stream`], which never ends.
     ///
     /// ```no_run
-    /// # async fn demo<R: kasio_shell::Runtime>(consumer: kasio_shell::Consumer<R>) {
+    /// # async fn demo<R: kasio_shell::AsyncRuntime>(consumer: kasio_shell::Consumer<R>) {
     /// use futures_lite::StreamExt;
     /// let mut fetched = consumer.stream();
     /// while let Some(kasio_shell::Fetched::Batch(batch)) = fetched.next().await {
@@ -338,9 +348,11 @@ impl<R> Consumer<R> {
             listener: None,
         }
     }
+}
 
+impl<R: BlockingRuntime> Consumer<R> {
     /// The next fetched batch or event, blocking the thread up to `timeout` for one;
-    /// `None` if none came. For threads; async code uses [`next`](Self::next).
+    /// `None` if none came.
     #[must_use]
     pub fn poll(&self, timeout: Duration) -> Option<Fetched> {
         if let Some(got) = self.try_next() {
@@ -356,14 +368,6 @@ impl<R> Consumer<R> {
                 return None;
             }
         }
-    }
-
-    /// Leaves the group, if in one (with `enable.auto.commit`, committing what was handed
-    /// out first), then stops the driver and closes the connections; the driver stops
-    /// after 5 s whether or not the coordinator answered.
-    pub fn close(&self) {
-        self.shared.lock().close(Instant::now());
-        self.shared.wake();
     }
 }
 

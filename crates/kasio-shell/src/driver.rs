@@ -366,7 +366,13 @@ pub trait Runtime: 'static {
     fn start(driver: Driver);
 }
 
-/// A runtime with a timer, for the waits the async handles bound (`max.block.ms`).
+/// A runtime whose handles block the calling thread (plain threads): their completions
+/// are waited for, never awaited, and they have the blocking calls (`send_blocking`,
+/// `poll(timeout)`) that the async handles lack.
+pub trait BlockingRuntime: Runtime {}
+
+/// A runtime with a timer, for the waits the async handles bound (`max.block.ms`). Its
+/// handles are async only: their completions are futures, and no call blocks a thread.
 pub trait AsyncRuntime: Runtime {
     /// Completes at `at`.
     fn sleep_until(at: Instant) -> impl std::future::Future<Output = ()> + Send;

@@ -8,13 +8,17 @@
 //! `kasio-smol` and `kasio-blocking` are such adapters; this crate has no async runtime in
 //! its dependency tree.
 //!
+//! A runtime is either async ([`AsyncRuntime`]: completions are futures, no call blocks a
+//! thread) or blocking ([`BlockingRuntime`]: completions are waited for); each handle
+//! has the methods of its kind only.
+//!
 //! ```no_run
-//! # fn demo<R: kasio_shell::Runtime>() -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn demo<R: kasio_shell::AsyncRuntime>() -> Result<(), Box<dyn std::error::Error>> {
 //! use kasio_shell::{Producer, Record};
 //! let producer = Producer::<R>::from_properties([("bootstrap.servers", "localhost:9092")])?;
-//! let meta = producer.send_blocking(Record::new("orders").value(b"v"))?.wait()?;
+//! let meta = producer.send(Record::new("orders").value(b"v")).await?.await?;
 //! println!("written at {}:{}", meta.partition, meta.offset);
-//! producer.close().wait();
+//! producer.close().await;
 //! # Ok(()) }
 //! ```
 
@@ -26,24 +30,22 @@ mod producer;
 mod session;
 mod undelivered;
 
-pub use admin::Admin;
+pub use admin::{Admin, Call};
 pub use consumer::{Consumer, FetchedStream};
-pub use driver::{AsyncRuntime, Driver, Inbox, Runtime, Sockets, Step};
+pub use driver::{AsyncRuntime, BlockingRuntime, Driver, Inbox, Runtime, Sockets, Step};
 pub use event_listener::{EventListener, Listener};
 pub use kasio_core::{CloseReason, ConnId};
+pub use pending::Pending;
 pub use producer::Producer;
+pub use producer::{Delivery, GroupDelivery};
 pub use session::TransactSession;
 pub use types::*;
 pub use undelivered::undelivered_on_drop;
 
-/// Every type a user of an adapter's handles meets, for the adapters to re-export whole.
+/// Every type a user of an adapter's handles meets, for the adapters to re-export whole,
+/// less the completions, which each adapter names for its runtime.
 pub mod types {
-    pub use crate::{
-        admin::Call,
-        consumer::Fetched,
-        pending::Pending,
-        producer::{Delivery, GroupDelivery},
-    };
+    pub use crate::consumer::Fetched;
     pub use kasio_core::{
         Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError,
         ApiError, Compression, ConfigChange, ConfigError, ConfigResource, ConfigResourceType,

@@ -1,17 +1,21 @@
 //! A result on its way from the driver: awaited by async callers, waited for by threads.
 
+use crate::driver::{AsyncRuntime, BlockingRuntime};
 use std::{
     future::Future,
+    marker::PhantomData,
     pin::Pin,
     task::{Context, Poll},
     time::{Duration, Instant},
 };
 
-/// A result the driver completes later. `.await` it, or block on it with
-/// [`wait`](Self::wait) (outside an async runtime's worker threads).
+/// A result the driver completes later. On an async runtime `R` it is a future to
+/// `.await`; on a blocking one ([`BlockingRuntime`]) it is waited for with
+/// [`wait`](Self::wait). Neither can be done on the other kind, so no async handle can
+/// block its executor's thread.
 ///
 /// ```no_run
-/// # fn demo(delivery: kasio_shell::Delivery) {
+/// # fn demo<R: kasio_shell::BlockingRuntime>(delivery: kasio_shell::Delivery<R>) {
 /// match delivery.wait() {
 ///     Ok(meta) => println!("written at {}:{}", meta.partition, meta.offset),
 ///     Err(e) => eprintln!("not written: {e}"),
@@ -19,8 +23,9 @@ use std::{
 /// # }
 /// ```
 #[must_use = "a pending result reports how the operation ended"]
-pub struct Pending<T> {
+pub struct Pending<T, R> {
     state: State<T>,
+    runtime: PhantomData<fn() -> R>,
 }
 
 enum State<T> {
@@ -32,7 +37,7 @@ enum State<T> {
     Ready(Option<T>),
 }
 
-impl<T> std::fmt::Debug for Pending<T> {
+impl<T, R> std::fmt::Debug for Pending<T, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match self.state {
             State::Waiting { .. } => "waiting",
@@ -46,7 +51,7 @@ impl<T> std::fmt::Debug for Pending<T> {
 /// The sending half, held by the core's wrapper until the result is known.
 pub(crate) type Complete<T> = oneshot::Sender<T>;
 
-impl<T> Pending<T> {
+impl<T, R> Pending<T, R> {
     /// A result still to come, and its sender; `gone` stands in if the sender is dropped.
     pub(crate) fn channel(gone: fn() -> T) -> (Complete<T>, Self) {
         let (tx, rx) = oneshot::channel();
@@ -54,6 +59,7 @@ impl<T> Pending<T> {
             tx,
             Self {
                 state: State::Waiting { rx, gone },
+                runtime: PhantomData,
             },
         )
     }
@@ -62,9 +68,40 @@ impl<T> Pending<T> {
     pub(crate) fn ready(value: T) -> Self {
         Self {
             state: State::Ready(Some(value)),
+            runtime: PhantomData,
         }
     }
 
+    /// The result if it is known, without waiting.
+    pub fn try_take(&mut self) -> Option<T> {
+        match &mut self.state {
+            State::Waiting { rx, gone } => match rx.try_recv() {
+                Ok(v) => Some(v),
+                Err(oneshot::TryRecvError::Empty) => None,
+                Err(oneshot::TryRecvError::Disconnected) => Some(gone()),
+            },
+            State::Ready(v) => v.take(),
+        }
+    }
+
+    /// The result as a future on any runtime, for the shell's own compound operations
+    /// (which the blocking handles run with [`block_on`]).
+    pub(crate) fn settled(mut self) -> impl Future<Output = T> {
+        std::future::poll_fn(move |cx| self.poll_settled(cx))
+    }
+
+    pub(crate) fn poll_settled(&mut self, cx: &mut Context<'_>) -> Poll<T> {
+        match &mut self.state {
+            State::Waiting { rx, gone } => match Pin::new(rx).poll(cx) {
+                Poll::Ready(r) => Poll::Ready(r.unwrap_or_else(|_| gone())),
+                Poll::Pending => Poll::Pending,
+            },
+            State::Ready(v) => Poll::Ready(v.take().expect("Pending polled after it completed")),
+        }
+    }
+}
+
+impl<T, R: BlockingRuntime> Pending<T, R> {
     /// Blocks the thread until the result is known.
     ///
     /// # Panics
@@ -93,37 +130,18 @@ impl<T> Pending<T> {
             State::Ready(v) => v.take(),
         }
     }
-
-    /// The result if it is known, without waiting.
-    pub fn try_take(&mut self) -> Option<T> {
-        match &mut self.state {
-            State::Waiting { rx, gone } => match rx.try_recv() {
-                Ok(v) => Some(v),
-                Err(oneshot::TryRecvError::Empty) => None,
-                Err(oneshot::TryRecvError::Disconnected) => Some(gone()),
-            },
-            State::Ready(v) => v.take(),
-        }
-    }
 }
 
-impl<T> Future for Pending<T> {
+impl<T, R: AsyncRuntime> Future for Pending<T, R> {
     type Output = T;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         // Neither state is structurally pinned: the receiver is `Unpin` and the value moves out.
-        let this = self.get_mut();
-        match &mut this.state {
-            State::Waiting { rx, gone } => match Pin::new(rx).poll(cx) {
-                Poll::Ready(r) => Poll::Ready(r.unwrap_or_else(|_| gone())),
-                Poll::Pending => Poll::Pending,
-            },
-            State::Ready(v) => Poll::Ready(v.take().expect("Pending polled after it completed")),
-        }
+        self.get_mut().poll_settled(cx)
     }
 }
 
-impl<T> Unpin for Pending<T> {}
+impl<T, R> Unpin for Pending<T, R> {}
 
 /// Runs a future to its end on this thread, parking it between wake-ups: the blocking
 /// form of an async operation built from [`Pending`]s, with no executor.

@@ -1,7 +1,7 @@
 //! The producer handle: cloneable, usable from any task or thread.
 
 use crate::{
-    driver::{AsyncRuntime, Core, Handle, Runtime, Shared},
+    driver::{AsyncRuntime, BlockingRuntime, Core, Handle, Runtime, Shared},
     pending::{Complete, Pending},
     seed, unix_ms,
 };
@@ -18,11 +18,11 @@ use std::{
 };
 
 /// Resolves to a record's delivery result.
-pub type Delivery = Pending<Result<RecordMetadata, ProduceError>>;
+pub type Delivery<R> = Pending<Result<RecordMetadata, ProduceError>, R>;
 
 /// Resolves once every record of a [`Producer::send_batch`] has its result: how many were
 /// delivered, or the first error.
-pub type GroupDelivery = Pending<Result<usize, ProduceError>>;
+pub type GroupDelivery<R> = Pending<Result<usize, ProduceError>, R>;
 
 fn closed<T>() -> Result<T, ProduceError> {
     Err(ProduceError::Closed)
@@ -444,69 +444,10 @@ impl<R> Producer<R> {
     /// # Errors
     /// [`SendError::BufferFull`] without waiting for room; [`SendError::Invalid`] or
     /// [`SendError::Closed`] as the core reports them.
-    pub fn try_send_now(&self, record: Record<'_>) -> Result<Delivery, SendError> {
+    pub fn try_send_now(&self, record: Record<'_>) -> Result<Delivery<R>, SendError> {
         let (tx, delivery) = Pending::channel(closed);
         self.try_send(record, Token::One(tx), Instant::now())
             .map_err(|(e, _)| e)?;
-        Ok(delivery)
-    }
-
-    /// Buffers a record, blocking the thread up to `max.block.ms` for room, and returns its
-    /// delivery. For threads; async code uses [`send`](Self::send).
-    ///
-    /// # Errors
-    /// As [`send`](Self::send).
-    pub fn send_blocking(&self, record: Record<'_>) -> Result<Delivery, SendError> {
-        let (tx, delivery) = Pending::channel(closed);
-        self.send_token_blocking(record, Token::One(tx), &mut Instant::now())?;
-        Ok(delivery)
-    }
-
-    fn send_token_blocking(
-        &self,
-        record: Record<'_>,
-        mut token: Token,
-        now: &mut Instant,
-    ) -> Result<(), SendError> {
-        let mut deadline = None;
-        let mut room = None;
-        loop {
-            match self.try_send(record, token, *now) {
-                Ok(()) => return Ok(()),
-                Err((SendError::BufferFull, t)) => token = t,
-                Err((e, _)) => return Err(e),
-            }
-            // Listening costs an allocation and a lock: only once the buffer is full, and
-            // then before trying again, so room made in between is not missed.
-            let Some(room) = room.take() else {
-                room = Some(self.shared.ready.listen());
-                continue;
-            };
-            let until = *deadline.get_or_insert_with(|| Instant::now() + self.max_block);
-            let woken = room.wait_deadline(until).is_some();
-            *now = Instant::now();
-            if !woken && *now >= until {
-                return Err(SendError::BufferFull);
-            }
-        }
-    }
-
-    /// Sends many records, blocking for room as needed, with one result for all of them.
-    ///
-    /// # Errors
-    /// As [`send_batch`](Self::send_batch).
-    pub fn send_batch_blocking<'a>(
-        &self,
-        records: impl IntoIterator<Item = Record<'a>>,
-    ) -> Result<GroupDelivery, SendError> {
-        let (tx, delivery) = Pending::channel(closed);
-        let mut send = self.group_send(tx, records);
-        while let Some((room, until)) = self.advance(&mut send)? {
-            if room.wait_deadline(until).is_none() && Instant::now() >= until {
-                return Err(SendError::BufferFull);
-            }
-        }
-        drop(send);
         Ok(delivery)
     }
 
@@ -600,7 +541,7 @@ impl<R> Producer<R> {
         }
     }
 
-    fn wait_for(&self, close: bool) -> Pending<()> {
+    fn wait_for(&self, close: bool) -> Pending<(), R> {
         let (tx, done) = Pending::channel(|| ());
         let mut inner = self.shared.lock();
         if inner.closed {
@@ -619,13 +560,13 @@ impl<R> Producer<R> {
     }
 
     /// Sends everything buffered now; completes when every record sent before has its
-    /// delivery result. `.await` it, or [`wait`](Pending::wait) for it.
-    pub fn flush(&self) -> Pending<()> {
+    /// delivery result. `.await` it, or [`wait`](Pending::wait) for it on threads.
+    pub fn flush(&self) -> Pending<(), R> {
         self.wait_for(false)
     }
 
     /// Delivers what is buffered, then closes every connection and stops the driver.
-    pub fn close(&self) -> Pending<()> {
+    pub fn close(&self) -> Pending<(), R> {
         self.wait_for(true)
     }
 
@@ -652,7 +593,7 @@ impl<R> Producer<R> {
         &self,
         op: TxnOp,
         start: impl FnOnce(&mut kasio_core::Producer<Token>, Instant) -> TxnResult,
-    ) -> Pending<TxnResult> {
+    ) -> Pending<TxnResult, R> {
         let (tx, pending) = Pending::channel(|| Err(TxnError::Closed));
         let mut inner = self.shared.lock();
         if let Err(e) = start(&mut inner.core, Instant::now()) {
@@ -683,7 +624,7 @@ impl<R> Producer<R> {
     /// ```
     ///
     /// The result is [`TxnError::NotTransactional`] without a `transactional.id`.
-    pub fn init_transactions(&self) -> Pending<TxnResult> {
+    pub fn init_transactions(&self) -> Pending<TxnResult, R> {
         self.transact(TxnOp::Init, |c, now| c.init_transactions(now))
     }
 
@@ -701,7 +642,7 @@ impl<R> Producer<R> {
         &self,
         offsets: &[(&str, i32, i64)],
         group: GroupMetadata,
-    ) -> Pending<TxnResult> {
+    ) -> Pending<TxnResult, R> {
         self.transact(TxnOp::SendOffsets, |c, now| {
             c.send_offsets_to_transaction(offsets, group, now)
         })
@@ -709,15 +650,78 @@ impl<R> Producer<R> {
 
     /// Sends what is buffered and commits the open transaction: its records and offsets
     /// become visible together. An abortable error means: abort, then begin again.
-    pub fn commit_transaction(&self) -> Pending<TxnResult> {
+    pub fn commit_transaction(&self) -> Pending<TxnResult, R> {
         self.transact(TxnOp::Commit, |c, now| c.commit_transaction(now))
     }
 
     /// Aborts the open transaction: its records will never be read by read_committed
     /// consumers, and records not yet sent fail with
     /// [`ProduceError::TransactionAborted`].
-    pub fn abort_transaction(&self) -> Pending<TxnResult> {
+    pub fn abort_transaction(&self) -> Pending<TxnResult, R> {
         self.transact(TxnOp::Abort, |c, now| c.abort_transaction(now))
+    }
+}
+
+impl<R: BlockingRuntime> Producer<R> {
+    /// Buffers a record, blocking the thread up to `max.block.ms` for room, and returns its
+    /// delivery.
+    ///
+    /// # Errors
+    /// [`SendError::BufferFull`] if no room came within `max.block.ms`;
+    /// [`SendError::Invalid`] or [`SendError::Closed`] as the core reports them.
+    pub fn send_blocking(&self, record: Record<'_>) -> Result<Delivery<R>, SendError> {
+        let (tx, delivery) = Pending::channel(closed);
+        self.send_token_blocking(record, Token::One(tx), &mut Instant::now())?;
+        Ok(delivery)
+    }
+
+    fn send_token_blocking(
+        &self,
+        record: Record<'_>,
+        mut token: Token,
+        now: &mut Instant,
+    ) -> Result<(), SendError> {
+        let mut deadline = None;
+        let mut room = None;
+        loop {
+            match self.try_send(record, token, *now) {
+                Ok(()) => return Ok(()),
+                Err((SendError::BufferFull, t)) => token = t,
+                Err((e, _)) => return Err(e),
+            }
+            // Listening costs an allocation and a lock: only once the buffer is full, and
+            // then before trying again, so room made in between is not missed.
+            let Some(room) = room.take() else {
+                room = Some(self.shared.ready.listen());
+                continue;
+            };
+            let until = *deadline.get_or_insert_with(|| Instant::now() + self.max_block);
+            let woken = room.wait_deadline(until).is_some();
+            *now = Instant::now();
+            if !woken && *now >= until {
+                return Err(SendError::BufferFull);
+            }
+        }
+    }
+
+    /// Sends many records, blocking for room as needed, with one result for all of them.
+    ///
+    /// # Errors
+    /// As [`send_blocking`](Self::send_blocking), for the first record that could not be
+    /// buffered; the records before it are still sent and still counted.
+    pub fn send_batch_blocking<'a>(
+        &self,
+        records: impl IntoIterator<Item = Record<'a>>,
+    ) -> Result<GroupDelivery<R>, SendError> {
+        let (tx, delivery) = Pending::channel(closed);
+        let mut send = self.group_send(tx, records);
+        while let Some((room, until)) = self.advance(&mut send)? {
+            if room.wait_deadline(until).is_none() && Instant::now() >= until {
+                return Err(SendError::BufferFull);
+            }
+        }
+        drop(send);
+        Ok(delivery)
     }
 }
 
@@ -728,7 +732,7 @@ impl<R: AsyncRuntime> Producer<R> {
     /// # Errors
     /// [`SendError::BufferFull`] if no room came within `max.block.ms`;
     /// [`SendError::Invalid`] or [`SendError::Closed`] as the core reports them.
-    pub async fn send(&self, record: Record<'_>) -> Result<Delivery, SendError> {
+    pub async fn send(&self, record: Record<'_>) -> Result<Delivery<R>, SendError> {
         let (tx, delivery) = Pending::channel(closed);
         self.send_token(record, Token::One(tx), &mut Instant::now())
             .await?;
@@ -777,7 +781,7 @@ impl<R: AsyncRuntime> Producer<R> {
     pub async fn send_batch<'a>(
         &self,
         records: impl IntoIterator<Item = Record<'a>>,
-    ) -> Result<GroupDelivery, SendError> {
+    ) -> Result<GroupDelivery<R>, SendError> {
         let (tx, delivery) = Pending::channel(closed);
         let mut send = self.group_send(tx, records);
         while let Some((room, until)) = self.advance(&mut send)? {

@@ -2,7 +2,9 @@
 //! together, the consumed offsets committed inside the output transaction, and the
 //! transaction aborted (its reads read again) whenever it may not commit.
 
-use crate::{Consumer, Fetched, Producer, Runtime, pending::block_on};
+use crate::{
+    AsyncRuntime, BlockingRuntime, Consumer, Fetched, Producer, Runtime, pending::block_on,
+};
 use kasio_core::{Ended, Ending, ReadsState, TransactionReads, TxnError, TxnState};
 use std::{
     sync::{Arc, Mutex, MutexGuard},
@@ -97,35 +99,8 @@ impl<R: Runtime> TransactSession<R> {
         self.consumer.try_next().map(|f| self.take(f)).transpose()
     }
 
-    /// The next fetched batch or event, blocking the thread up to `timeout`; a batch opens
-    /// a transaction when none is open. For threads; async code uses `next`.
-    ///
-    /// # Errors
-    /// The producer's [`TxnError`] when it cannot begin a transaction.
-    pub fn poll(&self, timeout: Duration) -> Result<Option<Fetched>, TxnError> {
-        self.consumer
-            .poll(timeout)
-            .map(|f| self.take(f))
-            .transpose()
-    }
-
-    /// The next fetched batch or event, waiting for one; a batch opens a transaction when
-    /// none is open.
-    ///
-    /// # Errors
-    /// The producer's [`TxnError`] when it cannot begin a transaction.
-    pub async fn next(&self) -> Result<Fetched, TxnError> {
-        let fetched = self.consumer.next().await;
-        self.take(fetched)
-    }
-
-    /// Ends the open transaction as `how` asks, if it may: [`Ended::Committed`], or
-    /// [`Ended::Aborted`] with the partitions still assigned reading again from where it
-    /// began; [`Ended::Idle`] if none was open.
-    ///
-    /// # Errors
-    /// A fatal [`TxnError`] (the producer was fenced by a newer instance, say): close it.
-    pub async fn end(&self, how: Ending) -> Result<Ended, TxnError> {
+    /// Ends the open transaction as `how` asks, on any runtime.
+    async fn end_any(&self, how: Ending) -> Result<Ended, TxnError> {
         let (state, offsets) = {
             let reads = self.reads();
             (reads.state(), reads.offsets())
@@ -143,7 +118,7 @@ impl<R: Runtime> TransactSession<R> {
                 Err(e) => return Err(e),
             }
         }
-        self.producer.abort_transaction().await?;
+        self.producer.abort_transaction().settled().await?;
         let rewind = self.reads().aborted();
         for (topic, partition, offset) in rewind {
             // A partition no longer assigned starts from the group's committed offset
@@ -152,14 +127,6 @@ impl<R: Runtime> TransactSession<R> {
                 .seek(&topic, partition, kasio_core::Seek::Offset(offset));
         }
         Ok(Ended::Aborted)
-    }
-
-    /// [`end`](Self::end), blocking the thread until the transaction has ended.
-    ///
-    /// # Errors
-    /// As [`end`](Self::end).
-    pub fn end_blocking(&self, how: Ending) -> Result<Ended, TxnError> {
-        block_on(self.end(how))
     }
 
     /// The consumed offsets into the transaction, then the commit.
@@ -175,9 +142,10 @@ impl<R: Runtime> TransactSession<R> {
                 offsets.iter().map(|(t, p, o)| (&**t, *p, *o)).collect();
             self.producer
                 .send_offsets_to_transaction(&offsets, group)
+                .settled()
                 .await?;
         }
-        self.producer.commit_transaction().await
+        self.producer.commit_transaction().settled().await
     }
 
     /// Notes what was fetched, opening a transaction for a batch when none is open.
@@ -203,5 +171,51 @@ impl<R: Runtime> TransactSession<R> {
         self.reads
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl<R: AsyncRuntime> TransactSession<R> {
+    /// The next fetched batch or event, waiting for one; a batch opens a transaction when
+    /// none is open.
+    ///
+    /// # Errors
+    /// The producer's [`TxnError`] when it cannot begin a transaction.
+    pub async fn next(&self) -> Result<Fetched, TxnError> {
+        let fetched = self.consumer.next().await;
+        self.take(fetched)
+    }
+
+    /// Ends the open transaction as `how` asks, if it may: [`Ended::Committed`], or
+    /// [`Ended::Aborted`] with the partitions still assigned reading again from where it
+    /// began; [`Ended::Idle`] if none was open.
+    ///
+    /// # Errors
+    /// A fatal [`TxnError`] (the producer was fenced by a newer instance, say): close it.
+    pub async fn end(&self, how: Ending) -> Result<Ended, TxnError> {
+        self.end_any(how).await
+    }
+}
+
+impl<R: BlockingRuntime> TransactSession<R> {
+    /// The next fetched batch or event, blocking the thread up to `timeout`; a batch opens
+    /// a transaction when none is open.
+    ///
+    /// # Errors
+    /// The producer's [`TxnError`] when it cannot begin a transaction.
+    pub fn poll(&self, timeout: Duration) -> Result<Option<Fetched>, TxnError> {
+        self.consumer
+            .poll(timeout)
+            .map(|f| self.take(f))
+            .transpose()
+    }
+
+    /// Ends the open transaction as `how` asks, if it may, blocking the thread until it
+    /// has: [`Ended::Committed`], or [`Ended::Aborted`] with the partitions still assigned
+    /// reading again from where it began; [`Ended::Idle`] if none was open.
+    ///
+    /// # Errors
+    /// A fatal [`TxnError`] (the producer was fenced by a newer instance, say): close it.
+    pub fn end_blocking(&self, how: Ending) -> Result<Ended, TxnError> {
+        block_on(self.end_any(how))
     }
 }

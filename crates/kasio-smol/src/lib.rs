@@ -18,6 +18,14 @@ mod driver;
 pub use driver::Smol;
 pub use kasio_shell::types::*;
 
+/// A record's delivery result, to `.await`.
+pub type Delivery = kasio_shell::Delivery<Smol>;
+/// The result of a `send_batch`: how many records were delivered, or the first error.
+pub type GroupDelivery = kasio_shell::GroupDelivery<Smol>;
+/// A result the driver completes later (flush, close, transactions), to `.await`.
+pub type Pending<T> = kasio_shell::Pending<T, Smol>;
+/// An admin operation under way, to `.await`.
+pub type Call<T> = kasio_shell::Call<T, Smol>;
 /// A Kafka producer on smol; see [`kasio_shell::Producer`].
 pub type Producer = kasio_shell::Producer<Smol>;
 /// A Kafka consumer on smol; see [`kasio_shell::Consumer`].

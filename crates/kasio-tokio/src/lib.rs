@@ -17,6 +17,14 @@ mod driver;
 pub use driver::Tokio;
 pub use kasio_shell::types::*;
 
+/// A record's delivery result, to `.await`.
+pub type Delivery = kasio_shell::Delivery<Tokio>;
+/// The result of a `send_batch`: how many records were delivered, or the first error.
+pub type GroupDelivery = kasio_shell::GroupDelivery<Tokio>;
+/// A result the driver completes later (flush, close, transactions), to `.await`.
+pub type Pending<T> = kasio_shell::Pending<T, Tokio>;
+/// An admin operation under way, to `.await`.
+pub type Call<T> = kasio_shell::Call<T, Tokio>;
 /// A Kafka producer on tokio; see [`kasio_shell::Producer`].
 pub type Producer = kasio_shell::Producer<Tokio>;
 /// A Kafka consumer on tokio; see [`kasio_shell::Consumer`].
