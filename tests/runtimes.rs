@@ -375,7 +375,7 @@ async fn consumes_what_was_produced_through_dropped_connections<F: Flavor>() {
         ("max.partition.fetch.bytes", "4096"),
     ])
     .unwrap();
-    consumer.assign(&[("c", 0), ("c", 1), ("c", 2), ("c", 3)]);
+    consumer.assign([("c", 0), ("c", 1), ("c", 2), ("c", 3)]);
     for p in 0..4 {
         consumer.seek("c", p, Seek::Beginning);
     }
@@ -385,7 +385,7 @@ async fn consumes_what_was_produced_through_dropped_connections<F: Flavor>() {
         }
     })
     .await;
-    consumer.close();
+    F::wait(consumer.close()).await;
     assert_eq!(
         got,
         stored(&cluster, "c", 4),
@@ -446,7 +446,9 @@ async fn group_round<F: Flavor>(props: &[(String, String)], topic: &str, n: u64)
                 })
                 .unwrap();
                 if let Some(last) = last {
-                    m.commit(&[(&topic, partition, last + 1)]).unwrap();
+                    // Not waited for, as the Java client's commitAsync: the committed
+                    // offsets are checked below.
+                    drop(m.commit([(&topic, partition, last + 1)]));
                 }
             }
         }
@@ -482,9 +484,9 @@ async fn group_round<F: Flavor>(props: &[(String, String)], topic: &str, n: u64)
         }
     }
     for m in &members {
-        m.close();
+        F::wait(m.close()).await;
     }
-    admin.close();
+    F::wait(admin.close()).await;
 }
 
 /// `close` leaves the group after auto-committing what was handed out (as the Java client's
@@ -516,7 +518,7 @@ async fn close_leaves_the_group_after_committing<F: Flavor>() {
             b.for_each(|_| read += 1).unwrap();
         }
     }
-    first.close();
+    F::wait(first.close()).await;
     let second = member();
     let (mut assigned, mut again) = (0, 0);
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -540,7 +542,69 @@ async fn close_leaves_the_group_after_committing<F: Flavor>() {
         again, 0,
         "records read again after the first member's close"
     );
-    second.close();
+    F::wait(second.close()).await;
+    cluster.stop();
+}
+
+/// Two members of a new group share a one-partition topic: the member left without a
+/// partition commits its positions, and the commit resolves at once (nothing to commit);
+/// the owner's commit resolves once stored; a consumer without a group gets an error.
+async fn commits_resolve_with_or_without_partitions<F: Flavor>() {
+    let cluster = mock(1, "lonely", 1);
+    let props = vec![("bootstrap.servers".into(), cluster.bootstrap())];
+    let producer = Producer::<F::R>::from_properties(borrowed(&props)).unwrap();
+    produce::<F>(&producer, "lonely", 0..1000, |_| {}).await;
+    F::wait(producer.close()).await;
+    let member = || {
+        let c = Consumer::<F::R>::from_properties(borrowed(&props).chain([
+            ("group.id", "lonely-group"),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+        ]))
+        .unwrap();
+        c.subscribe(&["lonely"]).unwrap();
+        c
+    };
+    let (first, second) = (member(), member());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut read = 0;
+    while read < 1000 {
+        assert!(Instant::now() < deadline, "read {read}");
+        for m in [&first, &second] {
+            if let Some(Fetched::Batch(b)) = F::poll(m, Duration::from_millis(20)).await {
+                b.for_each(|_| read += 1).unwrap();
+            }
+        }
+    }
+    let (owner, idle) = if first.assignment().is_empty() {
+        (&second, &first)
+    } else {
+        (&first, &second)
+    };
+    assert!(idle.assignment().is_empty(), "one partition, two owners");
+    let started = Instant::now();
+    F::wait(idle.commit_positions()).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "a commit of nothing took {:?}",
+        started.elapsed()
+    );
+    F::wait(owner.commit_positions()).await.unwrap();
+    let admin = kasio_shell::Admin::<F::R>::from_properties(borrowed(&props)).unwrap();
+    let committed = F::call(admin.group_offsets("lonely-group")).await.unwrap();
+    assert_eq!(
+        committed.iter().map(|o| o.offset).collect::<Vec<_>>(),
+        vec![1000]
+    );
+    let loner = Consumer::<F::R>::from_properties(borrowed(&props)).unwrap();
+    assert_eq!(
+        F::wait(loner.commit([("lonely", 0, 5)])).await,
+        Err(kasio_shell::ConsumeError::NoGroup)
+    );
+    F::wait(first.close()).await;
+    F::wait(second.close()).await;
+    F::wait(loner.close()).await;
+    F::wait(admin.close()).await;
     cluster.stop();
 }
 
@@ -560,7 +624,7 @@ async fn dropped_handles_deliver_and_leave<F: Flavor>(props: &[(String, String)]
     drop(producer);
 
     let reader = Consumer::<F::R>::from_properties(borrowed(props)).unwrap();
-    reader.assign(&[(topic, 0), (topic, 1), (topic, 2)]);
+    reader.assign([(topic, 0), (topic, 1), (topic, 2)]);
     for p in 0..3 {
         reader.seek(topic, p, Seek::Beginning);
     }
@@ -584,7 +648,7 @@ async fn dropped_handles_deliver_and_leave<F: Flavor>(props: &[(String, String)]
         }
     }
     assert_eq!(seen, (0..N).collect());
-    reader.close();
+    F::wait(reader.close()).await;
 
     let group = format!("{topic}-group");
     let member = Consumer::<F::R>::from_properties(borrowed(props).chain([
@@ -619,7 +683,7 @@ async fn dropped_handles_deliver_and_leave<F: Flavor>(props: &[(String, String)]
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    admin.close();
+    F::wait(admin.close()).await;
 }
 
 async fn dropped_handles_deliver_and_leave_the_mock<F: Flavor>() {
@@ -639,7 +703,7 @@ async fn lab_dropped_handles<F: Flavor>() {
     assert!(created[0].error.is_none(), "{created:?}");
     dropped_handles_deliver_and_leave::<F>(&props, &topic).await;
     let _ = F::call(admin.delete_topics(&[TopicRef::Name(topic)])).await;
-    admin.close();
+    F::wait(admin.close()).await;
 }
 
 /// Transactions over two topics: the committed ones are read by read_committed, the
@@ -694,7 +758,7 @@ async fn transactions_are_all_or_nothing<F: Flavor>() {
             .flatten()
             .collect();
         got.sort_unstable();
-        consumer.close();
+        F::wait(consumer.close()).await;
         assert_eq!(got, want, "{topic}");
     }
     cluster.stop();
@@ -797,7 +861,7 @@ async fn copies_exactly_once_with_a_session<F: Flavor>() {
                     while second.in_group() {
                         let _ = F::poll(&second, Duration::from_millis(100)).await;
                     }
-                    second.close();
+                    F::wait(second.close()).await;
                 }
                 waits += 1;
                 assert!(
@@ -850,7 +914,7 @@ async fn copies_exactly_once_with_a_session<F: Flavor>() {
     }
     assert!(aborted >= 3, "{committed} committed, {aborted} aborted");
     assert!(doomed >= 1, "no transaction was doomed by the rebalance");
-    consumer.close();
+    F::wait(consumer.close()).await;
     F::wait(copier.close()).await;
 
     let reader = Consumer::<F::R>::from_properties([
@@ -858,7 +922,7 @@ async fn copies_exactly_once_with_a_session<F: Flavor>() {
         ("isolation.level", "read_committed"),
     ])
     .unwrap();
-    reader.assign(&[("dst", 0), ("dst", 1), ("dst", 2)]);
+    reader.assign([("dst", 0), ("dst", 1), ("dst", 2)]);
     for p in 0..3 {
         reader.seek("dst", p, Seek::Beginning);
     }
@@ -867,7 +931,7 @@ async fn copies_exactly_once_with_a_session<F: Flavor>() {
         .into_iter()
         .flatten()
         .collect();
-    reader.close();
+    F::wait(reader.close()).await;
     got.sort_unstable();
     assert_eq!(got, (0..N).collect::<Vec<_>>(), "every record exactly once");
     cluster.stop();
@@ -916,7 +980,7 @@ async fn admin_calls_survive_dropped_connections<F: Flavor>() {
         .await
         .unwrap();
     assert!(deleted[0].error.is_none());
-    admin.close();
+    F::wait(admin.close()).await;
     assert_eq!(
         F::call(admin.describe_cluster()).await.map(|_| ()),
         Err(AdminError::Closed)
@@ -972,18 +1036,18 @@ async fn lab_round_trip<F: Flavor>(listener: &str, mechanism: Option<&str>, n: u
     produce::<F>(&producer, &topic, 0..n, |_| {}).await;
     F::wait(producer.close()).await;
     let consumer = Consumer::<F::R>::from_properties(borrowed(&props)).unwrap();
-    consumer.assign(&[(&topic, 0), (&topic, 1), (&topic, 2)]);
+    consumer.assign([(&topic, 0), (&topic, 1), (&topic, 2)]);
     for p in 0..3 {
         consumer.seek(&topic, p, Seek::Beginning);
     }
     let got = read_to_end::<F>(&consumer, 3, |_| {}).await;
-    consumer.close();
+    F::wait(consumer.close()).await;
     assert_exactly_once_in_order(&got, n);
     let deleted = F::call(admin.delete_topics(&[TopicRef::Name(topic.clone())]))
         .await
         .unwrap();
     assert!(deleted[0].error.is_none(), "{deleted:?}");
-    admin.close();
+    F::wait(admin.close()).await;
 }
 
 async fn lab_plaintext<F: Flavor>() {
@@ -1000,7 +1064,7 @@ async fn lab_group<F: Flavor>() {
     assert!(created[0].error.is_none(), "{created:?}");
     group_round::<F>(&props, &topic, 20_000).await;
     let _ = F::call(admin.delete_topics(&[TopicRef::Name(topic)])).await;
-    admin.close();
+    F::wait(admin.close()).await;
 }
 
 async fn lab_every_listener_and_mechanism<F: Flavor>() {
@@ -1053,6 +1117,13 @@ macro_rules! suite {
             #[test]
             fn close_leaves_the_group_after_committing() {
                 <$flavor as Flavor>::block_on(super::close_leaves_the_group_after_committing::<
+                    $flavor,
+                >());
+            }
+
+            #[test]
+            fn commits_resolve_with_or_without_partitions() {
+                <$flavor as Flavor>::block_on(super::commits_resolve_with_or_without_partitions::<
                     $flavor,
                 >());
             }
@@ -1179,15 +1250,15 @@ async fn lab_transaction_timeout_on<F: Flavor>() {
         let mut consumer_props = props.clone();
         consumer_props.push(("isolation.level".into(), "read_committed".into()));
         let consumer = Consumer::<F::R>::from_properties(borrowed(&consumer_props)).unwrap();
-        consumer.assign(&[(&topic, 0)]);
+        consumer.assign([(&topic, 0)]);
         consumer.seek(&topic, 0, Seek::Beginning);
         let got = read_to_end::<F>(&consumer, 1, |_| {}).await;
-        consumer.close();
+        F::wait(consumer.close()).await;
         assert_eq!(got, vec![vec![3]]);
     }
     F::wait(producer.close()).await;
     let _ = F::call(admin.delete_topics(&[TopicRef::Name(topic)])).await;
-    admin.close();
+    F::wait(admin.close()).await;
 }
 
 #[test]
@@ -1272,7 +1343,7 @@ async fn lab_pattern_subscription_on<F: Flavor>(protocol: &str) {
         }
     }
     consumer.unsubscribe();
-    consumer.close();
+    F::wait(consumer.close()).await;
     let topics: BTreeSet<String> = got.iter().map(|(t, _)| t.clone()).collect();
     assert_eq!(
         topics,
@@ -1284,7 +1355,7 @@ async fn lab_pattern_subscription_on<F: Flavor>(protocol: &str) {
         .map(TopicRef::Name)
         .collect();
     let _ = F::call(admin.delete_topics(&refs)).await;
-    admin.close();
+    F::wait(admin.close()).await;
 }
 
 /// The topic names the suite makes hold `-` and alphanumerics only; dots are escaped.
@@ -1346,7 +1417,7 @@ async fn cluster_follower_fetching_on<F: Flavor>() {
         .map(|p| consumer.fetching_from(&topic, p))
         .collect();
     assert_eq!(from, vec![Some(2); PARTS as usize], "node 2 serves rack-2");
-    consumer.close();
+    F::wait(consumer.close()).await;
     F::wait(producer.close()).await;
     let _ = F::call(admin.delete_topics(&[TopicRef::Name(topic)])).await;
 }

@@ -17,7 +17,7 @@ use kafka_protocol::{
         RecordEncodeOptions, TimestampType as KpTimestampType,
     },
 };
-use kasio_proto::{
+use kasio::proto::{
     Decode, Encode, Uuid,
     compression::Compression,
     messages::{

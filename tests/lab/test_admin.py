@@ -323,7 +323,7 @@ def test_errors_are_one_line_and_exit_non_zero():
 
 def test_the_admin_demo_example_runs_against_kafka():
     demo = ROOT / "target" / "release" / "examples" / "admin_demo"
-    assert demo.exists(), f"build it first: cargo build --release -p kasio-tokio --examples ({demo})"
+    assert demo.exists(), f"build it first: cargo build --release -p kasio --all-features --examples ({demo})"
     run = subprocess.run([str(demo)], env={**os.environ, "KASIO_BOOTSTRAP": bootstrap()},
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]

@@ -25,7 +25,7 @@ def bootstrap():
 
 def example(name):
     path = EXAMPLES / name
-    assert path.exists(), f"build it first: cargo build --release -p kasio-blocking --examples ({path})"
+    assert path.exists(), f"build it first: cargo build --release -p kasio --all-features --examples ({path})"
     return str(path)
 
 

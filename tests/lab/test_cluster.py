@@ -98,7 +98,7 @@ def test_a_million_records_copied_exactly_once_through_kills_and_a_broker_restar
     bootstrap = os.environ["KASIO_LAB_PLAINTEXT"]
     assert os.environ.get("KASIO_LAB_NODES") == "3", "run with scripts/kafka cluster"
     copier = ROOT / "target" / "release" / "examples" / "exactly_once_copy"
-    assert copier.exists(), f"build it first: cargo build --release -p kasio-tokio --examples ({copier})"
+    assert copier.exists(), f"build it first: cargo build --release -p kasio --all-features --examples ({copier})"
     admin = AdminClient({"bootstrap.servers": bootstrap})
     source, sink = f"eos-in-{uuid.uuid4().hex[:6]}", f"eos-out-{uuid.uuid4().hex[:6]}"
     for f in admin.create_topics([NewTopic(source, 12, 3, config={"min.insync.replicas": "2"}),

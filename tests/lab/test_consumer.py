@@ -29,7 +29,7 @@ def create_topic(name, partitions):
 
 
 def kasio_read(topic, partitions, isolation="read_uncommitted"):
-    assert CONSUMER.exists(), f"build it first: cargo build --release -p kasio-tokio --examples ({CONSUMER})"
+    assert CONSUMER.exists(), f"build it first: cargo build --release -p kasio --all-features --examples ({CONSUMER})"
     run = subprocess.run([str(CONSUMER), bootstrap(), topic, str(partitions), isolation],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]

@@ -41,7 +41,7 @@ def produce(topic, start, end):
 def member(topic, group):
     """Starts a member writing to files: with pipes, a member whose output nobody reads
     would block, miss heartbeats and be expired from the group (and rightly so)."""
-    assert MEMBER.exists(), f"build it first: cargo build --release -p kasio-tokio --examples ({MEMBER})"
+    assert MEMBER.exists(), f"build it first: cargo build --release -p kasio --all-features --examples ({MEMBER})"
     out = tempfile.TemporaryFile(mode="w+")
     err = tempfile.TemporaryFile(mode="w+")
     # Idle longer than two heartbeat intervals (5 s each): partitions a member gives up

@@ -42,7 +42,7 @@ def java_partition(key: bytes) -> int:
 
 @pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4", "zstd"])
 def test_million_keyed_records_per_codec(codec):
-    assert PRODUCER.exists(), f"build it first: cargo build --release -p kasio-tokio --examples ({PRODUCER})"
+    assert PRODUCER.exists(), f"build it first: cargo build --release -p kasio --all-features --examples ({PRODUCER})"
     name = f"kasio-produce-{codec}-{uuid.uuid4().hex[:6]}"
     create_topic(name)
     started_ms = int(time.time() * 1000)

@@ -36,7 +36,7 @@ def topics(*partitions):
 
 
 def produce(*args, transactional_id=None):
-    assert PRODUCER.exists(), f"build it first: cargo build --release -p kasio-tokio --examples ({PRODUCER})"
+    assert PRODUCER.exists(), f"build it first: cargo build --release -p kasio --all-features --examples ({PRODUCER})"
     env = {**os.environ, "KASIO_TRANSACTIONAL_ID": transactional_id or f"lab-{uuid.uuid4().hex[:8]}"}
     return subprocess.run([str(PRODUCER), bootstrap(), *map(str, args)], env=env,
                           capture_output=True, text=True, timeout=120)
@@ -112,7 +112,7 @@ def test_a_copier_killed_and_restarted_copies_every_record_exactly_once():
     (SIGKILL, mid-transaction) and started again three times under the same
     transactional.id; librdkafka reading the output with read_committed finds every input
     record exactly once."""
-    assert COPIER.exists(), f"build it first: cargo build --release -p kasio-tokio --examples ({COPIER})"
+    assert COPIER.exists(), f"build it first: cargo build --release -p kasio --all-features --examples ({COPIER})"
     from confluent_kafka import Producer
     source, sink = topics(6, 3)
     n = 30000
@@ -168,7 +168,7 @@ def test_the_java_client_reads_kasio_transactions_and_kasio_reads_the_java_clien
 
     wrote = java("write", bootstrap(), theirs, 6, 100, 3)
     assert wrote.returncode == 0, wrote.stderr[-2000:]
-    assert CONSUMER.exists(), f"build it first: cargo build --release -p kasio-tokio --examples ({CONSUMER})"
+    assert CONSUMER.exists(), f"build it first: cargo build --release -p kasio --all-features --examples ({CONSUMER})"
     read = subprocess.run([str(CONSUMER), bootstrap(), theirs, "3", "read_committed"],
                           capture_output=True, text=True, timeout=120)
     assert read.returncode == 0, read.stderr[-2000:]

@@ -25,10 +25,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build()
     };
     let bytes = match client.as_str() {
-        "kasio" => tokio()?.block_on(kasio::<kasio_tokio::Tokio>(
+        "kasio" => tokio()?.block_on(kasio::<kasio::tokio::Tokio>(
             bootstrap, topic, partitions, count,
         ))?,
-        "kasio-smol" => smol::block_on(kasio::<kasio_smol::Smol>(
+        "kasio-smol" => smol::block_on(kasio::<kasio::smol::Smol>(
             bootstrap, topic, partitions, count,
         ))?,
         "kasio-blocking" => kasio_blocking(bootstrap, topic, partitions, count)?,
@@ -49,16 +49,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Every client counts the value bytes it was handed, so none can skip the records.
-async fn kasio<R: kasio_shell::Runtime>(
+async fn kasio<R: kasio::shell::AsyncRuntime>(
     bootstrap: &str,
     topic: &str,
     partitions: i32,
     count: u64,
 ) -> Result<u64, Box<dyn std::error::Error>> {
-    use kasio_shell::{Consumer, Fetched, Seek};
+    use kasio::shell::{Consumer, Fetched, Seek};
     let consumer = Consumer::<R>::from_properties([("bootstrap.servers", bootstrap)])?;
-    let assignment: Vec<(&str, i32)> = (0..partitions).map(|p| (topic, p)).collect();
-    consumer.assign(&assignment);
+    consumer.assign((0..partitions).map(|p| (topic, p)));
     for p in 0..partitions {
         consumer.seek(topic, p, Seek::Beginning);
     }
@@ -71,7 +70,7 @@ async fn kasio<R: kasio_shell::Runtime>(
             })?;
         }
     }
-    consumer.close();
+    consumer.close().await;
     Ok(bytes)
 }
 
@@ -81,10 +80,9 @@ fn kasio_blocking(
     partitions: i32,
     count: u64,
 ) -> Result<u64, Box<dyn std::error::Error>> {
-    use kasio_blocking::{Consumer, Fetched, Seek};
+    use kasio::{Fetched, Seek, blocking::Consumer};
     let consumer = Consumer::from_properties([("bootstrap.servers", bootstrap)])?;
-    let assignment: Vec<(&str, i32)> = (0..partitions).map(|p| (topic, p)).collect();
-    consumer.assign(&assignment);
+    consumer.assign((0..partitions).map(|p| (topic, p)));
     for p in 0..partitions {
         consumer.seek(topic, p, Seek::Beginning);
     }

@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .enable_all()
             .build()
     };
-    type OnTokio = kasio_tokio::Tokio;
+    type OnTokio = kasio::tokio::Tokio;
     match client.as_str() {
         "kasio" => tokio()?.block_on(kasio::<OnTokio>(
             bootstrap, topic, &values, codec, false, None,
@@ -58,10 +58,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             true,
             Some(ca()?),
         ))?,
-        "kasio-smol" => smol::block_on(kasio::<kasio_smol::Smol>(
+        "kasio-smol" => smol::block_on(kasio::<kasio::smol::Smol>(
             bootstrap, topic, &values, codec, false, None,
         ))?,
-        "kasio-smol-batch" => smol::block_on(kasio::<kasio_smol::Smol>(
+        "kasio-smol-batch" => smol::block_on(kasio::<kasio::smol::Smol>(
             bootstrap, topic, &values, codec, true, None,
         ))?,
         "kasio-blocking" => kasio_blocking(bootstrap, topic, &values, codec, false)?,
@@ -110,7 +110,7 @@ fn kasio_props(bootstrap: &str, codec: &str, ca: Option<&str>) -> Vec<(String, S
     props
 }
 
-async fn kasio<R: kasio_shell::AsyncRuntime>(
+async fn kasio<R: kasio::shell::AsyncRuntime>(
     bootstrap: &str,
     topic: &str,
     values: &[Vec<u8>],
@@ -119,7 +119,7 @@ async fn kasio<R: kasio_shell::AsyncRuntime>(
     ca: Option<String>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let props = kasio_props(bootstrap, codec, ca.as_deref());
-    let producer = kasio_shell::Producer::<R>::from_properties(
+    let producer = kasio::shell::Producer::<R>::from_properties(
         props.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     )?;
     if batches {
@@ -128,7 +128,7 @@ async fn kasio<R: kasio_shell::AsyncRuntime>(
         for chunk in values.chunks(1000) {
             let records = chunk
                 .iter()
-                .map(|v| kasio_shell::Record::new(topic).value(v));
+                .map(|v| kasio::shell::Record::new(topic).value(v));
             groups.push(producer.send_batch(records).await?);
         }
         for g in groups {
@@ -139,7 +139,7 @@ async fn kasio<R: kasio_shell::AsyncRuntime>(
         for v in values {
             deliveries.push(
                 producer
-                    .send(kasio_shell::Record::new(topic).value(v))
+                    .send(kasio::shell::Record::new(topic).value(v))
                     .await?,
             );
         }
@@ -159,7 +159,7 @@ fn kasio_blocking(
     batches: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let props = kasio_props(bootstrap, codec, None);
-    let producer = kasio_blocking::Producer::from_properties(
+    let producer = kasio::blocking::Producer::from_properties(
         props.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     )?;
     if batches {
@@ -167,7 +167,7 @@ fn kasio_blocking(
         for chunk in values.chunks(1000) {
             let records = chunk
                 .iter()
-                .map(|v| kasio_blocking::Record::new(topic).value(v));
+                .map(|v| kasio::Record::new(topic).value(v));
             groups.push(producer.send_batch(records)?);
         }
         for g in groups {
@@ -176,7 +176,7 @@ fn kasio_blocking(
     } else {
         let mut deliveries = Vec::with_capacity(values.len());
         for v in values {
-            deliveries.push(producer.send(kasio_blocking::Record::new(topic).value(v))?);
+            deliveries.push(producer.send(kasio::Record::new(topic).value(v))?);
         }
         for d in deliveries {
             d.wait()?;

@@ -1,16 +1,9 @@
 //! The blocking consumer: `poll` with a timeout, or iterate; dropping the last clone
 //! leaves the group and closes.
 
-use crate::Threads;
-use kasio_shell::{ConfigError, ConsumerConfig, Fetched};
-use std::{
-    ops::Deref,
-    sync::Arc,
-    time::{Duration, Instant},
-};
-
-/// How long closing waits for the coordinator to confirm that the member left.
-const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::{Commit, Threads};
+use kasio_shell::{ConfigError, ConsumeError, ConsumerConfig, Fetched, TopicPartitionOffset};
+use std::{ops::Deref, sync::Arc, time::Duration};
 
 /// A Kafka consumer driven by a thread of its own. It has every method of
 /// [`kasio_shell::Consumer`] (assign, subscribe, seek, commit, [`poll`](kasio_shell::Consumer::poll)
@@ -41,15 +34,7 @@ struct Leaving(kasio_shell::Consumer<Threads>);
 
 impl Drop for Leaving {
     fn drop(&mut self) {
-        let consumer = &self.0;
-        if consumer.in_group() {
-            consumer.unsubscribe();
-            let deadline = Instant::now() + LEAVE_TIMEOUT;
-            while consumer.in_group() && Instant::now() < deadline {
-                let _ = consumer.poll(Duration::from_millis(50));
-            }
-        }
-        consumer.close();
+        self.0.close().wait();
     }
 }
 
@@ -82,6 +67,42 @@ impl Consumer {
         Ok(Self {
             inner: Arc::new(Leaving(kasio_shell::Consumer::from_properties(props)?)),
         })
+    }
+
+    /// Commits offsets for the group and blocks until they are stored, as the Java
+    /// client's `commitSync`; each is the offset of the next record to read.
+    ///
+    /// # Errors
+    /// [`ConsumeError::NoGroup`] without a `group.id`; the coordinator's error;
+    /// [`ConsumeError::CommitTimeout`] after `default.api.timeout.ms`.
+    pub fn commit<O: Into<TopicPartitionOffset>>(
+        &self,
+        offsets: impl IntoIterator<Item = O>,
+    ) -> Result<(), ConsumeError> {
+        self.inner.0.commit(offsets).wait()
+    }
+
+    /// Commits offsets without waiting, as the Java client's `commitAsync`: the returned
+    /// [`Commit`] can be waited for later, or dropped.
+    pub fn commit_async<O: Into<TopicPartitionOffset>>(
+        &self,
+        offsets: impl IntoIterator<Item = O>,
+    ) -> Commit {
+        self.inner.0.commit(offsets)
+    }
+
+    /// Commits the position of every assigned partition and blocks until it is stored.
+    ///
+    /// # Errors
+    /// As [`commit`](Self::commit).
+    pub fn commit_positions(&self) -> Result<(), ConsumeError> {
+        self.inner.0.commit_positions().wait()
+    }
+
+    /// Leaves the group, if in one (with `enable.auto.commit`, committing what was handed
+    /// out first), and closes, blocking until done (at most 5 s for the coordinator).
+    pub fn close(&self) {
+        self.inner.0.close().wait();
     }
 
     /// An endless iterator of fetched batches and events, each waited for.

@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod admin;
 mod consumer;
 mod driver;
 mod producer;
@@ -33,15 +34,7 @@ pub type GroupDelivery = kasio_shell::GroupDelivery<Threads>;
 pub type Pending<T> = kasio_shell::Pending<T, Threads>;
 /// An admin operation under way, to [`wait`](kasio_shell::Call::wait) for.
 pub type Call<T> = kasio_shell::Call<T, Threads>;
+/// A commit's outcome, to [`wait`](kasio_shell::Pending::wait) for.
+pub type Commit = kasio_shell::Commit<Threads>;
 
-/// A Kafka admin client on a thread of its own; every call returns a [`Call`] to
-/// [`wait`](Call::wait) for. See [`kasio_shell::Admin`].
-///
-/// ```no_run
-/// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// let admin = kasio_blocking::Admin::from_properties([("bootstrap.servers", "localhost:9092")])?;
-/// let cluster = admin.describe_cluster().wait()?;
-/// println!("{} brokers", cluster.brokers.len());
-/// # Ok(()) }
-/// ```
-pub type Admin = kasio_shell::Admin<Threads>;
+pub use admin::Admin;

@@ -60,7 +60,7 @@ fn a_consumer_iterates_until_the_caller_stops() {
     producer.flush();
     let consumer =
         Consumer::from_properties([("bootstrap.servers", cluster.bootstrap().as_str())]).unwrap();
-    consumer.assign(&[("i", 0)]);
+    consumer.assign([("i", 0)]);
     consumer.seek("i", 0, Seek::Beginning);
     let mut next = 0;
     for fetched in &consumer {

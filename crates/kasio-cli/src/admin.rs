@@ -2,12 +2,12 @@
 
 use crate::{Command, output::Output, props};
 use clap::{Args, Subcommand};
-use kasio_core::{
+use kasio::tokio::Admin;
+use kasio::{
     AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, ApiError, ConfigChange,
     ConfigResource, IsolationLevel, NewTopic, OffsetSpec, PatternType, QuotaChange, QuotaFilter,
     QuotaMatch, ResourceType, ScramChange, ScramMechanism, TopicRef,
 };
-use kasio_tokio::Admin;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -361,12 +361,12 @@ pub(crate) async fn run(
 ) -> Result<(), String> {
     let admin = connect(props)?;
     let result = dispatch(cmd, &admin, out).await;
-    admin.close();
+    admin.close().await;
     result
 }
 
 async fn dispatch(cmd: Command, admin: &Admin, out: &Output) -> Result<(), String> {
-    let e = |e: kasio_core::AdminError| e.to_string();
+    let e = |e: kasio::AdminError| e.to_string();
     match cmd {
         Command::Cluster => {
             let c = admin.describe_cluster().await.map_err(e)?;
@@ -435,7 +435,7 @@ async fn dispatch(cmd: Command, admin: &Admin, out: &Output) -> Result<(), Strin
 }
 
 async fn topics(cmd: Topics, admin: &Admin, out: &Output) -> Result<(), String> {
-    let e = |e: kasio_core::AdminError| e.to_string();
+    let e = |e: kasio::AdminError| e.to_string();
     match cmd {
         Topics::List { internal } => {
             let ts = admin.list_topics(internal).await.map_err(e)?;
@@ -520,7 +520,7 @@ async fn topics(cmd: Topics, admin: &Admin, out: &Output) -> Result<(), String> 
                 topics
                     .iter()
                     .map(|t| {
-                        kasio_core::Uuid::parse(t)
+                        kasio::Uuid::parse(t)
                             .map(TopicRef::Id)
                             .ok_or_else(|| format!("{t:?} is not a topic id"))
                     })
@@ -544,7 +544,7 @@ async fn topics(cmd: Topics, admin: &Admin, out: &Output) -> Result<(), String> 
             offset,
         } => {
             let rs = admin
-                .delete_records(&[(&topic, partition, offset)])
+                .delete_records([(topic.as_str(), partition, offset)])
                 .await
                 .map_err(e)?;
             let value: Vec<Value> = rs
@@ -586,13 +586,12 @@ async fn topics(cmd: Topics, admin: &Admin, out: &Output) -> Result<(), String> 
                 .ok_or("no answer for the topic")?
                 .result
                 .map_err(|er| format!("{topic}: {er}"))?;
-            let specs: Vec<(&str, i32, OffsetSpec)> = t
+            let specs = t
                 .partitions
                 .iter()
-                .map(|p| (topic.as_str(), p.partition, at))
-                .collect();
+                .map(|p| ((topic.as_str(), p.partition), at));
             let rs = admin
-                .list_offsets(&specs, IsolationLevel::ReadUncommitted)
+                .list_offsets(specs, IsolationLevel::ReadUncommitted)
                 .await
                 .map_err(e)?;
             let value: Vec<Value> = rs
@@ -642,7 +641,7 @@ fn join(v: &[i32]) -> String {
         .join(",")
 }
 
-fn topic_results(rs: &[kasio_core::TopicResult], out: &Output) -> Result<(), String> {
+fn topic_results(rs: &[kasio::TopicResult], out: &Output) -> Result<(), String> {
     let value: Vec<Value> = rs
         .iter()
         .map(|r| match &r.error {
@@ -664,7 +663,7 @@ fn topic_results(rs: &[kasio_core::TopicResult], out: &Output) -> Result<(), Str
 }
 
 async fn configs(cmd: Configs, admin: &Admin, out: &Output) -> Result<(), String> {
-    let e = |e: kasio_core::AdminError| e.to_string();
+    let e = |e: kasio::AdminError| e.to_string();
     match cmd {
         Configs::Describe { resource, all } => {
             let r = resource.get()?;
@@ -677,8 +676,7 @@ async fn configs(cmd: Configs, admin: &Admin, out: &Output) -> Result<(), String
                         for c in entries {
                             let set = !matches!(
                                 c.source,
-                                kasio_core::ConfigSource::Default
-                                    | kasio_core::ConfigSource::StaticBroker
+                                kasio::ConfigSource::Default | kasio::ConfigSource::StaticBroker
                             );
                             value.push(json!({"name": c.name, "value": c.value, "source": format!("{:?}", c.source),
                                               "read_only": c.read_only, "sensitive": c.sensitive}));
@@ -742,7 +740,7 @@ async fn configs(cmd: Configs, admin: &Admin, out: &Output) -> Result<(), String
 }
 
 async fn groups(cmd: Groups, admin: &Admin, out: &Output) -> Result<(), String> {
-    let e = |e: kasio_core::AdminError| e.to_string();
+    let e = |e: kasio::AdminError| e.to_string();
     match cmd {
         Groups::List => {
             let gs = admin.list_groups().await.map_err(e)?;
@@ -896,7 +894,7 @@ async fn groups(cmd: Groups, admin: &Admin, out: &Output) -> Result<(), String> 
                     .await
                     .map_err(e)?
                     .into_iter()
-                    .map(|r| kasio_core::PartitionResult {
+                    .map(|r| kasio::PartitionResult {
                         topic: r.topic,
                         partition: r.partition,
                         result: r.result.map(|()| o),
@@ -951,7 +949,7 @@ async fn groups(cmd: Groups, admin: &Admin, out: &Output) -> Result<(), String> 
     }
 }
 
-fn named_results(rs: Vec<kasio_core::Named<()>>, out: &Output, what: &str) -> Result<(), String> {
+fn named_results(rs: Vec<kasio::Named<()>>, out: &Output, what: &str) -> Result<(), String> {
     let value: Vec<Value> = rs
         .iter()
         .map(|r| json!({"name": r.name, "error": r.result.as_ref().err().map(err)}))
@@ -1071,7 +1069,7 @@ const ACL_HEADERS: [&str; 6] = [
 ];
 
 async fn acls(cmd: Acls, admin: &Admin, out: &Output) -> Result<(), String> {
-    let e = |e: kasio_core::AdminError| e.to_string();
+    let e = |e: kasio::AdminError| e.to_string();
     match cmd {
         Acls::List(args) => {
             let acls = admin.describe_acls(&args.filter()?).await.map_err(e)?;
@@ -1144,7 +1142,7 @@ fn mechanism_name(m: ScramMechanism) -> &'static str {
 }
 
 async fn scram(cmd: Scram, admin: &Admin, out: &Output) -> Result<(), String> {
-    let e = |e: kasio_core::AdminError| e.to_string();
+    let e = |e: kasio::AdminError| e.to_string();
     match cmd {
         Scram::Describe { users } => {
             let names: Vec<&str> = users.iter().map(String::as_str).collect();
@@ -1203,7 +1201,7 @@ async fn scram(cmd: Scram, admin: &Admin, out: &Output) -> Result<(), String> {
 }
 
 async fn quotas(cmd: Quotas, admin: &Admin, out: &Output) -> Result<(), String> {
-    let e = |e: kasio_core::AdminError| e.to_string();
+    let e = |e: kasio::AdminError| e.to_string();
     match cmd {
         Quotas::Describe(entity) => {
             let filter: Vec<QuotaFilter> = entity

@@ -1,8 +1,8 @@
 //! Clients built from the command line's properties.
 
 use crate::props;
-use kasio_core::{AdminConfig, ConsumerConfig, ProducerConfig};
-use kasio_tokio::{Admin, Consumer, Producer};
+use kasio::tokio::{Admin, Consumer, Producer};
+use kasio::{AdminConfig, ConsumerConfig, ProducerConfig};
 use std::time::Duration;
 
 fn need_bootstrap(props: &[(String, String)]) -> Result<(), String> {
@@ -93,7 +93,7 @@ pub(crate) async fn partitions(admin: &Admin, topic: &str) -> Result<Vec<i32>, S
         match result {
             Ok(t) => return Ok(t.partitions.iter().map(|p| p.partition).collect()),
             Err(e)
-                if e.code == kasio_core::ErrorCode::UnknownTopicOrPartition
+                if e.code == kasio::ErrorCode::UnknownTopicOrPartition
                     && tokio::time::Instant::now() < deadline =>
             {
                 tokio::time::sleep(Duration::from_millis(200)).await;

@@ -2,9 +2,9 @@
 
 use crate::{clients, output::Output};
 use clap::Args;
-use kasio_core::{ConsumerEvent, Seek};
-use kasio_proto::records::RecordView;
-use kasio_tokio::Fetched;
+use kasio::Fetched;
+use kasio::RecordView;
+use kasio::{ConsumerEvent, Seek, TopicPartitionOffset};
 use serde_json::json;
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -161,7 +161,7 @@ pub(crate) async fn run(
     let seek = start(&args.offset)?;
     let admin = clients::helper_admin(props)?;
     let all = clients::partitions(&admin, &args.topic).await;
-    admin.close();
+    admin.close().await;
     let all = all?;
     let consumer = match &args.group {
         Some(group) => {
@@ -215,23 +215,21 @@ pub(crate) async fn run(
     if args.group.is_some() {
         leave(&args.topic, &consumer, &printed).await;
     }
-    consumer.close();
+    consumer.close().await;
     result
 }
 
 /// Commits the offset after the last record printed per partition, then leaves the group.
-async fn leave(topic: &str, consumer: &kasio_tokio::Consumer, printed: &BTreeMap<i32, i64>) {
-    let offsets: Vec<(&str, i32, i64)> = printed.iter().map(|(&p, &o)| (topic, p, o + 1)).collect();
+async fn leave(topic: &str, consumer: &kasio::tokio::Consumer, printed: &BTreeMap<i32, i64>) {
+    let offsets: Vec<TopicPartitionOffset> = printed
+        .iter()
+        .map(|(&p, &o)| TopicPartitionOffset::new(topic, p, o + 1))
+        .collect();
     let wait = tokio::time::Instant::now() + Duration::from_secs(5);
-    if !offsets.is_empty() && consumer.commit(&offsets).is_ok() {
-        while let Ok(next) = tokio::time::timeout_at(wait, consumer.next()).await {
-            if let Fetched::Event(ConsumerEvent::Committed { error, .. }) = next {
-                if let Some(e) = error {
-                    eprintln!("kasio: commit failed: {e}");
-                }
-                break;
-            }
-        }
+    match tokio::time::timeout_at(wait, consumer.commit(offsets)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("kasio: commit failed: {e}"),
+        Err(_) => eprintln!("kasio: the commit was not answered within 5 s"),
     }
     consumer.unsubscribe();
     while consumer.in_group() && tokio::time::Instant::now() < wait {
@@ -247,7 +245,7 @@ fn gone(e: &std::io::Error) -> bool {
 async fn read(
     args: &ConsumeArgs,
     pieces: &[Piece],
-    consumer: &kasio_tokio::Consumer,
+    consumer: &kasio::tokio::Consumer,
     out: &Output,
     mut assigned: BTreeSet<i32>,
     printed: &mut BTreeMap<i32, i64>,
@@ -306,16 +304,16 @@ async fn read(
                 assigned.extend(
                     partitions
                         .iter()
-                        .filter(|(t, _)| *t == topic)
-                        .map(|(_, p)| *p),
+                        .filter(|tp| tp.topic == topic)
+                        .map(|tp| tp.partition),
                 );
             }
             Fetched::Event(
                 ConsumerEvent::Revoked { partitions } | ConsumerEvent::Lost { partitions },
             ) => {
-                for (_, p) in &partitions {
-                    assigned.remove(p);
-                    ended.remove(p);
+                for tp in &partitions {
+                    assigned.remove(&tp.partition);
+                    ended.remove(&tp.partition);
                 }
             }
             Fetched::Event(ConsumerEvent::GroupError { error }) => {
@@ -338,7 +336,8 @@ async fn read(
                 .iter()
                 .map(|(&p, &o)| (args.topic.as_str(), p, o + 1))
                 .collect();
-            let _ = consumer.commit(&offsets);
+            // Not waited for (the Java client's commitAsync): the commit on leaving is.
+            drop(consumer.commit(&offsets));
         }
     }
     match w.flush() {

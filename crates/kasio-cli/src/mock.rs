@@ -1,7 +1,7 @@
 //! `kasio mock`: the in-memory kasio-mock cluster, standalone.
 
 use clap::Args;
-use kasio_mock::{ClusterConfig, MockCluster};
+use kasio::mock::{ClusterConfig, MockCluster};
 use std::net::{SocketAddr, ToSocketAddrs};
 
 #[derive(Args, Debug)]

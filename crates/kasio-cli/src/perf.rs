@@ -3,8 +3,8 @@
 
 use crate::{clients, latency::Latencies, output::Output, progress::Progress};
 use clap::{Args, Subcommand};
-use kasio_core::{ConsumerEvent, Record, Seek};
-use kasio_tokio::Fetched;
+use kasio::Fetched;
+use kasio::{ConsumerEvent, Record, Seek};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -57,7 +57,7 @@ async fn produce(
 ) -> Result<(), String> {
     let admin = clients::helper_admin(props)?;
     let partitions = clients::partitions(&admin, &args.topic).await;
-    admin.close();
+    admin.close().await;
     partitions?;
     let producer = clients::producer(props, &[])?;
     // A value that does not compress to nothing: a fixed pseudo-random pattern.
@@ -69,7 +69,7 @@ async fn produce(
             Some(b'a' + (*s % 26) as u8)
         })
         .collect();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, kasio_tokio::Delivery)>(65_536);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, kasio::tokio::Delivery)>(65_536);
     let waiter = tokio::spawn(async move {
         let mut latencies = Vec::new();
         let mut first_error = None;
@@ -149,7 +149,7 @@ async fn consume(
 ) -> Result<(), String> {
     let admin = clients::helper_admin(props)?;
     let partitions = clients::partitions(&admin, &args.topic).await;
-    admin.close();
+    admin.close().await;
     let partitions = partitions?;
     let consumer = clients::consumer(props, &[])?;
     let assignment: Vec<(&str, i32)> = partitions
@@ -188,7 +188,7 @@ async fn consume(
     }
     let took = start.elapsed();
     bar.finish(records);
-    consumer.close();
+    consumer.close().await;
     let secs = took.as_secs_f64();
     let mb = bytes as f64 / (1024.0 * 1024.0);
     if out.is_json() {

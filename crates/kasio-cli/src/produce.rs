@@ -2,7 +2,7 @@
 
 use crate::{clients, output::Output};
 use clap::Args;
-use kasio_core::{ProduceError, Record};
+use kasio::{ProduceError, Record};
 use serde_json::Value;
 use std::io::BufRead;
 
@@ -101,7 +101,7 @@ pub(crate) async fn run(
     // An unknown topic fails at once, not after max.block.ms.
     let admin = clients::helper_admin(props)?;
     let partitions = clients::partitions(&admin, &args.topic).await;
-    admin.close();
+    admin.close().await;
     let partitions = partitions?;
     if let Some(p) = args.partition
         && !partitions.contains(&p)
@@ -109,7 +109,7 @@ pub(crate) async fn run(
         return Err(format!("topic {} has no partition {p}", args.topic));
     }
     let producer = clients::producer(props, &[])?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<kasio_tokio::Delivery>(65_536);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<kasio::tokio::Delivery>(65_536);
     let waiter = tokio::spawn(async move {
         let (mut ok, mut failed, mut first): (u64, u64, Option<ProduceError>) = (0, 0, None);
         while let Some(d) = rx.recv().await {

@@ -4,9 +4,9 @@
 
 use crate::{clients, latency::Latencies, output::Output, progress::Progress, props};
 use clap::Args;
-use kasio_core::{ConsumerEvent, NewTopic, Record, partitioner::key_partition};
-use kasio_mock::{ClusterConfig, MockCluster};
-use kasio_tokio::Fetched;
+use kasio::Fetched;
+use kasio::mock::{ClusterConfig, MockCluster};
+use kasio::{ConsumerEvent, NewTopic, Record, core::partitioner::key_partition};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -61,7 +61,7 @@ async fn tour(
         .await
         .map_err(|e| e.to_string())?;
     if let Some(e) = created.first().and_then(|r| r.error.as_ref()) {
-        admin.close();
+        admin.close().await;
         return Err(format!("creating {topic}: {e}"));
     }
     // A real cluster publishes a new topic to its brokers a moment later.
@@ -72,7 +72,7 @@ async fn tour(
         < PARTITIONS as usize
     {
         if Instant::now() > deadline {
-            admin.close();
+            admin.close().await;
             return Err(format!("{topic} did not appear in the cluster's metadata"));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -88,14 +88,14 @@ async fn tour(
         ],
     )?;
     eprintln!("producing {count} keyed records (acks=all, idempotent, lz4) to {topic}");
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, kasio_tokio::Delivery)>(65_536);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, kasio::tokio::Delivery)>(65_536);
     let waiter = tokio::spawn(async move {
         let mut latencies = Vec::new();
         while let Some((sent, delivery)) = rx.recv().await {
             delivery.await?;
             latencies.push(sent.elapsed());
         }
-        Ok::<_, kasio_core::ProduceError>(latencies)
+        Ok::<_, kasio::ProduceError>(latencies)
     });
     let mut bar = Progress::new("produce", count);
     let start = Instant::now();
@@ -195,18 +195,15 @@ async fn tour(
     }
     let consumed = start.elapsed();
     bar.finish(got);
-    let _ = consumer.commit_positions();
-    consumer.unsubscribe();
-    let leave = Instant::now() + Duration::from_secs(5);
-    while consumer.in_group() && Instant::now() < leave {
-        let _ = tokio::time::timeout(Duration::from_millis(100), consumer.next()).await;
+    if let Err(e) = consumer.commit_positions().await {
+        eprintln!("kasio: commit failed: {e}");
     }
-    consumer.close();
+    consumer.close().await;
     let _ = admin.delete_groups(&[&group]).await;
     let _ = admin
-        .delete_topics(&[kasio_core::TopicRef::Name(topic.clone())])
+        .delete_topics(&[kasio::TopicRef::Name(topic.clone())])
         .await;
-    admin.close();
+    admin.close().await;
 
     let verified = missing_key == 0 && twice == 0 && strays == 0 && got == count;
     if out.is_json() {

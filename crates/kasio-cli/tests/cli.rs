@@ -2,7 +2,7 @@
 //! checked against the cluster's state, and one-line errors.
 #![allow(clippy::unwrap_used)]
 
-use kasio_mock::{ClusterConfig, MockCluster};
+use kasio::mock::{ClusterConfig, MockCluster};
 use serde_json::Value;
 use std::process::{Command, Output};
 

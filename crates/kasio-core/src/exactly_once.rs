@@ -51,7 +51,7 @@ pub enum Ended {
 /// let mut reads = TransactionReads::default();
 /// assert_eq!(reads.state(), ReadsState::Idle);
 /// // Outside a transaction a rebalance costs nothing...
-/// reads.on_event(&ConsumerEvent::Revoked { partitions: vec![("in".into(), 0)] });
+/// reads.on_event(&ConsumerEvent::Revoked { partitions: vec![("in", 0).into()] });
 /// assert_eq!(reads.state(), ReadsState::Idle);
 /// assert!(reads.offsets().is_empty());
 /// ```
@@ -177,13 +177,13 @@ mod tests {
     fn partitions_moving_mid_transaction_doom_it() {
         let mut reads = TransactionReads::default();
         let revoked = ConsumerEvent::Revoked {
-            partitions: vec![("in".into(), 0)],
+            partitions: vec![("in", 0).into()],
         };
         let lost = ConsumerEvent::Lost {
-            partitions: vec![("in".into(), 1)],
+            partitions: vec![("in", 1).into()],
         };
         let assigned = ConsumerEvent::Assigned {
-            partitions: vec![("in".into(), 3)],
+            partitions: vec![("in", 3).into()],
         };
         assert!(!reads.on_event(&revoked));
         reads.read(&batch("in", 0, 0, 1, 0));

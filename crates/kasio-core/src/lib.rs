@@ -28,6 +28,7 @@ pub mod partitioner;
 mod producer;
 mod rng;
 mod security;
+mod topic_partition;
 
 pub use admin::{
     AclBinding, AclFilter, AclOperation, AclPermission, Admin, AdminConfig, AdminError, AdminEvent,
@@ -41,8 +42,9 @@ pub use admin::{
 pub use config::{Acks, BrokerAddress, ConfigError, ProducerConfig, parse_bootstrap};
 pub use conn::{CloseReason, ConnId, ConnectAction, Transmit};
 pub use consumer::{
-    Assignor, ConsumeError, Consumer, ConsumerConfig, ConsumerEvent, FetchedBatch, GroupProtocol,
-    GroupSubscription, IsolationLevel, MemberState, OffsetReset, PartitionAssignor, Seek,
+    Assignor, CommitId, CommitOutcome, ConsumeError, Consumer, ConsumerConfig, ConsumerEvent,
+    ConsumerRecord, FetchedBatch, FetchedRecords, GroupProtocol, GroupSubscription, IsolationLevel,
+    MemberState, OffsetReset, PartitionAssignor, Seek,
 };
 pub use exactly_once::{Ended, Ending, ReadsState, TransactionReads};
 pub use kasio_proto::{ErrorCode, Uuid, compression::Compression};
@@ -54,3 +56,4 @@ pub use security::{
     SaslMechanism, Secret, SecurityConfig, SecurityError, SecurityErrorKind, SecurityProtocol,
     sasl::TokenProvider,
 };
+pub use topic_partition::{TopicPartition, TopicPartitionOffset};

@@ -3,7 +3,7 @@
 
 mod pair;
 
-use kasio_core::{ConsumeError, ConsumerEvent, ErrorCode, Record, Seek};
+use kasio_core::{CommitOutcome, ConsumeError, ConsumerEvent, ErrorCode, Record, Seek};
 use kasio_mock::Fault;
 use kasio_proto::ApiKey;
 use pair::Pair;
@@ -208,11 +208,65 @@ fn fetch_faults_and_leader_moves_lose_and_repeat_nothing() {
     check_matches_log(&pair, &[0; 6]);
 }
 
-fn committed_events(pair: &Pair) -> Vec<&ConsumerEvent> {
-    pair.consumer_events
-        .iter()
-        .filter(|e| matches!(e, ConsumerEvent::Committed { .. }))
-        .collect()
+fn committed_events(pair: &Pair) -> Vec<&CommitOutcome> {
+    pair.commits.iter().collect()
+}
+
+#[test]
+fn a_commit_with_nothing_to_commit_ends_at_once() {
+    let mut pair = filled(100, 6);
+    pair.add_consumer(|c| {
+        c.set("group.id", "idle").unwrap();
+    });
+    let now = pair.now;
+    let consumer = pair.consumer.as_mut().unwrap();
+    // No partitions yet: nothing to commit, so no request and no wait.
+    let id = consumer.commit_positions(now).unwrap();
+    let outcome = consumer.poll_commit().unwrap();
+    assert_eq!(
+        (outcome.id, outcome.offsets.len(), outcome.error),
+        (id, 0, None)
+    );
+    let id = consumer.commit(&[], now).unwrap();
+    assert_eq!(consumer.poll_commit().map(|o| o.id), Some(id));
+    // Without a group there is nothing to commit to: an error at once.
+    pair.add_consumer(|_| {});
+    let consumer = pair.consumer.as_mut().unwrap();
+    assert_eq!(consumer.commit(&[], now), Err(ConsumeError::NoGroup));
+}
+
+#[test]
+fn a_commit_the_coordinator_never_stores_ends_after_default_api_timeout() {
+    let mut pair = filled(100, 6);
+    pair.add_consumer(|c| {
+        c.set("group.id", "stuck").unwrap();
+        c.set("default.api.timeout.ms", "3000").unwrap();
+    });
+    // The coordinator answers every commit with a retriable error.
+    pair.cluster.inject(Fault::FailNext {
+        api: ApiKey::OffsetCommit,
+        count: 1_000_000,
+        error: ErrorCode::CoordinatorLoadInProgress,
+    });
+    let now = pair.now;
+    let id = pair
+        .consumer
+        .as_mut()
+        .unwrap()
+        .commit(&[(TOPIC, 0, 5)], now)
+        .unwrap();
+    pair.run_until(Duration::from_secs(10), |p| !p.commits.is_empty());
+    let outcome = &pair.commits[0];
+    assert_eq!(outcome.id, id);
+    assert_eq!(
+        outcome.error,
+        Some(ConsumeError::CommitTimeout(Duration::from_secs(3)))
+    );
+    let waited = pair.now.duration_since(now);
+    assert!(
+        waited >= Duration::from_secs(3) && waited < Duration::from_secs(4),
+        "ended after {waited:?}"
+    );
 }
 
 #[test]
@@ -246,7 +300,7 @@ fn committed_offsets_are_where_the_next_consumer_of_the_group_starts() {
     pair.run_until(Duration::from_secs(10), |p| !committed_events(p).is_empty());
     assert!(matches!(
         committed_events(&pair)[0],
-        ConsumerEvent::Committed { error: None, offsets } if offsets.len() == 6
+        CommitOutcome { error: None, offsets, .. } if offsets.len() == 6
     ));
     // A new consumer of the group starts at 5 on every partition.
     pair.fetched.clear();
@@ -738,11 +792,15 @@ fn owned(events: &[ConsumerEvent]) -> std::collections::BTreeSet<(String, i32)> 
     for e in events {
         match e {
             ConsumerEvent::Assigned { partitions } => {
-                owned.extend(partitions.iter().map(|(t, p)| (t.to_string(), *p)));
+                owned.extend(
+                    partitions
+                        .iter()
+                        .map(|tp| (tp.topic.to_string(), tp.partition)),
+                );
             }
             ConsumerEvent::Revoked { partitions } | ConsumerEvent::Lost { partitions } => {
-                for (t, p) in partitions {
-                    owned.remove(&(t.to_string(), *p));
+                for tp in partitions {
+                    owned.remove(&(tp.topic.to_string(), tp.partition));
                 }
             }
             _ => {}
@@ -761,7 +819,7 @@ fn handed(events: &[ConsumerEvent], assigned: bool) -> Vec<(String, i32)> {
             _ => None,
         })
         .flatten()
-        .map(|(t, p)| (t.to_string(), *p))
+        .map(|tp| (tp.topic.to_string(), tp.partition))
         .collect()
 }
 
@@ -1317,13 +1375,13 @@ impl Listener {
                 if let ConsumerEvent::Revoking { partitions } = e {
                     let offsets: Vec<(&str, i32, i64)> = partitions
                         .iter()
-                        .filter_map(|(t, p)| {
+                        .filter_map(|tp| {
                             let next = fetched
                                 .iter()
-                                .filter(|b| b.partition == *p)
+                                .filter(|b| b.partition == tp.partition)
                                 .map(kasio_core::FetchedBatch::next_offset)
                                 .max()?;
-                            Some((t.as_ref(), *p, next))
+                            Some((tp.topic.as_ref(), tp.partition, next))
                         })
                         .collect();
                     consumer.commit(&offsets, now).unwrap();
@@ -1413,14 +1471,16 @@ fn held_revocations_let_a_manual_commit_member_read_everything_exactly_once() {
                 (6000, 6000),
                 "{name} seed {seed}: (records read, distinct ones): every record exactly once"
             );
-            for events in [&pair.consumer_events, &pair.more[0].events] {
+            for (events, commits) in [
+                (&pair.consumer_events, &pair.commits),
+                (&pair.more[0].events, &pair.more[0].commits),
+            ] {
                 assert!(
-                    !events.iter().any(|e| matches!(
-                        e,
-                        ConsumerEvent::Committed { error: Some(_), .. }
-                            | ConsumerEvent::Lost { .. }
-                    )),
-                    "{name}: {events:?}"
+                    !events
+                        .iter()
+                        .any(|e| matches!(e, ConsumerEvent::Lost { .. }))
+                        && !commits.iter().any(|c| c.error.is_some()),
+                    "{name}: {events:?} {commits:?}"
                 );
             }
         }

@@ -70,10 +70,10 @@ pub mod messages {
     pub use crate::generated::*;
 }
 
-/// The README's examples, compiled and run as doctests.
+/// The codec example of docs/ARCHITECTURE.md, compiled and run as a doctest.
 #[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;
+#[doc = include_str!("../../../docs/ARCHITECTURE.md")]
+struct ArchitectureDoctests;
 
 #[cfg(test)]
 mod tests {

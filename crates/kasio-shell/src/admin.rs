@@ -2,6 +2,7 @@
 
 use crate::{
     driver::{AsyncRuntime, BlockingRuntime, Core, Handle, Runtime, Shared},
+    names,
     pending::{Complete, Pending, block_on},
     seed,
 };
@@ -11,8 +12,8 @@ use kasio_core::{
     ClusterDescription, CommittedOffset, ConfigChange, ConfigError, ConfigResource,
     GroupDescription, GroupListing, IsolationLevel, ListedOffset, Named, NewTopic, OffsetSpec,
     OpId, PartitionLag, PartitionResult, QuotaChange, QuotaEntry, QuotaFilter, ResourceConfigs,
-    ResourceResult, ScramChange, ScramCredential, TopicDescription, TopicListing, TopicRef,
-    TopicResult,
+    ResourceResult, ScramChange, ScramCredential, TopicDescription, TopicListing, TopicPartition,
+    TopicPartitionOffset, TopicRef, TopicResult,
 };
 use std::{
     collections::HashMap,
@@ -273,12 +274,13 @@ impl<R> Admin<R> {
     /// Deletes the records before each offset; each result is the new low watermark.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn delete_records(
+    pub fn delete_records<O: Into<TopicPartitionOffset>>(
         &self,
-        before: &[(&str, i32, i64)],
+        before: impl IntoIterator<Item = O>,
     ) -> Call<Vec<PartitionResult<i64>>, R> {
+        let before = names::offsets(before);
         output!(
-            self.run(|c, now| c.delete_records(before, now)),
+            self.run(|c, now| c.delete_records(&names::triples(&before), now)),
             PartitionOffsets
         )
     }
@@ -286,13 +288,19 @@ impl<R> Admin<R> {
     /// Looks up partition offsets.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn list_offsets(
+    pub fn list_offsets<P: Into<TopicPartition>>(
         &self,
-        specs: &[(&str, i32, OffsetSpec)],
+        specs: impl IntoIterator<Item = (P, OffsetSpec)>,
         isolation: IsolationLevel,
     ) -> Call<Vec<PartitionResult<ListedOffset>>, R> {
+        let specs: Vec<(TopicPartition, OffsetSpec)> =
+            specs.into_iter().map(|(p, s)| (p.into(), s)).collect();
+        let specs: Vec<(&str, i32, OffsetSpec)> = specs
+            .iter()
+            .map(|(tp, s)| (&*tp.topic, tp.partition, *s))
+            .collect();
         output!(
-            self.run(|c, now| c.list_offsets(specs, isolation, now)),
+            self.run(|c, now| c.list_offsets(&specs, isolation, now)),
             Offsets
         )
     }
@@ -358,13 +366,14 @@ impl<R> Admin<R> {
     /// Sets the group's committed offsets.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn alter_group_offsets(
+    pub fn alter_group_offsets<O: Into<TopicPartitionOffset>>(
         &self,
         group: &str,
-        offsets: &[(&str, i32, i64)],
+        offsets: impl IntoIterator<Item = O>,
     ) -> Call<Vec<PartitionResult<()>>, R> {
+        let offsets = names::offsets(offsets);
         output!(
-            self.run(|c, now| c.alter_group_offsets(group, offsets, now)),
+            self.run(|c, now| c.alter_group_offsets(group, &names::triples(&offsets), now)),
             PartitionResults
         )
     }
@@ -373,14 +382,15 @@ impl<R> Admin<R> {
     /// offset (every committed partition when `partitions` is empty).
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn reset_group_offsets(
+    pub fn reset_group_offsets<P: Into<TopicPartition>>(
         &self,
         group: &str,
-        partitions: &[(&str, i32)],
+        partitions: impl IntoIterator<Item = P>,
         to: OffsetSpec,
     ) -> Call<Vec<PartitionResult<i64>>, R> {
+        let partitions = names::partitions(partitions);
         output!(
-            self.run(|c, now| c.reset_group_offsets(group, partitions, to, now)),
+            self.run(|c, now| c.reset_group_offsets(group, &names::pairs(&partitions), to, now)),
             PartitionOffsets
         )
     }
@@ -388,13 +398,14 @@ impl<R> Admin<R> {
     /// Deletes the group's committed offsets of some partitions.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn delete_group_offsets(
+    pub fn delete_group_offsets<P: Into<TopicPartition>>(
         &self,
         group: &str,
-        partitions: &[(&str, i32)],
+        partitions: impl IntoIterator<Item = P>,
     ) -> Call<Vec<PartitionResult<()>>, R> {
+        let partitions = names::partitions(partitions);
         output!(
-            self.run(|c, now| c.delete_group_offsets(group, partitions, now)),
+            self.run(|c, now| c.delete_group_offsets(group, &names::pairs(&partitions), now)),
             PartitionResults
         )
     }
@@ -481,12 +492,15 @@ impl<R> Admin<R> {
         )
     }
 
-    /// Fails the operations still running and stops the driver.
-    pub fn close(&self) {
+    /// Fails the operations still running and stops the driver; completes once it has
+    /// stopped. `.await` it, or [`wait`](Pending::wait) for it on threads.
+    pub fn close(&self) -> Pending<(), R> {
         let mut inner = self.shared.lock();
         inner.core.close(Instant::now());
         inner.closing = true;
         drop(inner);
+        let done = self.shared.finished();
         self.shared.wake();
+        done
     }
 }

@@ -2,28 +2,49 @@
 
 use crate::{
     driver::{AsyncRuntime, BlockingRuntime, Core, Handle, Runtime, Shared},
+    names,
+    pending::{Complete, Pending},
     seed,
 };
 use event_listener::{Event, Listener};
-use kasio_core::{ConfigError, ConsumeError, ConsumerConfig, ConsumerEvent, FetchedBatch, Seek};
+use kasio_core::{
+    CommitId, ConfigError, ConsumeError, ConsumerConfig, ConsumerEvent, FetchedBatch, Seek,
+    TopicPartition, TopicPartitionOffset,
+};
 use std::{
+    collections::HashMap,
     marker::PhantomData,
     sync::Arc,
     time::{Duration, Instant},
 };
 
+/// The outcome of a commit: `.await` it on an async runtime, or
+/// [`wait`](Pending::wait) for it on threads. The commit is sent whether or not anyone
+/// waits: awaiting it is the Java client's `commitSync`, dropping it `commitAsync`.
+pub type Commit<R> = Pending<Result<(), ConsumeError>, R>;
+
+type CommitResult = Result<(), ConsumeError>;
+
 pub(crate) struct ConsumerCore {
     core: kasio_core::Consumer,
     /// Closing: the driver stops once the member left its group, or at this time.
     closing: Option<Instant>,
+    /// The application's commits, by id, until their outcome.
+    commits: HashMap<CommitId, Complete<CommitResult>>,
+    /// An error a call for records met after records it returned: the next call's.
+    stopped: Option<crate::PollError>,
+}
+
+/// What a turn leaves to do outside the lock.
+#[derive(Default)]
+pub(crate) struct Deferred {
+    /// Callers have something to take.
+    ready: bool,
+    commits: Vec<(Complete<CommitResult>, CommitResult)>,
 }
 
 /// How long `close` waits for the member to leave its group (its auto commit first).
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Whether callers have something to take.
-#[derive(Default)]
-pub(crate) struct Ready(bool);
 
 impl ConsumerCore {
     /// Leaves the group, if in one (with `enable.auto.commit`, committing what was handed
@@ -40,20 +61,33 @@ impl ConsumerCore {
 }
 
 impl Core for ConsumerCore {
-    type Deferred = Ready;
+    type Deferred = Deferred;
 
     crate::driver::forward_io!();
-    fn take_events(&mut self, ready: &mut Ready) -> bool {
+    fn take_events(&mut self, deferred: &mut Deferred) -> bool {
+        while let Some(outcome) = self.core.poll_commit() {
+            // Auto commits and a rebalance's have no waiter.
+            if let Some(waiter) = self.commits.remove(&outcome.id) {
+                let result = outcome.error.map_or(Ok(()), Err);
+                deferred.commits.push((waiter, result));
+            }
+        }
         // Batches and events stay in the core until a caller takes them.
-        ready.0 = self.core.needs_attention();
+        deferred.ready = self.core.needs_attention();
         self.closing
             .is_some_and(|until| !self.core.in_group() || Instant::now() >= until)
     }
     fn abandon(&mut self, now: Instant) {
         self.close(now);
     }
-    fn complete(ready: &mut Ready, event: &Event) {
-        if std::mem::take(&mut ready.0) {
+    fn shell_deadline(&self) -> Option<Instant> {
+        self.closing
+    }
+    fn complete(deferred: &mut Deferred, event: &Event) {
+        for (waiter, result) in deferred.commits.drain(..) {
+            let _ = waiter.send(result);
+        }
+        if std::mem::take(&mut deferred.ready) {
             event.notify(usize::MAX);
         }
     }
@@ -84,7 +118,7 @@ pub enum Fetched {
 /// # Ok(()) }
 /// ```
 pub struct Consumer<R> {
-    shared: Arc<Handle<ConsumerCore>>,
+    pub(crate) shared: Arc<Handle<ConsumerCore>>,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -114,6 +148,8 @@ impl<R: Runtime> Consumer<R> {
             shared: Shared::start::<R>(ConsumerCore {
                 core,
                 closing: None,
+                commits: HashMap::new(),
+                stopped: None,
             }),
             runtime: PhantomData,
         })
@@ -135,7 +171,16 @@ impl<R: Runtime> Consumer<R> {
 }
 
 impl<R> Consumer<R> {
-    fn with<T>(&self, f: impl FnOnce(&mut kasio_core::Consumer, Instant) -> T) -> T {
+    /// The error a call for records left for the next one.
+    pub(crate) fn take_stopped(&self) -> Option<crate::PollError> {
+        self.shared.lock().stopped.take()
+    }
+
+    pub(crate) fn stash_stopped(&self, error: crate::PollError) {
+        self.shared.lock().stopped = Some(error);
+    }
+
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut kasio_core::Consumer, Instant) -> T) -> T {
         let mut inner = self.shared.lock();
         let r = f(&mut inner.core, Instant::now());
         let wake = inner.core.needs_attention();
@@ -147,8 +192,9 @@ impl<R> Consumer<R> {
     }
 
     /// Replaces the assignment.
-    pub fn assign(&self, partitions: &[(&str, i32)]) {
-        self.with(|c, now| c.assign(partitions, now));
+    pub fn assign<P: Into<TopicPartition>>(&self, partitions: impl IntoIterator<Item = P>) {
+        let partitions = names::partitions(partitions);
+        self.with(|c, now| c.assign(&names::pairs(&partitions), now));
     }
 
     /// Joins the group (`group.id`, with `group.protocol`: classic by default, or
@@ -198,9 +244,23 @@ impl<R> Consumer<R> {
         self.with(|c, now| c.seek(topic, partition, to, now));
     }
 
-    /// Stops (`true`) or restarts (`false`) fetching a partition.
-    pub fn pause(&self, topic: &str, partition: i32, paused: bool) {
-        self.with(|c, now| c.pause(topic, partition, paused, now));
+    /// Stops fetching partitions until [`resume`](Self::resume); batches already fetched
+    /// are still handed out.
+    pub fn pause<P: Into<TopicPartition>>(&self, partitions: impl IntoIterator<Item = P>) {
+        self.set_paused(names::partitions(partitions), true);
+    }
+
+    /// Fetches paused partitions again.
+    pub fn resume<P: Into<TopicPartition>>(&self, partitions: impl IntoIterator<Item = P>) {
+        self.set_paused(names::partitions(partitions), false);
+    }
+
+    fn set_paused(&self, partitions: Vec<TopicPartition>, paused: bool) {
+        self.with(|c, now| {
+            for tp in &partitions {
+                c.pause(&tp.topic, tp.partition, paused, now);
+            }
+        });
     }
 
     /// The group membership to pass to a transactional producer's
@@ -217,8 +277,9 @@ impl<R> Consumer<R> {
 
     /// The partitions assigned, by the caller or the group.
     #[must_use]
-    pub fn assignment(&self) -> Vec<(std::sync::Arc<str>, i32)> {
-        self.shared.lock().core.assignment()
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        let assigned = self.shared.lock().core.assignment();
+        assigned.into_iter().map(TopicPartition::from).collect()
     }
 
     /// Records of a partition not yet handed out, up to the end the last Fetch reported.
@@ -234,21 +295,39 @@ impl<R> Consumer<R> {
         self.with(|c, _| c.fetching_from(topic, partition))
     }
 
-    /// Commits offsets for the group; a [`ConsumerEvent::Committed`] from
-    /// [`next`](Self::next) reports the outcome.
-    ///
-    /// # Errors
-    /// [`ConsumeError::NoGroup`] without a `group.id`.
-    pub fn commit(&self, offsets: &[(&str, i32, i64)]) -> Result<(), ConsumeError> {
-        self.with(|c, now| c.commit(offsets, now))
+    /// Commits offsets for the group, each the offset of the next record to read; the
+    /// [`Commit`] resolves to the outcome: done, or the first error
+    /// ([`ConsumeError::NoGroup`] without a `group.id`, [`ConsumeError::CommitTimeout`]
+    /// after `default.api.timeout.ms`, [`ConsumeError::Closed`] if the consumer closed
+    /// first). Nothing to commit resolves at once.
+    pub fn commit<O: Into<TopicPartitionOffset>>(
+        &self,
+        offsets: impl IntoIterator<Item = O>,
+    ) -> Commit<R> {
+        let offsets = names::offsets(offsets);
+        self.commit_with(|c, now| c.commit(&names::triples(&offsets), now))
     }
 
-    /// Commits the position of every assigned partition.
-    ///
-    /// # Errors
-    /// [`ConsumeError::NoGroup`] without a `group.id`.
-    pub fn commit_positions(&self) -> Result<(), ConsumeError> {
-        self.with(|c, now| c.commit_positions(now))
+    /// Commits the position of every assigned partition (what was handed out), as
+    /// [`commit`](Self::commit) does; a member holding no partitions is done at once.
+    pub fn commit_positions(&self) -> Commit<R> {
+        self.commit_with(kasio_core::Consumer::commit_positions)
+    }
+
+    fn commit_with(
+        &self,
+        start: impl FnOnce(&mut kasio_core::Consumer, Instant) -> Result<CommitId, ConsumeError>,
+    ) -> Commit<R> {
+        let mut inner = self.shared.lock();
+        let id = match start(&mut inner.core, Instant::now()) {
+            Ok(id) => id,
+            Err(e) => return Pending::ready(Err(e)),
+        };
+        let (tx, outcome) = Pending::channel(|| Err(ConsumeError::Closed));
+        inner.commits.insert(id, tx);
+        drop(inner);
+        self.shared.wake();
+        outcome
     }
 
     /// Lets the group take the partitions of the last [`ConsumerEvent::Revoking`] (with
@@ -271,11 +350,11 @@ impl<R> Consumer<R> {
     ///             done.insert(batch.partition, batch.next_offset());
     ///         }
     ///         Fetched::Event(ConsumerEvent::Revoking { partitions }) => {
-    ///             let offsets: Vec<(&str, i32, i64)> = partitions
+    ///             let offsets: Vec<_> = partitions
     ///                 .iter()
-    ///                 .filter_map(|(t, p)| Some((t.as_ref(), *p, done.remove(p)?)))
+    ///                 .filter_map(|tp| Some(tp.at(done.remove(&tp.partition)?)))
     ///                 .collect();
-    ///             consumer.commit(&offsets)?;
+    ///             consumer.commit(offsets).await?;
     ///             consumer.release_revocation();
     ///         }
     ///         _ => {}
@@ -307,10 +386,13 @@ impl<R> Consumer<R> {
 
     /// Leaves the group, if in one (with `enable.auto.commit`, committing what was handed
     /// out first), then stops the driver and closes the connections; the driver stops
-    /// after 5 s whether or not the coordinator answered.
-    pub fn close(&self) {
+    /// after 5 s whether or not the coordinator answered. Completes once it has stopped:
+    /// `.await` it, or [`wait`](Pending::wait) for it on threads.
+    pub fn close(&self) -> Pending<(), R> {
         self.shared.lock().close(Instant::now());
+        let done = self.shared.finished();
         self.shared.wake();
+        done
     }
 }
 

@@ -1,6 +1,7 @@
 //! The drive loop's turn, written once: every adapter's loop is "listen, turn, wait for the
 //! listener or the deadline", with the runtime's own sockets and timer around it.
 
+use crate::pending::{Complete, Pending};
 use bytes::Bytes;
 use event_listener::{Event, EventListener};
 use kasio_core::{CloseReason, ConnId, ConnectAction, Transmit};
@@ -106,6 +107,10 @@ pub(crate) trait Core: Send + 'static {
     fn deadline(&mut self) -> Option<Instant>;
     /// Takes the events out; whether the core is finished and the driver should stop.
     fn take_events(&mut self, deferred: &mut Self::Deferred) -> bool;
+    /// A deadline of the shell's own beside the core's (a close that gives up).
+    fn shell_deadline(&self) -> Option<Instant> {
+        None
+    }
     /// Every handle is gone: finish what the handles started (deliver what is buffered,
     /// leave the group) so that [`take_events`](Self::take_events) soon reports the core
     /// finished. The driver keeps turning until then.
@@ -118,6 +123,8 @@ pub(crate) trait Core: Send + 'static {
 pub(crate) struct Shared<C: Core> {
     inner: Mutex<C>,
     deferred: Mutex<C::Deferred>,
+    /// Who waits for the core to finish; `None` once it has.
+    finished: Mutex<Option<Vec<Complete<()>>>>,
     pub(crate) inbox: Arc<Inbox>,
     /// Wakes callers: deliveries freed room, or batches arrived.
     pub(crate) ready: Event,
@@ -163,6 +170,7 @@ impl<C: Core> Shared<C> {
         let shared = Arc::new(Self {
             inner: Mutex::new(core),
             deferred: Mutex::default(),
+            finished: Mutex::new(Some(Vec::new())),
             inbox: Arc::default(),
             ready: Event::new(),
         });
@@ -184,6 +192,17 @@ impl<C: Core> Shared<C> {
     /// Wakes the driver after a caller gave the core work.
     pub(crate) fn wake(&self) {
         self.inbox.wake();
+    }
+
+    /// Completes once the core has finished and its driver stopped.
+    pub(crate) fn finished<R>(&self) -> Pending<(), R> {
+        let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(waiters) = finished.as_mut() else {
+            return Pending::ready(());
+        };
+        let (tx, done) = Pending::channel(|| ());
+        waiters.push(tx);
+        done
     }
 }
 
@@ -218,9 +237,23 @@ impl<C: Core> Turn for Shared<C> {
                 sockets.send(t.conn, t.data);
             }
             let finished = core.take_events(&mut deferred);
-            (core.deadline(), finished)
+            let deadline = match (core.deadline(), core.shell_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            (deadline, finished)
         };
         C::complete(&mut deferred, &self.ready);
+        if finished {
+            let waiters = self
+                .finished
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            for w in waiters.into_iter().flatten() {
+                let _ = w.send(());
+            }
+        }
         (deadline, finished)
     }
 }

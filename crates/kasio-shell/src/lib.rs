@@ -25,19 +25,22 @@
 mod admin;
 mod consumer;
 mod driver;
+mod names;
 mod pending;
 mod producer;
+mod records;
 mod session;
 mod undelivered;
 
 pub use admin::{Admin, Call};
-pub use consumer::{Consumer, FetchedStream};
+pub use consumer::{Commit, Consumer, FetchedStream};
 pub use driver::{AsyncRuntime, BlockingRuntime, Driver, Inbox, Runtime, Sockets, Step};
 pub use event_listener::{EventListener, Listener};
 pub use kasio_core::{CloseReason, ConnId};
 pub use pending::Pending;
 pub use producer::Producer;
 pub use producer::{Delivery, GroupDelivery};
+pub use records::PollError;
 pub use session::TransactSession;
 pub use types::*;
 pub use undelivered::undelivered_on_drop;
@@ -45,15 +48,20 @@ pub use undelivered::undelivered_on_drop;
 /// Every type a user of an adapter's handles meets, for the adapters to re-export whole,
 /// less the completions, which each adapter names for its runtime.
 pub mod types {
-    pub use crate::consumer::Fetched;
+    pub use crate::{consumer::Fetched, records::PollError};
     pub use kasio_core::{
         Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError,
-        ApiError, Compression, ConfigChange, ConfigError, ConfigResource, ConfigResourceType,
-        ConfigSource, ConsumeError, ConsumerConfig, ConsumerEvent, Ended, Ending, FetchedBatch,
-        GroupMetadata, IsolationLevel, MemberState, NewTopic, OffsetReset, OffsetSpec, PatternType,
-        ProduceError, ProducerConfig, QuotaChange, QuotaFilter, QuotaMatch, ReadsState, Record,
-        RecordMetadata, ResourceType, ScramChange, ScramMechanism, Seek, SendError, TopicRef,
-        TxnError, TxnState,
+        ApiError, ApiSupport, BrokerInfo, ClusterDescription, CommittedOffset, Compression,
+        ConfigChange, ConfigEntry, ConfigError, ConfigResource, ConfigResourceType, ConfigSource,
+        ConsumeError, ConsumerConfig, ConsumerEvent, ConsumerRecord, Ended, Ending, ErrorCode,
+        FetchedBatch, FetchedRecords, GroupDescription, GroupListing, GroupMetadata, GroupProtocol,
+        IsolationLevel, ListedOffset, MemberDescription, MemberState, Named, NewTopic, OffsetReset,
+        OffsetSpec, PartitionInfo, PartitionLag, PartitionResult, PatternType, ProduceError,
+        ProducerConfig, QuotaChange, QuotaEntry, QuotaFilter, QuotaMatch, ReadsState, Record,
+        RecordMetadata, ResourceConfigs, ResourceResult, ResourceType, ScramChange,
+        ScramCredential, ScramMechanism, SecurityError, SecurityErrorKind, Seek, SendError,
+        TopicDescription, TopicListing, TopicPartition, TopicPartitionOffset, TopicRef,
+        TopicResult, TxnError, TxnState, Uuid,
     };
 }
 

@@ -8,7 +8,7 @@ use crate::{
 use event_listener::{Event, EventListener, Listener};
 use kasio_core::{
     ConfigError, Event as CoreEvent, GroupMetadata, ProduceError, ProducerConfig, Record,
-    RecordMetadata, SendError, TxnError, TxnEvent, TxnOp,
+    RecordMetadata, SendError, TopicPartitionOffset, TxnError, TxnEvent, TxnOp,
 };
 use std::{
     collections::HashMap,
@@ -638,13 +638,14 @@ impl<R> Producer<R> {
 
     /// Adds a consumer's next offsets to the open transaction, for `group` (take it from
     /// the consumer, so its coordinator can fence a zombie member).
-    pub fn send_offsets_to_transaction(
+    pub fn send_offsets_to_transaction<O: Into<TopicPartitionOffset>>(
         &self,
-        offsets: &[(&str, i32, i64)],
+        offsets: impl IntoIterator<Item = O>,
         group: GroupMetadata,
     ) -> Pending<TxnResult, R> {
+        let offsets = crate::names::offsets(offsets);
         self.transact(TxnOp::SendOffsets, |c, now| {
-            c.send_offsets_to_transaction(offsets, group, now)
+            c.send_offsets_to_transaction(&crate::names::triples(&offsets), group, now)
         })
     }
 

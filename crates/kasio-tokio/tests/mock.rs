@@ -188,7 +188,7 @@ async fn a_consumer_is_a_stream_of_what_it_fetches() {
     assert_eq!(all.await, Ok(3000));
     let consumer =
         Consumer::from_properties([("bootstrap.servers", cluster.bootstrap().as_str())]).unwrap();
-    consumer.assign(&[("s", 0), ("s", 1)]);
+    consumer.assign([("s", 0), ("s", 1)]);
     consumer.seek("s", 0, Seek::Beginning);
     consumer.seek("s", 1, Seek::Beginning);
     let mut stream = consumer.stream();
@@ -201,7 +201,8 @@ async fn a_consumer_is_a_stream_of_what_it_fetches() {
         }
     }
     assert_eq!(records, 3000);
-    consumer.close();
+    drop(stream);
+    consumer.close().await;
     producer.close().await;
     cluster.stop();
 }

@@ -450,8 +450,9 @@ impl Consumer {
         self.batches.clear();
         self.buffered = 0;
         if !lost.is_empty() {
-            self.events
-                .push_back(ConsumerEvent::Lost { partitions: lost });
+            self.events.push_back(ConsumerEvent::Lost {
+                partitions: super::named(lost),
+            });
         }
         if let Some(c) = &mut self.classic {
             c.stage = Stage::Joining;
@@ -611,8 +612,9 @@ impl Consumer {
                     added.push(tp);
                 }
                 if !added.is_empty() {
-                    self.events
-                        .push_back(ConsumerEvent::Assigned { partitions: added });
+                    self.events.push_back(ConsumerEvent::Assigned {
+                        partitions: super::named(added),
+                    });
                 }
                 if let Some(c) = &mut self.classic {
                     c.leading = None;
@@ -685,8 +687,9 @@ impl Consumer {
                 self.batches.clear();
                 self.buffered = 0;
                 if !left.is_empty() {
-                    self.events
-                        .push_back(ConsumerEvent::Revoked { partitions: left });
+                    self.events.push_back(ConsumerEvent::Revoked {
+                        partitions: super::named(left),
+                    });
                 }
                 if let Some(c) = &mut self.classic {
                     c.stage = Stage::Unsubscribed;
@@ -717,7 +720,7 @@ impl Consumer {
         }
         self.drop_batches_of(parts);
         self.events.push_back(ConsumerEvent::Revoked {
-            partitions: parts.to_vec(),
+            partitions: super::named(parts.iter().cloned()),
         });
     }
 

@@ -76,6 +76,8 @@ pub struct ConsumerConfig {
     pub auto_offset_reset: OffsetReset,
     /// `request.timeout.ms`.
     pub request_timeout: Duration,
+    /// `default.api.timeout.ms`: how long the application's commits may take.
+    pub default_api_timeout: Duration,
     /// `retry.backoff.ms`.
     pub retry_backoff: Duration,
     /// `reconnect.backoff.ms`.
@@ -135,6 +137,7 @@ impl Default for ConsumerConfig {
             isolation_level: IsolationLevel::ReadUncommitted,
             auto_offset_reset: OffsetReset::Latest,
             request_timeout: Duration::from_secs(30),
+            default_api_timeout: Duration::from_secs(60),
             retry_backoff: Duration::from_millis(100),
             reconnect_backoff: Duration::from_millis(50),
             reconnect_backoff_max: Duration::from_millis(1000),
@@ -212,6 +215,7 @@ impl ConsumerConfig {
                 }
             }
             "request.timeout.ms" => self.request_timeout = parse_ms(key, value)?,
+            "default.api.timeout.ms" => self.default_api_timeout = parse_ms(key, value)?,
             "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
             "reconnect.backoff.ms" => self.reconnect_backoff = parse_ms(key, value)?,
             "reconnect.backoff.max.ms" => self.reconnect_backoff_max = parse_ms(key, value)?,

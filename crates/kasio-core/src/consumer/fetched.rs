@@ -1,11 +1,93 @@
 //! What the consumer hands out: whole record batches that borrow the fetched bytes.
 
+use bytes::Bytes;
 use kasio_proto::{
     DecodeError,
     compression::{Compression, DEFAULT_MAX_DECOMPRESSED},
-    records::{Record, RecordBatch, RecordView},
+    records::{Headers, Record, RecordBatch, RecordView, Records},
 };
 use std::sync::Arc;
+
+/// One consumed record, owned: its key, value and headers share the fetched batch's
+/// bytes (no copy), and it names its topic and partition.
+///
+/// ```no_run
+/// # fn demo(batch: &kasio_core::FetchedBatch) -> Result<(), kasio_proto::DecodeError> {
+/// for record in batch.iter()? {
+///     let record = record?;
+///     println!("{}-{}@{}: {:?}", record.topic, record.partition, record.offset, record.value);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConsumerRecord {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: i32,
+    /// The record's offset.
+    pub offset: i64,
+    /// The record's timestamp (milliseconds since the Unix epoch).
+    pub timestamp: i64,
+    /// The key, or `None` for a null key.
+    pub key: Option<Bytes>,
+    /// The value, or `None` for a tombstone.
+    pub value: Option<Bytes>,
+    headers: Headers,
+}
+
+impl ConsumerRecord {
+    fn new(topic: Arc<str>, partition: i32, record: Record) -> Self {
+        Self {
+            topic,
+            partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+            headers: record.headers(),
+            key: record.key,
+            value: record.value,
+        }
+    }
+
+    /// The record's headers, decoded as they are iterated.
+    pub fn headers(&self) -> Headers {
+        self.headers.clone()
+    }
+}
+
+/// The records of a [`FetchedBatch`], owned, decoded as they are iterated; see
+/// [`FetchedBatch::iter`].
+#[derive(Debug)]
+pub struct FetchedRecords {
+    topic: Arc<str>,
+    partition: i32,
+    records: Records,
+    from: i64,
+    until: i64,
+}
+
+impl Iterator for FetchedRecords {
+    type Item = Result<ConsumerRecord, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let record = match self.records.next()? {
+                Ok(r) => r,
+                Err(e) => return Some(Err(e)),
+            };
+            if record.offset >= self.until {
+                return None;
+            }
+            if record.offset >= self.from {
+                return Some(Ok(ConsumerRecord::new(
+                    self.topic.clone(),
+                    self.partition,
+                    record,
+                )));
+            }
+        }
+    }
+}
 
 /// One record batch of one partition, as fetched: its records are read straight out of the
 /// response buffer (after decompression, for a compressed batch).
@@ -132,6 +214,27 @@ impl FetchedBatch {
             }
         }
         Ok(())
+    }
+
+    /// The records as an iterator of owned [`ConsumerRecord`]s (their keys, values and
+    /// headers share the batch's bytes); [`for_each`](Self::for_each) is cheaper.
+    ///
+    /// # Errors
+    /// [`DecodeError`] for a batch that cannot be decompressed; each item, for a record
+    /// that does not decode.
+    pub fn iter(&self) -> Result<FetchedRecords, DecodeError> {
+        Ok(FetchedRecords {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            records: self.batch.records()?,
+            from: self.from,
+            until: self.until,
+        })
+    }
+
+    /// How many records this batch hands out, at most (compacted batches may have fewer).
+    pub fn len_hint(&self) -> usize {
+        usize::try_from(self.next_offset() - self.start_offset()).unwrap_or(0)
     }
 
     /// The records as owned values (their keys and values still share the batch's bytes).

@@ -356,7 +356,7 @@ impl Consumer {
                 self.partitions.remove(tp);
             }
             self.events.push_back(ConsumerEvent::Revoked {
-                partitions: revoked,
+                partitions: super::named(revoked),
             });
             if let Some(m) = &mut self.member {
                 m.full = true;
@@ -421,8 +421,9 @@ impl Consumer {
         }
         let changed = !added.is_empty();
         if changed {
-            self.events
-                .push_back(ConsumerEvent::Assigned { partitions: added });
+            self.events.push_back(ConsumerEvent::Assigned {
+                partitions: super::named(added),
+            });
         }
         if let Some(m) = &mut self.member {
             m.target = None;
@@ -597,8 +598,9 @@ impl Consumer {
                 self.batches.clear();
                 self.buffered = 0;
                 if !lost.is_empty() {
-                    self.events
-                        .push_back(ConsumerEvent::Lost { partitions: lost });
+                    self.events.push_back(ConsumerEvent::Lost {
+                        partitions: super::named(lost),
+                    });
                 }
                 return;
             }
@@ -619,8 +621,9 @@ impl Consumer {
             self.batches.clear();
             self.buffered = 0;
             if !left.is_empty() {
-                self.events
-                    .push_back(ConsumerEvent::Revoked { partitions: left });
+                self.events.push_back(ConsumerEvent::Revoked {
+                    partitions: super::named(left),
+                });
             }
             return;
         }

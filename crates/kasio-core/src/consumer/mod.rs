@@ -10,10 +10,17 @@ mod group;
 mod offsets;
 mod revocation;
 
+use crate::TopicPartition;
 pub use assignor::{Assignor, GroupSubscription, PartitionAssignor};
 pub use config::{ConsumerConfig, GroupProtocol, IsolationLevel, OffsetReset};
-pub use fetched::FetchedBatch;
+pub use fetched::{ConsumerRecord, FetchedBatch, FetchedRecords};
 pub use group::MemberState;
+pub use offsets::{CommitId, CommitOutcome};
+
+/// Names partitions for an event.
+fn named(partitions: impl IntoIterator<Item = Tp>) -> Vec<TopicPartition> {
+    partitions.into_iter().map(TopicPartition::from).collect()
+}
 
 use crate::{
     conn::{CloseReason, ConnId, ConnectAction, InFlight, Node, Pool, Purpose, Tag, Transmit},
@@ -79,17 +86,10 @@ pub enum ConsumerEvent {
         /// Where reading goes on: the end of the log the leader kept.
         to: i64,
     },
-    /// A commit finished: `error` is `None` if every offset was stored.
-    Committed {
-        /// What was committed: topic, partition, offset.
-        offsets: Vec<(Arc<str>, i32, i64)>,
-        /// The first error, if any.
-        error: Option<ConsumeError>,
-    },
     /// The group gave this member partitions; they start from the committed offsets.
     Assigned {
         /// The partitions.
-        partitions: Vec<(Arc<str>, i32)>,
+        partitions: Vec<TopicPartition>,
     },
     /// The group is taking these partitions away and, with
     /// [`hold_revocations`](ConsumerConfig::hold_revocations), waits for
@@ -98,7 +98,7 @@ pub enum ConsumerEvent {
     /// them not yet taken are dropped. [`ConsumerEvent::Revoked`] follows the release.
     Revoking {
         /// The partitions.
-        partitions: Vec<(Arc<str>, i32)>,
+        partitions: Vec<TopicPartition>,
     },
     /// The member gave partitions up; with `enable.auto.commit` their positions were
     /// committed first, without it committing is the application's (on
@@ -106,13 +106,13 @@ pub enum ConsumerEvent {
     /// read them).
     Revoked {
         /// The partitions.
-        partitions: Vec<(Arc<str>, i32)>,
+        partitions: Vec<TopicPartition>,
     },
     /// The coordinator fenced the member: these partitions were lost without a commit,
     /// and the member joins again.
     Lost {
         /// The partitions.
-        partitions: Vec<(Arc<str>, i32)>,
+        partitions: Vec<TopicPartition>,
     },
     /// The group refused the member for good (the member left the group).
     GroupError {
@@ -153,6 +153,11 @@ pub enum ConsumeError {
     NoGroup,
     /// A subscription pattern that is not a valid regular expression.
     InvalidPattern(String),
+    /// The consumer closed before the operation ended.
+    Closed,
+    /// The application's commit was not stored within `default.api.timeout.ms` (the
+    /// coordinator could not be reached, or kept answering with retriable errors).
+    CommitTimeout(std::time::Duration),
     /// The partition's log was truncated below what was read (an unclean leader
     /// election, KIP-320) and `auto.offset.reset` is `none`.
     LogTruncation {
@@ -169,7 +174,7 @@ impl ConsumerEvent {
     ///
     /// ```
     /// use kasio_core::ConsumerEvent;
-    /// let lost = ConsumerEvent::Lost { partitions: vec![("orders".into(), 0)] };
+    /// let lost = ConsumerEvent::Lost { partitions: vec![("orders", 0).into()] };
     /// assert!(lost.is_rebalance());
     /// ```
     #[must_use]
@@ -199,6 +204,12 @@ impl std::fmt::Display for ConsumeError {
                 f.write_str("no committed offset for the partition and auto.offset.reset is none")
             }
             Self::NoGroup => f.write_str("committing offsets needs a group.id"),
+            Self::Closed => f.write_str("the consumer closed"),
+            Self::CommitTimeout(t) => write!(
+                f,
+                "the commit was not stored within default.api.timeout.ms ({} ms)",
+                t.as_millis()
+            ),
             Self::InvalidPattern(why) => write!(f, "invalid subscription pattern: {why}"),
             Self::LogTruncation {
                 offset,
@@ -308,7 +319,10 @@ pub struct Consumer {
     pattern: Option<(regex_lite::Regex, Option<Vec<Arc<str>>>)>,
     partitions: BTreeMap<Tp, PartitionState>,
     requests: HashMap<u64, (i32, Vec<Tp>, RequestKind)>,
-    commits_in_flight: HashMap<u64, Vec<(Tp, i64)>>,
+    commits_in_flight: HashMap<u64, offsets::Commit>,
+    /// Commits that ended, for [`poll_commit`](Self::poll_commit).
+    commit_outcomes: VecDeque<CommitOutcome>,
+    next_commit: u64,
     group: Option<offsets::GroupOffsets>,
     member: Option<group::Membership>,
     classic: Option<classic::Classic>,
@@ -359,6 +373,8 @@ impl Consumer {
         Ok(Self {
             group: config.group_id.clone().map(offsets::GroupOffsets::new),
             commits_in_flight: HashMap::new(),
+            commit_outcomes: VecDeque::new(),
+            next_commit: 0,
             member: None,
             classic: None,
             hold: None,
@@ -546,10 +562,16 @@ impl Consumer {
 
     /// The next fetched batch, in fetch order (each partition in offset order).
     pub fn poll_batch(&mut self) -> Option<FetchedBatch> {
+        self.poll_batch_at_most(usize::MAX)
+    }
+
+    /// The next fetched batch, at most `max` records of it (and `max.poll.records`): the
+    /// rest of a larger batch is the next one handed out.
+    pub fn poll_batch_at_most(&mut self, max: usize) -> Option<FetchedBatch> {
         let (b, rest) = self
             .batches
             .pop_front()?
-            .split(self.config.max_poll_records);
+            .split(max.min(self.config.max_poll_records));
         // Taking a batch means the caller is done with the one before.
         self.in_hand = Some(((b.topic.clone(), b.partition), b.start_offset()));
         if let Some(rest) = rest {
@@ -602,6 +624,7 @@ impl Consumer {
             || !self.transmits.is_empty()
             || !self.batches.is_empty()
             || !self.events.is_empty()
+            || !self.commit_outcomes.is_empty()
     }
 
     /// Gives the consumer a chance to act after the caller took batches (fetching pauses
@@ -657,6 +680,9 @@ impl Consumer {
         }
         if let Some(at) = self.next_auto_commit {
             offer(at, "auto commit");
+        }
+        if let Some(at) = self.next_commit_expiry() {
+            offer(at, "commit timeout");
         }
         if let Some(h) = &self.hold {
             offer(h.until(), "revocation held for the application");
@@ -718,6 +744,7 @@ impl Consumer {
         {
             self.events.push_back(ConsumerEvent::Security(e.clone()));
         }
+        self.expire_commits(now);
         self.send_metadata(now);
         self.reconcile(now);
         self.send_group(now);

@@ -27,7 +27,46 @@ pub(super) struct GroupOffsets {
     pub(super) coordinator: Option<i32>,
     finding: bool,
     pub(super) retry_at: Option<Instant>,
-    pub(super) commits: VecDeque<Vec<(Tp, i64)>>,
+    pub(super) commits: VecDeque<Commit>,
+}
+
+/// Names one commit, so its [`CommitOutcome`] can be told from the others'.
+///
+/// ```
+/// # use kasio_core::{Consumer, ConsumerConfig};
+/// # let now = std::time::Instant::now();
+/// let mut config = ConsumerConfig::new("localhost:9092").unwrap();
+/// config.set("group.id", "billing").unwrap();
+/// let mut consumer = Consumer::new(config, now, 7).unwrap();
+/// let id = consumer.commit(&[], now).unwrap();
+/// // Nothing to commit: done at once.
+/// let outcome = consumer.poll_commit().unwrap();
+/// assert_eq!((outcome.id, outcome.error), (id, None));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommitId(u64);
+
+/// How a commit ended: every offset stored, or the first error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommitOutcome {
+    /// Which commit: what [`Consumer::commit`] or [`Consumer::commit_positions`]
+    /// returned; auto commits and a rebalance's commits have ids of their own.
+    pub id: CommitId,
+    /// What was committed.
+    pub offsets: Vec<crate::TopicPartitionOffset>,
+    /// The first error, if any.
+    pub error: Option<ConsumeError>,
+}
+
+/// A commit queued or in flight.
+#[derive(Debug)]
+pub(super) struct Commit {
+    id: CommitId,
+    offsets: Vec<(Tp, i64)>,
+    /// When an application's commit gives up (`default.api.timeout.ms` after it was
+    /// asked for); the consumer's own commits (auto commit, rebalances) retry until done.
+    expires: Option<Instant>,
 }
 
 impl GroupOffsets {
@@ -84,7 +123,9 @@ impl Consumer {
     }
 
     /// Commits offsets for the group (`group.id`): each is the offset of the next record
-    /// to read. [`ConsumerEvent::Committed`] reports the outcome.
+    /// to read. [`poll_commit`](Self::poll_commit) reports the outcome under the returned
+    /// id: at once when `offsets` is empty, and at the latest `default.api.timeout.ms` after
+    /// this call ([`ConsumeError::CommitTimeout`]) if the coordinator never stores them.
     ///
     /// # Errors
     /// [`ConsumeError::NoGroup`] without a `group.id`.
@@ -92,33 +133,115 @@ impl Consumer {
         &mut self,
         offsets: &[(&str, i32, i64)],
         now: Instant,
-    ) -> Result<(), ConsumeError> {
-        let Some(group) = &mut self.group else {
-            return Err(ConsumeError::NoGroup);
-        };
+    ) -> Result<CommitId, ConsumeError> {
         let list = offsets
             .iter()
             .map(|&(t, p, o)| ((Arc::<str>::from(t), p), o))
             .collect();
-        group.commits.push_back(list);
-        self.new_deadline = true;
-        self.drain(now);
-        Ok(())
+        self.commit_list(list, now)
     }
 
-    /// Commits the position of every assigned partition that has one.
+    /// Commits the position of every assigned partition that has one, as
+    /// [`commit`](Self::commit) does; with no partitions, the commit is done at once.
     ///
     /// # Errors
     /// [`ConsumeError::NoGroup`] without a `group.id`.
-    pub fn commit_positions(&mut self, now: Instant) -> Result<(), ConsumeError> {
+    pub fn commit_positions(&mut self, now: Instant) -> Result<CommitId, ConsumeError> {
         let positions = self.handed_out(true);
-        let Some(group) = &mut self.group else {
+        self.commit_list(positions, now)
+    }
+
+    /// The outcome of a commit, in the order they end.
+    pub fn poll_commit(&mut self) -> Option<CommitOutcome> {
+        self.commit_outcomes.pop_front()
+    }
+
+    fn commit_list(
+        &mut self,
+        offsets: Vec<(Tp, i64)>,
+        now: Instant,
+    ) -> Result<CommitId, ConsumeError> {
+        if self.group.is_none() {
             return Err(ConsumeError::NoGroup);
-        };
-        group.commits.push_back(positions);
+        }
+        let id = self.next_commit_id();
+        if offsets.is_empty() {
+            self.commit_outcomes.push_back(CommitOutcome {
+                id,
+                offsets: Vec::new(),
+                error: None,
+            });
+            return Ok(id);
+        }
+        let expires = Some(now + self.config.default_api_timeout);
+        if let Some(g) = &mut self.group {
+            g.commits.push_back(Commit {
+                id,
+                offsets,
+                expires,
+            });
+        }
         self.new_deadline = true;
         self.drain(now);
-        Ok(())
+        Ok(id)
+    }
+
+    fn next_commit_id(&mut self) -> CommitId {
+        self.next_commit += 1;
+        CommitId(self.next_commit)
+    }
+
+    /// Ends the application's commits whose time is up, queued or in flight (an answer
+    /// that comes later is ignored).
+    pub(super) fn expire_commits(&mut self, now: Instant) {
+        let expired = |c: &Commit| c.expires.is_some_and(|at| at <= now);
+        let mut ended = Vec::new();
+        if let Some(g) = &mut self.group
+            && g.commits.iter().any(expired)
+        {
+            for c in std::mem::take(&mut g.commits) {
+                if expired(&c) {
+                    ended.push(c);
+                } else {
+                    g.commits.push_back(c);
+                }
+            }
+        }
+        let late: Vec<u64> = self
+            .commits_in_flight
+            .iter()
+            .filter(|(_, c)| expired(c))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            if let Some(c) = self.commits_in_flight.remove(&id) {
+                self.requests.remove(&id);
+                ended.push(c);
+            }
+        }
+        let timeout = self.config.default_api_timeout;
+        for c in ended {
+            self.commit_outcomes.push_back(CommitOutcome {
+                id: c.id,
+                offsets: c
+                    .offsets
+                    .into_iter()
+                    .map(|((t, p), o)| (t, p, o).into())
+                    .collect(),
+                error: Some(ConsumeError::CommitTimeout(timeout)),
+            });
+        }
+    }
+
+    /// When the first of the application's commits gives up.
+    pub(super) fn next_commit_expiry(&self) -> Option<Instant> {
+        let queued = self
+            .group
+            .iter()
+            .flat_map(|g| g.commits.iter())
+            .filter_map(|c| c.expires);
+        let in_flight = self.commits_in_flight.values().filter_map(|c| c.expires);
+        queued.chain(in_flight).min()
     }
 
     /// Per partition, the offset after what the caller was handed (fetched batches not yet
@@ -315,11 +438,11 @@ impl Consumer {
         if committing {
             return;
         }
-        let Some(offsets) = self.group.as_mut().and_then(|g| g.commits.pop_front()) else {
+        let Some(commit) = self.group.as_mut().and_then(|g| g.commits.pop_front()) else {
             return;
         };
         let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
-        for ((t, p), o) in &offsets {
+        for ((t, p), o) in &commit.offsets {
             let part = OffsetCommitRequestPartition {
                 partition_index: *p,
                 committed_offset: *o,
@@ -350,11 +473,11 @@ impl Consumer {
             .send(&req, Tag::OffsetCommit(id), deadline, &mut self.transmits)
             .is_some()
         {
-            self.commits_in_flight.insert(id, offsets);
+            self.commits_in_flight.insert(id, commit);
             self.requests
                 .insert(id, (node, Vec::new(), super::RequestKind::Commit));
         } else if let Some(g) = &mut self.group {
-            g.commits.push_front(offsets);
+            g.commits.push_front(commit);
         }
     }
 
@@ -362,13 +485,18 @@ impl Consumer {
     /// Queues a commit and returns the request id it will get... once sent; the revocation
     /// waits for the commit queued here (the next one in order).
     pub(super) fn queue_commit(&mut self, offsets: Vec<(Tp, i64)>) -> bool {
-        match &mut self.group {
-            Some(g) => {
-                g.commits.push_back(offsets);
-                true
-            }
-            None => false,
+        if self.group.is_none() {
+            return false;
         }
+        let id = self.next_commit_id();
+        if let Some(g) = &mut self.group {
+            g.commits.push_back(Commit {
+                id,
+                offsets,
+                expires: None,
+            });
+        }
+        true
     }
 
     /// Commits still queued or in flight.
@@ -402,10 +530,10 @@ impl Consumer {
             }
             Tag::OffsetCommit(id) => {
                 self.requests.remove(&id);
-                if let Some(offsets) = self.commits_in_flight.remove(&id)
+                if let Some(commit) = self.commits_in_flight.remove(&id)
                     && let Some(g) = &mut self.group
                 {
-                    g.commits.push_front(offsets);
+                    g.commits.push_front(commit);
                     g.retry_at = Some(backoff);
                 }
             }
@@ -584,7 +712,7 @@ impl Consumer {
 
     fn on_offset_commit(&mut self, id: u64, r: &OffsetCommitResponse, now: Instant) {
         self.requests.remove(&id);
-        let Some(offsets) = self.commits_in_flight.remove(&id) else {
+        let Some(commit) = self.commits_in_flight.remove(&id) else {
             return;
         };
         let first_error = r
@@ -601,21 +729,26 @@ impl Consumer {
                     g.coordinator = None;
                 }
                 g.retry_at = Some(now + self.config.retry_backoff);
-                g.commits.push_front(offsets);
+                g.commits.push_front(commit);
             }
             return;
         }
 
         if first_error.is_some() {
             // Not stored: the next auto commit sends these again even if nothing moves.
-            for (tp, o) in &offsets {
+            for (tp, o) in &commit.offsets {
                 if self.auto_committed.get(tp) == Some(o) {
                     self.auto_committed.remove(tp);
                 }
             }
         }
-        self.events.push_back(ConsumerEvent::Committed {
-            offsets: offsets.into_iter().map(|((t, p), o)| (t, p, o)).collect(),
+        self.commit_outcomes.push_back(CommitOutcome {
+            id: commit.id,
+            offsets: commit
+                .offsets
+                .into_iter()
+                .map(|((t, p), o)| (t, p, o).into())
+                .collect(),
             error: first_error.map(ConsumeError::Broker),
         });
     }

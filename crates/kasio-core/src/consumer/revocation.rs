@@ -49,7 +49,7 @@ impl Consumer {
         }
         self.drop_batches_of(parts);
         self.events.push_back(ConsumerEvent::Revoking {
-            partitions: parts.to_vec(),
+            partitions: super::named(parts.iter().cloned()),
         });
         self.hold = Some(Hold {
             partitions: parts.to_vec(),

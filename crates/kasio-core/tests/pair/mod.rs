@@ -6,9 +6,9 @@
 
 use bytes::Bytes;
 use kasio_core::{
-    Admin, AdminConfig, AdminEvent, CloseReason, ConnId, ConnectAction, Consumer, ConsumerConfig,
-    ConsumerEvent, Event, FetchedBatch, ProduceError, Producer, ProducerConfig, RecordMetadata,
-    Transmit,
+    Admin, AdminConfig, AdminEvent, CloseReason, CommitOutcome, ConnId, ConnectAction, Consumer,
+    ConsumerConfig, ConsumerEvent, Event, FetchedBatch, ProduceError, Producer, ProducerConfig,
+    RecordMetadata, Transmit,
 };
 use kasio_mock::{Cluster, ClusterConfig};
 use kasio_proto::records::Batches;
@@ -39,6 +39,8 @@ pub(crate) struct Pair {
     /// What the consumer handed out.
     pub(crate) fetched: Vec<FetchedBatch>,
     pub(crate) consumer_events: Vec<ConsumerEvent>,
+    /// The consumer's commit outcomes.
+    pub(crate) commits: Vec<CommitOutcome>,
     /// Further consumers (group members), each with what it handed out.
     pub(crate) more: Vec<Extra>,
     /// An admin client, once a test adds one, and its finished operations.
@@ -87,6 +89,7 @@ pub(crate) struct Extra {
     pub(crate) consumer: Consumer,
     pub(crate) fetched: Vec<FetchedBatch>,
     pub(crate) events: Vec<ConsumerEvent>,
+    pub(crate) commits: Vec<CommitOutcome>,
 }
 
 /// Bytes on their way, in either direction.
@@ -176,6 +179,7 @@ impl Pair {
             closed: false,
             fetched: Vec::new(),
             consumer_events: Vec::new(),
+            commits: Vec::new(),
             more: Vec::new(),
             admin: None,
             admin_events: Vec::new(),
@@ -219,6 +223,7 @@ impl Pair {
             consumer: Consumer::new(config, self.now, seed).unwrap(),
             fetched: Vec::new(),
             events: Vec::new(),
+            commits: Vec::new(),
         });
         self.deadlines.push(None);
         self.more.len() - 1
@@ -413,6 +418,10 @@ impl Pair {
                 moved = true;
                 self.consumer_events.push(e);
             }
+            while let Some(c) = consumer.poll_commit() {
+                moved = true;
+                self.commits.push(c);
+            }
         } else if let Some(consumer) = &mut self.consumer {
             let mut took = false;
             while let Some(b) = consumer.poll_batch() {
@@ -423,6 +432,10 @@ impl Pair {
             while let Some(e) = consumer.poll_event() {
                 moved = true;
                 self.consumer_events.push(e);
+            }
+            while let Some(c) = consumer.poll_commit() {
+                moved = true;
+                self.commits.push(c);
             }
             if took {
                 consumer.resume_fetching(self.now);
@@ -457,6 +470,10 @@ impl Pair {
             while let Some(e) = extra.consumer.poll_event() {
                 moved = true;
                 extra.events.push(e);
+            }
+            while let Some(c) = extra.consumer.poll_commit() {
+                moved = true;
+                extra.commits.push(c);
             }
             if took {
                 extra.consumer.resume_fetching(now);

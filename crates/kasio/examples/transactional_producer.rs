@@ -4,9 +4,9 @@
 //! ones only, on both topics (and read_uncommitted every one).
 //! Prints one line per transaction (`committed 3` or `aborted 2`).
 //!
-//! `cargo run -p kasio-tokio --example transactional_producer -- localhost:9092 orders audit 10 100 3`
+//! `cargo run -p kasio --example transactional_producer -- localhost:9092 orders audit 10 100 3`
 
-use kasio_tokio::{Producer, Record};
+use kasio::{Record, tokio::Producer};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -2,15 +2,17 @@
 //! records written and trimmed, a group's offsets committed, reset and measured as lag.
 //! With no `KASIO_BOOTSTRAP` it runs on the embedded kasio-mock cluster.
 //!
-//! `cargo run -p kasio-blocking --example blocking_admin_demo`
+//! `cargo run -p kasio --features mock --example admin_demo`
 
-use kasio_blocking::{
-    Admin, ConfigChange, ConfigResource, ConfigSource, IsolationLevel, NewTopic, OffsetSpec,
-    Producer, Record, TopicRef,
+use kasio::{
+    ConfigChange, ConfigResource, ConfigSource, IsolationLevel, NewTopic, OffsetSpec, Record,
+    TopicPartition, TopicPartitionOffset, TopicRef,
+    mock::{ClusterConfig, MockCluster},
+    tokio::{Admin, Producer},
 };
-use kasio_mock::{ClusterConfig, MockCluster};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (bootstrap, _mock) = match std::env::var("KASIO_BOOTSTRAP") {
         Ok(b) => (b, None),
         Err(_) => {
@@ -23,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let admin = Admin::from_properties([("bootstrap.servers", bootstrap.as_str())])?;
 
-    let cluster = admin.describe_cluster().wait()?;
+    let cluster = admin.describe_cluster().await?;
     println!(
         "cluster {}: {} broker(s), controller {:?}",
         cluster.cluster_id,
@@ -37,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &[NewTopic::new(&topic, 3, 1).config("retention.ms", "86400000")],
             false,
         )
-        .wait()?
+        .await?
     {
         println!(
             "created {}: {}",
@@ -45,8 +47,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             r.error.map_or("ok".into(), |e| e.to_string())
         );
     }
-    admin.create_partitions(&[(&topic, 4)], false).wait()?;
-    for d in admin.describe_topics(&[&topic]).wait()? {
+    admin.create_partitions(&[(&topic, 4)], false).await?;
+    for d in admin.describe_topics(&[&topic]).await? {
         let t = d.result?;
         for p in &t.partitions {
             println!(
@@ -60,7 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ConfigResource::topic(&topic),
         vec![ConfigChange::Set("retention.ms".into(), "3600000".into())],
     );
-    admin.alter_configs(&[change], false).wait()?;
+    admin.alter_configs(&[change], false).await?;
     // A change reaches the broker's view through its metadata log a moment after the
     // answer: describe until it shows (or 5 s pass).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -68,7 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut own = Vec::new();
         for rc in admin
             .describe_configs(&[ConfigResource::topic(&topic)])
-            .wait()?
+            .await?
         {
             // The topic's own settings; the rest are the broker's defaults.
             own.extend(
@@ -86,52 +88,61 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
     let producer = Producer::from_properties([("bootstrap.servers", bootstrap.as_str())])?;
     for i in 0..1000u32 {
         let key = format!("key-{}", i % 10);
         // Queued; `flush` below waits for every delivery.
-        drop(producer.send(Record::new(&topic).key(key.as_bytes()).value(b"value"))?);
+        drop(
+            producer
+                .send(Record::new(&topic).key(key.as_bytes()).value(b"value"))
+                .await?,
+        );
     }
-    producer.flush();
-    producer.close();
+    producer.flush().await;
+    producer.close().await;
 
-    let specs: Vec<(&str, i32, OffsetSpec)> = (0..4)
-        .map(|p| (topic.as_str(), p, OffsetSpec::Latest))
+    let specs: Vec<(TopicPartition, OffsetSpec)> = (0..4)
+        .map(|p| (TopicPartition::new(topic.as_str(), p), OffsetSpec::Latest))
         .collect();
     let ends = admin
-        .list_offsets(&specs, IsolationLevel::ReadUncommitted)
-        .wait()?;
+        .list_offsets(specs, IsolationLevel::ReadUncommitted)
+        .await?;
     let mut end = Vec::new();
     for r in &ends {
         let o = r.result.clone()?.offset;
         println!("  {}:{} ends at {o}", r.topic, r.partition);
-        end.push((r.topic.as_str(), r.partition, o));
+        end.push(TopicPartitionOffset::new(r.topic.as_str(), r.partition, o));
     }
-    admin.delete_records(&[(topic.as_str(), 0, 1)]).wait()?;
+    admin
+        .delete_records([TopicPartition::new(topic.as_str(), 0).at(1)])
+        .await?;
 
     let group = format!("{topic}-group");
-    let half: Vec<(&str, i32, i64)> = end.iter().map(|&(t, p, o)| (t, p, o / 2)).collect();
-    admin.alter_group_offsets(&group, &half).wait()?;
-    for l in admin.group_lag(&group).wait()? {
+    let half: Vec<TopicPartitionOffset> = end
+        .iter()
+        .map(|o| o.topic_partition().at(o.offset / 2))
+        .collect();
+    admin.alter_group_offsets(&group, &half).await?;
+    for l in admin.group_lag(&group).await? {
         println!(
             "  group {group} {}:{} committed {} end {} lag {}",
             l.topic, l.partition, l.committed, l.end, l.lag
         );
     }
     admin
-        .reset_group_offsets(&group, &[], OffsetSpec::Latest)
-        .wait()?;
-    let lag: i64 = admin.group_lag(&group).wait()?.iter().map(|l| l.lag).sum();
+        .reset_group_offsets(&group, Vec::<TopicPartition>::new(), OffsetSpec::Latest)
+        .await?;
+    let lag: i64 = admin.group_lag(&group).await?.iter().map(|l| l.lag).sum();
     println!("after reset to latest, total lag {lag}");
 
-    admin.delete_groups(&[&group]).wait()?;
+    admin.delete_groups(&[&group]).await?;
     admin
         .delete_topics(&[TopicRef::Name(topic.clone())])
-        .wait()?;
+        .await?;
     println!("deleted {topic} and {group}");
-    admin.close();
+    admin.close().await;
     Ok(())
 }

@@ -1,26 +1,25 @@
 //! Sends ten records and prints where each landed.
 //!
-//! `cargo run -p kasio-tokio --example simple_producer -- localhost:9092 my-topic`
+//! `cargo run -p kasio --features blocking --example blocking_producer -- localhost:9092 my-topic`
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let bootstrap = args.next().unwrap_or_else(|| "localhost:9092".into());
     let topic = args.next().unwrap_or_else(|| "kasio-example".into());
     let producer =
-        kasio_tokio::Producer::from_properties([("bootstrap.servers", bootstrap.as_str())])?;
+        kasio::blocking::Producer::from_properties([("bootstrap.servers", bootstrap.as_str())])?;
     for i in 0..10 {
         let key = format!("key-{i}");
         let value = format!("hello {i}");
-        let record = kasio_tokio::Record::new(&topic)
+        let record = kasio::Record::new(&topic)
             .key(key.as_bytes())
             .value(value.as_bytes());
-        let meta = producer.send_and_wait(record).await?;
+        let meta = producer.send_and_wait(record)?;
         println!(
             "{key} -> partition {} offset {}",
             meta.partition, meta.offset
         );
     }
-    producer.close().await;
+    producer.close();
     Ok(())
 }

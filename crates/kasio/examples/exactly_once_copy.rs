@@ -6,10 +6,11 @@
 //! started again (same `KASIO_TRANSACTIONAL_ID`, which fences the dead one) neither loses
 //! nor repeats a record. Leaves the group once nothing has come for IDLE_MS.
 //!
-//! `cargo run -p kasio-tokio --example exactly_once_copy -- localhost:9092 input output copy-group [IDLE_MS]`
+//! `cargo run -p kasio --example exactly_once_copy -- localhost:9092 input output copy-group [IDLE_MS]`
 
-use kasio_tokio::{
-    Consumer, ConsumerEvent, Ended, Ending, Fetched, Producer, Record, TransactSession,
+use kasio::{
+    ConsumerEvent, Ended, Ending, Fetched, Record,
+    tokio::{Consumer, Producer, TransactSession},
 };
 use std::time::{Duration, Instant};
 
@@ -104,7 +105,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     while consumer.in_group() {
         let _ = tokio::time::timeout(Duration::from_millis(200), consumer.next()).await;
     }
-    consumer.close();
+    consumer.close().await;
     producer.close().await;
     println!("copied {copied} records in {transactions} transactions ({aborts} aborted)");
     Ok(())

@@ -1,25 +1,26 @@
 //! Sends ten records and prints where each landed.
 //!
-//! `cargo run -p kasio-blocking --example blocking_producer -- localhost:9092 my-topic`
+//! `cargo run -p kasio --example simple_producer -- localhost:9092 my-topic`
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let bootstrap = args.next().unwrap_or_else(|| "localhost:9092".into());
     let topic = args.next().unwrap_or_else(|| "kasio-example".into());
     let producer =
-        kasio_blocking::Producer::from_properties([("bootstrap.servers", bootstrap.as_str())])?;
+        kasio::tokio::Producer::from_properties([("bootstrap.servers", bootstrap.as_str())])?;
     for i in 0..10 {
         let key = format!("key-{i}");
         let value = format!("hello {i}");
-        let record = kasio_blocking::Record::new(&topic)
+        let record = kasio::Record::new(&topic)
             .key(key.as_bytes())
             .value(value.as_bytes());
-        let meta = producer.send_and_wait(record)?;
+        let meta = producer.send_and_wait(record).await?;
         println!(
             "{key} -> partition {} offset {}",
             meta.partition, meta.offset
         );
     }
-    producer.close();
+    producer.close().await;
     Ok(())
 }

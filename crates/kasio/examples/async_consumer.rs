@@ -5,10 +5,10 @@
 //! partitions away it commits what it processed of them first, so a rebalance re-reads
 //! nothing. Stops after IDLE_MS without records, commits and leaves the group.
 //!
-//! `cargo run -p kasio-tokio --example async_consumer -- localhost:9092 my-topic my-group [IDLE_MS [KEY=VALUE...]]`
+//! `cargo run -p kasio --example async_consumer -- localhost:9092 my-topic my-group [IDLE_MS [KEY=VALUE...]]`
 
 use futures_lite::StreamExt;
-use kasio_tokio::{Consumer, ConsumerConfig, ConsumerEvent, Fetched};
+use kasio::{ConsumerConfig, ConsumerEvent, Fetched, TopicPartitionOffset, tokio::Consumer};
 use std::{collections::BTreeMap, time::Duration};
 
 /// Batches processed between commits.
@@ -39,13 +39,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The next offset to read per partition, for the processed records.
     let mut done: BTreeMap<i32, i64> = BTreeMap::new();
     let (mut records, mut bytes, mut batches) = (0u64, 0u64, 0u32);
-    let commit = |done: &BTreeMap<i32, i64>| -> Result<(), Box<dyn std::error::Error>> {
-        let offsets: Vec<(&str, i32, i64)> =
-            done.iter().map(|(&p, &o)| (topic.as_str(), p, o)).collect();
-        if !offsets.is_empty() {
-            consumer.commit(&offsets)?;
-        }
-        Ok(())
+    let offsets = |done: &BTreeMap<i32, i64>| -> Vec<TopicPartitionOffset> {
+        done.iter()
+            .map(|(&p, &o)| TopicPartitionOffset::new(topic.as_str(), p, o))
+            .collect()
     };
     while let Ok(Some(next)) = tokio::time::timeout(idle, fetched.next()).await {
         match next {
@@ -56,18 +53,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 })?;
                 done.insert(batch.partition, batch.next_offset());
                 batches += 1;
-                if batches % COMMIT_EVERY == 0 {
-                    commit(&done)?;
+                if batches % COMMIT_EVERY == 0
+                    && let Err(error) = consumer.commit(offsets(&done)).await
+                {
+                    eprintln!("commit failed, the next one retries: {error}");
                 }
             }
             Fetched::Event(ConsumerEvent::Revoking { partitions }) => {
                 // Still ours: commit what was processed, so their next owner starts there.
-                let offsets: Vec<(&str, i32, i64)> = partitions
+                let theirs: Vec<TopicPartitionOffset> = partitions
                     .iter()
-                    .filter_map(|(_, p)| Some((topic.as_str(), *p, done.remove(p)?)))
+                    .filter_map(|tp| Some(tp.at(done.remove(&tp.partition)?)))
                     .collect();
-                if !offsets.is_empty() {
-                    consumer.commit(&offsets)?;
+                if let Err(error) = consumer.commit(theirs).await {
+                    eprintln!("commit of revoked partitions failed: {error}");
                 }
                 consumer.release_revocation();
             }
@@ -76,44 +75,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ) => {
                 // Not ours any more (lost ones without a commit: their next owner starts
                 // from the last one).
-                for (_, p) in partitions {
-                    done.remove(&p);
+                for tp in partitions {
+                    done.remove(&tp.partition);
                 }
             }
-            Fetched::Event(ConsumerEvent::Committed {
-                error: Some(error), ..
-            }) => eprintln!("commit failed, the next one retries: {error}"),
             Fetched::Event(ConsumerEvent::GroupError { error }) => {
                 return Err(format!("group: {error}").into());
             }
             _ => {}
         }
     }
-    commit(&done)?;
-    // Wait for that last commit (not an earlier one) before leaving: the next owner of
-    // these partitions starts from it.
-    while !done.is_empty() {
-        let Ok(Some(next)) = tokio::time::timeout(Duration::from_secs(10), fetched.next()).await
-        else {
-            break;
-        };
-        match next {
-            Fetched::Event(ConsumerEvent::Committed { offsets, .. })
-                if offsets.len() == done.len()
-                    && offsets.iter().all(|(_, p, o)| done.get(p) == Some(o)) =>
-            {
-                break;
-            }
-            // Nothing is read any more: give them up at once.
-            Fetched::Event(ConsumerEvent::Revoking { .. }) => consumer.release_revocation(),
-            _ => {}
-        }
-    }
+    // The last commit is stored before the member leaves: the next owner of these
+    // partitions starts from it.
+    consumer.commit(offsets(&done)).await?;
     consumer.unsubscribe();
     while consumer.in_group() {
-        let _ = tokio::time::timeout(Duration::from_millis(200), fetched.next()).await;
+        if let Ok(Some(Fetched::Event(ConsumerEvent::Revoking { .. }))) =
+            tokio::time::timeout(Duration::from_millis(200), fetched.next()).await
+        {
+            // Nothing is read any more: give them up at once.
+            consumer.release_revocation();
+        }
     }
-    consumer.close();
+    drop(fetched);
+    consumer.close().await;
     println!("processed {records} records ({bytes} value bytes) in {batches} batches");
     Ok(())
 }

@@ -10,9 +10,9 @@
 //! positions itself every second, after writing. Any further `key=value` arguments are
 //! consumer properties.
 //!
-//! `cargo run -p kasio-tokio --example group_consumer -- localhost:9092 my-topic my-group [IDLE_MS] [key=value ...]`
+//! `cargo run -p kasio --example group_consumer -- localhost:9092 my-topic my-group [IDLE_MS] [key=value ...]`
 
-use kasio_tokio::{Consumer, ConsumerConfig, ConsumerEvent, Fetched};
+use kasio::{ConsumerConfig, ConsumerEvent, Fetched, TopicPartition, tokio::Consumer};
 use std::{
     io::Write,
     time::{Duration, Instant, SystemTime},
@@ -74,13 +74,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 out.flush()?;
                 if manual && committed_at.elapsed() >= Duration::from_secs(1) {
                     // Everything handed out so far is written: commit it.
-                    consumer.commit_positions()?;
+                    if let Err(e) = consumer.commit_positions().await {
+                        eprintln!("commit failed, the next one retries: {e}");
+                    }
                     committed_at = Instant::now();
                 }
             }
             Fetched::Event(event) => {
                 assigned |= matches!(event, ConsumerEvent::Assigned { .. });
-                if let Some(done) = on_event(&consumer, event, manual)? {
+                if let Some(done) = on_event(&consumer, event, manual).await {
                     return Err(done.into());
                 }
             }
@@ -88,21 +90,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     out.flush()?;
-    consumer.commit_positions()?;
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), consumer.next()).await? {
-            Fetched::Event(ConsumerEvent::Committed { error: None, .. }) => break,
-            Fetched::Event(ConsumerEvent::Committed { error: Some(e), .. }) => {
-                return Err(format!("commit: {e}").into());
-            }
-            Fetched::Event(event) => {
-                if let Some(done) = on_event(&consumer, event, false)? {
-                    return Err(done.into());
-                }
-            }
-            _ => {}
-        }
-    }
+    consumer
+        .commit_positions()
+        .await
+        .map_err(|e| format!("commit: {e}"))?;
     // Leaving gives everything up: said while the member still owns it, as the Java
     // client's listener hears of it before the member leaves.
     let owned = consumer.assignment();
@@ -111,35 +102,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     consumer.unsubscribe();
     while consumer.in_group() {
-        let _ = tokio::time::timeout(Duration::from_millis(200), consumer.next()).await;
+        if let Ok(Fetched::Event(ConsumerEvent::Revoking { .. })) =
+            tokio::time::timeout(Duration::from_millis(200), consumer.next()).await
+        {
+            consumer.release_revocation();
+        }
     }
-    consumer.close();
+    consumer.close().await;
     Ok(())
 }
 
-fn parts(partitions: &[(std::sync::Arc<str>, i32)]) -> Vec<i32> {
-    partitions.iter().map(|(_, p)| *p).collect()
+fn parts(partitions: &[TopicPartition]) -> Vec<i32> {
+    partitions.iter().map(|tp| tp.partition).collect()
 }
 
-/// Reports a rebalance or commit event on stderr; a revocation is reported while the
-/// member still owns the partitions, committed first when committing is by hand, and then
-/// released. `Some(reason)` when the member cannot go on.
-fn on_event(
-    consumer: &Consumer,
-    event: ConsumerEvent,
-    manual: bool,
-) -> Result<Option<String>, Box<dyn std::error::Error>> {
+/// Reports a rebalance event on stderr; a revocation is reported while the member still
+/// owns the partitions, committed first when committing is by hand, and then released.
+/// `Some(reason)` when the member cannot go on.
+async fn on_event(consumer: &Consumer, event: ConsumerEvent, manual: bool) -> Option<String> {
     match event {
         ConsumerEvent::Assigned { partitions } => {
             eprintln!("assigned at {}: {:?}", unix_ms(), parts(&partitions));
         }
         ConsumerEvent::Revoking { partitions } => {
             eprintln!("revoked at {}: {:?}", unix_ms(), parts(&partitions));
-            if manual {
+            if manual && let Err(e) = consumer.commit_positions().await {
                 // Everything handed out is written: its next owner starts after it.
-                consumer.commit_positions()?;
+                eprintln!("commit before giving partitions up failed: {e}");
             }
-            // Given up once that commit is answered.
             consumer.release_revocation();
         }
         ConsumerEvent::Revoked { partitions } => {
@@ -148,11 +138,8 @@ fn on_event(
         ConsumerEvent::Lost { partitions } => {
             eprintln!("lost at {}: {:?}", unix_ms(), parts(&partitions));
         }
-        ConsumerEvent::Committed { offsets, error } => {
-            eprintln!("committed {} offsets, error {error:?}", offsets.len());
-        }
-        ConsumerEvent::GroupError { error } => return Ok(Some(format!("group: {error}"))),
+        ConsumerEvent::GroupError { error } => return Some(format!("group: {error}")),
         _ => {}
     }
-    Ok(None)
+    None
 }

@@ -3,15 +3,13 @@
 //! reads from the beginning; with one it starts from the group's committed offsets (the
 //! beginning where there are none) and commits its positions at the end.
 //!
-//! `cargo run -p kasio-blocking --example blocking_consumer -- localhost:9092 my-topic 3 [read_committed [GROUP]]`
+//! `cargo run -p kasio --example simple_consumer -- localhost:9092 my-topic 3 [read_committed [GROUP]]`
 
-use kasio_blocking::{Consumer, ConsumerEvent, Fetched, Seek};
-use std::{io::Write, time::Duration};
+use kasio::{ConsumerEvent, Fetched, Seek, TopicPartition, tokio::Consumer};
+use std::io::Write;
 
-/// How long the example waits for the next batch before giving up.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let bootstrap = args.next().unwrap_or_else(|| "localhost:9092".into());
     let topic = args.next().unwrap_or_else(|| "kasio-example".into());
@@ -26,7 +24,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // It commits its positions itself, once it has read everything.
         ("enable.auto.commit", "false"),
     ])?;
-    let assignment: Vec<(&str, i32)> = (0..partitions).map(|p| (topic.as_str(), p)).collect();
+    let assignment: Vec<TopicPartition> = (0..partitions)
+        .map(|p| TopicPartition::new(topic.as_str(), p))
+        .collect();
     consumer.assign(&assignment);
     if group.is_empty() {
         for p in 0..partitions {
@@ -36,10 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut at_end = std::collections::HashSet::new();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     while at_end.len() < assignment.len() {
-        let Some(fetched) = consumer.poll(PATIENCE) else {
-            return Err("nothing arrived for 30 s".into());
-        };
-        match fetched {
+        match consumer.next().await {
             Fetched::Batch(batch) => batch.for_each(|r| {
                 let key = String::from_utf8_lossy(r.key.unwrap_or_default());
                 let value = String::from_utf8_lossy(r.value.unwrap_or_default());
@@ -59,18 +56,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     out.flush()?;
     if !group.is_empty() {
-        consumer.commit_positions()?;
-        loop {
-            match consumer.poll(PATIENCE) {
-                Some(Fetched::Event(ConsumerEvent::Committed { error: None, .. })) => break,
-                Some(Fetched::Event(ConsumerEvent::Committed { error: Some(e), .. })) => {
-                    return Err(format!("commit: {e}").into());
-                }
-                Some(_) => {}
-                None => return Err("the commit went unanswered for 30 s".into()),
-            }
-        }
+        consumer
+            .commit_positions()
+            .await
+            .map_err(|e| format!("commit: {e}"))?;
     }
-    consumer.close();
+    consumer.close().await;
     Ok(())
 }

@@ -1,12 +1,12 @@
 //! Many concurrent sends with batching and compression; prints a JSON summary.
 //!
-//! `cargo run --release -p kasio-tokio --example async_producer -- \
+//! `cargo run --release -p kasio --example async_producer -- \
 //!     --bootstrap localhost:9092 --topic t --count 1000000 --compression lz4`
 //!
 //! Record `i` has key `key-{i % keys}`, value `{i}` padded to `--size` bytes, and a header
 //! `i` = `{i}`, so a reader can check every record.
 
-use kasio_tokio::{Producer, ProducerConfig, Record};
+use kasio::{ProducerConfig, Record, tokio::Producer};
 use std::time::Instant;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,51 @@
+//! The tour examples, a first user's program on each runtime, run as a user would run them:
+//! on the embedded kasio-mock cluster here, and against the real broker in the lab
+//! (`tests/lab/test_tour.py`).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::{path::PathBuf, process::Command};
+
+/// Where cargo put the examples it built for this test run.
+fn example(name: &str) -> PathBuf {
+    let mut dir = std::env::current_exe().unwrap();
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join("examples").join(name)
+}
+
+fn tour(name: &str) {
+    let path = example(name);
+    assert!(path.exists(), "{} was not built", path.display());
+    let out = Command::new(&path)
+        .arg("20000")
+        .env_remove("KASIO_BOOTSTRAP")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{name}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("20000 records produced and read exactly once, all committed"),
+        "{name}: {stdout}"
+    );
+}
+
+#[test]
+fn tour_on_tokio() {
+    tour("tour");
+}
+
+#[test]
+fn tour_on_smol() {
+    tour("tour_smol");
+}
+
+#[test]
+fn tour_on_threads() {
+    tour("tour_blocking");
+}
