@@ -13,6 +13,7 @@
 //! ```
 
 mod admin;
+mod client;
 mod config;
 mod conn;
 mod consumer;
@@ -39,6 +40,7 @@ pub use admin::{
     QuotaFilter, QuotaMatch, ResourceConfigs, ResourceResult, ResourceType, ScramChange,
     ScramCredential, ScramMechanism, TopicDescription, TopicListing, TopicRef, TopicResult,
 };
+pub use client::Client;
 pub use config::{Acks, BrokerAddress, ConfigError, ProducerConfig, parse_bootstrap};
 pub use conn::{CloseReason, ConnId, ConnectAction, Transmit};
 pub use consumer::{

@@ -36,7 +36,11 @@ pub(crate) struct AdminCore {
 impl Core for AdminCore {
     type Deferred = Vec<(Reply, Result<AdminOutput, AdminError>)>;
 
-    crate::driver::forward_io!();
+    type Client = kasio_core::Admin;
+
+    fn client(&mut self) -> &mut Self::Client {
+        &mut self.core
+    }
     fn take_events(&mut self, done: &mut Self::Deferred) -> bool {
         while let Some(ev) = self.core.poll_event() {
             if let Some(reply) = self.waiters.remove(&ev.id) {
@@ -116,7 +120,8 @@ impl<T, R> Unpin for Call<T, R> {}
 /// A Kafka admin client whose driver runs on runtime `R` (each adapter names its own
 /// `Admin`): topics, configs, groups, offsets, ACLs, SCRAM credentials and quotas. Clones
 /// share one core; calls run concurrently. Each call returns a [`Call`] to `.await` or to
-/// [`wait`](Call::wait) for.
+/// [`wait`](Call::wait) for. [`close`](Self::close), or dropping the last clone, ends the
+/// calls still running with [`AdminError::Closed`] and stops the driver.
 ///
 /// ```no_run
 /// # async fn demo<R: kasio_shell::AsyncRuntime>() -> Result<(), Box<dyn std::error::Error>> {

@@ -63,7 +63,11 @@ impl ConsumerCore {
 impl Core for ConsumerCore {
     type Deferred = Deferred;
 
-    crate::driver::forward_io!();
+    type Client = kasio_core::Consumer;
+
+    fn client(&mut self) -> &mut Self::Client {
+        &mut self.core
+    }
     fn take_events(&mut self, deferred: &mut Deferred) -> bool {
         while let Some(outcome) = self.core.poll_commit() {
             // Auto commits and a rebalance's have no waiter.
@@ -105,6 +109,12 @@ pub enum Fetched {
 
 /// A Kafka consumer whose driver runs on runtime `R` (each adapter names its own
 /// `Consumer`), for partitions the caller assigns or a group's. Clones share one core.
+///
+/// Closing and dropping: [`close`](Self::close) leaves the group (committing what was
+/// handed out first with `enable.auto.commit`) and completes once the driver has stopped,
+/// at most 5 s later. Dropping the last clone without `close` does the same in the
+/// background, as long as the runtime runs, so the group does not wait a session timeout
+/// for a member that is gone.
 ///
 /// ```no_run
 /// # async fn demo<R: kasio_shell::AsyncRuntime>() -> Result<(), Box<dyn std::error::Error>> {

@@ -4,7 +4,7 @@
 use crate::pending::{Complete, Pending};
 use bytes::Bytes;
 use event_listener::{Event, EventListener};
-use kasio_core::{CloseReason, ConnId, ConnectAction, Transmit};
+use kasio_core::{Client, CloseReason, ConnId, ConnectAction};
 use std::{
     collections::{HashSet, VecDeque},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
@@ -59,52 +59,14 @@ impl Inbox {
     }
 }
 
-/// The [`Core`] methods that only pass the driver's inputs and outputs to the sans-IO
-/// core in field `core` (every kasio core names them alike).
-macro_rules! forward_io {
-    () => {
-        fn connected(&mut self, conn: kasio_core::ConnId, now: std::time::Instant) {
-            self.core.handle_connected(conn, now);
-        }
-        fn input(&mut self, conn: kasio_core::ConnId, data: &[u8], now: std::time::Instant) {
-            self.core.handle_input(conn, data, now);
-        }
-        fn closed(
-            &mut self,
-            conn: kasio_core::ConnId,
-            reason: kasio_core::CloseReason,
-            now: std::time::Instant,
-        ) {
-            self.core.handle_closed(conn, reason, now);
-        }
-        fn timeout(&mut self, now: std::time::Instant) {
-            self.core.handle_timeout(now);
-        }
-        fn next_connect(&mut self) -> Option<kasio_core::ConnectAction> {
-            self.core.poll_connect()
-        }
-        fn next_transmit(&mut self) -> Option<kasio_core::Transmit> {
-            self.core.poll_transmit()
-        }
-        fn deadline(&mut self) -> Option<std::time::Instant> {
-            self.core.poll_timeout().map(|t| t.at)
-        }
-    };
-}
-pub(crate) use forward_io;
-
 /// What the shell needs of a sans-IO core and the state kept beside it.
 pub(crate) trait Core: Send + 'static {
     /// Work to finish outside the lock (completing deliveries runs their wakers).
     type Deferred: Default + Send;
+    /// The sans-IO client the driver moves bytes for.
+    type Client: Client;
 
-    fn connected(&mut self, conn: ConnId, now: Instant);
-    fn input(&mut self, conn: ConnId, data: &[u8], now: Instant);
-    fn closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant);
-    fn timeout(&mut self, now: Instant);
-    fn next_connect(&mut self) -> Option<ConnectAction>;
-    fn next_transmit(&mut self) -> Option<Transmit>;
-    fn deadline(&mut self) -> Option<Instant>;
+    fn client(&mut self) -> &mut Self::Client;
     /// Takes the events out; whether the core is finished and the driver should stop.
     fn take_events(&mut self, deferred: &mut Self::Deferred) -> bool;
     /// A deadline of the shell's own beside the core's (a close that gives up).
@@ -217,27 +179,30 @@ impl<C: Core> Turn for Shared<C> {
         let (deadline, finished) = {
             let mut core = self.lock();
             let now = Instant::now();
+            let client = core.client();
             for input in inputs.drain(..) {
                 match input {
-                    Input::Connected(c) => core.connected(c, now),
-                    Input::Data(c, d) => core.input(c, &d, now),
-                    Input::Closed(c, r) => core.closed(c, r, now),
+                    Input::Connected(c) => client.handle_connected(c, now),
+                    Input::Data(c, d) => client.handle_input(c, &d, now),
+                    Input::Closed(c, r) => client.handle_closed(c, r, now),
                 }
             }
-            if core.deadline().is_some_and(|t| t <= now) {
-                core.timeout(now);
+            // Spurious calls do nothing, but they cost a drain: only when something is due.
+            if client.poll_timeout().is_some_and(|t| t.at <= now) {
+                client.handle_timeout(now);
             }
-            while let Some(action) = core.next_connect() {
+            while let Some(action) = client.poll_connect() {
                 match action {
                     ConnectAction::Open { conn, host, port } => sockets.open(conn, &host, port),
                     ConnectAction::Close { conn } => sockets.close(conn),
                 }
             }
-            while let Some(t) = core.next_transmit() {
+            while let Some(t) = client.poll_transmit() {
                 sockets.send(t.conn, t.data);
             }
             let finished = core.take_events(&mut deferred);
-            let deadline = match (core.deadline(), core.shell_deadline()) {
+            let next = core.client().poll_timeout().map(|t| t.at);
+            let deadline = match (next, core.shell_deadline()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };

@@ -29,7 +29,7 @@ fn closed<T>() -> Result<T, ProduceError> {
 }
 
 /// Who hears of a record's delivery: its own [`Delivery`], or a group sent together.
-enum Token {
+pub(crate) enum Token {
     One(Complete<Result<RecordMetadata, ProduceError>>),
     /// A record of the group with this id in [`ProducerCore::groups`].
     Group(u64),
@@ -258,7 +258,11 @@ impl Deliveries {
 impl Core for ProducerCore {
     type Deferred = Deliveries;
 
-    crate::driver::forward_io!();
+    type Client = kasio_core::Producer<Token>;
+
+    fn client(&mut self) -> &mut Self::Client {
+        &mut self.core
+    }
     fn take_events(&mut self, deferred: &mut Deliveries) -> bool {
         let mut closed = false;
         let mut run = None;
@@ -339,6 +343,12 @@ impl Core for ProducerCore {
 /// The core sits behind a mutex rather than a channel: `send` encodes the record straight
 /// into its batch under the lock, so a record is copied once and never queued as a message.
 /// The driver takes the same lock only to feed input and drain output.
+///
+/// Closing and dropping: [`close`](Self::close) stops taking records, delivers what is
+/// buffered (each record within `delivery.timeout.ms`) and completes once the driver has
+/// stopped. Dropping the last clone without `close` does the same in the background, as
+/// long as the runtime runs; records a stopped runtime strands are counted
+/// ([`undelivered_on_drop`](crate::undelivered_on_drop)) and reported on standard error.
 ///
 /// ```no_run
 /// # async fn demo<R: kasio_shell::AsyncRuntime>() -> Result<(), Box<dyn std::error::Error>> {

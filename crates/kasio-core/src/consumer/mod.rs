@@ -342,6 +342,9 @@ pub struct Consumer {
     events: VecDeque<ConsumerEvent>,
     transmits: VecDeque<Transmit>,
     new_deadline: bool,
+    /// Batches were taken and freed room: fetching may resume at the next drain, which
+    /// `poll_timeout` asks for at once.
+    resume_due: bool,
     security_reported: bool,
 }
 
@@ -398,6 +401,7 @@ impl Consumer {
             events: VecDeque::new(),
             transmits: VecDeque::new(),
             new_deadline: false,
+            resume_due: false,
             security_reported: false,
         })
     }
@@ -581,8 +585,9 @@ impl Consumer {
         }
         self.buffered = self.buffered.saturating_sub(batch_bytes(&b));
         if self.buffered < usize::try_from(self.config.fetch_max_bytes).unwrap_or(0) {
-            // Room again: fetching may resume.
+            // Room again: fetching may resume, at the drive loop's next `handle_timeout`.
             self.new_deadline = true;
+            self.resume_due = true;
         }
         Some(b)
     }
@@ -628,7 +633,9 @@ impl Consumer {
     }
 
     /// Gives the consumer a chance to act after the caller took batches (fetching pauses
-    /// while `fetch.max.bytes` of batches wait to be taken).
+    /// while `fetch.max.bytes` of batches wait to be taken). A driver need not call it:
+    /// after batches are taken, [`poll_timeout`](Self::poll_timeout) asks for
+    /// `handle_timeout` at once, which does the same.
     pub fn resume_fetching(&mut self, now: Instant) {
         self.drain(now);
     }
@@ -637,6 +644,12 @@ impl Consumer {
     pub fn poll_timeout(&mut self) -> Option<Timeout> {
         self.new_deadline = false;
         let now = self.now;
+        if self.resume_due {
+            return Some(Timeout {
+                at: now,
+                reason: "batches taken: fetching may resume",
+            });
+        }
         let mut best: Option<Timeout> = None;
         let mut offer = |at: Instant, reason: &'static str| {
             if at > now && best.is_none_or(|b| at < b.at) {
@@ -739,6 +752,7 @@ impl Consumer {
 
     fn drain(&mut self, now: Instant) {
         self.now = now;
+        self.resume_due = false;
         if let Some(e) = &self.pool.fatal
             && !std::mem::replace(&mut self.security_reported, true)
         {

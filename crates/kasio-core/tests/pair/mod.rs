@@ -6,9 +6,9 @@
 
 use bytes::Bytes;
 use kasio_core::{
-    Admin, AdminConfig, AdminEvent, CloseReason, CommitOutcome, ConnId, ConnectAction, Consumer,
-    ConsumerConfig, ConsumerEvent, Event, FetchedBatch, ProduceError, Producer, ProducerConfig,
-    RecordMetadata, Transmit,
+    Admin, AdminConfig, AdminEvent, Client, CloseReason, CommitOutcome, ConnId, ConnectAction,
+    Consumer, ConsumerConfig, ConsumerEvent, Event, FetchedBatch, ProduceError, Producer,
+    ProducerConfig, RecordMetadata,
 };
 use kasio_mock::{Cluster, ClusterConfig};
 use kasio_proto::records::Batches;
@@ -97,44 +97,6 @@ enum Wire {
     ToCluster(Side, ConnId, Bytes),
     ToClient(kasio_mock::ConnId, Bytes),
 }
-
-/// What the pair needs of a sans-IO client.
-trait Client {
-    fn connected(&mut self, conn: ConnId, now: Instant);
-    fn input(&mut self, conn: ConnId, data: &[u8], now: Instant);
-    fn closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant);
-    fn timeout(&mut self, now: Instant);
-    fn next_connect(&mut self) -> Option<ConnectAction>;
-    fn next_transmit(&mut self) -> Option<Transmit>;
-}
-
-macro_rules! client {
-    ($t:ty) => {
-        impl Client for $t {
-            fn connected(&mut self, conn: ConnId, now: Instant) {
-                self.handle_connected(conn, now);
-            }
-            fn input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
-                self.handle_input(conn, data, now);
-            }
-            fn closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
-                self.handle_closed(conn, reason, now);
-            }
-            fn timeout(&mut self, now: Instant) {
-                self.handle_timeout(now);
-            }
-            fn next_connect(&mut self) -> Option<ConnectAction> {
-                self.poll_connect()
-            }
-            fn next_transmit(&mut self) -> Option<Transmit> {
-                self.poll_transmit()
-            }
-        }
-    };
-}
-client!(Producer<u64>);
-client!(Consumer);
-client!(Admin);
 
 impl Pair {
     /// A producer bootstrapping from a cluster of `brokers` brokers.
@@ -291,11 +253,11 @@ impl Pair {
                 continue;
             };
             let mut actions = Vec::new();
-            while let Some(a) = client.next_connect() {
+            while let Some(a) = client.poll_connect() {
                 actions.push(a);
             }
             let mut transmits = Vec::new();
-            while let Some(t) = client.next_transmit() {
+            while let Some(t) = client.poll_transmit() {
                 transmits.push(t);
             }
             for action in actions {
@@ -310,10 +272,14 @@ impl Pair {
                             self.to_mock.insert((side, conn), m);
                             self.to_core.insert(m, (side, conn));
                             if let Some(c) = self.client(side) {
-                                c.connected(conn, now);
+                                c.handle_connected(conn, now);
                             }
                         } else if let Some(c) = self.client(side) {
-                            c.closed(conn, CloseReason::ConnectFailed("refused".into()), now);
+                            c.handle_closed(
+                                conn,
+                                CloseReason::ConnectFailed("refused".into()),
+                                now,
+                            );
                         }
                     }
                     ConnectAction::Close { conn } => {
@@ -331,7 +297,7 @@ impl Pair {
             }
             let mut later = Vec::new();
             if let Some(c) = self.client(side) {
-                while let Some(t) = c.next_transmit() {
+                while let Some(t) = c.poll_transmit() {
                     later.push(t);
                 }
             }
@@ -361,7 +327,7 @@ impl Pair {
                     if let Some(&(side, c)) = self.to_core.get(&m)
                         && let Some(client) = self.client(side)
                     {
-                        client.input(c, &data, now);
+                        client.handle_input(c, &data, now);
                     }
                 }
                 None => {}
@@ -373,7 +339,7 @@ impl Pair {
             if let Some((side, c)) = self.to_core.remove(&m) {
                 self.to_mock.remove(&(side, c));
                 if let Some(client) = self.client(side) {
-                    client.closed(c, CloseReason::PeerClosed, now);
+                    client.handle_closed(c, CloseReason::PeerClosed, now);
                 }
             }
         }
@@ -552,7 +518,7 @@ impl Pair {
         let now = self.now;
         self.producer.handle_timeout(now);
         if let Some(c) = &mut self.consumer {
-            c.timeout(now);
+            c.handle_timeout(now);
         }
         for e in &mut self.more {
             e.consumer.handle_timeout(now);
