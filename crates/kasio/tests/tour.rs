@@ -1,4 +1,5 @@
-//! The tour examples, a first user's program on each runtime, run as a user would run them:
+//! The tour examples, a first user's program on each runtime, and `hand_loop`, the core
+//! driven by a loop of its own, run as a user would run them:
 //! on the embedded kasio-mock cluster here, and against the real broker in the lab
 //! (`tests/lab/test_tour.py`).
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -48,4 +49,25 @@ fn tour_on_smol() {
 #[test]
 fn tour_on_threads() {
     tour("tour_blocking");
+}
+
+#[test]
+fn hand_loop_drives_the_core_without_a_runtime() {
+    let path = example("hand_loop");
+    assert!(path.exists(), "{} was not built", path.display());
+    let out = Command::new(&path)
+        .args(["hand-loop", "3", "100000"])
+        .env_remove("KASIO_BOOTSTRAP")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("100000 records produced and read back, each once"),
+        "{stdout}"
+    );
 }
