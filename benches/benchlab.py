@@ -28,6 +28,21 @@ def build(binary):
     return ROOT / "benches" / "target" / "release" / binary
 
 
+BASELINE = "@baseline"
+
+
+def binary_for(client, built, name):
+    """The binary that runs `client`, and the client name to give it: a client ending in
+    `@baseline` runs the same client from BENCH_BASELINE, a directory holding another
+    build's binaries (an older commit's, say), so old and new run side by side in one run."""
+    if not client.endswith(BASELINE):
+        return built, client
+    base = os.environ.get("BENCH_BASELINE")
+    if not base:
+        raise SystemExit(f"{client}: set BENCH_BASELINE to a directory holding a `{name}` binary")
+    return Path(base) / name, client.removesuffix(BASELINE)
+
+
 def lab():
     """The lab's `scripts/kafka env` exports as a dict, the broker up."""
     kafka = ROOT / "scripts" / "kafka"

@@ -90,8 +90,9 @@ pub(crate) enum Tag {
     SaslAuthenticate,
     /// A classic group request (JoinGroup, SyncGroup, Heartbeat, LeaveGroup).
     Classic,
-    /// A transactional producer's coordinator request.
-    Txn(crate::producer::TxnCall),
+    /// A transactional producer's coordinator request; what the number means is the
+    /// producer's.
+    Txn(u8),
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -528,7 +528,11 @@ impl<T> Producer<T> {
                 | Tag::SaslHandshake
                 | Tag::SaslAuthenticate
                 | Tag::Classic => {}
-                Tag::Txn(call) => self.txn_lost(call, now),
+                Tag::Txn(code) => {
+                    if let Some(call) = TxnCall::from_tag(code) {
+                        self.txn_lost(call, now);
+                    }
+                }
                 Tag::Metadata => self.metadata.failed(now),
                 Tag::InitProducerId => {
                     let at = now + self.config.retry_backoff;

@@ -508,7 +508,11 @@ impl<T> Producer<T> {
             | Tag::SaslHandshake
             | Tag::SaslAuthenticate
             | Tag::Classic => {}
-            Tag::Txn(call) => self.on_txn_response(conn, call, req, frame, now),
+            Tag::Txn(code) => {
+                if let Some(call) = super::TxnCall::from_tag(code) {
+                    self.on_txn_response(conn, call, req, frame, now);
+                }
+            }
             Tag::Metadata => {
                 match frame::decode_response_as::<MetadataResponse>(req.version, frame) {
                     Ok((_, resp)) => self.on_metadata(&resp, now),

@@ -12,7 +12,7 @@ use super::{
 use crate::{
     ErrorCode,
     config::BrokerAddress,
-    conn::{ConnId, InFlight, Node, Purpose, Tag},
+    conn::{ConnId, InFlight, Node, Purpose},
 };
 use bytes::Bytes;
 use kasio_proto::{
@@ -423,7 +423,7 @@ impl<T> Producer<T> {
         let req = crate::coordinator::request(&key, key_type, version);
         let deadline = now + self.config.request_timeout;
         if conn
-            .send(&req, Tag::Txn(call), deadline, &mut self.transmits)
+            .send(&req, call.tag(), deadline, &mut self.transmits)
             .is_some()
             && let Some(txn) = &mut self.txn
         {
@@ -464,7 +464,7 @@ impl<T> Producer<T> {
             .send_capped(
                 &req,
                 ADD_PARTITIONS_MAX,
-                Tag::Txn(Call::AddPartitions),
+                Call::AddPartitions.tag(),
                 deadline,
                 &mut self.transmits,
                 256,
@@ -491,7 +491,7 @@ impl<T> Producer<T> {
         let Some(conn) = self.pool.get_mut(conn_id) else {
             return;
         };
-        let tag = Tag::Txn(call);
+        let tag = call.tag();
         let out = &mut self.transmits;
         let sent = match call {
             Call::InitProducerId => {

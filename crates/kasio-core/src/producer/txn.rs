@@ -193,6 +193,28 @@ pub(crate) enum Call {
     EndTxn,
 }
 
+impl Call {
+    const ALL: [Call; 7] = [
+        Call::FindCoordinator,
+        Call::FindGroupCoordinator,
+        Call::InitProducerId,
+        Call::AddPartitions,
+        Call::AddOffsets,
+        Call::OffsetCommit,
+        Call::EndTxn,
+    ];
+
+    /// The connection layer's tag for a request of this call.
+    pub(crate) fn tag(self) -> crate::conn::Tag {
+        crate::conn::Tag::Txn(self as u8)
+    }
+
+    /// The call a [`tag`](Self::tag) names.
+    pub(crate) fn from_tag(code: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(code)).copied()
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Txn {
     pub(crate) id: String,
@@ -338,5 +360,21 @@ pub(crate) fn verdict(code: ErrorCode) -> Verdict {
         | ErrorCode::InvalidProducerIdMapping
         | ErrorCode::TransactionalIdNotFound => Verdict::Fatal,
         _ => Verdict::Abortable,
+    }
+}
+
+#[cfg(test)]
+mod call_tags {
+    use super::Call;
+
+    #[test]
+    fn every_call_comes_back_from_its_tag() {
+        for call in Call::ALL {
+            let crate::conn::Tag::Txn(code) = call.tag() else {
+                panic!("{call:?} is not tagged as a transactional call");
+            };
+            assert_eq!(Call::from_tag(code), Some(call));
+        }
+        assert_eq!(Call::from_tag(200), None);
     }
 }
