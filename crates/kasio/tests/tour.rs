@@ -16,11 +16,12 @@ fn example(name: &str) -> PathBuf {
     dir.join("examples").join(name)
 }
 
-fn tour(name: &str) {
+/// Runs an example on the embedded cluster and checks it said `done`.
+fn run(name: &str, args: &[&str], done: &str) {
     let path = example(name);
     assert!(path.exists(), "{} was not built", path.display());
     let out = Command::new(&path)
-        .arg("20000")
+        .args(args)
         .env_remove("KASIO_BOOTSTRAP")
         .output()
         .unwrap();
@@ -30,9 +31,14 @@ fn tour(name: &str) {
         "{name}: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        stdout.contains("20000 records produced and read exactly once, all committed"),
-        "{name}: {stdout}"
+    assert!(stdout.contains(done), "{name}: {stdout}");
+}
+
+fn tour(name: &str) {
+    run(
+        name,
+        &["20000"],
+        "20000 records produced and read exactly once, all committed",
     );
 }
 
@@ -53,21 +59,9 @@ fn tour_on_threads() {
 
 #[test]
 fn hand_loop_drives_the_core_without_a_runtime() {
-    let path = example("hand_loop");
-    assert!(path.exists(), "{} was not built", path.display());
-    let out = Command::new(&path)
-        .args(["hand-loop", "3", "100000"])
-        .env_remove("KASIO_BOOTSTRAP")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("100000 records produced and read back, each once"),
-        "{stdout}"
+    run(
+        "hand_loop",
+        &["hand-loop", "3", "100000"],
+        "100000 records produced and read back, each once",
     );
 }
