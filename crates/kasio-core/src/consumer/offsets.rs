@@ -306,6 +306,8 @@ impl Consumer {
         self.commit_moved(false);
     }
 
+    /// Sends what the group needs next: the coordinator's address, then committed
+    /// offsets to look up, then the next commit in line.
     pub(super) fn send_group(&mut self, now: Instant) {
         let Some(group) = &self.group else {
             return;
@@ -328,29 +330,8 @@ impl Consumer {
         }
         let deadline = now + self.config.request_timeout;
         let Some(node) = group.coordinator else {
-            if group.finding {
-                return;
-            }
-            let key = group.id.clone();
-            let Some(id) = self
-                .metadata
-                .control_conn(&mut self.pool, &mut self.rng, now)
-            else {
-                return;
-            };
-            let Some(conn) = self.pool.get_mut(id) else {
-                return;
-            };
-            let Some(version) = conn.version(ApiKey::FindCoordinator) else {
-                return;
-            };
-            let req = crate::coordinator::request(&key, crate::coordinator::GROUP, version);
-            if conn
-                .send(&req, Tag::FindCoordinator, deadline, &mut self.transmits)
-                .is_some()
-                && let Some(g) = &mut self.group
-            {
-                g.finding = true;
+            if !group.finding {
+                self.find_coordinator(deadline, now);
             }
             return;
         };
@@ -361,83 +342,92 @@ impl Consumer {
             return;
         };
         let group_id = group.id.clone();
-        let Some(conn) = self
+        if self
             .pool
             .ensure(Node::Broker(node), Purpose::Control, &addr, now)
+            .is_none()
+        {
+            return;
+        }
+        if lookups {
+            self.send_offset_fetch(node, &group_id, deadline);
+        }
+        if !committing {
+            self.send_offset_commit(node, &group_id, deadline);
+        }
+    }
+
+    /// Asks any broker where the group's coordinator is.
+    fn find_coordinator(&mut self, deadline: Instant, now: Instant) {
+        let Some(key) = self.group.as_ref().map(|g| g.id.clone()) else {
+            return;
+        };
+        let Some(id) = self
+            .metadata
+            .control_conn(&mut self.pool, &mut self.rng, now)
         else {
             return;
         };
-        if lookups && let Some(version) = conn.version(ApiKey::OffsetFetch) {
-            let tps: Vec<Tp> = self
-                .partitions
-                .iter()
-                .filter(|(_, s)| s.position == Position::Committed)
-                .map(|(tp, _)| tp.clone())
-                .collect();
-            let mut names: Vec<(Arc<str>, Vec<i32>)> = Vec::new();
-            for (t, p) in &tps {
-                match names.iter_mut().find(|(n, _)| n == t) {
-                    Some((_, ps)) => ps.push(*p),
-                    None => names.push((t.clone(), vec![*p])),
-                }
-            }
-            let req = if version >= 8 {
-                OffsetFetchRequest {
-                    groups: vec![OffsetFetchRequestGroup {
-                        group_id: group_id.as_str().into(),
-                        member_epoch: -1,
-                        topics: Some(
-                            names
-                                .iter()
-                                .map(|(n, ps)| OffsetFetchRequestTopics {
-                                    name: n.as_ref().into(),
-                                    partition_indexes: ps.clone(),
-                                    ..Default::default()
-                                })
-                                .collect(),
-                        ),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }
-            } else {
-                OffsetFetchRequest {
-                    group_id: group_id.as_str().into(),
-                    topics: Some(
-                        names
-                            .iter()
-                            .map(|(n, ps)| OffsetFetchRequestTopic {
-                                name: n.as_ref().into(),
-                                partition_indexes: ps.clone(),
-                                ..Default::default()
-                            })
-                            .collect(),
-                    ),
-                    ..Default::default()
-                }
-            };
-            let id = self.next_request;
-            self.next_request += 1;
-            if conn
-                .send(&req, Tag::OffsetFetch(id), deadline, &mut self.transmits)
-                .is_some()
-            {
-                for tp in &tps {
-                    if let Some(s) = self.partitions.get_mut(tp) {
-                        s.position = Position::FetchingCommitted;
-                    }
-                }
-                self.requests
-                    .insert(id, (node, tps, super::RequestKind::OffsetFetch));
+        let Some(conn) = self.pool.get_mut(id) else {
+            return;
+        };
+        let Some(version) = conn.version(ApiKey::FindCoordinator) else {
+            return;
+        };
+        let req = crate::coordinator::request(&key, crate::coordinator::GROUP, version);
+        if conn
+            .send(&req, Tag::FindCoordinator, deadline, &mut self.transmits)
+            .is_some()
+            && let Some(g) = &mut self.group
+        {
+            g.finding = true;
+        }
+    }
+
+    /// Looks up the committed offsets of the partitions that start from them.
+    fn send_offset_fetch(&mut self, node: i32, group_id: &str, deadline: Instant) {
+        let Some(conn) = self.pool.get_mut(conn_id(&self.pool, node)) else {
+            return;
+        };
+        let Some(version) = conn.version(ApiKey::OffsetFetch) else {
+            return;
+        };
+        let tps: Vec<Tp> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| s.position == Position::Committed)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        let mut names: Vec<(Arc<str>, Vec<i32>)> = Vec::new();
+        for (t, p) in &tps {
+            match names.iter_mut().find(|(n, _)| n == t) {
+                Some((_, ps)) => ps.push(*p),
+                None => names.push((t.clone(), vec![*p])),
             }
         }
+        let req = offset_fetch_request(group_id, &names, version);
+        let id = self.next_request;
+        self.next_request += 1;
+        if conn
+            .send(&req, Tag::OffsetFetch(id), deadline, &mut self.transmits)
+            .is_some()
+        {
+            for tp in &tps {
+                if let Some(s) = self.partitions.get_mut(tp) {
+                    s.position = Position::FetchingCommitted;
+                }
+            }
+            self.requests
+                .insert(id, (node, tps, super::RequestKind::OffsetFetch));
+        }
+    }
+
+    /// Sends the next commit in line, if any.
+    fn send_offset_commit(&mut self, node: i32, group_id: &str, deadline: Instant) {
         let (generation, member_id) = self.commit_identity();
         let Some(conn) = self.pool.get_mut(conn_id(&self.pool, node)) else {
             return;
         };
-        if committing {
-            return;
-        }
         let Some(commit) = self.group.as_mut().and_then(|g| g.commits.pop_front()) else {
             return;
         };
@@ -460,7 +450,7 @@ impl Consumer {
             }
         }
         let req = OffsetCommitRequest {
-            group_id: group_id.as_str().into(),
+            group_id: group_id.into(),
             generation_id_or_member_epoch: generation,
             member_id: member_id.as_str().into(),
             retention_time_ms: -1,
@@ -751,6 +741,49 @@ impl Consumer {
                 .collect(),
             error: first_error.map(ConsumeError::Broker),
         });
+    }
+}
+
+/// OffsetFetch for `names` in the shape `version` takes: one group per request from v8 on.
+fn offset_fetch_request(
+    group_id: &str,
+    names: &[(Arc<str>, Vec<i32>)],
+    version: i16,
+) -> OffsetFetchRequest {
+    if version >= 8 {
+        OffsetFetchRequest {
+            groups: vec![OffsetFetchRequestGroup {
+                group_id: group_id.into(),
+                member_epoch: -1,
+                topics: Some(
+                    names
+                        .iter()
+                        .map(|(n, ps)| OffsetFetchRequestTopics {
+                            name: n.as_ref().into(),
+                            partition_indexes: ps.clone(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    } else {
+        OffsetFetchRequest {
+            group_id: group_id.into(),
+            topics: Some(
+                names
+                    .iter()
+                    .map(|(n, ps)| OffsetFetchRequestTopic {
+                        name: n.as_ref().into(),
+                        partition_indexes: ps.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }
     }
 }
 
