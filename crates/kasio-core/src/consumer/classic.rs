@@ -481,223 +481,225 @@ impl Consumer {
                 return;
             }
         }
-        let code = |e: i16| ErrorCode::from_code(e);
-        let moved = |this: &mut Self| {
-            if let Some(g) = &mut this.group {
-                g.coordinator = None;
-                g.retry_at = Some(backoff);
-            }
-            if let Some(c) = &mut this.classic {
-                c.next = Some(backoff);
-            }
-        };
-        match req.api {
-            ApiKey::JoinGroup => {
-                let Ok((_, r)) = frame::decode_response_as::<JoinGroupResponse>(req.version, frame)
-                else {
-                    self.classic_lost(now);
-                    self.lose(conn, now, true);
-                    return;
-                };
-                match code(r.error_code) {
-                    ErrorCode::None => {}
-                    ErrorCode::MemberIdRequired => {
-                        // KIP-394: join again with the id the coordinator gave.
-                        if let Some(c) = &mut self.classic {
-                            c.member_id = r.member_id.to_string();
-                            c.next = Some(now);
-                        }
-                        return;
-                    }
-                    ErrorCode::UnknownMemberId => return self.classic_fenced(now, true),
-                    ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
-                        return moved(self);
-                    }
-                    ErrorCode::CoordinatorLoadInProgress | ErrorCode::RebalanceInProgress => {
-                        if let Some(c) = &mut self.classic {
-                            c.next = Some(backoff);
-                        }
-                        return;
-                    }
-                    other => return self.classic_refused(other),
-                }
-                let Some(c) = &mut self.classic else {
-                    return;
-                };
-                if c.stage != Stage::Joining {
-                    return;
-                }
-                c.member_id = r.member_id.to_string();
-                c.generation = r.generation_id;
-                c.protocol = r
-                    .protocol_name
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default();
-                c.leading = (r.leader == r.member_id).then(|| {
-                    r.members
-                        .iter()
-                        .map(|m| {
-                            (
-                                m.member_id.to_string(),
-                                decode_subscription(m.metadata.clone()),
-                            )
-                        })
-                        .collect()
-                });
-                c.stage = Stage::Syncing;
-                c.next = Some(now);
-            }
-            ApiKey::SyncGroup => {
-                let Ok((_, r)) = frame::decode_response_as::<SyncGroupResponse>(req.version, frame)
-                else {
-                    self.classic_lost(now);
-                    self.lose(conn, now, true);
-                    return;
-                };
-                match code(r.error_code) {
-                    ErrorCode::None => {}
-                    ErrorCode::RebalanceInProgress => {
-                        if let Some(c) = &mut self.classic {
-                            c.stage = Stage::Joining;
-                            c.next = Some(now);
-                        }
-                        return;
-                    }
-                    ErrorCode::UnknownMemberId => return self.classic_fenced(now, true),
-                    ErrorCode::IllegalGeneration => return self.classic_fenced(now, false),
-                    ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
-                        moved(self);
-                        if let Some(c) = &mut self.classic {
-                            c.stage = Stage::Joining;
-                        }
-                        return;
-                    }
-                    other => return self.classic_refused(other),
-                }
-                let Some(parts) = decode_assignment(r.assignment.clone()) else {
-                    return self.classic_refused(ErrorCode::InconsistentGroupProtocol);
-                };
-                let mut assigned = Vec::new();
-                for (t, p) in parts {
-                    let name: Arc<str> = match self.topics.get_key_value(t.as_str()) {
-                        Some((k, _)) => k.clone(),
-                        None => {
-                            let k: Arc<str> = t.as_str().into();
-                            self.topics.insert(k.clone(), None);
-                            self.metadata.request_refresh();
-                            k
-                        }
-                    };
-                    assigned.push((name, p));
-                }
-                // Kept partitions go on as they were; what is no longer ours is given up
-                // first, then the new ones start from their committed offsets.
-                let revoked: Vec<Tp> = self
-                    .partitions
-                    .keys()
-                    .filter(|tp| !assigned.contains(tp))
-                    .cloned()
-                    .collect();
-                if !revoked.is_empty() && !self.begin_hold(&revoked, now) {
-                    self.classic_give_up(&revoked);
-                }
-                let mut added = Vec::new();
-                for tp in assigned {
-                    if self.partitions.contains_key(&tp) {
-                        continue;
-                    }
-                    self.partitions
-                        .insert(tp.clone(), super::PartitionState::new(Position::Committed));
-                    added.push(tp);
-                }
-                if !added.is_empty() {
-                    self.events.push_back(ConsumerEvent::Assigned {
-                        partitions: super::named(added),
-                    });
-                }
-                if let Some(c) = &mut self.classic {
-                    c.leading = None;
-                    if !revoked.is_empty() && c.cooperative() {
-                        // KIP-429: what this member gave up goes to its new owner in the
-                        // rebalance its rejoining starts.
-                        c.stage = Stage::Revoking;
-                        c.next = Some(now);
-                    } else {
-                        c.stage = Stage::Stable;
-                        c.next = Some(now + self.config.heartbeat_interval);
-                    }
-                }
-            }
-            ApiKey::Heartbeat => {
-                let Ok((_, r)) = frame::decode_response_as::<HeartbeatResponse>(req.version, frame)
-                else {
-                    self.classic_lost(now);
-                    self.lose(conn, now, true);
-                    return;
-                };
-                let Some(c) = &mut self.classic else {
-                    return;
-                };
-                let hold_until = self
-                    .hold
-                    .as_ref()
-                    .filter(|h| h.waiting(now))
-                    .map(super::revocation::Hold::until);
-                match code(r.error_code) {
-                    // Holding a revocation, the member is in the rebalance already: it
-                    // heartbeats until the application releases it.
-                    ErrorCode::None | ErrorCode::RebalanceInProgress
-                        if c.stage == Stage::Revoking =>
-                    {
-                        // Released meanwhile: go on at once.
-                        let at = now + self.config.heartbeat_interval;
-                        c.next = Some(hold_until.map_or(now, |u| u.min(at)));
-                    }
-                    ErrorCode::None => {
-                        if c.stage == Stage::Stable {
-                            c.next = Some(now + self.config.heartbeat_interval);
-                        }
-                    }
-                    ErrorCode::RebalanceInProgress => {
-                        if c.stage == Stage::Stable {
-                            c.rebalance(now);
-                        }
-                    }
-                    ErrorCode::UnknownMemberId => self.classic_fenced(now, true),
-                    ErrorCode::IllegalGeneration => self.classic_fenced(now, false),
-                    ErrorCode::FencedInstanceId => {
-                        // Another instance with this group.instance.id took over: this one
-                        // stops for good (fatal for the Java client too), its partitions
-                        // lost, rather than fence the newer one in turn.
-                        self.classic_fenced(now, false);
-                        self.classic_refused(ErrorCode::FencedInstanceId);
-                    }
-                    ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => moved(self),
-                    _ => c.next = Some(backoff),
-                }
-            }
+        let decoded = match req.api {
+            ApiKey::JoinGroup => frame::decode_response_as::<JoinGroupResponse>(req.version, frame)
+                .map(|(_, r)| self.on_join_group(&r, now, backoff)),
+            ApiKey::SyncGroup => frame::decode_response_as::<SyncGroupResponse>(req.version, frame)
+                .map(|(_, r)| self.on_sync_group(&r, now, backoff)),
+            ApiKey::Heartbeat => frame::decode_response_as::<HeartbeatResponse>(req.version, frame)
+                .map(|(_, r)| self.on_classic_heartbeat(&r, now, backoff)),
             ApiKey::LeaveGroup => {
                 // Whatever the answer, the member is out; the coordinator expires it if
                 // the leave did not arrive.
                 let _ = frame::decode_response_as::<LeaveGroupResponse>(req.version, frame);
-                self.drop_hold();
-                let left: Vec<Tp> = self.partitions.keys().cloned().collect();
-                self.partitions.clear();
-                self.batches.clear();
-                self.buffered = 0;
-                if !left.is_empty() {
-                    self.events.push_back(ConsumerEvent::Revoked {
-                        partitions: super::named(left),
-                    });
-                }
+                self.on_left();
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        if decoded.is_err() {
+            self.classic_lost(now);
+            self.lose(conn, now, true);
+        }
+    }
+
+    /// The coordinator moved: find it again after the backoff.
+    fn classic_coordinator_moved(&mut self, backoff: Instant) {
+        if let Some(g) = &mut self.group {
+            g.coordinator = None;
+            g.retry_at = Some(backoff);
+        }
+        if let Some(c) = &mut self.classic {
+            c.next = Some(backoff);
+        }
+    }
+
+    fn on_join_group(&mut self, r: &JoinGroupResponse, now: Instant, backoff: Instant) {
+        match ErrorCode::from_code(r.error_code) {
+            ErrorCode::None => {}
+            ErrorCode::MemberIdRequired => {
+                // KIP-394: join again with the id the coordinator gave.
                 if let Some(c) = &mut self.classic {
-                    c.stage = Stage::Unsubscribed;
-                    c.next = None;
-                    c.generation = -1;
+                    c.member_id = r.member_id.to_string();
+                    c.next = Some(now);
+                }
+                return;
+            }
+            ErrorCode::UnknownMemberId => return self.classic_fenced(now, true),
+            ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                return self.classic_coordinator_moved(backoff);
+            }
+            ErrorCode::CoordinatorLoadInProgress | ErrorCode::RebalanceInProgress => {
+                if let Some(c) = &mut self.classic {
+                    c.next = Some(backoff);
+                }
+                return;
+            }
+            other => return self.classic_refused(other),
+        }
+        let Some(c) = &mut self.classic else {
+            return;
+        };
+        if c.stage != Stage::Joining {
+            return;
+        }
+        c.member_id = r.member_id.to_string();
+        c.generation = r.generation_id;
+        c.protocol = r
+            .protocol_name
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        c.leading = (r.leader == r.member_id).then(|| {
+            r.members
+                .iter()
+                .map(|m| {
+                    (
+                        m.member_id.to_string(),
+                        decode_subscription(m.metadata.clone()),
+                    )
+                })
+                .collect()
+        });
+        c.stage = Stage::Syncing;
+        c.next = Some(now);
+    }
+
+    fn on_sync_group(&mut self, r: &SyncGroupResponse, now: Instant, backoff: Instant) {
+        match ErrorCode::from_code(r.error_code) {
+            ErrorCode::None => {}
+            ErrorCode::RebalanceInProgress => {
+                if let Some(c) = &mut self.classic {
+                    c.stage = Stage::Joining;
+                    c.next = Some(now);
+                }
+                return;
+            }
+            ErrorCode::UnknownMemberId => return self.classic_fenced(now, true),
+            ErrorCode::IllegalGeneration => return self.classic_fenced(now, false),
+            ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                self.classic_coordinator_moved(backoff);
+                if let Some(c) = &mut self.classic {
+                    c.stage = Stage::Joining;
+                }
+                return;
+            }
+            other => return self.classic_refused(other),
+        }
+        let Some(parts) = decode_assignment(r.assignment.clone()) else {
+            return self.classic_refused(ErrorCode::InconsistentGroupProtocol);
+        };
+        let mut assigned = Vec::new();
+        for (t, p) in parts {
+            let name: Arc<str> = match self.topics.get_key_value(t.as_str()) {
+                Some((k, _)) => k.clone(),
+                None => {
+                    let k: Arc<str> = t.as_str().into();
+                    self.topics.insert(k.clone(), None);
+                    self.metadata.request_refresh();
+                    k
+                }
+            };
+            assigned.push((name, p));
+        }
+        // Kept partitions go on as they were; what is no longer ours is given up
+        // first, then the new ones start from their committed offsets.
+        let revoked: Vec<Tp> = self
+            .partitions
+            .keys()
+            .filter(|tp| !assigned.contains(tp))
+            .cloned()
+            .collect();
+        if !revoked.is_empty() && !self.begin_hold(&revoked, now) {
+            self.classic_give_up(&revoked);
+        }
+        let mut added = Vec::new();
+        for tp in assigned {
+            if self.partitions.contains_key(&tp) {
+                continue;
+            }
+            self.partitions
+                .insert(tp.clone(), super::PartitionState::new(Position::Committed));
+            added.push(tp);
+        }
+        if !added.is_empty() {
+            self.events.push_back(ConsumerEvent::Assigned {
+                partitions: super::named(added),
+            });
+        }
+        if let Some(c) = &mut self.classic {
+            c.leading = None;
+            if !revoked.is_empty() && c.cooperative() {
+                // KIP-429: what this member gave up goes to its new owner in the
+                // rebalance its rejoining starts.
+                c.stage = Stage::Revoking;
+                c.next = Some(now);
+            } else {
+                c.stage = Stage::Stable;
+                c.next = Some(now + self.config.heartbeat_interval);
+            }
+        }
+    }
+
+    fn on_classic_heartbeat(&mut self, r: &HeartbeatResponse, now: Instant, backoff: Instant) {
+        let Some(c) = &mut self.classic else {
+            return;
+        };
+        let hold_until = self
+            .hold
+            .as_ref()
+            .filter(|h| h.waiting(now))
+            .map(super::revocation::Hold::until);
+        match ErrorCode::from_code(r.error_code) {
+            // Holding a revocation, the member is in the rebalance already: it
+            // heartbeats until the application releases it.
+            ErrorCode::None | ErrorCode::RebalanceInProgress if c.stage == Stage::Revoking => {
+                // Released meanwhile: go on at once.
+                let at = now + self.config.heartbeat_interval;
+                c.next = Some(hold_until.map_or(now, |u| u.min(at)));
+            }
+            ErrorCode::None => {
+                if c.stage == Stage::Stable {
+                    c.next = Some(now + self.config.heartbeat_interval);
                 }
             }
-            _ => {}
+            ErrorCode::RebalanceInProgress => {
+                if c.stage == Stage::Stable {
+                    c.rebalance(now);
+                }
+            }
+            ErrorCode::UnknownMemberId => self.classic_fenced(now, true),
+            ErrorCode::IllegalGeneration => self.classic_fenced(now, false),
+            ErrorCode::FencedInstanceId => {
+                // Another instance with this group.instance.id took over: this one
+                // stops for good (fatal for the Java client too), its partitions
+                // lost, rather than fence the newer one in turn.
+                self.classic_fenced(now, false);
+                self.classic_refused(ErrorCode::FencedInstanceId);
+            }
+            ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                self.classic_coordinator_moved(backoff)
+            }
+            _ => c.next = Some(backoff),
+        }
+    }
+
+    /// The member left (whatever the coordinator answered): everything is given up.
+    fn on_left(&mut self) {
+        self.drop_hold();
+        let left: Vec<Tp> = self.partitions.keys().cloned().collect();
+        self.partitions.clear();
+        self.batches.clear();
+        self.buffered = 0;
+        if !left.is_empty() {
+            self.events.push_back(ConsumerEvent::Revoked {
+                partitions: super::named(left),
+            });
+        }
+        if let Some(c) = &mut self.classic {
+            c.stage = Stage::Unsubscribed;
+            c.next = None;
+            c.generation = -1;
         }
     }
 
