@@ -269,51 +269,8 @@ impl Consumer {
             .map(|g| g.id.clone())
             .unwrap_or_default();
         // The leader assigns once metadata holds every topic a member subscribes to.
-        let assignments = match self.classic.as_ref().and_then(|c| c.leading.clone()) {
-            Some(members)
-                if self
-                    .classic
-                    .as_ref()
-                    .is_some_and(|c| c.stage == Stage::Syncing) =>
-            {
-                let mut counts = BTreeMap::new();
-                let mut missing = false;
-                for t in members.values().flat_map(|m| &m.topics) {
-                    match self.topics.get(t.as_str()) {
-                        Some(Some(meta)) => {
-                            counts.insert(
-                                t.clone(),
-                                i32::try_from(meta.partitions.len()).unwrap_or(0),
-                            );
-                        }
-                        Some(None) => missing = true,
-                        None => {
-                            self.topics.insert(t.as_str().into(), None);
-                            missing = true;
-                        }
-                    }
-                }
-                if missing {
-                    self.metadata.request_refresh();
-                    return;
-                }
-                let protocol = self
-                    .classic
-                    .as_ref()
-                    .map(|c| c.protocol.clone())
-                    .unwrap_or_default();
-                // The application's own assignor by its name, else a built-in one.
-                let assignor = self
-                    .config
-                    .assignors
-                    .iter()
-                    .find(|a| a.name() == protocol)
-                    .cloned()
-                    .or_else(|| Assignor::parse(&protocol))
-                    .unwrap_or(Assignor::Range);
-                Some(assignor::assign(&assignor, &members, &counts))
-            }
-            _ => None,
+        let Some(assignments) = self.leader_assignment() else {
+            return;
         };
         let config = &self.config;
         let instance = config.group_instance_id.as_deref().map(Into::into);
@@ -342,14 +299,7 @@ impl Consumer {
                     member_id: c.member_id.as_str().into(),
                     group_instance_id: instance,
                     protocol_type: "consumer".into(),
-                    protocols: assignors
-                        .iter()
-                        .map(|a| JoinGroupRequestProtocol {
-                            name: a.name().into(),
-                            metadata: metadata.clone(),
-                            ..Default::default()
-                        })
-                        .collect(),
+                    protocols: join_protocols(&assignors, &metadata),
                     ..Default::default()
                 };
                 // JoinGroup waits at the broker for the whole group: up to the rebalance
@@ -395,26 +345,8 @@ impl Consumer {
                 )
             }
             Stage::Leaving => {
-                // v3 and later name the leaving members in a list; earlier ones carry one
-                // member id at the top.
                 let batched = conn.version(ApiKey::LeaveGroup).is_some_and(|v| v >= 3);
-                let req = if batched {
-                    LeaveGroupRequest {
-                        group_id: group_id.as_str().into(),
-                        members: vec![MemberIdentity {
-                            member_id: c.member_id.as_str().into(),
-                            group_instance_id: instance,
-                            ..Default::default()
-                        }],
-                        ..Default::default()
-                    }
-                } else {
-                    LeaveGroupRequest {
-                        group_id: group_id.as_str().into(),
-                        member_id: c.member_id.as_str().into(),
-                        ..Default::default()
-                    }
-                };
+                let req = leave_request(&group_id, &c.member_id, instance, batched);
                 conn.send(
                     &req,
                     Tag::Classic,
@@ -433,6 +365,58 @@ impl Consumer {
             }
             None => {}
         }
+    }
+
+    /// What the leader hands out in SyncGroup: `Some(None)` for a member that does not
+    /// lead (or is not syncing), `None` while metadata still lacks a subscribed topic.
+    fn leader_assignment(&mut self) -> Option<Option<assignor::Assignment>> {
+        let assignments = match self.classic.as_ref().and_then(|c| c.leading.clone()) {
+            Some(members)
+                if self
+                    .classic
+                    .as_ref()
+                    .is_some_and(|c| c.stage == Stage::Syncing) =>
+            {
+                let mut counts = BTreeMap::new();
+                let mut missing = false;
+                for t in members.values().flat_map(|m| &m.topics) {
+                    match self.topics.get(t.as_str()) {
+                        Some(Some(meta)) => {
+                            counts.insert(
+                                t.clone(),
+                                i32::try_from(meta.partitions.len()).unwrap_or(0),
+                            );
+                        }
+                        Some(None) => missing = true,
+                        None => {
+                            self.topics.insert(t.as_str().into(), None);
+                            missing = true;
+                        }
+                    }
+                }
+                if missing {
+                    self.metadata.request_refresh();
+                    return None;
+                }
+                let protocol = self
+                    .classic
+                    .as_ref()
+                    .map(|c| c.protocol.clone())
+                    .unwrap_or_default();
+                // The application's own assignor by its name, else a built-in one.
+                let assignor = self
+                    .config
+                    .assignors
+                    .iter()
+                    .find(|a| a.name() == protocol)
+                    .cloned()
+                    .or_else(|| Assignor::parse(&protocol))
+                    .unwrap_or(Assignor::Range);
+                Some(assignor::assign(&assignor, &members, &counts))
+            }
+            _ => None,
+        };
+        Some(assignments)
     }
 
     pub(super) fn classic_lost(&mut self, now: Instant) {
@@ -744,6 +728,45 @@ impl Consumer {
         self.events.push_back(ConsumerEvent::GroupError {
             error: ConsumeError::Broker(code),
         });
+    }
+}
+
+/// One JoinGroup protocol per assignor, each with the member's subscription.
+fn join_protocols(assignors: &[Assignor], metadata: &Bytes) -> Vec<JoinGroupRequestProtocol> {
+    assignors
+        .iter()
+        .map(|a| JoinGroupRequestProtocol {
+            name: a.name().into(),
+            metadata: metadata.clone(),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// LeaveGroup: v3 and later name the leaving members in a list; earlier ones carry one
+/// member id at the top.
+fn leave_request(
+    group_id: &str,
+    member_id: &str,
+    instance: Option<kasio_proto::ByteStr>,
+    batched: bool,
+) -> LeaveGroupRequest {
+    if batched {
+        LeaveGroupRequest {
+            group_id: group_id.into(),
+            members: vec![MemberIdentity {
+                member_id: member_id.into(),
+                group_instance_id: instance,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    } else {
+        LeaveGroupRequest {
+            group_id: group_id.into(),
+            member_id: member_id.into(),
+            ..Default::default()
+        }
     }
 }
 
