@@ -232,31 +232,15 @@ impl Consumer {
         }
         // A revocation held for the application: the member heartbeats meanwhile, so the
         // coordinator keeps it for the rebalance.
-        let mut held = false;
-        if c.stage == Stage::Revoking {
-            // Eager: commit and give up everything before rejoining (a cooperative member
-            // gave up what it had to when its assignment came, or holds it).
-            if self.hold.is_none() && !self.partitions.is_empty() && !c.cooperative() {
-                let all: Vec<Tp> = self.partitions.keys().cloned().collect();
-                if !self.begin_hold(&all, now) {
-                    self.classic_give_up(&all);
-                }
+        let held = if c.stage == Stage::Revoking {
+            let cooperative = c.cooperative();
+            match self.classic_revoking(now, pending, cooperative) {
+                Some(held) => held,
+                None => return,
             }
-            if self.holding(now) {
-                held = true;
-            } else {
-                if let Some(h) = self.hold.take() {
-                    self.classic_give_up(&h.partitions);
-                }
-                // The commit of what was given up goes first; its answer comes back here.
-                if pending || self.commits_pending() {
-                    return;
-                }
-                if let Some(c) = &mut self.classic {
-                    c.stage = Stage::Joining;
-                }
-            }
-        }
+        } else {
+            false
+        };
         let Some(node) = self.group.as_ref().and_then(|g| g.coordinator) else {
             return;
         };
@@ -316,15 +300,7 @@ impl Consumer {
                     group_instance_id: instance,
                     protocol_type: named.then(|| "consumer".into()),
                     protocol_name: named.then(|| c.protocol.as_str().into()),
-                    assignments: assignments
-                        .iter()
-                        .flatten()
-                        .map(|(m, parts)| SyncGroupRequestAssignment {
-                            member_id: m.as_str().into(),
-                            assignment: encode_assignment(parts),
-                            ..Default::default()
-                        })
-                        .collect(),
+                    assignments: sync_assignments(assignments.as_ref()),
                     ..Default::default()
                 };
                 conn.send(&req, Tag::Classic, deadline, &mut self.transmits)
@@ -365,6 +341,34 @@ impl Consumer {
             }
             None => {}
         }
+    }
+
+    /// A member revoking before it rejoins: whether it holds the revocation for the
+    /// application (and heartbeats meanwhile), or `None` while the commit of what it gave
+    /// up is still to be answered.
+    fn classic_revoking(&mut self, now: Instant, pending: bool, cooperative: bool) -> Option<bool> {
+        // Eager: commit and give up everything before rejoining (a cooperative member
+        // gave up what it had to when its assignment came, or holds it).
+        if self.hold.is_none() && !self.partitions.is_empty() && !cooperative {
+            let all: Vec<Tp> = self.partitions.keys().cloned().collect();
+            if !self.begin_hold(&all, now) {
+                self.classic_give_up(&all);
+            }
+        }
+        if self.holding(now) {
+            return Some(true);
+        }
+        if let Some(h) = self.hold.take() {
+            self.classic_give_up(&h.partitions);
+        }
+        // The commit of what was given up goes first; its answer comes back here.
+        if pending || self.commits_pending() {
+            return None;
+        }
+        if let Some(c) = &mut self.classic {
+            c.stage = Stage::Joining;
+        }
+        Some(false)
     }
 
     /// What the leader hands out in SyncGroup: `Some(None)` for a member that does not
@@ -738,6 +742,19 @@ fn join_protocols(assignors: &[Assignor], metadata: &Bytes) -> Vec<JoinGroupRequ
         .map(|a| JoinGroupRequestProtocol {
             name: a.name().into(),
             metadata: metadata.clone(),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The leader's SyncGroup assignments, each member's encoded (none from a follower).
+fn sync_assignments(assignments: Option<&assignor::Assignment>) -> Vec<SyncGroupRequestAssignment> {
+    assignments
+        .into_iter()
+        .flatten()
+        .map(|(m, parts)| SyncGroupRequestAssignment {
+            member_id: m.as_str().into(),
+            assignment: encode_assignment(parts),
             ..Default::default()
         })
         .collect()
