@@ -1269,7 +1269,7 @@ impl Consumer {
         let Some(s) = self.partitions.get_mut(&tp) else {
             return;
         };
-        let Position::At(mut position) = s.position else {
+        let Position::At(position) = s.position else {
             return;
         };
         if s.paused {
@@ -1387,71 +1387,23 @@ impl Consumer {
             data.high_watermark
         };
         s.end = end;
-        let mut aborted: Vec<(i64, i64)> = data
-            .aborted_transactions
-            .unwrap_or_default()
-            .iter()
-            .map(|a| (a.first_offset, a.producer_id))
-            .collect();
-        aborted.sort_unstable();
-        let mut next_aborted = 0;
-        let mut active: HashSet<i64> = HashSet::new();
-        let mut delivered = false;
-        let mut error = None;
-        for batch in Batches::new(data.records.unwrap_or_default()) {
-            let b = match batch {
-                Ok(Batch::V2(b)) => b,
-                Ok(_) => {
-                    error = Some(ConsumeError::Corrupt(
-                        "a legacy (v0/v1) message set; Kafka 4 brokers never send one".into(),
-                    ));
-                    break;
-                }
-                Err(e) => {
-                    error = Some(ConsumeError::Corrupt(e.to_string()));
-                    break;
-                }
-            };
-            if b.next_offset() <= position {
-                continue;
-            }
-            s.last_epoch = b.partition_leader_epoch;
-            if read_committed {
-                while let Some(&(first, pid)) = aborted.get(next_aborted)
-                    && first <= b.last_offset()
-                {
-                    active.insert(pid);
-                    next_aborted += 1;
-                }
-                if b.attributes.is_control() {
-                    let abort = b
-                        .records()
-                        .ok()
-                        .and_then(|mut r| r.next())
-                        .and_then(Result::ok)
-                        .and_then(|r| ControlRecord::parse(&r).ok())
-                        .is_some_and(|c| c.kind == ControlRecordType::Abort);
-                    if abort {
-                        active.remove(&b.producer_id);
-                    }
-                    position = b.next_offset();
-                    continue;
-                }
-                if b.attributes.is_transactional() && active.contains(&b.producer_id) {
-                    position = b.next_offset();
-                    continue;
-                }
-            } else if b.attributes.is_control() {
-                position = b.next_offset();
-                continue;
-            }
-            let next = b.next_offset();
-            let fetched = FetchedBatch::new(name.clone(), tp.1, data.high_watermark, b, position);
-            self.buffered += batch_bytes(&fetched);
-            self.batches.push_back(fetched);
-            position = next;
-            delivered = true;
+        let walked = walk_batches(
+            Walk {
+                topic: name,
+                partition: tp.1,
+                high_watermark: data.high_watermark,
+                read_committed,
+                aborted: data.aborted_transactions.unwrap_or_default(),
+            },
+            data.records.unwrap_or_default(),
+            position,
+            &mut self.batches,
+            &mut self.buffered,
+        );
+        if let Some(epoch) = walked.last_epoch {
+            s.last_epoch = epoch;
         }
+        let (position, delivered, error) = (walked.position, walked.delivered, walked.error);
         s.position = Position::At(position);
         if let Some(error) = error {
             s.position = Position::Failed;
@@ -1475,6 +1427,114 @@ impl Consumer {
                 offset: position,
             });
         }
+    }
+}
+
+/// What a partition's answer says about the records it carries.
+struct Walk<'a> {
+    topic: &'a Arc<str>,
+    partition: i32,
+    high_watermark: i64,
+    read_committed: bool,
+    aborted: Vec<kasio_proto::messages::fetch_response::AbortedTransaction>,
+}
+
+/// Where walking a partition's batches ended.
+struct Walked {
+    /// The position after the last batch handed out or skipped.
+    position: i64,
+    /// The leader epoch of the last batch at or past the position.
+    last_epoch: Option<i32>,
+    /// Whether any batch was handed out.
+    delivered: bool,
+    /// What stopped the walk: a malformed or legacy batch.
+    error: Option<ConsumeError>,
+}
+
+/// Queues the batches of a partition's records that hold something past `position` for
+/// the caller, skipping control batches and, with read_committed, the batches of aborted
+/// transactions (from the answer's aborted list and the abort markers among the batches).
+fn walk_batches(
+    walk: Walk<'_>,
+    records: Bytes,
+    mut position: i64,
+    out: &mut VecDeque<FetchedBatch>,
+    buffered: &mut usize,
+) -> Walked {
+    let mut aborted: Vec<(i64, i64)> = walk
+        .aborted
+        .iter()
+        .map(|a| (a.first_offset, a.producer_id))
+        .collect();
+    aborted.sort_unstable();
+    let mut next_aborted = 0;
+    let mut active: HashSet<i64> = HashSet::new();
+    let (mut delivered, mut error, mut last_epoch) = (false, None, None);
+    for batch in Batches::new(records) {
+        let b = match batch {
+            Ok(Batch::V2(b)) => b,
+            Ok(_) => {
+                error = Some(ConsumeError::Corrupt(
+                    "a legacy (v0/v1) message set; Kafka 4 brokers never send one".into(),
+                ));
+                break;
+            }
+            Err(e) => {
+                error = Some(ConsumeError::Corrupt(e.to_string()));
+                break;
+            }
+        };
+        if b.next_offset() <= position {
+            continue;
+        }
+        last_epoch = Some(b.partition_leader_epoch);
+        if walk.read_committed {
+            while let Some(&(first, pid)) = aborted.get(next_aborted)
+                && first <= b.last_offset()
+            {
+                active.insert(pid);
+                next_aborted += 1;
+            }
+            if b.attributes.is_control() {
+                let abort = b
+                    .records()
+                    .ok()
+                    .and_then(|mut r| r.next())
+                    .and_then(Result::ok)
+                    .and_then(|r| ControlRecord::parse(&r).ok())
+                    .is_some_and(|c| c.kind == ControlRecordType::Abort);
+                if abort {
+                    active.remove(&b.producer_id);
+                }
+                position = b.next_offset();
+                continue;
+            }
+            if b.attributes.is_transactional() && active.contains(&b.producer_id) {
+                position = b.next_offset();
+                continue;
+            }
+        } else if b.attributes.is_control() {
+            position = b.next_offset();
+            continue;
+        }
+        let next = b.next_offset();
+        let fetched = FetchedBatch::new(
+            walk.topic.clone(),
+            walk.partition,
+            walk.high_watermark,
+            b,
+            position,
+        );
+        *buffered += batch_bytes(&fetched);
+        out.push_back(fetched);
+        position = next;
+        delivered = true;
+    }
+    Walked {
+        position,
+        last_epoch,
+        delivered,
+        error,
     }
 }
 
