@@ -1255,6 +1255,90 @@ impl Consumer {
         }
     }
 
+    /// A partition's fetch failed with `code`: reset, retry after `backoff`, or stop it.
+    fn on_fetch_error(&mut self, tp: &Tp, code: ErrorCode, position: i64, backoff: Instant) {
+        let reset = self.config.auto_offset_reset;
+        let Some(s) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        let name = &tp.0;
+        match code {
+            ErrorCode::OffsetOutOfRange => {
+                s.position = match reset {
+                    OffsetReset::Earliest => Position::Reset(Seek::Beginning),
+                    OffsetReset::Latest => Position::Reset(Seek::End),
+                    OffsetReset::None => {
+                        self.events.push_back(ConsumerEvent::Error {
+                            topic: name.clone(),
+                            partition: tp.1,
+                            error: ConsumeError::OffsetOutOfRange { offset: position },
+                        });
+                        Position::Failed
+                    }
+                };
+            }
+            c if c.is_retriable()
+                || matches!(
+                    c,
+                    ErrorCode::NotLeaderOrFollower
+                        | ErrorCode::UnknownTopicOrPartition
+                        | ErrorCode::FencedLeaderEpoch
+                        | ErrorCode::UnknownLeaderEpoch
+                        | ErrorCode::UnknownTopicId
+                ) =>
+            {
+                s.retry_after = Some(backoff);
+                self.metadata.request_refresh();
+            }
+            c => {
+                s.position = Position::Failed;
+                self.events.push_back(ConsumerEvent::Error {
+                    topic: name.clone(),
+                    partition: tp.1,
+                    error: ConsumeError::Broker(c),
+                });
+            }
+        }
+    }
+
+    /// KIP-320: the leader's log parted from what this consumer read at the end of
+    /// `diverged.epoch`; records read past that point are gone (an unclean leader
+    /// election truncated them).
+    fn on_diverged(
+        &mut self,
+        tp: &Tp,
+        diverged: &kasio_proto::messages::fetch_response::EpochEndOffset,
+        position: i64,
+    ) {
+        let reset = self.config.auto_offset_reset;
+        let Some(s) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        if diverged.end_offset < position {
+            if reset == OffsetReset::None {
+                s.position = Position::Failed;
+                self.events.push_back(ConsumerEvent::Error {
+                    topic: tp.0.clone(),
+                    partition: tp.1,
+                    error: ConsumeError::LogTruncation {
+                        offset: position,
+                        truncated_at: diverged.end_offset,
+                    },
+                });
+                return;
+            }
+            s.position = Position::At(diverged.end_offset);
+            s.fresh = true;
+            self.events.push_back(ConsumerEvent::Truncated {
+                topic: tp.0.clone(),
+                partition: tp.1,
+                from: position,
+                to: diverged.end_offset,
+            });
+        }
+        s.last_epoch = diverged.epoch;
+    }
+
     fn on_partition_data(
         &mut self,
         name: &Arc<str>,
@@ -1264,7 +1348,6 @@ impl Consumer {
     ) {
         let tp = (name.clone(), data.partition_index);
         let read_committed = self.config.isolation_level == IsolationLevel::ReadCommitted;
-        let reset = self.config.auto_offset_reset;
         let backoff = now + self.config.retry_backoff;
         let Some(s) = self.partitions.get_mut(&tp) else {
             return;
@@ -1310,75 +1393,12 @@ impl Consumer {
             }
             return;
         }
-        match code {
-            ErrorCode::None => {}
-            ErrorCode::OffsetOutOfRange => {
-                s.position = match reset {
-                    OffsetReset::Earliest => Position::Reset(Seek::Beginning),
-                    OffsetReset::Latest => Position::Reset(Seek::End),
-                    OffsetReset::None => {
-                        self.events.push_back(ConsumerEvent::Error {
-                            topic: name.clone(),
-                            partition: tp.1,
-                            error: ConsumeError::OffsetOutOfRange { offset: position },
-                        });
-                        Position::Failed
-                    }
-                };
-                return;
-            }
-            c if c.is_retriable()
-                || matches!(
-                    c,
-                    ErrorCode::NotLeaderOrFollower
-                        | ErrorCode::UnknownTopicOrPartition
-                        | ErrorCode::FencedLeaderEpoch
-                        | ErrorCode::UnknownLeaderEpoch
-                        | ErrorCode::UnknownTopicId
-                ) =>
-            {
-                s.retry_after = Some(backoff);
-                self.metadata.request_refresh();
-                return;
-            }
-            c => {
-                s.position = Position::Failed;
-                self.events.push_back(ConsumerEvent::Error {
-                    topic: name.clone(),
-                    partition: tp.1,
-                    error: ConsumeError::Broker(c),
-                });
-                return;
-            }
+        if !code.is_ok() {
+            self.on_fetch_error(&tp, code, position, backoff);
+            return;
         }
-        let diverged = &data.diverging_epoch;
-        if diverged.end_offset >= 0 {
-            // KIP-320: the leader's log parted from what this consumer read at the end of
-            // `diverged.epoch`; records read past that point are gone (an unclean leader
-            // election truncated them).
-            if diverged.end_offset < position {
-                if reset == OffsetReset::None {
-                    s.position = Position::Failed;
-                    self.events.push_back(ConsumerEvent::Error {
-                        topic: name.clone(),
-                        partition: tp.1,
-                        error: ConsumeError::LogTruncation {
-                            offset: position,
-                            truncated_at: diverged.end_offset,
-                        },
-                    });
-                    return;
-                }
-                s.position = Position::At(diverged.end_offset);
-                s.fresh = true;
-                self.events.push_back(ConsumerEvent::Truncated {
-                    topic: name.clone(),
-                    partition: tp.1,
-                    from: position,
-                    to: diverged.end_offset,
-                });
-            }
-            s.last_epoch = diverged.epoch;
+        if data.diverging_epoch.end_offset >= 0 {
+            self.on_diverged(&tp, &data.diverging_epoch, position);
             return;
         }
         let end = if read_committed && data.last_stable_offset >= 0 {
