@@ -930,11 +930,11 @@ impl Consumer {
         }
     }
 
-    fn send_fetches(&mut self, now: Instant) {
-        if self.buffered >= usize::try_from(self.config.fetch_max_bytes).unwrap_or(0) {
-            return;
-        }
-        let mut per_leader: BTreeMap<i32, Vec<(Tp, i64, i32)>> = BTreeMap::new();
+    /// The partitions to fetch now, by the broker to fetch them from (leaders with a
+    /// Fetch out wait for its answer), and the brokers whose fetch session must start
+    /// again (a partition there moved or was sought).
+    fn fetchable(&self, now: Instant) -> (BTreeMap<i32, Vec<ToFetch>>, HashSet<i32>) {
+        let mut per_leader: BTreeMap<i32, Vec<ToFetch>> = BTreeMap::new();
         let mut fresh: HashSet<i32> = HashSet::new();
         for (tp, s) in &self.partitions {
             let Position::At(offset) = s.position else {
@@ -956,6 +956,14 @@ impl Consumer {
                 }
             }
         }
+        (per_leader, fresh)
+    }
+
+    fn send_fetches(&mut self, now: Instant) {
+        if self.buffered >= usize::try_from(self.config.fetch_max_bytes).unwrap_or(0) {
+            return;
+        }
+        let (per_leader, fresh) = self.fetchable(now);
         let isolation = self.isolation();
         for (leader, parts) in per_leader {
             let Some(addr) = self.metadata.address(Node::Broker(leader)).cloned() else {
@@ -986,59 +994,12 @@ impl Consumer {
                     forget: Vec::new(),
                 }
             };
-            let topic_id = |topics: &HashMap<Arc<str>, Option<TopicMeta>>, name: &str| {
-                topics
-                    .get(name)
-                    .and_then(Option::as_ref)
-                    .map_or(Uuid::default(), |m| m.id)
-            };
-            let mut forgotten: Vec<ForgottenTopic> = Vec::new();
-            for (topic, partition) in &plan.forget {
-                match forgotten.iter_mut().find(|f| *f.topic == **topic) {
-                    Some(f) => f.partitions.push(*partition),
-                    None => forgotten.push(ForgottenTopic {
-                        topic: topic.as_ref().into(),
-                        topic_id: topic_id(&self.topics, topic),
-                        partitions: vec![*partition],
-                        ..Default::default()
-                    }),
-                }
-            }
-            if version >= 13 {
-                for f in &mut forgotten {
-                    f.topic = "".into();
-                }
-            }
-            let mut topics: Vec<FetchTopic> = Vec::new();
-            for ((topic, partition), offset, last_epoch) in &plan.send {
-                let meta = self.topics.get(topic).and_then(Option::as_ref);
-                let topic_id = meta.map_or(Uuid::default(), |m| m.id);
-                let epoch = meta
-                    .and_then(|m| m.partitions.get(usize::try_from(*partition).ok()?))
-                    .map_or(-1, |p| p.leader_epoch);
-                let p = FetchPartition {
-                    partition: *partition,
-                    current_leader_epoch: epoch,
-                    fetch_offset: *offset,
-                    last_fetched_epoch: *last_epoch,
-                    log_start_offset: -1,
-                    partition_max_bytes: self.config.max_partition_fetch_bytes,
-                    ..Default::default()
-                };
-                match topics.iter_mut().find(|t| *t.topic == **topic) {
-                    Some(t) => t.partitions.push(p),
-                    None => topics.push(FetchTopic {
-                        topic: if version >= 13 {
-                            "".into()
-                        } else {
-                            topic.as_ref().into()
-                        },
-                        topic_id,
-                        partitions: vec![p],
-                        ..Default::default()
-                    }),
-                }
-            }
+            let (topics, forgotten) = fetch_topics(
+                &plan,
+                &self.topics,
+                version,
+                self.config.max_partition_fetch_bytes,
+            );
             let req = FetchRequest {
                 replica_id: -1,
                 max_wait_ms: i32::try_from(self.config.fetch_max_wait.as_millis())
@@ -1448,6 +1409,72 @@ impl Consumer {
             });
         }
     }
+}
+
+/// A partition to fetch: where from, and the leader epoch of the last batch read there.
+type ToFetch = (Tp, i64, i32);
+
+/// A Fetch's topics and forgotten topics for `plan`, by name before v13 and by id from it.
+fn fetch_topics(
+    plan: &fetch_session::Plan,
+    known: &HashMap<Arc<str>, Option<TopicMeta>>,
+    version: i16,
+    max_partition_bytes: i32,
+) -> (Vec<FetchTopic>, Vec<ForgottenTopic>) {
+    let topic_id = |topics: &HashMap<Arc<str>, Option<TopicMeta>>, name: &str| {
+        topics
+            .get(name)
+            .and_then(Option::as_ref)
+            .map_or(Uuid::default(), |m| m.id)
+    };
+    let mut forgotten: Vec<ForgottenTopic> = Vec::new();
+    for (topic, partition) in &plan.forget {
+        match forgotten.iter_mut().find(|f| *f.topic == **topic) {
+            Some(f) => f.partitions.push(*partition),
+            None => forgotten.push(ForgottenTopic {
+                topic: topic.as_ref().into(),
+                topic_id: topic_id(known, topic),
+                partitions: vec![*partition],
+                ..Default::default()
+            }),
+        }
+    }
+    if version >= 13 {
+        for f in &mut forgotten {
+            f.topic = "".into();
+        }
+    }
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    for ((topic, partition), offset, last_epoch) in &plan.send {
+        let meta = known.get(topic).and_then(Option::as_ref);
+        let topic_id = meta.map_or(Uuid::default(), |m| m.id);
+        let epoch = meta
+            .and_then(|m| m.partitions.get(usize::try_from(*partition).ok()?))
+            .map_or(-1, |p| p.leader_epoch);
+        let p = FetchPartition {
+            partition: *partition,
+            current_leader_epoch: epoch,
+            fetch_offset: *offset,
+            last_fetched_epoch: *last_epoch,
+            log_start_offset: -1,
+            partition_max_bytes: max_partition_bytes,
+            ..Default::default()
+        };
+        match topics.iter_mut().find(|t| *t.topic == **topic) {
+            Some(t) => t.partitions.push(p),
+            None => topics.push(FetchTopic {
+                topic: if version >= 13 {
+                    "".into()
+                } else {
+                    topic.as_ref().into()
+                },
+                topic_id,
+                partitions: vec![p],
+                ..Default::default()
+            }),
+        }
+    }
+    (topics, forgotten)
 }
 
 /// What a partition's answer says about the records it carries.
