@@ -306,13 +306,7 @@ impl Consumer {
                 conn.send(&req, Tag::Classic, deadline, &mut self.transmits)
             }
             Stage::Stable => {
-                let req = HeartbeatRequest {
-                    group_id: group_id.as_str().into(),
-                    generation_id: c.generation,
-                    member_id: c.member_id.as_str().into(),
-                    group_instance_id: instance,
-                    ..Default::default()
-                };
+                let req = heartbeat_request(&group_id, c, instance);
                 conn.send(
                     &req,
                     Tag::Classic,
@@ -758,6 +752,21 @@ fn sync_assignments(assignments: Option<&assignor::Assignment>) -> Vec<SyncGroup
             ..Default::default()
         })
         .collect()
+}
+
+/// A member's Heartbeat in its generation.
+fn heartbeat_request(
+    group_id: &str,
+    c: &Classic,
+    instance: Option<kasio_proto::ByteStr>,
+) -> HeartbeatRequest {
+    HeartbeatRequest {
+        group_id: group_id.into(),
+        generation_id: c.generation,
+        member_id: c.member_id.as_str().into(),
+        group_instance_id: instance,
+        ..Default::default()
+    }
 }
 
 /// LeaveGroup: v3 and later name the leaving members in a list; earlier ones carry one
