@@ -413,16 +413,7 @@ impl<T> Producer<T> {
             }
             size += len + 16;
             if idempotent {
-                let next = &mut ps.next_sequence;
-                let b = &mut ps.queue[idx];
-                let seq = *b.sequence.get_or_insert_with(|| {
-                    let s = *next;
-                    *next = next.wrapping_add(b.tokens.len() as i32) & i32::MAX;
-                    s
-                });
-                if b.stamped != Some((pid, epoch, seq)) {
-                    stamp(b, pid, epoch, seq);
-                }
+                sequence(ps, idx, pid, epoch);
             }
             let b = &mut ps.queue[idx];
             b.state = BatchState::InFlight(rid);
@@ -432,19 +423,7 @@ impl<T> Producer<T> {
                 records: Some(b.data.clone()),
                 ..Default::default()
             };
-            match topic_data.iter_mut().find(|t| *t.name == *name) {
-                Some(t) => t.partition_data.push(data),
-                None => topic_data.push(TopicProduceData {
-                    name: if version >= 13 {
-                        "".into()
-                    } else {
-                        name.as_ref().into()
-                    },
-                    topic_id,
-                    partition_data: vec![data],
-                    ..Default::default()
-                }),
-            }
+            add_partition(&mut topic_data, &name, topic_id, data, version);
             included.push((name, p));
         }
         if included.is_empty() {
@@ -909,6 +888,45 @@ impl<T> Producer<T> {
                 let _ = self.pool.close(id, now, &mut self.rng);
             }
         }
+    }
+}
+
+/// Gives batch `idx` of a partition its first sequence (once: a retry keeps it) and
+/// stamps the producer id, epoch and sequence into its bytes if they changed.
+fn sequence<T>(ps: &mut PartitionState<T>, idx: usize, pid: i64, epoch: i16) {
+    let next = &mut ps.next_sequence;
+    let b = &mut ps.queue[idx];
+    let seq = *b.sequence.get_or_insert_with(|| {
+        let s = *next;
+        *next = next.wrapping_add(b.tokens.len() as i32) & i32::MAX;
+        s
+    });
+    if b.stamped != Some((pid, epoch, seq)) {
+        stamp(b, pid, epoch, seq);
+    }
+}
+
+/// Adds a partition's data to its topic's entry in a Produce request (topics by id from
+/// v13 on, their names left empty).
+fn add_partition(
+    topic_data: &mut Vec<TopicProduceData>,
+    name: &Arc<str>,
+    topic_id: Uuid,
+    data: PartitionProduceData,
+    version: i16,
+) {
+    match topic_data.iter_mut().find(|t| *t.name == **name) {
+        Some(t) => t.partition_data.push(data),
+        None => topic_data.push(TopicProduceData {
+            name: if version >= 13 {
+                "".into()
+            } else {
+                name.as_ref().into()
+            },
+            topic_id,
+            partition_data: vec![data],
+            ..Default::default()
+        }),
     }
 }
 
