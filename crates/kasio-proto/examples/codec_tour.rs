@@ -1,7 +1,7 @@
 //! A tour of kasio-proto: a producer's Produce request carrying 100,000 records in each
 //! codec is framed, read back as a broker reads it, and every record is checked.
 //!
-//! `cargo run --release -p kasio-proto --example tour`
+//! `cargo run --release -p kasio-proto --example codec_tour`
 
 use bytes::BytesMut;
 use kasio_proto::{
