@@ -427,10 +427,7 @@ impl Consumer {
     /// Partitions gone without a commit (the member was fenced): join again.
     fn classic_fenced(&mut self, now: Instant, forget_id: bool) {
         self.drop_hold();
-        let lost: Vec<Tp> = self.partitions.keys().cloned().collect();
-        self.partitions.clear();
-        self.batches.clear();
-        self.buffered = 0;
+        let lost = self.give_up_all();
         if !lost.is_empty() {
             self.events.push_back(ConsumerEvent::Lost {
                 partitions: super::named(lost),
@@ -669,10 +666,7 @@ impl Consumer {
     /// The member left (whatever the coordinator answered): everything is given up.
     fn on_left(&mut self) {
         self.drop_hold();
-        let left: Vec<Tp> = self.partitions.keys().cloned().collect();
-        self.partitions.clear();
-        self.batches.clear();
-        self.buffered = 0;
+        let left = self.give_up_all();
         if !left.is_empty() {
             self.events.push_back(ConsumerEvent::Revoked {
                 partitions: super::named(left),

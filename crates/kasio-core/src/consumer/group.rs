@@ -253,9 +253,7 @@ impl Consumer {
             match &mut self.classic {
                 Some(c) if c.wants_coordinator() => c.resubscribe(names, now),
                 _ => {
-                    self.partitions.clear();
-                    self.batches.clear();
-                    self.buffered = 0;
+                    self.give_up_all();
                     self.classic = Some(super::classic::Classic::new(names, now));
                 }
             }
@@ -276,9 +274,7 @@ impl Consumer {
                     self.rng.next_u64(),
                     self.rng.next_u64()
                 );
-                self.partitions.clear();
-                self.batches.clear();
-                self.buffered = 0;
+                self.give_up_all();
                 let mut m = Membership::new(id, names);
                 m.regex = regex;
                 m.next = Some(now);
@@ -593,10 +589,7 @@ impl Consumer {
                 m.full = true;
                 m.next = Some(now);
                 self.hold = None;
-                let lost: Vec<Tp> = self.partitions.keys().cloned().collect();
-                self.partitions.clear();
-                self.batches.clear();
-                self.buffered = 0;
+                let lost = self.give_up_all();
                 if !lost.is_empty() {
                     self.events.push_back(ConsumerEvent::Lost {
                         partitions: super::named(lost),
@@ -616,10 +609,7 @@ impl Consumer {
             m.state = MemberState::Unsubscribed;
             m.epoch = -1;
             m.next = None;
-            let left: Vec<Tp> = self.partitions.keys().cloned().collect();
-            self.partitions.clear();
-            self.batches.clear();
-            self.buffered = 0;
+            let left = self.give_up_all();
             if !left.is_empty() {
                 self.events.push_back(ConsumerEvent::Revoked {
                     partitions: super::named(left),

@@ -750,6 +750,14 @@ impl Consumer {
         }
     }
 
+    /// Forgets every partition and the batches fetched for them: which partitions those were.
+    fn give_up_all(&mut self) -> Vec<Tp> {
+        let all = std::mem::take(&mut self.partitions).into_keys().collect();
+        self.batches.clear();
+        self.buffered = 0;
+        all
+    }
+
     fn drain(&mut self, now: Instant) {
         self.now = now;
         self.resume_due = false;
