@@ -4,7 +4,6 @@ use crate::{
     driver::{AsyncRuntime, BlockingRuntime, Core, Handle, Runtime, Shared},
     names,
     pending::{Complete, Pending, block_on},
-    seed,
 };
 use event_listener::Event;
 use kasio_core::{
@@ -41,7 +40,7 @@ impl Core for AdminCore {
     fn client(&mut self) -> &mut Self::Client {
         &mut self.core
     }
-    fn take_events(&mut self, done: &mut Self::Deferred) -> bool {
+    fn take_events(&mut self, done: &mut Self::Deferred, _now: Instant) -> bool {
         while let Some(ev) = self.core.poll_event() {
             if let Some(reply) = self.waiters.remove(&ev.id) {
                 done.push((reply, ev.result));
@@ -160,7 +159,7 @@ impl<R: Runtime> Admin<R> {
     /// # Errors
     /// [`ConfigError`] if the settings conflict.
     pub fn new(config: AdminConfig) -> Result<Self, ConfigError> {
-        let core = kasio_core::Admin::new(config, Instant::now(), seed())?;
+        let core = kasio_core::Admin::new(config, R::now(), R::seed())?;
         Ok(Self {
             shared: Shared::start::<R>(AdminCore {
                 core,
@@ -197,7 +196,7 @@ impl<R> Admin<R> {
             if inner.closing {
                 return Pending::ready(Err(AdminError::Closed));
             }
-            let id = start(&mut inner.core, Instant::now());
+            let id = start(&mut inner.core, self.shared.now());
             inner.waiters.insert(id, tx);
         }
         self.shared.wake();
@@ -501,7 +500,7 @@ impl<R> Admin<R> {
     /// stopped. `.await` it, or [`wait`](Pending::wait) for it on threads.
     pub fn close(&self) -> Pending<(), R> {
         let mut inner = self.shared.lock();
-        inner.core.close(Instant::now());
+        inner.core.close(self.shared.now());
         inner.closing = true;
         drop(inner);
         let done = self.shared.finished();

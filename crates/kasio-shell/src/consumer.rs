@@ -4,7 +4,6 @@ use crate::{
     driver::{AsyncRuntime, BlockingRuntime, Core, Handle, Runtime, Shared},
     names,
     pending::{Complete, Pending},
-    seed,
 };
 use event_listener::{Event, Listener};
 use kasio_core::{
@@ -68,7 +67,7 @@ impl Core for ConsumerCore {
     fn client(&mut self) -> &mut Self::Client {
         &mut self.core
     }
-    fn take_events(&mut self, deferred: &mut Deferred) -> bool {
+    fn take_events(&mut self, deferred: &mut Deferred, now: Instant) -> bool {
         while let Some(outcome) = self.core.poll_commit() {
             // Auto commits and a rebalance's have no waiter.
             if let Some(waiter) = self.commits.remove(&outcome.id) {
@@ -79,7 +78,7 @@ impl Core for ConsumerCore {
         // Batches and events stay in the core until a caller takes them.
         deferred.ready = self.core.needs_attention();
         self.closing
-            .is_some_and(|until| !self.core.in_group() || Instant::now() >= until)
+            .is_some_and(|until| !self.core.in_group() || now >= until)
     }
     fn abandon(&mut self, now: Instant) {
         self.close(now);
@@ -153,7 +152,7 @@ impl<R: Runtime> Consumer<R> {
     /// # Errors
     /// [`ConfigError`] if the settings conflict.
     pub fn new(config: ConsumerConfig) -> Result<Self, ConfigError> {
-        let core = kasio_core::Consumer::new(config, Instant::now(), seed())?;
+        let core = kasio_core::Consumer::new(config, R::now(), R::seed())?;
         Ok(Self {
             shared: Shared::start::<R>(ConsumerCore {
                 core,
@@ -192,7 +191,7 @@ impl<R> Consumer<R> {
 
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut kasio_core::Consumer, Instant) -> T) -> T {
         let mut inner = self.shared.lock();
-        let r = f(&mut inner.core, Instant::now());
+        let r = f(&mut inner.core, self.shared.now());
         let wake = inner.core.needs_attention();
         drop(inner);
         if wake {
@@ -329,7 +328,7 @@ impl<R> Consumer<R> {
         start: impl FnOnce(&mut kasio_core::Consumer, Instant) -> Result<CommitId, ConsumeError>,
     ) -> Commit<R> {
         let mut inner = self.shared.lock();
-        let id = match start(&mut inner.core, Instant::now()) {
+        let id = match start(&mut inner.core, self.shared.now()) {
             Ok(id) => id,
             Err(e) => return Pending::ready(Err(e)),
         };
@@ -399,7 +398,7 @@ impl<R> Consumer<R> {
     /// after 5 s whether or not the coordinator answered. Completes once it has stopped:
     /// `.await` it, or [`wait`](Pending::wait) for it on threads.
     pub fn close(&self) -> Pending<(), R> {
-        self.shared.lock().close(Instant::now());
+        self.shared.lock().close(self.shared.now());
         let done = self.shared.finished();
         self.shared.wake();
         done
@@ -450,13 +449,13 @@ impl<R: BlockingRuntime> Consumer<R> {
         if let Some(got) = self.try_next() {
             return Some(got);
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = self.shared.now() + timeout;
         loop {
             let ready = self.shared.ready.listen();
             if let Some(got) = self.try_next() {
                 return Some(got);
             }
-            if ready.wait_deadline(deadline).is_none() && Instant::now() >= deadline {
+            if ready.wait_deadline(deadline).is_none() && self.shared.now() >= deadline {
                 return None;
             }
         }

@@ -8,7 +8,7 @@ use kasio_core::{Client, CloseReason, ConnId, ConnectAction};
 use std::{
     collections::{HashSet, VecDeque},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
-    time::Instant,
+    time::{Instant, SystemTime},
 };
 
 /// How many socket inputs one turn feeds the core, so one busy connection cannot hold the
@@ -68,7 +68,7 @@ pub(crate) trait Core: Send + 'static {
 
     fn client(&mut self) -> &mut Self::Client;
     /// Takes the events out; whether the core is finished and the driver should stop.
-    fn take_events(&mut self, deferred: &mut Self::Deferred) -> bool;
+    fn take_events(&mut self, deferred: &mut Self::Deferred, now: Instant) -> bool;
     /// A deadline of the shell's own beside the core's (a close that gives up).
     fn shell_deadline(&self) -> Option<Instant> {
         None
@@ -87,6 +87,8 @@ pub(crate) struct Shared<C: Core> {
     deferred: Mutex<C::Deferred>,
     /// Who waits for the core to finish; `None` once it has.
     finished: Mutex<Option<Vec<Complete<()>>>>,
+    /// The runtime's clock ([`Runtime::now`]): the shell reads time nowhere else.
+    clock: fn() -> Instant,
     pub(crate) inbox: Arc<Inbox>,
     /// Wakes callers: deliveries freed room, or batches arrived.
     pub(crate) ready: Event,
@@ -120,7 +122,8 @@ impl<C: Core> std::fmt::Debug for Handle<C> {
 
 impl<C: Core> Drop for Handle<C> {
     fn drop(&mut self) {
-        self.0.lock().abandon(Instant::now());
+        let now = self.0.now();
+        self.0.lock().abandon(now);
         self.0.wake();
     }
 }
@@ -133,6 +136,7 @@ impl<C: Core> Shared<C> {
             inner: Mutex::new(core),
             deferred: Mutex::default(),
             finished: Mutex::new(Some(Vec::new())),
+            clock: R::now,
             inbox: Arc::default(),
             ready: Event::new(),
         });
@@ -154,6 +158,11 @@ impl<C: Core> Shared<C> {
     /// Wakes the driver after a caller gave the core work.
     pub(crate) fn wake(&self) {
         self.inbox.wake();
+    }
+
+    /// The time now, by the runtime's clock.
+    pub(crate) fn now(&self) -> Instant {
+        (self.clock)()
     }
 
     /// Completes once the core has finished and its driver stopped.
@@ -178,7 +187,7 @@ impl<C: Core> Turn for Shared<C> {
         let mut deferred = self.deferred.lock().unwrap_or_else(PoisonError::into_inner);
         let (deadline, finished) = {
             let mut core = self.lock();
-            let now = Instant::now();
+            let now = (self.clock)();
             let client = core.client();
             for input in inputs.drain(..) {
                 match input {
@@ -200,7 +209,7 @@ impl<C: Core> Turn for Shared<C> {
             while let Some(t) = client.poll_transmit() {
                 sockets.send(t.conn, t.data);
             }
-            let finished = core.take_events(&mut deferred);
+            let finished = core.take_events(&mut deferred, now);
             let next = core.client().poll_timeout().map(|t| t.at);
             let deadline = match (next, core.shell_deadline()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -359,9 +368,35 @@ impl Driver {
 }
 
 /// How an adapter runs a driver: a task on its executor, or a thread.
+///
+/// It is also the shell's only clock and source of entropy: every time the handles or the
+/// driver read goes through [`now`](Self::now), so a simulated runtime (a virtual clock
+/// and an in-memory cluster) runs the real handles in virtual time.
 pub trait Runtime: 'static {
     /// Starts running `driver` (see [`Driver`] for the loop) and returns at once.
     fn start(driver: Driver);
+
+    /// The time now. A runtime whose waits block threads or use a system timer must
+    /// keep the system's monotonic clock, the default.
+    #[must_use]
+    fn now() -> Instant {
+        Instant::now()
+    }
+
+    /// Milliseconds since the Unix epoch now, for the cores' record timestamps.
+    #[must_use]
+    fn unix_ms() -> i64 {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    /// A seed for the cores' jitter and partitioner; the default differs between
+    /// processes and starts, a simulation's repeats.
+    #[must_use]
+    fn seed() -> u64 {
+        u64::try_from(Self::unix_ms()).unwrap_or(0) ^ u64::from(std::process::id()).rotate_left(32)
+    }
 }
 
 /// A runtime whose handles block the calling thread (plain threads): their completions

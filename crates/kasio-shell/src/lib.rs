@@ -64,17 +64,3 @@ pub mod types {
         TopicResult, TxnError, TxnState, Uuid,
     };
 }
-
-use std::time::SystemTime;
-
-/// Milliseconds since the Unix epoch, for the cores' record timestamps.
-fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// A seed for the cores' jitter and partitioner: differs between processes and starts.
-fn seed() -> u64 {
-    u64::try_from(unix_ms()).unwrap_or(0) ^ u64::from(std::process::id()).rotate_left(32)
-}

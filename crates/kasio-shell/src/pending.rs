@@ -116,7 +116,7 @@ impl<T, R: BlockingRuntime> Pending<T, R> {
     /// Blocks until the result is known or `timeout` passes; `None` on timeout, and the
     /// result can still be waited for.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<T> {
-        self.wait_deadline(Instant::now() + timeout)
+        self.wait_deadline(R::now() + timeout)
     }
 
     /// Blocks until the result is known or `deadline`; `None` at the deadline.

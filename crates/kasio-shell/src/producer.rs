@@ -3,7 +3,6 @@
 use crate::{
     driver::{AsyncRuntime, BlockingRuntime, Core, Handle, Runtime, Shared},
     pending::{Complete, Pending},
-    seed, unix_ms,
 };
 use event_listener::{Event, EventListener, Listener};
 use kasio_core::{
@@ -263,7 +262,7 @@ impl Core for ProducerCore {
     fn client(&mut self) -> &mut Self::Client {
         &mut self.core
     }
-    fn take_events(&mut self, deferred: &mut Deliveries) -> bool {
+    fn take_events(&mut self, deferred: &mut Deliveries, _now: Instant) -> bool {
         let mut closed = false;
         let mut run = None;
         loop {
@@ -390,7 +389,7 @@ impl<R: Runtime> Producer<R> {
     /// [`ConfigError`] if the settings conflict.
     pub fn new(config: ProducerConfig) -> Result<Self, ConfigError> {
         let max_block = config.max_block;
-        let core = kasio_core::Producer::new(config, Instant::now(), unix_ms(), seed())?;
+        let core = kasio_core::Producer::new(config, R::now(), R::unix_ms(), R::seed())?;
         let shared = Shared::start::<R>(ProducerCore {
             core,
             flush_waiters: Vec::new(),
@@ -456,7 +455,7 @@ impl<R> Producer<R> {
     /// [`SendError::Closed`] as the core reports them.
     pub fn try_send_now(&self, record: Record<'_>) -> Result<Delivery<R>, SendError> {
         let (tx, delivery) = Pending::channel(closed);
-        self.try_send(record, Token::One(tx), Instant::now())
+        self.try_send(record, Token::One(tx), self.shared.now())
             .map_err(|(e, _)| e)?;
         Ok(delivery)
     }
@@ -501,7 +500,7 @@ impl<R> Producer<R> {
             };
             let until = *send
                 .deadline
-                .get_or_insert_with(|| Instant::now() + self.max_block);
+                .get_or_insert_with(|| self.shared.now() + self.max_block);
             return Ok(Some((room, until)));
         }
         Ok(None)
@@ -524,7 +523,7 @@ impl<R> Producer<R> {
     /// Buffers the records of `chunk` for group `id` under one hold of the lock, until one
     /// is refused for room: how many were buffered (and removed from `chunk`).
     fn hand_over(&self, id: u64, chunk: &mut Vec<Record<'_>>) -> Result<usize, SendError> {
-        let now = Instant::now();
+        let now = self.shared.now();
         let mut inner = self.shared.lock();
         let mut sent = 0;
         let mut error = None;
@@ -559,10 +558,10 @@ impl<R> Producer<R> {
         }
         if close {
             inner.close_waiters.push(tx);
-            inner.core.close(Instant::now());
+            inner.core.close(self.shared.now());
         } else {
             inner.flush_waiters.push(tx);
-            inner.core.flush(Instant::now());
+            inner.core.flush(self.shared.now());
         }
         drop(inner);
         self.shared.wake();
@@ -606,7 +605,7 @@ impl<R> Producer<R> {
     ) -> Pending<TxnResult, R> {
         let (tx, pending) = Pending::channel(|| Err(TxnError::Closed));
         let mut inner = self.shared.lock();
-        if let Err(e) = start(&mut inner.core, Instant::now()) {
+        if let Err(e) = start(&mut inner.core, self.shared.now()) {
             return Pending::ready(Err(e));
         }
         inner.txn_waiters.push((op, tx));
@@ -682,7 +681,7 @@ impl<R: BlockingRuntime> Producer<R> {
     /// [`SendError::Invalid`] or [`SendError::Closed`] as the core reports them.
     pub fn send_blocking(&self, record: Record<'_>) -> Result<Delivery<R>, SendError> {
         let (tx, delivery) = Pending::channel(closed);
-        self.send_token_blocking(record, Token::One(tx), &mut Instant::now())?;
+        self.send_token_blocking(record, Token::One(tx), &mut self.shared.now())?;
         Ok(delivery)
     }
 
@@ -706,9 +705,9 @@ impl<R: BlockingRuntime> Producer<R> {
                 room = Some(self.shared.ready.listen());
                 continue;
             };
-            let until = *deadline.get_or_insert_with(|| Instant::now() + self.max_block);
+            let until = *deadline.get_or_insert_with(|| self.shared.now() + self.max_block);
             let woken = room.wait_deadline(until).is_some();
-            *now = Instant::now();
+            *now = self.shared.now();
             if !woken && *now >= until {
                 return Err(SendError::BufferFull);
             }
@@ -727,7 +726,7 @@ impl<R: BlockingRuntime> Producer<R> {
         let (tx, delivery) = Pending::channel(closed);
         let mut send = self.group_send(tx, records);
         while let Some((room, until)) = self.advance(&mut send)? {
-            if room.wait_deadline(until).is_none() && Instant::now() >= until {
+            if room.wait_deadline(until).is_none() && self.shared.now() >= until {
                 return Err(SendError::BufferFull);
             }
         }
@@ -745,7 +744,7 @@ impl<R: AsyncRuntime> Producer<R> {
     /// [`SendError::Invalid`] or [`SendError::Closed`] as the core reports them.
     pub async fn send(&self, record: Record<'_>) -> Result<Delivery<R>, SendError> {
         let (tx, delivery) = Pending::channel(closed);
-        self.send_token(record, Token::One(tx), &mut Instant::now())
+        self.send_token(record, Token::One(tx), &mut self.shared.now())
             .await?;
         Ok(delivery)
     }
@@ -771,9 +770,9 @@ impl<R: AsyncRuntime> Producer<R> {
                 room = Some(self.shared.ready.listen());
                 continue;
             };
-            let until = *deadline.get_or_insert_with(|| Instant::now() + self.max_block);
+            let until = *deadline.get_or_insert_with(|| self.shared.now() + self.max_block);
             let woken = first(room, R::sleep_until(until)).await;
-            *now = Instant::now();
+            *now = self.shared.now();
             if !woken && *now >= until {
                 return Err(SendError::BufferFull);
             }
@@ -796,7 +795,7 @@ impl<R: AsyncRuntime> Producer<R> {
         let (tx, delivery) = Pending::channel(closed);
         let mut send = self.group_send(tx, records);
         while let Some((room, until)) = self.advance(&mut send)? {
-            if !first(room, R::sleep_until(until)).await && Instant::now() >= until {
+            if !first(room, R::sleep_until(until)).await && self.shared.now() >= until {
                 return Err(SendError::BufferFull);
             }
         }

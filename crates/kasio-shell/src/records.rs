@@ -7,10 +7,7 @@ use crate::{
 };
 use event_listener::Listener;
 use kasio_core::{ConsumeError, ConsumerEvent, ConsumerRecord, SecurityError};
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 /// Why a call for records returned no records: what stopped the consumer, or a part of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,14 +161,14 @@ impl<R: BlockingRuntime> Consumer<R> {
         max: usize,
         timeout: Duration,
     ) -> Result<Vec<ConsumerRecord>, PollError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = self.shared.now() + timeout;
         loop {
             let ready = self.shared.ready.listen();
             let got = self.try_next_records(max)?;
             if !got.is_empty() || max == 0 {
                 return Ok(got);
             }
-            if ready.wait_deadline(deadline).is_none() && Instant::now() >= deadline {
+            if ready.wait_deadline(deadline).is_none() && self.shared.now() >= deadline {
                 return Ok(got);
             }
         }
