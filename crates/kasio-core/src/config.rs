@@ -97,10 +97,9 @@ impl std::error::Error for ConfigError {}
 pub struct ProducerConfig {
     /// TLS and SASL (`security.protocol`, `ssl.*`, `sasl.*`).
     pub security: crate::SecurityConfig,
-    /// `bootstrap.servers`.
-    pub bootstrap_servers: Vec<BrokerAddress>,
-    /// `client.id`.
-    pub client_id: String,
+    /// Where the cluster is and how to talk to it: the settings every client shares
+    /// (`bootstrap.servers`, `client.id`, `request.timeout.ms`, the backoffs, ...).
+    pub network: crate::NetworkConfig,
     /// `acks`.
     pub acks: Acks,
     /// `enable.idempotence`; `None` is the default (on, unless other settings rule it out).
@@ -119,30 +118,18 @@ pub struct ProducerConfig {
     pub compression: Compression,
     /// `delivery.timeout.ms`.
     pub delivery_timeout: Duration,
-    /// `request.timeout.ms`.
-    pub request_timeout: Duration,
     /// `retries`.
     pub retries: u32,
-    /// `retry.backoff.ms`.
-    pub retry_backoff: Duration,
     /// `retry.backoff.max.ms`.
     pub retry_backoff_max: Duration,
-    /// `reconnect.backoff.ms`.
-    pub reconnect_backoff: Duration,
-    /// `reconnect.backoff.max.ms`.
-    pub reconnect_backoff_max: Duration,
     /// `max.in.flight.requests.per.connection`.
     pub max_in_flight: usize,
-    /// `metadata.max.age.ms`.
-    pub metadata_max_age: Duration,
     /// `connections.max.idle.ms`.
     pub connections_max_idle: Duration,
     /// `allow.auto.create.topics`.
     pub allow_auto_create_topics: bool,
     /// `partitioner.class` / `partitioner.ignore.keys`.
     pub partitioner: Partitioner,
-    /// The largest response frame accepted, in bytes.
-    pub max_response_size: usize,
     /// `transactional.id`: makes the producer transactional (and idempotent).
     pub transactional_id: Option<String>,
     /// `transaction.timeout.ms`: how long the coordinator lets a transaction stay open.
@@ -152,9 +139,8 @@ pub struct ProducerConfig {
 impl Default for ProducerConfig {
     fn default() -> Self {
         Self {
-            bootstrap_servers: Vec::new(),
             security: crate::SecurityConfig::default(),
-            client_id: "kasio".into(),
+            network: crate::NetworkConfig::default(),
             acks: Acks::All,
             enable_idempotence: None,
             linger: Duration::from_millis(5),
@@ -164,18 +150,12 @@ impl Default for ProducerConfig {
             max_request_size: 1024 * 1024,
             compression: Compression::None,
             delivery_timeout: Duration::from_secs(120),
-            request_timeout: Duration::from_secs(30),
             retries: i32::MAX as u32,
-            retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_millis(1000),
-            reconnect_backoff: Duration::from_millis(50),
-            reconnect_backoff_max: Duration::from_millis(1000),
             max_in_flight: 5,
-            metadata_max_age: Duration::from_secs(300),
             connections_max_idle: Duration::from_secs(540),
             allow_auto_create_topics: false,
             partitioner: Partitioner::Default,
-            max_response_size: 100 * 1024 * 1024,
             transactional_id: None,
             transaction_timeout: Duration::from_secs(60),
         }
@@ -253,10 +233,9 @@ impl ProducerConfig {
     /// # Errors
     /// [`ConfigError::InvalidValue`] for a malformed server list.
     pub fn new(servers: &str) -> Result<Self, ConfigError> {
-        Ok(Self {
-            bootstrap_servers: parse_bootstrap(servers)?,
-            ..Self::default()
-        })
+        let mut config = Self::default();
+        config.network.bootstrap_servers = parse_bootstrap(servers)?;
+        Ok(config)
     }
 
     /// Sets one property by its Java client name.
@@ -264,12 +243,10 @@ impl ProducerConfig {
     /// # Errors
     /// [`ConfigError::UnknownKey`] or [`ConfigError::InvalidValue`], naming the key.
     pub fn set(&mut self, key: &str, value: &str) -> Result<&mut Self, ConfigError> {
-        if self.security.set(key, value)? {
+        if self.security.set(key, value)? || self.network.set(key, value)? {
             return Ok(self);
         }
         match key {
-            "bootstrap.servers" => self.bootstrap_servers = parse_bootstrap(value)?,
-            "client.id" => self.client_id = value.into(),
             "acks" => {
                 self.acks = match value.trim() {
                     "0" => Acks::None,
@@ -301,7 +278,6 @@ impl ProducerConfig {
                 }
             }
             "delivery.timeout.ms" => self.delivery_timeout = parse_ms(key, value)?,
-            "request.timeout.ms" => self.request_timeout = parse_ms(key, value)?,
             "retries" => {
                 let n: i64 = parse_num(key, value, "a non-negative integer")?;
                 self.retries = u32::try_from(n.clamp(0, i64::from(i32::MAX)))
@@ -310,17 +286,13 @@ impl ProducerConfig {
                     return Err(invalid(key, value, "a non-negative integer"));
                 }
             }
-            "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
             "retry.backoff.max.ms" => self.retry_backoff_max = parse_ms(key, value)?,
-            "reconnect.backoff.ms" => self.reconnect_backoff = parse_ms(key, value)?,
-            "reconnect.backoff.max.ms" => self.reconnect_backoff_max = parse_ms(key, value)?,
             "max.in.flight.requests.per.connection" => {
                 self.max_in_flight = parse_num(key, value, "a positive integer")?;
                 if self.max_in_flight == 0 {
                     return Err(invalid(key, value, "a positive integer"));
                 }
             }
-            "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
             "connections.max.idle.ms" => self.connections_max_idle = parse_ms(key, value)?,
             "allow.auto.create.topics" => self.allow_auto_create_topics = parse_bool(key, value)?,
             "partitioner.ignore.keys" => {
@@ -340,9 +312,6 @@ impl ProducerConfig {
                     }
                     _ => return Err(invalid(key, value, "default or round_robin")),
                 }
-            }
-            "receive.message.max.bytes" | "fetch.max.response.size" => {
-                self.max_response_size = parse_num(key, value, "a byte count")?;
             }
             _ => return Err(ConfigError::UnknownKey(key.into())),
         }
@@ -366,9 +335,7 @@ impl ProducerConfig {
     /// # Errors
     /// [`ConfigError::Conflict`] naming the settings, as the Java client rejects them.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.bootstrap_servers.is_empty() {
-            return Err(ConfigError::Conflict("bootstrap.servers is empty".into()));
-        }
+        self.network.validate()?;
         if self.transactional_id.is_some() && self.enable_idempotence == Some(false) {
             return Err(ConfigError::Conflict(
                 "transactional.id needs enable.idempotence (not false)".into(),
@@ -392,7 +359,7 @@ impl ProducerConfig {
                 ));
             }
         }
-        if self.delivery_timeout < self.linger + self.request_timeout {
+        if self.delivery_timeout < self.linger + self.network.request_timeout {
             return Err(ConfigError::Conflict(
                 "delivery.timeout.ms must be at least linger.ms + request.timeout.ms".into(),
             ));

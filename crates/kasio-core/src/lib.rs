@@ -25,6 +25,7 @@ mod exactly_once;
 pub mod fuzz;
 mod hash;
 mod metadata;
+mod network;
 pub mod partitioner;
 mod producer;
 mod rng;
@@ -50,6 +51,7 @@ pub use consumer::{
 };
 pub use exactly_once::{Ended, Ending, ReadsState, TransactionReads};
 pub use kasio_proto::{ErrorCode, Uuid, compression::Compression};
+pub use network::NetworkConfig;
 pub use producer::{
     Delivered, Event, GroupMetadata, ProduceError, Producer, Record, RecordMetadata, SendError,
     Timeout, TxnError, TxnEvent, TxnOp, TxnState,

@@ -93,7 +93,7 @@ fn setup(brokers: i32, partitions: i32, seed: u64) -> Pair {
     let mut pair = Pair::new(brokers, seed, |c| {
         c.linger = Duration::from_millis(5);
         c.batch_size = 2048;
-        c.request_timeout = Duration::from_secs(5);
+        c.network.request_timeout = Duration::from_secs(5);
     });
     pair.cluster.create_topic(TOPIC, partitions).unwrap();
     pair

@@ -322,7 +322,7 @@ impl Admin {
                 .map(|&(t, p)| (t.to_string(), p))
                 .collect(),
             to,
-            timeout_ms: ms(self.config.request_timeout),
+            timeout_ms: ms(self.config.network.request_timeout),
             stage: Stage::Committed,
             sub: None,
             offsets: Vec::new(),
@@ -394,7 +394,7 @@ impl Admin {
     pub fn group_lag(&mut self, group: &str, now: Instant) -> OpId {
         let op = Lag {
             group: group.to_string(),
-            timeout_ms: ms(self.config.request_timeout),
+            timeout_ms: ms(self.config.network.request_timeout),
             committed: Vec::new(),
             sub: None,
         };

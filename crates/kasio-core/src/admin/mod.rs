@@ -166,17 +166,17 @@ impl Admin {
     pub fn new(config: AdminConfig, now: Instant, seed: u64) -> Result<Self, ConfigError> {
         config.validate()?;
         let pool = Pool::secured(
-            &config.client_id,
-            config.max_response_size,
-            config.reconnect_backoff,
-            config.reconnect_backoff_max,
+            &config.network.client_id,
+            config.network.max_response_size,
+            config.network.reconnect_backoff,
+            config.network.reconnect_backoff_max,
             config.security.build()?,
             seed,
         );
         let metadata = Metadata::new(
-            config.bootstrap_servers.clone(),
-            config.metadata_max_age,
-            config.retry_backoff,
+            config.network.bootstrap_servers.clone(),
+            config.network.metadata_max_age,
+            config.network.retry_backoff,
             now,
         );
         Ok(Self {
@@ -219,7 +219,7 @@ impl Admin {
     fn cx(&self, now: Instant) -> Cx {
         Cx {
             now,
-            retry_backoff: self.config.retry_backoff,
+            retry_backoff: self.config.network.retry_backoff,
             calls: Vec::new(),
             done: None,
             stale: Vec::new(),
@@ -256,7 +256,7 @@ impl Admin {
 
     /// The shell opened a connection.
     pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
-        let deadline = now + self.config.request_timeout;
+        let deadline = now + self.config.network.request_timeout;
         if let Some(c) = self.pool.get_mut(conn) {
             c.connected(&mut self.transmits, deadline);
         }
@@ -429,7 +429,7 @@ impl Admin {
                         if let Target::Coordinator(k, t) = &call.target {
                             self.coordinators.remove(&(k.clone(), *t));
                         }
-                        call.not_before = Some(now + self.config.retry_backoff);
+                        call.not_before = Some(now + self.config.network.retry_backoff);
                         if let Some(e) = self.ops.get_mut(&op) {
                             e.pending.push(call);
                         }
@@ -496,8 +496,10 @@ impl Admin {
                 }
             }
             Err(e) if e.code.is_retriable() || e.code == ErrorCode::CoordinatorNotAvailable => {
-                self.coordinators
-                    .insert(slot, Coordinator::RetryAt(now + self.config.retry_backoff));
+                self.coordinators.insert(
+                    slot,
+                    Coordinator::RetryAt(now + self.config.network.retry_backoff),
+                );
             }
             Err(e) => {
                 // Not retriable (say, authorization): every call waiting for this
@@ -562,7 +564,7 @@ impl Admin {
             allow_auto_topic_creation: false,
             ..Default::default()
         };
-        let deadline = now + self.config.request_timeout;
+        let deadline = now + self.config.network.request_timeout;
         if let Some(c) = self.pool.get_mut(id)
             && c.send(&req, Tag::Metadata, deadline, &mut self.transmits)
                 .is_some()
@@ -610,7 +612,7 @@ impl Admin {
             let call_id = self.next_id;
             self.next_id += 1;
             let req: AnyRequest = (call.build)(version);
-            let deadline = now + self.config.request_timeout;
+            let deadline = now + self.config.network.request_timeout;
             match c.send_any(
                 &req,
                 version,
@@ -693,7 +695,7 @@ impl Admin {
         let req = crate::coordinator::request(&slot.0, slot.1, version);
         let call_id = self.next_id;
         self.next_id += 1;
-        let deadline = now + self.config.request_timeout;
+        let deadline = now + self.config.network.request_timeout;
         if c.send_any(
             &req.into(),
             version,

@@ -345,7 +345,7 @@ impl Admin {
             .iter()
             .map(|&(t, p, s)| ((t.to_string(), p), s))
             .collect();
-        let op = list_offsets_op(specs, isolation, ms(self.config.request_timeout));
+        let op = list_offsets_op(specs, isolation, ms(self.config.network.request_timeout));
         self.start(Box::new(op), now)
     }
 
@@ -358,7 +358,7 @@ impl Admin {
             .collect();
         let extra = Extra {
             isolation: 0,
-            timeout_ms: ms(self.config.request_timeout),
+            timeout_ms: ms(self.config.network.request_timeout),
         };
         let op = ByLeader::new(
             items,

@@ -132,7 +132,7 @@ impl Admin {
         validate_only: bool,
         now: Instant,
     ) -> OpId {
-        let timeout = ms(self.config.request_timeout);
+        let timeout = ms(self.config.network.request_timeout);
         let items = topics
             .iter()
             .map(|t| {
@@ -178,7 +178,7 @@ impl Admin {
 
     /// Deletes topics, by name or by id (ids need Kafka 2.8 or later).
     pub fn delete_topics(&mut self, topics: &[TopicRef], now: Instant) -> OpId {
-        let timeout = ms(self.config.request_timeout);
+        let timeout = ms(self.config.network.request_timeout);
         let by_id = topics.iter().any(|t| matches!(t, TopicRef::Id(_)));
         let items = topics
             .iter()
@@ -239,7 +239,7 @@ impl Admin {
         validate_only: bool,
         now: Instant,
     ) -> OpId {
-        let timeout = ms(self.config.request_timeout);
+        let timeout = ms(self.config.network.request_timeout);
         let items = topics
             .iter()
             .map(|&(name, count)| {

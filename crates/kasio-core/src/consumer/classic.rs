@@ -261,7 +261,7 @@ impl Consumer {
         let session = i32::try_from(config.session_timeout.as_millis()).unwrap_or(i32::MAX);
         let rebalance = i32::try_from(config.max_poll_interval.as_millis()).unwrap_or(i32::MAX);
         let assignors = config.assignors.clone();
-        let deadline = now + config.request_timeout.max(config.max_poll_interval);
+        let deadline = now + config.network.request_timeout.max(config.max_poll_interval);
         let Some(conn) = self
             .pool
             .ensure(Node::Broker(node), Purpose::Control, &addr, now)
@@ -310,7 +310,7 @@ impl Consumer {
                 conn.send(
                     &req,
                     Tag::Classic,
-                    now + config.request_timeout,
+                    now + config.network.request_timeout,
                     &mut self.transmits,
                 )
             }
@@ -320,7 +320,7 @@ impl Consumer {
                 conn.send(
                     &req,
                     Tag::Classic,
-                    now + config.request_timeout,
+                    now + config.network.request_timeout,
                     &mut self.transmits,
                 )
             }
@@ -420,7 +420,7 @@ impl Consumer {
     pub(super) fn classic_lost(&mut self, now: Instant) {
         if let Some(c) = &mut self.classic {
             c.in_flight = false;
-            c.next = Some(now + self.config.retry_backoff);
+            c.next = Some(now + self.config.network.retry_backoff);
         }
     }
 
@@ -445,7 +445,7 @@ impl Consumer {
     }
 
     pub(super) fn on_classic(&mut self, conn: ConnId, req: InFlight, frame: Bytes, now: Instant) {
-        let backoff = now + self.config.retry_backoff;
+        let backoff = now + self.config.network.retry_backoff;
         if let Some(c) = &mut self.classic {
             c.in_flight = false;
             if c.stage == Stage::Leaving

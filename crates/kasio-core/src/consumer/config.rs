@@ -1,8 +1,6 @@
 //! Consumer configuration, with the Java client's names and defaults.
 
-use crate::config::{
-    BrokerAddress, ConfigError, invalid, parse_bool, parse_bootstrap, parse_ms, parse_num,
-};
+use crate::config::{ConfigError, invalid, parse_bool, parse_bootstrap, parse_ms, parse_num};
 use std::time::Duration;
 
 /// Which records a read_committed consumer sees.
@@ -54,10 +52,9 @@ pub enum GroupProtocol {
 pub struct ConsumerConfig {
     /// TLS and SASL (`security.protocol`, `ssl.*`, `sasl.*`).
     pub security: crate::SecurityConfig,
-    /// `bootstrap.servers`.
-    pub bootstrap_servers: Vec<BrokerAddress>,
-    /// `client.id`.
-    pub client_id: String,
+    /// Where the cluster is and how to talk to it: the settings every client shares
+    /// (`bootstrap.servers`, `client.id`, `request.timeout.ms`, the backoffs, ...).
+    pub network: crate::NetworkConfig,
     /// `group.id`: the group whose committed offsets the consumer starts from and commits
     /// to (membership and rebalancing are not implemented yet: partitions are assigned).
     pub group_id: Option<String>,
@@ -74,24 +71,12 @@ pub struct ConsumerConfig {
     pub isolation_level: IsolationLevel,
     /// `auto.offset.reset`.
     pub auto_offset_reset: OffsetReset,
-    /// `request.timeout.ms`.
-    pub request_timeout: Duration,
     /// `default.api.timeout.ms`: how long the application's commits may take.
     pub default_api_timeout: Duration,
-    /// `retry.backoff.ms`.
-    pub retry_backoff: Duration,
-    /// `reconnect.backoff.ms`.
-    pub reconnect_backoff: Duration,
-    /// `reconnect.backoff.max.ms`.
-    pub reconnect_backoff_max: Duration,
-    /// `metadata.max.age.ms`.
-    pub metadata_max_age: Duration,
     /// `client.rack`.
     pub client_rack: String,
     /// `check.crcs`.
     pub check_crcs: bool,
-    /// The largest response frame accepted, in bytes.
-    pub max_response_size: usize,
     /// `group.protocol`.
     pub group_protocol: GroupProtocol,
     /// `enable.auto.commit`: commit, every `auto.commit.interval.ms`, the position after
@@ -126,9 +111,8 @@ pub struct ConsumerConfig {
 impl Default for ConsumerConfig {
     fn default() -> Self {
         Self {
-            bootstrap_servers: Vec::new(),
             security: crate::SecurityConfig::default(),
-            client_id: "kasio".into(),
+            network: crate::NetworkConfig::default(),
             group_id: None,
             fetch_min_bytes: 1,
             fetch_max_bytes: 52_428_800,
@@ -136,15 +120,9 @@ impl Default for ConsumerConfig {
             fetch_max_wait: Duration::from_millis(500),
             isolation_level: IsolationLevel::ReadUncommitted,
             auto_offset_reset: OffsetReset::Latest,
-            request_timeout: Duration::from_secs(30),
             default_api_timeout: Duration::from_secs(60),
-            retry_backoff: Duration::from_millis(100),
-            reconnect_backoff: Duration::from_millis(50),
-            reconnect_backoff_max: Duration::from_millis(1000),
-            metadata_max_age: Duration::from_secs(300),
             client_rack: String::new(),
             check_crcs: true,
-            max_response_size: 100 * 1024 * 1024,
             group_protocol: GroupProtocol::Classic,
             enable_auto_commit: true,
             auto_commit_interval: Duration::from_secs(5),
@@ -170,10 +148,9 @@ impl ConsumerConfig {
     /// # Errors
     /// [`ConfigError::InvalidValue`] for a malformed server list.
     pub fn new(servers: &str) -> Result<Self, ConfigError> {
-        Ok(Self {
-            bootstrap_servers: parse_bootstrap(servers)?,
-            ..Self::default()
-        })
+        let mut config = Self::default();
+        config.network.bootstrap_servers = parse_bootstrap(servers)?;
+        Ok(config)
     }
 
     /// Sets one property by its Java client name.
@@ -181,7 +158,7 @@ impl ConsumerConfig {
     /// # Errors
     /// [`ConfigError::UnknownKey`] or [`ConfigError::InvalidValue`], naming the key.
     pub fn set(&mut self, key: &str, value: &str) -> Result<&mut Self, ConfigError> {
-        if self.security.set(key, value)? {
+        if self.security.set(key, value)? || self.network.set(key, value)? {
             return Ok(self);
         }
         let positive = |key: &str, value: &str| -> Result<i32, ConfigError> {
@@ -192,8 +169,6 @@ impl ConsumerConfig {
             Ok(n)
         };
         match key {
-            "bootstrap.servers" => self.bootstrap_servers = parse_bootstrap(value)?,
-            "client.id" => self.client_id = value.into(),
             "group.id" => self.group_id = (!value.is_empty()).then(|| value.to_string()),
             "fetch.min.bytes" => self.fetch_min_bytes = positive(key, value)?,
             "fetch.max.bytes" => self.fetch_max_bytes = positive(key, value)?,
@@ -214,12 +189,7 @@ impl ConsumerConfig {
                     _ => return Err(invalid(key, value, "earliest, latest or none")),
                 }
             }
-            "request.timeout.ms" => self.request_timeout = parse_ms(key, value)?,
             "default.api.timeout.ms" => self.default_api_timeout = parse_ms(key, value)?,
-            "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
-            "reconnect.backoff.ms" => self.reconnect_backoff = parse_ms(key, value)?,
-            "reconnect.backoff.max.ms" => self.reconnect_backoff_max = parse_ms(key, value)?,
-            "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
             "client.rack" => self.client_rack = value.into(),
             "check.crcs" => self.check_crcs = parse_bool(key, value)?,
             "group.protocol" => {
@@ -260,9 +230,6 @@ impl ConsumerConfig {
                     return Err(invalid(key, value, "at least 1"));
                 }
             }
-            "receive.message.max.bytes" => {
-                self.max_response_size = parse_num(key, value, "a byte count")?;
-            }
             _ => return Err(ConfigError::UnknownKey(key.into())),
         }
         Ok(self)
@@ -273,10 +240,10 @@ impl ConsumerConfig {
     /// # Errors
     /// [`ConfigError::Conflict`] naming the problem.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.bootstrap_servers.is_empty() {
-            return Err(ConfigError::Conflict("bootstrap.servers is empty".into()));
-        }
-        if usize::try_from(self.fetch_max_bytes).unwrap_or(0) + 1024 > self.max_response_size {
+        self.network.validate()?;
+        if usize::try_from(self.fetch_max_bytes).unwrap_or(0) + 1024
+            > self.network.max_response_size
+        {
             return Err(ConfigError::Conflict(
                 "fetch.max.bytes must leave room under receive.message.max.bytes".into(),
             ));

@@ -527,7 +527,7 @@ impl Consumer {
             topic_partitions: (full && !leaving && m.revoking.is_empty()).then_some(owned),
             ..Default::default()
         };
-        let deadline = now + self.config.request_timeout;
+        let deadline = now + self.config.network.request_timeout;
         if conn
             .send(&req, Tag::Heartbeat, deadline, &mut self.transmits)
             .is_some()
@@ -544,7 +544,7 @@ impl Consumer {
         if let Some(m) = &mut self.member {
             m.in_flight = false;
             m.full = true;
-            m.next = Some(now + self.config.retry_backoff);
+            m.next = Some(now + self.config.network.retry_backoff);
         }
     }
 
@@ -558,7 +558,7 @@ impl Consumer {
                     return;
                 }
             };
-        let backoff = now + self.config.retry_backoff;
+        let backoff = now + self.config.network.retry_backoff;
         let code = ErrorCode::from_code(resp.error_code);
         let Some(m) = &mut self.member else {
             return;

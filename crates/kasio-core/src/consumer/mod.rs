@@ -360,17 +360,17 @@ impl Consumer {
     ) -> Result<Self, crate::ConfigError> {
         config.validate()?;
         let pool = Pool::secured(
-            &config.client_id,
-            config.max_response_size,
-            config.reconnect_backoff,
-            config.reconnect_backoff_max,
+            &config.network.client_id,
+            config.network.max_response_size,
+            config.network.reconnect_backoff,
+            config.network.reconnect_backoff_max,
             config.security.build()?,
             seed,
         );
         let metadata = Metadata::new(
-            config.bootstrap_servers.clone(),
-            config.metadata_max_age,
-            config.retry_backoff,
+            config.network.bootstrap_servers.clone(),
+            config.network.metadata_max_age,
+            config.network.retry_backoff,
             now,
         );
         Ok(Self {
@@ -516,7 +516,7 @@ impl Consumer {
 
     /// The shell opened a connection.
     pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
-        let deadline = now + self.config.request_timeout;
+        let deadline = now + self.config.network.request_timeout;
         if let Some(c) = self.pool.get_mut(conn) {
             c.connected(&mut self.transmits, deadline);
         }
@@ -738,7 +738,7 @@ impl Consumer {
                 session.reset();
             }
         }
-        let backoff = now + self.config.retry_backoff;
+        let backoff = now + self.config.network.retry_backoff;
         for tp in parts {
             if let Some(s) = self.partitions.get_mut(&tp) {
                 s.fetching = false;
@@ -846,7 +846,7 @@ impl Consumer {
             allow_auto_topic_creation: false,
             ..Default::default()
         };
-        let deadline = now + self.config.request_timeout;
+        let deadline = now + self.config.network.request_timeout;
         if let Some(c) = self.pool.get_mut(id)
             && c.send(&req, Tag::Metadata, deadline, &mut self.transmits)
                 .is_some()
@@ -908,13 +908,13 @@ impl Consumer {
                 replica_id: -1,
                 isolation_level: isolation,
                 topics,
-                timeout_ms: i32::try_from(self.config.request_timeout.as_millis())
+                timeout_ms: i32::try_from(self.config.network.request_timeout.as_millis())
                     .unwrap_or(i32::MAX),
                 ..Default::default()
             };
             let id = self.next_request;
             self.next_request += 1;
-            let deadline = now + self.config.request_timeout;
+            let deadline = now + self.config.network.request_timeout;
             if conn
                 .send(&req, Tag::ListOffsets(id), deadline, &mut self.transmits)
                 .is_some()
@@ -1024,7 +1024,7 @@ impl Consumer {
             };
             let id = self.next_request;
             self.next_request += 1;
-            let deadline = now + self.config.request_timeout + self.config.fetch_max_wait;
+            let deadline = now + self.config.network.request_timeout + self.config.fetch_max_wait;
             let sent = conn
                 .send(&req, Tag::Fetch(id), deadline, &mut self.transmits)
                 .is_some();
@@ -1123,7 +1123,7 @@ impl Consumer {
             // for the first ListOffsets).
             let Some(answer) = answer else {
                 s.position = Position::Reset(seek);
-                s.retry_after = Some(now + self.config.retry_backoff);
+                s.retry_after = Some(now + self.config.network.retry_backoff);
                 continue;
             };
             let code = ErrorCode::from_code(answer.error_code);
@@ -1137,7 +1137,7 @@ impl Consumer {
                 };
             } else if code.is_retriable() || code == ErrorCode::OffsetNotAvailable {
                 s.position = Position::Reset(seek);
-                s.retry_after = Some(now + self.config.retry_backoff);
+                s.retry_after = Some(now + self.config.network.retry_backoff);
                 self.metadata.request_refresh();
             } else {
                 s.position = Position::Failed;
@@ -1196,7 +1196,7 @@ impl Consumer {
             session.answered(resp.session_id, top);
         }
         if !top.is_ok() {
-            let backoff = now + self.config.retry_backoff;
+            let backoff = now + self.config.network.retry_backoff;
             for tp in &parts {
                 if let Some(s) = self.partitions.get_mut(tp) {
                     s.retry_after = Some(backoff);
@@ -1317,7 +1317,7 @@ impl Consumer {
     ) {
         let tp = (name.clone(), data.partition_index);
         let read_committed = self.config.isolation_level == IsolationLevel::ReadCommitted;
-        let backoff = now + self.config.retry_backoff;
+        let backoff = now + self.config.network.retry_backoff;
         let Some(s) = self.partitions.get_mut(&tp) else {
             return;
         };
@@ -1347,7 +1347,7 @@ impl Consumer {
             // answer carries no records.
             s.read_replica = Some((
                 data.preferred_read_replica,
-                now + self.config.metadata_max_age,
+                now + self.config.network.metadata_max_age,
             ));
             s.fresh = true;
             if self

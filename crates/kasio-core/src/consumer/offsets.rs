@@ -328,7 +328,7 @@ impl Consumer {
         if group.retry_at.is_some_and(|t| t > now) {
             return;
         }
-        let deadline = now + self.config.request_timeout;
+        let deadline = now + self.config.network.request_timeout;
         let Some(node) = group.coordinator else {
             if !group.finding {
                 self.find_coordinator(deadline, now);
@@ -496,7 +496,7 @@ impl Consumer {
     }
 
     pub(super) fn group_lost(&mut self, tag: Tag, now: Instant) {
-        let backoff = now + self.config.retry_backoff;
+        let backoff = now + self.config.network.retry_backoff;
         match tag {
             Tag::FindCoordinator => {
                 if let Some(g) = &mut self.group {
@@ -581,7 +581,7 @@ impl Consumer {
         };
         g.finding = false;
         if code != ErrorCode::None || node < 0 {
-            g.retry_at = Some(now + self.config.retry_backoff);
+            g.retry_at = Some(now + self.config.network.retry_backoff);
             return;
         }
         g.coordinator = Some(node);
@@ -644,7 +644,7 @@ impl Consumer {
                 if coordinator_moved(code) {
                     g.coordinator = None;
                 }
-                g.retry_at = Some(now + self.config.retry_backoff);
+                g.retry_at = Some(now + self.config.network.retry_backoff);
             }
             for tp in &tps {
                 if let Some(s) = self.partitions.get_mut(tp)
@@ -718,7 +718,7 @@ impl Consumer {
                 if coordinator_moved(code) {
                     g.coordinator = None;
                 }
-                g.retry_at = Some(now + self.config.retry_backoff);
+                g.retry_at = Some(now + self.config.network.retry_backoff);
                 g.commits.push_front(commit);
             }
             return;

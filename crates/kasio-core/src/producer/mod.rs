@@ -133,17 +133,17 @@ impl<T> Producer<T> {
         config.validate()?;
         let free_buffers = batch::FreeBuffers::new(config.batch_size, config.buffer_memory);
         let pool = Pool::secured(
-            &config.client_id,
-            config.max_response_size,
-            config.reconnect_backoff,
-            config.reconnect_backoff_max,
+            &config.network.client_id,
+            config.network.max_response_size,
+            config.network.reconnect_backoff,
+            config.network.reconnect_backoff_max,
             config.security.build()?,
             seed,
         );
         let metadata = Metadata::new(
-            config.bootstrap_servers.clone(),
-            config.metadata_max_age,
-            config.retry_backoff,
+            config.network.bootstrap_servers.clone(),
+            config.network.metadata_max_age,
+            config.network.retry_backoff,
             now,
         );
         let txn = config
@@ -428,7 +428,7 @@ impl<T> Producer<T> {
 
     /// The shell opened the connection it was asked to.
     pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
-        let deadline = now + self.config.request_timeout;
+        let deadline = now + self.config.network.request_timeout;
         if let Some(c) = self.pool.get_mut(conn) {
             c.connected(&mut self.transmits, deadline);
         }
@@ -535,7 +535,7 @@ impl<T> Producer<T> {
                 }
                 Tag::Metadata => self.metadata.failed(now),
                 Tag::InitProducerId => {
-                    let at = now + self.config.retry_backoff;
+                    let at = now + self.config.network.retry_backoff;
                     self.producer_id.failed(at);
                 }
                 Tag::Produce(id) => self.produce_lost(id, now),

@@ -215,7 +215,7 @@ impl<T> Producer<T> {
             allow_auto_topic_creation: self.config.allow_auto_create_topics,
             ..Default::default()
         };
-        let deadline = now + self.config.request_timeout;
+        let deadline = now + self.config.network.request_timeout;
         if let Some(c) = self.pool.get_mut(id)
             && c.send(&req, Tag::Metadata, deadline, &mut self.transmits)
                 .is_some()
@@ -261,7 +261,7 @@ impl<T> Producer<T> {
             producer_epoch: epoch,
             ..Default::default()
         };
-        let deadline = now + self.config.request_timeout;
+        let deadline = now + self.config.network.request_timeout;
         if c.send(&req, Tag::InitProducerId, deadline, &mut self.transmits)
             .is_some()
         {
@@ -432,7 +432,8 @@ impl<T> Producer<T> {
         let req = ProduceRequest {
             transactional_id: self.txn.as_ref().map(|t| t.id.as_str().into()),
             acks: self.config.acks.wire(),
-            timeout_ms: i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX),
+            timeout_ms: i32::try_from(self.config.network.request_timeout.as_millis())
+                .unwrap_or(i32::MAX),
             topic_data,
             ..Default::default()
         };
@@ -447,7 +448,7 @@ impl<T> Producer<T> {
             }
             return true;
         }
-        let deadline = now + self.config.request_timeout;
+        let deadline = now + self.config.network.request_timeout;
         let sent = conn.send_capped(
             &req,
             cap,
@@ -513,7 +514,8 @@ impl<T> Producer<T> {
                         }
                     }
                     Err(_) => {
-                        self.producer_id.failed(now + self.config.retry_backoff);
+                        self.producer_id
+                            .failed(now + self.config.network.retry_backoff);
                         self.lose(conn, now, true);
                     }
                 }
@@ -661,7 +663,8 @@ impl<T> Producer<T> {
             return;
         }
         if code.is_retriable() || code == ErrorCode::CoordinatorLoadInProgress {
-            self.producer_id.failed(now + self.config.retry_backoff);
+            self.producer_id
+                .failed(now + self.config.network.retry_backoff);
             return;
         }
         if self.producer_id.state == IdState::Bumping {
@@ -836,7 +839,7 @@ impl<T> Producer<T> {
 
     /// Puts a batch back in the queue, to be sent again after the retry backoff.
     fn requeue(&mut self, name: &str, p: i32, rid: u64, now: Instant, attempt: Attempt) {
-        let base = self.config.retry_backoff;
+        let base = self.config.network.retry_backoff;
         let max = self.config.retry_backoff_max;
         let jitter = self.rng.between(0.8, 1.2);
         let Some(ps) = self

@@ -421,7 +421,7 @@ impl<T> Producer<T> {
             return;
         };
         let req = crate::coordinator::request(&key, key_type, version);
-        let deadline = now + self.config.request_timeout;
+        let deadline = now + self.config.network.request_timeout;
         if conn
             .send(&req, call.tag(), deadline, &mut self.transmits)
             .is_some()
@@ -456,7 +456,7 @@ impl<T> Producer<T> {
             v3_and_below_topics: topics,
             ..Default::default()
         };
-        let deadline = now + self.config.request_timeout;
+        let deadline = now + self.config.network.request_timeout;
         let Some(conn) = self.pool.get_mut(conn_id) else {
             return;
         };
@@ -487,7 +487,7 @@ impl<T> Producer<T> {
         };
         let id = txn.id.as_str();
         let (pid, epoch) = (self.producer_id.id, self.producer_id.epoch);
-        let deadline = now + self.config.request_timeout;
+        let deadline = now + self.config.network.request_timeout;
         let Some(conn) = self.pool.get_mut(conn_id) else {
             return;
         };
@@ -587,7 +587,7 @@ impl<T> Producer<T> {
     /// A coordinator request's connection was lost: ask again, after finding the
     /// coordinator again.
     pub(super) fn txn_lost(&mut self, call: Call, now: Instant) {
-        let backoff = self.config.retry_backoff;
+        let backoff = self.config.network.retry_backoff;
         let Some(txn) = &mut self.txn else {
             return;
         };
@@ -602,7 +602,7 @@ impl<T> Producer<T> {
     }
 
     fn retry(&mut self, call: Call, v: Verdict, now: Instant) {
-        let backoff = self.config.retry_backoff;
+        let backoff = self.config.network.retry_backoff;
         let Some(txn) = &mut self.txn else {
             return;
         };

@@ -1,0 +1,6 @@
+//! What every client shares on its way to the cluster: the settings of
+//! [`NetworkConfig`].
+
+mod config;
+
+pub use config::NetworkConfig;
