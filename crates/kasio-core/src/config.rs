@@ -87,7 +87,7 @@ impl std::error::Error for ConfigError {}
 /// config.set("bootstrap.servers", "localhost:9092,localhost:9093")?;
 /// config.set("linger.ms", "20")?;
 /// config.set("compression.type", "lz4")?;
-/// assert_eq!(config.bootstrap_servers.len(), 2);
+/// assert_eq!(config.network.bootstrap_servers.len(), 2);
 /// assert!(config.set("lingr.ms", "5").is_err());
 /// config.validate()?;
 /// # Ok::<(), kasio_core::ConfigError>(())

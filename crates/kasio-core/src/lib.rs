@@ -51,10 +51,10 @@ pub use consumer::{
 };
 pub use exactly_once::{Ended, Ending, ReadsState, TransactionReads};
 pub use kasio_proto::{ErrorCode, Uuid, compression::Compression};
-pub use network::NetworkConfig;
+pub use network::{NetworkConfig, Timeout};
 pub use producer::{
     Delivered, Event, GroupMetadata, ProduceError, Producer, Record, RecordMetadata, SendError,
-    Timeout, TxnError, TxnEvent, TxnOp, TxnState,
+    TxnError, TxnEvent, TxnOp, TxnState,
 };
 pub use security::{
     SaslMechanism, Secret, SecurityConfig, SecurityError, SecurityErrorKind, SecurityProtocol,

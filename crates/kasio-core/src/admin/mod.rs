@@ -21,17 +21,13 @@ pub use types::*;
 
 use crate::{
     config::ConfigError,
-    conn::{CloseReason, ConnId, ConnectAction, InFlight, Node, Pool, Purpose, Tag, Transmit},
-    metadata::Metadata,
-    producer::Timeout,
+    conn::{CloseReason, ConnId, ConnectAction, InFlight, Node, Purpose, Tag, Transmit},
+    network::{Earliest, Network, Timeout},
     rng::Rng,
 };
 use bytes::Bytes;
 use call::{Call, Cx, Operation, Target};
-use kasio_proto::{
-    AnyRequest, AnyResponse, ErrorCode, frame,
-    messages::{MetadataRequest, MetadataResponse},
-};
+use kasio_proto::{AnyRequest, AnyResponse, ErrorCode, frame, messages::MetadataResponse};
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
     time::Instant,
@@ -143,14 +139,13 @@ pub struct Admin {
     config: AdminConfig,
     rng: Rng,
     now: Instant,
-    pool: Pool,
-    metadata: Metadata,
+    /// Connections, the metadata cache and the bytes for the driver.
+    net: Network,
     ops: BTreeMap<u64, OpEntry>,
     calls: HashMap<u64, Owner>,
     coordinators: HashMap<(String, i8), Coordinator>,
     next_id: u64,
     events: VecDeque<AdminEvent>,
-    transmits: VecDeque<Transmit>,
     new_deadline: bool,
     /// Why the last dial failed, while no connection has come up since: an operation
     /// that times out then says the cluster was unreachable, and why.
@@ -165,32 +160,17 @@ impl Admin {
     /// [`ConfigError`] if the settings conflict.
     pub fn new(config: AdminConfig, now: Instant, seed: u64) -> Result<Self, ConfigError> {
         config.validate()?;
-        let pool = Pool::secured(
-            &config.network.client_id,
-            config.network.max_response_size,
-            config.network.reconnect_backoff,
-            config.network.reconnect_backoff_max,
-            config.security.build()?,
-            seed,
-        );
-        let metadata = Metadata::new(
-            config.network.bootstrap_servers.clone(),
-            config.network.metadata_max_age,
-            config.network.retry_backoff,
-            now,
-        );
+        let net = Network::new(&config.network, config.security.build()?, now, seed);
         Ok(Self {
             config,
             rng: Rng::new(seed),
             now,
-            pool,
-            metadata,
+            net,
             ops: BTreeMap::new(),
             calls: HashMap::new(),
             coordinators: HashMap::new(),
             next_id: 1,
             events: VecDeque::new(),
-            transmits: VecDeque::new(),
             new_deadline: false,
             unreachable: None,
         })
@@ -223,7 +203,7 @@ impl Admin {
             calls: Vec::new(),
             done: None,
             stale: Vec::new(),
-            brokers: self.metadata.brokers.keys().copied().collect(),
+            brokers: self.net.metadata.brokers.keys().copied().collect(),
         }
     }
 
@@ -256,27 +236,24 @@ impl Admin {
 
     /// The shell opened a connection.
     pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
-        let deadline = now + self.config.network.request_timeout;
-        if let Some(c) = self.pool.get_mut(conn) {
-            c.connected(&mut self.transmits, deadline);
-        }
+        self.net.connected(conn, now);
         self.drain(now);
     }
 
     /// Bytes arrived on a connection.
     pub fn handle_input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
-        let (responses, ready, error) = self.pool.receive(conn, data, now, &mut self.transmits);
-        for (req, frame) in responses {
+        let received = self.net.receive(conn, data, now);
+        for (req, frame) in received.responses {
             // A response may have closed the connection; what follows it is void.
-            if self.pool.get_mut(conn).is_none() {
+            if !self.net.is_open(conn) {
                 break;
             }
             self.on_response(req, frame, now);
         }
-        if ready {
+        if received.ready {
             self.unreachable = None;
         }
-        if error.is_some() {
+        if received.error.is_some() {
             self.lose(conn, now, true);
         }
         self.drain(now);
@@ -285,13 +262,14 @@ impl Admin {
     /// A connection closed.
     pub fn handle_closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
         if let CloseReason::ConnectFailed(why) = reason
-            && !self.pool.iter().any(|c| c.is_ready())
+            && !self.net.pool.iter().any(|c| c.is_ready())
         {
             let addr = self
+                .net
                 .pool
                 .iter()
                 .find(|c| c.id == conn)
-                .and_then(|c| self.metadata.address(c.node))
+                .and_then(|c| self.net.metadata.address(c.node))
                 .map(|a| format!("{}:{}", a.host, a.port))
                 .unwrap_or_default();
             self.unreachable = Some(format!("{addr}: {why}"));
@@ -302,7 +280,7 @@ impl Admin {
 
     /// Time passed: requests and operations time out, backoffs end.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for id in self.pool.timed_out(now, &mut self.transmits) {
+        for id in self.net.timed_out(now) {
             self.lose(id, now, true);
         }
         let expired: Vec<u64> = self
@@ -335,20 +313,20 @@ impl Admin {
                 result: Err(AdminError::Closed),
             });
         }
-        for id in self.pool.ids() {
-            let _ = self.pool.close(id, now, &mut self.rng);
+        for id in self.net.pool.ids() {
+            let _ = self.net.pool.close(id, now, &mut self.rng);
         }
         self.calls.clear();
     }
 
     /// The next socket to open or close.
     pub fn poll_connect(&mut self) -> Option<ConnectAction> {
-        self.pool.actions.pop_front()
+        self.net.poll_connect()
     }
 
     /// The next bytes to write.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        self.net.poll_transmit()
     }
 
     /// The next finished operation.
@@ -358,10 +336,7 @@ impl Admin {
 
     /// Whether a waiting shell must come back now (output waiting, or a new deadline).
     pub fn needs_attention(&self) -> bool {
-        self.new_deadline
-            || !self.pool.actions.is_empty()
-            || !self.transmits.is_empty()
-            || !self.events.is_empty()
+        self.new_deadline || self.net.has_output() || !self.events.is_empty()
     }
 
     /// How many operations are running.
@@ -373,57 +348,45 @@ impl Admin {
     pub fn poll_timeout(&mut self) -> Option<Timeout> {
         self.new_deadline = false;
         let now = self.now;
-        let mut best: Option<Timeout> = None;
-        let mut offer = |at: Instant, reason: &'static str| {
-            if at > now && best.is_none_or(|b| at < b.at) {
-                best = Some(Timeout { at, reason });
-            }
-        };
-        for c in self.pool.iter() {
-            if let Some(d) = c.deadline() {
-                offer(d, "request timeout");
-            }
-        }
+        let mut earliest = Earliest::new(now);
+        self.net.offer_request_deadlines(&mut earliest);
         if self.ops.is_empty() {
-            return best;
+            return earliest.best();
         }
-        offer(self.metadata.refresh_at, "metadata refresh");
-        if let Some(at) = self.metadata.next_dial(&self.pool, now) {
-            offer(at, "reconnect backoff");
-        }
+        self.net.offer_metadata_deadlines(&mut earliest);
         for e in self.ops.values() {
-            offer(e.deadline, "operation timeout");
+            earliest.offer(e.deadline, "operation timeout");
             for c in &e.pending {
                 if let Some(at) = c.not_before {
-                    offer(at, "retry backoff");
+                    earliest.offer(at, "retry backoff");
                 }
                 if let Target::Broker(id) = c.target
-                    && let Some(at) = self.pool.backoff_until(Node::Broker(id))
+                    && let Some(at) = self.net.pool.backoff_until(Node::Broker(id))
                 {
-                    offer(at, "reconnect backoff");
+                    earliest.offer(at, "reconnect backoff");
                 }
             }
         }
         for c in self.coordinators.values() {
             if let Coordinator::RetryAt(at) = *c {
-                offer(at, "coordinator retry backoff");
+                earliest.offer(at, "coordinator retry backoff");
             }
         }
-        best
+        earliest.best()
     }
 
     fn lose(&mut self, conn: ConnId, now: Instant, close: bool) {
         let c = if close {
-            self.pool.close(conn, now, &mut self.rng)
+            self.net.pool.close(conn, now, &mut self.rng)
         } else {
-            self.pool.forget(conn, now, &mut self.rng)
+            self.net.pool.forget(conn, now, &mut self.rng)
         };
         let Some(c) = c else {
             return;
         };
         for req in c.in_flight {
             match req.tag {
-                Tag::Metadata => self.metadata.failed(now),
+                Tag::Metadata => self.net.metadata.failed(now),
                 Tag::Admin(call) => match self.calls.remove(&call) {
                     Some(Owner::Op(op, mut call)) => {
                         if let Target::Coordinator(k, t) = &call.target {
@@ -442,15 +405,15 @@ impl Admin {
                 _ => {}
             }
         }
-        self.metadata.request_refresh();
+        self.net.metadata.request_refresh();
     }
 
     fn on_response(&mut self, req: InFlight, frame: Bytes, now: Instant) {
         match req.tag {
             Tag::Metadata => {
                 match frame::decode_response_as::<MetadataResponse>(req.version, frame) {
-                    Ok((_, resp)) => self.metadata.update(&resp, now),
-                    Err(_) => self.metadata.failed(now),
+                    Ok((_, resp)) => self.net.metadata.update(&resp, now),
+                    Err(_) => self.net.metadata.failed(now),
                 }
             }
             Tag::Admin(call) => {
@@ -491,8 +454,8 @@ impl Admin {
         match outcome {
             Ok(node) => {
                 self.coordinators.insert(slot, Coordinator::Known(node));
-                if !self.metadata.brokers.contains_key(&node) {
-                    self.metadata.request_refresh();
+                if !self.net.metadata.brokers.contains_key(&node) {
+                    self.net.metadata.request_refresh();
                 }
             }
             Err(e) if e.code.is_retriable() || e.code == ErrorCode::CoordinatorNotAvailable => {
@@ -522,7 +485,7 @@ impl Admin {
 
     fn drain(&mut self, now: Instant) {
         self.now = now;
-        if let Some(e) = self.pool.fatal.clone() {
+        if let Some(e) = self.net.pool.fatal.clone() {
             // TLS or SASL failed: retrying cannot help, so every operation ends now.
             for id in std::mem::take(&mut self.ops).into_keys() {
                 self.events.push_back(AdminEvent {
@@ -547,30 +510,11 @@ impl Admin {
     }
 
     fn send_metadata(&mut self, now: Instant) {
-        if self.ops.is_empty() && !self.metadata.brokers.is_empty() {
+        if self.ops.is_empty() && !self.net.metadata.brokers.is_empty() {
             return;
         }
-        if !self.metadata.due(now) {
-            return;
-        }
-        let Some(id) = self
-            .metadata
-            .control_conn(&mut self.pool, &mut self.rng, now)
-        else {
-            return;
-        };
-        let req = MetadataRequest {
-            topics: Some(Vec::new()),
-            allow_auto_topic_creation: false,
-            ..Default::default()
-        };
-        let deadline = now + self.config.network.request_timeout;
-        if let Some(c) = self.pool.get_mut(id)
-            && c.send(&req, Tag::Metadata, deadline, &mut self.transmits)
-                .is_some()
-        {
-            self.metadata.sent(now);
-        }
+        self.net
+            .refresh_metadata(Some(std::iter::empty()), false, &mut self.rng, now);
     }
 
     /// Sends what an operation waits for, where a connection is ready.
@@ -598,7 +542,7 @@ impl Admin {
                     continue;
                 }
             };
-            let Some(c) = self.pool.get_mut(conn) else {
+            let Some(c) = self.net.pool.get_mut(conn) else {
                 keep.push(call);
                 continue;
             };
@@ -618,7 +562,7 @@ impl Admin {
                 version,
                 Tag::Admin(call_id),
                 deadline,
-                &mut self.transmits,
+                &mut self.net.transmits,
             ) {
                 Ok(()) => {
                     self.calls.insert(call_id, Owner::Op(id, call));
@@ -639,8 +583,9 @@ impl Admin {
     fn resolve(&mut self, target: &Target, now: Instant) -> Resolved {
         match target {
             Target::Any => self
+                .net
                 .metadata
-                .control_conn(&mut self.pool, &mut self.rng, now)
+                .control_conn(&mut self.net.pool, &mut self.rng, now)
                 .map_or(Resolved::Wait, Resolved::Conn),
             Target::Broker(node) => self.broker_conn(*node, true, now),
             Target::Coordinator(key, key_type) => {
@@ -661,9 +606,9 @@ impl Admin {
     /// A connection to broker `node`; if the cluster does not know it, a `strict` caller
     /// (who named the broker) fails, others wait for fresher metadata.
     fn broker_conn(&mut self, node: i32, strict: bool, now: Instant) -> Resolved {
-        let Some(addr) = self.metadata.brokers.get(&node).cloned() else {
-            if !strict || self.metadata.brokers.is_empty() || self.metadata.in_flight {
-                self.metadata.request_refresh();
+        let Some(addr) = self.net.metadata.brokers.get(&node).cloned() else {
+            if !strict || self.net.metadata.brokers.is_empty() || self.net.metadata.in_flight {
+                self.net.metadata.request_refresh();
                 return Resolved::Wait;
             }
             return Resolved::Fail(AdminError::InvalidArgument(format!(
@@ -671,6 +616,7 @@ impl Admin {
             )));
         };
         match self
+            .net
             .pool
             .ensure(Node::Broker(node), Purpose::Control, &addr, now)
         {
@@ -681,12 +627,13 @@ impl Admin {
 
     fn find_coordinator(&mut self, slot: (String, i8), now: Instant) {
         let Some(conn) = self
+            .net
             .metadata
-            .control_conn(&mut self.pool, &mut self.rng, now)
+            .control_conn(&mut self.net.pool, &mut self.rng, now)
         else {
             return;
         };
-        let Some(c) = self.pool.get_mut(conn) else {
+        let Some(c) = self.net.pool.get_mut(conn) else {
             return;
         };
         let Some(version) = c.version(kasio_proto::ApiKey::FindCoordinator) else {
@@ -701,7 +648,7 @@ impl Admin {
             version,
             Tag::Admin(call_id),
             deadline,
-            &mut self.transmits,
+            &mut self.net.transmits,
         )
         .is_ok()
         {

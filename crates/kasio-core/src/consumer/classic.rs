@@ -244,7 +244,7 @@ impl Consumer {
         let Some(node) = self.group.as_ref().and_then(|g| g.coordinator) else {
             return;
         };
-        let Some(addr) = self.metadata.address(Node::Broker(node)).cloned() else {
+        let Some(addr) = self.net.metadata.address(Node::Broker(node)).cloned() else {
             return;
         };
         let group_id = self
@@ -263,6 +263,7 @@ impl Consumer {
         let assignors = config.assignors.clone();
         let deadline = now + config.network.request_timeout.max(config.max_poll_interval);
         let Some(conn) = self
+            .net
             .pool
             .ensure(Node::Broker(node), Purpose::Control, &addr, now)
         else {
@@ -288,7 +289,7 @@ impl Consumer {
                 };
                 // JoinGroup waits at the broker for the whole group: up to the rebalance
                 // timeout, not the request timeout.
-                conn.send(&req, Tag::Classic, deadline, &mut self.transmits)
+                conn.send(&req, Tag::Classic, deadline, &mut self.net.transmits)
             }
             Stage::Syncing => {
                 // The protocol fields exist from v5 on; an older request cannot carry them.
@@ -303,7 +304,7 @@ impl Consumer {
                     assignments: sync_assignments(assignments.as_ref()),
                     ..Default::default()
                 };
-                conn.send(&req, Tag::Classic, deadline, &mut self.transmits)
+                conn.send(&req, Tag::Classic, deadline, &mut self.net.transmits)
             }
             Stage::Stable => {
                 let req = heartbeat_request(&group_id, c, instance);
@@ -311,7 +312,7 @@ impl Consumer {
                     &req,
                     Tag::Classic,
                     now + config.network.request_timeout,
-                    &mut self.transmits,
+                    &mut self.net.transmits,
                 )
             }
             Stage::Leaving => {
@@ -321,7 +322,7 @@ impl Consumer {
                     &req,
                     Tag::Classic,
                     now + config.network.request_timeout,
-                    &mut self.transmits,
+                    &mut self.net.transmits,
                 )
             }
             Stage::Revoking | Stage::Unsubscribed => None,
@@ -393,7 +394,7 @@ impl Consumer {
                     }
                 }
                 if missing {
-                    self.metadata.request_refresh();
+                    self.net.metadata.request_refresh();
                     return None;
                 }
                 let protocol = self
@@ -575,7 +576,7 @@ impl Consumer {
                 None => {
                     let k: Arc<str> = t.as_str().into();
                     self.topics.insert(k.clone(), None);
-                    self.metadata.request_refresh();
+                    self.net.metadata.request_refresh();
                     k
                 }
             };

@@ -133,7 +133,7 @@ impl Consumer {
         let regex = regex_lite::Regex::new(&format!("^(?:{pattern})$"))
             .map_err(|e| ConsumeError::InvalidPattern(e.to_string()))?;
         self.pattern = Some((regex, None));
-        self.metadata.request_refresh();
+        self.net.metadata.request_refresh();
         self.new_deadline = true;
         self.drain(now);
         Ok(())
@@ -248,7 +248,7 @@ impl Consumer {
                 }
             })
             .collect();
-        self.metadata.request_refresh();
+        self.net.metadata.request_refresh();
         if self.config.group_protocol == super::GroupProtocol::Classic {
             match &mut self.classic {
                 Some(c) if c.wants_coordinator() => c.resubscribe(names, now),
@@ -377,7 +377,7 @@ impl Consumer {
                 .map(|(k, _)| k.clone())
             else {
                 // A topic this member does not know by id yet.
-                self.metadata.request_refresh();
+                self.net.metadata.request_refresh();
                 return;
             };
             for p in parts {
@@ -444,7 +444,7 @@ impl Consumer {
         let Some(node) = self.group.as_ref().and_then(|g| g.coordinator) else {
             return;
         };
-        let Some(addr) = self.metadata.address(Node::Broker(node)).cloned() else {
+        let Some(addr) = self.net.metadata.address(Node::Broker(node)).cloned() else {
             return;
         };
         let group_id = self
@@ -470,6 +470,7 @@ impl Consumer {
             by_topic
         };
         let Some(conn) = self
+            .net
             .pool
             .ensure(Node::Broker(node), Purpose::Control, &addr, now)
         else {
@@ -529,7 +530,7 @@ impl Consumer {
         };
         let deadline = now + self.config.network.request_timeout;
         if conn
-            .send(&req, Tag::Heartbeat, deadline, &mut self.transmits)
+            .send(&req, Tag::Heartbeat, deadline, &mut self.net.transmits)
             .is_some()
         {
             m.in_flight = true;

@@ -23,20 +23,18 @@ fn named(partitions: impl IntoIterator<Item = Tp>) -> Vec<TopicPartition> {
 }
 
 use crate::{
-    conn::{CloseReason, ConnId, ConnectAction, InFlight, Node, Pool, Purpose, Tag, Transmit},
-    metadata::{Metadata, TopicMeta},
-    producer::Timeout,
+    conn::{CloseReason, ConnId, ConnectAction, InFlight, Node, Purpose, Tag, Transmit},
+    metadata::TopicMeta,
+    network::{Earliest, Network, Timeout},
     rng::Rng,
 };
 use bytes::Bytes;
 use kasio_proto::{
     ErrorCode, Uuid, frame,
     messages::{
-        FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
-        MetadataResponse,
+        FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataResponse,
         fetch_request::{FetchPartition, FetchTopic, ForgottenTopic},
         list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
-        metadata_request::MetadataRequestTopic,
     },
     records::{Batch, Batches, ControlRecord, ControlRecordType},
 };
@@ -312,8 +310,8 @@ pub struct Consumer {
     config: ConsumerConfig,
     rng: Rng,
     now: Instant,
-    pool: Pool,
-    metadata: Metadata,
+    /// Connections, the metadata cache and the bytes for the driver.
+    net: Network,
     topics: HashMap<Arc<str>, Option<TopicMeta>>,
     /// A pattern subscription: the topics it matched when last applied.
     pattern: Option<(regex_lite::Regex, Option<Vec<Arc<str>>>)>,
@@ -340,7 +338,6 @@ pub struct Consumer {
     batches: VecDeque<FetchedBatch>,
     buffered: usize,
     events: VecDeque<ConsumerEvent>,
-    transmits: VecDeque<Transmit>,
     new_deadline: bool,
     /// Batches were taken and freed room: fetching may resume at the next drain, which
     /// `poll_timeout` asks for at once.
@@ -359,20 +356,7 @@ impl Consumer {
         seed: u64,
     ) -> Result<Self, crate::ConfigError> {
         config.validate()?;
-        let pool = Pool::secured(
-            &config.network.client_id,
-            config.network.max_response_size,
-            config.network.reconnect_backoff,
-            config.network.reconnect_backoff_max,
-            config.security.build()?,
-            seed,
-        );
-        let metadata = Metadata::new(
-            config.network.bootstrap_servers.clone(),
-            config.network.metadata_max_age,
-            config.network.retry_backoff,
-            now,
-        );
+        let net = Network::new(&config.network, config.security.build()?, now, seed);
         Ok(Self {
             group: config.group_id.clone().map(offsets::GroupOffsets::new),
             commits_in_flight: HashMap::new(),
@@ -387,8 +371,7 @@ impl Consumer {
             config,
             rng: Rng::new(seed),
             now,
-            pool,
-            metadata,
+            net,
             topics: HashMap::new(),
             pattern: None,
             partitions: BTreeMap::new(),
@@ -399,7 +382,6 @@ impl Consumer {
             batches: VecDeque::new(),
             buffered: 0,
             events: VecDeque::new(),
-            transmits: VecDeque::new(),
             new_deadline: false,
             resume_due: false,
             security_reported: false,
@@ -428,7 +410,7 @@ impl Consumer {
                 None => {
                     let k: Arc<str> = topic.into();
                     self.topics.insert(k.clone(), None);
-                    self.metadata.request_refresh();
+                    self.net.metadata.request_refresh();
                     k
                 }
             };
@@ -516,24 +498,21 @@ impl Consumer {
 
     /// The shell opened a connection.
     pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
-        let deadline = now + self.config.network.request_timeout;
-        if let Some(c) = self.pool.get_mut(conn) {
-            c.connected(&mut self.transmits, deadline);
-        }
+        self.net.connected(conn, now);
         self.drain(now);
     }
 
     /// Bytes arrived on a connection.
     pub fn handle_input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
-        let (responses, _, error) = self.pool.receive(conn, data, now, &mut self.transmits);
-        for (req, frame) in responses {
+        let received = self.net.receive(conn, data, now);
+        for (req, frame) in received.responses {
             // A response may have closed the connection; what follows it is void.
-            if self.pool.get_mut(conn).is_none() {
+            if !self.net.is_open(conn) {
                 break;
             }
             self.on_response(conn, req, frame, now);
         }
-        if error.is_some() {
+        if received.error.is_some() {
             self.lose(conn, now, true);
         }
         self.drain(now);
@@ -548,7 +527,7 @@ impl Consumer {
 
     /// Time passed: requests time out, backoffs end.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for id in self.pool.timed_out(now, &mut self.transmits) {
+        for id in self.net.timed_out(now) {
             self.lose(id, now, true);
         }
         self.drain(now);
@@ -556,12 +535,12 @@ impl Consumer {
 
     /// The next socket to open or close.
     pub fn poll_connect(&mut self) -> Option<ConnectAction> {
-        self.pool.actions.pop_front()
+        self.net.poll_connect()
     }
 
     /// The next bytes to write.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        self.net.poll_transmit()
     }
 
     /// The next fetched batch, in fetch order (each partition in offset order).
@@ -625,8 +604,7 @@ impl Consumer {
     /// Whether a waiting shell must come back now (output waiting, or a new deadline).
     pub fn needs_attention(&self) -> bool {
         self.new_deadline
-            || !self.pool.actions.is_empty()
-            || !self.transmits.is_empty()
+            || self.net.has_output()
             || !self.batches.is_empty()
             || !self.events.is_empty()
             || !self.commit_outcomes.is_empty()
@@ -650,24 +628,12 @@ impl Consumer {
                 reason: "batches taken: fetching may resume",
             });
         }
-        let mut best: Option<Timeout> = None;
-        let mut offer = |at: Instant, reason: &'static str| {
-            if at > now && best.is_none_or(|b| at < b.at) {
-                best = Some(Timeout { at, reason });
-            }
-        };
-        for c in self.pool.iter() {
-            if let Some(d) = c.deadline() {
-                offer(d, "request timeout");
-            }
-        }
-        offer(self.metadata.refresh_at, "metadata refresh");
-        if let Some(at) = self.metadata.next_dial(&self.pool, now) {
-            offer(at, "reconnect backoff");
-        }
+        let mut earliest = Earliest::new(now);
+        self.net.offer_request_deadlines(&mut earliest);
+        self.net.offer_metadata_deadlines(&mut earliest);
         for s in self.partitions.values() {
             if let Some(at) = s.retry_after {
-                offer(at, "retry backoff");
+                earliest.offer(at, "retry backoff");
             }
         }
         if let Some(at) = self
@@ -675,46 +641,46 @@ impl Consumer {
             .as_ref()
             .and_then(offsets::GroupOffsets::retry_at)
         {
-            offer(at, "group retry backoff");
+            earliest.offer(at, "group retry backoff");
         }
         if let Some(at) = self
             .member
             .as_ref()
             .and_then(group::Membership::next_heartbeat)
         {
-            offer(at, "group heartbeat");
+            earliest.offer(at, "group heartbeat");
         }
         if let Some(at) = self
             .classic
             .as_ref()
             .and_then(classic::Classic::next_action)
         {
-            offer(at, "classic group");
+            earliest.offer(at, "classic group");
         }
         if let Some(at) = self.next_auto_commit {
-            offer(at, "auto commit");
+            earliest.offer(at, "auto commit");
         }
         if let Some(at) = self.next_commit_expiry() {
-            offer(at, "commit timeout");
+            earliest.offer(at, "commit timeout");
         }
         if let Some(h) = &self.hold {
-            offer(h.until(), "revocation held for the application");
+            earliest.offer(h.until(), "revocation held for the application");
         }
-        best
+        earliest.best()
     }
 
     fn lose(&mut self, conn: ConnId, now: Instant, close: bool) {
         let c = if close {
-            self.pool.close(conn, now, &mut self.rng)
+            self.net.pool.close(conn, now, &mut self.rng)
         } else {
-            self.pool.forget(conn, now, &mut self.rng)
+            self.net.pool.forget(conn, now, &mut self.rng)
         };
         let Some(c) = c else {
             return;
         };
         for req in c.in_flight {
             match req.tag {
-                Tag::Metadata => self.metadata.failed(now),
+                Tag::Metadata => self.net.metadata.failed(now),
                 Tag::Fetch(id) | Tag::ListOffsets(id) => self.request_lost(id, now),
                 tag @ (Tag::FindCoordinator | Tag::OffsetFetch(_) | Tag::OffsetCommit(_)) => {
                     self.group_lost(tag, now);
@@ -724,7 +690,7 @@ impl Consumer {
                 _ => {}
             }
         }
-        self.metadata.request_refresh();
+        self.net.metadata.request_refresh();
     }
 
     fn request_lost(&mut self, id: u64, now: Instant) {
@@ -761,7 +727,7 @@ impl Consumer {
     fn drain(&mut self, now: Instant) {
         self.now = now;
         self.resume_due = false;
-        if let Some(e) = &self.pool.fatal
+        if let Some(e) = &self.net.pool.fatal
             && !std::mem::replace(&mut self.security_reported, true)
         {
             self.events.push_back(ConsumerEvent::Security(e.clone()));
@@ -821,38 +787,16 @@ impl Consumer {
             .any(|(t, p)| self.leader(t, *p).is_none())
             || self.topics.values().any(Option::is_none);
         if missing {
-            self.metadata.request_refresh();
+            self.net.metadata.request_refresh();
         }
-        if !self.metadata.due(now) {
-            return;
-        }
-        let Some(id) = self
-            .metadata
-            .control_conn(&mut self.pool, &mut self.rng, now)
-        else {
-            return;
-        };
-        let req = MetadataRequest {
-            // A pattern needs every topic's name, to match new ones as they appear.
-            topics: (self.pattern.is_none() && !self.broker_pattern()).then(|| {
-                self.topics
-                    .keys()
-                    .map(|name| MetadataRequestTopic {
-                        name: Some(name.as_ref().into()),
-                        ..Default::default()
-                    })
-                    .collect()
-            }),
-            allow_auto_topic_creation: false,
-            ..Default::default()
-        };
-        let deadline = now + self.config.network.request_timeout;
-        if let Some(c) = self.pool.get_mut(id)
-            && c.send(&req, Tag::Metadata, deadline, &mut self.transmits)
-                .is_some()
-        {
-            self.metadata.sent(now);
-        }
+        // A pattern needs every topic's name, to match new ones as they appear.
+        let named = self.pattern.is_none() && !self.broker_pattern();
+        self.net.refresh_metadata(
+            named.then(|| self.topics.keys().map(AsRef::as_ref)),
+            false,
+            &mut self.rng,
+            now,
+        );
     }
 
     fn send_list_offsets(&mut self, now: Instant) {
@@ -873,12 +817,13 @@ impl Consumer {
         }
         let isolation = self.isolation();
         for (leader, parts) in per_leader {
-            let Some(addr) = self.metadata.address(Node::Broker(leader)).cloned() else {
+            let Some(addr) = self.net.metadata.address(Node::Broker(leader)).cloned() else {
                 continue;
             };
-            let Some(conn) = self
-                .pool
-                .ensure(Node::Broker(leader), Purpose::Control, &addr, now)
+            let Some(conn) =
+                self.net
+                    .pool
+                    .ensure(Node::Broker(leader), Purpose::Control, &addr, now)
             else {
                 continue;
             };
@@ -916,7 +861,12 @@ impl Consumer {
             self.next_request += 1;
             let deadline = now + self.config.network.request_timeout;
             if conn
-                .send(&req, Tag::ListOffsets(id), deadline, &mut self.transmits)
+                .send(
+                    &req,
+                    Tag::ListOffsets(id),
+                    deadline,
+                    &mut self.net.transmits,
+                )
                 .is_some()
             {
                 for (tp, seek) in &parts {
@@ -974,10 +924,11 @@ impl Consumer {
         let (per_leader, fresh) = self.fetchable(now);
         let isolation = self.isolation();
         for (leader, parts) in per_leader {
-            let Some(addr) = self.metadata.address(Node::Broker(leader)).cloned() else {
+            let Some(addr) = self.net.metadata.address(Node::Broker(leader)).cloned() else {
                 continue;
             };
             let Some(conn) = self
+                .net
                 .pool
                 .ensure(Node::Broker(leader), Purpose::Fetch, &addr, now)
             else {
@@ -1026,7 +977,7 @@ impl Consumer {
             self.next_request += 1;
             let deadline = now + self.config.network.request_timeout + self.config.fetch_max_wait;
             let sent = conn
-                .send(&req, Tag::Fetch(id), deadline, &mut self.transmits)
+                .send(&req, Tag::Fetch(id), deadline, &mut self.net.transmits)
                 .is_some();
             if !sent && let Some(session) = self.sessions.get_mut(&leader) {
                 session.reset();
@@ -1051,7 +1002,7 @@ impl Consumer {
                 match frame::decode_response_as::<MetadataResponse>(req.version, frame) {
                     Ok((_, resp)) => self.on_metadata(&resp, now),
                     Err(_) => {
-                        self.metadata.failed(now);
+                        self.net.metadata.failed(now);
                         self.lose(conn, now, true);
                     }
                 }
@@ -1084,7 +1035,7 @@ impl Consumer {
     }
 
     fn on_metadata(&mut self, resp: &MetadataResponse, now: Instant) {
-        self.metadata.update(resp, now);
+        self.net.metadata.update(resp, now);
         self.match_pattern(resp, now);
         self.learn_assigned_topics(resp);
         for t in &resp.topics {
@@ -1138,7 +1089,7 @@ impl Consumer {
             } else if code.is_retriable() || code == ErrorCode::OffsetNotAvailable {
                 s.position = Position::Reset(seek);
                 s.retry_after = Some(now + self.config.network.retry_backoff);
-                self.metadata.request_refresh();
+                self.net.metadata.request_refresh();
             } else {
                 s.position = Position::Failed;
                 self.events.push_back(ConsumerEvent::Error {
@@ -1155,7 +1106,7 @@ impl Consumer {
     fn fetch_source(&self, tp: &Tp, s: &PartitionState, now: Instant) -> Option<i32> {
         s.read_replica
             .filter(|&(broker, until)| {
-                until > now && self.metadata.address(Node::Broker(broker)).is_some()
+                until > now && self.net.metadata.address(Node::Broker(broker)).is_some()
             })
             .map(|(broker, _)| broker)
             .or_else(|| self.leader(&tp.0, tp.1))
@@ -1257,7 +1208,7 @@ impl Consumer {
                 ) =>
             {
                 s.retry_after = Some(backoff);
-                self.metadata.request_refresh();
+                self.net.metadata.request_refresh();
             }
             c => {
                 s.position = Position::Failed;
@@ -1339,7 +1290,7 @@ impl Consumer {
             s.fresh = true;
             // Out of range included: the follower may lag the leader, which decides.
             s.retry_after = Some(backoff);
-            self.metadata.request_refresh();
+            self.net.metadata.request_refresh();
             return;
         }
         if data.preferred_read_replica >= 0 && data.preferred_read_replica != broker {
@@ -1351,6 +1302,7 @@ impl Consumer {
             ));
             s.fresh = true;
             if self
+                .net
                 .metadata
                 .address(Node::Broker(data.preferred_read_replica))
                 .is_none()
@@ -1358,7 +1310,7 @@ impl Consumer {
                 // A broker this consumer does not know yet: learn it before fetching
                 // again, rather than ask the leader over and over.
                 s.retry_after = Some(backoff);
-                self.metadata.request_refresh();
+                self.net.metadata.request_refresh();
             }
             return;
         }

@@ -335,7 +335,7 @@ impl Consumer {
             }
             return;
         };
-        let Some(addr) = self.metadata.address(Node::Broker(node)).cloned() else {
+        let Some(addr) = self.net.metadata.address(Node::Broker(node)).cloned() else {
             if let Some(g) = &mut self.group {
                 g.coordinator = None;
             }
@@ -343,6 +343,7 @@ impl Consumer {
         };
         let group_id = group.id.clone();
         if self
+            .net
             .pool
             .ensure(Node::Broker(node), Purpose::Control, &addr, now)
             .is_none()
@@ -363,12 +364,13 @@ impl Consumer {
             return;
         };
         let Some(id) = self
+            .net
             .metadata
-            .control_conn(&mut self.pool, &mut self.rng, now)
+            .control_conn(&mut self.net.pool, &mut self.rng, now)
         else {
             return;
         };
-        let Some(conn) = self.pool.get_mut(id) else {
+        let Some(conn) = self.net.pool.get_mut(id) else {
             return;
         };
         let Some(version) = conn.version(ApiKey::FindCoordinator) else {
@@ -376,7 +378,12 @@ impl Consumer {
         };
         let req = crate::coordinator::request(&key, crate::coordinator::GROUP, version);
         if conn
-            .send(&req, Tag::FindCoordinator, deadline, &mut self.transmits)
+            .send(
+                &req,
+                Tag::FindCoordinator,
+                deadline,
+                &mut self.net.transmits,
+            )
             .is_some()
             && let Some(g) = &mut self.group
         {
@@ -386,7 +393,7 @@ impl Consumer {
 
     /// Looks up the committed offsets of the partitions that start from them.
     fn send_offset_fetch(&mut self, node: i32, group_id: &str, deadline: Instant) {
-        let Some(conn) = self.pool.get_mut(conn_id(&self.pool, node)) else {
+        let Some(conn) = self.net.pool.get_mut(conn_id(&self.net.pool, node)) else {
             return;
         };
         let Some(version) = conn.version(ApiKey::OffsetFetch) else {
@@ -409,7 +416,12 @@ impl Consumer {
         let id = self.next_request;
         self.next_request += 1;
         if conn
-            .send(&req, Tag::OffsetFetch(id), deadline, &mut self.transmits)
+            .send(
+                &req,
+                Tag::OffsetFetch(id),
+                deadline,
+                &mut self.net.transmits,
+            )
             .is_some()
         {
             for tp in &tps {
@@ -425,7 +437,7 @@ impl Consumer {
     /// Sends the next commit in line, if any.
     fn send_offset_commit(&mut self, node: i32, group_id: &str, deadline: Instant) {
         let (generation, member_id) = self.commit_identity();
-        let Some(conn) = self.pool.get_mut(conn_id(&self.pool, node)) else {
+        let Some(conn) = self.net.pool.get_mut(conn_id(&self.net.pool, node)) else {
             return;
         };
         let Some(commit) = self.group.as_mut().and_then(|g| g.commits.pop_front()) else {
@@ -460,7 +472,12 @@ impl Consumer {
         let id = self.next_request;
         self.next_request += 1;
         if conn
-            .send(&req, Tag::OffsetCommit(id), deadline, &mut self.transmits)
+            .send(
+                &req,
+                Tag::OffsetCommit(id),
+                deadline,
+                &mut self.net.transmits,
+            )
             .is_some()
         {
             self.commits_in_flight.insert(id, commit);
@@ -587,7 +604,8 @@ impl Consumer {
         g.coordinator = Some(node);
         g.retry_at = None;
         if let Ok(port) = u16::try_from(port) {
-            self.metadata
+            self.net
+                .metadata
                 .brokers
                 .entry(node)
                 .or_insert_with(|| BrokerAddress {

@@ -10,14 +10,15 @@ mod transact;
 mod txn;
 
 pub use delivered::Delivered;
-pub use record::{Event, ProduceError, Record, RecordMetadata, SendError, Timeout};
+pub use record::{Event, ProduceError, Record, RecordMetadata, SendError};
 pub(crate) use txn::Call as TxnCall;
 pub use txn::{GroupMetadata, TxnError, TxnEvent, TxnOp, TxnState};
 
 use crate::{
     config::ProducerConfig,
-    conn::{CloseReason, ConnId, ConnectAction, Pool, Tag, Transmit},
-    metadata::{Metadata, TopicMeta},
+    conn::{CloseReason, ConnId, ConnectAction, Tag, Transmit},
+    metadata::TopicMeta,
+    network::{Earliest, Network, Timeout},
     partitioner::{Partitioner, key_partition},
     rng::Rng,
 };
@@ -96,8 +97,8 @@ pub struct Producer<T> {
     start: Instant,
     start_unix_ms: i64,
     now: Instant,
-    pool: Pool,
-    metadata: Metadata,
+    /// Connections, the metadata cache and the bytes for the driver.
+    net: Network,
     topics: topics::Topics<T>,
     producer_id: ProducerId,
     /// Produce requests in flight: the partitions each carries.
@@ -106,7 +107,6 @@ pub struct Producer<T> {
     buffered: usize,
     outstanding: usize,
     events: delivered::EventQueue<T>,
-    transmits: VecDeque<Transmit>,
     flushing: bool,
     lifecycle: Lifecycle,
     fatal: Option<ProduceError>,
@@ -132,20 +132,7 @@ impl<T> Producer<T> {
     ) -> Result<Self, crate::ConfigError> {
         config.validate()?;
         let free_buffers = batch::FreeBuffers::new(config.batch_size, config.buffer_memory);
-        let pool = Pool::secured(
-            &config.network.client_id,
-            config.network.max_response_size,
-            config.network.reconnect_backoff,
-            config.network.reconnect_backoff_max,
-            config.security.build()?,
-            seed,
-        );
-        let metadata = Metadata::new(
-            config.network.bootstrap_servers.clone(),
-            config.network.metadata_max_age,
-            config.network.retry_backoff,
-            now,
-        );
+        let net = Network::new(&config.network, config.security.build()?, now, seed);
         let txn = config
             .transactional_id
             .clone()
@@ -158,15 +145,13 @@ impl<T> Producer<T> {
             start: now,
             start_unix_ms: unix_ms,
             now,
-            pool,
-            metadata,
+            net,
             topics: topics::Topics::default(),
             requests: HashMap::new(),
             next_request: 1,
             buffered: 0,
             outstanding: 0,
             events: delivered::EventQueue::default(),
-            transmits: VecDeque::new(),
             flushing: false,
             lifecycle: Lifecycle::Open,
             fatal: None,
@@ -295,7 +280,7 @@ impl<T> Producer<T> {
                     round_robin: 0,
                 },
             );
-            self.metadata.request_refresh();
+            self.net.metadata.request_refresh();
         }
     }
 
@@ -428,24 +413,21 @@ impl<T> Producer<T> {
 
     /// The shell opened the connection it was asked to.
     pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
-        let deadline = now + self.config.network.request_timeout;
-        if let Some(c) = self.pool.get_mut(conn) {
-            c.connected(&mut self.transmits, deadline);
-        }
+        self.net.connected(conn, now);
         self.drain(now);
     }
 
     /// Bytes arrived on a connection; complete responses are handled.
     pub fn handle_input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
-        let (responses, _, error) = self.pool.receive(conn, data, now, &mut self.transmits);
-        for (req, frame) in responses {
+        let received = self.net.receive(conn, data, now);
+        for (req, frame) in received.responses {
             // A response may have closed the connection; what follows it is void.
-            if self.pool.get_mut(conn).is_none() {
+            if !self.net.is_open(conn) {
                 break;
             }
             self.on_response(conn, req, frame, now);
         }
-        if error.is_some() {
+        if received.error.is_some() {
             self.lose(conn, now, true);
         }
         self.drain(now);
@@ -460,7 +442,7 @@ impl<T> Producer<T> {
 
     /// Time has passed: requests time out, lingering batches go out, retries begin.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for id in self.pool.timed_out(now, &mut self.transmits) {
+        for id in self.net.timed_out(now) {
             self.lose(id, now, true);
         }
         self.drain(now);
@@ -468,12 +450,12 @@ impl<T> Producer<T> {
 
     /// The next socket to open or close.
     pub fn poll_connect(&mut self) -> Option<ConnectAction> {
-        self.pool.actions.pop_front()
+        self.net.poll_connect()
     }
 
     /// The next bytes to write.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        self.net.poll_transmit()
     }
 
     /// The next event.
@@ -499,18 +481,15 @@ impl<T> Producer<T> {
     /// a command created a deadline it has not yet read from [`poll_timeout`](Self::poll_timeout).
     /// Cheaper than calling `poll_timeout` after every `send`.
     pub fn needs_attention(&self) -> bool {
-        self.new_deadline
-            || !self.pool.actions.is_empty()
-            || !self.transmits.is_empty()
-            || !self.events.is_empty()
+        self.new_deadline || self.net.has_output() || !self.events.is_empty()
     }
 
     /// Forgets a connection and puts what was in flight on it back to be retried.
     fn lose(&mut self, conn: ConnId, now: Instant, close: bool) {
         let c = if close {
-            self.pool.close(conn, now, &mut self.rng)
+            self.net.pool.close(conn, now, &mut self.rng)
         } else {
-            self.pool.forget(conn, now, &mut self.rng)
+            self.net.pool.forget(conn, now, &mut self.rng)
         };
         let Some(c) = c else {
             return;
@@ -533,7 +512,7 @@ impl<T> Producer<T> {
                         self.txn_lost(call, now);
                     }
                 }
-                Tag::Metadata => self.metadata.failed(now),
+                Tag::Metadata => self.net.metadata.failed(now),
                 Tag::InitProducerId => {
                     let at = now + self.config.network.retry_backoff;
                     self.producer_id.failed(at);
@@ -541,7 +520,7 @@ impl<T> Producer<T> {
                 Tag::Produce(id) => self.produce_lost(id, now),
             }
         }
-        self.metadata.request_refresh();
+        self.net.metadata.request_refresh();
     }
 
     fn fail_everything(&mut self, error: &ProduceError) {
@@ -590,60 +569,50 @@ impl<T> Producer<T> {
 
     fn next_timeout(&self) -> Option<Timeout> {
         let now = self.now;
-        let mut best: Option<Timeout> = None;
-        let mut offer = |at: Instant, reason: &'static str| {
-            if at > now && best.is_none_or(|b| at < b.at) {
-                best = Some(Timeout { at, reason });
-            }
-        };
-        for c in self.pool.iter() {
-            if let Some(d) = c.deadline() {
-                offer(d, "request timeout");
-            }
+        let mut earliest = Earliest::new(now);
+        self.net.offer_request_deadlines(&mut earliest);
+        for c in self.net.pool.iter() {
             if c.in_flight.is_empty() {
-                offer(
+                earliest.offer(
                     c.last_used + self.config.connections_max_idle,
                     "idle connection",
                 );
             }
         }
         if self.lifecycle == Lifecycle::Closed {
-            return best;
+            return earliest.best();
         }
-        offer(self.metadata.refresh_at, "metadata refresh");
-        if let Some(at) = self.metadata.next_dial(&self.pool, now) {
-            offer(at, "reconnect backoff");
-        }
+        self.net.offer_metadata_deadlines(&mut earliest);
         if let Some(at) = self.producer_id.retry_at {
-            offer(at, "producer id retry");
+            earliest.offer(at, "producer id retry");
         }
         if let Some(at) = self.txn.as_ref().and_then(|t| t.retry_at) {
-            offer(at, "transaction coordinator retry");
+            earliest.offer(at, "transaction coordinator retry");
         }
         for topic in self.topics.values() {
             if let Some(p) = topic.pending.front() {
-                offer(
+                earliest.offer(
                     p.since + self.config.max_block,
                     "metadata wait (max.block.ms)",
                 );
             }
             for ps in &topic.partitions {
                 if let Some(open) = &ps.open {
-                    offer(open.created + self.config.linger, "linger.ms");
-                    offer(
+                    earliest.offer(open.created + self.config.linger, "linger.ms");
+                    earliest.offer(
                         open.created + self.config.delivery_timeout,
                         "delivery.timeout.ms",
                     );
                 }
                 if let Some(at) = ps.retry_after {
-                    offer(at, "retry backoff");
+                    earliest.offer(at, "retry backoff");
                 }
                 if let Some(b) = ps.queue.front() {
-                    offer(b.deadline, "delivery.timeout.ms");
+                    earliest.offer(b.deadline, "delivery.timeout.ms");
                 }
             }
         }
-        best
+        earliest.best()
     }
 }
 

@@ -202,12 +202,3 @@ pub enum Event<T> {
     /// A transactional operation ended.
     Transaction(super::TxnEvent),
 }
-
-/// The next time the core wants `handle_timeout`, and why (for debugging).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeout {
-    /// When.
-    pub at: std::time::Instant,
-    /// What for.
-    pub reason: &'static str,
-}

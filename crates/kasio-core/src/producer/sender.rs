@@ -16,9 +16,8 @@ use bytes::Bytes;
 use kasio_proto::{
     ErrorCode, Uuid, frame,
     messages::{
-        InitProducerIdRequest, InitProducerIdResponse, MetadataRequest, MetadataResponse,
-        ProduceRequest, ProduceResponse,
-        metadata_request::MetadataRequestTopic,
+        InitProducerIdRequest, InitProducerIdResponse, MetadataResponse, ProduceRequest,
+        ProduceResponse,
         produce_request::{PartitionProduceData, TopicProduceData},
         produce_response::PartitionProduceResponse,
     },
@@ -77,7 +76,7 @@ impl<T> Producer<T> {
     /// Does everything that is due at `now`; every input and command ends here.
     pub(super) fn drain(&mut self, now: Instant) {
         self.now = now;
-        if let Some(e) = self.pool.fatal.clone() {
+        if let Some(e) = self.net.pool.fatal.clone() {
             // TLS or SASL failed: no retry can deliver these records.
             self.fail_everything(&ProduceError::Security(e));
         }
@@ -114,8 +113,8 @@ impl<T> Producer<T> {
             self.events.push_back(Event::Flushed);
             if self.lifecycle == Lifecycle::Closing {
                 self.lifecycle = Lifecycle::Closed;
-                for id in self.pool.ids() {
-                    let _ = self.pool.close(id, now, &mut self.rng);
+                for id in self.net.pool.ids() {
+                    let _ = self.net.pool.close(id, now, &mut self.rng);
                 }
                 self.events.push_back(Event::Closed);
             }
@@ -191,37 +190,17 @@ impl<T> Producer<T> {
     fn send_metadata(&mut self, now: Instant) {
         let waiting = self.topics.values().any(|t| t.meta.is_none());
         if waiting {
-            self.metadata.request_refresh();
+            self.net.metadata.request_refresh();
         }
-        if !self.metadata.due(now) || self.lifecycle == Lifecycle::Closed {
+        if self.lifecycle == Lifecycle::Closed {
             return;
         }
-        let Some(id) = self
-            .metadata
-            .control_conn(&mut self.pool, &mut self.rng, now)
-        else {
-            return;
-        };
-        let req = MetadataRequest {
-            topics: Some(
-                self.topics
-                    .keys()
-                    .map(|name| MetadataRequestTopic {
-                        name: Some(name.as_ref().into()),
-                        ..Default::default()
-                    })
-                    .collect(),
-            ),
-            allow_auto_topic_creation: self.config.allow_auto_create_topics,
-            ..Default::default()
-        };
-        let deadline = now + self.config.network.request_timeout;
-        if let Some(c) = self.pool.get_mut(id)
-            && c.send(&req, Tag::Metadata, deadline, &mut self.transmits)
-                .is_some()
-        {
-            self.metadata.sent(now);
-        }
+        self.net.refresh_metadata(
+            Some(self.topics.keys().map(AsRef::as_ref)),
+            self.config.allow_auto_create_topics,
+            &mut self.rng,
+            now,
+        );
     }
 
     fn send_producer_id(&mut self, now: Instant) {
@@ -238,12 +217,13 @@ impl<T> Producer<T> {
             return;
         }
         let Some(id) = self
+            .net
             .metadata
-            .control_conn(&mut self.pool, &mut self.rng, now)
+            .control_conn(&mut self.net.pool, &mut self.rng, now)
         else {
             return;
         };
-        let Some(c) = self.pool.get_mut(id) else {
+        let Some(c) = self.net.pool.get_mut(id) else {
             return;
         };
         let can_bump = c
@@ -262,7 +242,7 @@ impl<T> Producer<T> {
             ..Default::default()
         };
         let deadline = now + self.config.network.request_timeout;
-        if c.send(&req, Tag::InitProducerId, deadline, &mut self.transmits)
+        if c.send(&req, Tag::InitProducerId, deadline, &mut self.net.transmits)
             .is_some()
         {
             self.producer_id.state = if bumping {
@@ -345,7 +325,7 @@ impl<T> Producer<T> {
             }
         }
         if refresh {
-            self.metadata.request_refresh();
+            self.net.metadata.request_refresh();
         }
         let mut sent = false;
         for (leader, parts) in per_leader {
@@ -360,12 +340,13 @@ impl<T> Producer<T> {
         parts: Vec<(Arc<str>, i32, usize)>,
         now: Instant,
     ) -> bool {
-        let Some(addr) = self.metadata.address(Node::Broker(leader)).cloned() else {
-            self.metadata.request_refresh();
+        let Some(addr) = self.net.metadata.address(Node::Broker(leader)).cloned() else {
+            self.net.metadata.request_refresh();
             return false;
         };
         let max_in_flight = self.config.max_in_flight;
         let Some(conn) = self
+            .net
             .pool
             .ensure(Node::Broker(leader), Purpose::Produce, &addr, now)
         else {
@@ -437,11 +418,11 @@ impl<T> Producer<T> {
             topic_data,
             ..Default::default()
         };
-        let Some(conn) = self.pool.get_mut(conn_id) else {
+        let Some(conn) = self.net.pool.get_mut(conn_id) else {
             return false;
         };
         if self.config.acks == crate::config::Acks::None {
-            let _ = conn.send_oneway(&req, &mut self.transmits);
+            let _ = conn.send_oneway(&req, &mut self.net.transmits);
             drop(req);
             for (name, p) in included {
                 self.complete(&name, p, rid, -1, -1);
@@ -454,7 +435,7 @@ impl<T> Producer<T> {
             cap,
             Tag::Produce(rid),
             deadline,
-            &mut self.transmits,
+            &mut self.net.transmits,
             size + 1024,
         );
         drop(req);
@@ -497,7 +478,7 @@ impl<T> Producer<T> {
                 match frame::decode_response_as::<MetadataResponse>(req.version, frame) {
                     Ok((_, resp)) => self.on_metadata(&resp, now),
                     Err(_) => {
-                        self.metadata.failed(now);
+                        self.net.metadata.failed(now);
                         self.lose(conn, now, true);
                     }
                 }
@@ -545,13 +526,14 @@ impl<T> Producer<T> {
     /// A broker refused a version it advertised: use a lower one on this connection from
     /// now on. Whether one is left.
     fn refuse_version(&mut self, conn: ConnId, req: InFlight) -> bool {
-        self.pool
+        self.net
+            .pool
             .get_mut(conn)
             .is_some_and(|c| c.refuse_version(req.api, req.version))
     }
 
     fn on_metadata(&mut self, resp: &MetadataResponse, now: Instant) {
-        self.metadata.update(resp, now);
+        self.net.metadata.update(resp, now);
         let mut urgent = false;
         let mut newly_known: Vec<Arc<str>> = Vec::new();
         let mut failed: Vec<(Arc<str>, ErrorCode)> = Vec::new();
@@ -583,7 +565,7 @@ impl<T> Producer<T> {
             topic.meta = Some(meta);
         }
         if urgent {
-            self.metadata.request_refresh();
+            self.net.metadata.request_refresh();
         }
         for (name, code) in failed {
             let Some(topic) = self.topics.get_mut(&name) else {
@@ -708,7 +690,7 @@ impl<T> Producer<T> {
                 continue;
             }
             if stale_metadata(code) {
-                self.metadata.request_refresh();
+                self.net.metadata.request_refresh();
             }
             match verdict(code) {
                 Verdict::Retry => self.retry_or_fail(&name, p, rid, code, answer, now),
@@ -882,13 +864,14 @@ impl<T> Producer<T> {
 
     fn close_idle(&mut self, now: Instant) {
         let idle = self.config.connections_max_idle;
-        for id in self.pool.ids() {
+        for id in self.net.pool.ids() {
             let expired = self
+                .net
                 .pool
                 .get_mut(id)
                 .is_some_and(|c| c.in_flight.is_empty() && now >= c.last_used + idle);
             if expired {
-                let _ = self.pool.close(id, now, &mut self.rng);
+                let _ = self.net.pool.close(id, now, &mut self.rng);
             }
         }
     }

@@ -379,11 +379,12 @@ impl<T> Producer<T> {
             self.find_coordinator(group, now);
             return None;
         };
-        let Some(addr) = self.metadata.address(Node::Broker(node)).cloned() else {
-            self.metadata.request_refresh();
+        let Some(addr) = self.net.metadata.address(Node::Broker(node)).cloned() else {
+            self.net.metadata.request_refresh();
             return None;
         };
-        self.pool
+        self.net
+            .pool
             .ensure(Node::Broker(node), Purpose::Control, &addr, now)
             .map(|c| c.id)
     }
@@ -409,12 +410,13 @@ impl<T> Producer<T> {
             )
         };
         let Some(id) = self
+            .net
             .metadata
-            .control_conn(&mut self.pool, &mut self.rng, now)
+            .control_conn(&mut self.net.pool, &mut self.rng, now)
         else {
             return;
         };
-        let Some(conn) = self.pool.get_mut(id) else {
+        let Some(conn) = self.net.pool.get_mut(id) else {
             return;
         };
         let Some(version) = conn.version(ApiKey::FindCoordinator) else {
@@ -423,7 +425,7 @@ impl<T> Producer<T> {
         let req = crate::coordinator::request(&key, key_type, version);
         let deadline = now + self.config.network.request_timeout;
         if conn
-            .send(&req, call.tag(), deadline, &mut self.transmits)
+            .send(&req, call.tag(), deadline, &mut self.net.transmits)
             .is_some()
             && let Some(txn) = &mut self.txn
         {
@@ -457,7 +459,7 @@ impl<T> Producer<T> {
             ..Default::default()
         };
         let deadline = now + self.config.network.request_timeout;
-        let Some(conn) = self.pool.get_mut(conn_id) else {
+        let Some(conn) = self.net.pool.get_mut(conn_id) else {
             return;
         };
         if conn
@@ -466,7 +468,7 @@ impl<T> Producer<T> {
                 ADD_PARTITIONS_MAX,
                 Call::AddPartitions.tag(),
                 deadline,
-                &mut self.transmits,
+                &mut self.net.transmits,
                 256,
             )
             .is_some()
@@ -488,11 +490,11 @@ impl<T> Producer<T> {
         let id = txn.id.as_str();
         let (pid, epoch) = (self.producer_id.id, self.producer_id.epoch);
         let deadline = now + self.config.network.request_timeout;
-        let Some(conn) = self.pool.get_mut(conn_id) else {
+        let Some(conn) = self.net.pool.get_mut(conn_id) else {
             return;
         };
         let tag = call.tag();
-        let out = &mut self.transmits;
+        let out = &mut self.net.transmits;
         let sent = match call {
             Call::InitProducerId => {
                 // Renewing keeps the id and asks for the next epoch (KIP-360, KIP-588).
@@ -710,7 +712,8 @@ impl<T> Producer<T> {
             return;
         }
         if let Ok(port) = u16::try_from(port) {
-            self.metadata
+            self.net
+                .metadata
                 .brokers
                 .entry(node)
                 .or_insert_with(|| BrokerAddress {
@@ -746,7 +749,7 @@ impl<T> Producer<T> {
             Verdict::Ok => {
                 self.new_epoch(r.producer_id, r.producer_epoch);
                 // The second protocol when the cluster has it and speaks its versions.
-                let v2 = self.pool.get_mut(conn).is_some_and(|c| {
+                let v2 = self.net.pool.get_mut(conn).is_some_and(|c| {
                     c.transaction_version >= 2
                         && c.version(ApiKey::EndTxn).is_some_and(|v| v >= 5)
                         && c.version(ApiKey::Produce).is_some_and(|v| v >= 12)
