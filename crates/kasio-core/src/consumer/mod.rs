@@ -6,6 +6,7 @@ mod classic;
 mod config;
 mod fetch_session;
 mod fetched;
+mod fetching;
 mod group;
 mod offsets;
 mod revocation;
@@ -326,22 +327,14 @@ pub struct Consumer {
     classic: Option<classic::Classic>,
     /// A revocation waiting for the application.
     hold: Option<revocation::Hold>,
-    /// The batch the caller took last (partition, first offset): not yet done with.
-    in_hand: Option<(Tp, i64)>,
     /// When the next auto commit is due, and what the last one stored.
     next_auto_commit: Option<Instant>,
     auto_committed: BTreeMap<Tp, i64>,
-    fetching: HashSet<i32>,
-    /// A fetch session per leader (KIP-227).
-    sessions: BTreeMap<i32, fetch_session::FetchSession>,
+    /// Fetches in flight and batches fetched, not yet taken.
+    fetching: fetching::Fetching,
     next_request: u64,
-    batches: VecDeque<FetchedBatch>,
-    buffered: usize,
     events: VecDeque<ConsumerEvent>,
     new_deadline: bool,
-    /// Batches were taken and freed room: fetching may resume at the next drain, which
-    /// `poll_timeout` asks for at once.
-    resume_due: bool,
     security_reported: bool,
 }
 
@@ -365,7 +358,7 @@ impl Consumer {
             member: None,
             classic: None,
             hold: None,
-            in_hand: None,
+            fetching: fetching::Fetching::new(usize::try_from(config.fetch_max_bytes).unwrap_or(0)),
             next_auto_commit: None,
             auto_committed: BTreeMap::new(),
             config,
@@ -376,14 +369,9 @@ impl Consumer {
             pattern: None,
             partitions: BTreeMap::new(),
             requests: HashMap::new(),
-            fetching: HashSet::new(),
-            sessions: BTreeMap::new(),
             next_request: 1,
-            batches: VecDeque::new(),
-            buffered: 0,
             events: VecDeque::new(),
             new_deadline: false,
-            resume_due: false,
             security_reported: false,
         })
     }
@@ -401,9 +389,7 @@ impl Consumer {
         let wanted: HashSet<(&str, i32)> = partitions.iter().copied().collect();
         self.partitions
             .retain(|(t, p), _| wanted.contains(&(t.as_ref(), *p)));
-        self.batches
-            .retain(|b| wanted.contains(&(b.topic.as_ref(), b.partition)));
-        self.buffered = self.batches.iter().map(batch_bytes).sum();
+        self.fetching.retain(|t, p| wanted.contains(&(t, p)));
         for &(topic, partition) in partitions {
             let name = match self.topics.get_key_value(topic) {
                 Some((k, _)) => k.clone(),
@@ -440,9 +426,8 @@ impl Consumer {
         state.last_epoch = -1;
         state.fresh = true;
         let key = key.clone();
-        self.batches
-            .retain(|b| !(b.topic == key.0 && b.partition == key.1));
-        self.buffered = self.batches.iter().map(batch_bytes).sum();
+        self.fetching
+            .retain(|t, p| !(t == key.0.as_ref() && p == key.1));
         self.drain(now);
     }
 
@@ -488,11 +473,7 @@ impl Consumer {
         let Position::At(fetched) = s.position else {
             return None;
         };
-        let handed = self
-            .batches
-            .iter()
-            .find(|b| b.topic == tp.0 && b.partition == tp.1)
-            .map_or(fetched, FetchedBatch::start_offset);
+        let handed = self.fetching.handed_to(tp, fetched);
         (s.end >= 0).then(|| (s.end - handed).max(0))
     }
 
@@ -551,22 +532,10 @@ impl Consumer {
     /// The next fetched batch, at most `max` records of it (and `max.poll.records`): the
     /// rest of a larger batch is the next one handed out.
     pub fn poll_batch_at_most(&mut self, max: usize) -> Option<FetchedBatch> {
-        let (b, rest) = self
-            .batches
-            .pop_front()?
-            .split(max.min(self.config.max_poll_records));
-        // Taking a batch means the caller is done with the one before.
-        self.in_hand = Some(((b.topic.clone(), b.partition), b.start_offset()));
-        if let Some(rest) = rest {
-            // The rest of the batch is next, still counted in the buffer.
-            self.batches.push_front(rest);
-            return Some(b);
-        }
-        self.buffered = self.buffered.saturating_sub(batch_bytes(&b));
-        if self.buffered < usize::try_from(self.config.fetch_max_bytes).unwrap_or(0) {
+        let (b, room) = self.fetching.take(max.min(self.config.max_poll_records))?;
+        if room {
             // Room again: fetching may resume, at the drive loop's next `handle_timeout`.
             self.new_deadline = true;
-            self.resume_due = true;
         }
         Some(b)
     }
@@ -605,7 +574,7 @@ impl Consumer {
     pub fn needs_attention(&self) -> bool {
         self.new_deadline
             || self.net.has_output()
-            || !self.batches.is_empty()
+            || self.fetching.has_batches()
             || !self.events.is_empty()
             || !self.commit_outcomes.is_empty()
     }
@@ -622,7 +591,7 @@ impl Consumer {
     pub fn poll_timeout(&mut self) -> Option<Timeout> {
         self.new_deadline = false;
         let now = self.now;
-        if self.resume_due {
+        if self.fetching.resume_due() {
             return Some(Timeout {
                 at: now,
                 reason: "batches taken: fetching may resume",
@@ -698,11 +667,7 @@ impl Consumer {
             return;
         };
         if kind == RequestKind::Fetch {
-            self.fetching.remove(&broker);
-            // Whether the broker saw it is unknown, and with it the session's epoch.
-            if let Some(session) = self.sessions.get_mut(&broker) {
-                session.reset();
-            }
+            self.fetching.lost(broker);
         }
         let backoff = now + self.config.network.retry_backoff;
         for tp in parts {
@@ -719,14 +684,13 @@ impl Consumer {
     /// Forgets every partition and the batches fetched for them: which partitions those were.
     fn give_up_all(&mut self) -> Vec<Tp> {
         let all = std::mem::take(&mut self.partitions).into_keys().collect();
-        self.batches.clear();
-        self.buffered = 0;
+        self.fetching.clear();
         all
     }
 
     fn drain(&mut self, now: Instant) {
         self.now = now;
-        self.resume_due = false;
+        self.fetching.resumed();
         if let Some(e) = &self.net.pool.fatal
             && !std::mem::replace(&mut self.security_reported, true)
         {
@@ -753,22 +717,13 @@ impl Consumer {
         let Position::At(o) = self.partitions.get(tp)?.position else {
             return None;
         };
-        Some(
-            self.batches
-                .iter()
-                .find(|b| b.topic == tp.0 && b.partition == tp.1)
-                .map_or(o, FetchedBatch::start_offset),
-        )
+        Some(self.fetching.handed_to(tp, o))
     }
 
     /// Drops the fetched batches of `parts` not yet taken.
     fn drop_batches_of(&mut self, parts: &[Tp]) {
-        self.batches.retain(|b| {
-            !parts
-                .iter()
-                .any(|tp| b.topic == tp.0 && b.partition == tp.1)
-        });
-        self.buffered = self.batches.iter().map(batch_bytes).sum();
+        self.fetching
+            .retain(|t, p| !parts.iter().any(|tp| tp.0.as_ref() == t && tp.1 == p));
     }
 
     fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
@@ -904,7 +859,7 @@ impl Consumer {
             let Some(leader) = self.fetch_source(tp, s, now) else {
                 continue;
             };
-            if !self.fetching.contains(&leader) {
+            if !self.fetching.in_flight_to(leader) {
                 per_leader
                     .entry(leader)
                     .or_default()
@@ -918,7 +873,7 @@ impl Consumer {
     }
 
     fn send_fetches(&mut self, now: Instant) {
-        if self.buffered >= usize::try_from(self.config.fetch_max_bytes).unwrap_or(0) {
+        if self.fetching.is_full() {
             return;
         }
         let (per_leader, fresh) = self.fetchable(now);
@@ -937,7 +892,7 @@ impl Consumer {
             let Some(version) = conn.version(kasio_proto::ApiKey::Fetch) else {
                 continue;
             };
-            let session = self.sessions.entry(leader).or_default();
+            let session = self.fetching.session(leader);
             // Sessions exist from Fetch v7 on; before, every Fetch is full and sessionless.
             if fresh.contains(&leader) {
                 session.reset();
@@ -979,8 +934,8 @@ impl Consumer {
             let sent = conn
                 .send(&req, Tag::Fetch(id), deadline, &mut self.net.transmits)
                 .is_some();
-            if !sent && let Some(session) = self.sessions.get_mut(&leader) {
-                session.reset();
+            if !sent {
+                self.fetching.not_sent(leader);
             }
             if sent {
                 let tps: Vec<Tp> = parts.into_iter().map(|(tp, _, _)| tp).collect();
@@ -990,7 +945,7 @@ impl Consumer {
                         s.fresh = false;
                     }
                 }
-                self.fetching.insert(leader);
+                self.fetching.sent(leader);
                 self.requests.insert(id, (leader, tps, RequestKind::Fetch));
             }
         }
@@ -1136,16 +1091,13 @@ impl Consumer {
         let Some((broker, parts, _)) = self.requests.remove(&id) else {
             return;
         };
-        self.fetching.remove(&broker);
         for tp in &parts {
             if let Some(s) = self.partitions.get_mut(tp) {
                 s.fetching = false;
             }
         }
         let top = ErrorCode::from_code(resp.error_code);
-        if let Some(session) = self.sessions.get_mut(&broker) {
-            session.answered(resp.session_id, top);
-        }
+        self.fetching.answered(broker, resp.session_id, top);
         if !top.is_ok() {
             let backoff = now + self.config.network.retry_backoff;
             for tp in &parts {
@@ -1338,8 +1290,8 @@ impl Consumer {
             },
             data.records.unwrap_or_default(),
             position,
-            &mut self.batches,
-            &mut self.buffered,
+            &mut self.fetching.batches,
+            &mut self.fetching.buffered,
         );
         if let Some(epoch) = walked.last_epoch {
             s.last_epoch = epoch;

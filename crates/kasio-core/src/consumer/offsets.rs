@@ -255,7 +255,7 @@ impl Consumer {
                     return None;
                 }
                 if !with_last
-                    && let Some((held, start)) = &self.in_hand
+                    && let Some((held, start)) = self.fetching.in_hand()
                     && held == tp
                 {
                     return Some((tp.clone(), *start));
