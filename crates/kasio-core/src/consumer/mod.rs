@@ -318,18 +318,13 @@ pub struct Consumer {
     pattern: Option<(regex_lite::Regex, Option<Vec<Arc<str>>>)>,
     partitions: BTreeMap<Tp, PartitionState>,
     requests: HashMap<u64, (i32, Vec<Tp>, RequestKind)>,
-    commits_in_flight: HashMap<u64, offsets::Commit>,
-    /// Commits that ended, for [`poll_commit`](Self::poll_commit).
-    commit_outcomes: VecDeque<CommitOutcome>,
-    next_commit: u64,
+    /// Commits in flight and ended, and auto commit's schedule.
+    commits: offsets::Commits,
     group: Option<offsets::GroupOffsets>,
     member: Option<group::Membership>,
     classic: Option<classic::Classic>,
     /// A revocation waiting for the application.
     hold: Option<revocation::Hold>,
-    /// When the next auto commit is due, and what the last one stored.
-    next_auto_commit: Option<Instant>,
-    auto_committed: BTreeMap<Tp, i64>,
     /// Fetches in flight and batches fetched, not yet taken.
     fetching: fetching::Fetching,
     next_request: u64,
@@ -352,15 +347,11 @@ impl Consumer {
         let net = Network::new(&config.network, config.security.build()?, now, seed);
         Ok(Self {
             group: config.group_id.clone().map(offsets::GroupOffsets::new),
-            commits_in_flight: HashMap::new(),
-            commit_outcomes: VecDeque::new(),
-            next_commit: 0,
+            commits: offsets::Commits::default(),
             member: None,
             classic: None,
             hold: None,
             fetching: fetching::Fetching::new(usize::try_from(config.fetch_max_bytes).unwrap_or(0)),
-            next_auto_commit: None,
-            auto_committed: BTreeMap::new(),
             config,
             rng: Rng::new(seed),
             now,
@@ -576,7 +567,7 @@ impl Consumer {
             || self.net.has_output()
             || self.fetching.has_batches()
             || !self.events.is_empty()
-            || !self.commit_outcomes.is_empty()
+            || !self.commits.outcomes.is_empty()
     }
 
     /// Gives the consumer a chance to act after the caller took batches (fetching pauses
@@ -626,7 +617,7 @@ impl Consumer {
         {
             earliest.offer(at, "classic group");
         }
-        if let Some(at) = self.next_auto_commit {
+        if let Some(at) = self.commits.next_auto {
             earliest.offer(at, "auto commit");
         }
         if let Some(at) = self.next_commit_expiry() {

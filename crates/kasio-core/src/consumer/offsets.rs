@@ -18,7 +18,11 @@ use kasio_proto::{
         },
     },
 };
-use std::{collections::VecDeque, sync::Arc, time::Instant};
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::Arc,
+    time::Instant,
+};
 
 /// Where the group's offsets live, and the commits waiting to go there.
 #[derive(Debug)]
@@ -67,6 +71,21 @@ pub(super) struct Commit {
     /// When an application's commit gives up (`default.api.timeout.ms` after it was
     /// asked for); the consumer's own commits (auto commit, rebalances) retry until done.
     expires: Option<Instant>,
+}
+
+/// The consumer's commits: those in flight by id, those ended and not yet polled, and
+/// auto commit's schedule with what it last stored (so an unchanged position is not
+/// committed again).
+#[derive(Debug, Default)]
+pub(super) struct Commits {
+    pub(super) in_flight: HashMap<u64, Commit>,
+    /// Commits that ended, for [`Consumer::poll_commit`].
+    pub(super) outcomes: VecDeque<CommitOutcome>,
+    /// The last [`CommitId`] given out.
+    pub(super) next_id: u64,
+    /// When the next auto commit is due.
+    pub(super) next_auto: Option<Instant>,
+    pub(super) auto_committed: BTreeMap<Tp, i64>,
 }
 
 impl GroupOffsets {
@@ -153,7 +172,7 @@ impl Consumer {
 
     /// The outcome of a commit, in the order they end.
     pub fn poll_commit(&mut self) -> Option<CommitOutcome> {
-        self.commit_outcomes.pop_front()
+        self.commits.outcomes.pop_front()
     }
 
     fn commit_list(
@@ -166,7 +185,7 @@ impl Consumer {
         }
         let id = self.next_commit_id();
         if offsets.is_empty() {
-            self.commit_outcomes.push_back(CommitOutcome {
+            self.commits.outcomes.push_back(CommitOutcome {
                 id,
                 offsets: Vec::new(),
                 error: None,
@@ -187,8 +206,8 @@ impl Consumer {
     }
 
     fn next_commit_id(&mut self) -> CommitId {
-        self.next_commit += 1;
-        CommitId(self.next_commit)
+        self.commits.next_id += 1;
+        CommitId(self.commits.next_id)
     }
 
     /// Ends the application's commits whose time is up, queued or in flight (an answer
@@ -208,20 +227,21 @@ impl Consumer {
             }
         }
         let late: Vec<u64> = self
-            .commits_in_flight
+            .commits
+            .in_flight
             .iter()
             .filter(|(_, c)| expired(c))
             .map(|(id, _)| *id)
             .collect();
         for id in late {
-            if let Some(c) = self.commits_in_flight.remove(&id) {
+            if let Some(c) = self.commits.in_flight.remove(&id) {
                 self.requests.remove(&id);
                 ended.push(c);
             }
         }
         let timeout = self.config.default_api_timeout;
         for c in ended {
-            self.commit_outcomes.push_back(CommitOutcome {
+            self.commits.outcomes.push_back(CommitOutcome {
                 id: c.id,
                 offsets: c
                     .offsets
@@ -240,7 +260,7 @@ impl Consumer {
             .iter()
             .flat_map(|g| g.commits.iter())
             .filter_map(|c| c.expires);
-        let in_flight = self.commits_in_flight.values().filter_map(|c| c.expires);
+        let in_flight = self.commits.in_flight.values().filter_map(|c| c.expires);
         queued.chain(in_flight).min()
     }
 
@@ -278,13 +298,13 @@ impl Consumer {
         let moved: Vec<(Tp, i64)> = self
             .handed_out(with_last)
             .into_iter()
-            .filter(|(tp, o)| self.auto_committed.get(tp) != Some(o))
+            .filter(|(tp, o)| self.commits.auto_committed.get(tp) != Some(o))
             .collect();
         if moved.is_empty() {
             return;
         }
         for (tp, o) in &moved {
-            self.auto_committed.insert(tp.clone(), *o);
+            self.commits.auto_committed.insert(tp.clone(), *o);
         }
         self.queue_commit(moved);
     }
@@ -292,17 +312,17 @@ impl Consumer {
     /// `enable.auto.commit`: every interval, what moved since the last auto commit.
     pub(super) fn auto_commit(&mut self, now: Instant) {
         if !self.config.enable_auto_commit || self.group.is_none() || self.partitions.is_empty() {
-            self.next_auto_commit = None;
+            self.commits.next_auto = None;
             return;
         }
-        let Some(due) = self.next_auto_commit else {
-            self.next_auto_commit = Some(now + self.config.auto_commit_interval);
+        let Some(due) = self.commits.next_auto else {
+            self.commits.next_auto = Some(now + self.config.auto_commit_interval);
             return;
         };
         if due > now {
             return;
         }
-        self.next_auto_commit = Some(now + self.config.auto_commit_interval);
+        self.commits.next_auto = Some(now + self.config.auto_commit_interval);
         self.commit_moved(false);
     }
 
@@ -480,7 +500,7 @@ impl Consumer {
             )
             .is_some()
         {
-            self.commits_in_flight.insert(id, commit);
+            self.commits.in_flight.insert(id, commit);
             self.requests
                 .insert(id, (node, Vec::new(), super::RequestKind::Commit));
         } else if let Some(g) = &mut self.group {
@@ -508,7 +528,7 @@ impl Consumer {
 
     /// Commits still queued or in flight.
     pub(super) fn commits_pending(&self) -> bool {
-        !self.commits_in_flight.is_empty()
+        !self.commits.in_flight.is_empty()
             || self.group.as_ref().is_some_and(|g| !g.commits.is_empty())
     }
 
@@ -537,7 +557,7 @@ impl Consumer {
             }
             Tag::OffsetCommit(id) => {
                 self.requests.remove(&id);
-                if let Some(commit) = self.commits_in_flight.remove(&id)
+                if let Some(commit) = self.commits.in_flight.remove(&id)
                     && let Some(g) = &mut self.group
                 {
                     g.commits.push_front(commit);
@@ -720,7 +740,7 @@ impl Consumer {
 
     fn on_offset_commit(&mut self, id: u64, r: &OffsetCommitResponse, now: Instant) {
         self.requests.remove(&id);
-        let Some(commit) = self.commits_in_flight.remove(&id) else {
+        let Some(commit) = self.commits.in_flight.remove(&id) else {
             return;
         };
         let first_error = r
@@ -745,12 +765,12 @@ impl Consumer {
         if first_error.is_some() {
             // Not stored: the next auto commit sends these again even if nothing moves.
             for (tp, o) in &commit.offsets {
-                if self.auto_committed.get(tp) == Some(o) {
-                    self.auto_committed.remove(tp);
+                if self.commits.auto_committed.get(tp) == Some(o) {
+                    self.commits.auto_committed.remove(tp);
                 }
             }
         }
-        self.commit_outcomes.push_back(CommitOutcome {
+        self.commits.outcomes.push_back(CommitOutcome {
             id: commit.id,
             offsets: commit
                 .offsets
