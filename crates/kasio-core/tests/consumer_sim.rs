@@ -155,6 +155,39 @@ fn seeks_to_an_offset_and_to_a_timestamp() {
     assert_eq!(first1.1, 0, "every record is after timestamp 0");
 }
 
+/// A seek while the lookup for the position before it is still in flight: the stale
+/// answer (the end, for `auto.offset.reset=latest`) must not be taken for the seek's
+/// (the beginning), or the partition starts at its end and nothing is read.
+#[test]
+fn a_seek_during_a_lookup_is_not_answered_by_the_stale_lookup() {
+    let mut pair = filled(500, 9);
+    pair.add_consumer(|_| {});
+    pair.cluster.inject(Fault::Delay {
+        api: ApiKey::ListOffsets,
+        count: 1,
+        by: Duration::from_millis(500),
+    });
+    let now = pair.now;
+    pair.consumer.as_mut().unwrap().assign(&[(TOPIC, 0)], now);
+    // The lookup of the end goes out, and waits at the broker.
+    pair.run_for(Duration::from_millis(100));
+    let now = pair.now;
+    pair.consumer
+        .as_mut()
+        .unwrap()
+        .seek(TOPIC, 0, Seek::Beginning, now);
+    pair.run_until(Duration::from_secs(10), |p| ends(p) == 1);
+    let got = consumed(&pair);
+    let log_end = pair.cluster.end_offset(TOPIC, 0).unwrap();
+    assert!(log_end > 0, "the partition holds records");
+    assert_eq!(
+        got.first().map(|(_, offset, _)| *offset),
+        Some(0),
+        "read from the beginning"
+    );
+    assert_eq!(got.len(), usize::try_from(log_end).unwrap());
+}
+
 #[test]
 fn out_of_range_with_reset_none_is_reported() {
     let mut pair = filled(100, 4);

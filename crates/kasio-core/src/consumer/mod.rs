@@ -228,16 +228,18 @@ impl std::error::Error for ConsumeError {}
 enum Position {
     /// Look the offset up with ListOffsets.
     Reset(Seek),
-    /// ListOffsets is in flight for this seek (asked again if it fails).
-    Resetting(Seek),
+    /// ListOffsets `request` is in flight for this seek (asked again if it fails). Only
+    /// that request's answer counts: a seek since may have sent another, and the
+    /// answer to the one before it, still on its way, is for a different seek.
+    Resetting { seek: Seek, request: u64 },
     /// Fetch from here.
     At(i64),
     /// Stopped by an error until the next seek.
     Failed,
     /// Start from the group's committed offset.
     Committed,
-    /// OffsetFetch is in flight.
-    FetchingCommitted,
+    /// OffsetFetch `request` is in flight; as with `Resetting`, only its answer counts.
+    FetchingCommitted { request: u64 },
 }
 
 /// What a request in the consumer's table is for.
@@ -665,7 +667,9 @@ impl Consumer {
             if let Some(s) = self.partitions.get_mut(&tp) {
                 s.fetching = false;
                 s.retry_after = Some(backoff);
-                if let Position::Resetting(seek) = s.position {
+                if let Position::Resetting { seek, request } = s.position
+                    && request == id
+                {
                     s.position = Position::Reset(seek);
                 }
             }
@@ -817,7 +821,10 @@ impl Consumer {
             {
                 for (tp, seek) in &parts {
                     if let Some(s) = self.partitions.get_mut(tp) {
-                        s.position = Position::Resetting(*seek);
+                        s.position = Position::Resetting {
+                            seek: *seek,
+                            request: id,
+                        };
                     }
                 }
                 let tps: Vec<Tp> = parts.into_iter().map(|(tp, _)| tp).collect();
@@ -1012,9 +1019,13 @@ impl Consumer {
             let Some(s) = self.partitions.get_mut(&tp) else {
                 continue;
             };
-            let Position::Resetting(seek) = s.position else {
+            let Position::Resetting { seek, request } = s.position else {
                 continue;
             };
+            if request != id {
+                // The answer to a lookup a seek has since replaced.
+                continue;
+            }
             // A failed lookup is asked again for the same seek: falling back to the end
             // would skip every record before it (a new topic's leader is often not ready
             // for the first ListOffsets).

@@ -446,7 +446,7 @@ impl Consumer {
         {
             for tp in &tps {
                 if let Some(s) = self.partitions.get_mut(tp) {
-                    s.position = Position::FetchingCommitted;
+                    s.position = Position::FetchingCommitted { request: id };
                 }
             }
             self.requests
@@ -545,7 +545,7 @@ impl Consumer {
                 if let Some((_, tps, _)) = self.requests.remove(&id) {
                     for tp in tps {
                         if let Some(s) = self.partitions.get_mut(&tp)
-                            && s.position == Position::FetchingCommitted
+                            && s.position == (Position::FetchingCommitted { request: id })
                         {
                             s.position = Position::Committed;
                         }
@@ -686,7 +686,7 @@ impl Consumer {
             }
             for tp in &tps {
                 if let Some(s) = self.partitions.get_mut(tp)
-                    && s.position == Position::FetchingCommitted
+                    && s.position == (Position::FetchingCommitted { request: id })
                 {
                     s.position = if retry_later(code) {
                         Position::Committed
@@ -711,7 +711,7 @@ impl Consumer {
             let Some(s) = self.partitions.get_mut(&tp) else {
                 continue;
             };
-            if s.position != Position::FetchingCommitted {
+            if s.position != (Position::FetchingCommitted { request: id }) {
                 continue;
             }
             let offset = found
