@@ -11,6 +11,7 @@
 //! | `smol` | [`smol`] | async, on smol's and async-std's reactor |
 //! | `blocking` | [`blocking`] | plain threads and `std::net`, no async runtime |
 //! | `mock` | [`mock`] | kasio-mock, an in-memory Kafka cluster for tests and demos |
+//! | `serde` | [`serde`] | typed keys and values: codecs and Schema Registry framing |
 //!
 //! Every runtime module has the same handles (`Producer`, `Consumer`, `Admin`,
 //! `TransactSession`) with the same methods; async handles have no call that blocks a
@@ -40,6 +41,11 @@
 
 pub use kasio_core as core;
 pub use kasio_proto as proto;
+/// Typed keys and values: [`Serializer`](serde::Serializer) and
+/// [`Deserializer`](serde::Deserializer), codecs (String, bytes, JSON, MessagePack) and
+/// Confluent's Schema Registry wire format ([`serde::wire`]).
+#[cfg(feature = "serde")]
+pub use kasio_serde as serde;
 /// The handles written once for every runtime, generic over it: for code generic over the
 /// runtime, and for a runtime adapter of one's own (a [`shell::Runtime`] runs a
 /// [`shell::Driver`]). The runtime modules name these for their runtime.

@@ -1,0 +1,41 @@
+//! Typed Kafka records: serializers and deserializers for keys and values, and the wire
+//! format of Confluent's Schema Registry.
+//!
+//! A [`Serializer`] turns a `T` into the bytes of a key or a value; a [`Deserializer`]
+//! turns bytes back, each told where the bytes belong by a [`Context`] (topic, key or
+//! value, and on the way in the partition and offset, so an error can name the record).
+//! Codecs: [`StringCodec`] (UTF-8 checked), [`BytesCodec`], [`Json`] (any serde type) and
+//! [`MsgPack`] (MessagePack, any serde type). [`wire`] frames and parses Confluent's
+//! format (magic byte 0, a 4-byte schema id, and for Protobuf the message-index path).
+//!
+//! Bad bytes are never a panic: every length is checked against what remains and
+//! against caps, and each error says what was wrong.
+//!
+//! ```
+//! use kasio_serde::{Context, Deserializer, Json, Serializer};
+//! #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+//! struct Order { id: u64, item: String }
+//!
+//! let codec = Json::<Order>::new();
+//! let order = Order { id: 7, item: "tea".into() };
+//! let mut bytes = Vec::new();
+//! codec.serialize(&order, &Context::value("orders"), &mut bytes)?;
+//! assert_eq!(bytes, br#"{"id":7,"item":"tea"}"#);
+//! let back: Order = codec.deserialize(&bytes, &Context::value("orders"))?;
+//! assert_eq!(back, order);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod codec;
+mod context;
+mod error;
+mod json;
+mod msgpack;
+pub mod wire;
+
+pub use codec::{BytesCodec, Deserializer, Serializer, StringCodec};
+pub use context::{Context, Target};
+pub use error::{DeserializeError, RecordError, SerializeError};
+pub use json::Json;
+pub use msgpack::MsgPack;
