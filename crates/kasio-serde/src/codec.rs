@@ -128,3 +128,37 @@ impl Deserializer<Vec<u8>> for BytesCodec {
         Ok(data.to_vec())
     }
 }
+
+/// What a codec for any serde type needs beside its (de)serializing: a constructor, and
+/// `Default`, `Clone` and `Debug` without bounds on the type it codes (a derive would
+/// ask them of `T`).
+macro_rules! type_codec {
+    ($codec:ident) => {
+        impl<T> $codec<T> {
+            /// The codec.
+            #[must_use]
+            pub fn new() -> Self {
+                Self(PhantomData)
+            }
+        }
+
+        impl<T> Default for $codec<T> {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl<T> Clone for $codec<T> {
+            fn clone(&self) -> Self {
+                Self::new()
+            }
+        }
+
+        impl<T> std::fmt::Debug for $codec<T> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(stringify!($codec))
+            }
+        }
+    };
+}
+pub(crate) use type_codec;

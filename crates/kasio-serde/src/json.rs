@@ -15,31 +15,7 @@ use std::marker::PhantomData;
 /// ```
 pub struct Json<T>(PhantomData<fn() -> T>);
 
-impl<T> Json<T> {
-    /// The codec.
-    #[must_use]
-    pub fn new() -> Self {
-        Self(PhantomData)
-    }
-}
-
-impl<T> Default for Json<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T> Clone for Json<T> {
-    fn clone(&self) -> Self {
-        Self::new()
-    }
-}
-
-impl<T> std::fmt::Debug for Json<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Json")
-    }
-}
+crate::codec::type_codec!(Json);
 
 impl<T: Serialize> Serializer<T> for Json<T> {
     fn serialize(

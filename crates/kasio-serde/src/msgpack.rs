@@ -22,31 +22,7 @@ use std::marker::PhantomData;
 /// ```
 pub struct MsgPack<T>(PhantomData<fn() -> T>);
 
-impl<T> MsgPack<T> {
-    /// The codec.
-    #[must_use]
-    pub fn new() -> Self {
-        Self(PhantomData)
-    }
-}
-
-impl<T> Default for MsgPack<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T> Clone for MsgPack<T> {
-    fn clone(&self) -> Self {
-        Self::new()
-    }
-}
-
-impl<T> std::fmt::Debug for MsgPack<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MsgPack")
-    }
-}
+crate::codec::type_codec!(MsgPack);
 
 impl<T: Serialize> Serializer<T> for MsgPack<T> {
     fn serialize(
