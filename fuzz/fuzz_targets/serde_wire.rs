@@ -9,7 +9,11 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let ctx = Context::value("fuzz").at(0, 0);
     if let Ok(framed) = wire::parse(data) {
-        assert_eq!(framed.payload.len() + wire::HEADER_LEN, data.len());
+        let header = match framed.schema {
+            wire::SchemaRef::Id(_) => wire::HEADER_LEN,
+            wire::SchemaRef::Guid(_) => wire::GUID_HEADER_LEN,
+        };
+        assert_eq!(framed.payload.len() + header, data.len());
         if let Ok((path, rest)) = wire::read_message_path(framed.payload) {
             assert!(!path.is_empty() && path.len() <= wire::MAX_MESSAGE_DEPTH);
             assert!(path.iter().all(|&i| i >= 0));

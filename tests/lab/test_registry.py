@@ -80,8 +80,9 @@ def test_a_value_that_breaks_the_schema_is_refused_by_confluent_kafka_as_kasio_f
 
 
 @pytest.mark.parametrize("frame,error", [
-    ("0100000001", "magic byte 0x01"),
+    ("0200000001", "magic byte 0x02"),
     ("000000", "3 bytes, shorter than the 5-byte header"),
+    ("0100000001", "5 bytes, shorter than the 17-byte header"),
     ("00000000017b", "not the JSON expected"),
 ])
 def test_bad_frames_are_typed_errors(frame, error):

@@ -1,22 +1,47 @@
 //! Confluent's Schema Registry wire format: the magic byte 0, the schema id as 4
 //! big-endian bytes, then the payload; for Protobuf the payload starts with the path of
-//! indexes naming the message within its `.proto` file.
+//! indexes naming the message within its `.proto` file. Newer Confluent serializers may
+//! name the schema by its 16-byte GUID instead (magic byte 1), in front of the payload or
+//! in a record header of its own ([`KEY_SCHEMA_ID_HEADER`], [`VALUE_SCHEMA_ID_HEADER`])
+//! with the payload left bare; [`parse`] reads both magic bytes.
 //!
 //! ```
-//! use kasio_serde::wire;
+//! use kasio_serde::wire::{self, SchemaRef};
 //! let mut out = Vec::new();
 //! wire::frame(42, &mut out);
 //! out.extend_from_slice(b"payload");
 //! let framed = wire::parse(&out)?;
-//! assert_eq!((framed.schema_id, framed.payload), (42, &b"payload"[..]));
+//! assert_eq!((framed.schema, framed.payload), (SchemaRef::Id(42), &b"payload"[..]));
 //! # Ok::<(), kasio_serde::wire::WireError>(())
 //! ```
 
-/// The first byte of every framed payload.
+/// The first byte of a payload framed with a schema id.
 pub const MAGIC: u8 = 0;
+
+/// The first byte of a schema reference by GUID.
+pub const MAGIC_GUID: u8 = 1;
 
 /// Magic byte and schema id.
 pub const HEADER_LEN: usize = 5;
+
+/// Magic byte and schema GUID.
+pub const GUID_HEADER_LEN: usize = 17;
+
+/// The record header that carries a key's schema reference when it is not in front of
+/// the key (confluent-kafka's `header_schema_id_serializer`).
+pub const KEY_SCHEMA_ID_HEADER: &str = "__key_schema_id";
+
+/// The record header that carries a value's schema reference.
+pub const VALUE_SCHEMA_ID_HEADER: &str = "__value_schema_id";
+
+/// How framed bytes name the writer's schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SchemaRef {
+    /// The registry's numeric id (magic byte 0).
+    Id(u32),
+    /// The registry's GUID for the schema (magic byte 1).
+    Guid([u8; 16]),
+}
 
 /// The deepest message path accepted: Protobuf allows nesting this deep and no real
 /// schema comes near it, so a longer path is corrupt bytes, not a message.
@@ -26,12 +51,15 @@ pub const MAX_MESSAGE_DEPTH: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WireError {
-    /// Fewer bytes than the 5-byte header.
+    /// Fewer bytes than the header their magic byte announces.
     Short {
         /// How many there were.
         len: usize,
+        /// How many the header takes.
+        need: usize,
     },
-    /// The first byte is not [`MAGIC`]: not written by a registry serializer.
+    /// The first byte is neither [`MAGIC`] nor [`MAGIC_GUID`]: not written by a registry
+    /// serializer.
     Magic(u8),
     /// A varint of the message path ran past the end or past 5 bytes.
     Varint,
@@ -44,8 +72,10 @@ pub enum WireError {
 impl std::fmt::Display for WireError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Short { len } => write!(f, "{len} bytes, shorter than the 5-byte header"),
-            Self::Magic(b) => write!(f, "magic byte {b:#04x}, expected 0x00"),
+            Self::Short { len, need } => {
+                write!(f, "{len} bytes, shorter than the {need}-byte header")
+            }
+            Self::Magic(b) => write!(f, "magic byte {b:#04x}, expected 0x00 or 0x01"),
             Self::Varint => f.write_str("a message index varint is cut short or too long"),
             Self::PathLength(n) => write!(
                 f,
@@ -61,8 +91,8 @@ impl std::error::Error for WireError {}
 /// A framed payload, parsed: borrowed from the record's bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Framed<'a> {
-    /// The registry's id of the writer's schema.
-    pub schema_id: u32,
+    /// The writer's schema.
+    pub schema: SchemaRef,
     /// What follows the header.
     pub payload: &'a [u8],
 }
@@ -73,19 +103,56 @@ pub fn frame(schema_id: u32, out: &mut Vec<u8>) {
     out.extend_from_slice(&schema_id.to_be_bytes());
 }
 
-/// Splits a framed payload into its schema id and payload.
+/// Appends the reference to the schema with `guid` (in front of a payload, or as the
+/// value of a schema-id record header).
+pub fn frame_guid(guid: [u8; 16], out: &mut Vec<u8>) {
+    out.push(MAGIC_GUID);
+    out.extend_from_slice(&guid);
+}
+
+/// Splits framed bytes into the schema they name and what follows: the payload, or for
+/// the value of a schema-id header, nothing (or a Protobuf message path).
+///
+/// ```
+/// use kasio_serde::wire::{self, SchemaRef};
+/// let mut header = Vec::new();
+/// wire::frame_guid([7; 16], &mut header);
+/// assert_eq!(wire::parse(&header)?.schema, SchemaRef::Guid([7; 16]));
+/// # Ok::<(), kasio_serde::wire::WireError>(())
+/// ```
 ///
 /// # Errors
 /// [`WireError::Short`] or [`WireError::Magic`].
 pub fn parse(data: &[u8]) -> Result<Framed<'_>, WireError> {
-    let Some((header, payload)) = data.split_first_chunk::<HEADER_LEN>() else {
-        return Err(WireError::Short { len: data.len() });
+    let short = |need| WireError::Short {
+        len: data.len(),
+        need,
     };
-    if header[0] != MAGIC {
-        return Err(WireError::Magic(header[0]));
+    match data.first() {
+        None => Err(short(HEADER_LEN)),
+        Some(&MAGIC) => {
+            let (header, payload) = data
+                .split_first_chunk::<HEADER_LEN>()
+                .ok_or(short(HEADER_LEN))?;
+            let id = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+            Ok(Framed {
+                schema: SchemaRef::Id(id),
+                payload,
+            })
+        }
+        Some(&MAGIC_GUID) => {
+            let (header, payload) = data
+                .split_first_chunk::<GUID_HEADER_LEN>()
+                .ok_or(short(GUID_HEADER_LEN))?;
+            let mut guid = [0; 16];
+            guid.copy_from_slice(&header[1..]);
+            Ok(Framed {
+                schema: SchemaRef::Guid(guid),
+                payload,
+            })
+        }
+        Some(&other) => Err(WireError::Magic(other)),
     }
-    let schema_id = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
-    Ok(Framed { schema_id, payload })
 }
 
 /// Appends a Protobuf message's path (its index in the file, then in each enclosing
@@ -180,18 +247,32 @@ mod tests {
 
     #[test]
     fn headers_are_checked() {
-        assert_eq!(parse(&[0, 0, 0]), Err(WireError::Short { len: 3 }));
-        assert_eq!(parse(&[1, 0, 0, 0, 1]), Err(WireError::Magic(1)));
+        assert_eq!(parse(&[0, 0, 0]), Err(WireError::Short { len: 3, need: 5 }));
+        assert_eq!(parse(&[]), Err(WireError::Short { len: 0, need: 5 }));
+        assert_eq!(
+            parse(&[1, 0, 0, 0, 1]),
+            Err(WireError::Short { len: 5, need: 17 })
+        );
+        assert_eq!(parse(&[2, 0, 0, 0, 1]), Err(WireError::Magic(2)));
         assert_eq!(
             parse(&[0, 0, 0, 1, 0]),
             Ok(Framed {
-                schema_id: 256,
+                schema: SchemaRef::Id(256),
                 payload: &[]
             })
         );
         assert_eq!(
-            parse(&[0, 0xff, 0xff, 0xff, 0xff, 9]).map(|f| f.schema_id),
-            Ok(u32::MAX)
+            parse(&[0, 0xff, 0xff, 0xff, 0xff, 9]).map(|f| f.schema),
+            Ok(SchemaRef::Id(u32::MAX))
+        );
+        let mut guid = vec![1];
+        guid.extend(1..=16u8);
+        guid.push(0xaa);
+        let framed = parse(&guid).unwrap();
+        assert_eq!(framed.payload, [0xaa]);
+        assert_eq!(
+            framed.schema,
+            SchemaRef::Guid(std::array::from_fn(|i| i as u8 + 1))
         );
     }
 

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use kasio_serde::wire;
+use kasio_serde::wire::{self, SchemaRef};
 use std::path::PathBuf;
 
 #[test]
@@ -15,16 +15,19 @@ fn framing_matches_confluent_kafka_byte_for_byte() {
     let text = std::fs::read_to_string(&path).unwrap();
     let mut cases = 0;
     for line in text.lines() {
-        let [id, kind, indexes, hex] = line.split(' ').collect::<Vec<_>>()[..] else {
+        let [schema, kind, indexes, hex] = line.split(' ').collect::<Vec<_>>()[..] else {
             panic!("bad fixture line {line:?}");
         };
-        let id: u32 = id.parse().unwrap();
-        let theirs: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect();
+        let schema = match schema.strip_prefix("guid:") {
+            Some(guid) => SchemaRef::Guid(unhex(guid).try_into().unwrap()),
+            None => SchemaRef::Id(schema.parse().unwrap()),
+        };
+        let theirs = unhex(hex);
         let mut ours = Vec::new();
-        wire::frame(id, &mut ours);
+        match schema {
+            SchemaRef::Id(id) => wire::frame(id, &mut ours),
+            SchemaRef::Guid(guid) => wire::frame_guid(guid, &mut ours),
+        }
         let path: Option<Vec<i32>> =
             (indexes != "-").then(|| indexes.split(',').map(|i| i.parse().unwrap()).collect());
         if let Some(path) = &path {
@@ -33,7 +36,7 @@ fn framing_matches_confluent_kafka_byte_for_byte() {
         assert_eq!(ours, theirs, "{line}");
 
         let framed = wire::parse(&theirs).unwrap();
-        assert_eq!(framed.schema_id, id, "{line}");
+        assert_eq!(framed.schema, schema, "{line}");
         if kind == "PROTOBUF" {
             let (read, rest) = wire::read_message_path(framed.payload).unwrap();
             assert_eq!(Some(read), path, "{line}");
@@ -43,5 +46,12 @@ fn framing_matches_confluent_kafka_byte_for_byte() {
         }
         cases += 1;
     }
-    assert_eq!(cases, 8);
+    assert_eq!(cases, 11);
+}
+
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
 }

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! registry_framing read HEX        a framed JSON value: prints {"schema_id": N, "value": V}
+//!                                  ({"schema_guid": HEX, ...} for a GUID)
 //! registry_framing write ID JSON   frames the JSON value for schema ID: prints the hex
 //! ```
 //!
@@ -16,18 +17,21 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let ctx = Context::value("registry-framing");
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["read", hex] => {
-            let Some(bytes) = unhex(hex) else {
+        ["read", text] => {
+            let Some(bytes) = unhex(text) else {
                 fail("not hex");
             };
             let framed = wire::parse(&bytes).unwrap_or_else(|e| fail(&e.to_string()));
             let value: Value = Json::new()
                 .deserialize(framed.payload, &ctx)
                 .unwrap_or_else(|e| fail(&e.to_string()));
-            println!(
-                "{}",
-                serde_json::json!({"schema_id": framed.schema_id, "value": value})
-            );
+            let read = match framed.schema {
+                wire::SchemaRef::Id(id) => serde_json::json!({"schema_id": id, "value": value}),
+                wire::SchemaRef::Guid(guid) => {
+                    serde_json::json!({"schema_guid": hex(&guid), "value": value})
+                }
+            };
+            println!("{read}");
         }
         ["write", id, json] => {
             let id: u32 = id.parse().unwrap_or_else(|_| fail("the id is not a u32"));
@@ -37,10 +41,7 @@ fn main() {
             Json::new()
                 .serialize(&value, &ctx, &mut out)
                 .unwrap_or_else(|e| fail(&e.to_string()));
-            println!(
-                "{}",
-                out.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            );
+            println!("{}", hex(&out));
         }
         _ => fail("usage: registry_framing read HEX | write ID JSON"),
     }
@@ -54,6 +55,10 @@ fn unhex(hex: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
         .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn fail(why: &str) -> ! {
