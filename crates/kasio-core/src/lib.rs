@@ -58,6 +58,6 @@ pub use producer::{
 };
 pub use security::{
     SaslMechanism, Secret, SecurityConfig, SecurityError, SecurityErrorKind, SecurityProtocol,
-    sasl::TokenProvider,
+    TlsConnector, TlsSession, sasl::TokenProvider,
 };
 pub use topic_partition::{TopicPartition, TopicPartitionOffset};

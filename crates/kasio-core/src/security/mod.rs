@@ -6,6 +6,7 @@ pub(crate) use kasio_proto::base64;
 pub(crate) mod sasl;
 pub(crate) mod scram;
 pub(crate) mod tls;
+pub use tls::{TlsConnector, TlsSession};
 
 use crate::config::{ConfigError, invalid};
 use std::{fmt, sync::Arc};

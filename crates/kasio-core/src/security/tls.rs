@@ -140,8 +140,49 @@ fn classify(e: &Error) -> SecurityError {
     }
 }
 
-/// One connection's TLS session.
-pub(crate) struct TlsSession {
+/// The TLS settings of a [`SecurityConfig`] (`ssl.ca.location`, the client certificate and
+/// key, `ssl.endpoint.identification.algorithm`), ready to open sessions: for layers
+/// beside Kafka's (the Schema Registry client) that reuse kasio's TLS.
+///
+/// ```
+/// use kasio_core::{SecurityConfig, TlsConnector};
+/// let tls = TlsConnector::new(&SecurityConfig::default())?;
+/// let mut session = tls.session("registry.example.com")?;
+/// assert!(session.handshaking());
+/// assert!(session.take_output().is_some(), "a ClientHello to send");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct TlsConnector(Arc<ClientConfig>);
+
+impl std::fmt::Debug for TlsConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConnector").finish_non_exhaustive()
+    }
+}
+
+impl TlsConnector {
+    /// The connector for `config`'s TLS settings (its protocol setting is not consulted).
+    ///
+    /// # Errors
+    /// [`ConfigError::Conflict`] if a certificate or key does not load.
+    pub fn new(config: &SecurityConfig) -> Result<Self, ConfigError> {
+        client_config(config).map(Self)
+    }
+
+    /// A session with `host`, whose certificate must name it (unless hostname checks
+    /// are off).
+    ///
+    /// # Errors
+    /// [`SecurityError`] if `host` is not a valid server name.
+    pub fn session(&self, host: &str) -> Result<TlsSession, SecurityError> {
+        TlsSession::new(self.0.clone(), host)
+    }
+}
+
+/// One connection's TLS session, driven in memory: ciphertext in with
+/// [`receive`](Self::receive), ciphertext out with [`take_output`](Self::take_output).
+pub struct TlsSession {
     conn: ClientConnection,
 }
 
@@ -166,18 +207,21 @@ impl TlsSession {
     }
 
     /// Whether the handshake is still going on.
-    pub(crate) fn handshaking(&self) -> bool {
+    pub fn handshaking(&self) -> bool {
         self.conn.is_handshaking()
     }
 
     /// Queues plaintext (sent once the handshake is done).
-    pub(crate) fn write(&mut self, plain: &[u8]) {
+    pub fn write(&mut self, plain: &[u8]) {
         // Without a buffer limit, writing to memory cannot fail.
         let _ = self.conn.writer().write_all(plain);
     }
 
     /// Takes ciphertext in and appends the plaintext it carried to `plain`.
-    pub(crate) fn receive(
+    ///
+    /// # Errors
+    /// [`SecurityError`] if the peer's bytes break TLS or its certificate is refused.
+    pub fn receive(
         &mut self,
         mut cipher: &[u8],
         plain: &mut BytesMut,
@@ -204,7 +248,7 @@ impl TlsSession {
     }
 
     /// Ciphertext waiting to be sent, if any.
-    pub(crate) fn take_output(&mut self) -> Option<Vec<u8>> {
+    pub fn take_output(&mut self) -> Option<Vec<u8>> {
         let mut out = Vec::new();
         while self.conn.wants_write() {
             if self.conn.write_tls(&mut out).is_err() {
