@@ -7,10 +7,11 @@
 
 use kasio_mock::{ClusterConfig, Fault, MockCluster};
 use kasio_proto::{ApiKey, ErrorCode, records::Batches};
+use kasio_registry::{Compatibility, RegistryError, Schema, Version};
 use kasio_shell::{
     AdminError, AsyncRuntime, Call, Consumer, ConsumerEvent, Delivery, Ended, Ending, Fetched,
-    NewTopic, Pending, ProduceError, Producer, Record, Runtime, Seek, SendError, TopicRef,
-    TransactSession, TxnError,
+    NewTopic, Pending, ProduceError, Producer, Record, RegistryCall, Runtime, SchemaRegistry, Seek,
+    SendError, TopicRef, TransactSession, TxnError,
 };
 use std::{
     collections::{BTreeSet, HashSet},
@@ -33,6 +34,7 @@ trait Flavor: 'static {
     fn poll(c: &Consumer<Self::R>, timeout: Duration) -> impl Future<Output = Option<Fetched>>;
     fn wait<T>(p: Pending<T, Self::R>) -> impl Future<Output = T>;
     fn call<T>(c: Call<T, Self::R>) -> impl Future<Output = Result<T, AdminError>>;
+    fn registry<T>(c: RegistryCall<T, Self::R>) -> impl Future<Output = Result<T, RegistryError>>;
     fn next_in(
         s: &TransactSession<Self::R>,
         timeout: Duration,
@@ -110,6 +112,9 @@ impl<R: AsyncRuntime, E: Executor> Flavor for Async<R, E> {
     async fn call<T>(c: Call<T, R>) -> Result<T, AdminError> {
         c.await
     }
+    async fn registry<T>(c: RegistryCall<T, R>) -> Result<T, RegistryError> {
+        c.await
+    }
     async fn next_in(
         s: &TransactSession<R>,
         timeout: Duration,
@@ -159,6 +164,9 @@ impl Flavor for Blocking {
         std::future::ready(p.wait())
     }
     fn call<T>(c: Call<T, Self::R>) -> impl Future<Output = Result<T, AdminError>> {
+        std::future::ready(c.wait())
+    }
+    fn registry<T>(c: RegistryCall<T, Self::R>) -> impl Future<Output = Result<T, RegistryError>> {
         std::future::ready(c.wait())
     }
     fn next_in(
@@ -1076,6 +1084,174 @@ async fn lab_every_listener_and_mechanism<F: Flavor>() {
     }
 }
 
+/// A registry on a local socket that answers every third request and refuses the two
+/// before it with a 503, closing the connection after each answer; it counts requests.
+fn flaky_registry() -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/ccompat", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(n) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = n.trim().parse().unwrap();
+                }
+                if line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            let (status, answer) = if !head.starts_with("GET /ccompat/schemas/ids/5 ") {
+                (404, r#"{"error_code":40403,"message":"Schema not found"}"#)
+            } else if n.is_multiple_of(3) {
+                (200, r#"{"schema":"\"string\""}"#)
+            } else {
+                (503, r#"{"error_code":50301,"message":"not ready"}"#)
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (url, count)
+}
+
+async fn registry_calls_retry_through_a_flaky_server<F: Flavor>() {
+    let (url, count) = flaky_registry();
+    let registry = SchemaRegistry::<F::R>::from_properties([
+        ("url", url.as_str()),
+        ("retries.wait.ms", "5"),
+        ("retries.max.wait.ms", "20"),
+    ])
+    .unwrap();
+    // Four callers at once: one request, retried twice, answers them all.
+    let calls: Vec<_> = (0..4).map(|_| registry.schema_by_id(5)).collect();
+    for call in calls {
+        assert_eq!(
+            F::registry(call).await.unwrap().text,
+            "\"string\"",
+            "{}",
+            F::NAME
+        );
+    }
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(
+        F::registry(registry.schema_by_id(5)).await.unwrap().text,
+        "\"string\""
+    );
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3, "cached");
+    let missing = F::registry(registry.schema_by_id(6)).await.unwrap_err();
+    assert!(
+        missing.is_not_found() && missing.error_code() == Some(40403),
+        "{missing}"
+    );
+    F::wait(registry.close()).await;
+    let closed = F::registry(registry.schema_by_id(9)).await;
+    assert_eq!(closed.unwrap_err(), RegistryError::Closed);
+
+    let down = SchemaRegistry::<F::R>::from_properties([
+        ("url", "http://127.0.0.1:1"),
+        ("max.retries", "2"),
+        ("retries.wait.ms", "5"),
+    ])
+    .unwrap();
+    let started = Instant::now();
+    let err = F::registry(down.subjects()).await.unwrap_err();
+    assert!(matches!(err, RegistryError::Unreachable(_)), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// The registry client against the lab's real registry (Apicurio Registry's
+/// Confluent-compatible API): registration, lookups, evolution under BACKWARD, a refused
+/// incompatible change, errors with the registry's codes, and one request for many
+/// concurrent misses of one id.
+async fn registry_lab<F: Flavor>() {
+    let url = std::env::var("KASIO_REGISTRY_URL")
+        .expect("KASIO_REGISTRY_URL: start the registry with scripts/registry up");
+    let registry = SchemaRegistry::<F::R>::from_properties([("url", url.as_str())]).unwrap();
+    let subject = format!("orders-{}-{}-value", F::NAME, std::process::id());
+    let v1 =
+        Schema::avro(r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"long"}]}"#);
+    let v2 = Schema::avro(
+        r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"long"},{"name":"note","type":"string","default":""}]}"#,
+    );
+    let breaking = Schema::avro(
+        r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"string"}]}"#,
+    );
+    let level = F::registry(registry.set_compatibility(Some(&subject), Compatibility::Backward));
+    assert_eq!(level.await.unwrap(), Compatibility::Backward);
+    let id1 = F::registry(registry.register(&subject, v1.clone()))
+        .await
+        .unwrap();
+    let sent = registry.requests_sent();
+    assert_eq!(
+        F::registry(registry.register(&subject, v1.clone()))
+            .await
+            .unwrap(),
+        id1
+    );
+    assert_eq!(registry.requests_sent(), sent, "the id is cached");
+    let found = F::registry(registry.lookup(&subject, v1.clone()))
+        .await
+        .unwrap();
+    assert_eq!((found.id, found.version), (id1, 1));
+    let id2 = F::registry(registry.register(&subject, v2.clone()))
+        .await
+        .unwrap();
+    assert_ne!(id1, id2);
+    let latest = F::registry(registry.version(&subject, Version::Latest))
+        .await
+        .unwrap();
+    assert_eq!((latest.id, latest.version), (id2, 2));
+    assert_eq!(
+        F::registry(registry.versions(&subject)).await.unwrap(),
+        [1, 2]
+    );
+    let check = F::registry(registry.test_compatibility(&subject, breaking.clone()));
+    assert!(!check.await.unwrap().is_compatible);
+    let refused = F::registry(registry.register(&subject, breaking))
+        .await
+        .unwrap_err();
+    assert!(refused.is_incompatible(), "{refused}");
+    let missing = F::registry(registry.schema_by_id(2_000_000_000))
+        .await
+        .unwrap_err();
+    assert!(missing.is_not_found(), "{missing}");
+    let subjects = F::registry(registry.subjects()).await.unwrap();
+    assert!(subjects.contains(&subject));
+
+    // A fresh client (an empty cache), 32 callers for one id at once: one request.
+    let fresh = SchemaRegistry::<F::R>::from_properties([("url", url.as_str())]).unwrap();
+    let calls: Vec<_> = (0..32).map(|_| fresh.schema_by_id(id2)).collect();
+    for call in calls {
+        let schema = F::registry(call).await.unwrap();
+        assert!(schema.text.contains("note"), "{}", schema.text);
+    }
+    assert_eq!(fresh.requests_sent(), 1);
+
+    let deleted = F::registry(registry.delete_subject(&subject, false))
+        .await
+        .unwrap();
+    assert_eq!(deleted, [1, 2]);
+    F::wait(registry.close()).await;
+    F::wait(fresh.close()).await;
+}
+
 macro_rules! suite {
     ($runtime:ident, $flavor:ty) => {
         mod $runtime {
@@ -1158,6 +1334,19 @@ macro_rules! suite {
                 <$flavor as Flavor>::block_on(super::admin_calls_survive_dropped_connections::<
                     $flavor,
                 >());
+            }
+
+            #[test]
+            fn registry_calls_retry_through_a_flaky_server() {
+                <$flavor as Flavor>::block_on(
+                    super::registry_calls_retry_through_a_flaky_server::<$flavor>(),
+                );
+            }
+
+            #[test]
+            #[ignore = "needs the lab's registry: scripts/registry up, then eval \"$(scripts/registry env)\""]
+            fn registry_lab() {
+                <$flavor as Flavor>::block_on(super::registry_lab::<$flavor>());
             }
 
             #[test]

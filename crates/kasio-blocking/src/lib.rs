@@ -36,5 +36,9 @@ pub type Pending<T> = kasio_shell::Pending<T, Threads>;
 pub type Call<T> = kasio_shell::Call<T, Threads>;
 /// A commit's outcome, to [`wait`](kasio_shell::Pending::wait) for.
 pub type Commit = kasio_shell::Commit<Threads>;
+/// A Schema Registry client on a thread of its own; see [`kasio_shell::SchemaRegistry`].
+pub type SchemaRegistry = kasio_shell::SchemaRegistry<Threads>;
+/// A Schema Registry call under way, to [`wait`](kasio_shell::RegistryCall::wait) for.
+pub type RegistryCall<T> = kasio_shell::RegistryCall<T, Threads>;
 
 pub use admin::Admin;

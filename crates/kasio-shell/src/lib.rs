@@ -29,6 +29,7 @@ mod names;
 mod pending;
 mod producer;
 mod records;
+mod registry;
 mod session;
 mod undelivered;
 
@@ -41,6 +42,7 @@ pub use pending::Pending;
 pub use producer::Producer;
 pub use producer::{Delivery, GroupDelivery};
 pub use records::PollError;
+pub use registry::{RegistryCall, SchemaRegistry};
 pub use session::TransactSession;
 pub use types::*;
 pub use undelivered::undelivered_on_drop;

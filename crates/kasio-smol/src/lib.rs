@@ -32,6 +32,10 @@ pub type Producer = kasio_shell::Producer<Smol>;
 pub type Consumer = kasio_shell::Consumer<Smol>;
 /// A Kafka admin client on smol; see [`kasio_shell::Admin`].
 pub type Admin = kasio_shell::Admin<Smol>;
+/// A Schema Registry client on this runtime; see [`kasio_shell::SchemaRegistry`].
+pub type SchemaRegistry = kasio_shell::SchemaRegistry<Smol>;
+/// A Schema Registry call under way; see [`kasio_shell::RegistryCall`].
+pub type RegistryCall<T> = kasio_shell::RegistryCall<T, Smol>;
 /// Consume-transform-produce exactly once: a group consumer and a transactional producer
 /// committing together. See [`kasio_shell::TransactSession`].
 pub type TransactSession = kasio_shell::TransactSession<Smol>;

@@ -31,6 +31,10 @@ pub type Producer = kasio_shell::Producer<Tokio>;
 pub type Consumer = kasio_shell::Consumer<Tokio>;
 /// A Kafka admin client on tokio; see [`kasio_shell::Admin`].
 pub type Admin = kasio_shell::Admin<Tokio>;
+/// A Schema Registry client on this runtime; see [`kasio_shell::SchemaRegistry`].
+pub type SchemaRegistry = kasio_shell::SchemaRegistry<Tokio>;
+/// A Schema Registry call under way; see [`kasio_shell::RegistryCall`].
+pub type RegistryCall<T> = kasio_shell::RegistryCall<T, Tokio>;
 /// Consume-transform-produce exactly once: a group consumer and a transactional producer
 /// committing together. See [`kasio_shell::TransactSession`].
 pub type TransactSession = kasio_shell::TransactSession<Tokio>;

@@ -41,6 +41,9 @@
 
 pub use kasio_core as core;
 pub use kasio_proto as proto;
+/// Confluent's Schema Registry: its schemas, calls and errors, and the sans-IO client
+/// ([`registry::Registry`]) that each runtime's `SchemaRegistry` handle drives.
+pub use kasio_registry as registry;
 /// Typed keys and values: [`Serializer`](serde::Serializer) and
 /// [`Deserializer`](serde::Deserializer), codecs (String, bytes, JSON, MessagePack) and
 /// Confluent's Schema Registry wire format ([`serde::wire`]).
@@ -78,7 +81,8 @@ pub use kasio_shell::undelivered_on_drop;
 #[cfg(feature = "tokio")]
 pub mod tokio {
     pub use kasio_tokio::{
-        Admin, Call, Consumer, Delivery, GroupDelivery, Pending, Producer, Tokio, TransactSession,
+        Admin, Call, Consumer, Delivery, GroupDelivery, Pending, Producer, RegistryCall,
+        SchemaRegistry, Tokio, TransactSession,
     };
 
     /// A commit's outcome, to `.await`: awaiting it is the Java client's `commitSync`,
@@ -103,7 +107,8 @@ pub mod tokio {
 #[cfg(feature = "smol")]
 pub mod smol {
     pub use kasio_smol::{
-        Admin, Call, Consumer, Delivery, GroupDelivery, Pending, Producer, Smol, TransactSession,
+        Admin, Call, Consumer, Delivery, GroupDelivery, Pending, Producer, RegistryCall,
+        SchemaRegistry, Smol, TransactSession,
     };
 
     /// A commit's outcome, to `.await`: awaiting it is the Java client's `commitSync`,
@@ -136,7 +141,7 @@ pub mod smol {
 pub mod blocking {
     pub use kasio_blocking::{
         Admin, Call, Commit, Consumer, Delivery, GroupDelivery, Pending, Producer, Records,
-        Threads, TransactSession,
+        RegistryCall, SchemaRegistry, Threads, TransactSession,
     };
 }
 
