@@ -10,6 +10,10 @@ pub enum SerializeError {
     Json(String),
     /// rmp-serde refused the value.
     MsgPack(String),
+    /// The schema given does not parse, or is not of the codec's kind.
+    Schema(String),
+    /// The value does not fit the Avro schema.
+    Avro(String),
 }
 
 impl std::fmt::Display for SerializeError {
@@ -17,6 +21,8 @@ impl std::fmt::Display for SerializeError {
         match self {
             Self::Json(why) => write!(f, "cannot encode as JSON: {why}"),
             Self::MsgPack(why) => write!(f, "cannot encode as MessagePack: {why}"),
+            Self::Schema(why) => write!(f, "unusable schema: {why}"),
+            Self::Avro(why) => write!(f, "cannot encode as Avro: {why}"),
         }
     }
 }
@@ -38,6 +44,15 @@ pub enum DeserializeError {
     Json(String),
     /// Not the MessagePack the type expects.
     MsgPack(String),
+    /// The writer's schema id is not known yet: fetch it from the registry and try again.
+    UnknownSchema {
+        /// The id in the record's header.
+        id: u32,
+    },
+    /// The writer's (or the reader's) schema does not parse, or is of another kind.
+    Schema(String),
+    /// Not the Avro its writer's schema describes, or not resolvable to the reader's.
+    Avro(String),
 }
 
 impl From<WireError> for DeserializeError {
@@ -55,6 +70,9 @@ impl std::fmt::Display for DeserializeError {
             }
             Self::Json(why) => write!(f, "not the JSON expected: {why}"),
             Self::MsgPack(why) => write!(f, "not the MessagePack expected: {why}"),
+            Self::UnknownSchema { id } => write!(f, "schema id {id} is not known (yet)"),
+            Self::Schema(why) => write!(f, "unusable schema: {why}"),
+            Self::Avro(why) => write!(f, "not the Avro expected: {why}"),
         }
     }
 }

@@ -27,6 +27,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "avro")]
+mod avro;
 mod codec;
 mod context;
 mod error;
@@ -34,6 +36,14 @@ mod json;
 mod msgpack;
 pub mod wire;
 
+/// Avro itself, for its schemas and generic values.
+#[cfg(feature = "avro")]
+pub use apache_avro;
+#[cfg(feature = "avro")]
+pub use avro::{
+    AvroDeserializer, AvroSerializer, AvroValueDeserializer, AvroValueSerializer, Generic,
+    SchemaSource,
+};
 pub use codec::{BytesCodec, Deserializer, Serializer, StringCodec};
 pub use context::{Context, Target};
 pub use error::{DeserializeError, RecordError, SerializeError};

@@ -1,0 +1,316 @@
+//! Avro in Confluent's framing: the writer's schema id, then the Avro datum.
+//!
+//! [`AvroSerializer`] writes any serde type (or an [`apache_avro::types::Value`]) with a
+//! schema registered under an id; [`AvroDeserializer`] reads with the writer's schema,
+//! found by the id in front of each record through a [`SchemaSource`] (a registry
+//! client's cache), and optionally resolves it to a reader schema of its own, so a
+//! consumer on a newer schema reads older records.
+
+use crate::{
+    Context, DeserializeError, Deserializer, SerializeError, Serializer,
+    wire::{self, SchemaRef},
+};
+use apache_avro::{
+    Schema as AvroSchema, from_value, reader::datum::GenericDatumReader, types::Value,
+    writer::datum::GenericDatumWriter,
+};
+use kasio_registry::{Schema, SchemaType};
+use serde::{Serialize, de::DeserializeOwned};
+use std::{
+    collections::HashMap,
+    marker::PhantomData,
+    sync::{Arc, PoisonError, RwLock},
+};
+
+/// Where a deserializer finds the writer's schema for an id: a registry client's cache,
+/// without waiting. A miss is [`DeserializeError::UnknownSchema`]; whoever drives the
+/// consumer fetches the schema (`SchemaRegistry::schema_by_id`) and tries again.
+///
+/// Any `Fn(u32) -> Option<Arc<Schema>>` is one:
+///
+/// ```
+/// use kasio_registry::Schema;
+/// use kasio_serde::SchemaSource;
+/// use std::sync::Arc;
+/// let one = Arc::new(Schema::avro(r#""string""#));
+/// let source = move |id: u32| (id == 1).then(|| one.clone());
+/// assert!(source.schema(1).is_some() && source.schema(2).is_none());
+/// ```
+pub trait SchemaSource: Send + Sync {
+    /// The schema registered under `id`, if it is known now.
+    fn schema(&self, id: u32) -> Option<Arc<Schema>>;
+}
+
+impl<F: Fn(u32) -> Option<Arc<Schema>> + Send + Sync> SchemaSource for F {
+    fn schema(&self, id: u32) -> Option<Arc<Schema>> {
+        self(id)
+    }
+}
+
+/// Parses an Avro schema's text.
+fn parse(schema: &Schema) -> Result<AvroSchema, String> {
+    if schema.schema_type != SchemaType::Avro {
+        return Err(format!("a {} schema, not Avro", schema.schema_type.name()));
+    }
+    if !schema.references.is_empty() {
+        return Err("Avro schemas with references are not supported yet".into());
+    }
+    AvroSchema::parse_str(&schema.text).map_err(|e| e.to_string())
+}
+
+/// Writes values with the Avro schema registered under an id, framed for the registry.
+///
+/// ```
+/// use kasio_registry::Schema;
+/// use kasio_serde::{AvroSerializer, Context, Serializer};
+/// #[derive(serde::Serialize)]
+/// struct Order { id: i64, note: Option<String> }
+/// let schema = Schema::avro(r#"{"type":"record","name":"Order","fields":[
+///     {"name":"id","type":"long"},{"name":"note","type":["null","string"]}]}"#);
+/// let codec = AvroSerializer::<Order>::new(42, &schema)?;
+/// let mut out = Vec::new();
+/// codec.serialize(&Order { id: 1, note: None }, &Context::value("orders"), &mut out)?;
+/// assert_eq!(out, [0, 0, 0, 0, 42, 2, 0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct AvroSerializer<T: ?Sized> {
+    id: u32,
+    schema: AvroSchema,
+    kind: PhantomData<fn(&T)>,
+}
+
+impl<T: ?Sized> std::fmt::Debug for AvroSerializer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AvroSerializer")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: ?Sized> AvroSerializer<T> {
+    /// A serializer writing with `schema`, registered under `id`.
+    ///
+    /// # Errors
+    /// [`SerializeError::Schema`] if `schema` is not an Avro schema that parses.
+    pub fn new(id: u32, schema: &Schema) -> Result<Self, SerializeError> {
+        Ok(Self {
+            id,
+            schema: parse(schema).map_err(SerializeError::Schema)?,
+            kind: PhantomData,
+        })
+    }
+
+    /// The schema id written in front of each value.
+    #[must_use]
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn write(
+        &self,
+        out: &mut Vec<u8>,
+        write: impl FnOnce(&GenericDatumWriter<'_>, &mut Vec<u8>) -> apache_avro::AvroResult<usize>,
+    ) -> Result<(), SerializeError> {
+        let start = out.len();
+        wire::frame(self.id, out);
+        let writer = GenericDatumWriter::builder(&self.schema)
+            .build()
+            .map_err(|e| SerializeError::Avro(e.to_string()))?;
+        write(&writer, out).map_err(|e| {
+            // Leave the buffer as it was: the caller may write the next value into it.
+            out.truncate(start);
+            SerializeError::Avro(e.to_string())
+        })?;
+        Ok(())
+    }
+}
+
+impl<T: Serialize> Serializer<T> for AvroSerializer<T> {
+    fn serialize(
+        &self,
+        value: &T,
+        _: &Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SerializeError> {
+        self.write(out, |w, out| w.write_ser(out, value))
+    }
+}
+
+/// The type parameter of the Avro codecs for generic [`apache_avro::types::Value`]s
+/// (which are not serde types): [`AvroValueSerializer`], [`AvroValueDeserializer`].
+#[derive(Debug, Clone, Copy)]
+pub enum Generic {}
+
+/// Writes generic Avro values.
+pub type AvroValueSerializer = AvroSerializer<Generic>;
+
+/// Reads generic Avro values: what a tool that knows no types (the CLI) reads.
+pub type AvroValueDeserializer = AvroDeserializer<Generic>;
+
+/// Generic values, checked against the schema before they are written.
+impl Serializer<Value> for AvroSerializer<Generic> {
+    fn serialize(
+        &self,
+        value: &Value,
+        _: &Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SerializeError> {
+        self.write(out, |w, out| w.write_value_ref(out, value))
+    }
+}
+
+/// Reads Confluent-framed Avro into a `T` (any serde type, or
+/// [`apache_avro::types::Value`]).
+///
+/// Writer schemas come from a [`SchemaSource`] and are parsed once per id. With a reader
+/// schema ([`with_reader_schema`](Self::with_reader_schema)) each record is resolved from
+/// its writer's schema to the reader's by Avro's rules (fields added with defaults,
+/// fields removed, promoted types), as Java's `specific.avro.reader` does.
+///
+/// ```
+/// use kasio_registry::Schema;
+/// use kasio_serde::{AvroDeserializer, Context, Deserializer, DeserializeError};
+/// use std::sync::Arc;
+/// let string = Arc::new(Schema::avro(r#""string""#));
+/// let codec = AvroDeserializer::<String>::new(move |id| (id == 3).then(|| string.clone()));
+/// let ctx = Context::value("names").at(0, 10);
+/// assert_eq!(codec.deserialize(&[0, 0, 0, 0, 3, 4, b'h', b'i'], &ctx)?, "hi");
+/// assert_eq!(codec.deserialize(&[0, 0, 0, 0, 4, 0], &ctx), Err(DeserializeError::UnknownSchema { id: 4 }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct AvroDeserializer<T> {
+    source: Box<dyn SchemaSource>,
+    reader: Option<AvroSchema>,
+    parsed: RwLock<HashMap<u32, Arc<AvroSchema>>>,
+    kind: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for AvroDeserializer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AvroDeserializer")
+            .field("reader_schema", &self.reader.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> AvroDeserializer<T> {
+    /// A deserializer finding writer schemas in `source`.
+    pub fn new(source: impl SchemaSource + 'static) -> Self {
+        Self {
+            source: Box::new(source),
+            reader: None,
+            parsed: RwLock::new(HashMap::new()),
+            kind: PhantomData,
+        }
+    }
+
+    /// The same, resolving every record to `schema`.
+    ///
+    /// # Errors
+    /// [`DeserializeError::Schema`] if `schema` is not an Avro schema that parses.
+    pub fn with_reader_schema(mut self, schema: &Schema) -> Result<Self, DeserializeError> {
+        self.reader = Some(parse(schema).map_err(DeserializeError::Schema)?);
+        Ok(self)
+    }
+
+    fn writer_schema(&self, id: u32) -> Result<Arc<AvroSchema>, DeserializeError> {
+        let read = self.parsed.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(schema) = read.get(&id) {
+            return Ok(schema.clone());
+        }
+        drop(read);
+        let schema = self
+            .source
+            .schema(id)
+            .ok_or(DeserializeError::UnknownSchema { id })?;
+        let parsed = Arc::new(
+            parse(&schema)
+                .map_err(|why| DeserializeError::Schema(format!("schema {id}: {why}")))?,
+        );
+        self.parsed
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, parsed.clone());
+        Ok(parsed)
+    }
+
+    fn value(&self, data: &[u8]) -> Result<Value, DeserializeError> {
+        let framed = wire::parse(data)?;
+        let SchemaRef::Id(id) = framed.schema else {
+            return Err(DeserializeError::Schema(
+                "a schema named by GUID; ids only so far".into(),
+            ));
+        };
+        let writer = self.writer_schema(id)?;
+        let mut payload = framed.payload;
+        let avro = |e: apache_avro::Error| DeserializeError::Avro(e.to_string());
+        let mut value = GenericDatumReader::builder(&writer)
+            .build()
+            .and_then(|r| r.read_value(&mut payload))
+            .map_err(avro)?;
+        let Some(reader) = &self.reader else {
+            return Ok(value);
+        };
+        // apache-avro 0.22 refuses to resolve a bytes-backed decimal shorter than its
+        // precision could need, yet writers (Java's BigInteger, fastavro) write the
+        // shortest two's complement: widen every decimal for the resolution, then
+        // shorten it back.
+        decimals(&mut value, widen);
+        let mut value = value.resolve(reader).map_err(avro)?;
+        decimals(&mut value, shorten);
+        Ok(value)
+    }
+}
+
+impl<T: DeserializeOwned> Deserializer<T> for AvroDeserializer<T> {
+    fn deserialize(&self, data: &[u8], _: &Context<'_>) -> Result<T, DeserializeError> {
+        let value = self.value(data)?;
+        from_value(&value).map_err(|e| DeserializeError::Avro(e.to_string()))
+    }
+}
+
+/// Applies `f` to every decimal's two's-complement bytes in `value`.
+fn decimals(value: &mut Value, f: fn(Vec<u8>) -> Vec<u8>) {
+    match value {
+        Value::Decimal(d) => {
+            let bytes: Vec<u8> = Vec::<u8>::try_from(&*d).unwrap_or_default();
+            *d = apache_avro::Decimal::from(f(bytes));
+        }
+        Value::Record(fields) => fields.iter_mut().for_each(|(_, v)| decimals(v, f)),
+        Value::Array(items) => items.iter_mut().for_each(|v| decimals(v, f)),
+        Value::Map(entries) => entries.values_mut().for_each(|v| decimals(v, f)),
+        Value::Union(_, inner) => decimals(inner, f),
+        _ => {}
+    }
+}
+
+/// Wide enough for any precision apache-avro checks (77 digits).
+const WIDE_DECIMAL: usize = 32;
+
+fn widen(bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.len() >= WIDE_DECIMAL {
+        return bytes;
+    }
+    let sign = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+        0xff
+    } else {
+        0
+    };
+    let mut wide = vec![sign; WIDE_DECIMAL - bytes.len()];
+    wide.extend_from_slice(&bytes);
+    wide
+}
+
+fn shorten(bytes: Vec<u8>) -> Vec<u8> {
+    let redundant = bytes
+        .windows(2)
+        .take_while(|w| (w[0] == 0 && w[1] & 0x80 == 0) || (w[0] == 0xff && w[1] & 0x80 != 0))
+        .count();
+    bytes[redundant..].to_vec()
+}
+
+impl Deserializer<Value> for AvroDeserializer<Generic> {
+    fn deserialize(&self, data: &[u8], _: &Context<'_>) -> Result<Value, DeserializeError> {
+        self.value(data)
+    }
+}
