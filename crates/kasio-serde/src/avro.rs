@@ -106,6 +106,21 @@ impl<T: ?Sized> AvroSerializer<T> {
         self.id
     }
 
+    /// The fully qualified name of the schema's record (or enum or fixed), which the
+    /// record-based [`SubjectNameStrategy`](crate::SubjectNameStrategy)s name subjects by.
+    ///
+    /// ```
+    /// use kasio_registry::Schema;
+    /// use kasio_serde::AvroValueSerializer;
+    /// let schema = Schema::avro(r#"{"type":"record","name":"Order","namespace":"shop","fields":[]}"#);
+    /// assert_eq!(AvroValueSerializer::new(1, &schema)?.record_name().as_deref(), Some("shop.Order"));
+    /// # Ok::<(), kasio_serde::SerializeError>(())
+    /// ```
+    #[must_use]
+    pub fn record_name(&self) -> Option<String> {
+        self.schema.name().map(|n| n.fullname(None))
+    }
+
     fn write(
         &self,
         out: &mut Vec<u8>,

@@ -34,6 +34,7 @@ mod context;
 mod error;
 mod json;
 mod msgpack;
+mod subject;
 pub mod wire;
 
 /// Avro itself, for its schemas and generic values.
@@ -49,3 +50,4 @@ pub use context::{Context, Target};
 pub use error::{DeserializeError, RecordError, SerializeError};
 pub use json::Json;
 pub use msgpack::MsgPack;
+pub use subject::SubjectNameStrategy;

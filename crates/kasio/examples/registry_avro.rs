@@ -15,7 +15,7 @@ use kasio::blocking::SchemaRegistry;
 use kasio::registry::Schema;
 use kasio::serde::{
     AvroDeserializer, AvroSerializer, Context, DeserializeError, Deserializer, Serializer,
-    apache_avro::Decimal, wire,
+    SubjectNameStrategy, apache_avro::Decimal, wire,
 };
 use std::collections::BTreeMap;
 
@@ -72,14 +72,18 @@ fn write(url: &str, topic: &str, json: &str) {
     };
     let schema = Schema::avro(ORDER);
     let registry = registry(url);
+    let ctx = Context::value(topic);
+    let subject = SubjectNameStrategy::Topic
+        .subject(&ctx, None)
+        .unwrap_or_else(|| fail("the topic strategy needs no record name"));
     let id = registry
-        .register(&format!("{topic}-value"), schema.clone())
+        .register(&subject, schema.clone())
         .wait()
         .unwrap_or_else(|e| fail(&e.to_string()));
     let codec = AvroSerializer::<Order>::new(id, &schema).unwrap_or_else(|e| fail(&e.to_string()));
     let mut out = Vec::new();
     codec
-        .serialize(&order, &Context::value(topic), &mut out)
+        .serialize(&order, &ctx, &mut out)
         .unwrap_or_else(|e| fail(&e.to_string()));
     println!(
         "{}",
