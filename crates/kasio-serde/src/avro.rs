@@ -93,9 +93,10 @@ impl<T: ?Sized> AvroSerializer<T> {
     /// # Errors
     /// [`SerializeError::Schema`] if `schema` is not an Avro schema that parses.
     pub fn new(id: u32, schema: &Schema) -> Result<Self, SerializeError> {
+        let schema = parse(schema).map_err(SerializeError::Schema)?;
         Ok(Self {
             id,
-            schema: parse(schema).map_err(SerializeError::Schema)?,
+            schema,
             kind: PhantomData,
         })
     }
@@ -124,14 +125,11 @@ impl<T: ?Sized> AvroSerializer<T> {
     fn write(
         &self,
         out: &mut Vec<u8>,
-        write: impl FnOnce(&GenericDatumWriter<'_>, &mut Vec<u8>) -> apache_avro::AvroResult<usize>,
+        write: impl FnOnce(&mut Vec<u8>) -> apache_avro::AvroResult<usize>,
     ) -> Result<(), SerializeError> {
         let start = out.len();
         wire::frame(self.id, out);
-        let writer = GenericDatumWriter::builder(&self.schema)
-            .build()
-            .map_err(|e| SerializeError::Avro(e.to_string()))?;
-        write(&writer, out).map_err(|e| {
+        write(out).map_err(|e| {
             // Leave the buffer as it was: the caller may write the next value into it.
             out.truncate(start);
             SerializeError::Avro(e.to_string())
@@ -147,7 +145,11 @@ impl<T: Serialize> Serializer<T> for AvroSerializer<T> {
         _: &Context<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), SerializeError> {
-        self.write(out, |w, out| w.write_ser(out, value))
+        self.write(out, |out| {
+            GenericDatumWriter::builder(&self.schema)
+                .build()?
+                .write_ser(out, value)
+        })
     }
 }
 
@@ -170,7 +172,11 @@ impl Serializer<Value> for AvroSerializer<Generic> {
         _: &Context<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), SerializeError> {
-        self.write(out, |w, out| w.write_value_ref(out, value))
+        self.write(out, |out| {
+            GenericDatumWriter::builder(&self.schema)
+                .build()?
+                .write_value_ref(out, value)
+        })
     }
 }
 
@@ -249,15 +255,22 @@ impl<T> AvroDeserializer<T> {
         Ok(parsed)
     }
 
-    fn value(&self, data: &[u8]) -> Result<Value, DeserializeError> {
+    /// The writer's schema for framed `data`, and the datum after the frame.
+    fn writer_of<'d>(
+        &self,
+        data: &'d [u8],
+    ) -> Result<(Arc<AvroSchema>, &'d [u8]), DeserializeError> {
         let framed = wire::parse(data)?;
         let SchemaRef::Id(id) = framed.schema else {
             return Err(DeserializeError::Schema(
                 "a schema named by GUID; ids only so far".into(),
             ));
         };
-        let writer = self.writer_schema(id)?;
-        let mut payload = framed.payload;
+        Ok((self.writer_schema(id)?, framed.payload))
+    }
+
+    fn value(&self, data: &[u8]) -> Result<Value, DeserializeError> {
+        let (writer, mut payload) = self.writer_of(data)?;
         let avro = |e: apache_avro::Error| DeserializeError::Avro(e.to_string());
         let mut value = GenericDatumReader::builder(&writer)
             .build()
@@ -279,8 +292,18 @@ impl<T> AvroDeserializer<T> {
 
 impl<T: DeserializeOwned> Deserializer<T> for AvroDeserializer<T> {
     fn deserialize(&self, data: &[u8], _: &Context<'_>) -> Result<T, DeserializeError> {
-        let value = self.value(data)?;
-        from_value(&value).map_err(|e| DeserializeError::Avro(e.to_string()))
+        let avro = |e: apache_avro::Error| DeserializeError::Avro(e.to_string());
+        if self.reader.is_some() {
+            // apache-avro cannot yet resolve while deserializing into a type (it panics
+            // if asked), so a resolving read goes through a generic value.
+            let value = self.value(data)?;
+            return from_value(&value).map_err(avro);
+        }
+        let (writer, mut payload) = self.writer_of(data)?;
+        GenericDatumReader::builder(&writer)
+            .build()
+            .and_then(|r| r.read_deser(&mut payload))
+            .map_err(avro)
     }
 }
 
