@@ -505,10 +505,10 @@ impl Registry {
         op.state = OpState::Sent { conn: conn_id };
         let url = &self.config.urls[conn.url];
         let http = op.request.http();
-        let mut headers: Vec<(&str, &str)> = vec![("Host", "")];
         let authority = url.authority();
-        headers[0].1 = &authority;
-        headers.extend(self.headers.iter().map(|(k, v)| (*k, v.as_str())));
+        let headers: Vec<(&str, &str)> = std::iter::once(("Host", authority.as_str()))
+            .chain(self.headers.iter().map(|(k, v)| (*k, v.as_str())))
+            .collect();
         let mut bytes = Vec::with_capacity(256 + http.body.as_ref().map_or(0, Vec::len));
         let target = format!("{}{}", url.path, http.path);
         write_request(
@@ -565,8 +565,7 @@ impl Registry {
     }
 
     /// The connection's attempt ended without an answer.
-    fn lost(&mut self, conn_id: ConnId, conn: Conn, error: RegistryError, now: Instant) {
-        let _ = conn_id;
+    fn lost(&mut self, conn: Conn, error: RegistryError, now: Instant) {
         let Some(op) = conn.op else {
             return;
         };
@@ -678,7 +677,7 @@ impl Client for Registry {
                 CloseReason::Io(e) => e,
                 other => format!("{other:?}"),
             };
-            self.lost(conn_id, conn, RegistryError::Unreachable(why), now);
+            self.lost(conn, RegistryError::Unreachable(why), now);
         }
         self.dispatch(now);
     }
@@ -693,7 +692,7 @@ impl Client for Registry {
         for id in expired {
             if let Some(conn) = self.conns.remove(&id) {
                 self.actions.push_back(ConnectAction::Close { conn: id });
-                self.lost(id, conn, RegistryError::Timeout, now);
+                self.lost(conn, RegistryError::Timeout, now);
             }
         }
         let due: Vec<u64> = self

@@ -1,9 +1,10 @@
 //! The admin handle: each method starts an operation in the core and returns its [`Call`].
 
 use crate::{
-    driver::{AsyncRuntime, BlockingRuntime, Core, Handle, Runtime, Shared},
+    call::Call,
+    driver::{Core, Handle, Runtime, Shared},
     names,
-    pending::{Complete, Pending, block_on},
+    pending::{Complete, Pending},
 };
 use event_listener::Event;
 use kasio_core::{
@@ -14,15 +15,7 @@ use kasio_core::{
     ResourceResult, ScramChange, ScramCredential, TopicDescription, TopicListing, TopicPartition,
     TopicPartitionOffset, TopicRef, TopicResult,
 };
-use std::{
-    collections::HashMap,
-    future::Future,
-    marker::PhantomData,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-    time::Instant,
-};
+use std::{collections::HashMap, marker::PhantomData, sync::Arc, time::Instant};
 
 type Reply = Complete<Result<AdminOutput, AdminError>>;
 
@@ -62,59 +55,16 @@ impl Core for AdminCore {
 /// Unwraps the output variant an operation returns.
 macro_rules! output {
     ($pending:expr, $variant:ident) => {
-        Call {
-            pending: $pending,
-            runtime: PhantomData,
-            unwrap: |output| match output {
-                AdminOutput::$variant(v) => Ok(v),
-                other => Err(AdminError::Malformed(format!(
-                    "unexpected output {other:?}"
-                ))),
-            },
-        }
+        Call::new($pending, |output| match output {
+            AdminOutput::$variant(v) => Ok(v),
+            other => Err(AdminError::Malformed(format!(
+                "unexpected output {other:?}"
+            ))),
+        })
     };
 }
 
 type Outcome = Result<AdminOutput, AdminError>;
-
-/// An admin operation under way: `.await` it on an async runtime, or
-/// [`wait`](Self::wait) for it on threads.
-#[must_use = "an admin call reports how the operation ended"]
-pub struct Call<T, R> {
-    pending: Pending<Outcome, ()>,
-    unwrap: fn(AdminOutput) -> Result<T, AdminError>,
-    runtime: PhantomData<fn() -> R>,
-}
-
-impl<T, R> std::fmt::Debug for Call<T, R> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Call")
-            .field("pending", &self.pending)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<T, R: BlockingRuntime> Call<T, R> {
-    /// Blocks the thread until the operation ends.
-    ///
-    /// The call fails with [`AdminError`] if the operation failed as a whole.
-    pub fn wait(self) -> Result<T, AdminError> {
-        block_on(self.pending.settled()).and_then(self.unwrap)
-    }
-}
-
-impl<T, R: AsyncRuntime> Future for Call<T, R> {
-    type Output = Result<T, AdminError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        this.pending
-            .poll_settled(cx)
-            .map(|r| r.and_then(this.unwrap))
-    }
-}
-
-impl<T, R> Unpin for Call<T, R> {}
 
 /// A Kafka admin client whose driver runs on runtime `R` (each adapter names its own
 /// `Admin`): topics, configs, groups, offsets, ACLs, SCRAM credentials and quotas. Clones

@@ -23,6 +23,7 @@
 //! ```
 
 mod admin;
+mod call;
 mod consumer;
 mod driver;
 mod names;
@@ -33,7 +34,8 @@ mod registry;
 mod session;
 mod undelivered;
 
-pub use admin::{Admin, Call};
+pub use admin::Admin;
+pub use call::Call;
 pub use consumer::{Commit, Consumer, FetchedStream};
 pub use driver::{AsyncRuntime, BlockingRuntime, Driver, Inbox, Runtime, Sockets, Step};
 pub use event_listener::{EventListener, Listener};

@@ -2,8 +2,9 @@
 //! returns its [`RegistryCall`].
 
 use crate::{
-    driver::{AsyncRuntime, BlockingRuntime, Core, Handle, Runtime, Shared},
-    pending::{Complete, Pending, block_on},
+    call::Call,
+    driver::{Core, Handle, Runtime, Shared},
+    pending::{Complete, Pending},
 };
 use event_listener::Event;
 use kasio_core::ConfigError;
@@ -11,15 +12,7 @@ use kasio_registry::{
     Answer, CallId, Compatibility, CompatibilityCheck, RegisteredSchema, Registry, RegistryConfig,
     RegistryError, Request, Schema, Version,
 };
-use std::{
-    collections::HashMap,
-    future::Future,
-    marker::PhantomData,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-    time::Instant,
-};
+use std::{collections::HashMap, marker::PhantomData, sync::Arc, time::Instant};
 
 type Outcome = Result<Answer, RegistryError>;
 type Reply = Complete<Outcome>;
@@ -58,52 +51,8 @@ impl Core for RegistryCore {
 }
 
 /// A Schema Registry call under way: `.await` it on an async runtime, or
-/// [`wait`](Self::wait) for it on threads.
-#[must_use = "a registry call reports how it ended"]
-pub struct RegistryCall<T, R> {
-    pending: Pending<Outcome, ()>,
-    unwrap: fn(Answer) -> Option<T>,
-    runtime: PhantomData<fn() -> R>,
-}
-
-impl<T, R> std::fmt::Debug for RegistryCall<T, R> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegistryCall")
-            .field("pending", &self.pending)
-            .finish_non_exhaustive()
-    }
-}
-
-fn settle<T>(outcome: Outcome, unwrap: fn(Answer) -> Option<T>) -> Result<T, RegistryError> {
-    outcome.and_then(|answer| {
-        let shown = format!("{answer:?}");
-        unwrap(answer)
-            .ok_or_else(|| RegistryError::Malformed(format!("unexpected answer {shown:.80}")))
-    })
-}
-
-impl<T, R: BlockingRuntime> RegistryCall<T, R> {
-    /// Blocks the thread until the call ends.
-    ///
-    /// # Errors
-    /// [`RegistryError`]: the registry's own error, or why it could not be asked.
-    pub fn wait(self) -> Result<T, RegistryError> {
-        settle(block_on(self.pending.settled()), self.unwrap)
-    }
-}
-
-impl<T, R: AsyncRuntime> Future for RegistryCall<T, R> {
-    type Output = Result<T, RegistryError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        this.pending
-            .poll_settled(cx)
-            .map(|o| settle(o, this.unwrap))
-    }
-}
-
-impl<T, R> Unpin for RegistryCall<T, R> {}
+/// [`wait`](Call::wait) for it on threads.
+pub type RegistryCall<T, R> = Call<T, R, Answer, RegistryError>;
 
 /// A Schema Registry client (Confluent's REST API) whose driver runs on runtime `R`: the
 /// sans-IO [`Registry`] behind a lock, its HTTP moved by the same driver as a producer's
@@ -172,8 +121,10 @@ impl<R: Runtime> SchemaRegistry<R> {
 macro_rules! answer {
     ($variant:ident) => {
         |answer| match answer {
-            Answer::$variant(v) => Some(v),
-            _ => None,
+            Answer::$variant(v) => Ok(v),
+            other => Err(RegistryError::Malformed(format!(
+                "unexpected answer {other:.80?}"
+            ))),
         }
     };
 }
@@ -181,10 +132,14 @@ macro_rules! answer {
 impl<R> SchemaRegistry<R> {
     /// Starts any call; its raw [`Answer`].
     pub fn request(&self, request: Request) -> RegistryCall<Answer, R> {
-        self.call(request, Some)
+        self.call(request, Ok)
     }
 
-    fn call<T>(&self, request: Request, unwrap: fn(Answer) -> Option<T>) -> RegistryCall<T, R> {
+    fn call<T>(
+        &self,
+        request: Request,
+        unwrap: fn(Answer) -> Result<T, RegistryError>,
+    ) -> RegistryCall<T, R> {
         let (tx, pending) = Pending::channel(|| Err(RegistryError::Closed));
         let pending = {
             let mut inner = self.shared.lock();
@@ -197,11 +152,7 @@ impl<R> SchemaRegistry<R> {
             }
         };
         self.shared.wake();
-        RegistryCall {
-            pending,
-            unwrap,
-            runtime: PhantomData,
-        }
+        Call::new(pending, unwrap)
     }
 
     /// The schema with `id`, if the client holds it: no call, no wait (what a
