@@ -14,6 +14,8 @@ pub enum SerializeError {
     Schema(String),
     /// The value does not fit the Avro schema.
     Avro(String),
+    /// The value breaks its JSON Schema: where, and how.
+    JsonSchema(String),
 }
 
 impl std::fmt::Display for SerializeError {
@@ -23,6 +25,7 @@ impl std::fmt::Display for SerializeError {
             Self::MsgPack(why) => write!(f, "cannot encode as MessagePack: {why}"),
             Self::Schema(why) => write!(f, "unusable schema: {why}"),
             Self::Avro(why) => write!(f, "cannot encode as Avro: {why}"),
+            Self::JsonSchema(why) => write!(f, "not allowed by its JSON Schema: {why}"),
         }
     }
 }
@@ -53,6 +56,10 @@ pub enum DeserializeError {
     Schema(String),
     /// Not the Avro its writer's schema describes, or not resolvable to the reader's.
     Avro(String),
+    /// Not the Protobuf message expected, or another message's path.
+    Protobuf(String),
+    /// JSON its writer's JSON Schema does not allow: where, and how.
+    JsonSchema(String),
 }
 
 impl From<WireError> for DeserializeError {
@@ -73,6 +80,8 @@ impl std::fmt::Display for DeserializeError {
             Self::UnknownSchema { id } => write!(f, "schema id {id} is not known (yet)"),
             Self::Schema(why) => write!(f, "unusable schema: {why}"),
             Self::Avro(why) => write!(f, "not the Avro expected: {why}"),
+            Self::Protobuf(why) => write!(f, "not the Protobuf expected: {why}"),
+            Self::JsonSchema(why) => write!(f, "not allowed by its JSON Schema: {why}"),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! | `blocking` | [`blocking`] | plain threads and `std::net`, no async runtime |
 //! | `mock` | [`mock`] | kasio-mock, an in-memory Kafka cluster for tests and demos |
 //! | `serde` | [`serde`] | typed keys and values: codecs and Schema Registry framing |
+//! | `avro`, `protobuf`, `json-schema` | [`serde`] | the schema codecs, each with `serde` |
 //!
 //! Every runtime module has the same handles (`Producer`, `Consumer`, `Admin`,
 //! `TransactSession`) with the same methods; async handles have no call that blocks a
@@ -45,8 +46,9 @@ pub use kasio_proto as proto;
 /// ([`registry::Registry`]) that each runtime's `SchemaRegistry` handle drives.
 pub use kasio_registry as registry;
 /// Typed keys and values: [`Serializer`](serde::Serializer) and
-/// [`Deserializer`](serde::Deserializer), codecs (String, bytes, JSON, MessagePack) and
-/// Confluent's Schema Registry wire format ([`serde::wire`]).
+/// [`Deserializer`](serde::Deserializer), codecs (String, bytes, JSON, MessagePack, and
+/// with their features Avro, Protobuf and JSON Schema) and Confluent's Schema Registry
+/// wire format ([`serde::wire`]).
 #[cfg(feature = "serde")]
 pub use kasio_serde as serde;
 /// The handles written once for every runtime, generic over it: for code generic over the

@@ -1,0 +1,220 @@
+//! JSON Schema in Confluent's framing: the schema id, then the JSON text, validated
+//! against the schema when written and, if asked, when read.
+//!
+//! [`JsonSchemaSerializer`] refuses a value its schema does not allow, as Confluent's
+//! serializers do; [`JsonSchemaDeserializer`] reads any framed JSON into a serde type,
+//! and with a [`SchemaSource`] checks each record against its writer's schema first
+//! (Confluent's `json.fail.invalid.schema`).
+
+use crate::{
+    Context, DeserializeError, Deserializer, SchemaSource, SerializeError, Serializer,
+    wire::{self, SchemaRef},
+};
+use jsonschema::Validator;
+use kasio_registry::{Schema, SchemaType};
+use serde::{Serialize, de::DeserializeOwned};
+use std::{
+    collections::HashMap,
+    marker::PhantomData,
+    sync::{Arc, PoisonError, RwLock},
+};
+
+/// Compiles a JSON Schema's text.
+fn compile(schema: &Schema) -> Result<Validator, String> {
+    if schema.schema_type != SchemaType::Json {
+        return Err(format!("a {} schema, not JSON", schema.schema_type.name()));
+    }
+    if !schema.references.is_empty() {
+        return Err("JSON Schemas with references are not supported yet".into());
+    }
+    let text: serde_json::Value =
+        serde_json::from_str(&schema.text).map_err(|e| format!("not JSON: {e}"))?;
+    // No retriever reaches the network or the disk: a `$ref` outside the schema fails.
+    jsonschema::validator_for(&text).map_err(|e| e.to_string())
+}
+
+/// The first way `value` breaks the schema, with where in the value.
+fn check(validator: &Validator, value: &serde_json::Value) -> Result<(), String> {
+    validator.validate(value).map_err(|e| {
+        let at = e.instance_path().to_string();
+        if at.is_empty() {
+            e.to_string()
+        } else {
+            format!("at {at}: {e}")
+        }
+    })
+}
+
+/// Writes serde types as JSON with the schema registered under an id, refusing values
+/// the schema does not allow.
+///
+/// ```
+/// use kasio_registry::Schema;
+/// use kasio_serde::{Context, JsonSchemaSerializer, SerializeError, Serializer};
+/// #[derive(serde::Serialize)]
+/// struct Order { id: i64, item: String }
+/// let schema = Schema::json(r#"{"type":"object","properties":{"id":{"type":"integer","minimum":1}}}"#);
+/// let codec = JsonSchemaSerializer::<Order>::new(3, &schema)?;
+/// let mut out = Vec::new();
+/// codec.serialize(&Order { id: 1, item: "tea".into() }, &Context::value("orders"), &mut out)?;
+/// assert_eq!(out, b"\0\0\0\0\x03{\"id\":1,\"item\":\"tea\"}");
+/// let refused = codec.serialize(&Order { id: 0, item: "tea".into() }, &Context::value("orders"), &mut out);
+/// assert!(matches!(refused, Err(SerializeError::JsonSchema(why)) if why.starts_with("at /id")));
+/// # Ok::<(), kasio_serde::SerializeError>(())
+/// ```
+pub struct JsonSchemaSerializer<T: ?Sized> {
+    id: u32,
+    validator: Validator,
+    kind: PhantomData<fn(&T)>,
+}
+
+impl<T: ?Sized> std::fmt::Debug for JsonSchemaSerializer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonSchemaSerializer")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: ?Sized> JsonSchemaSerializer<T> {
+    /// A serializer validating against `schema`, registered under `id`.
+    ///
+    /// # Errors
+    /// [`SerializeError::Schema`] if `schema` is not a JSON Schema that compiles.
+    pub fn new(id: u32, schema: &Schema) -> Result<Self, SerializeError> {
+        Ok(Self {
+            id,
+            validator: compile(schema).map_err(SerializeError::Schema)?,
+            kind: PhantomData,
+        })
+    }
+
+    /// The schema id written in front of each value.
+    #[must_use]
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+}
+
+impl<T: Serialize + ?Sized> Serializer<T> for JsonSchemaSerializer<T> {
+    fn serialize(
+        &self,
+        value: &T,
+        _: &Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SerializeError> {
+        // Validation needs the value as JSON; the text is written from that same tree.
+        let json = serde_json::to_value(value).map_err(|e| SerializeError::Json(e.to_string()))?;
+        check(&self.validator, &json).map_err(SerializeError::JsonSchema)?;
+        let start = out.len();
+        wire::frame(self.id, out);
+        serde_json::to_writer(&mut *out, &json).map_err(|e| {
+            out.truncate(start);
+            SerializeError::Json(e.to_string())
+        })
+    }
+}
+
+/// Reads Confluent-framed JSON into a serde type; with a [`SchemaSource`], validates
+/// each record against its writer's schema first.
+///
+/// ```
+/// use kasio_registry::Schema;
+/// use kasio_serde::{Context, Deserializer, DeserializeError, JsonSchemaDeserializer};
+/// use std::sync::Arc;
+/// let positive = Arc::new(Schema::json(r#"{"type":"integer","minimum":1}"#));
+/// let lax = JsonSchemaDeserializer::<i64>::new();
+/// let strict = JsonSchemaDeserializer::<i64>::validating(move |id| (id == 3).then(|| positive.clone()));
+/// let ctx = Context::value("counts");
+/// assert_eq!(lax.deserialize(b"\0\0\0\0\x03-5", &ctx)?, -5);
+/// assert!(matches!(strict.deserialize(b"\0\0\0\0\x03-5", &ctx), Err(DeserializeError::JsonSchema(_))));
+/// assert_eq!(strict.deserialize(b"\0\0\0\0\x03 7", &ctx)?, 7);
+/// assert_eq!(strict.deserialize(b"\0\0\0\0\x04 7", &ctx), Err(DeserializeError::UnknownSchema { id: 4 }));
+/// # Ok::<(), kasio_serde::DeserializeError>(())
+/// ```
+pub struct JsonSchemaDeserializer<T> {
+    source: Option<Box<dyn SchemaSource>>,
+    compiled: RwLock<HashMap<u32, Arc<Validator>>>,
+    kind: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for JsonSchemaDeserializer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonSchemaDeserializer")
+            .field("validating", &self.source.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Default for JsonSchemaDeserializer<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> JsonSchemaDeserializer<T> {
+    /// A deserializer that reads without validating (the JSON names its own fields).
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            source: None,
+            compiled: RwLock::new(HashMap::new()),
+            kind: PhantomData,
+        }
+    }
+
+    /// A deserializer validating each record against the schema its id names, found in
+    /// `source` and compiled once per id.
+    pub fn validating(source: impl SchemaSource + 'static) -> Self {
+        Self {
+            source: Some(Box::new(source)),
+            ..Self::new()
+        }
+    }
+
+    fn validator(
+        &self,
+        source: &dyn SchemaSource,
+        id: u32,
+    ) -> Result<Arc<Validator>, DeserializeError> {
+        if let Some(v) = self
+            .compiled
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+        {
+            return Ok(v.clone());
+        }
+        let schema = source
+            .schema(id)
+            .ok_or(DeserializeError::UnknownSchema { id })?;
+        let validator = Arc::new(
+            compile(&schema)
+                .map_err(|why| DeserializeError::Schema(format!("schema {id}: {why}")))?,
+        );
+        self.compiled
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, validator.clone());
+        Ok(validator)
+    }
+}
+
+impl<T: DeserializeOwned> Deserializer<T> for JsonSchemaDeserializer<T> {
+    fn deserialize(&self, data: &[u8], _: &Context<'_>) -> Result<T, DeserializeError> {
+        let framed = wire::parse(data)?;
+        let json = |e: serde_json::Error| DeserializeError::Json(e.to_string());
+        let Some(source) = &self.source else {
+            return serde_json::from_slice(framed.payload).map_err(json);
+        };
+        let SchemaRef::Id(id) = framed.schema else {
+            return Err(DeserializeError::Schema(
+                "a schema named by GUID; ids only so far".into(),
+            ));
+        };
+        let validator = self.validator(source.as_ref(), id)?;
+        let value: serde_json::Value = serde_json::from_slice(framed.payload).map_err(json)?;
+        check(&validator, &value).map_err(DeserializeError::JsonSchema)?;
+        serde_json::from_value(value).map_err(json)
+    }
+}
