@@ -8,10 +8,12 @@
 use kasio_mock::{ClusterConfig, Fault, MockCluster};
 use kasio_proto::{ApiKey, ErrorCode, records::Batches};
 use kasio_registry::{Compatibility, RegistryError, Schema, Version};
+use kasio_serde::{Deserializer, Json, OnBadRecord, Serializer, StringCodec};
 use kasio_shell::{
     AdminError, AsyncRuntime, Call, Consumer, ConsumerEvent, Delivery, Ended, Ending, Fetched,
     NewTopic, Pending, ProduceError, Producer, Record, RegistryCall, Runtime, SchemaRegistry, Seek,
-    SendError, TopicRef, TransactSession, TxnError,
+    SendError, TopicRef, TransactSession, TxnError, Typed, TypedConsumer, TypedError,
+    TypedProducer, TypedSendError,
 };
 use std::{
     collections::{BTreeSet, HashSet},
@@ -43,6 +45,16 @@ trait Flavor: 'static {
         s: &TransactSession<Self::R>,
         how: Ending,
     ) -> impl Future<Output = Result<Ended, TxnError>>;
+    fn typed_send<K: ?Sized, V: ?Sized, KS: Serializer<K>, VS: Serializer<V>>(
+        p: &mut TypedProducer<Self::R, K, V, KS, VS>,
+        r: Record<'_>,
+        key: Option<&K>,
+        value: Option<&V>,
+    ) -> impl Future<Output = Result<Delivery<Self::R>, TypedSendError>>;
+    fn typed_next<K, V, KD: Deserializer<K>, VD: Deserializer<V>>(
+        c: &mut TypedConsumer<Self::R, K, V, KD, VD>,
+        timeout: Duration,
+    ) -> impl Future<Output = Option<Result<Typed<K, V>, TypedError>>>;
 }
 
 trait Executor: 'static {
@@ -134,6 +146,30 @@ impl<R: AsyncRuntime, E: Executor> Flavor for Async<R, E> {
     async fn end(s: &TransactSession<R>, how: Ending) -> Result<Ended, TxnError> {
         s.end(how).await
     }
+    async fn typed_send<K: ?Sized, V: ?Sized, KS: Serializer<K>, VS: Serializer<V>>(
+        p: &mut TypedProducer<R, K, V, KS, VS>,
+        r: Record<'_>,
+        key: Option<&K>,
+        value: Option<&V>,
+    ) -> Result<Delivery<R>, TypedSendError> {
+        p.send(r, key, value).await
+    }
+    async fn typed_next<K, V, KD: Deserializer<K>, VD: Deserializer<V>>(
+        c: &mut TypedConsumer<R, K, V, KD, VD>,
+        timeout: Duration,
+    ) -> Option<Result<Typed<K, V>, TypedError>> {
+        let next = c.next();
+        let timer = R::sleep_until(Instant::now() + timeout);
+        let mut next = std::pin::pin!(next);
+        let mut timer = std::pin::pin!(timer);
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(got) = next.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Some(got));
+            }
+            timer.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+    }
 }
 
 /// Plain threads: every wait is a blocking call, so the suite's futures are always ready;
@@ -180,6 +216,20 @@ impl Flavor for Blocking {
         how: Ending,
     ) -> impl Future<Output = Result<Ended, TxnError>> {
         std::future::ready(s.end_blocking(how))
+    }
+    fn typed_send<K: ?Sized, V: ?Sized, KS: Serializer<K>, VS: Serializer<V>>(
+        p: &mut TypedProducer<Self::R, K, V, KS, VS>,
+        r: Record<'_>,
+        key: Option<&K>,
+        value: Option<&V>,
+    ) -> impl Future<Output = Result<Delivery<Self::R>, TypedSendError>> {
+        std::future::ready(p.send_blocking(r, key, value))
+    }
+    fn typed_next<K, V, KD: Deserializer<K>, VD: Deserializer<V>>(
+        c: &mut TypedConsumer<Self::R, K, V, KD, VD>,
+        timeout: Duration,
+    ) -> impl Future<Output = Option<Result<Typed<K, V>, TypedError>>> {
+        std::future::ready(c.poll(timeout))
     }
 }
 
@@ -1176,6 +1226,197 @@ async fn registry_calls_retry_through_a_flaky_server<F: Flavor>() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Order {
+    id: u64,
+}
+
+/// Typed records through the mock: a typed producer's keys and JSON values, a raw record
+/// whose value is not JSON at offset 5 and a tombstone at offset 7, read back under each
+/// bad-record policy.
+async fn typed_records_under_each_bad_record_policy<F: Flavor>() {
+    let cluster = mock(1, "typed", 1);
+    let bootstrap = cluster.bootstrap();
+    let producer =
+        Producer::<F::R>::from_properties([("bootstrap.servers", bootstrap.as_str())]).unwrap();
+    let mut typed = producer.clone().typed(StringCodec, Json::<Order>::new());
+    for id in 0..10u64 {
+        let key = format!("k{id}");
+        let delivery = match id {
+            5 => F::send(
+                &producer,
+                Record::new("typed").key(b"k5").value(b"not json"),
+            )
+            .await
+            .unwrap(),
+            7 => F::typed_send(&mut typed, Record::new("typed"), Some(key.as_str()), None)
+                .await
+                .unwrap(),
+            _ => F::typed_send(
+                &mut typed,
+                Record::new("typed"),
+                Some(key.as_str()),
+                Some(&Order { id }),
+            )
+            .await
+            .unwrap(),
+        };
+        assert_eq!(F::wait(delivery).await.unwrap().offset, id as i64);
+    }
+    F::wait(producer.close()).await;
+
+    for policy in [OnBadRecord::Fail, OnBadRecord::Skip, OnBadRecord::Hand] {
+        let consumer =
+            Consumer::<F::R>::from_properties([("bootstrap.servers", bootstrap.as_str())]).unwrap();
+        consumer.assign([("typed", 0)]);
+        consumer.seek("typed", 0, Seek::Beginning);
+        let mut orders = consumer
+            .typed(StringCodec, Json::<Order>::new())
+            .on_bad_record(policy);
+        let mut read = Vec::new();
+        let mut bad = Vec::new();
+        loop {
+            match F::typed_next(&mut orders, Duration::from_secs(30))
+                .await
+                .unwrap()
+            {
+                Ok(Typed::Record(r)) => {
+                    assert_eq!(r.key.as_deref(), Some(format!("k{}", r.offset).as_str()));
+                    read.push((r.offset, r.value.map(|o| o.id)));
+                }
+                Ok(Typed::Bad(b)) => bad.push((b.record.offset, b.error.to_string())),
+                Ok(Typed::Event(ConsumerEvent::EndOfPartition { .. })) => break,
+                Ok(Typed::Event(other)) => panic!("{other:?}"),
+                Err(TypedError::Record(e)) => {
+                    bad.push((e.position.unwrap().1, e.to_string()));
+                    // Stopped at it until stepped past.
+                    let again = F::typed_next(&mut orders, Duration::from_secs(1)).await;
+                    assert!(
+                        matches!(again, Some(Err(TypedError::Record(ref e2))) if *e2 == e),
+                        "{again:?}"
+                    );
+                    let raw = orders.skip_failed().unwrap();
+                    assert_eq!(raw.value.as_deref(), Some(&b"not json"[..]));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let want: Vec<_> = (0..10u64)
+            .filter(|&i| i != 5)
+            .map(|i| (i as i64, (i != 7).then_some(i)))
+            .collect();
+        assert_eq!(read, want, "{} {policy:?}", F::NAME);
+        if policy == OnBadRecord::Skip {
+            assert!(bad.is_empty());
+            assert_eq!(orders.skipped(), 1);
+        } else {
+            assert_eq!(bad.len(), 1, "{bad:?}");
+            assert_eq!(bad[0].0, 5);
+            assert!(
+                bad[0]
+                    .1
+                    .starts_with("value of typed-0@5: not the JSON expected"),
+                "{}",
+                bad[0].1
+            );
+        }
+        F::wait(orders.consumer().close()).await;
+    }
+    cluster.stop();
+}
+
+/// A typed consumer fetching the writer's schema of each record from a registry that
+/// answers 503 twice before the schema: one fetch (retried) serves every record of that
+/// id; a record naming an id the registry does not have is a bad record.
+async fn typed_consumer_fetches_schemas_through_a_flaky_registry<F: Flavor>() {
+    use kasio_serde::{AvroDeserializer, wire};
+    let (url, count) = flaky_registry();
+    let registry = SchemaRegistry::<F::R>::from_properties([
+        ("url", url.as_str()),
+        ("retries.wait.ms", "5"),
+        ("retries.max.wait.ms", "20"),
+    ])
+    .unwrap();
+    let cluster = mock(1, "avro", 1);
+    let bootstrap = cluster.bootstrap();
+    let producer =
+        Producer::<F::R>::from_properties([("bootstrap.servers", bootstrap.as_str())]).unwrap();
+    for (i, id) in [5u32, 5, 6, 5].into_iter().enumerate() {
+        let mut value = Vec::new();
+        wire::frame(id, &mut value);
+        // An Avro string: its zigzag length, then its bytes.
+        let text = format!("s{i}");
+        value.push((text.len() as u8) << 1);
+        value.extend_from_slice(text.as_bytes());
+        let d = F::send(&producer, Record::new("avro").value(&value))
+            .await
+            .unwrap();
+        F::wait(d).await.unwrap();
+    }
+    F::wait(producer.close()).await;
+    let consumer =
+        Consumer::<F::R>::from_properties([("bootstrap.servers", bootstrap.as_str())]).unwrap();
+    consumer.assign([("avro", 0)]);
+    consumer.seek("avro", 0, Seek::Beginning);
+    let mut strings = consumer
+        .typed(
+            StringCodec,
+            AvroDeserializer::<String>::new(registry.clone()),
+        )
+        .with_registry(registry.clone())
+        .on_bad_record(OnBadRecord::Hand);
+    let mut got = Vec::new();
+    loop {
+        match F::typed_next(&mut strings, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Typed::Record(r) => got.push(r.value.unwrap()),
+            Typed::Bad(b) => got.push(format!("bad: {}", b.error.error)),
+            Typed::Event(ConsumerEvent::EndOfPartition { .. }) => break,
+            Typed::Event(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        got,
+        ["s0", "s1", "bad: schema id 6 is not known (yet)", "s3"],
+        "{}",
+        F::NAME
+    );
+    // Two 503s and the schema for id 5, one 404 for id 6.
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 4);
+    F::wait(strings.consumer().close()).await;
+    F::wait(registry.close()).await;
+
+    // The registry gone: the record is kept and the error is the call's.
+    let down = SchemaRegistry::<F::R>::from_properties([
+        ("url", "http://127.0.0.1:1"),
+        ("max.retries", "1"),
+        ("retries.wait.ms", "5"),
+    ])
+    .unwrap();
+    let consumer =
+        Consumer::<F::R>::from_properties([("bootstrap.servers", bootstrap.as_str())]).unwrap();
+    consumer.assign([("avro", 0)]);
+    consumer.seek("avro", 0, Seek::Beginning);
+    let mut strings = consumer
+        .typed(StringCodec, AvroDeserializer::<String>::new(down.clone()))
+        .with_registry(down.clone());
+    for _ in 0..2 {
+        let err = F::typed_next(&mut strings, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            matches!(err, TypedError::Registry(RegistryError::Unreachable(_))),
+            "{err}"
+        );
+    }
+    F::wait(strings.consumer().close()).await;
+    cluster.stop();
+}
+
 /// The registry client against the lab's real registry (Apicurio Registry's
 /// Confluent-compatible API): registration, lookups, evolution under BACKWARD, a refused
 /// incompatible change, errors with the registry's codes, and one request for many
@@ -1340,6 +1581,20 @@ macro_rules! suite {
             fn registry_calls_retry_through_a_flaky_server() {
                 <$flavor as Flavor>::block_on(
                     super::registry_calls_retry_through_a_flaky_server::<$flavor>(),
+                );
+            }
+
+            #[test]
+            fn typed_records_under_each_bad_record_policy() {
+                <$flavor as Flavor>::block_on(
+                    super::typed_records_under_each_bad_record_policy::<$flavor>(),
+                );
+            }
+
+            #[test]
+            fn typed_consumer_fetches_schemas_through_a_flaky_registry() {
+                <$flavor as Flavor>::block_on(
+                    super::typed_consumer_fetches_schemas_through_a_flaky_registry::<$flavor>(),
                 );
             }
 

@@ -35,6 +35,8 @@
 mod avro;
 mod codec;
 mod context;
+mod decoder;
+mod encoder;
 mod error;
 mod json;
 #[cfg(feature = "json-schema")]
@@ -56,6 +58,8 @@ pub use avro::{
 };
 pub use codec::{BytesCodec, Deserializer, Serializer, StringCodec};
 pub use context::{Context, Target};
+pub use decoder::{BadRecord, Decoded, OnBadRecord, RecordDecoder, Step, TypedRecord};
+pub use encoder::{EncodeError, RecordEncoder};
 pub use error::{DeserializeError, RecordError, SerializeError};
 pub use json::Json;
 #[cfg(feature = "json-schema")]

@@ -32,6 +32,7 @@ mod producer;
 mod records;
 mod registry;
 mod session;
+mod typed;
 mod undelivered;
 
 pub use admin::Admin;
@@ -46,13 +47,18 @@ pub use producer::{Delivery, GroupDelivery};
 pub use records::PollError;
 pub use registry::{RegistryCall, SchemaRegistry};
 pub use session::TransactSession;
+pub use typed::{TypedConsumer, TypedProducer};
 pub use types::*;
 pub use undelivered::undelivered_on_drop;
 
 /// Every type a user of an adapter's handles meets, for the adapters to re-export whole,
 /// less the completions, which each adapter names for its runtime.
 pub mod types {
-    pub use crate::{consumer::Fetched, records::PollError};
+    pub use crate::{
+        consumer::Fetched,
+        records::PollError,
+        typed::{Typed, TypedError, TypedSendError},
+    };
     pub use kasio_core::{
         Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError,
         ApiError, ApiSupport, BrokerInfo, ClusterDescription, CommittedOffset, Compression,

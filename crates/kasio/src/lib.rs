@@ -92,6 +92,10 @@ pub mod tokio {
     pub type Commit = kasio_shell::Commit<Tokio>;
     /// A consumer's fetched batches and events as a `futures_core::Stream`.
     pub type FetchedStream<'a> = kasio_shell::FetchedStream<'a, Tokio>;
+    /// A consumer handing out deserialized records; see [`kasio_shell::TypedConsumer`].
+    pub type TypedConsumer<K, V, KD, VD> = kasio_shell::TypedConsumer<Tokio, K, V, KD, VD>;
+    /// A producer sending typed keys and values; see [`kasio_shell::TypedProducer`].
+    pub type TypedProducer<K, V, KS, VS> = kasio_shell::TypedProducer<Tokio, K, V, KS, VS>;
 }
 
 /// The handles on smol: drivers and sockets run on smol's global executor, so the handles
@@ -118,6 +122,10 @@ pub mod smol {
     pub type Commit = kasio_shell::Commit<Smol>;
     /// A consumer's fetched batches and events as a `futures_core::Stream`.
     pub type FetchedStream<'a> = kasio_shell::FetchedStream<'a, Smol>;
+    /// A consumer handing out deserialized records; see [`kasio_shell::TypedConsumer`].
+    pub type TypedConsumer<K, V, KD, VD> = kasio_shell::TypedConsumer<Smol, K, V, KD, VD>;
+    /// A producer sending typed keys and values; see [`kasio_shell::TypedProducer`].
+    pub type TypedProducer<K, V, KS, VS> = kasio_shell::TypedProducer<Smol, K, V, KS, VS>;
 }
 
 /// The handles on plain threads and `std::net`, with no async runtime anywhere in the
@@ -145,6 +153,11 @@ pub mod blocking {
         Admin, Call, Commit, Consumer, Delivery, GroupDelivery, Pending, Producer, Records,
         RegistryCall, SchemaRegistry, Threads, TransactSession,
     };
+
+    /// A consumer handing out deserialized records; see [`kasio_shell::TypedConsumer`].
+    pub type TypedConsumer<K, V, KD, VD> = kasio_shell::TypedConsumer<Threads, K, V, KD, VD>;
+    /// A producer sending typed keys and values; see [`kasio_shell::TypedProducer`].
+    pub type TypedProducer<K, V, KS, VS> = kasio_shell::TypedProducer<Threads, K, V, KS, VS>;
 }
 
 /// kasio-mock, an in-memory Kafka cluster on the real protocol, with fault injection: for
