@@ -288,3 +288,29 @@ def test_json_schema_values_the_schema_refuses_are_typed_errors_on_both_sides():
     assert run.returncode == 2 and "not allowed by its JSON Schema: at /id" in run.stderr, run.stderr
     with pytest.raises(Exception, match="not of type"):
         JSONDeserializer(SCHEMA, schema_registry_client=sr)(bytes.fromhex(unchecked), ctx)
+
+
+# The typed handles through the real broker and registry: 1,000,000 Avro records of a
+# 10-field schema, half written with version 1 and half with a BACKWARD-compatible
+# version 2, read by 4 consumers of one group with version 2 as their reader schema.
+FANOUT_EXAMPLE = ROOT / "target" / "release" / "examples" / "typed_avro_fanout"
+
+
+def test_typed_consumers_read_a_million_records_with_one_registry_request_per_schema_id():
+    bootstrap = os.environ.get("KASIO_LAB_PLAINTEXT")
+    if not bootstrap:
+        pytest.fail("KASIO_LAB_PLAINTEXT is not set: start the broker with scripts/kafka up")
+    url = os.environ["KASIO_REGISTRY_URL"]
+    topic = f"fanout-{uuid.uuid4().hex[:8]}"
+    assert FANOUT_EXAMPLE.exists(), "build it first: cargo build --release -p kasio --all-features --examples"
+    run = subprocess.run([str(FANOUT_EXAMPLE), bootstrap, url, topic, "1000000", "4"],
+                         capture_output=True, text=True, timeout=480)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    print(out)
+    assert out["distinct"] == 1_000_000
+    # The first half were written before the field existed: they read with its default.
+    assert out["defaulted"] == 500_000
+    assert len(set(out["schema_ids"])) == 2
+    # One request per schema id, for 4 consumers and a million records.
+    assert out["registry_requests"] == 2

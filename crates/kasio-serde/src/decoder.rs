@@ -200,6 +200,35 @@ impl<K, V, KD: Deserializer<K>, VD: Deserializer<V>> RecordDecoder<K, V, KD, VD>
         self.held.take()
     }
 
+    /// Drops what is queued of `partitions` (the group took them away): their next owner
+    /// reads those records from the committed offsets. Returns how many batches went.
+    pub fn drop_partitions(&mut self, partitions: &[kasio_core::TopicPartition]) -> usize {
+        let gone = |topic: &str, partition: i32| {
+            partitions
+                .iter()
+                .any(|tp| &*tp.topic == topic && tp.partition == partition)
+        };
+        if self
+            .held
+            .as_ref()
+            .is_some_and(|r| gone(&r.topic, r.partition))
+        {
+            self.held = None;
+        }
+        let mut dropped = 0;
+        if self
+            .records
+            .as_ref()
+            .is_some_and(|(topic, partition, _)| gone(topic, *partition))
+        {
+            self.records = None;
+            dropped += 1;
+        }
+        let before = self.batches.len();
+        self.batches.retain(|b| !gone(&b.topic, b.partition));
+        dropped + before - self.batches.len()
+    }
+
     /// Drops everything queued (after a seek or a lost partition), returning how many
     /// batches were dropped; a held record goes too.
     pub fn clear(&mut self) -> usize {

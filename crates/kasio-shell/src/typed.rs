@@ -215,7 +215,17 @@ impl<R, K, V, KD: Deserializer<K>, VD: Deserializer<V>> TypedConsumer<R, K, V, K
                 self.decoder.push(batch);
                 None
             }
-            Fetched::Event(event) => Some(Typed::Event(event)),
+            Fetched::Event(event) => {
+                if let ConsumerEvent::Revoking { partitions }
+                | ConsumerEvent::Revoked { partitions }
+                | ConsumerEvent::Lost { partitions } = &event
+                {
+                    // Records of partitions the member no longer owns (or is giving up)
+                    // are its next owner's to read.
+                    self.decoder.drop_partitions(partitions);
+                }
+                Some(Typed::Event(event))
+            }
         }
     }
 }
