@@ -72,11 +72,11 @@ def create_topic(env, topic, partitions):
         check=True)
 
 
-def table(runs, clients, codecs):
+def table(runs, clients, codecs, label="codec"):
     """Prints the Markdown table of `runs` ({(client, codec): [result, ...]}): the best and
     the median throughput, and the median CPU per million records; the median shows what
     a run on a busy machine typically gets, the best what the client can do."""
-    print("| client | codec | records/s, best | records/s, median | client CPU s per million records, median |")
+    print(f"| client | {label} | records/s, best | records/s, median | client CPU s per million records, median |")
     print("| --- | --- | ---: | ---: | ---: |")
     for codec in codecs:
         for client in clients:

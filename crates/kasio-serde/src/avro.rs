@@ -22,6 +22,36 @@ use std::{
     sync::{Arc, PoisonError, RwLock},
 };
 
+// A writer or reader resolves its schema's names when built, which allocates: built once
+// beside the schema it borrows, rather than once per record.
+self_cell::self_cell!(
+    /// An Avro schema and a datum writer built for it.
+    struct Writer {
+        owner: AvroSchema,
+        #[not_covariant]
+        dependent: GenericDatumWriter,
+    }
+);
+
+self_cell::self_cell!(
+    /// A writer's Avro schema and a datum reader built for it.
+    struct Reader {
+        owner: AvroSchema,
+        #[not_covariant]
+        dependent: GenericDatumReader,
+    }
+);
+
+fn writer(schema: AvroSchema) -> Result<Writer, String> {
+    Writer::try_new(schema, |schema| GenericDatumWriter::builder(schema).build())
+        .map_err(|e| e.to_string())
+}
+
+fn reader(schema: AvroSchema) -> Result<Reader, String> {
+    Reader::try_new(schema, |schema| GenericDatumReader::builder(schema).build())
+        .map_err(|e| e.to_string())
+}
+
 /// Parses an Avro schema's text.
 fn parse(schema: &Schema) -> Result<AvroSchema, String> {
     if schema.schema_type != SchemaType::Avro {
@@ -50,7 +80,7 @@ fn parse(schema: &Schema) -> Result<AvroSchema, String> {
 /// ```
 pub struct AvroSerializer<T: ?Sized> {
     id: u32,
-    schema: AvroSchema,
+    writer: Writer,
     kind: PhantomData<fn(&T)>,
 }
 
@@ -71,7 +101,7 @@ impl<T: ?Sized> AvroSerializer<T> {
         let schema = parse(schema).map_err(SerializeError::Schema)?;
         Ok(Self {
             id,
-            schema,
+            writer: writer(schema).map_err(SerializeError::Schema)?,
             kind: PhantomData,
         })
     }
@@ -94,21 +124,23 @@ impl<T: ?Sized> AvroSerializer<T> {
     /// ```
     #[must_use]
     pub fn record_name(&self) -> Option<String> {
-        self.schema.name().map(|n| n.fullname(None))
+        self.writer.borrow_owner().name().map(|n| n.fullname(None))
     }
 
     fn write(
         &self,
         out: &mut Vec<u8>,
-        write: impl FnOnce(&mut Vec<u8>) -> apache_avro::AvroResult<usize>,
+        write: impl FnOnce(&GenericDatumWriter<'_>, &mut Vec<u8>) -> apache_avro::AvroResult<usize>,
     ) -> Result<(), SerializeError> {
         let start = out.len();
         wire::frame(self.id, out);
-        write(out).map_err(|e| {
-            // Leave the buffer as it was: the caller may write the next value into it.
-            out.truncate(start);
-            SerializeError::Avro(e.to_string())
-        })?;
+        self.writer
+            .with_dependent(|_, writer| write(writer, out))
+            .map_err(|e| {
+                // Leave the buffer as it was: the caller may write the next value into it.
+                out.truncate(start);
+                SerializeError::Avro(e.to_string())
+            })?;
         Ok(())
     }
 }
@@ -120,11 +152,7 @@ impl<T: Serialize> Serializer<T> for AvroSerializer<T> {
         _: &Context<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), SerializeError> {
-        self.write(out, |out| {
-            GenericDatumWriter::builder(&self.schema)
-                .build()?
-                .write_ser(out, value)
-        })
+        self.write(out, |writer, out| writer.write_ser(out, value))
     }
 }
 
@@ -147,11 +175,7 @@ impl Serializer<Value> for AvroSerializer<Generic> {
         _: &Context<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), SerializeError> {
-        self.write(out, |out| {
-            GenericDatumWriter::builder(&self.schema)
-                .build()?
-                .write_value_ref(out, value)
-        })
+        self.write(out, |writer, out| writer.write_value_ref(out, value))
     }
 }
 
@@ -177,7 +201,7 @@ impl Serializer<Value> for AvroSerializer<Generic> {
 pub struct AvroDeserializer<T> {
     source: Box<dyn SchemaSource>,
     reader: Option<AvroSchema>,
-    parsed: RwLock<HashMap<u32, Arc<AvroSchema>>>,
+    parsed: RwLock<HashMap<u32, Arc<Reader>>>,
     kind: PhantomData<fn() -> T>,
 }
 
@@ -209,7 +233,7 @@ impl<T> AvroDeserializer<T> {
         Ok(self)
     }
 
-    fn writer_schema(&self, id: u32) -> Result<Arc<AvroSchema>, DeserializeError> {
+    fn writer_schema(&self, id: u32) -> Result<Arc<Reader>, DeserializeError> {
         let read = self.parsed.read().unwrap_or_else(PoisonError::into_inner);
         if let Some(schema) = read.get(&id) {
             return Ok(schema.clone());
@@ -221,6 +245,7 @@ impl<T> AvroDeserializer<T> {
             .ok_or(DeserializeError::UnknownSchema { id })?;
         let parsed = Arc::new(
             parse(&schema)
+                .and_then(reader)
                 .map_err(|why| DeserializeError::Schema(format!("schema {id}: {why}")))?,
         );
         self.parsed
@@ -231,10 +256,7 @@ impl<T> AvroDeserializer<T> {
     }
 
     /// The writer's schema for framed `data`, and the datum after the frame.
-    fn writer_of<'d>(
-        &self,
-        data: &'d [u8],
-    ) -> Result<(Arc<AvroSchema>, &'d [u8]), DeserializeError> {
+    fn writer_of<'d>(&self, data: &'d [u8]) -> Result<(Arc<Reader>, &'d [u8]), DeserializeError> {
         let framed = wire::parse(data)?;
         let SchemaRef::Id(id) = framed.schema else {
             return Err(DeserializeError::Schema(
@@ -247,9 +269,8 @@ impl<T> AvroDeserializer<T> {
     fn value(&self, data: &[u8]) -> Result<Value, DeserializeError> {
         let (writer, mut payload) = self.writer_of(data)?;
         let avro = |e: apache_avro::Error| DeserializeError::Avro(e.to_string());
-        let mut value = GenericDatumReader::builder(&writer)
-            .build()
-            .and_then(|r| r.read_value(&mut payload))
+        let mut value = writer
+            .with_dependent(|_, r| r.read_value(&mut payload))
             .map_err(avro)?;
         let Some(reader) = &self.reader else {
             return Ok(value);
@@ -275,9 +296,8 @@ impl<T: DeserializeOwned> Deserializer<T> for AvroDeserializer<T> {
             return from_value(&value).map_err(avro);
         }
         let (writer, mut payload) = self.writer_of(data)?;
-        GenericDatumReader::builder(&writer)
-            .build()
-            .and_then(|r| r.read_deser(&mut payload))
+        writer
+            .with_dependent(|_, r| r.read_deser(&mut payload))
             .map_err(avro)
     }
 }

@@ -193,7 +193,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 if record.key.as_deref() != Some(order.id.to_string().as_str()) {
                     return Err(format!("key {:?} for order {}", record.key, order.id));
                 }
-                let expected = if order.id < total as i64 / 2 { "web" } else { "app" };
+                let expected = if order.id < total as i64 / 2 {
+                    "web"
+                } else {
+                    "app"
+                };
                 if order.channel != expected {
                     return Err(format!("order {} has channel {}", order.id, order.channel));
                 }
