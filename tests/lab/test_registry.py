@@ -8,6 +8,7 @@ same value. Runs the release example `registry_framing`, which scripts/test buil
 import json
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -314,3 +315,87 @@ def test_typed_consumers_read_a_million_records_with_one_registry_request_per_sc
     assert len(set(out["schema_ids"])) == 2
     # One request per schema id, for 4 consumers and a million records.
     assert out["registry_requests"] == 2
+
+
+# The CLI's formats: JSON lines in, Avro (or JSON Schema) on the wire through the
+# registry, JSON lines out, as kcat's `-s avro -r URL`; confluent-kafka reads and writes
+# the same records.
+def cli(*args, stdin=None):
+    from test_admin import KASIO
+    bootstrap = os.environ.get("KASIO_LAB_PLAINTEXT")
+    if not bootstrap:
+        pytest.fail("KASIO_LAB_PLAINTEXT is not set: start the broker with scripts/kafka up")
+    assert KASIO.exists(), f"build it first: cargo build --release -p kasio-cli ({KASIO})"
+    return subprocess.run([str(KASIO), "-b", bootstrap, *args], input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+def cli_topic():
+    from test_admin import name, peer_admin
+    from confluent_kafka.admin import NewTopic
+    t = name("cli-avro")
+    peer_admin().create_topics([NewTopic(t, 1, 1)])[t].result(30)
+    return t
+
+
+def test_cli_avro_json_lines_in_and_out_beside_confluent_kafka():
+    from confluent_kafka import Consumer, Producer
+    from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+    url = os.environ["KASIO_REGISTRY_URL"]
+    t = cli_topic()
+    ctx = SerializationContext(t, MessageField.VALUE)
+    lines = "".join(json.dumps({"key": f"k{i}", "value": order}) + "\n" for i, order in enumerate(ORDERS))
+    run = cli("produce", t, "--json-input", "--value-format", "avro", "--schema-registry", url,
+              "--value-schema", ORDER, stdin=lines)
+    assert run.returncode == 0, run.stderr
+    # confluent-kafka's AvroSerializer writes one more, under the schema kasio registered.
+    theirs = {"id": 99, "item": "from confluent-kafka", "note": None, "tags": {"x": 1}, "price": "1.05"}
+    p = Producer({"bootstrap.servers": os.environ["KASIO_LAB_PLAINTEXT"].split(",")[0]})
+    p.produce(t, key=b"k99", value=AvroSerializer(registry(), ORDER)(as_python(theirs), ctx))
+    p.flush(30)
+    run = cli("--json", "consume", t, "-o", "beginning", "-e", "--value-format", "avro",
+              "--schema-registry", url)
+    assert run.returncode == 0, run.stderr
+    read = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [r["key"] for r in read] == ["k0", "k1", "k2", "k99"]
+    assert [r["value"] for r in read] == [*ORDERS, theirs]
+    # confluent-kafka's AvroDeserializer reads what the CLI wrote.
+    c = Consumer({"bootstrap.servers": os.environ["KASIO_LAB_PLAINTEXT"].split(",")[0],
+                  "group.id": f"{t}-reader", "auto.offset.reset": "earliest"})
+    c.subscribe([t])
+    de = AvroDeserializer(registry())
+    got = []
+    deadline = time.time() + 60
+    while len(got) < 4 and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            got.append(de(m.value(), ctx))
+    c.close()
+    assert got == [as_python(o) for o in [*ORDERS, theirs]]
+    # Plain lines work too, and the text format prints the value as JSON.
+    run = cli("produce", t, "--value-format", "avro", "--schema-registry", url,
+              stdin=json.dumps(ORDERS[0]) + "\n")
+    assert run.returncode == 0, run.stderr
+    run = cli("consume", t, "-o", "4", "-e", "--value-format", "avro", "--schema-registry", url)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == ORDERS[0]
+
+
+def test_cli_refuses_what_the_schema_does_not_allow_and_names_bad_records():
+    url = os.environ["KASIO_REGISTRY_URL"]
+    t = cli_topic()
+    run = cli("produce", t, "--value-format", "json-schema", "--schema-registry", url,
+              "--value-schema", SCHEMA, stdin='{"id": 1, "item": "tea"}\n{"id": "x", "item": "tea"}\n')
+    assert run.returncode != 0 and "line 2: value for" in run.stderr and "at /id" in run.stderr, run.stderr
+    run = cli("--json", "consume", t, "-o", "beginning", "-e", "--value-format", "json-schema",
+              "--schema-registry", url)
+    assert run.returncode == 0, run.stderr
+    assert [json.loads(line)["value"] for line in run.stdout.splitlines()] == [{"id": 1, "item": "tea"}]
+    # Not Avro: a typed error naming the record, after what came before it.
+    run = cli("produce", t, stdin="plain text\n")
+    assert run.returncode == 0, run.stderr
+    run = cli("consume", t, "-o", "beginning", "-e", "--value-format", "avro", "--schema-registry", url)
+    assert run.returncode != 0, run.stdout
+    assert f"value of {t}-0@1" in run.stderr and "magic byte" in run.stderr, run.stderr
+    run = cli("consume", t, "-o", "beginning", "-e", "--value-format", "protobuf", "--schema-registry", url)
+    assert run.returncode != 0 and "protobuf" in run.stderr

@@ -1,9 +1,14 @@
 //! `kasio consume`: records to standard output, formatted or as JSON lines.
 
-use crate::{clients, output::Output};
+use crate::{
+    clients,
+    formats::{self, Decoder, FormatArgs},
+    output::Output,
+};
 use clap::Args;
 use kasio::Fetched;
 use kasio::RecordView;
+use kasio::serde::Context;
 use kasio::{ConsumerEvent, Seek, TopicPartitionOffset};
 use serde_json::json;
 use std::{
@@ -38,6 +43,59 @@ pub(crate) struct ConsumeArgs {
     /// %h headers (k=v,...), %K key length, %S value length; \n, \t and %% escapes.
     #[arg(short, long, default_value = "%s\\n")]
     format: String,
+    #[command(flatten)]
+    formats: FormatArgs,
+}
+
+/// The decoders of keys and values, when either is not plain text.
+struct Decoders {
+    key: Decoder,
+    value: Decoder,
+    registry: Option<kasio::tokio::SchemaRegistry>,
+}
+
+impl Decoders {
+    /// Fetches the writers' schemas the batch's records name that are not cached yet.
+    async fn prepare(&self, batch: &kasio::FetchedBatch) -> Result<(), String> {
+        let Some(registry) = &self.registry else {
+            return Ok(());
+        };
+        let mut missing = BTreeSet::new();
+        batch
+            .for_each(|r| {
+                missing.extend(r.key.and_then(|k| self.key.missing(k)));
+                missing.extend(r.value.and_then(|v| self.value.missing(v)));
+            })
+            .map_err(|e| format!("partition {}: malformed records: {e}", batch.partition))?;
+        for id in missing {
+            formats::fetch(registry, id).await?;
+        }
+        Ok(())
+    }
+
+    /// The record's key and value, decoded.
+    fn decode(
+        &self,
+        topic: &str,
+        partition: i32,
+        r: &RecordView<'_>,
+    ) -> Result<(Option<serde_json::Value>, Option<serde_json::Value>), String> {
+        let key = r
+            .key
+            .map(|k| {
+                self.key
+                    .decode(k, &Context::key(topic).at(partition, r.offset))
+            })
+            .transpose()?;
+        let value = r
+            .value
+            .map(|v| {
+                self.value
+                    .decode(v, &Context::value(topic).at(partition, r.offset))
+            })
+            .transpose()?;
+        Ok((key, value))
+    }
 }
 
 #[derive(Debug)]
@@ -125,9 +183,20 @@ fn json_line(
     topic: &str,
     partition: i32,
     r: &RecordView<'_>,
+    decoded: Option<(Option<serde_json::Value>, Option<serde_json::Value>)>,
     w: &mut impl Write,
 ) -> std::io::Result<()> {
     let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+    if let Some((key, value)) = decoded {
+        let headers: serde_json::Map<String, serde_json::Value> = r
+            .headers()
+            .filter_map(Result::ok)
+            .map(|h| (h.key.to_string(), json!(text(h.value))))
+            .collect();
+        let v = json!({"topic": topic, "partition": partition, "offset": r.offset, "timestamp": r.timestamp,
+                       "key": key, "value": value, "headers": headers});
+        return writeln!(w, "{v}");
+    }
     let headers: serde_json::Map<String, serde_json::Value> = r
         .headers()
         .filter_map(Result::ok)
@@ -159,6 +228,13 @@ pub(crate) async fn run(
 ) -> Result<(), String> {
     let pieces = compile(&args.format)?;
     let seek = start(&args.offset)?;
+    let registry_props = props;
+    let kafka: Vec<(String, String)> = props
+        .iter()
+        .filter(|(k, _)| !formats::is_registry_property(k))
+        .cloned()
+        .collect();
+    let props = kafka.as_slice();
     let admin = clients::helper_admin(props)?;
     let all = clients::partitions(&admin, &args.topic).await;
     admin.close().await;
@@ -210,8 +286,27 @@ pub(crate) async fn run(
         None if args.partition.is_empty() => all.iter().copied().collect(),
         None => args.partition.iter().copied().collect(),
     };
+    let decoders = if args.formats.any() {
+        let registry = formats::registry(&args.formats, registry_props)?;
+        Some(Decoders {
+            key: Decoder::new(args.formats.key(), registry.as_ref())?,
+            value: Decoder::new(args.formats.value(), registry.as_ref())?,
+            registry,
+        })
+    } else {
+        None
+    };
     let mut printed = BTreeMap::new();
-    let result = read(&args, &pieces, &consumer, out, parts, &mut printed).await;
+    let result = read(
+        &args,
+        &pieces,
+        &consumer,
+        decoders.as_ref(),
+        out,
+        parts,
+        &mut printed,
+    )
+    .await;
     if args.group.is_some() {
         leave(&args.topic, &consumer, &printed).await;
     }
@@ -246,6 +341,7 @@ async fn read(
     args: &ConsumeArgs,
     pieces: &[Piece],
     consumer: &kasio::tokio::Consumer,
+    decoders: Option<&Decoders>,
     out: &Output,
     mut assigned: BTreeSet<i32>,
     printed: &mut BTreeMap<i32, i64>,
@@ -274,15 +370,36 @@ async fn read(
         match next {
             Fetched::Batch(b) => {
                 ended.remove(&b.partition);
+                if let Some(d) = decoders {
+                    d.prepare(&b).await?;
+                }
                 let mut failed: Option<std::io::Error> = None;
+                let mut bad: Option<String> = None;
                 b.for_each(|r| {
-                    if count >= limit || failed.is_some() {
+                    if count >= limit || failed.is_some() || bad.is_some() {
                         return;
                     }
-                    let written = if out.is_json() {
-                        json_line(&topic, b.partition, &r, &mut w)
-                    } else {
-                        render(pieces, &topic, b.partition, &r, &mut w)
+                    let decoded = match decoders.map(|d| d.decode(&topic, b.partition, &r)) {
+                        None => None,
+                        Some(Ok(kv)) => Some(kv),
+                        Some(Err(e)) => {
+                            bad = Some(e);
+                            return;
+                        }
+                    };
+                    let written = match decoded {
+                        _ if out.is_json() => json_line(&topic, b.partition, &r, decoded, &mut w),
+                        Some((key, value)) => {
+                            let (key, value) = (
+                                key.map(|k| formats::text(&k)),
+                                value.map(|v| formats::text(&v)),
+                            );
+                            let mut view = r;
+                            view.key = key.as_deref().map(str::as_bytes);
+                            view.value = value.as_deref().map(str::as_bytes);
+                            render(pieces, &topic, b.partition, &view, &mut w)
+                        }
+                        None => render(pieces, &topic, b.partition, &r, &mut w),
                     };
                     match written {
                         Ok(()) => {
@@ -295,6 +412,11 @@ async fn read(
                 .map_err(|e| format!("partition {}: malformed records: {e}", b.partition))?;
                 if let Some(e) = failed {
                     return if gone(&e) { Ok(()) } else { Err(e.to_string()) };
+                }
+                if let Some(e) = bad {
+                    // What was printed so far stays printed (and, in a group, committed).
+                    let _ = w.flush();
+                    return Err(e);
                 }
             }
             Fetched::Event(ConsumerEvent::EndOfPartition { partition, .. }) => {

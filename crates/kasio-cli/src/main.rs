@@ -5,6 +5,7 @@
 mod admin;
 mod clients;
 mod consume;
+mod formats;
 mod latency;
 mod mock;
 mod output;

@@ -1,7 +1,12 @@
 //! `kasio produce`: records from standard input, one per line.
 
-use crate::{clients, output::Output};
+use crate::{
+    clients,
+    formats::{self, Encoder, FormatArgs},
+    output::Output,
+};
 use clap::Args;
+use kasio::serde::Context;
 use kasio::{ProduceError, Record};
 use serde_json::Value;
 use std::io::BufRead;
@@ -23,12 +28,20 @@ pub(crate) struct ProduceArgs {
     /// every field optional, null for a null key or value.
     #[arg(long)]
     json_input: bool,
+    #[command(flatten)]
+    formats: FormatArgs,
+}
+
+/// A key or a value as read: text, or with --json-input a JSON value.
+enum Field {
+    Text(Vec<u8>),
+    Json(Value),
 }
 
 /// One line's record, owned until it is sent.
 struct Line {
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
+    key: Option<Field>,
+    value: Option<Field>,
     headers: Vec<(String, Vec<u8>)>,
     partition: Option<i32>,
 }
@@ -46,12 +59,9 @@ fn parse(args: &ProduceArgs, line: &str, n: usize) -> Result<Line, String> {
     if args.json_input {
         let v: Value =
             serde_json::from_str(line).map_err(|e| format!("line {n}: not JSON: {e}"))?;
-        let bytes = |f: &str| -> Result<Option<Vec<u8>>, String> {
-            match v.get(f) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.as_bytes().to_vec())),
-                Some(other) => Ok(Some(other.to_string().into_bytes())),
-            }
+        let field = |f: &str| match v.get(f) {
+            None | Some(Value::Null) => None,
+            Some(other) => Some(Field::Json(other.clone())),
         };
         let mut headers = fixed;
         if let Some(Value::Object(h)) = v.get("headers") {
@@ -72,22 +82,22 @@ fn parse(args: &ProduceArgs, line: &str, n: usize) -> Result<Line, String> {
             None => args.partition,
         };
         return Ok(Line {
-            key: bytes("key")?,
-            value: bytes("value")?,
+            key: field("key"),
+            value: field("value"),
             headers,
             partition,
         });
     }
     let (key, value) = match &args.key_delimiter {
         Some(d) => match line.split_once(d.as_str()) {
-            Some((k, v)) => (Some(k.as_bytes().to_vec()), v),
+            Some((k, v)) => (Some(Field::Text(k.as_bytes().to_vec())), v),
             None => (None, line),
         },
         None => (None, line),
     };
     Ok(Line {
         key,
-        value: Some(value.as_bytes().to_vec()),
+        value: Some(Field::Text(value.as_bytes().to_vec())),
         headers: fixed,
         partition: args.partition,
     })
@@ -108,7 +118,33 @@ pub(crate) async fn run(
     {
         return Err(format!("topic {} has no partition {p}", args.topic));
     }
-    let producer = clients::producer(props, &[])?;
+    let registry = formats::registry(&args.formats, props)?;
+    let (key_ctx, value_ctx) = (Context::key(&args.topic), Context::value(&args.topic));
+    let key_codec = Encoder::new(
+        args.formats.key(),
+        args.formats.key_schema(),
+        registry.as_ref(),
+        &key_ctx,
+    )
+    .await?;
+    let value_codec = Encoder::new(
+        args.formats.value(),
+        args.formats.value_schema(),
+        registry.as_ref(),
+        &value_ctx,
+    )
+    .await?;
+    let encode = |codec: &Encoder, field: Option<Field>, ctx: &Context<'_>| match field {
+        None => Ok(None),
+        Some(Field::Text(text)) => codec.encode(&text, ctx).map(Some),
+        Some(Field::Json(json)) => codec.encode_json(&json, ctx).map(Some),
+    };
+    let kafka: Vec<(String, String)> = props
+        .iter()
+        .filter(|(k, _)| !formats::is_registry_property(k))
+        .cloned()
+        .collect();
+    let producer = clients::producer(&kafka, &[])?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<kasio::tokio::Delivery>(65_536);
     let waiter = tokio::spawn(async move {
         let (mut ok, mut failed, mut first): (u64, u64, Option<ProduceError>) = (0, 0, None);
@@ -124,28 +160,53 @@ pub(crate) async fn run(
         (ok, failed, first)
     });
     let stdin = std::io::stdin();
+    // A line that cannot be sent stops the input, after what came before it is delivered.
+    let mut stopped: Option<String> = None;
     for (n, line) in stdin.lock().lines().enumerate() {
-        let line = line.map_err(|e| format!("reading standard input: {e}"))?;
+        let line = match line {
+            Ok(line) => line,
+            Err(e) => {
+                stopped = Some(format!("reading standard input: {e}"));
+                break;
+            }
+        };
         if args.json_input && line.trim().is_empty() {
             continue;
         }
-        let l = parse(&args, &line, n + 1)?;
-        let headers: Vec<(&str, &[u8])> = l
-            .headers
+        let encoded = parse(&args, &line, n + 1).and_then(|l| {
+            let at = |e| format!("line {}: {e}", n + 1);
+            let key = encode(&key_codec, l.key, &key_ctx).map_err(at)?;
+            let value = encode(&value_codec, l.value, &value_ctx).map_err(at)?;
+            Ok((key, value, l.headers, l.partition))
+        });
+        let (key, value, headers, partition) = match encoded {
+            Ok(parts) => parts,
+            Err(e) => {
+                stopped = Some(e);
+                break;
+            }
+        };
+        let headers: Vec<(&str, &[u8])> = headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_slice()))
             .collect();
         let mut record = Record::new(&args.topic).headers(&headers);
-        if let Some(k) = &l.key {
+        if let Some(k) = &key {
             record = record.key(k);
         }
-        if let Some(v) = &l.value {
+        if let Some(v) = &value {
             record = record.value(v);
         }
-        if let Some(p) = l.partition {
+        if let Some(p) = partition {
             record = record.partition(p);
         }
-        let delivery = producer.send(record).await.map_err(|e| e.to_string())?;
+        let delivery = match producer.send(record).await {
+            Ok(d) => d,
+            Err(e) => {
+                stopped = Some(e.to_string());
+                break;
+            }
+        };
         if tx.send(delivery).await.is_err() {
             break;
         }
@@ -161,8 +222,9 @@ pub(crate) async fn run(
     } else {
         eprintln!("produced {ok} record(s) to {}", args.topic);
     }
-    match first {
-        Some(e) => Err(format!("{failed} record(s) failed, the first with: {e}")),
-        None => Ok(()),
+    match (stopped, first) {
+        (Some(e), _) => Err(e),
+        (None, Some(e)) => Err(format!("{failed} record(s) failed, the first with: {e}")),
+        (None, None) => Ok(()),
     }
 }

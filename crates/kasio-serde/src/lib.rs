@@ -33,6 +33,8 @@
 
 #[cfg(feature = "avro")]
 mod avro;
+#[cfg(feature = "avro")]
+mod avro_json;
 mod codec;
 mod context;
 mod decoder;
@@ -56,6 +58,9 @@ pub use apache_avro;
 pub use avro::{
     AvroDeserializer, AvroSerializer, AvroValueDeserializer, AvroValueSerializer, Generic,
 };
+#[cfg(feature = "avro")]
+#[cfg(feature = "avro")]
+pub use avro_json::{avro_from_json, avro_to_json};
 pub use codec::{BytesCodec, Deserializer, Serializer, StringCodec};
 pub use context::{Context, Target};
 pub use decoder::{BadRecord, Decoded, OnBadRecord, RecordDecoder, Step, TypedRecord};
