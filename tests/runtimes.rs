@@ -1417,6 +1417,75 @@ async fn typed_consumer_fetches_schemas_through_a_flaky_registry<F: Flavor>() {
     cluster.stop();
 }
 
+/// The typed handles as a `futures::Sink` and a `Stream` (async runtimes): 20,000
+/// messages through a sink whose producer has 64 KiB of buffer, so it pushes back; once
+/// `send_all` returns every one is delivered, and the stream reads them all back.
+async fn typed_sink_and_stream<R: AsyncRuntime>() {
+    use futures_util::{SinkExt, StreamExt};
+    use kasio_shell::types::Message;
+    let cluster = mock(1, "sink", 2);
+    let bootstrap = cluster.bootstrap();
+    let producer = Producer::<R>::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("buffer.memory", "65536"),
+    ])
+    .unwrap();
+    let mut sink = producer
+        .clone()
+        .typed(StringCodec, Json::<Order>::new())
+        .into_sink("sink");
+    let mut messages = futures_util::stream::iter(
+        (0..20_000u64).map(|id| Ok(Message::new(format!("k{id}"), Order { id }))),
+    );
+    sink.send_all(&mut messages).await.unwrap();
+    assert_eq!(
+        producer.outstanding(),
+        0,
+        "flushed: every message delivered"
+    );
+    let consumer =
+        Consumer::<R>::from_properties([("bootstrap.servers", bootstrap.as_str())]).unwrap();
+    consumer.assign([("sink", 0), ("sink", 1)]);
+    consumer.seek("sink", 0, Seek::Beginning);
+    consumer.seek("sink", 1, Seek::Beginning);
+    let mut typed = consumer.typed(StringCodec, Json::<Order>::new());
+    let mut seen = vec![false; 20_000];
+    let mut ends = HashSet::new();
+    {
+        let mut stream = typed.stream();
+        while ends.len() < 2 {
+            match stream.next().await.unwrap().unwrap() {
+                Typed::Record(r) => {
+                    let id = r.value.unwrap().id;
+                    assert_eq!(r.key.unwrap(), format!("k{id}"));
+                    assert!(
+                        !std::mem::replace(&mut seen[id as usize], true),
+                        "{id} twice"
+                    );
+                }
+                Typed::Event(ConsumerEvent::EndOfPartition { partition, .. }) => {
+                    ends.insert(partition);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert!(seen.iter().all(|&s| s), "every message read back");
+    typed.consumer().close().await;
+    producer.close().await;
+    cluster.stop();
+}
+
+#[test]
+fn typed_sink_and_stream_on_tokio() {
+    OnTokio::block_on(typed_sink_and_stream::<kasio_tokio::Tokio>());
+}
+
+#[test]
+fn typed_sink_and_stream_on_smol() {
+    OnSmol::block_on(typed_sink_and_stream::<kasio_smol::Smol>());
+}
+
 /// The registry client against the lab's real registry (Apicurio Registry's
 /// Confluent-compatible API): registration, lookups, evolution under BACKWARD, a refused
 /// incompatible change, errors with the registry's codes, and one request for many

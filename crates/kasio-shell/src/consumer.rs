@@ -375,6 +375,12 @@ impl<R> Consumer<R> {
         self.with(kasio_core::Consumer::release_revocation);
     }
 
+    /// A listener woken when something may be ready (for streams built on
+    /// [`try_next`](Self::try_next)).
+    pub(crate) fn listen(&self) -> event_listener::EventListener {
+        self.shared.ready.listen()
+    }
+
     /// The next fetched batch or event if one is ready, without waiting. A change of what
     /// this member owns comes first (as the Java client runs its rebalance listener before
     /// returning records); the other events, end of partition among them, come after the

@@ -47,7 +47,7 @@ pub use producer::{Delivery, GroupDelivery};
 pub use records::PollError;
 pub use registry::{RegistryCall, SchemaRegistry};
 pub use session::TransactSession;
-pub use typed::{TypedConsumer, TypedProducer};
+pub use typed::{TypedConsumer, TypedProducer, TypedSink, TypedStream};
 pub use types::*;
 pub use undelivered::undelivered_on_drop;
 
@@ -57,7 +57,7 @@ pub mod types {
     pub use crate::{
         consumer::Fetched,
         records::PollError,
-        typed::{Typed, TypedError, TypedSendError},
+        typed::{Message, Typed, TypedError, TypedSendError},
     };
     pub use kasio_core::{
         Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError,

@@ -432,6 +432,12 @@ impl<R: Runtime> Producer<R> {
 }
 
 impl<R> Producer<R> {
+    /// A listener woken when room may have come (for sinks built on
+    /// [`try_send_now`](Self::try_send_now)).
+    pub(crate) fn listen(&self) -> event_listener::EventListener {
+        self.shared.ready.listen()
+    }
+
     fn try_send(
         &self,
         record: Record<'_>,

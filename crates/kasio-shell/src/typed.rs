@@ -302,6 +302,8 @@ pub enum TypedSendError {
     Encode(EncodeError),
     /// The producer refused the record.
     Send(SendError),
+    /// A record a sink took was not delivered.
+    Delivery(kasio_core::ProduceError),
 }
 
 impl std::fmt::Display for TypedSendError {
@@ -309,6 +311,7 @@ impl std::fmt::Display for TypedSendError {
         match self {
             Self::Encode(e) => write!(f, "cannot serialize the {e}"),
             Self::Send(e) => e.fmt(f),
+            Self::Delivery(e) => write!(f, "not delivered: {e}"),
         }
     }
 }
@@ -428,5 +431,322 @@ impl<R: BlockingRuntime, K: ?Sized, V: ?Sized, KS: Serializer<K>, VS: Serializer
         self.producer
             .send_blocking(record)
             .map_err(TypedSendError::Send)
+    }
+}
+
+/// A typed consumer's records and events as a [`futures_core::Stream`] of what
+/// [`TypedConsumer::next`] returns; it never ends. See [`TypedConsumer::stream`].
+pub struct TypedStream<'a, R, K, V, KD, VD> {
+    consumer: &'a mut TypedConsumer<R, K, V, KD, VD>,
+    /// The schema being fetched, and its call.
+    fetching: Option<(u32, crate::registry::RegistryCall<Arc<Schema>, R>)>,
+    /// Taken when nothing was ready, so a wake-up after the check is not missed.
+    listener: Option<event_listener::EventListener>,
+}
+
+impl<R, K, V, KD, VD> std::fmt::Debug for TypedStream<'_, R, K, V, KD, VD> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedStream")
+            .field("fetching", &self.fetching.as_ref().map(|(id, _)| id))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: AsyncRuntime, K, V, KD: Deserializer<K>, VD: Deserializer<V>>
+    TypedConsumer<R, K, V, KD, VD>
+{
+    /// The records and events as a [`futures_core::Stream`].
+    ///
+    /// ```no_run
+    /// # async fn demo<R: kasio_shell::AsyncRuntime>(consumer: kasio_shell::Consumer<R>) {
+    /// use futures_lite::StreamExt;
+    /// use kasio_serde::{Json, StringCodec};
+    /// let mut typed = consumer.typed(StringCodec, Json::<u64>::new());
+    /// let mut records = typed.stream();
+    /// while let Some(Ok(kasio_shell::Typed::Record(r))) = records.next().await {
+    ///     println!("{:?}", r.value);
+    /// }
+    /// # }
+    /// ```
+    pub fn stream(&mut self) -> TypedStream<'_, R, K, V, KD, VD> {
+        TypedStream {
+            consumer: self,
+            fetching: None,
+            listener: None,
+        }
+    }
+}
+
+impl<R: AsyncRuntime, K, V, KD: Deserializer<K>, VD: Deserializer<V>> futures_core::Stream
+    for TypedStream<'_, R, K, V, KD, VD>
+{
+    type Item = Result<Typed<K, V>, TypedError>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::{future::Future, pin::Pin, task::Poll};
+        let this = self.get_mut();
+        loop {
+            if let Some((id, call)) = &mut this.fetching {
+                let Poll::Ready(got) = Pin::new(call).poll(cx) else {
+                    return Poll::Pending;
+                };
+                let id = *id;
+                this.fetching = None;
+                if let Some(e) = this.consumer.fetched(id, got) {
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+            match this.consumer.turn() {
+                Next::Done(got) => return Poll::Ready(Some(got)),
+                Next::Fetch(id) => {
+                    let Some(registry) = &this.consumer.registry else {
+                        unreachable!("a fetch is asked for only with a registry")
+                    };
+                    this.fetching = Some((id, registry.schema_by_id(id)));
+                }
+                Next::Empty => {
+                    if let Some(listener) = &mut this.listener {
+                        if Pin::new(listener).poll(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                        this.listener = None;
+                    }
+                    if let Some(fetched) = this.consumer.consumer.try_next() {
+                        if let Some(event) = this.consumer.take(fetched) {
+                            return Poll::Ready(Some(Ok(event)));
+                        }
+                        continue;
+                    }
+                    let listener = this.consumer.consumer.listen();
+                    // Something may have come between the check and the listening.
+                    if let Some(fetched) = this.consumer.consumer.try_next() {
+                        if let Some(event) = this.consumer.take(fetched) {
+                            return Poll::Ready(Some(Ok(event)));
+                        }
+                        continue;
+                    }
+                    this.listener = Some(listener);
+                }
+            }
+        }
+    }
+}
+
+/// What a [`TypedSink`] takes: a key and a value (either may be `None`: a null key, a
+/// tombstone), optionally for a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message<K, V> {
+    /// The key.
+    pub key: Option<K>,
+    /// The value.
+    pub value: Option<V>,
+    /// The partition (by default the partitioner picks).
+    pub partition: Option<i32>,
+}
+
+impl<K, V> Message<K, V> {
+    /// A keyed value.
+    pub fn new(key: K, value: V) -> Self {
+        Self {
+            key: Some(key),
+            value: Some(value),
+            partition: None,
+        }
+    }
+
+    /// A value without a key.
+    pub fn value(value: V) -> Self {
+        Self {
+            key: None,
+            value: Some(value),
+            partition: None,
+        }
+    }
+}
+
+/// A typed producer as a [`futures_sink::Sink`] of [`Message`]s to one topic; see
+/// [`TypedProducer::into_sink`]. It pushes back when `buffer.memory` is full (a message
+/// is taken only when there is room), and [`flush`](futures_sink::Sink::poll_flush) and
+/// [`close`](futures_sink::Sink::poll_close) complete once everything taken has been
+/// delivered, failing with the first record that was not.
+pub struct TypedSink<R, K, V, KS, VS> {
+    producer: TypedProducer<R, K, V, KS, VS>,
+    topic: String,
+    /// A message taken while there was no room, serialized, waiting for room.
+    waiting: Option<Waiting>,
+    /// Deliveries in the order they were sent.
+    deliveries: std::collections::VecDeque<Delivery<R>>,
+    listener: Option<event_listener::EventListener>,
+}
+
+/// A serialized message waiting for room: key, value, partition.
+type Waiting = (Option<Vec<u8>>, Option<Vec<u8>>, Option<i32>);
+
+// Nothing in a sink is structurally pinned: its deliveries and listener are `Unpin`, and
+// the codecs are only borrowed.
+impl<R, K, V, KS, VS> Unpin for TypedSink<R, K, V, KS, VS> {}
+
+impl<R, K, V, KS, VS> std::fmt::Debug for TypedSink<R, K, V, KS, VS> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedSink")
+            .field("topic", &self.topic)
+            .field("in_flight", &self.deliveries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R, K, V, KS: Serializer<K>, VS: Serializer<V>> TypedProducer<R, K, V, KS, VS> {
+    /// This producer as a sink of [`Message`]s to `topic`.
+    ///
+    /// ```no_run
+    /// # async fn demo<R: kasio_shell::AsyncRuntime>(producer: kasio_shell::Producer<R>) -> Result<(), kasio_shell::TypedSendError> {
+    /// use futures_lite::stream;
+    /// use futures_util::SinkExt;
+    /// use kasio_serde::{Json, StringCodec};
+    /// use kasio_shell::Message;
+    /// let mut sink = producer.typed(StringCodec, Json::<u64>::new()).into_sink("counts");
+    /// let mut counts = stream::iter((0..100u64).map(|n| Ok(Message::new(n.to_string(), n))));
+    /// sink.send_all(&mut counts).await?; // flushed: every record delivered
+    /// # Ok(()) }
+    /// ```
+    pub fn into_sink(self, topic: impl Into<String>) -> TypedSink<R, K, V, KS, VS> {
+        TypedSink {
+            producer: self,
+            topic: topic.into(),
+            waiting: None,
+            deliveries: std::collections::VecDeque::new(),
+            listener: None,
+        }
+    }
+}
+
+impl<R: AsyncRuntime, K, V, KS: Serializer<K>, VS: Serializer<V>> TypedSink<R, K, V, KS, VS> {
+    /// Sends the waiting message if there is room: ready once nothing waits.
+    fn poll_room(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), TypedSendError>> {
+        use std::{future::Future, pin::Pin, task::Poll};
+        loop {
+            let Some((key, value, partition)) = &self.waiting else {
+                return Poll::Ready(Ok(()));
+            };
+            let mut record = Record::new(&self.topic);
+            record.key = key.as_deref();
+            record.value = value.as_deref();
+            record.partition = *partition;
+            match self.producer.producer.try_send_now(record) {
+                Ok(delivery) => {
+                    self.waiting = None;
+                    self.listener = None;
+                    self.deliveries.push_back(delivery);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(SendError::BufferFull) => {}
+                Err(e) => {
+                    self.waiting = None;
+                    return Poll::Ready(Err(TypedSendError::Send(e)));
+                }
+            }
+            match &mut self.listener {
+                Some(listener) => {
+                    if Pin::new(listener).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    self.listener = None;
+                }
+                None => self.listener = Some(self.producer.producer.listen()),
+            }
+        }
+    }
+
+    /// Drops the deliveries at the front that completed, failing on the first that did
+    /// not deliver; with `all`, waits for every one.
+    fn poll_delivered(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        all: bool,
+    ) -> std::task::Poll<Result<(), TypedSendError>> {
+        use std::{future::Future, pin::Pin, task::Poll};
+        while let Some(front) = self.deliveries.front_mut() {
+            match Pin::new(front).poll(cx) {
+                Poll::Ready(Ok(_)) => {
+                    self.deliveries.pop_front();
+                }
+                Poll::Ready(Err(e)) => {
+                    self.deliveries.pop_front();
+                    return Poll::Ready(Err(TypedSendError::Delivery(e)));
+                }
+                Poll::Pending if all => return Poll::Pending,
+                Poll::Pending => break,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<R: AsyncRuntime, K, V, KS: Serializer<K>, VS: Serializer<V>> futures_sink::Sink<Message<K, V>>
+    for TypedSink<R, K, V, KS, VS>
+{
+    type Error = TypedSendError;
+
+    fn poll_ready(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        let this = self.get_mut();
+        // Failures surface as soon as they are known, not only at the flush.
+        if let std::task::Poll::Ready(Err(e)) = this.poll_delivered(cx, false) {
+            return std::task::Poll::Ready(Err(e));
+        }
+        this.poll_room(cx)
+    }
+
+    fn start_send(self: std::pin::Pin<&mut Self>, item: Message<K, V>) -> Result<(), Self::Error> {
+        let this = self.get_mut();
+        let mut record = Record::new(&this.topic);
+        if let Some(p) = item.partition {
+            record = record.partition(p);
+        }
+        let record = this
+            .producer
+            .encoder
+            .encode(record, item.key.as_ref(), item.value.as_ref())
+            .map_err(TypedSendError::Encode)?;
+        match this.producer.producer.try_send_now(record) {
+            Ok(delivery) => {
+                this.deliveries.push_back(delivery);
+                Ok(())
+            }
+            Err(SendError::BufferFull) => {
+                // Kept, serialized, until there is room: the next poll_ready sends it.
+                this.waiting = Some((
+                    record.key.map(<[u8]>::to_vec),
+                    record.value.map(<[u8]>::to_vec),
+                    record.partition,
+                ));
+                Ok(())
+            }
+            Err(e) => Err(TypedSendError::Send(e)),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        let this = self.get_mut();
+        std::task::ready!(this.poll_room(cx))?;
+        this.poll_delivered(cx, true)
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.poll_flush(cx)
     }
 }

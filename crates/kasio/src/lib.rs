@@ -96,6 +96,10 @@ pub mod tokio {
     pub type TypedConsumer<K, V, KD, VD> = kasio_shell::TypedConsumer<Tokio, K, V, KD, VD>;
     /// A producer sending typed keys and values; see [`kasio_shell::TypedProducer`].
     pub type TypedProducer<K, V, KS, VS> = kasio_shell::TypedProducer<Tokio, K, V, KS, VS>;
+    /// A typed producer as a `futures::Sink`; see [`kasio_shell::TypedSink`].
+    pub type TypedSink<K, V, KS, VS> = kasio_shell::TypedSink<Tokio, K, V, KS, VS>;
+    /// A typed consumer as a `futures_core::Stream`; see [`kasio_shell::TypedStream`].
+    pub type TypedStream<'a, K, V, KD, VD> = kasio_shell::TypedStream<'a, Tokio, K, V, KD, VD>;
 }
 
 /// The handles on smol: drivers and sockets run on smol's global executor, so the handles
@@ -126,6 +130,10 @@ pub mod smol {
     pub type TypedConsumer<K, V, KD, VD> = kasio_shell::TypedConsumer<Smol, K, V, KD, VD>;
     /// A producer sending typed keys and values; see [`kasio_shell::TypedProducer`].
     pub type TypedProducer<K, V, KS, VS> = kasio_shell::TypedProducer<Smol, K, V, KS, VS>;
+    /// A typed producer as a `futures::Sink`; see [`kasio_shell::TypedSink`].
+    pub type TypedSink<K, V, KS, VS> = kasio_shell::TypedSink<Smol, K, V, KS, VS>;
+    /// A typed consumer as a `futures_core::Stream`; see [`kasio_shell::TypedStream`].
+    pub type TypedStream<'a, K, V, KD, VD> = kasio_shell::TypedStream<'a, Smol, K, V, KD, VD>;
 }
 
 /// The handles on plain threads and `std::net`, with no async runtime anywhere in the
