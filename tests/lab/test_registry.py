@@ -386,7 +386,7 @@ def test_cli_refuses_what_the_schema_does_not_allow_and_names_bad_records():
     t = cli_topic()
     run = cli("produce", t, "--value-format", "json-schema", "--schema-registry", url,
               "--value-schema", SCHEMA, stdin='{"id": 1, "item": "tea"}\n{"id": "x", "item": "tea"}\n')
-    assert run.returncode != 0 and "line 2: value for" in run.stderr and "at /id" in run.stderr, run.stderr
+    assert run.returncode != 0 and "line 2: value of" in run.stderr and "at /id" in run.stderr, run.stderr
     run = cli("--json", "consume", t, "-o", "beginning", "-e", "--value-format", "json-schema",
               "--schema-registry", url)
     assert run.returncode == 0, run.stderr
@@ -395,6 +395,9 @@ def test_cli_refuses_what_the_schema_does_not_allow_and_names_bad_records():
     run = cli("produce", t, stdin="plain text\n")
     assert run.returncode == 0, run.stderr
     run = cli("consume", t, "-o", "beginning", "-e", "--value-format", "avro", "--schema-registry", url)
+    assert run.returncode != 0, run.stdout
+    assert f"value of {t}-0@0" in run.stderr and "a JSON schema, not Avro" in run.stderr, run.stderr
+    run = cli("consume", t, "-o", "1", "-e", "--value-format", "avro", "--schema-registry", url)
     assert run.returncode != 0, run.stdout
     assert f"value of {t}-0@1" in run.stderr and "magic byte" in run.stderr, run.stderr
     run = cli("consume", t, "-o", "beginning", "-e", "--value-format", "protobuf", "--schema-registry", url)

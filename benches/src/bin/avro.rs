@@ -194,14 +194,11 @@ async fn rdkafka_produce(
     let strategy = SubjectNameStrategy::TopicNameStrategyWithSchema(
         topic.to_owned(),
         false,
-        SuppliedSchema {
-            name: Some("kasio.bench.Order".into()),
-            schema_type: SchemaType::Avro,
-            schema: SCHEMA.into(),
-            references: vec![],
-            properties: None,
-            tags: None,
-        },
+        SuppliedSchema::new(
+            Some("kasio.bench.Order".into()),
+            SchemaType::Avro,
+            SCHEMA.into(),
+        ),
     );
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
