@@ -1486,6 +1486,108 @@ fn typed_sink_and_stream_on_smol() {
     OnSmol::block_on(typed_sink_and_stream::<kasio_smol::Smol>());
 }
 
+/// A pipeline from one topic to another (async runtimes): 5,000 orders in, the even ones
+/// out with their id times ten; every output is delivered and every input offset
+/// committed, so the group's next member finds nothing left to read.
+async fn pipeline_copies_and_commits<R: AsyncRuntime>() {
+    use kasio_shell::types::Message;
+    let cluster = mock(1, "in", 2);
+    cluster
+        .with(|c| c.create_topic("out", 1).map(|_| ()))
+        .unwrap()
+        .unwrap();
+    let bootstrap = cluster.bootstrap();
+    let producer =
+        Producer::<R>::from_properties([("bootstrap.servers", bootstrap.as_str())]).unwrap();
+    let mut orders = producer.clone().typed(StringCodec, Json::<Order>::new());
+    for id in 0..5_000u64 {
+        let key = format!("k{id}");
+        drop(
+            orders
+                .send(Record::new("in"), Some(key.as_str()), Some(&Order { id }))
+                .await
+                .unwrap(),
+        );
+    }
+    producer.flush().await;
+    let group = [
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("group.id", "copier"),
+        ("enable.auto.commit", "false"),
+        ("auto.offset.reset", "earliest"),
+    ];
+    let consumer = Consumer::<R>::from_properties(group).unwrap();
+    consumer.assign([("in", 0), ("in", 1)]);
+    let stats = consumer
+        .typed(StringCodec, Json::<Order>::new())
+        .source()
+        .filter(|r| r.value.as_ref().is_some_and(|o| o.id % 2 == 0))
+        .map(|r| {
+            Message::new(
+                r.key.unwrap(),
+                Order {
+                    id: r.value.unwrap().id * 10,
+                },
+            )
+        })
+        .limit(5_000)
+        .to_kafka(
+            producer.clone().typed(StringCodec, Json::<Order>::new()),
+            "out",
+        )
+        .await
+        .unwrap();
+    assert_eq!((stats.read, stats.written), (5_000, 2_500), "{stats:?}");
+    assert!(stats.commits >= 1);
+    // The group's committed offsets cover every input: a new member reads nothing.
+    let next = Consumer::<R>::from_properties(group).unwrap();
+    next.assign([("in", 0), ("in", 1)]);
+    let mut ends = HashSet::new();
+    while ends.len() < 2 {
+        match next.next().await {
+            Fetched::Event(ConsumerEvent::EndOfPartition { partition, .. }) => {
+                ends.insert(partition);
+            }
+            other => panic!("nothing should be left: {other:?}"),
+        }
+    }
+    next.close().await;
+    // The outputs, each once.
+    let out = Consumer::<R>::from_properties([("bootstrap.servers", bootstrap.as_str())]).unwrap();
+    out.assign([("out", 0)]);
+    out.seek("out", 0, Seek::Beginning);
+    let mut typed = out.typed(StringCodec, Json::<Order>::new());
+    let mut ids = Vec::new();
+    loop {
+        match typed.next().await.unwrap() {
+            Typed::Record(r) => ids.push(r.value.unwrap().id),
+            Typed::Event(ConsumerEvent::EndOfPartition { .. }) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        (0..5_000u64)
+            .filter(|i| i % 2 == 0)
+            .map(|i| i * 10)
+            .collect::<Vec<_>>()
+    );
+    typed.consumer().close().await;
+    producer.close().await;
+    cluster.stop();
+}
+
+#[test]
+fn pipeline_copies_and_commits_on_tokio() {
+    OnTokio::block_on(pipeline_copies_and_commits::<kasio_tokio::Tokio>());
+}
+
+#[test]
+fn pipeline_copies_and_commits_on_smol() {
+    OnSmol::block_on(pipeline_copies_and_commits::<kasio_smol::Smol>());
+}
+
 /// The registry client against the lab's real registry (Apicurio Registry's
 /// Confluent-compatible API): registration, lookups, evolution under BACKWARD, a refused
 /// incompatible change, errors with the registry's codes, and one request for many

@@ -28,6 +28,7 @@ mod consumer;
 mod driver;
 mod names;
 mod pending;
+mod pipeline;
 mod producer;
 mod records;
 mod registry;
@@ -42,6 +43,7 @@ pub use driver::{AsyncRuntime, BlockingRuntime, Driver, Inbox, Runtime, Sockets,
 pub use event_listener::{EventListener, Listener};
 pub use kasio_core::{CloseReason, ConnId};
 pub use pending::Pending;
+pub use pipeline::Pipeline;
 pub use producer::Producer;
 pub use producer::{Delivery, GroupDelivery};
 pub use records::PollError;
@@ -56,6 +58,7 @@ pub use undelivered::undelivered_on_drop;
 pub mod types {
     pub use crate::{
         consumer::Fetched,
+        pipeline::{PipelineError, PipelineStats},
         records::PollError,
         typed::{Message, Typed, TypedError, TypedSendError},
     };
