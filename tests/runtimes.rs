@@ -1588,6 +1588,105 @@ fn pipeline_copies_and_commits_on_smol() {
     OnSmol::block_on(pipeline_copies_and_commits::<kasio_smol::Smol>());
 }
 
+/// The same pipeline exactly once: a group member reading read_committed and a
+/// transactional producer, outputs and input offsets committed together.
+async fn pipeline_copies_exactly_once<R: AsyncRuntime>() {
+    use kasio_shell::types::Message;
+    let cluster = mock(1, "in", 2);
+    cluster
+        .with(|c| c.create_topic("out", 1).map(|_| ()))
+        .unwrap()
+        .unwrap();
+    let bootstrap = cluster.bootstrap();
+    let producer =
+        Producer::<R>::from_properties([("bootstrap.servers", bootstrap.as_str())]).unwrap();
+    let mut orders = producer.clone().typed(StringCodec, Json::<Order>::new());
+    for id in 0..2_000u64 {
+        let key = format!("k{id}");
+        drop(
+            orders
+                .send(Record::new("in"), Some(key.as_str()), Some(&Order { id }))
+                .await
+                .unwrap(),
+        );
+    }
+    producer.close().await;
+    let group = [
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("group.id", "eos-copier"),
+        ("isolation.level", "read_committed"),
+        ("enable.auto.commit", "false"),
+        ("auto.offset.reset", "earliest"),
+    ];
+    let consumer = Consumer::<R>::from_properties(group).unwrap();
+    consumer.subscribe(&["in"]).unwrap();
+    let copier = Producer::<R>::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("transactional.id", "eos-copier"),
+    ])
+    .unwrap();
+    copier.init_transactions().await.unwrap();
+    let stats = consumer
+        .typed(StringCodec, Json::<Order>::new())
+        .source()
+        .filter(|r| r.value.as_ref().is_some_and(|o| o.id % 2 == 0))
+        .map(|r| {
+            Message::new(
+                r.key.unwrap(),
+                Order {
+                    id: r.value.unwrap().id * 10,
+                },
+            )
+        })
+        .commit_interval(Duration::from_millis(50))
+        .limit(2_000)
+        .to_kafka_exactly_once(
+            copier.clone().typed(StringCodec, Json::<Order>::new()),
+            "out",
+        )
+        .await
+        .unwrap();
+    assert_eq!((stats.read, stats.written), (2_000, 1_000), "{stats:?}");
+    assert!(stats.commits >= 1, "{stats:?}");
+    let out = Consumer::<R>::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("isolation.level", "read_committed"),
+    ])
+    .unwrap();
+    out.assign([("out", 0)]);
+    out.seek("out", 0, Seek::Beginning);
+    let mut typed = out.typed(StringCodec, Json::<Order>::new());
+    let mut ids = Vec::new();
+    loop {
+        match typed.next().await.unwrap() {
+            Typed::Record(r) => ids.push(r.value.unwrap().id),
+            Typed::Event(ConsumerEvent::EndOfPartition { .. }) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        (0..2_000u64)
+            .filter(|i| i % 2 == 0)
+            .map(|i| i * 10)
+            .collect::<Vec<_>>()
+    );
+    typed.consumer().close().await;
+    copier.close().await;
+    cluster.stop();
+}
+
+#[test]
+fn pipeline_copies_exactly_once_on_tokio() {
+    OnTokio::block_on(pipeline_copies_exactly_once::<kasio_tokio::Tokio>());
+}
+
+#[test]
+fn pipeline_copies_exactly_once_on_smol() {
+    OnSmol::block_on(pipeline_copies_exactly_once::<kasio_smol::Smol>());
+}
+
 /// The registry client against the lab's real registry (Apicurio Registry's
 /// Confluent-compatible API): registration, lookups, evolution under BACKWARD, a refused
 /// incompatible change, errors with the registry's codes, and one request for many

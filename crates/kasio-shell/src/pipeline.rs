@@ -113,6 +113,8 @@ pub enum PipelineError {
     Commit(ConsumeError),
     /// The consumer reported an error of the group or a partition.
     Consumer(String),
+    /// The transactional session failed (exactly once).
+    Transaction(kasio_core::TxnError),
 }
 
 impl std::fmt::Display for PipelineError {
@@ -123,6 +125,7 @@ impl std::fmt::Display for PipelineError {
             Self::Delivery(e) => write!(f, "an output was not delivered: {e}"),
             Self::Commit(e) => write!(f, "committing: {e}"),
             Self::Consumer(e) => write!(f, "consuming: {e}"),
+            Self::Transaction(e) => write!(f, "the transaction: {e}"),
         }
     }
 }
@@ -136,8 +139,10 @@ pub struct PipelineStats {
     pub read: u64,
     /// Outputs delivered.
     pub written: u64,
-    /// Commits made.
+    /// Commits made (transactions committed, exactly once).
     pub commits: u64,
+    /// Transactions aborted, their records to be read again (exactly once).
+    pub aborts: u64,
 }
 
 type Step<K, V, T> = Box<dyn FnMut(TypedRecord<K, V>) -> Option<T> + Send>;
@@ -400,6 +405,131 @@ impl<R: AsyncRuntime, K, V, KD: Deserializer<K>, VD: Deserializer<V>, K2, V2>
             // Not waited for, as the Java client's commitAsync; the last one is.
             drop(commit);
             Ok(())
+        }
+    }
+}
+
+impl<R: AsyncRuntime, K, V, KD: Deserializer<K>, VD: Deserializer<V>, K2, V2>
+    Pipeline<R, K, V, KD, VD, Message<K2, V2>>
+{
+    /// Sends every message to `topic` through `producer`, exactly once: the outputs of
+    /// what is read and the offsets read are committed together in one transaction every
+    /// `commit_interval`, or neither (then the records are read again). The consumer must
+    /// be in a group with `isolation.level=read_committed` and `enable.auto.commit=false`,
+    /// and the producer transactional with `init_transactions` done. With a limit it
+    /// stops at the first transaction that reaches it (whole fetched batches belong to a
+    /// transaction, so it may read a little past the limit).
+    ///
+    /// # Errors
+    /// [`PipelineError`]: the open transaction is aborted first.
+    pub async fn to_kafka_exactly_once<KS: Serializer<K2>, VS: Serializer<V2>>(
+        mut self,
+        mut producer: TypedProducer<R, K2, V2, KS, VS>,
+        topic: &str,
+    ) -> Result<PipelineStats, PipelineError> {
+        use crate::{consumer::Fetched, session::TransactSession};
+        use kasio_core::{Ended, Ending};
+        let session = TransactSession::new(self.consumer.consumer(), producer.producer());
+        let mut stats = PipelineStats::default();
+        // What the open transaction holds, counted into the stats once it commits.
+        let (mut read, mut written) = (0u64, 0u64);
+        let mut last_commit = Instant::now();
+        let result = loop {
+            let reached = self.limit.is_some_and(|n| stats.read + read >= n);
+            if read > 0 && (reached || last_commit.elapsed() >= self.commit_interval) {
+                last_commit = Instant::now();
+                match session.end(Ending::TryCommit).await {
+                    Ok(Ended::Aborted) => {
+                        // The session reads them again from where the transaction began.
+                        self.consumer.clear();
+                        stats.aborts += 1;
+                    }
+                    Ok(_) => {
+                        stats.commits += 1;
+                        stats.read += read;
+                        stats.written += written;
+                    }
+                    Err(e) => break Err(PipelineError::Transaction(e)),
+                }
+                (read, written) = (0, 0);
+                continue;
+            }
+            if reached {
+                break Ok(());
+            }
+            let timer = R::sleep_until(last_commit + self.commit_interval);
+            let Some(got) = within(session.next(), timer).await else {
+                continue;
+            };
+            match got {
+                Ok(Fetched::Batch(batch)) => {
+                    self.consumer.take(Fetched::Batch(batch));
+                    // Every record of the batch is sent before the transaction may end.
+                    if let Err(e) = self
+                        .drain(&mut producer, topic, &mut read, &mut written)
+                        .await
+                    {
+                        break Err(e);
+                    }
+                }
+                Ok(Fetched::Event(event)) => {
+                    if let ConsumerEvent::GroupError { error } = &event {
+                        break Err(PipelineError::Consumer(error.to_string()));
+                    }
+                    // Drops what is queued of partitions going away (the session dooms
+                    // the transaction that read them).
+                    self.consumer.take(Fetched::Event(event));
+                }
+                Err(e) => break Err(PipelineError::Transaction(e)),
+            }
+        };
+        if result.is_err() && read > 0 {
+            let _ = session.end(Ending::Abort).await;
+        }
+        result.map(|()| stats)
+    }
+
+    /// Decodes, steps and sends every record queued.
+    async fn drain<KS: Serializer<K2>, VS: Serializer<V2>>(
+        &mut self,
+        producer: &mut TypedProducer<R, K2, V2, KS, VS>,
+        topic: &str,
+        read: &mut u64,
+        written: &mut u64,
+    ) -> Result<(), PipelineError> {
+        use crate::typed::Next;
+        loop {
+            match self.consumer.turn() {
+                Next::Empty => return Ok(()),
+                Next::Fetch(id) => {
+                    let Some(registry) = self.consumer.registry() else {
+                        unreachable!("a fetch is asked for only with a registry")
+                    };
+                    let got = registry.schema_by_id(id).await;
+                    if let Some(e) = self.consumer.fetched(id, got) {
+                        return Err(PipelineError::Source(e));
+                    }
+                }
+                Next::Done(Err(e)) => return Err(PipelineError::Source(e)),
+                Next::Done(Ok(Typed::Bad(_) | Typed::Event(_))) => *read += 1,
+                Next::Done(Ok(Typed::Record(record))) => {
+                    *read += 1;
+                    let Some(message) = (self.step)(record) else {
+                        continue;
+                    };
+                    let mut out = Record::new(topic);
+                    if let Some(p) = message.partition {
+                        out = out.partition(p);
+                    }
+                    // The transaction's commit waits for every record it holds.
+                    let delivery = producer
+                        .send(out, message.key.as_ref(), message.value.as_ref())
+                        .await
+                        .map_err(PipelineError::Send)?;
+                    drop(delivery);
+                    *written += 1;
+                }
+            }
         }
     }
 }

@@ -94,7 +94,7 @@ impl<R, K, V, KD, VD> std::fmt::Debug for TypedConsumer<R, K, V, KD, VD> {
     clippy::large_enum_variant,
     reason = "moved once per record; boxing the record would allocate once per record"
 )]
-enum Next<K, V> {
+pub(crate) enum Next<K, V> {
     Done(Result<Typed<K, V>, TypedError>),
     Fetch(u32),
     Empty,
@@ -151,6 +151,11 @@ impl<R, K, V, KD: Deserializer<K>, VD: Deserializer<V>> TypedConsumer<R, K, V, K
         self
     }
 
+    /// The registry missed schemas are fetched from, if any.
+    pub(crate) fn registry(&self) -> Option<&SchemaRegistry<R>> {
+        self.registry.as_ref()
+    }
+
     /// The consumer underneath: to subscribe, commit, seek (then
     /// [`clear`](Self::clear)), pause or close.
     pub fn consumer(&self) -> &Consumer<R> {
@@ -173,7 +178,7 @@ impl<R, K, V, KD: Deserializer<K>, VD: Deserializer<V>> TypedConsumer<R, K, V, K
         self.decoder.clear();
     }
 
-    fn turn(&mut self) -> Next<K, V> {
+    pub(crate) fn turn(&mut self) -> Next<K, V> {
         match self.decoder.step() {
             Step::Ready(Decoded::Record(r)) => Next::Done(Ok(Typed::Record(r))),
             Step::Ready(Decoded::Bad(b)) => Next::Done(Ok(Typed::Bad(b))),
@@ -198,7 +203,11 @@ impl<R, K, V, KD: Deserializer<K>, VD: Deserializer<V>> TypedConsumer<R, K, V, K
     }
 
     /// What a schema fetch's outcome leaves to hand out, if anything.
-    fn fetched(&mut self, id: u32, got: Result<Arc<Schema>, RegistryError>) -> Option<TypedError> {
+    pub(crate) fn fetched(
+        &mut self,
+        id: u32,
+        got: Result<Arc<Schema>, RegistryError>,
+    ) -> Option<TypedError> {
         match got {
             Ok(_) => None,
             Err(e) if e.is_not_found() => {
@@ -209,7 +218,7 @@ impl<R, K, V, KD: Deserializer<K>, VD: Deserializer<V>> TypedConsumer<R, K, V, K
         }
     }
 
-    fn take(&mut self, fetched: Fetched) -> Option<Typed<K, V>> {
+    pub(crate) fn take(&mut self, fetched: Fetched) -> Option<Typed<K, V>> {
         match fetched {
             Fetched::Batch(batch) => {
                 self.decoder.push(batch);
