@@ -402,3 +402,60 @@ def test_cli_refuses_what_the_schema_does_not_allow_and_names_bad_records():
     assert f"value of {t}-0@1" in run.stderr and "magic byte" in run.stderr, run.stderr
     run = cli("consume", t, "-o", "beginning", "-e", "--value-format", "protobuf", "--schema-registry", url)
     assert run.returncode != 0 and "protobuf" in run.stderr
+
+
+# Protobuf and JSON Schema through the broker: kasio's typed producer and consumer (the
+# examples' produce and consume) beside confluent-kafka's producer and consumer.
+def lab_bootstrap():
+    bootstrap = os.environ.get("KASIO_LAB_PLAINTEXT")
+    if not bootstrap:
+        pytest.fail("KASIO_LAB_PLAINTEXT is not set: start the broker with scripts/kafka up")
+    return bootstrap.split(",")[0]
+
+
+def peer_read(topic, n, deserialize):
+    from confluent_kafka import Consumer
+    c = Consumer({"bootstrap.servers": lab_bootstrap(), "group.id": f"{topic}-peer",
+                  "auto.offset.reset": "earliest"})
+    c.subscribe([topic])
+    got, deadline = [], time.time() + 60
+    while len(got) < n and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            got.append(deserialize(m.value(), SerializationContext(topic, MessageField.VALUE)))
+    c.close()
+    return got
+
+
+def peer_write(topic, values, serialize):
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": lab_bootstrap()})
+    for v in values:
+        p.produce(topic, partition=0, value=serialize(v, SerializationContext(topic, MessageField.VALUE)))
+    assert p.flush(30) == 0
+
+
+@pytest.mark.parametrize("message,path,value", PROTOBUF_VALUES)
+def test_protobuf_both_ways_through_the_broker(message, path, value):
+    from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
+    url = os.environ["KASIO_REGISTRY_URL"]
+    cls = shop_classes()[message]
+    ours = cli_topic()
+    run = kasio("produce", lab_bootstrap(), url, ours, message, json.dumps(value), example=PROTOBUF_EXAMPLE)
+    assert peer_read(ours, 1, ProtobufDeserializer(cls, {"use.deprecated.format": False})) == [as_message(cls, value)]
+    theirs = cli_topic()
+    peer_write(theirs, [as_message(cls, value)], ProtobufSerializer(cls, registry(), {"use.deprecated.format": False}))
+    run = kasio("consume", lab_bootstrap(), theirs, message, "1", example=PROTOBUF_EXAMPLE)
+    assert json.loads(run.stdout) == as_value(as_message(cls, value), value)
+
+
+def test_json_schema_both_ways_through_the_broker():
+    url = os.environ["KASIO_REGISTRY_URL"]
+    ours = cli_topic()
+    json_schema_kasio("produce", lab_bootstrap(), url, ours, SCHEMA, *map(json.dumps, VALUES))
+    de = JSONDeserializer(SCHEMA, schema_registry_client=registry())
+    assert peer_read(ours, len(VALUES), de) == VALUES
+    theirs = cli_topic()
+    peer_write(theirs, VALUES, JSONSerializer(SCHEMA, registry()))
+    run = json_schema_kasio("consume", lab_bootstrap(), url, theirs, str(len(VALUES)))
+    assert [json.loads(line) for line in run.stdout.splitlines()] == VALUES

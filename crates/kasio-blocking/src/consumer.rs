@@ -47,6 +47,21 @@ impl Deref for Consumer {
 }
 
 impl Consumer {
+    /// A typed consumer reading keys with `key` and values with `value`; see
+    /// [`kasio_shell::TypedConsumer`]. It reads through this consumer, which must stay
+    /// open (this handle or a clone alive) while it is used.
+    pub fn typed<K, V, KD, VD>(
+        &self,
+        key: KD,
+        value: VD,
+    ) -> kasio_shell::TypedConsumer<Threads, K, V, KD, VD>
+    where
+        KD: kasio_serde::Deserializer<K>,
+        VD: kasio_serde::Deserializer<V>,
+    {
+        self.inner.0.clone().typed(key, value)
+    }
+
     /// Starts a consumer and its driver thread.
     ///
     /// # Errors

@@ -42,6 +42,21 @@ impl Drop for Closing {
 }
 
 impl Producer {
+    /// A typed producer serializing keys with `key` and values with `value`; see
+    /// [`kasio_shell::TypedProducer`]. It sends through this producer, which must stay
+    /// open (this handle or a clone alive) while it is used.
+    pub fn typed<K: ?Sized, V: ?Sized, KS, VS>(
+        &self,
+        key: KS,
+        value: VS,
+    ) -> kasio_shell::TypedProducer<Threads, K, V, KS, VS>
+    where
+        KS: kasio_serde::Serializer<K>,
+        VS: kasio_serde::Serializer<V>,
+    {
+        self.inner.0.clone().typed(key, value)
+    }
+
     /// Starts a producer and its driver thread.
     ///
     /// # Errors

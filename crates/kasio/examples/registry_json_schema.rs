@@ -8,23 +8,33 @@
 //! ```text
 //! registry_json_schema write URL TOPIC SCHEMA JSON   registers SCHEMA for TOPIC, prints the framed hex
 //! registry_json_schema read URL HEX                  prints {"schema_id": N, "value": V}
+//! registry_json_schema produce BOOTSTRAP URL TOPIC SCHEMA JSON...   each JSON through the broker
+//! registry_json_schema consume BOOTSTRAP URL TOPIC N                the first N values of partition 0, validated
 //! ```
+//!
+//! `produce` and `consume` use the typed producer and consumer.
 //!
 //! A value the schema does not allow exits with status 2 and the typed error.
 
-use kasio::blocking::SchemaRegistry;
+use kasio::blocking::{Consumer, Producer, SchemaRegistry};
 use kasio::registry::Schema;
 use kasio::serde::{
     Context, DeserializeError, Deserializer, JsonSchemaDeserializer, JsonSchemaSerializer,
-    Serializer, SubjectNameStrategy, wire,
+    Serializer, StringCodec, SubjectNameStrategy, wire,
 };
+use kasio::{Record, Seek, Typed};
 use serde_json::Value;
+use std::time::Duration;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["write", url, topic, schema, json] => write(url, topic, schema, json),
         ["read", url, hex] => read(url, hex),
+        ["produce", bootstrap, url, topic, schema, ref values @ ..] => {
+            produce(bootstrap, url, topic, schema, values);
+        }
+        ["consume", bootstrap, url, topic, n] => consume(bootstrap, url, topic, n),
         _ => fail("usage: registry_json_schema write URL TOPIC SCHEMA JSON | read URL HEX"),
     }
 }
@@ -85,6 +95,57 @@ fn read(url: &str, hex: &str) {
         unreachable!("it deserialized with a schema id")
     };
     println!("{}", serde_json::json!({"schema_id": id, "value": value}));
+}
+
+fn produce(bootstrap: &str, url: &str, topic: &str, schema: &str, values: &[&str]) {
+    let schema = Schema::json(schema);
+    let id = registry(url)
+        .register(&format!("{topic}-value"), schema.clone())
+        .wait()
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    let codec =
+        JsonSchemaSerializer::<Value>::new(id, &schema).unwrap_or_else(|e| fail(&e.to_string()));
+    let producer = Producer::from_properties([("bootstrap.servers", bootstrap)])
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    let mut typed = producer.typed(StringCodec, codec);
+    for json in values {
+        let value: Value = serde_json::from_str(json).unwrap_or_else(|e| fail(&e.to_string()));
+        typed
+            .send_blocking(Record::new(topic).partition(0), None::<&str>, Some(&value))
+            .unwrap_or_else(|e| fail(&e.to_string()))
+            .wait()
+            .unwrap_or_else(|e| fail(&e.to_string()));
+    }
+    producer.close();
+}
+
+fn consume(bootstrap: &str, url: &str, topic: &str, n: &str) {
+    let n: usize = n.parse().unwrap_or_else(|_| fail("N: a count"));
+    let registry = registry(url);
+    let consumer = Consumer::from_properties([("bootstrap.servers", bootstrap)])
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    consumer.assign([(topic, 0)]);
+    consumer.seek(topic, 0, Seek::Beginning);
+    let mut typed = consumer
+        .typed(
+            StringCodec,
+            JsonSchemaDeserializer::<Value>::validating(registry.clone()),
+        )
+        .with_registry(registry);
+    let mut read = 0;
+    while read < n {
+        match typed.poll(Duration::from_secs(30)) {
+            Some(Ok(Typed::Record(r))) => {
+                println!("{}", serde_json::json!(r.value));
+                read += 1;
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => fail(&e.to_string()),
+            None => fail("no record in 30 s"),
+        }
+    }
+    drop(typed);
+    consumer.close();
 }
 
 fn fail(why: &str) -> ! {

@@ -7,17 +7,23 @@
 //! ```text
 //! registry_protobuf write URL TOPIC MESSAGE JSON   registers shop.proto for TOPIC, prints the framed hex
 //! registry_protobuf read MESSAGE HEX               prints {"schema_id": N, "path": [..], "value": {...}}
+//! registry_protobuf produce BOOTSTRAP URL TOPIC MESSAGE JSON...   each JSON through the broker
+//! registry_protobuf consume BOOTSTRAP TOPIC MESSAGE N             the first N values of partition 0, as JSON lines
 //! ```
+//!
+//! `produce` and `consume` use the typed producer and consumer.
 //!
 //! MESSAGE is `kasio.lab.Order` (the file's second message) or `kasio.lab.Order.Line`
 //! (nested in it): neither has the path `[0]`.
 
-use kasio::blocking::SchemaRegistry;
+use kasio::blocking::{Consumer, Producer, SchemaRegistry};
 use kasio::registry::Schema;
 use kasio::serde::{
-    Context, Deserializer, ProtobufDeserializer, ProtobufSerializer, Serializer,
+    Context, Deserializer, ProtobufDeserializer, ProtobufSerializer, Serializer, StringCodec,
     SubjectNameStrategy, wire,
 };
+use kasio::{Record, Seek, Typed};
+use std::time::Duration;
 
 /// The file both sides use.
 const SHOP: &str = r#"syntax = "proto3";
@@ -65,6 +71,10 @@ fn main() {
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["write", url, topic, message, json] => write(url, topic, message, json),
         ["read", message, hex] => read(message, hex),
+        ["produce", bootstrap, url, topic, message, ref values @ ..] => {
+            produce(bootstrap, url, topic, message, values);
+        }
+        ["consume", bootstrap, topic, message, n] => consume(bootstrap, topic, message, n),
         _ => fail("usage: registry_protobuf write URL TOPIC MESSAGE JSON | read MESSAGE HEX"),
     }
 }
@@ -141,6 +151,85 @@ fn decode<T: prost::Message + Default + serde::Serialize>(
         .deserialize(bytes, ctx)
         .unwrap_or_else(|e| fail(&e.to_string()));
     serde_json::to_value(value).unwrap_or_else(|e| fail(&e.to_string()))
+}
+
+fn produce(bootstrap: &str, url: &str, topic: &str, message: &str, values: &[&str]) {
+    let registry = SchemaRegistry::from_properties([("url", url), ("max.retries", "1")])
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    let schema = Schema::protobuf(SHOP);
+    let id = registry
+        .register(&format!("{topic}-value"), schema.clone())
+        .wait()
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    let producer = Producer::from_properties([("bootstrap.servers", bootstrap)])
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    match message {
+        "kasio.lab.Order" => send::<Order>(&producer, id, &schema, topic, message, values),
+        "kasio.lab.Order.Line" => send::<Line>(&producer, id, &schema, topic, message, values),
+        _ => fail("MESSAGE: kasio.lab.Order or kasio.lab.Order.Line"),
+    }
+    producer.close();
+}
+
+fn send<T: prost::Message + serde::de::DeserializeOwned>(
+    producer: &Producer,
+    id: u32,
+    schema: &Schema,
+    topic: &str,
+    message: &str,
+    values: &[&str],
+) {
+    let codec = ProtobufSerializer::<T>::for_message(id, schema, message)
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    let mut typed = producer.typed(StringCodec, codec);
+    for json in values {
+        let value: T = serde_json::from_str(json).unwrap_or_else(|e| fail(&e.to_string()));
+        typed
+            .send_blocking(Record::new(topic).partition(0), None::<&str>, Some(&value))
+            .unwrap_or_else(|e| fail(&e.to_string()))
+            .wait()
+            .unwrap_or_else(|e| fail(&e.to_string()));
+    }
+}
+
+fn consume(bootstrap: &str, topic: &str, message: &str, n: &str) {
+    let n: usize = n.parse().unwrap_or_else(|_| fail("N: a count"));
+    match message {
+        "kasio.lab.Order" => receive::<Order>(bootstrap, topic, &[1], n),
+        "kasio.lab.Order.Line" => receive::<Line>(bootstrap, topic, &[1, 0], n),
+        _ => fail("MESSAGE: kasio.lab.Order or kasio.lab.Order.Line"),
+    }
+}
+
+fn receive<T: prost::Message + Default + serde::Serialize>(
+    bootstrap: &str,
+    topic: &str,
+    path: &[i32],
+    n: usize,
+) {
+    let consumer = Consumer::from_properties([("bootstrap.servers", bootstrap)])
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    consumer.assign([(topic, 0)]);
+    consumer.seek(topic, 0, Seek::Beginning);
+    let mut typed = consumer.typed(
+        StringCodec,
+        ProtobufDeserializer::<T>::new().expecting(path),
+    );
+    let mut read = 0;
+    while read < n {
+        match typed.poll(Duration::from_secs(30)) {
+            Some(Ok(Typed::Record(r))) => {
+                let value = r.value.map(|v| serde_json::to_value(v).unwrap_or_default());
+                println!("{}", serde_json::json!(value));
+                read += 1;
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => fail(&e.to_string()),
+            None => fail("no record in 30 s"),
+        }
+    }
+    drop(typed);
+    consumer.close();
 }
 
 fn fail(why: &str) -> ! {
