@@ -7,14 +7,11 @@ use kasio::registry::{Schema, SchemaType, Version};
 use kasio::serde::{
     AvroValueDeserializer, AvroValueSerializer, Context, DeserializeError, Deserializer,
     JsonSchemaDeserializer, JsonSchemaSerializer, MsgPack, Serializer, apache_avro, avro_from_json,
-    avro_to_json, wire,
+    wire,
 };
 use kasio::tokio::SchemaRegistry;
 use serde_json::Value;
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
-};
+use std::sync::Arc;
 
 /// How a key or a value is written.
 #[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -188,13 +185,13 @@ impl Encoder {
         }
     }
 
-    /// `text` (JSON for every format but text) as the bytes to send.
-    pub(crate) fn encode(&self, text: &[u8], ctx: &Context<'_>) -> Result<Vec<u8>, String> {
+    /// `text` (JSON for every format but text) as the bytes to send; text as it is.
+    pub(crate) fn encode(&self, text: Vec<u8>, ctx: &Context<'_>) -> Result<Vec<u8>, String> {
         if let Self::Text = self {
-            return Ok(text.to_vec());
+            return Ok(text);
         }
         let json: Value =
-            serde_json::from_slice(text).map_err(|e| format!("{ctx}: not JSON: {e}"))?;
+            serde_json::from_slice(&text).map_err(|e| format!("{ctx}: not JSON: {e}"))?;
         self.encode_json(&json, ctx)
     }
 
@@ -223,20 +220,12 @@ impl Encoder {
     }
 }
 
-/// Avro's reading parts: the codec, the registry it fetches from, and each writer's
-/// schema parsed once for turning values into JSON.
-pub(crate) struct AvroDecoder {
-    codec: AvroValueDeserializer,
-    registry: SchemaRegistry,
-    parsed: Mutex<HashMap<u32, Arc<apache_avro::Schema>>>,
-}
-
 /// One side's decoder for `consume`.
 pub(crate) enum Decoder {
     Text,
     Json,
     MsgPack,
-    Avro(Box<AvroDecoder>),
+    Avro(AvroValueDeserializer, SchemaRegistry),
     JsonSchema(JsonSchemaDeserializer<Value>, SchemaRegistry),
 }
 
@@ -248,11 +237,7 @@ impl Decoder {
             Format::Msgpack => Self::MsgPack,
             Format::Avro => {
                 let registry = registry.ok_or("avro needs --schema-registry URL")?.clone();
-                Self::Avro(Box::new(AvroDecoder {
-                    codec: AvroValueDeserializer::new(registry.clone()),
-                    registry,
-                    parsed: Mutex::default(),
-                }))
+                Self::Avro(AvroValueDeserializer::new(registry.clone()), registry)
             }
             Format::JsonSchema => {
                 let registry = registry.ok_or("json-schema needs --schema-registry URL")?;
@@ -269,7 +254,7 @@ impl Decoder {
     /// registry and it is not cached.
     pub(crate) fn missing(&self, bytes: &[u8]) -> Option<u32> {
         let registry = match self {
-            Self::Avro(avro) => &avro.registry,
+            Self::Avro(_, registry) => registry,
             Self::JsonSchema(_, registry) => registry,
             _ => return None,
         };
@@ -289,17 +274,7 @@ impl Decoder {
             Self::MsgPack => MsgPack::<Value>::new()
                 .deserialize(bytes, ctx)
                 .map_err(fail)?,
-            Self::Avro(avro) => {
-                let value: apache_avro::types::Value =
-                    avro.codec.deserialize(bytes, ctx).map_err(fail)?;
-                let id = match wire::parse(bytes).map(|f| f.schema) {
-                    Ok(wire::SchemaRef::Id(id)) => id,
-                    _ => return Err(format!("{ctx}: no schema id")),
-                };
-                let schema = writer_schema(&avro.registry, &avro.parsed, id)
-                    .map_err(|e| format!("{ctx}: schema {id}: {e}"))?;
-                avro_to_json(&value, &schema).map_err(|e| format!("{ctx}: {e}"))?
-            }
+            Self::Avro(codec, _) => codec.deserialize_json(bytes, ctx).map_err(fail)?,
             Self::JsonSchema(codec, _) => codec.deserialize(bytes, ctx).map_err(fail)?,
         };
         Ok(json)
@@ -312,22 +287,6 @@ pub(crate) fn text(value: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// The writer's Avro schema `id`, parsed once.
-fn writer_schema(
-    registry: &SchemaRegistry,
-    parsed: &Mutex<HashMap<u32, Arc<apache_avro::Schema>>>,
-    id: u32,
-) -> Result<Arc<apache_avro::Schema>, String> {
-    let mut parsed = parsed.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(schema) = parsed.get(&id) {
-        return Ok(schema.clone());
-    }
-    let text = registry.cached_schema(id).ok_or("not known")?;
-    let schema = Arc::new(apache_avro::Schema::parse_str(&text.text).map_err(|e| e.to_string())?);
-    parsed.insert(id, schema.clone());
-    Ok(schema)
 }
 
 /// Fetches the writer's schema `id` once, so the decoders find it cached.

@@ -136,7 +136,7 @@ pub(crate) async fn run(
     .await?;
     let encode = |codec: &Encoder, field: Option<Field>, ctx: &Context<'_>| match field {
         None => Ok(None),
-        Some(Field::Text(text)) => codec.encode(&text, ctx).map(Some),
+        Some(Field::Text(text)) => codec.encode(text, ctx).map(Some),
         Some(Field::Json(json)) => codec.encode_json(&json, ctx).map(Some),
     };
     let kafka: Vec<(String, String)> = props

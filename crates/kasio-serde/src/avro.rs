@@ -8,6 +8,7 @@
 
 use crate::{
     Context, DeserializeError, Deserializer, SchemaSource, SerializeError, Serializer,
+    source::PerId,
     wire::{self, SchemaRef},
 };
 use apache_avro::{
@@ -16,11 +17,7 @@ use apache_avro::{
 };
 use kasio_registry::{Schema, SchemaType};
 use serde::{Serialize, de::DeserializeOwned};
-use std::{
-    collections::HashMap,
-    marker::PhantomData,
-    sync::{Arc, PoisonError, RwLock},
-};
+use std::{marker::PhantomData, sync::Arc};
 
 // A writer or reader resolves its schema's names when built, which allocates: built once
 // beside the schema it borrows, rather than once per record.
@@ -201,7 +198,7 @@ impl Serializer<Value> for AvroSerializer<Generic> {
 pub struct AvroDeserializer<T> {
     source: Box<dyn SchemaSource>,
     reader: Option<AvroSchema>,
-    parsed: RwLock<HashMap<u32, Arc<Reader>>>,
+    parsed: PerId<Reader>,
     kind: PhantomData<fn() -> T>,
 }
 
@@ -219,7 +216,7 @@ impl<T> AvroDeserializer<T> {
         Self {
             source: Box::new(source),
             reader: None,
-            parsed: RwLock::new(HashMap::new()),
+            parsed: PerId::default(),
             kind: PhantomData,
         }
     }
@@ -234,25 +231,9 @@ impl<T> AvroDeserializer<T> {
     }
 
     fn writer_schema(&self, id: u32) -> Result<Arc<Reader>, DeserializeError> {
-        let read = self.parsed.read().unwrap_or_else(PoisonError::into_inner);
-        if let Some(schema) = read.get(&id) {
-            return Ok(schema.clone());
-        }
-        drop(read);
-        let schema = self
-            .source
-            .schema(id)
-            .ok_or(DeserializeError::UnknownSchema { id })?;
-        let parsed = Arc::new(
-            parse(&schema)
-                .and_then(reader)
-                .map_err(|why| DeserializeError::Schema(format!("schema {id}: {why}")))?,
-        );
-        self.parsed
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, parsed.clone());
-        Ok(parsed)
+        self.parsed.get(self.source.as_ref(), id, |schema| {
+            parse(schema).and_then(reader)
+        })
     }
 
     /// The writer's schema for framed `data`, and the datum after the frame.
@@ -340,6 +321,33 @@ fn shorten(bytes: Vec<u8>) -> Vec<u8> {
         .take_while(|w| (w[0] == 0 && w[1] & 0x80 == 0) || (w[0] == 0xff && w[1] & 0x80 != 0))
         .count();
     bytes[redundant..].to_vec()
+}
+
+impl AvroDeserializer<Generic> {
+    /// The record as JSON, by its schema (the reader's, else the writer's): unions as
+    /// their value, decimals as text; see [`avro_to_json`](crate::avro_to_json). What a
+    /// tool that prints records (the CLI) reads.
+    ///
+    /// # Errors
+    /// As [`Deserializer::deserialize`], and [`DeserializeError::Avro`] for a value JSON
+    /// cannot hold.
+    pub fn deserialize_json(
+        &self,
+        data: &[u8],
+        _: &Context<'_>,
+    ) -> Result<serde_json::Value, DeserializeError> {
+        let value = self.value(data)?;
+        let json = |schema: &AvroSchema| {
+            crate::avro_to_json(&value, schema).map_err(DeserializeError::Avro)
+        };
+        match &self.reader {
+            Some(reader) => json(reader),
+            None => {
+                let (writer, _) = self.writer_of(data)?;
+                json(writer.borrow_owner())
+            }
+        }
+    }
 }
 
 impl Deserializer<Value> for AvroDeserializer<Generic> {

@@ -8,16 +8,13 @@
 
 use crate::{
     Context, DeserializeError, Deserializer, SchemaSource, SerializeError, Serializer,
+    source::PerId,
     wire::{self, SchemaRef},
 };
 use jsonschema::Validator;
 use kasio_registry::{Schema, SchemaType};
 use serde::{Serialize, de::DeserializeOwned};
-use std::{
-    collections::HashMap,
-    marker::PhantomData,
-    sync::{Arc, PoisonError, RwLock},
-};
+use std::{marker::PhantomData, sync::Arc};
 
 /// Compiles a JSON Schema's text.
 fn compile(schema: &Schema) -> Result<Validator, String> {
@@ -134,7 +131,7 @@ impl<T: Serialize + ?Sized> Serializer<T> for JsonSchemaSerializer<T> {
 /// ```
 pub struct JsonSchemaDeserializer<T> {
     source: Option<Box<dyn SchemaSource>>,
-    compiled: RwLock<HashMap<u32, Arc<Validator>>>,
+    compiled: PerId<Validator>,
     kind: PhantomData<fn() -> T>,
 }
 
@@ -158,7 +155,7 @@ impl<T> JsonSchemaDeserializer<T> {
     pub fn new() -> Self {
         Self {
             source: None,
-            compiled: RwLock::new(HashMap::new()),
+            compiled: PerId::default(),
             kind: PhantomData,
         }
     }
@@ -177,26 +174,7 @@ impl<T> JsonSchemaDeserializer<T> {
         source: &dyn SchemaSource,
         id: u32,
     ) -> Result<Arc<Validator>, DeserializeError> {
-        if let Some(v) = self
-            .compiled
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&id)
-        {
-            return Ok(v.clone());
-        }
-        let schema = source
-            .schema(id)
-            .ok_or(DeserializeError::UnknownSchema { id })?;
-        let validator = Arc::new(
-            compile(&schema)
-                .map_err(|why| DeserializeError::Schema(format!("schema {id}: {why}")))?,
-        );
-        self.compiled
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, validator.clone());
-        Ok(validator)
+        self.compiled.get(source, id, compile)
     }
 }
 

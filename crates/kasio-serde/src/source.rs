@@ -27,3 +27,49 @@ impl<F: Fn(u32) -> Option<Arc<Schema>> + Send + Sync> SchemaSource for F {
         self(id)
     }
 }
+
+/// What a deserializer made of each writer's schema (a parsed Avro schema, a compiled
+/// JSON Schema validator), made once per id from a [`SchemaSource`].
+#[cfg(any(feature = "avro", feature = "json-schema"))]
+pub(crate) struct PerId<T>(std::sync::RwLock<std::collections::HashMap<u32, Arc<T>>>);
+
+#[cfg(any(feature = "avro", feature = "json-schema"))]
+impl<T> Default for PerId<T> {
+    fn default() -> Self {
+        Self(std::sync::RwLock::default())
+    }
+}
+
+#[cfg(any(feature = "avro", feature = "json-schema"))]
+impl<T> PerId<T> {
+    /// The one made for `id`, making it with `make` from the schema `source` has, the
+    /// first time.
+    pub(crate) fn get(
+        &self,
+        source: &dyn SchemaSource,
+        id: u32,
+        make: impl FnOnce(&Schema) -> Result<T, String>,
+    ) -> Result<Arc<T>, crate::DeserializeError> {
+        use std::sync::PoisonError;
+        if let Some(made) = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+        {
+            return Ok(made.clone());
+        }
+        let schema = source
+            .schema(id)
+            .ok_or(crate::DeserializeError::UnknownSchema { id })?;
+        let made = Arc::new(
+            make(&schema)
+                .map_err(|why| crate::DeserializeError::Schema(format!("schema {id}: {why}")))?,
+        );
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, made.clone());
+        Ok(made)
+    }
+}

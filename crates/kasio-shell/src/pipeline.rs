@@ -501,11 +501,8 @@ impl<R: AsyncRuntime, K, V, KD: Deserializer<K>, VD: Deserializer<V>, K2, V2>
         loop {
             match self.consumer.turn() {
                 Next::Empty => return Ok(()),
-                Next::Fetch(id) => {
-                    let Some(registry) = self.consumer.registry() else {
-                        unreachable!("a fetch is asked for only with a registry")
-                    };
-                    let got = registry.schema_by_id(id).await;
+                Next::Fetch(id, call) => {
+                    let got = call.await;
                     if let Some(e) = self.consumer.fetched(id, got) {
                         return Err(PipelineError::Source(e));
                     }

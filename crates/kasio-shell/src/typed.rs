@@ -90,13 +90,10 @@ impl<R, K, V, KD, VD> std::fmt::Debug for TypedConsumer<R, K, V, KD, VD> {
 }
 
 /// What one turn of the decoder left to do.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "moved once per record; boxing the record would allocate once per record"
-)]
-pub(crate) enum Next<K, V> {
+pub(crate) enum Next<K, V, R> {
     Done(Result<Typed<K, V>, TypedError>),
-    Fetch(u32),
+    /// The writer's schema with this id is being fetched: the call to wait for.
+    Fetch(u32, crate::registry::RegistryCall<Arc<Schema>, R>),
     Empty,
 }
 
@@ -151,11 +148,6 @@ impl<R, K, V, KD: Deserializer<K>, VD: Deserializer<V>> TypedConsumer<R, K, V, K
         self
     }
 
-    /// The registry missed schemas are fetched from, if any.
-    pub(crate) fn registry(&self) -> Option<&SchemaRegistry<R>> {
-        self.registry.as_ref()
-    }
-
     /// The consumer underneath: to subscribe, commit, seek (then
     /// [`clear`](Self::clear)), pause or close.
     pub fn consumer(&self) -> &Consumer<R> {
@@ -178,7 +170,7 @@ impl<R, K, V, KD: Deserializer<K>, VD: Deserializer<V>> TypedConsumer<R, K, V, K
         self.decoder.clear();
     }
 
-    pub(crate) fn turn(&mut self) -> Next<K, V> {
+    pub(crate) fn turn(&mut self) -> Next<K, V, R> {
         match self.decoder.step() {
             Step::Ready(Decoded::Record(r)) => Next::Done(Ok(Typed::Record(r))),
             Step::Ready(Decoded::Bad(b)) => Next::Done(Ok(Typed::Bad(b))),
@@ -192,7 +184,9 @@ impl<R, K, V, KD: Deserializer<K>, VD: Deserializer<V>> TypedConsumer<R, K, V, K
                 partition,
                 error,
             })),
-            Step::NeedSchema(id) if self.registry.is_some() => Next::Fetch(id),
+            Step::NeedSchema(id) if let Some(registry) = &self.registry => {
+                Next::Fetch(id, registry.schema_by_id(id))
+            }
             Step::NeedSchema(id) => {
                 // Nobody to ask: the record is a bad one.
                 self.decoder.schema_missing(id);
@@ -251,11 +245,8 @@ impl<R: AsyncRuntime, K, V, KD: Deserializer<K>, VD: Deserializer<V>>
         loop {
             match self.turn() {
                 Next::Done(got) => return got,
-                Next::Fetch(id) => {
-                    let Some(registry) = &self.registry else {
-                        unreachable!("a fetch is asked for only with a registry")
-                    };
-                    let got = registry.schema_by_id(id).await;
+                Next::Fetch(id, call) => {
+                    let got = call.await;
                     if let Some(e) = self.fetched(id, got) {
                         return Err(e);
                     }
@@ -283,11 +274,8 @@ impl<R: BlockingRuntime, K, V, KD: Deserializer<K>, VD: Deserializer<V>>
         loop {
             match self.turn() {
                 Next::Done(got) => return Some(got),
-                Next::Fetch(id) => {
-                    let Some(registry) = &self.registry else {
-                        unreachable!("a fetch is asked for only with a registry")
-                    };
-                    let got = registry.schema_by_id(id).wait();
+                Next::Fetch(id, call) => {
+                    let got = call.wait();
                     if let Some(e) = self.fetched(id, got) {
                         return Some(Err(e));
                     }
@@ -510,11 +498,8 @@ impl<R: AsyncRuntime, K, V, KD: Deserializer<K>, VD: Deserializer<V>> futures_co
             }
             match this.consumer.turn() {
                 Next::Done(got) => return Poll::Ready(Some(got)),
-                Next::Fetch(id) => {
-                    let Some(registry) = &this.consumer.registry else {
-                        unreachable!("a fetch is asked for only with a registry")
-                    };
-                    this.fetching = Some((id, registry.schema_by_id(id)));
+                Next::Fetch(id, call) => {
+                    this.fetching = Some((id, call));
                 }
                 Next::Empty => {
                     if let Some(listener) = &mut this.listener {
