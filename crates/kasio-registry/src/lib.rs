@@ -39,7 +39,7 @@ mod schema;
 pub use config::{Auth, RegistryConfig, RegistryUrl};
 pub use error::RegistryError;
 pub use http::MAX_HEAD;
-pub use registry::{CallId, Registry};
+pub use registry::{CallId, MAX_REFERENCE_DEPTH, Registry};
 pub use request::{Answer, Request};
 pub use schema::{
     Compatibility, CompatibilityCheck, RegisteredSchema, Schema, SchemaReference, SchemaType,

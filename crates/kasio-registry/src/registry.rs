@@ -25,6 +25,19 @@ pub struct CallId(pub u64);
 /// How long an idle connection is kept.
 const IDLE: Duration = Duration::from_secs(60);
 
+/// How deep references may chain (a schema importing one importing one ...) before a
+/// fetch by id gives up: a registry answering with an endless chain must not keep the
+/// client fetching.
+pub const MAX_REFERENCE_DEPTH: u8 = 16;
+
+/// Who waits for a request's answer: a caller, or a request whose schema imports the one
+/// this request fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiter {
+    Call(CallId),
+    Op(u64),
+}
+
 /// Where one request (the calls merged into it) stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OpState {
@@ -34,6 +47,8 @@ enum OpState {
     Backoff { until: Instant },
     /// Written to (or waiting for the dial of) a connection.
     Sent { conn: ConnId },
+    /// Answered; the answer waits for this many fetches of schemas it references.
+    Resolving { missing: usize },
 }
 
 #[derive(Debug)]
@@ -44,8 +59,15 @@ struct Op {
     failures: u32,
     /// The base URL the next attempt goes to.
     url: usize,
-    waiters: Vec<CallId>,
+    waiters: Vec<Waiter>,
     merge_key: Option<String>,
+    /// Whether the schema it fetches is answered only once the schemas it references
+    /// (transitively) are cached: a fetch by id, and the fetches of its references.
+    resolves: bool,
+    /// How many references deep this fetch is (0 for the one a caller asked for).
+    depth: u8,
+    /// The answer, held while the references it names are fetched.
+    held: Option<Answer>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,19 +245,30 @@ impl Registry {
             return call;
         }
         self.forget_cached(&request);
-        let merge_key = request.mergeable().then(|| {
-            let http = request.http();
-            let body = http.body.as_deref().map(String::from_utf8_lossy);
-            format!("{} {} {}", http.method, http.path, body.unwrap_or_default())
-        });
+        let merge_key = merge_key(&request);
         if let Some(op) = merge_key
             .as_ref()
             .and_then(|k| self.merging.get(k))
             .and_then(|op| self.ops.get_mut(op))
         {
-            op.waiters.push(call);
+            op.waiters.push(Waiter::Call(call));
             return call;
         }
+        let resolves = matches!(request, Request::SchemaById { .. });
+        self.start(request, merge_key, Waiter::Call(call), resolves, 0);
+        self.dispatch(now);
+        call
+    }
+
+    /// Queues a new request for `waiter`.
+    fn start(
+        &mut self,
+        request: Request,
+        merge_key: Option<String>,
+        waiter: Waiter,
+        resolves: bool,
+        depth: u8,
+    ) {
         let id = self.next_op;
         self.next_op += 1;
         if let Some(key) = &merge_key {
@@ -248,13 +281,35 @@ impl Registry {
                 state: OpState::Queued,
                 failures: 0,
                 url: 0,
-                waiters: vec![call],
+                waiters: vec![waiter],
                 merge_key,
+                resolves,
+                depth,
+                held: None,
             },
         );
         self.queue.push_back(id);
-        self.dispatch(now);
-        call
+    }
+
+    /// The schema `reference` names (a subject's version), if it is cached: what a codec
+    /// parses a schema importing it with.
+    #[must_use]
+    pub fn referenced(&self, subject: &str, version: i32) -> Option<Arc<Schema>> {
+        // Keys own their parts; a lookup builds one (once per schema parsed, not per
+        // record).
+        let key = (subject.to_string(), version);
+        self.caches.versions.get(&key).map(|r| r.schema.clone())
+    }
+
+    /// Whether every schema `schema` references, and every one those reference, is
+    /// cached.
+    fn references_cached(&self, schema: &Schema, depth: u8) -> bool {
+        schema.references.iter().all(|r| {
+            depth < MAX_REFERENCE_DEPTH
+                && self
+                    .referenced(&r.subject, r.version)
+                    .is_some_and(|s| self.references_cached(&s, depth + 1))
+        })
     }
 
     /// The next call that ended, with its answer.
@@ -287,7 +342,10 @@ impl Registry {
 
     fn cached(&self, request: &Request, now: Instant) -> Option<Answer> {
         match request {
-            Request::SchemaById { id } => self.schema(*id).map(Answer::Schema),
+            Request::SchemaById { id } => self
+                .schema(*id)
+                .filter(|s| self.references_cached(s, 0))
+                .map(Answer::Schema),
             Request::Register {
                 subject, schema, ..
             } => self.cached_id(subject, schema).map(Answer::Id),
@@ -374,16 +432,87 @@ impl Registry {
         }
     }
 
-    fn finish(&mut self, op: u64, result: Result<Answer, RegistryError>) {
-        let Some(op) = self.ops.remove(&op) else {
+    fn finish(&mut self, op_id: u64, result: Result<Answer, RegistryError>) {
+        let Some(op) = self.ops.remove(&op_id) else {
             return;
         };
         if let Some(key) = &op.merge_key {
-            self.merging.remove(key);
+            if self.merging.get(key) == Some(&op_id) {
+                self.merging.remove(key);
+            }
         }
-        for call in op.waiters {
-            self.answers.push_back((call, result.clone()));
+        for waiter in op.waiters {
+            match waiter {
+                Waiter::Call(call) => self.answers.push_back((call, result.clone())),
+                Waiter::Op(parent) => self.reference_fetched(parent, &result),
+            }
         }
+    }
+
+    /// One of the references `parent`'s schema imports was fetched (or failed to be).
+    fn reference_fetched(&mut self, parent: u64, result: &Result<Answer, RegistryError>) {
+        let Some(op) = self.ops.get_mut(&parent) else {
+            // It failed already through another of its references.
+            return;
+        };
+        if let Err(e) = result {
+            self.finish(parent, Err(e.clone()));
+            return;
+        }
+        let OpState::Resolving { missing } = &mut op.state else {
+            return;
+        };
+        *missing = missing.saturating_sub(1);
+        if *missing == 0 {
+            if let Some(answer) = op.held.take() {
+                self.finish(parent, Ok(answer));
+            }
+        }
+    }
+
+    /// `op` fetched `schema`: fetches the references it imports that are not cached,
+    /// holding its answer until they are; whether it must wait.
+    fn fetch_references(&mut self, op_id: u64, schema: &Schema) -> Result<bool, RegistryError> {
+        let Some(depth) = self.ops.get(&op_id).map(|op| op.depth) else {
+            return Ok(false);
+        };
+        let mut missing: Vec<&crate::SchemaReference> = schema
+            .references
+            .iter()
+            .filter(|r| self.referenced(&r.subject, r.version).is_none())
+            .collect();
+        missing.dedup_by(|a, b| a.subject == b.subject && a.version == b.version);
+        if missing.is_empty() {
+            return Ok(false);
+        }
+        if depth >= MAX_REFERENCE_DEPTH {
+            return Err(RegistryError::Malformed(format!(
+                "schema references nested deeper than {MAX_REFERENCE_DEPTH}"
+            )));
+        }
+        let count = missing.len();
+        for r in missing {
+            let request = Request::Version {
+                subject: r.subject.clone(),
+                version: crate::Version::Number(r.version),
+            };
+            let key = merge_key(&request);
+            match key
+                .as_ref()
+                .and_then(|k| self.merging.get(k))
+                .and_then(|op| self.ops.get_mut(op))
+            {
+                Some(op) => {
+                    op.resolves = true;
+                    op.waiters.push(Waiter::Op(op_id));
+                }
+                None => self.start(request, key, Waiter::Op(op_id), true, depth + 1),
+            }
+        }
+        if let Some(op) = self.ops.get_mut(&op_id) {
+            op.state = OpState::Resolving { missing: count };
+        }
+        Ok(true)
     }
 
     /// Full jitter: a uniform wait up to `retries.wait.ms` doubled per earlier failure,
@@ -552,9 +681,35 @@ impl Registry {
         };
         if (200..300).contains(&response.status) {
             let request = op.request.clone();
+            let resolves = op.resolves;
             let result = request.answer(&response.body);
             if let Ok(answer) = &result {
                 self.remember(&request, answer, now);
+            }
+            let schema = match &result {
+                Ok(Answer::Schema(s)) if resolves => Some(s.clone()),
+                Ok(Answer::Registered(r)) if resolves => Some(r.schema.clone()),
+                _ => None,
+            };
+            if let Some(schema) = schema {
+                match self.fetch_references(op_id, &schema) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        // Answered, but held: a new call for the same thing starts its own
+                        // request rather than wait on one that may wait on it.
+                        if let Some(op) = self.ops.get_mut(&op_id) {
+                            op.held = result.ok();
+                            if let Some(key) = op.merge_key.take() {
+                                self.merging.remove(&key);
+                            }
+                        }
+                        return;
+                    }
+                    Err(e) => {
+                        self.finish(op_id, Err(e));
+                        return;
+                    }
+                }
             }
             self.finish(op_id, result);
         } else if retriable_status(response.status) {
@@ -580,6 +735,15 @@ impl Registry {
         }
         self.failed(op, error, now);
     }
+}
+
+/// The key identical calls under way at once share one request by, for calls that may.
+fn merge_key(request: &Request) -> Option<String> {
+    request.mergeable().then(|| {
+        let http = request.http();
+        let body = http.body.as_deref().map(String::from_utf8_lossy);
+        format!("{} {} {}", http.method, http.path, body.unwrap_or_default())
+    })
 }
 
 impl Client for Registry {

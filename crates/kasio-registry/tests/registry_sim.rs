@@ -390,3 +390,114 @@ proptest::proptest! {
         proptest::prop_assert!(answers.contains_key(&call));
     }
 }
+
+/// What `GET /subjects/{s}/versions/{v}` answers for a schema referencing `refs`.
+fn version_body(
+    subject: &str,
+    version: i32,
+    id: u32,
+    text: &str,
+    refs: &[(&str, &str, i32)],
+) -> String {
+    serde_json::json!({
+        "subject": subject, "version": version, "id": id, "schema": text,
+        "references": refs.iter().map(|(n, s, v)| serde_json::json!({"name": n, "subject": s, "version": v})).collect::<Vec<_>>(),
+    })
+    .to_string()
+}
+
+#[test]
+fn a_schema_by_id_is_answered_once_its_references_are_cached() {
+    let mut w = World::new(&[URL]);
+    // 1 imports a (which imports b) and b: four requests, b fetched once.
+    let calls: Vec<CallId> = (0..3)
+        .map(|_| w.registry.request(Request::SchemaById { id: 1 }, w.now))
+        .collect();
+    let answers = w.run(&calls, |head| {
+        let body = if head.contains("/schemas/ids/1 ") {
+            serde_json::json!({"schema": "{}", "references": [
+                {"name": "a.json", "subject": "a", "version": 1},
+                {"name": "b.json", "subject": "b", "version": 2},
+            ]})
+            .to_string()
+        } else if head.contains("/subjects/a/versions/1 ") {
+            version_body("a", 1, 10, "{\"a\":1}", &[("b.json", "b", 2)])
+        } else if head.contains("/subjects/b/versions/2 ") {
+            version_body("b", 2, 11, "{\"b\":2}", &[])
+        } else {
+            panic!("asked {head}")
+        };
+        Reply::Json(200, body)
+    });
+    for c in &calls {
+        assert!(matches!(&answers[c], Ok(Answer::Schema(s)) if s.references.len() == 2));
+    }
+    assert_eq!(w.seen.len(), 3, "{:?}", w.seen);
+    assert_eq!(w.registry.referenced("a", 1).unwrap().text, "{\"a\":1}");
+    assert_eq!(w.registry.referenced("b", 2).unwrap().text, "{\"b\":2}");
+    let again = w.registry.request(Request::SchemaById { id: 1 }, w.now);
+    w.run(&[again], |_| panic!("a cached schema asked for again"));
+}
+
+#[test]
+fn a_reference_that_fails_fails_the_fetch_and_cycles_end() {
+    let mut w = World::new(&[URL, ("max.retries", "0")]);
+    let call = w.registry.request(Request::SchemaById { id: 1 }, w.now);
+    let answers = w.run(&[call], |head| {
+        if head.contains("/schemas/ids/1 ") {
+            Reply::Json(
+                200,
+                r#"{"schema":"{}","references":[{"name":"x","subject":"gone","version":1}]}"#
+                    .into(),
+            )
+        } else {
+            Reply::Json(
+                404,
+                r#"{"error_code":40402,"message":"Version not found"}"#.into(),
+            )
+        }
+    });
+    assert!(
+        matches!(&answers[&call], Err(e) if e.error_code() == Some(40402)),
+        "{answers:?}"
+    );
+
+    // a imports b and b imports a: each is fetched once, and the call ends.
+    let mut w = World::new(&[URL]);
+    let call = w.registry.request(Request::SchemaById { id: 1 }, w.now);
+    let answers = w.run(&[call], |head| {
+        let body = if head.contains("/schemas/ids/1 ") {
+            r#"{"schema":"{}","references":[{"name":"a","subject":"a","version":1}]}"#.into()
+        } else if head.contains("/subjects/a/") {
+            version_body("a", 1, 10, "{}", &[("b", "b", 1)])
+        } else {
+            version_body("b", 1, 11, "{}", &[("a", "a", 1)])
+        };
+        Reply::Json(200, body)
+    });
+    assert!(answers[&call].is_ok());
+    assert_eq!(w.seen.len(), 3, "{:?}", w.seen);
+
+    // An endless chain stops at the depth cap.
+    let mut w = World::new(&[URL]);
+    let call = w.registry.request(Request::SchemaById { id: 1 }, w.now);
+    let mut n = 0;
+    let answers = w.run(&[call], |_| {
+        n += 1;
+        Reply::Json(
+            200,
+            version_body(
+                &format!("s{n}"),
+                1,
+                n,
+                "{}",
+                &[(&format!("s{}", n + 1), &format!("s{}", n + 1), 1)],
+            ),
+        )
+    });
+    assert!(
+        matches!(&answers[&call], Err(RegistryError::Malformed(why)) if why.contains("deeper")),
+        "{answers:?}"
+    );
+    assert_eq!(n as u8, kasio_registry::MAX_REFERENCE_DEPTH + 1);
+}

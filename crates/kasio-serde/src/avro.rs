@@ -12,19 +12,33 @@ use crate::{
     wire::{self, SchemaRef},
 };
 use apache_avro::{
-    Schema as AvroSchema, from_value, reader::datum::GenericDatumReader, types::Value,
+    Schema as AvroSchema,
+    schema::Name, from_value, reader::datum::GenericDatumReader, types::Value,
     writer::datum::GenericDatumWriter,
 };
 use kasio_registry::{Schema, SchemaType};
 use serde::{Serialize, de::DeserializeOwned};
 use std::{marker::PhantomData, sync::Arc};
 
+/// An Avro schema, parsed with the named types it imports.
+pub(crate) struct Parsed {
+    pub(crate) main: AvroSchema,
+    pub(crate) named: Vec<AvroSchema>,
+}
+
+impl Parsed {
+    /// Every schema, imported ones first: the order Avro's name resolution reads them in.
+    pub(crate) fn all(&self) -> Vec<&AvroSchema> {
+        self.named.iter().chain([&self.main]).collect()
+    }
+}
+
 // A writer or reader resolves its schema's names when built, which allocates: built once
 // beside the schema it borrows, rather than once per record.
 self_cell::self_cell!(
     /// An Avro schema and a datum writer built for it.
     struct Writer {
-        owner: AvroSchema,
+        owner: Parsed,
         #[not_covariant]
         dependent: GenericDatumWriter,
     }
@@ -32,32 +46,107 @@ self_cell::self_cell!(
 
 self_cell::self_cell!(
     /// A writer's Avro schema and a datum reader built for it.
-    struct Reader {
-        owner: AvroSchema,
+    pub(crate) struct Reader {
+        owner: Parsed,
         #[not_covariant]
         dependent: GenericDatumReader,
     }
 );
 
-fn writer(schema: AvroSchema) -> Result<Writer, String> {
-    Writer::try_new(schema, |schema| GenericDatumWriter::builder(schema).build())
-        .map_err(|e| e.to_string())
+fn writer(schema: Parsed) -> Result<Writer, String> {
+    Writer::try_new(schema, |p| {
+        GenericDatumWriter::builder(&p.main).schemata(p.all())?.build()
+    })
+    .map_err(|e| e.to_string())
 }
 
-fn reader(schema: AvroSchema) -> Result<Reader, String> {
-    Reader::try_new(schema, |schema| GenericDatumReader::builder(schema).build())
-        .map_err(|e| e.to_string())
+fn reader(schema: Parsed) -> Result<Reader, String> {
+    Reader::try_new(schema, |p| {
+        GenericDatumReader::builder(&p.main)
+            .writer_schemata(p.all())?
+            .build()
+    })
+    .map_err(|e| e.to_string())
 }
 
-/// Parses an Avro schema's text.
-fn parse(schema: &Schema) -> Result<AvroSchema, String> {
-    if schema.schema_type != SchemaType::Avro {
-        return Err(format!("a {} schema, not Avro", schema.schema_type.name()));
+/// Parses an Avro schema's text, with the texts of the schemas it imports (Avro names
+/// them by full name, so the names the references give are not needed).
+fn parse<'a>(
+    schema: &Schema,
+    imports: impl IntoIterator<Item = &'a Schema>,
+) -> Result<Parsed, String> {
+    let avro = |s: &Schema| {
+        if s.schema_type == SchemaType::Avro {
+            Ok(())
+        } else {
+            Err(format!("a {} schema, not Avro", s.schema_type.name()))
+        }
+    };
+    avro(schema)?;
+    let mut texts = Vec::new();
+    for imported in imports {
+        avro(imported).map_err(|e| format!("an import is {}", &e[2..]))?;
+        texts.push(imported.text.as_str());
     }
-    if !schema.references.is_empty() {
-        return Err("Avro schemas with references are not supported yet".into());
+    if texts.is_empty() {
+        if !schema.references.is_empty() {
+            return Err(
+                "the schema has references: give the schemas it imports (importing)".into(),
+            );
+        }
+        let main = AvroSchema::parse_str(&schema.text).map_err(|e| e.to_string())?;
+        return Ok(Parsed {
+            main,
+            named: Vec::new(),
+        });
     }
-    AvroSchema::parse_str(&schema.text).map_err(|e| e.to_string())
+    let (main, named) =
+        AvroSchema::parse_str_with_list(&schema.text, texts).map_err(|e| e.to_string())?;
+    Ok(Parsed {
+        main,
+        named: dependencies_first(named),
+    })
+}
+
+/// The named types a schema defines and the names it refers to.
+fn names(schema: &AvroSchema, defined: &mut Vec<Name>, used: &mut Vec<Name>) {
+    match schema {
+        AvroSchema::Ref { name } => used.push(name.clone()),
+        AvroSchema::Array(a) => names(&a.items, defined, used),
+        AvroSchema::Map(m) => names(&m.types, defined, used),
+        AvroSchema::Union(u) => {
+            for s in u.variants() {
+                names(s, defined, used);
+            }
+        }
+        AvroSchema::Record(r) => {
+            defined.push(r.name.clone());
+            for f in &r.fields {
+                names(&f.schema, defined, used);
+            }
+        }
+        other => defined.extend(other.name().cloned()),
+    }
+}
+
+/// `schemata` ordered so each comes after those defining the names it refers to (Avro's
+/// name resolution reads them in order); a cycle keeps the given order.
+fn dependencies_first(mut schemata: Vec<AvroSchema>) -> Vec<AvroSchema> {
+    let mut ordered = Vec::with_capacity(schemata.len());
+    let mut known: Vec<Name> = Vec::new();
+    while !schemata.is_empty() {
+        let ready = schemata.iter().position(|s| {
+            let (mut defined, mut used) = (Vec::new(), Vec::new());
+            names(s, &mut defined, &mut used);
+            used.iter()
+                .all(|n| defined.contains(n) || known.contains(n))
+        });
+        let next = schemata.remove(ready.unwrap_or(0));
+        let mut used = Vec::new();
+        names(&next, &mut known, &mut used);
+        ordered.push(next);
+    }
+    ordered
 }
 
 /// Writes values with the Avro schema registered under an id, framed for the registry.
@@ -95,7 +184,37 @@ impl<T: ?Sized> AvroSerializer<T> {
     /// # Errors
     /// [`SerializeError::Schema`] if `schema` is not an Avro schema that parses.
     pub fn new(id: u32, schema: &Schema) -> Result<Self, SerializeError> {
-        let schema = parse(schema).map_err(SerializeError::Schema)?;
+        Self::importing(id, schema, &[])
+    }
+
+    /// A serializer writing with `schema`, registered under `id`, which imports the
+    /// named types of `imports` (what its references name, with those names).
+    ///
+    /// ```
+    /// use kasio_registry::{Schema, SchemaReference};
+    /// use kasio_serde::{AvroValueSerializer, Context, Serializer, apache_avro::types::Value};
+    /// let money = Schema::avro(r#"{"type":"record","name":"Money","namespace":"shop","fields":[
+    ///     {"name":"cents","type":"long"}]}"#);
+    /// let order = Schema::avro(r#"{"type":"record","name":"Order","namespace":"shop","fields":[
+    ///     {"name":"total","type":"Money"}]}"#)
+    ///     .reference(SchemaReference { name: "shop.Money".into(), subject: "money".into(), version: 1 });
+    /// let codec = AvroValueSerializer::importing(9, &order, &[("shop.Money", &money)])?;
+    /// let total = Value::Record(vec![("cents".into(), Value::Long(250))]);
+    /// let mut out = Vec::new();
+    /// codec.serialize(&Value::Record(vec![("total".into(), total)]), &Context::value("orders"), &mut out)?;
+    /// assert_eq!(out, [0, 0, 0, 0, 9, 0xf4, 0x03]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SerializeError::Schema`] if `schema` and `imports` are not Avro schemas that
+    /// parse together.
+    pub fn importing(
+        id: u32,
+        schema: &Schema,
+        imports: &[(&str, &Schema)],
+    ) -> Result<Self, SerializeError> {
+        let schema = parse(schema, imports.iter().map(|(_, s)| *s)).map_err(SerializeError::Schema)?;
         Ok(Self {
             id,
             writer: writer(schema).map_err(SerializeError::Schema)?,
@@ -121,7 +240,7 @@ impl<T: ?Sized> AvroSerializer<T> {
     /// ```
     #[must_use]
     pub fn record_name(&self) -> Option<String> {
-        self.writer.borrow_owner().name().map(|n| n.fullname(None))
+        self.writer.borrow_owner().main.name().map(|n| n.fullname(None))
     }
 
     fn write(
@@ -197,7 +316,7 @@ impl Serializer<Value> for AvroSerializer<Generic> {
 /// ```
 pub struct AvroDeserializer<T> {
     source: Box<dyn SchemaSource>,
-    reader: Option<AvroSchema>,
+    reader: Option<Parsed>,
     parsed: PerId<Reader>,
     kind: PhantomData<fn() -> T>,
 }
@@ -225,14 +344,30 @@ impl<T> AvroDeserializer<T> {
     ///
     /// # Errors
     /// [`DeserializeError::Schema`] if `schema` is not an Avro schema that parses.
-    pub fn with_reader_schema(mut self, schema: &Schema) -> Result<Self, DeserializeError> {
-        self.reader = Some(parse(schema).map_err(DeserializeError::Schema)?);
+    pub fn with_reader_schema(self, schema: &Schema) -> Result<Self, DeserializeError> {
+        self.with_reader_schema_importing(schema, &[])
+    }
+
+    /// The same, resolving every record to `schema`, which imports the named types of
+    /// `imports`.
+    ///
+    /// # Errors
+    /// [`DeserializeError::Schema`] if `schema` and `imports` are not Avro schemas that
+    /// parse together.
+    pub fn with_reader_schema_importing(
+        mut self,
+        schema: &Schema,
+        imports: &[(&str, &Schema)],
+    ) -> Result<Self, DeserializeError> {
+        self.reader = Some(
+            parse(schema, imports.iter().map(|(_, s)| *s)).map_err(DeserializeError::Schema)?,
+        );
         Ok(self)
     }
 
     fn writer_schema(&self, id: u32) -> Result<Arc<Reader>, DeserializeError> {
-        self.parsed.get(self.source.as_ref(), id, |schema| {
-            parse(schema).and_then(reader)
+        self.parsed.get(self.source.as_ref(), id, |schema, imports| {
+            parse(schema, imports.iter().map(|(_, s)| &**s)).and_then(reader)
         })
     }
 
@@ -261,7 +396,9 @@ impl<T> AvroDeserializer<T> {
         // shortest two's complement: widen every decimal for the resolution, then
         // shorten it back.
         decimals(&mut value, widen);
-        let mut value = value.resolve(reader).map_err(avro)?;
+        let mut value = value
+            .resolve_schemata(&reader.main, reader.all())
+            .map_err(avro)?;
         decimals(&mut value, shorten);
         Ok(value)
     }
@@ -337,8 +474,8 @@ impl AvroDeserializer<Generic> {
         _: &Context<'_>,
     ) -> Result<serde_json::Value, DeserializeError> {
         let value = self.value(data)?;
-        let json = |schema: &AvroSchema| {
-            crate::avro_to_json(&value, schema).map_err(DeserializeError::Avro)
+        let json = |schema: &Parsed| {
+            crate::avro_json::to_json_in(&value, schema).map_err(DeserializeError::Avro)
         };
         match &self.reader {
             Some(reader) => json(reader),

@@ -22,8 +22,8 @@ const MAX_DEPTH: usize = 128;
 struct Names<'s>(HashMap<Name, &'s AvroSchema>);
 
 impl<'s> Names<'s> {
-    fn of(schema: &'s AvroSchema) -> Result<Self, String> {
-        let resolved = ResolvedSchema::try_from(schema).map_err(|e| e.to_string())?;
+    fn of(schemata: Vec<&'s AvroSchema>) -> Result<Self, String> {
+        let resolved = ResolvedSchema::try_from(schemata).map_err(|e| e.to_string())?;
         Ok(Self(
             resolved
                 .get_names()
@@ -62,7 +62,7 @@ impl<'s> Names<'s> {
 /// # Errors
 /// What does not fit, and where (`at .lines[2].sku: ...`).
 pub fn avro_from_json(json: &Json, schema: &AvroSchema) -> Result<Value, String> {
-    let names = Names::of(schema)?;
+    let names = Names::of(vec![schema])?;
     to_avro(json, schema, &names, &mut String::new(), 0)
 }
 
@@ -71,8 +71,14 @@ pub fn avro_from_json(json: &Json, schema: &AvroSchema) -> Result<Value, String>
 /// # Errors
 /// A value that does not fit the schema, or a float that JSON cannot hold (NaN).
 pub fn avro_to_json(value: &Value, schema: &AvroSchema) -> Result<Json, String> {
-    let names = Names::of(schema)?;
+    let names = Names::of(vec![schema])?;
     to_json(value, schema, &names, 0)
+}
+
+/// As [`avro_to_json`], for a schema parsed with the named types it imports.
+pub(crate) fn to_json_in(value: &Value, schema: &crate::avro::Parsed) -> Result<Json, String> {
+    let names = Names::of(schema.all())?;
+    to_json(value, &schema.main, &names, 0)
 }
 
 fn to_avro(

@@ -16,18 +16,55 @@ use kasio_registry::{Schema, SchemaType};
 use serde::{Serialize, de::DeserializeOwned};
 use std::{marker::PhantomData, sync::Arc};
 
-/// Compiles a JSON Schema's text.
-fn compile(schema: &Schema) -> Result<Validator, String> {
-    if schema.schema_type != SchemaType::Json {
-        return Err(format!("a {} schema, not JSON", schema.schema_type.name()));
+/// The schemas a schema imports, by the names its `$ref`s use: what a `$ref` outside the
+/// schema resolves to. Nothing is fetched from the network or the disk.
+struct Imports(Vec<(String, serde_json::Value)>);
+
+impl jsonschema::Retrieve for Imports {
+    fn retrieve(
+        &self,
+        uri: &jsonschema::Uri<String>,
+    ) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+        // A reference's name is the `$ref` as written: absolute, or relative to the
+        // importing schema's base (`$id`, else `json-schema:///`).
+        let uri = uri.as_str();
+        let found = self.0.iter().find(|(name, _)| {
+            let name = name.trim_start_matches("./");
+            uri == name
+                || uri
+                    .strip_suffix(name)
+                    .is_some_and(|base| base.ends_with('/'))
+        });
+        match found {
+            Some((_, schema)) => Ok(schema.clone()),
+            None => Err(format!("{uri} is not among the schema's references").into()),
+        }
     }
-    if !schema.references.is_empty() {
-        return Err("JSON Schemas with references are not supported yet".into());
+}
+
+/// Compiles a JSON Schema's text, with the schemas it imports and their names.
+fn compile<'a>(
+    schema: &Schema,
+    imports: impl IntoIterator<Item = (&'a str, &'a Schema)>,
+) -> Result<Validator, String> {
+    let json = |s: &Schema| {
+        if s.schema_type != SchemaType::Json {
+            return Err(format!("a {} schema, not JSON", s.schema_type.name()));
+        }
+        serde_json::from_str::<serde_json::Value>(&s.text).map_err(|e| format!("not JSON: {e}"))
+    };
+    let text = json(schema)?;
+    let imports = imports
+        .into_iter()
+        .map(|(name, s)| Ok((name.to_string(), json(s).map_err(|e| format!("{name}: {e}"))?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    if imports.is_empty() && !schema.references.is_empty() {
+        return Err("the schema has references: give the schemas it imports (importing)".into());
     }
-    let text: serde_json::Value =
-        serde_json::from_str(&schema.text).map_err(|e| format!("not JSON: {e}"))?;
-    // No retriever reaches the network or the disk: a `$ref` outside the schema fails.
-    jsonschema::validator_for(&text).map_err(|e| e.to_string())
+    jsonschema::options()
+        .with_retriever(Imports(imports))
+        .build(&text)
+        .map_err(|e| e.to_string())
 }
 
 /// The first way `value` breaks the schema, with where in the value.
@@ -79,9 +116,37 @@ impl<T: ?Sized> JsonSchemaSerializer<T> {
     /// # Errors
     /// [`SerializeError::Schema`] if `schema` is not a JSON Schema that compiles.
     pub fn new(id: u32, schema: &Schema) -> Result<Self, SerializeError> {
+        Self::importing(id, schema, &[])
+    }
+
+    /// A serializer validating against `schema`, registered under `id`, whose `$ref`s
+    /// name the schemas of `imports` by their names (the names its references give).
+    ///
+    /// ```
+    /// use kasio_registry::{Schema, SchemaReference};
+    /// use kasio_serde::{Context, JsonSchemaSerializer, SerializeError, Serializer};
+    /// let money = Schema::json(r#"{"type":"integer","minimum":0}"#);
+    /// let order = Schema::json(r#"{"type":"object","properties":{"total":{"$ref":"money.json"}}}"#)
+    ///     .reference(SchemaReference { name: "money.json".into(), subject: "money".into(), version: 1 });
+    /// let codec = JsonSchemaSerializer::<serde_json::Value>::importing(4, &order, &[("money.json", &money)])?;
+    /// let mut out = Vec::new();
+    /// codec.serialize(&serde_json::json!({"total": 250}), &Context::value("orders"), &mut out)?;
+    /// let refused = codec.serialize(&serde_json::json!({"total": -1}), &Context::value("orders"), &mut out);
+    /// assert!(matches!(refused, Err(SerializeError::JsonSchema(why)) if why.starts_with("at /total")));
+    /// # Ok::<(), kasio_serde::SerializeError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SerializeError::Schema`] if `schema` and `imports` are not JSON Schemas that
+    /// compile together.
+    pub fn importing(
+        id: u32,
+        schema: &Schema,
+        imports: &[(&str, &Schema)],
+    ) -> Result<Self, SerializeError> {
         Ok(Self {
             id,
-            validator: compile(schema).map_err(SerializeError::Schema)?,
+            validator: compile(schema, imports.iter().copied()).map_err(SerializeError::Schema)?,
             kind: PhantomData,
         })
     }
@@ -174,7 +239,9 @@ impl<T> JsonSchemaDeserializer<T> {
         source: &dyn SchemaSource,
         id: u32,
     ) -> Result<Arc<Validator>, DeserializeError> {
-        self.compiled.get(source, id, compile)
+        self.compiled.get(source, id, |schema, imports| {
+            compile(schema, imports.iter().map(|(n, s)| (n.as_str(), &**s)))
+        })
     }
 }
 

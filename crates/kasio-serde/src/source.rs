@@ -20,6 +20,61 @@ use std::sync::Arc;
 pub trait SchemaSource: Send + Sync {
     /// The schema registered under `id`, if it is known now.
     fn schema(&self, id: u32) -> Option<Arc<Schema>>;
+
+    /// The schema registered as `subject`'s `version`, if it is known now: what a schema
+    /// with references imports. None by default (a source of schemas without
+    /// references).
+    fn referenced(&self, subject: &str, version: i32) -> Option<Arc<Schema>> {
+        let _ = (subject, version);
+        None
+    }
+}
+
+#[cfg(any(feature = "avro", feature = "json-schema"))]
+/// The schemas `schema` imports, transitively, each once and after every one it imports
+/// (the order parsers resolve names in), with the names the importing schemas use.
+///
+/// # Errors
+/// [`UnknownSchema`](crate::DeserializeError::UnknownSchema) for `id` if one is not in
+/// `source` (fetching `id` again fetches its references), or
+/// [`Schema`](crate::DeserializeError::Schema) if they nest deeper than
+/// [`MAX_REFERENCE_DEPTH`](kasio_registry::MAX_REFERENCE_DEPTH).
+pub(crate) fn imports(
+    source: &dyn SchemaSource,
+    schema: &Schema,
+    id: u32,
+) -> Result<Vec<(String, Arc<Schema>)>, crate::DeserializeError> {
+    fn visit(
+        source: &dyn SchemaSource,
+        schema: &Schema,
+        id: u32,
+        depth: u8,
+        seen: &mut std::collections::HashSet<(String, i32)>,
+        out: &mut Vec<(String, Arc<Schema>)>,
+    ) -> Result<(), crate::DeserializeError> {
+        for r in &schema.references {
+            if !seen.insert((r.subject.clone(), r.version)) {
+                continue;
+            }
+            if depth >= kasio_registry::MAX_REFERENCE_DEPTH {
+                return Err(crate::DeserializeError::Schema(format!(
+                    "schema {id}: references nested deeper than {}",
+                    kasio_registry::MAX_REFERENCE_DEPTH
+                )));
+            }
+            let imported = source
+                .referenced(&r.subject, r.version)
+                .ok_or(crate::DeserializeError::UnknownSchema { id })?;
+            visit(source, &imported, id, depth + 1, seen, out)?;
+            out.push((r.name.clone(), imported));
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    if !schema.references.is_empty() {
+        visit(source, schema, id, 0, &mut Default::default(), &mut out)?;
+    }
+    Ok(out)
 }
 
 impl<F: Fn(u32) -> Option<Arc<Schema>> + Send + Sync> SchemaSource for F {
@@ -42,13 +97,13 @@ impl<T> Default for PerId<T> {
 
 #[cfg(any(feature = "avro", feature = "json-schema"))]
 impl<T> PerId<T> {
-    /// The one made for `id`, making it with `make` from the schema `source` has, the
-    /// first time.
+    /// The one made for `id`, making it with `make` from the schema `source` has and
+    /// the schemas it imports, the first time.
     pub(crate) fn get(
         &self,
         source: &dyn SchemaSource,
         id: u32,
-        make: impl FnOnce(&Schema) -> Result<T, String>,
+        make: impl FnOnce(&Schema, &[(String, Arc<Schema>)]) -> Result<T, String>,
     ) -> Result<Arc<T>, crate::DeserializeError> {
         use std::sync::PoisonError;
         if let Some(made) = self
@@ -62,8 +117,9 @@ impl<T> PerId<T> {
         let schema = source
             .schema(id)
             .ok_or(crate::DeserializeError::UnknownSchema { id })?;
+        let imported = imports(source, &schema, id)?;
         let made = Arc::new(
-            make(&schema)
+            make(&schema, &imported)
                 .map_err(|why| crate::DeserializeError::Schema(format!("schema {id}: {why}")))?,
         );
         self.0

@@ -162,6 +162,13 @@ impl<R> SchemaRegistry<R> {
         self.shared.lock().core.schema(id)
     }
 
+    /// The schema registered as `subject`'s `version`, if the client holds it (a fetch
+    /// by id fetches the schemas it references): no call, no wait.
+    #[must_use]
+    pub fn cached_reference(&self, subject: &str, version: i32) -> Option<Arc<Schema>> {
+        self.shared.lock().core.referenced(subject, version)
+    }
+
     /// How many HTTP requests the client has written (retries included).
     #[must_use]
     pub fn requests_sent(&self) -> u64 {

@@ -24,6 +24,10 @@ impl<R> SchemaSource for SchemaRegistry<R> {
     fn schema(&self, id: u32) -> Option<Arc<Schema>> {
         self.cached_schema(id)
     }
+
+    fn referenced(&self, subject: &str, version: i32) -> Option<Arc<Schema>> {
+        self.cached_reference(subject, version)
+    }
 }
 
 /// What a typed consumer hands out.
