@@ -401,7 +401,140 @@ def test_cli_refuses_what_the_schema_does_not_allow_and_names_bad_records():
     assert run.returncode != 0, run.stdout
     assert f"value of {t}-0@1" in run.stderr and "magic byte" in run.stderr, run.stderr
     run = cli("consume", t, "-o", "beginning", "-e", "--value-format", "protobuf", "--schema-registry", url)
-    assert run.returncode != 0 and "protobuf" in run.stderr
+    assert run.returncode != 0 and f"value of {t}-0@0" in run.stderr and "compile" in run.stderr, run.stderr
+
+
+SHOP_PROTO = """syntax = "proto3";
+package kasio.lab;
+message Header { string source = 1; }
+message Order {
+  int64 id = 1;
+  string item = 2;
+  repeated Line lines = 3;
+  message Line { string sku = 1; uint32 qty = 2; }
+}
+"""
+
+
+def cli_read(t, fmt, n=None):
+    url = os.environ["KASIO_REGISTRY_URL"]
+    run = cli("--json", "consume", t, "-o", "beginning", "-e", "--value-format", fmt, "--schema-registry", url)
+    assert run.returncode == 0, run.stderr
+    read = [json.loads(line)["value"] for line in run.stdout.splitlines()]
+    assert n is None or len(read) == n, read
+    return read
+
+
+def cli_write(t, fmt, values, *args, ok=True):
+    url = os.environ["KASIO_REGISTRY_URL"]
+    run = cli("produce", t, "--value-format", fmt, "--schema-registry", url, *args,
+              stdin="".join(json.dumps(v) + "\n" for v in values))
+    assert not ok or run.returncode == 0, run.stderr
+    return run
+
+
+def test_cli_protobuf_json_lines_both_ways_beside_confluent_kafka():
+    from google.protobuf import json_format
+    from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
+    classes = shop_classes()
+    order, line = classes["kasio.lab.Order"], classes["kasio.lab.Order.Line"]
+    conf = {"use.deprecated.format": False}
+    # confluent-kafka writes an Order (index [1]) and a nested Line ([1, 0]); the CLI
+    # prints them in Protobuf's JSON mapping, as json_format does.
+    t = cli_topic()
+    theirs = [as_message(order, PROTOBUF_VALUES[0][2]), as_message(line, PROTOBUF_VALUES[2][2])]
+    peer_write(t, theirs[:1], ProtobufSerializer(order, registry(), conf))
+    peer_write(t, theirs[1:], ProtobufSerializer(line, registry(), conf))
+    assert cli_read(t, "protobuf", 2) == [json_format.MessageToDict(m) for m in theirs]
+    # The CLI writes a Line with the subject's latest schema (confluent-kafka's), then an
+    # Order with the .proto text it registers itself; confluent-kafka reads both.
+    new_line = {"sku": "c", "qty": 3}
+    cli_write(t, "protobuf", [new_line], "--value-message", "Order.Line")
+    assert peer_read(t, 3, ProtobufDeserializer(line, conf))[2] == as_message(line, new_line)
+    ours = cli_topic()
+    values = [{"id": "-9", "item": "caf\u00e9", "lines": [{"sku": "a", "qty": 1}]}, {"item": "only"}]
+    cli_write(ours, "protobuf", values, "--value-schema", SHOP_PROTO, "--value-message", "kasio.lab.Order")
+    assert peer_read(ours, 2, ProtobufDeserializer(order, conf)) == [as_message(order, v) for v in values]
+    assert cli_read(ours, "protobuf", 2) == values
+    # JSON the message does not allow is refused, naming the line.
+    run = cli_write(ours, "protobuf", [{"id": "x"}], "--value-message", "kasio.lab.Order", ok=False)
+    assert run.returncode != 0 and "line 1" in run.stderr and "kasio.lab.Order" in run.stderr, run.stderr
+    run = cli_write(ours, "protobuf", [{}], "--value-message", "Nope", ok=False)
+    assert run.returncode != 0 and "no message Nope" in run.stderr, run.stderr
+
+
+# Schemas with references: the writer's schema imports another registered under its own
+# subject; confluent-kafka's serializers write with it and the CLI reads it, and the CLI
+# writes with the subject's latest version (and its imports) for them to read.
+def test_cli_reads_and_writes_avro_json_schema_and_protobuf_with_references():
+    from confluent_kafka.schema_registry import Schema, SchemaReference
+    from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+    from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
+    from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
+    sr = registry()
+    u = uuid.uuid4().hex[:8]
+    use_latest = {"auto.register.schemas": False, "use.latest.version": True}
+
+    # Avro: Order's total is a Money, registered apart.
+    money = json.dumps({"type": "record", "name": "Money", "namespace": "kasio.lab", "fields": [
+        {"name": "cents", "type": "long"}, {"name": "currency", "type": "string"}]})
+    order = json.dumps({"type": "record", "name": "Order", "namespace": "kasio.lab", "fields": [
+        {"name": "id", "type": "long"}, {"name": "total", "type": "kasio.lab.Money"},
+        {"name": "refund", "type": ["null", "kasio.lab.Money"], "default": None}]})
+    sr.register_schema(f"money-{u}", Schema(money, "AVRO"))
+    t = cli_topic()
+    refs = [SchemaReference("kasio.lab.Money", f"money-{u}", 1)]
+    sr.register_schema(f"{t}-value", Schema(order, "AVRO", refs))
+    orders = [{"id": 1, "total": {"cents": 250, "currency": "EUR"}, "refund": None},
+              {"id": 2, "total": {"cents": 5, "currency": "USD"}, "refund": {"cents": 5, "currency": "USD"}}]
+    peer_write(t, orders[:1], AvroSerializer(sr, Schema(order, "AVRO", refs), conf=use_latest))
+    cli_write(t, "avro", orders[1:])
+    assert cli_read(t, "avro", 2) == orders
+    assert peer_read(t, 2, AvroDeserializer(sr)) == orders
+
+    # JSON Schema: a customer's address is a $ref to address.json.
+    address = json.dumps({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+    customer = json.dumps({"type": "object", "properties": {"name": {"type": "string"},
+                           "address": {"$ref": "address.json"}}, "required": ["name", "address"]})
+    sr.register_schema(f"address-{u}", Schema(address, "JSON"))
+    t = cli_topic()
+    refs = [SchemaReference("address.json", f"address-{u}", 1)]
+    sr.register_schema(f"{t}-value", Schema(customer, "JSON", refs))
+    customers = [{"name": "Ada", "address": {"city": "London"}}, {"name": "Alan", "address": {"city": "Wilmslow"}}]
+    peer_write(t, customers[:1], JSONSerializer(Schema(customer, "JSON", refs), sr, conf=use_latest))
+    cli_write(t, "json-schema", customers[1:])
+    run = cli_write(t, "json-schema", [{"name": "Bob", "address": {}}], ok=False)
+    assert run.returncode != 0 and "at /address" in run.stderr, run.stderr
+    assert cli_read(t, "json-schema", 2) == customers
+    assert peer_read(t, 2, JSONDeserializer(None, schema_registry_client=sr)) == customers
+
+    # Protobuf: shop_{u}.proto imports money_{u}.proto; confluent-kafka registers the
+    # import under its file name and references it.
+    field = descriptor_pb2.FieldDescriptorProto
+    money_file = descriptor_pb2.FileDescriptorProto(name=f"money_{u}.proto", package="kasio.refs", syntax="proto3")
+    m = money_file.message_type.add(name="Money")
+    m.field.add(name="cents", number=1, type=field.TYPE_INT64, label=field.LABEL_OPTIONAL)
+    m.field.add(name="currency", number=2, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
+    shop_file = descriptor_pb2.FileDescriptorProto(name=f"shop_{u}.proto", package="kasio.refs", syntax="proto3",
+                                                   dependency=[money_file.name])
+    o = shop_file.message_type.add(name="Order")
+    o.field.add(name="id", number=1, type=field.TYPE_INT64, label=field.LABEL_OPTIONAL)
+    o.field.add(name="total", number=2, type=field.TYPE_MESSAGE, label=field.LABEL_OPTIONAL,
+                type_name=".kasio.refs.Money")
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(money_file)
+    pool.Add(shop_file)
+    cls = message_factory.GetMessageClass(pool.FindMessageTypeByName("kasio.refs.Order"))
+    t = cli_topic()
+    conf = {"use.deprecated.format": False}
+    theirs = json_format.ParseDict({"id": "3", "total": {"cents": "99", "currency": "EUR"}}, cls())
+    peer_write(t, [theirs], ProtobufSerializer(cls, sr, conf))
+    latest = sr.get_latest_version(f"{t}-value")
+    assert [r.name for r in latest.schema.references] == [money_file.name]
+    ours = {"id": "4", "total": {"cents": "1", "currency": "USD"}}
+    cli_write(t, "protobuf", [ours])
+    assert cli_read(t, "protobuf", 2) == [json_format.MessageToDict(theirs), ours]
+    assert peer_read(t, 2, ProtobufDeserializer(cls, conf))[1] == json_format.ParseDict(ours, cls())
 
 
 # Protobuf and JSON Schema through the broker: kasio's typed producer and consumer (the

@@ -1,17 +1,21 @@
 //! `--key-format` and `--value-format`: how `produce` turns text into a key or a value and
 //! `consume` turns one back into text, through a Schema Registry for the schema formats
-//! (JSON in, Avro on the wire, JSON out, as kcat's `-s avro -r URL`).
+//! (JSON in, Avro on the wire, JSON out, as kcat's `-s avro -r URL`). A schema with
+//! references is read with the schemas it imports, fetched with it.
 
+use crate::proto::Proto;
 use clap::{Args, ValueEnum};
 use kasio::registry::{Schema, SchemaType, Version};
 use kasio::serde::{
     AvroValueDeserializer, AvroValueSerializer, Context, DeserializeError, Deserializer,
-    JsonSchemaDeserializer, JsonSchemaSerializer, MsgPack, Serializer, apache_avro, avro_from_json,
-    wire,
+    JsonSchemaDeserializer, JsonSchemaSerializer, MsgPack, Serializer, schema_imports, wire,
 };
 use kasio::tokio::SchemaRegistry;
 use serde_json::Value;
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 /// How a key or a value is written.
 #[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,7 +33,9 @@ pub(crate) enum Format {
     Avro,
     /// JSON validated by a JSON Schema in Confluent's framing, through the registry.
     JsonSchema,
-    /// Protobuf in Confluent's framing (needs compiled message types: not from the CLI).
+    /// Protobuf in Confluent's framing, through the registry: JSON in and out
+    /// (Protobuf's JSON mapping); produce writes the schema's first message, or
+    /// --key-message / --value-message.
     Protobuf,
 }
 
@@ -48,7 +54,7 @@ pub(crate) struct FormatArgs {
     /// How values are written (as --key-format).
     #[arg(long, value_enum, default_value = "string")]
     value_format: Format,
-    /// The Schema Registry (Confluent's REST API) for avro and json-schema; its
+    /// The Schema Registry (Confluent's REST API) for avro, json-schema and protobuf; its
     /// credentials as -X schema.registry.basic.auth.user.info=USER:PASSWORD (or
     /// bearer.auth.token).
     #[arg(long, value_name = "URL")]
@@ -61,6 +67,13 @@ pub(crate) struct FormatArgs {
     /// without it, the subject's latest version.
     #[arg(long, value_name = "SCHEMA")]
     value_schema: Option<String>,
+    /// produce, protobuf: the key's message (its full name, or its name in the
+    /// schema's package); without it, the schema's first message.
+    #[arg(long, value_name = "NAME")]
+    key_message: Option<String>,
+    /// produce, protobuf: the value's message (as --key-message).
+    #[arg(long, value_name = "NAME")]
+    value_message: Option<String>,
 }
 
 impl FormatArgs {
@@ -78,6 +91,14 @@ impl FormatArgs {
 
     pub(crate) fn value_schema(&self) -> Option<&str> {
         self.value_schema.as_deref()
+    }
+
+    pub(crate) fn key_message(&self) -> Option<&str> {
+        self.key_message.as_deref()
+    }
+
+    pub(crate) fn value_message(&self) -> Option<&str> {
+        self.value_message.as_deref()
     }
 
     /// Whether either side is anything but text.
@@ -98,18 +119,13 @@ pub(crate) fn registry(
     args: &FormatArgs,
     props: &[(String, String)],
 ) -> Result<Option<SchemaRegistry>, String> {
-    for f in [args.key_format, args.value_format] {
-        if f == Format::Protobuf {
-            return Err("protobuf: the CLI has no compiled message types to read or write it with; use the library's ProtobufSerializer".into());
-        }
-    }
     if !args.key_format.needs_registry() && !args.value_format.needs_registry() {
         return Ok(None);
     }
     let url = args
         .schema_registry
         .as_deref()
-        .ok_or("avro and json-schema need --schema-registry URL")?;
+        .ok_or("avro, json-schema and protobuf need --schema-registry URL")?;
     let mut registry_props: Vec<(&str, &str)> = vec![("url", url)];
     registry_props.extend(
         props
@@ -127,8 +143,9 @@ pub(crate) enum Encoder {
     Text,
     Json,
     MsgPack,
-    Avro(AvroValueSerializer, Box<apache_avro::Schema>),
+    Avro(AvroValueSerializer),
     JsonSchema(JsonSchemaSerializer<Value>),
+    Protobuf(Box<Proto>, u32, Vec<i32>),
 }
 
 impl Encoder {
@@ -137,6 +154,7 @@ impl Encoder {
     pub(crate) async fn new(
         format: Format,
         schema: Option<&str>,
+        message: Option<&str>,
         registry: Option<&SchemaRegistry>,
         ctx: &Context<'_>,
     ) -> Result<Self, String> {
@@ -146,7 +164,7 @@ impl Encoder {
             Format::Msgpack => return Ok(Self::MsgPack),
             Format::Avro => SchemaType::Avro,
             Format::JsonSchema => SchemaType::Json,
-            Format::Protobuf => return Err("protobuf is not available from the CLI".into()),
+            Format::Protobuf => SchemaType::Protobuf,
         };
         let registry = registry.ok_or("a schema format needs --schema-registry URL")?;
         let subject = format!("{}-{}", ctx.topic, ctx.target);
@@ -172,16 +190,31 @@ impl Encoder {
                 (latest.id, Schema::clone(&latest.schema))
             }
         };
-        match kind {
-            SchemaType::Avro => {
-                let parsed = apache_avro::Schema::parse_str(&schema.text)
-                    .map_err(|e| format!("schema {id}: {e}"))?;
-                let codec = AvroValueSerializer::new(id, &schema).map_err(|e| e.to_string())?;
-                Ok(Self::Avro(codec, Box::new(parsed)))
+        // The subject's latest version may import others: fetching it by id fetches
+        // them too.
+        let imported = match schema.references.is_empty() {
+            true => Vec::new(),
+            false => {
+                fetch(registry, id).await?;
+                schema_imports(registry, &schema, id).map_err(|e| e.to_string())?
             }
-            _ => Ok(Self::JsonSchema(
-                JsonSchemaSerializer::new(id, &schema).map_err(|e| e.to_string())?,
+        };
+        let imports: Vec<(&str, &Schema)> =
+            imported.iter().map(|(n, s)| (n.as_str(), &**s)).collect();
+        let failed = |e: kasio::serde::SerializeError| format!("schema {id}: {e}");
+        match kind {
+            SchemaType::Avro => Ok(Self::Avro(
+                AvroValueSerializer::importing(id, &schema, &imports).map_err(failed)?,
             )),
+            SchemaType::Json => Ok(Self::JsonSchema(
+                JsonSchemaSerializer::importing(id, &schema, &imports).map_err(failed)?,
+            )),
+            SchemaType::Protobuf => {
+                let proto =
+                    Proto::compile(&schema, &imported).map_err(|e| format!("schema {id}: {e}"))?;
+                let path = proto.path_of(message)?;
+                Ok(Self::Protobuf(Box::new(proto), id, path))
+            }
         }
     }
 
@@ -209,11 +242,13 @@ impl Encoder {
             Self::Json => serde_json::to_writer(&mut out, json)
                 .map_err(|e| kasio::serde::SerializeError::Json(e.to_string())),
             Self::MsgPack => MsgPack::<Value>::new().serialize(json, ctx, &mut out),
-            Self::Avro(codec, schema) => {
-                let value = avro_from_json(json, schema).map_err(|e| format!("{ctx}: {e}"))?;
-                codec.serialize(&value, ctx, &mut out)
-            }
+            Self::Avro(codec) => codec.serialize_json(json, ctx, &mut out),
             Self::JsonSchema(codec) => codec.serialize(json, ctx, &mut out),
+            Self::Protobuf(proto, id, path) => {
+                return proto
+                    .encode(*id, path, json)
+                    .map_err(|e| format!("{ctx}: {e}"));
+            }
         };
         written.map_err(|e| format!("{ctx}: {e}"))?;
         Ok(out)
@@ -227,6 +262,8 @@ pub(crate) enum Decoder {
     MsgPack,
     Avro(AvroValueDeserializer, SchemaRegistry),
     JsonSchema(JsonSchemaDeserializer<Value>, SchemaRegistry),
+    /// Compiled once per writer's schema id.
+    Protobuf(Mutex<HashMap<u32, Arc<Proto>>>, SchemaRegistry),
 }
 
 impl Decoder {
@@ -246,7 +283,10 @@ impl Decoder {
                     registry.clone(),
                 )
             }
-            Format::Protobuf => return Err("protobuf is not available from the CLI".into()),
+            Format::Protobuf => {
+                let registry = registry.ok_or("protobuf needs --schema-registry URL")?;
+                Self::Protobuf(Mutex::default(), registry.clone())
+            }
         })
     }
 
@@ -254,14 +294,18 @@ impl Decoder {
     /// registry and it is not cached.
     pub(crate) fn missing(&self, bytes: &[u8]) -> Option<u32> {
         let registry = match self {
-            Self::Avro(_, registry) => registry,
-            Self::JsonSchema(_, registry) => registry,
+            Self::Avro(_, registry)
+            | Self::JsonSchema(_, registry)
+            | Self::Protobuf(_, registry) => registry,
             _ => return None,
         };
-        match wire::parse(bytes).ok()?.schema {
-            wire::SchemaRef::Id(id) if registry.cached_schema(id).is_none() => Some(id),
-            _ => None,
-        }
+        let wire::SchemaRef::Id(id) = wire::parse(bytes).ok()?.schema else {
+            return None;
+        };
+        let known = registry
+            .cached_schema(id)
+            .is_some_and(|s| schema_imports(registry, &s, id).is_ok());
+        (!known).then_some(id)
     }
 
     /// The bytes as a JSON value (text as a string).
@@ -276,9 +320,42 @@ impl Decoder {
                 .map_err(fail)?,
             Self::Avro(codec, _) => codec.deserialize_json(bytes, ctx).map_err(fail)?,
             Self::JsonSchema(codec, _) => codec.deserialize(bytes, ctx).map_err(fail)?,
+            Self::Protobuf(compiled, registry) => {
+                let framed = wire::parse(bytes).map_err(|e| fail(e.into()))?;
+                let wire::SchemaRef::Id(id) = framed.schema else {
+                    return Err(format!("{ctx}: a schema named by GUID; ids only so far"));
+                };
+                let proto = proto_for(compiled, registry, id).map_err(|e| format!("{ctx}: {e}"))?;
+                proto
+                    .decode(framed.payload)
+                    .map_err(|e| format!("{ctx}: {e}"))?
+            }
         };
         Ok(json)
     }
+}
+
+/// The compiled schema `id`, compiling it (with its imports, from the registry's cache)
+/// the first time.
+fn proto_for(
+    compiled: &Mutex<HashMap<u32, Arc<Proto>>>,
+    registry: &SchemaRegistry,
+    id: u32,
+) -> Result<Arc<Proto>, String> {
+    let mut compiled = compiled
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(proto) = compiled.get(&id) {
+        return Ok(proto.clone());
+    }
+    let schema = registry
+        .cached_schema(id)
+        .ok_or_else(|| DeserializeError::UnknownSchema { id }.to_string())?;
+    let imports = schema_imports(registry, &schema, id).map_err(|e| e.to_string())?;
+    let proto =
+        Arc::new(Proto::compile(&schema, &imports).map_err(|e| format!("schema {id}: {e}"))?);
+    compiled.insert(id, proto.clone());
+    Ok(proto)
 }
 
 /// A decoded key or value as text: a string as it is, anything else as JSON.

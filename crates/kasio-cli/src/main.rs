@@ -13,6 +13,7 @@ mod perf;
 mod produce;
 mod progress;
 mod props;
+mod proto;
 mod quickstart;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};

@@ -123,6 +123,7 @@ pub(crate) async fn run(
     let key_codec = Encoder::new(
         args.formats.key(),
         args.formats.key_schema(),
+        args.formats.key_message(),
         registry.as_ref(),
         &key_ctx,
     )
@@ -130,6 +131,7 @@ pub(crate) async fn run(
     let value_codec = Encoder::new(
         args.formats.value(),
         args.formats.value_schema(),
+        args.formats.value_message(),
         registry.as_ref(),
         &value_ctx,
     )

@@ -436,10 +436,10 @@ impl Registry {
         let Some(op) = self.ops.remove(&op_id) else {
             return;
         };
-        if let Some(key) = &op.merge_key {
-            if self.merging.get(key) == Some(&op_id) {
-                self.merging.remove(key);
-            }
+        if let Some(key) = &op.merge_key
+            && self.merging.get(key) == Some(&op_id)
+        {
+            self.merging.remove(key);
         }
         for waiter in op.waiters {
             match waiter {
@@ -463,10 +463,10 @@ impl Registry {
             return;
         };
         *missing = missing.saturating_sub(1);
-        if *missing == 0 {
-            if let Some(answer) = op.held.take() {
-                self.finish(parent, Ok(answer));
-            }
+        if *missing == 0
+            && let Some(answer) = op.held.take()
+        {
+            self.finish(parent, Ok(answer));
         }
     }
 

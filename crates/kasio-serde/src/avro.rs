@@ -12,9 +12,8 @@ use crate::{
     wire::{self, SchemaRef},
 };
 use apache_avro::{
-    Schema as AvroSchema,
-    schema::Name, from_value, reader::datum::GenericDatumReader, types::Value,
-    writer::datum::GenericDatumWriter,
+    Schema as AvroSchema, from_value, reader::datum::GenericDatumReader, schema::Name,
+    types::Value, writer::datum::GenericDatumWriter,
 };
 use kasio_registry::{Schema, SchemaType};
 use serde::{Serialize, de::DeserializeOwned};
@@ -55,7 +54,9 @@ self_cell::self_cell!(
 
 fn writer(schema: Parsed) -> Result<Writer, String> {
     Writer::try_new(schema, |p| {
-        GenericDatumWriter::builder(&p.main).schemata(p.all())?.build()
+        GenericDatumWriter::builder(&p.main)
+            .schemata(p.all())?
+            .build()
     })
     .map_err(|e| e.to_string())
 }
@@ -214,7 +215,8 @@ impl<T: ?Sized> AvroSerializer<T> {
         schema: &Schema,
         imports: &[(&str, &Schema)],
     ) -> Result<Self, SerializeError> {
-        let schema = parse(schema, imports.iter().map(|(_, s)| *s)).map_err(SerializeError::Schema)?;
+        let schema =
+            parse(schema, imports.iter().map(|(_, s)| *s)).map_err(SerializeError::Schema)?;
         Ok(Self {
             id,
             writer: writer(schema).map_err(SerializeError::Schema)?,
@@ -240,7 +242,11 @@ impl<T: ?Sized> AvroSerializer<T> {
     /// ```
     #[must_use]
     pub fn record_name(&self) -> Option<String> {
-        self.writer.borrow_owner().main.name().map(|n| n.fullname(None))
+        self.writer
+            .borrow_owner()
+            .main
+            .name()
+            .map(|n| n.fullname(None))
     }
 
     fn write(
@@ -282,6 +288,36 @@ pub type AvroValueSerializer = AvroSerializer<Generic>;
 
 /// Reads generic Avro values: what a tool that knows no types (the CLI) reads.
 pub type AvroValueDeserializer = AvroDeserializer<Generic>;
+
+impl AvroSerializer<Generic> {
+    /// Writes `json` as the Avro value it stands for under the schema (unions as their
+    /// value, decimals as text; see [`avro_from_json`](crate::avro_from_json)): what a
+    /// tool that reads JSON lines (the CLI) writes.
+    ///
+    /// ```
+    /// use kasio_registry::Schema;
+    /// use kasio_serde::{AvroValueSerializer, Context};
+    /// let schema = Schema::avro(r#"{"type":"record","name":"R","fields":[{"name":"n","type":["null","int"]}]}"#);
+    /// let codec = AvroValueSerializer::new(1, &schema)?;
+    /// let mut out = Vec::new();
+    /// codec.serialize_json(&serde_json::json!({"n": 3}), &Context::value("t"), &mut out)?;
+    /// assert_eq!(out, [0, 0, 0, 0, 1, 2, 6]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SerializeError::Avro`] for JSON that does not fit the schema, saying where.
+    pub fn serialize_json(
+        &self,
+        json: &serde_json::Value,
+        _: &Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SerializeError> {
+        let value = crate::avro_json::from_json_in(json, self.writer.borrow_owner())
+            .map_err(SerializeError::Avro)?;
+        self.write(out, |writer, out| writer.write_value_ref(out, &value))
+    }
+}
 
 /// Generic values, checked against the schema before they are written.
 impl Serializer<Value> for AvroSerializer<Generic> {
@@ -359,16 +395,16 @@ impl<T> AvroDeserializer<T> {
         schema: &Schema,
         imports: &[(&str, &Schema)],
     ) -> Result<Self, DeserializeError> {
-        self.reader = Some(
-            parse(schema, imports.iter().map(|(_, s)| *s)).map_err(DeserializeError::Schema)?,
-        );
+        self.reader =
+            Some(parse(schema, imports.iter().map(|(_, s)| *s)).map_err(DeserializeError::Schema)?);
         Ok(self)
     }
 
     fn writer_schema(&self, id: u32) -> Result<Arc<Reader>, DeserializeError> {
-        self.parsed.get(self.source.as_ref(), id, |schema, imports| {
-            parse(schema, imports.iter().map(|(_, s)| &**s)).and_then(reader)
-        })
+        self.parsed
+            .get(self.source.as_ref(), id, |schema, imports| {
+                parse(schema, imports.iter().map(|(_, s)| &**s)).and_then(reader)
+            })
     }
 
     /// The writer's schema for framed `data`, and the datum after the frame.

@@ -75,6 +75,12 @@ pub fn avro_to_json(value: &Value, schema: &AvroSchema) -> Result<Json, String> 
     to_json(value, schema, &names, 0)
 }
 
+/// As [`avro_from_json`], for a schema parsed with the named types it imports.
+pub(crate) fn from_json_in(json: &Json, schema: &crate::avro::Parsed) -> Result<Value, String> {
+    let names = Names::of(schema.all())?;
+    to_avro(json, &schema.main, &names, &mut String::new(), 0)
+}
+
 /// As [`avro_to_json`], for a schema parsed with the named types it imports.
 pub(crate) fn to_json_in(value: &Value, schema: &crate::avro::Parsed) -> Result<Json, String> {
     let names = Names::of(schema.all())?;

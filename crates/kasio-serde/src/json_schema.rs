@@ -56,7 +56,12 @@ fn compile<'a>(
     let text = json(schema)?;
     let imports = imports
         .into_iter()
-        .map(|(name, s)| Ok((name.to_string(), json(s).map_err(|e| format!("{name}: {e}"))?)))
+        .map(|(name, s)| {
+            Ok((
+                name.to_string(),
+                json(s).map_err(|e| format!("{name}: {e}"))?,
+            ))
+        })
         .collect::<Result<Vec<_>, String>>()?;
     if imports.is_empty() && !schema.references.is_empty() {
         return Err("the schema has references: give the schemas it imports (importing)".into());

@@ -79,5 +79,5 @@ pub use prost;
 pub use proto_file::{ProtoFile, ProtoFileError};
 #[cfg(feature = "protobuf")]
 pub use protobuf::{ProtobufDeserializer, ProtobufSerializer};
-pub use source::SchemaSource;
+pub use source::{SchemaSource, schema_imports};
 pub use subject::SubjectNameStrategy;

@@ -30,16 +30,35 @@ pub trait SchemaSource: Send + Sync {
     }
 }
 
-#[cfg(any(feature = "avro", feature = "json-schema"))]
-/// The schemas `schema` imports, transitively, each once and after every one it imports
-/// (the order parsers resolve names in), with the names the importing schemas use.
+/// The schemas `schema` (registered under `id`) imports, transitively, each once and
+/// after every one it imports (the order parsers resolve names in), with the names the
+/// importing schemas use: what a serializer for a schema with references is built with.
+///
+/// ```
+/// use kasio_registry::{Schema, SchemaReference};
+/// use kasio_serde::{SchemaSource, schema_imports};
+/// use std::sync::Arc;
+/// struct Source(Arc<Schema>);
+/// impl SchemaSource for Source {
+///     fn schema(&self, _: u32) -> Option<Arc<Schema>> { None }
+///     fn referenced(&self, subject: &str, version: i32) -> Option<Arc<Schema>> {
+///         (subject == "money" && version == 1).then(|| self.0.clone())
+///     }
+/// }
+/// let money = Arc::new(Schema::json(r#"{"type":"integer"}"#));
+/// let order = Schema::json(r#"{"$ref":"money.json"}"#)
+///     .reference(SchemaReference { name: "money.json".into(), subject: "money".into(), version: 1 });
+/// let imports = schema_imports(&Source(money.clone()), &order, 7)?;
+/// assert_eq!(imports, [("money.json".to_string(), money)]);
+/// # Ok::<(), kasio_serde::DeserializeError>(())
+/// ```
 ///
 /// # Errors
 /// [`UnknownSchema`](crate::DeserializeError::UnknownSchema) for `id` if one is not in
 /// `source` (fetching `id` again fetches its references), or
 /// [`Schema`](crate::DeserializeError::Schema) if they nest deeper than
 /// [`MAX_REFERENCE_DEPTH`](kasio_registry::MAX_REFERENCE_DEPTH).
-pub(crate) fn imports(
+pub fn schema_imports(
     source: &dyn SchemaSource,
     schema: &Schema,
     id: u32,
@@ -117,7 +136,7 @@ impl<T> PerId<T> {
         let schema = source
             .schema(id)
             .ok_or(crate::DeserializeError::UnknownSchema { id })?;
-        let imported = imports(source, &schema, id)?;
+        let imported = schema_imports(source, &schema, id)?;
         let made = Arc::new(
             make(&schema, &imported)
                 .map_err(|why| crate::DeserializeError::Schema(format!("schema {id}: {why}")))?,

@@ -37,7 +37,8 @@ fn reference(name: &str, subject: &str) -> SchemaReference {
 
 const MONEY: &str = r#"{"type":"record","name":"Money","namespace":"shop","fields":[
     {"name":"cents","type":"long"},{"name":"currency","type":"shop.Currency"}]}"#;
-const CURRENCY: &str = r#"{"type":"enum","name":"Currency","namespace":"shop","symbols":["EUR","USD"]}"#;
+const CURRENCY: &str =
+    r#"{"type":"enum","name":"Currency","namespace":"shop","symbols":["EUR","USD"]}"#;
 const ORDER: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[
     {"name":"id","type":"long"},{"name":"total","type":"shop.Money"},
     {"name":"refund","type":["null","shop.Money"],"default":null}]}"#;
@@ -128,7 +129,9 @@ fn a_missing_reference_is_an_unknown_schema_and_a_schema_without_its_imports_is_
     let (cache, order, m, _) = avro_cache();
     let mut partial = Cache::default();
     partial.ids.insert(5, cache.ids[&5].clone());
-    partial.versions.insert(("money".into(), 1), Arc::new(m.clone()));
+    partial
+        .versions
+        .insert(("money".into(), 1), Arc::new(m.clone()));
     let reader = AvroValueDeserializer::new(partial);
     let bytes = [0, 0, 0, 0, 5, 14, 0xf4, 0x03, 2, 0];
     assert_eq!(
