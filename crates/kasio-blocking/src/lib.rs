@@ -19,12 +19,18 @@ mod consumer;
 mod driver;
 mod producer;
 mod session;
+mod share;
 
 pub use consumer::{Consumer, Records};
 pub use driver::Threads;
 pub use kasio_shell::types::*;
 pub use producer::Producer;
 pub use session::TransactSession;
+pub use share::ShareConsumer;
+/// A record a share group handed out, to settle; see [`kasio_shell::Acquired`].
+pub type Acquired = kasio_shell::Acquired<Threads>;
+/// What [`ShareConsumer`]'s `poll` returns; see [`kasio_shell::ShareFetched`].
+pub type ShareFetched = kasio_shell::ShareFetched<Threads>;
 
 /// A record's delivery result, to [`wait`](kasio_shell::Pending::wait) for.
 pub type Delivery = kasio_shell::Delivery<Threads>;

@@ -129,4 +129,4 @@ macro_rules! client {
     )*};
 }
 
-client!(crate::Producer<T>: T, crate::Consumer, crate::Admin);
+client!(crate::Producer<T>: T, crate::Consumer, crate::Admin, crate::ShareConsumer);

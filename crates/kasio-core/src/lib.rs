@@ -30,6 +30,7 @@ pub mod partitioner;
 mod producer;
 mod rng;
 mod security;
+mod share;
 mod topic_partition;
 
 pub use admin::{
@@ -59,5 +60,10 @@ pub use producer::{
 pub use security::{
     SaslMechanism, Secret, SecurityConfig, SecurityError, SecurityErrorKind, SecurityProtocol,
     TlsConnector, TlsSession, sasl::TokenProvider,
+};
+pub use share::{
+    AcknowledgeError, AcknowledgeType, Acknowledged, AcknowledgementMode, AcquireMode, ShareBatch,
+    ShareCommit, ShareConsumer, ShareConsumerConfig, ShareEvent, ShareMemberState, ShareRecord,
+    ShareRecords,
 };
 pub use topic_partition::{TopicPartition, TopicPartitionOffset};

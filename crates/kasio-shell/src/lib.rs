@@ -33,6 +33,7 @@ mod producer;
 mod records;
 mod registry;
 mod session;
+mod share;
 mod typed;
 mod undelivered;
 
@@ -49,6 +50,7 @@ pub use producer::{Delivery, GroupDelivery};
 pub use records::PollError;
 pub use registry::{RegistryCall, SchemaRegistry};
 pub use session::TransactSession;
+pub use share::{Acquired, ShareConsumer, ShareFetched};
 pub use typed::{TypedConsumer, TypedProducer, TypedSink, TypedStream};
 pub use types::*;
 pub use undelivered::undelivered_on_drop;
@@ -61,6 +63,10 @@ pub mod types {
         pipeline::{PipelineError, PipelineStats},
         records::PollError,
         typed::{Message, Typed, TypedError, TypedSendError},
+    };
+    pub use kasio_core::{
+        AcknowledgeError, AcknowledgeType, Acknowledged, AcknowledgementMode, AcquireMode,
+        ShareConsumerConfig, ShareEvent, ShareMemberState,
     };
     pub use kasio_core::{
         Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError,

@@ -30,6 +30,12 @@ pub type Call<T> = kasio_shell::Call<T, Smol>;
 pub type Producer = kasio_shell::Producer<Smol>;
 /// A Kafka consumer on smol; see [`kasio_shell::Consumer`].
 pub type Consumer = kasio_shell::Consumer<Smol>;
+/// A share-group consumer (KIP-932) on smol; see [`kasio_shell::ShareConsumer`].
+pub type ShareConsumer = kasio_shell::ShareConsumer<Smol>;
+/// A record a share group handed out, to settle; see [`kasio_shell::Acquired`].
+pub type Acquired = kasio_shell::Acquired<Smol>;
+/// What [`ShareConsumer`]'s `next` returns; see [`kasio_shell::ShareFetched`].
+pub type ShareFetched = kasio_shell::ShareFetched<Smol>;
 /// A Kafka admin client on smol; see [`kasio_shell::Admin`].
 pub type Admin = kasio_shell::Admin<Smol>;
 /// A Schema Registry client on this runtime; see [`kasio_shell::SchemaRegistry`].

@@ -29,6 +29,12 @@ pub type Call<T> = kasio_shell::Call<T, Tokio>;
 pub type Producer = kasio_shell::Producer<Tokio>;
 /// A Kafka consumer on tokio; see [`kasio_shell::Consumer`].
 pub type Consumer = kasio_shell::Consumer<Tokio>;
+/// A share-group consumer (KIP-932) on tokio; see [`kasio_shell::ShareConsumer`].
+pub type ShareConsumer = kasio_shell::ShareConsumer<Tokio>;
+/// A record a share group handed out, to settle; see [`kasio_shell::Acquired`].
+pub type Acquired = kasio_shell::Acquired<Tokio>;
+/// What [`ShareConsumer`]'s `next` returns; see [`kasio_shell::ShareFetched`].
+pub type ShareFetched = kasio_shell::ShareFetched<Tokio>;
 /// A Kafka admin client on tokio; see [`kasio_shell::Admin`].
 pub type Admin = kasio_shell::Admin<Tokio>;
 /// A Schema Registry client on this runtime; see [`kasio_shell::SchemaRegistry`].

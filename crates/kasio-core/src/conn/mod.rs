@@ -93,6 +93,12 @@ pub(crate) enum Tag {
     /// A transactional producer's coordinator request; what the number means is the
     /// producer's.
     Txn(u8),
+    /// A share consumer's ShareFetch, by its request id.
+    ShareFetch(u64),
+    /// A share consumer's ShareAcknowledge, by its request id.
+    ShareAck(u64),
+    /// A ShareGroupHeartbeat.
+    ShareHeartbeat,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -37,7 +37,7 @@ pub struct ConsumerRecord {
 }
 
 impl ConsumerRecord {
-    fn new(topic: Arc<str>, partition: i32, record: Record) -> Self {
+    pub(crate) fn new(topic: Arc<str>, partition: i32, record: Record) -> Self {
         Self {
             topic,
             partition,

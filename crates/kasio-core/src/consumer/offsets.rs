@@ -48,7 +48,7 @@ pub(super) struct GroupOffsets {
 /// assert_eq!((outcome.id, outcome.error), (id, None));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CommitId(u64);
+pub struct CommitId(pub(crate) u64);
 
 /// How a commit ended: every offset stored, or the first error.
 #[derive(Debug, Clone, PartialEq, Eq)]

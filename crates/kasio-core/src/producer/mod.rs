@@ -506,7 +506,10 @@ impl<T> Producer<T> {
                 | Tag::Admin(_)
                 | Tag::SaslHandshake
                 | Tag::SaslAuthenticate
-                | Tag::Classic => {}
+                | Tag::Classic
+                | Tag::ShareFetch(_)
+                | Tag::ShareAck(_)
+                | Tag::ShareHeartbeat => {}
                 Tag::Txn(code) => {
                     if let Some(call) = TxnCall::from_tag(code) {
                         self.txn_lost(call, now);

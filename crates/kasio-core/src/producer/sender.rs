@@ -468,7 +468,10 @@ impl<T> Producer<T> {
             | Tag::Admin(_)
             | Tag::SaslHandshake
             | Tag::SaslAuthenticate
-            | Tag::Classic => {}
+            | Tag::Classic
+            | Tag::ShareFetch(_)
+            | Tag::ShareAck(_)
+            | Tag::ShareHeartbeat => {}
             Tag::Txn(code) => {
                 if let Some(call) = super::TxnCall::from_tag(code) {
                     self.on_txn_response(conn, call, req, frame, now);
