@@ -191,6 +191,22 @@ def test_renew_keeps_a_record_past_its_lock(tmp_path):
     assert len(read.renewed) >= 8 and all(r["renewed"] for r in read.renewed), read.renewed
 
 
+def test_nack_holds_a_record_renewing_it_then_releases_it(tmp_path):
+    topic = topic_with(1, partitions=1)
+    group = f"{topic}-nack"
+    prepare(group, 2000)
+    out = tmp_path / "nack.jsonl"
+    # Released 5 s after the decision, under a 2 s lock renewed meanwhile: delivered
+    # again once, after the delay (a lock that ran out would have made it 3).
+    p = start("tokio", group, topic, out, "nack=5000", idle=12000, release=1, reject=0)
+    p.wait(timeout=120)
+    assert p.returncode == 0, out.with_suffix(".err").read_text()
+    decisions, confirmed, _ = read(out)
+    assert [(d["n"], d["a"]) for d in decisions] == [(1, "release"), (2, "accept")], decisions
+    assert [ok for _, _, _, ok in confirmed] == [True, True], confirmed
+    assert len(read.renewed) >= 3 and all(r["renewed"] for r in read.renewed), read.renewed
+
+
 def test_a_lock_that_runs_out_redelivers(tmp_path):
     topic = topic_with(1, partitions=1)
     group = f"{topic}-expiry"
@@ -207,3 +223,34 @@ def test_a_lock_that_runs_out_redelivers(tmp_path):
     assert [d["n"] for d in decisions][:2] == [1, 2], decisions
     oks = [ok for _, _, d, ok in confirmed]
     assert False in oks and True in oks, confirmed
+
+
+def cli(*args):
+    from test_admin import KASIO
+    assert KASIO.exists(), f"build it first: cargo build --release -p kasio-cli ({KASIO})"
+    run = subprocess.run([str(KASIO), "-b", bootstrap(), *args], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+def test_cli_share_consume_and_share_groups_in_kasio_groups():
+    topic = topic_with(100)
+    group = f"{topic}-cli"
+    # Ten rejected: never delivered again.
+    out = cli("--json", "share", "consume", topic, "-g", group, "--from-beginning", "--ack", "reject", "-c", "10")
+    rejected = [json.loads(line) for line in out.splitlines()]
+    assert len(rejected) == 10 and all(r["delivery_count"] == 1 and r["ack"] == "reject" for r in rejected)
+    listed = json.loads(cli("--json", "groups", "list"))
+    assert {"group": group, "type": "share"}.items() <= next(g for g in listed if g["group"] == group).items()
+    described = json.loads(cli("--json", "groups", "describe", group))
+    assert described[0]["type"] == "share", described
+    lag = json.loads(cli("--json", "groups", "lag", group))
+    assert sorted(row["partition"] for row in lag) == [0, 1], lag
+    assert sum(row["lag"] for row in lag) == 90, lag
+    # The other ninety, accepted, each once.
+    out = cli("--json", "share", "consume", topic, "-g", group, "--ack", "accept", "-e")
+    accepted = [json.loads(line) for line in out.splitlines()]
+    values = sorted(int(r["value"]) for r in accepted)
+    assert values == sorted(set(range(100)) - {int(r["value"]) for r in rejected}), values
+    lag = json.loads(cli("--json", "groups", "lag", group))
+    assert sum(row["lag"] for row in lag) == 0, lag

@@ -165,9 +165,7 @@ fn kasio_blocking(
     if batches {
         let mut groups = Vec::with_capacity(values.len() / 1000 + 1);
         for chunk in values.chunks(1000) {
-            let records = chunk
-                .iter()
-                .map(|v| kasio::Record::new(topic).value(v));
+            let records = chunk.iter().map(|v| kasio::Record::new(topic).value(v));
             groups.push(producer.send_batch(records)?);
         }
         for g in groups {

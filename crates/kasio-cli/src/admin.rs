@@ -429,6 +429,7 @@ async fn dispatch(cmd: Command, admin: &Admin, out: &Output) -> Result<(), Strin
         Command::Quickstart(_)
         | Command::Produce(_)
         | Command::Consume(_)
+        | Command::Share(_)
         | Command::Perf(_)
         | Command::Mock(_) => Err("not an admin command".into()),
     }
@@ -844,7 +845,20 @@ async fn groups(cmd: Groups, admin: &Admin, out: &Output) -> Result<(), String> 
             Ok(())
         }
         Groups::Lag { group } => {
-            let lag = admin.group_lag(&group).await.map_err(e)?;
+            // A share group's lag counts from its start offset: records not yet settled.
+            let share = admin
+                .describe_groups(&[group.as_str()])
+                .await
+                .ok()
+                .and_then(|d| d.into_iter().next())
+                .and_then(|d| d.result.ok())
+                .is_some_and(|g| g.group_type == "share");
+            let lag = if share {
+                admin.share_group_offsets(&group).await
+            } else {
+                admin.group_lag(&group).await
+            }
+            .map_err(e)?;
             let value: Vec<Value> = lag
                 .iter()
                 .map(|l| json!({"topic": l.topic, "partition": l.partition, "committed": l.committed, "end": l.end, "lag": l.lag}))

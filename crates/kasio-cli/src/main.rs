@@ -15,6 +15,7 @@ mod progress;
 mod props;
 mod proto;
 mod quickstart;
+mod share;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::{path::PathBuf, process::ExitCode};
@@ -66,9 +67,12 @@ enum Command {
     /// Topic and broker configs.
     #[command(subcommand)]
     Configs(admin::Configs),
-    /// Consumer groups: list, describe with lag, delete, offsets.
+    /// Consumer and share groups: list, describe, lag, delete, offsets.
     #[command(subcommand)]
     Groups(admin::Groups),
+    /// Share groups (KIP-932): consume as a queue.
+    #[command(subcommand)]
+    Share(share::Share),
     /// Access control lists.
     #[command(subcommand)]
     Acls(admin::Acls),
@@ -130,6 +134,7 @@ async fn run(cli: Cli, bootstrap_flag: bool) -> Result<(), String> {
         Command::Quickstart(a) => quickstart::run(a, &props, &out).await,
         Command::Produce(a) => produce::run(a, &props, &out).await,
         Command::Consume(a) => consume::run(a, &props, &out).await,
+        Command::Share(s) => share::run(s, &props, &out).await,
         Command::Perf(p) => perf::run(p, &props, &out).await,
         admin => admin::run(admin, &props, &out).await,
     }

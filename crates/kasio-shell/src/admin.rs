@@ -371,6 +371,44 @@ impl<R> Admin<R> {
         output!(self.run(|c, now| c.group_lag(group, now)), Lag)
     }
 
+    /// A share group's start offset and lag per partition (`committed` is the start
+    /// offset, `end` the start plus the lag).
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn share_group_offsets(&self, group: &str) -> Call<Vec<PartitionLag>, R> {
+        output!(self.run(|c, now| c.share_group_offsets(group, now)), Lag)
+    }
+
+    /// Sets a share group's start offsets (the group must have no active members).
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn alter_share_group_offsets<O: Into<TopicPartitionOffset>>(
+        &self,
+        group: &str,
+        offsets: impl IntoIterator<Item = O>,
+    ) -> Call<Vec<PartitionResult<()>>, R> {
+        let offsets = names::offsets(offsets);
+        output!(
+            self.run(|c, now| c.alter_share_group_offsets(group, &names::triples(&offsets), now)),
+            PartitionResults
+        )
+    }
+
+    /// Deletes a share group's start offsets for whole topics (the group must have no
+    /// active members); a result per topic.
+    ///
+    /// The call fails with [`AdminError`] if the operation failed as a whole.
+    pub fn delete_share_group_offsets(
+        &self,
+        group: &str,
+        topics: &[&str],
+    ) -> Call<Vec<Named<()>>, R> {
+        output!(
+            self.run(|c, now| c.delete_share_group_offsets(group, topics, now)),
+            NamedResults
+        )
+    }
+
     /// The ACLs matching a filter.
     ///
     /// The call fails with [`AdminError`] if the operation failed as a whole.

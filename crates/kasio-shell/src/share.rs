@@ -186,6 +186,29 @@ impl<R> Acquired<R> {
         self.acknowledge(AcknowledgeType::Release)
     }
 
+    /// Not processed, try again later: released once `delay` has passed, its lock renewed
+    /// until then so no member gets it sooner (the group must set
+    /// `share.renew.acknowledge.enable`). A zero delay releases at once.
+    ///
+    /// # Errors
+    /// As [`acknowledge`](Self::acknowledge).
+    pub fn nack(&self, delay: Duration) -> Result<(), AcknowledgeError> {
+        let r = &self.record;
+        self.consumer.with(|c, now| {
+            if delay.is_zero() {
+                c.acknowledge(
+                    &r.topic,
+                    r.partition,
+                    r.offset,
+                    AcknowledgeType::Release,
+                    now,
+                )
+            } else {
+                c.release_after(&r.topic, r.partition, r.offset, delay, now)
+            }
+        })
+    }
+
     /// Unprocessable: archived, never delivered again (the broker's dead-letter topic
     /// takes it where the cluster has one).
     ///
@@ -352,7 +375,13 @@ impl<R> ShareConsumer<R> {
                     consumer: self.clone(),
                 }));
             }
-            let batch = inner.core.poll_batch()?;
+            let Some(batch) = inner.core.poll_batch() else {
+                // Asking may have accepted what was handed out: the driver sends it.
+                if inner.core.needs_attention() {
+                    self.shared.wake();
+                }
+                return None;
+            };
             match batch.iter() {
                 Ok(records) => {
                     for r in records {

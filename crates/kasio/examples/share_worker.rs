@@ -5,7 +5,8 @@
 //! "offsets":[...]}`. Values are decimal numbers; `release=N` releases the records whose value is a multiple
 //! of N on their first delivery (so they come back), `reject=N` rejects those whose value
 //! leaves 1 divided by N (so they never come back), `renew=MS` renews each record's lock
-//! every MS while "processing" it for `work=MS`. It runs on `tokio`, `smol` or `blocking`
+//! every MS while "processing" it for `work=MS`, `nack=MS` releases only MS after the
+//! decision (renewing the lock until then). It runs on `tokio`, `smol` or `blocking`
 //! threads, acknowledges each record explicitly (`mode=implicit` leaves accepting to the
 //! next read), and stops after `idle=MS` without a record, closing.
 //!
@@ -25,6 +26,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 struct Plan {
     release: i64,
+    /// Releases go out this long after the decision, the lock renewed meanwhile.
+    nack: Option<Duration>,
     reject: i64,
     renew: Option<Duration>,
     work: Duration,
@@ -84,8 +87,10 @@ async fn settle<R: AsyncRuntime>(
             job.renew()?;
         }
     }
-    if explicit || kind != AcknowledgeType::Accept {
-        job.acknowledge(kind)?;
+    match (kind, plan.nack) {
+        (AcknowledgeType::Release, Some(delay)) => job.nack(delay)?,
+        _ if explicit || kind != AcknowledgeType::Accept => job.acknowledge(kind)?,
+        _ => {}
     }
     print(record, i, job.delivery_count(), kind);
     Ok(())
@@ -145,8 +150,10 @@ fn run_blocking(
                 job.renew()?;
             }
         }
-        if explicit || kind != AcknowledgeType::Accept {
-            job.acknowledge(kind)?;
+        match (kind, plan.nack) {
+            (AcknowledgeType::Release, Some(delay)) => job.nack(delay)?,
+            _ if explicit || kind != AcknowledgeType::Accept => job.acknowledge(kind)?,
+            _ => {}
         }
         print(record, i, job.delivery_count(), kind);
         seen += 1;
@@ -217,6 +224,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut plan = Plan {
         release: 0,
+        nack: None,
         reject: 0,
         renew: None,
         work: Duration::ZERO,
@@ -230,6 +238,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match arg.split_once('=') {
             Some(("release", n)) => plan.release = n.parse()?,
             Some(("reject", n)) => plan.reject = n.parse()?,
+            Some(("nack", n)) => plan.nack = Some(ms(n)?),
             Some(("renew", n)) => plan.renew = Some(ms(n)?),
             Some(("work", n)) => plan.work = ms(n)?,
             Some(("idle", n)) => plan.idle = ms(n)?,

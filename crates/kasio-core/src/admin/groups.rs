@@ -13,9 +13,15 @@ use bytes::Buf;
 use kasio_proto::{
     AnyRequest, AnyResponse, Decode, ErrorCode,
     messages::{
-        ConsumerGroupDescribeRequest, ConsumerProtocolAssignment, DeleteGroupsRequest,
-        DescribeGroupsRequest, ListGroupsRequest, OffsetCommitRequest, OffsetDeleteRequest,
-        OffsetFetchRequest,
+        AlterShareGroupOffsetsRequest, ConsumerGroupDescribeRequest, ConsumerProtocolAssignment,
+        DeleteGroupsRequest, DeleteShareGroupOffsetsRequest, DescribeGroupsRequest,
+        DescribeShareGroupOffsetsRequest, ListGroupsRequest, OffsetCommitRequest,
+        OffsetDeleteRequest, OffsetFetchRequest, ShareGroupDescribeRequest,
+        alter_share_group_offsets_request::{
+            AlterShareGroupOffsetsRequestPartition, AlterShareGroupOffsetsRequestTopic,
+        },
+        delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic,
+        describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup,
         offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic},
         offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic},
         offset_fetch_request::OffsetFetchRequestGroup,
@@ -286,6 +292,176 @@ impl Admin {
         self.start(op, now)
     }
 
+    /// A share group's start offset and lag per partition (DescribeShareGroupOffsets): where
+    /// its members' deliveries start, and how many records from there are not yet settled
+    /// (`committed` is the start offset, `end` is `start + lag`).
+    pub fn share_group_offsets(&mut self, group: &str, now: Instant) -> OpId {
+        let g = group.to_string();
+        let op = Single::new(
+            coordinator(group),
+            move |_| {
+                DescribeShareGroupOffsetsRequest {
+                    groups: vec![DescribeShareGroupOffsetsRequestGroup {
+                        group_id: g.as_str().into(),
+                        topics: None,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }
+                .into()
+            },
+            |resp| {
+                let AnyResponse::DescribeShareGroupOffsets(r) = &resp else {
+                    return unexpected(&resp);
+                };
+                let Some(g) = r.groups.first() else {
+                    return unexpected(&resp);
+                };
+                let code = ErrorCode::from_code(g.error_code);
+                if retriable(code) {
+                    return Read::Retry;
+                }
+                if let Err(e) = ApiError::check(g.error_code, g.error_message.as_ref()) {
+                    return Read::Fail(AdminError::Api(e));
+                }
+                let mut out = Vec::new();
+                for t in &g.topics {
+                    for p in &t.partitions {
+                        if p.error_code != 0 || p.start_offset < 0 {
+                            continue;
+                        }
+                        let lag = p.lag.max(0);
+                        out.push(PartitionLag {
+                            topic: t.topic_name.to_string(),
+                            partition: p.partition_index,
+                            committed: p.start_offset,
+                            end: p.start_offset + lag,
+                            lag,
+                        });
+                    }
+                }
+                out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+                Read::Done(AdminOutput::Lag(out))
+            },
+        );
+        self.start(op, now)
+    }
+
+    /// Sets a share group's start offsets (the group must have no active members): its
+    /// next deliveries start there.
+    pub fn alter_share_group_offsets(
+        &mut self,
+        group: &str,
+        offsets: &[(&str, i32, i64)],
+        now: Instant,
+    ) -> OpId {
+        let g = group.to_string();
+        let by: Vec<((String, i32), i64)> = offsets
+            .iter()
+            .map(|&(t, p, o)| ((t.to_string(), p), o))
+            .collect();
+        let op = Single::new(
+            coordinator(group),
+            move |_| {
+                AlterShareGroupOffsetsRequest {
+                    group_id: g.as_str().into(),
+                    topics: by_topic(&by)
+                        .into_iter()
+                        .map(|(name, ps)| AlterShareGroupOffsetsRequestTopic {
+                            topic_name: name.into(),
+                            partitions: ps
+                                .into_iter()
+                                .map(|(p, o)| AlterShareGroupOffsetsRequestPartition {
+                                    partition_index: p,
+                                    start_offset: o,
+                                    ..Default::default()
+                                })
+                                .collect(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }
+                .into()
+            },
+            |resp| {
+                let AnyResponse::AlterShareGroupOffsets(r) = &resp else {
+                    return unexpected(&resp);
+                };
+                let code = ErrorCode::from_code(r.error_code);
+                if retriable(code) {
+                    return Read::Retry;
+                }
+                if let Err(e) = ApiError::check(r.error_code, r.error_message.as_ref()) {
+                    return Read::Fail(AdminError::Api(e));
+                }
+                let mut out = Vec::new();
+                for t in &r.responses {
+                    for p in &t.partitions {
+                        out.push(PartitionResult {
+                            topic: t.topic_name.to_string(),
+                            partition: p.partition_index,
+                            result: ApiError::check(p.error_code, p.error_message.as_ref()),
+                        });
+                    }
+                }
+                Read::Done(AdminOutput::PartitionResults(out))
+            },
+        );
+        self.start(op, now)
+    }
+
+    /// Deletes a share group's start offsets for `topics` (the group must have no active
+    /// members): a result per topic.
+    pub fn delete_share_group_offsets(
+        &mut self,
+        group: &str,
+        topics: &[&str],
+        now: Instant,
+    ) -> OpId {
+        let g = group.to_string();
+        let names: Vec<String> = topics.iter().map(|t| (*t).to_string()).collect();
+        let op = Single::new(
+            coordinator(group),
+            move |_| {
+                DeleteShareGroupOffsetsRequest {
+                    group_id: g.as_str().into(),
+                    topics: names
+                        .iter()
+                        .map(|t| DeleteShareGroupOffsetsRequestTopic {
+                            topic_name: t.as_str().into(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }
+                .into()
+            },
+            |resp| {
+                let AnyResponse::DeleteShareGroupOffsets(r) = &resp else {
+                    return unexpected(&resp);
+                };
+                let code = ErrorCode::from_code(r.error_code);
+                if retriable(code) {
+                    return Read::Retry;
+                }
+                if let Err(e) = ApiError::check(r.error_code, r.error_message.as_ref()) {
+                    return Read::Fail(AdminError::Api(e));
+                }
+                Read::Done(AdminOutput::NamedResults(
+                    r.responses
+                        .iter()
+                        .map(|t| Named {
+                            name: t.topic_name.to_string(),
+                            result: ApiError::check(t.error_code, t.error_message.as_ref()),
+                        })
+                        .collect(),
+                ))
+            },
+        );
+        self.start(op, now)
+    }
+
     /// The group's committed offsets.
     pub fn group_offsets(&mut self, group: &str, now: Instant) -> OpId {
         self.start(committed_op(group), now)
@@ -485,6 +661,7 @@ struct DescribeGroup {
 
 const KIP848: u32 = 0;
 const CLASSIC: u32 = 1;
+const SHARE: u32 = 2;
 
 impl DescribeGroup {
     fn ask(&self, key: u32, cx: &mut Cx, later: bool) {
@@ -492,6 +669,12 @@ impl DescribeGroup {
         let build = move |_| -> AnyRequest {
             if key == KIP848 {
                 ConsumerGroupDescribeRequest {
+                    group_ids: vec![g.as_str().into()],
+                    ..Default::default()
+                }
+                .into()
+            } else if key == SHARE {
+                ShareGroupDescribeRequest {
                     group_ids: vec![g.as_str().into()],
                     ..Default::default()
                 }
@@ -529,6 +712,9 @@ impl Operation for DescribeGroup {
         let resp = match resp {
             Ok(r) => r,
             Err(AdminError::Unsupported(_)) if key == KIP848 => {
+                return self.ask(SHARE, cx, false);
+            }
+            Err(AdminError::Unsupported(_)) if key == SHARE => {
                 return self.ask(CLASSIC, cx, false);
             }
             Err(e) => return self.done(cx, Err(as_api_error(e))),
@@ -536,15 +722,16 @@ impl Operation for DescribeGroup {
         match &resp {
             AnyResponse::ConsumerGroupDescribe(r) => {
                 let Some(g) = r.groups.first() else {
-                    return self.ask(CLASSIC, cx, false);
+                    return self.ask(SHARE, cx, false);
                 };
                 let code = ErrorCode::from_code(g.error_code);
                 if retriable(code) {
                     return self.ask(KIP848, cx, true);
                 }
-                // A classic group, or none: DescribeGroups says which.
+                // A share group, a classic group, or none: ShareGroupDescribe, then
+                // DescribeGroups, say which.
                 if code == ErrorCode::GroupIdNotFound || code == ErrorCode::UnsupportedVersion {
-                    return self.ask(CLASSIC, cx, false);
+                    return self.ask(SHARE, cx, false);
                 }
                 if let Err(e) = ApiError::check(g.error_code, g.error_message.as_ref()) {
                     return self.done(cx, Err(e));
@@ -570,6 +757,47 @@ impl Operation for DescribeGroup {
                     Ok(GroupDescription {
                         id: g.group_id.to_string(),
                         group_type: "consumer".into(),
+                        state: g.group_state.to_string(),
+                        assignor: g.assignor_name.to_string(),
+                        members,
+                    }),
+                );
+            }
+            AnyResponse::ShareGroupDescribe(r) => {
+                let Some(g) = r.groups.first() else {
+                    return self.ask(CLASSIC, cx, false);
+                };
+                let code = ErrorCode::from_code(g.error_code);
+                if retriable(code) {
+                    return self.ask(SHARE, cx, true);
+                }
+                if code == ErrorCode::GroupIdNotFound || code == ErrorCode::UnsupportedVersion {
+                    return self.ask(CLASSIC, cx, false);
+                }
+                if let Err(e) = ApiError::check(g.error_code, g.error_message.as_ref()) {
+                    return self.done(cx, Err(e));
+                }
+                let members = g
+                    .members
+                    .iter()
+                    .map(|m| MemberDescription {
+                        member_id: m.member_id.to_string(),
+                        instance_id: None,
+                        client_id: m.client_id.to_string(),
+                        host: m.client_host.to_string(),
+                        assignment: m
+                            .assignment
+                            .topic_partitions
+                            .iter()
+                            .map(|t| (t.topic_name.to_string(), t.partitions.clone()))
+                            .collect(),
+                    })
+                    .collect();
+                self.done(
+                    cx,
+                    Ok(GroupDescription {
+                        id: g.group_id.to_string(),
+                        group_type: "share".into(),
                         state: g.group_state.to_string(),
                         assignor: g.assignor_name.to_string(),
                         members,

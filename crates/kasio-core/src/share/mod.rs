@@ -238,6 +238,20 @@ pub struct ShareConsumer {
     /// A command left work: the driver calls `handle_timeout` at once.
     due: bool,
     security_reported: bool,
+    /// Records held back to be released later, their locks renewed meanwhile.
+    delayed: Vec<Delayed>,
+    /// The acquisition lock the broker last stated.
+    lock: std::time::Duration,
+}
+
+/// A record to release at `at`, renewed every half lock until then (a message queue's
+/// `nack` with a delay).
+#[derive(Debug, Clone, Copy)]
+struct Delayed {
+    tip: Tip,
+    offset: i64,
+    at: Instant,
+    renew_at: Instant,
 }
 
 impl ShareConsumer {
@@ -283,6 +297,8 @@ impl ShareConsumer {
             unreported: false,
             due: true,
             security_reported: false,
+            delayed: Vec::new(),
+            lock: std::time::Duration::from_secs(30),
         })
     }
 
@@ -389,6 +405,86 @@ impl ShareConsumer {
         }
         part.pending_since.get_or_insert(now);
         Ok(())
+    }
+
+    /// Releases the record at `offset` once `delay` has passed, keeping it this member's
+    /// until then by renewing its lock every half lock duration (the group must set
+    /// `share.renew.acknowledge.enable`; without it the lock runs out and the record is
+    /// delivered again sooner). A message queue's `nack(delay)`.
+    ///
+    /// # Errors
+    /// As [`acknowledge`](Self::acknowledge).
+    pub fn release_after(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        delay: std::time::Duration,
+        now: Instant,
+    ) -> Result<(), AcknowledgeError> {
+        if self.closing {
+            return Err(AcknowledgeError::Closed);
+        }
+        let not_acquired = || AcknowledgeError::NotAcquired {
+            topic: topic.into(),
+            partition,
+            offset,
+        };
+        let tip = self.tip_of(topic, partition).ok_or_else(not_acquired)?;
+        let held = self
+            .parts
+            .get(&tip)
+            .is_some_and(|p| p.delivered.contains(offset));
+        if !held
+            || self
+                .delayed
+                .iter()
+                .any(|d| d.tip == tip && d.offset == offset)
+        {
+            return Err(not_acquired());
+        }
+        self.delayed.push(Delayed {
+            tip,
+            offset,
+            at: now + delay,
+            renew_at: now + self.lock / 2,
+        });
+        self.due = true;
+        Ok(())
+    }
+
+    /// Releases the held-back records whose time came, and renews the others' locks.
+    fn step_delayed(&mut self, now: Instant) {
+        let half = self.lock / 2;
+        let mut i = 0;
+        while i < self.delayed.len() {
+            let d = self.delayed[i];
+            let Some(part) = self.parts.get_mut(&d.tip) else {
+                self.delayed.swap_remove(i);
+                continue;
+            };
+            if !part.delivered.contains(d.offset) {
+                // Settled some other way meanwhile.
+                self.delayed.swap_remove(i);
+                continue;
+            }
+            if now >= d.at {
+                part.delivered.remove(d.offset);
+                part.pending
+                    .push(d.offset, d.offset, AcknowledgeType::Release.code());
+                part.pending_since.get_or_insert(now);
+                part.urgent = true;
+                self.delayed.swap_remove(i);
+                continue;
+            }
+            if now >= d.renew_at {
+                part.pending
+                    .push(d.offset, d.offset, AcknowledgeType::Renew.code());
+                part.pending_since.get_or_insert(now);
+                self.delayed[i].renew_at = now + half;
+            }
+            i += 1;
+        }
     }
 
     /// Sends every acknowledgement made so far (in implicit mode, accepting what was
@@ -583,6 +679,9 @@ impl ShareConsumer {
         for c in &self.commits {
             earliest.offer(c.deadline, "share commit timeout");
         }
+        for d in &self.delayed {
+            earliest.offer(d.at.min(d.renew_at), "delayed release");
+        }
         earliest.best()
     }
 
@@ -625,6 +724,7 @@ impl ShareConsumer {
         {
             self.events.push_back(ShareEvent::Security(e.clone()));
         }
+        self.step_delayed(now);
         self.send_metadata(now);
         self.send_coordinator_lookup(now);
         self.send_heartbeat(now);
@@ -764,11 +864,13 @@ impl ShareConsumer {
         let mut wanted = BTreeSet::new();
         let mut with_acks = Vec::new();
         let (mut urgent, mut renews, mut stale) = (false, false, false);
+        let mut unsettled = 0;
         let stable = self.member.state == ShareMemberState::Stable && !self.closing;
         for (tip, part) in &self.parts {
             if self.leader(tip) != Some(node) {
                 continue;
             }
+            unsettled += part.delivered.count();
             if stable && part.assigned && part.retry_at.is_none_or(|t| t <= now) {
                 wanted.insert(*tip);
             }
@@ -781,7 +883,15 @@ impl ShareConsumer {
                     .is_some_and(|t| now >= t + self.config.fetch_max_wait);
             }
         }
-        let fetch = !wanted.is_empty() && self.buffered_from.get(&node).is_none_or(|&n| n == 0);
+        // In implicit mode the next fetch goes out as the last batch is handed out, ahead
+        // of its acceptance, unless that batch holds many records: the broker acquires no
+        // more of a partition while `group.share.partition.max.record.locks` (2,000 by
+        // default) of it are in flight, so such a fetch would wait out `fetch.max.wait.ms`
+        // with the acceptances that free them queued behind it. Then it waits for them.
+        let ahead = self.config.acknowledgement_mode == AcknowledgementMode::Explicit
+            || unsettled < u64::try_from(self.config.max_poll_records).unwrap_or(0);
+        let fetch =
+            ahead && !wanted.is_empty() && self.buffered_from.get(&node).is_none_or(|&n| n == 0);
         if self.closing {
             if open {
                 self.send_acknowledge(node, FINAL, &with_acks, false, now);
@@ -1413,10 +1523,12 @@ impl ShareConsumer {
                 .iter()
                 .map(|e| (e.node_id, e.host.to_string(), e.port)),
         );
-        let lock_until = now
-            + std::time::Duration::from_millis(
-                u64::try_from(r.acquisition_lock_timeout_ms).unwrap_or(0),
-            );
+        if let Ok(ms) = u64::try_from(r.acquisition_lock_timeout_ms)
+            && ms > 0
+        {
+            self.lock = std::time::Duration::from_millis(ms);
+        }
+        let lock_until = now + self.lock;
         let mut answered: HashSet<Tip> = HashSet::new();
         let mut first_error = None;
         for topic in r.responses {
