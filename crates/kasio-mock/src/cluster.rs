@@ -143,6 +143,12 @@ pub struct Cluster {
     pub(crate) classic: BTreeMap<String, handlers::classic::ClassicGroup>,
     /// Configs set dynamically on each broker.
     pub(crate) broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
+    /// Configs set on each group (a share group's `share.*` settings).
+    pub(crate) group_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Groups whose coordinator was moved away from where the hash puts it.
+    pub(crate) coordinators: BTreeMap<String, i32>,
+    /// Share groups (KIP-932), their sessions and waiting share fetches.
+    pub(crate) shares: handlers::share::Shares,
     pub(crate) next_producer_id: i64,
 }
 
@@ -194,6 +200,9 @@ impl Cluster {
             offsets: BTreeMap::new(),
             groups: BTreeMap::new(),
             broker_configs: BTreeMap::new(),
+            group_configs: BTreeMap::new(),
+            coordinators: BTreeMap::new(),
+            shares: handlers::share::Shares::default(),
             classic: BTreeMap::new(),
             txns: BTreeMap::new(),
             fetch_sessions: BTreeMap::new(),
@@ -267,6 +276,65 @@ impl Cluster {
             .ok_or(MoveLeaderError::UnknownPartition)?;
         p.leader = broker;
         p.log.new_epoch();
+        // Acquisition locks live in the leader's memory only (Kafka persists the rest of
+        // a share partition's state): the new leader starts without them.
+        handlers::share::leader_moved(self, topic, partition);
+        Ok(())
+    }
+
+    /// Appends record batches (v2, as a producer sends them) to a partition as its leader
+    /// would, waking fetches that wait for data; the base offset, or `None` for an unknown
+    /// partition or bytes that are not valid batches.
+    ///
+    /// ```
+    /// use kasio_mock::{Cluster, ClusterConfig};
+    /// use kasio_proto::records::{BatchBuilder, BatchOptions};
+    /// use std::time::Instant;
+    /// let mut cluster = Cluster::new(ClusterConfig::default());
+    /// cluster.create_topic("jobs", 1).unwrap();
+    /// let mut batch = BatchBuilder::new(BatchOptions::default());
+    /// batch.append::<(&str, Option<&[u8]>)>(0, None, Some(b"one"), &[]).unwrap();
+    /// let bytes = batch.finish().unwrap();
+    /// assert_eq!(cluster.append("jobs", 0, &bytes, Instant::now()), Some(0));
+    /// assert_eq!(cluster.append("jobs", 0, &bytes, Instant::now()), Some(1));
+    /// ```
+    pub fn append(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        batches: &Bytes,
+        now: Instant,
+    ) -> Option<i64> {
+        let base = self
+            .partition_mut(topic, partition)?
+            .log
+            .append(batches)
+            .ok()?;
+        handlers::fetch::wake(self, now, true);
+        handlers::share::wake(self, now, true);
+        Some(base)
+    }
+
+    /// Sets a group config (for a share group: `share.auto.offset.reset`,
+    /// `share.record.lock.duration.ms`, `share.delivery.count.limit`), as an
+    /// IncrementalAlterConfigs on the group would.
+    pub fn set_group_config(&mut self, group: &str, key: &str, value: &str) {
+        self.group_configs
+            .entry(group.to_string())
+            .or_default()
+            .insert(key.to_string(), value.to_string());
+    }
+
+    /// Makes `broker` the coordinator of `group` (a coordinator move): the old one answers
+    /// `NOT_COORDINATOR` from then on.
+    ///
+    /// # Errors
+    /// [`MoveLeaderError::UnknownBroker`].
+    pub fn move_coordinator(&mut self, group: &str, broker: i32) -> Result<(), MoveLeaderError> {
+        if !self.brokers.iter().any(|b| b.id == broker) {
+            return Err(MoveLeaderError::UnknownBroker);
+        }
+        self.coordinators.insert(group.to_string(), broker);
         Ok(())
     }
 
@@ -311,6 +379,24 @@ impl Cluster {
                 .log
                 .end(),
         )
+    }
+
+    /// The start offset of `group`'s share partition `topic`-`partition` (KIP-932) and what
+    /// became of each record delivered from it; `None` before the group was assigned it.
+    ///
+    /// ```
+    /// use kasio_mock::{Cluster, ClusterConfig};
+    /// let cluster = Cluster::new(ClusterConfig::default());
+    /// assert!(cluster.share_outcomes("queue", "jobs", 0).is_none());
+    /// ```
+    #[must_use]
+    pub fn share_outcomes(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Option<(i64, BTreeMap<i64, handlers::share_partition::ShareOutcome>)> {
+        handlers::share::outcomes(self, group, topic, partition)
     }
 
     /// How many requests of `api` the cluster has received (malformed ones aside).
@@ -399,6 +485,7 @@ impl Cluster {
 
     /// Forgets a connection the client closed.
     pub fn handle_closed(&mut self, conn: ConnId) {
+        handlers::share::connection_closed(self, conn);
         self.conns.remove(&conn);
         self.parked.retain(|p| p.conn != conn);
         self.held.retain(|h| h.conn != conn);
@@ -419,7 +506,9 @@ impl Cluster {
         handlers::groups::expire(self, now);
         handlers::classic::expire(self, now);
         handlers::txn::expire(self, now);
+        handlers::share::expire(self, now);
         handlers::fetch::wake(self, now, false);
+        handlers::share::wake(self, now, false);
         let (due, later): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
             .into_iter()
             .partition(|h| h.release <= now);
@@ -488,6 +577,7 @@ impl Cluster {
             .chain(handlers::groups::next_expiry(self))
             .chain(handlers::classic::next_expiry(self))
             .chain(handlers::txn::next_expiry(self))
+            .chain(self.shares.next_deadline())
             .min()
     }
 

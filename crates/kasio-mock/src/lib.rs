@@ -13,7 +13,10 @@
 //! spread over the brokers, and a request to the wrong broker gets `NOT_LEADER_OR_FOLLOWER`.
 //! Like Kafka, a connection handles one request at a time, so responses stay in order.
 //! Malformed requests close the connection. [`Fault`]s fail, delay or lose responses, drop
-//! or refuse connections; [`Cluster::move_leader`] moves a partition's leader.
+//! or refuse connections; [`Cluster::move_leader`] moves a partition's leader. Share groups
+//! (KIP-932): ShareGroupHeartbeat, ShareFetch and ShareAcknowledge with share sessions,
+//! acquisition locks in virtual time, delivery counts and archiving
+//! ([`Cluster::share_outcomes`] tells what became of each record).
 #![forbid(unsafe_code)]
 
 mod cluster;
@@ -26,4 +29,5 @@ mod server;
 pub use cluster::{Cluster, ConnId, CreateTopicError, MoveLeaderError, Transmit};
 pub use config::ClusterConfig;
 pub use faults::Fault;
+pub use handlers::share_partition::ShareOutcome;
 pub use server::MockCluster;

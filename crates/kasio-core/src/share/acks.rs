@@ -227,6 +227,31 @@ impl Pending {
         Sent(out)
     }
 
+    /// Takes out the acknowledgements and renewals not yet sent for offsets in `first..=last`:
+    /// those records were delivered to this member again (their earlier locks gone), so
+    /// what was decided for the earlier delivery no longer applies. The acknowledgements
+    /// taken out are returned, to be reported failed.
+    pub(crate) fn supersede(&mut self, first: i64, last: i64) -> Sent {
+        let mut out = Vec::new();
+        let mut kept = Vec::with_capacity(self.acks.len());
+        for &(f, l, c) in &self.acks {
+            if l < first || f > last {
+                kept.push((f, l, c));
+                continue;
+            }
+            if f < first {
+                kept.push((f, first - 1, c));
+            }
+            out.push((f.max(first), l.min(last), c));
+            if l > last {
+                kept.push((last + 1, l, c));
+            }
+        }
+        self.acks = kept;
+        self.renews.retain(|&o| o < first || o > last);
+        Sent(out)
+    }
+
     /// Drops the renewals not yet sent (the records are being settled).
     pub(crate) fn drop_renews(&mut self) {
         self.renews.clear();
@@ -334,5 +359,21 @@ mod tests {
             "102 was settled after its renewal"
         );
         assert!(p.is_empty());
+    }
+
+    #[test]
+    fn a_new_delivery_supersedes_what_waits_for_the_old_one() {
+        let mut p = Pending::default();
+        p.push(0, 9, AcknowledgeType::Accept.code());
+        p.push(10, 10, AcknowledgeType::Reject.code());
+        p.push(11, 11, AcknowledgeType::Renew.code());
+        p.push(4, 4, AcknowledgeType::Renew.code());
+        assert_eq!(p.supersede(3, 5).0, [(3, 5, 1)]);
+        assert_eq!(p.supersede(10, 12).0, [(10, 10, 3)]);
+        assert_eq!(p.take_acks().0, [(0, 2, 1), (6, 9, 1)]);
+        assert!(
+            p.take_renews().is_empty(),
+            "both renewals were for old deliveries"
+        );
     }
 }

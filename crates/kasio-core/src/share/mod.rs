@@ -1683,6 +1683,14 @@ impl ShareConsumer {
         };
         let split = acquired::split(&topic, tip.1, records, acquired, lock_until);
         let part = self.parts.entry(tip).or_default();
+        // Records delivered to this member again: what waits for their earlier delivery
+        // would settle (or renew) the new one, or reach the broker twice in one request.
+        let mut superseded = acks::Sent::default();
+        for a in acquired {
+            superseded
+                .0
+                .extend(part.pending.supersede(a.first_offset, a.last_offset).0);
+        }
         for (f, l) in &split.gaps {
             part.pending.push(*f, *l, GAP);
         }
@@ -1703,6 +1711,18 @@ impl ShareConsumer {
                 partition: tip.1,
                 error: ConsumeError::Corrupt(e),
             });
+        }
+        if !superseded.is_empty() {
+            let left = part.pending.has_acks();
+            self.report(tip, &superseded, Some(ErrorCode::InvalidRecordState));
+            for c in &mut self.commits {
+                if c.unsent.contains(&tip) {
+                    c.error.get_or_insert(ErrorCode::InvalidRecordState);
+                    if !left {
+                        c.unsent.remove(&tip);
+                    }
+                }
+            }
         }
         let n = split.batches.len();
         if n > 0 {

@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Config resource types on the wire.
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
+const GROUP: i8 = 32;
 
 /// Config sources on the wire.
 const SOURCE_TOPIC: i8 = 1;
@@ -460,6 +461,10 @@ pub(crate) fn alter_configs(
                 BROKER if r.resource_name.parse() == Ok(broker) => {
                     Ok(cluster.broker_configs.entry(broker).or_default())
                 }
+                GROUP => Ok(cluster
+                    .group_configs
+                    .entry(r.resource_name.to_string())
+                    .or_default()),
                 _ => Err(ErrorCode::InvalidRequest),
             };
             let code = match target {

@@ -6,7 +6,7 @@ use kasio_proto::{
 };
 
 /// The APIs the mock answers.
-const SERVED: [ApiKey; 32] = [
+const SERVED: [ApiKey; 35] = [
     ApiKey::Produce,
     ApiKey::Fetch,
     ApiKey::ListOffsets,
@@ -39,6 +39,9 @@ const SERVED: [ApiKey; 32] = [
     ApiKey::EndTxn,
     ApiKey::SaslHandshake,
     ApiKey::SaslAuthenticate,
+    ApiKey::ShareGroupHeartbeat,
+    ApiKey::ShareFetch,
+    ApiKey::ShareAcknowledge,
 ];
 
 pub(crate) fn served() -> Vec<ApiVersion> {

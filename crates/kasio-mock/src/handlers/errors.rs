@@ -198,6 +198,25 @@ pub(crate) fn error_response(request: &AnyRequest, error: ErrorCode) -> Option<A
                 .collect(),
             ..Default::default()
         }),
+        AnyRequest::ShareGroupHeartbeat(_) => {
+            AnyResponse::ShareGroupHeartbeat(kasio_proto::messages::ShareGroupHeartbeatResponse {
+                error_code: code,
+                member_epoch: -1,
+                ..Default::default()
+            })
+        }
+        AnyRequest::ShareFetch(_) => {
+            AnyResponse::ShareFetch(kasio_proto::messages::ShareFetchResponse {
+                error_code: code,
+                ..Default::default()
+            })
+        }
+        AnyRequest::ShareAcknowledge(_) => {
+            AnyResponse::ShareAcknowledge(kasio_proto::messages::ShareAcknowledgeResponse {
+                error_code: code,
+                ..Default::default()
+            })
+        }
         AnyRequest::ConsumerGroupHeartbeat(_) => {
             AnyResponse::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse {
                 error_code: code,

@@ -13,6 +13,8 @@ pub(crate) mod offsets;
 pub(crate) mod produce;
 pub(crate) mod producer_id;
 pub(crate) mod sasl;
+pub(crate) mod share;
+pub(crate) mod share_partition;
 pub(crate) mod topics;
 pub(crate) mod txn;
 
@@ -102,6 +104,13 @@ pub(crate) fn handle(
         AnyRequest::OffsetFetch(r) => Outcome::Respond(Box::new(AnyResponse::OffsetFetch(
             offsets::offset_fetch(cluster, broker, &r, version),
         ))),
+        AnyRequest::ShareGroupHeartbeat(r) => Outcome::Respond(Box::new(
+            AnyResponse::ShareGroupHeartbeat(share::heartbeat(cluster, broker, &r, now)),
+        )),
+        AnyRequest::ShareFetch(r) => share::fetch(cluster, conn, broker, header.clone(), r, now),
+        AnyRequest::ShareAcknowledge(r) => Outcome::Respond(Box::new(
+            AnyResponse::ShareAcknowledge(share::acknowledge(cluster, conn, broker, &r, now)),
+        )),
         AnyRequest::ConsumerGroupHeartbeat(r) => Outcome::Respond(Box::new(
             AnyResponse::ConsumerGroupHeartbeat(groups::heartbeat(cluster, broker, &r, now)),
         )),

@@ -26,6 +26,9 @@ pub(crate) struct Committed {
 
 /// The broker that coordinates a group: spread by a stable hash of its name.
 pub(crate) fn coordinator(cluster: &Cluster, group: &str) -> i32 {
+    if let Some(&moved) = cluster.coordinators.get(group) {
+        return moved;
+    }
     let hash = group
         .bytes()
         .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));

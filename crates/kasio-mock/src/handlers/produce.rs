@@ -90,6 +90,7 @@ pub(crate) fn handle(
     }
     if appended {
         fetch::wake(cluster, now, true);
+        super::share::wake(cluster, now, true);
     }
     if let Some(id) = txn_id {
         for (topic, partition, pid) in implicit {
