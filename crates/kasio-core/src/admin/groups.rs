@@ -34,6 +34,15 @@ type Tp = (String, i32);
 /// One step of a sub-operation (boxed: a step may start the next sub-operation).
 type Step<'a> = Box<dyn FnOnce(&mut dyn Operation, &mut Cx) + 'a>;
 
+/// A response's top-level error as the operation reads it: a retriable one retries, any
+/// other fails it.
+fn answered(code: i16, message: Option<&kasio_proto::ByteStr>) -> Result<(), Read> {
+    if retriable(ErrorCode::from_code(code)) {
+        return Err(Read::Retry);
+    }
+    ApiError::check(code, message).map_err(|e| Read::Fail(AdminError::Api(e)))
+}
+
 fn coordinator(group: &str) -> Target {
     Target::Coordinator(group.to_string(), 0)
 }
@@ -317,12 +326,8 @@ impl Admin {
                 let Some(g) = r.groups.first() else {
                     return unexpected(&resp);
                 };
-                let code = ErrorCode::from_code(g.error_code);
-                if retriable(code) {
-                    return Read::Retry;
-                }
-                if let Err(e) = ApiError::check(g.error_code, g.error_message.as_ref()) {
-                    return Read::Fail(AdminError::Api(e));
+                if let Err(read) = answered(g.error_code, g.error_message.as_ref()) {
+                    return read;
                 }
                 let mut out = Vec::new();
                 for t in &g.topics {
@@ -388,12 +393,8 @@ impl Admin {
                 let AnyResponse::AlterShareGroupOffsets(r) = &resp else {
                     return unexpected(&resp);
                 };
-                let code = ErrorCode::from_code(r.error_code);
-                if retriable(code) {
-                    return Read::Retry;
-                }
-                if let Err(e) = ApiError::check(r.error_code, r.error_message.as_ref()) {
-                    return Read::Fail(AdminError::Api(e));
+                if let Err(read) = answered(r.error_code, r.error_message.as_ref()) {
+                    return read;
                 }
                 let mut out = Vec::new();
                 for t in &r.responses {
@@ -441,12 +442,8 @@ impl Admin {
                 let AnyResponse::DeleteShareGroupOffsets(r) = &resp else {
                     return unexpected(&resp);
                 };
-                let code = ErrorCode::from_code(r.error_code);
-                if retriable(code) {
-                    return Read::Retry;
-                }
-                if let Err(e) = ApiError::check(r.error_code, r.error_message.as_ref()) {
-                    return Read::Fail(AdminError::Api(e));
+                if let Err(read) = answered(r.error_code, r.error_message.as_ref()) {
+                    return read;
                 }
                 Read::Done(AdminOutput::NamedResults(
                     r.responses
@@ -541,12 +538,8 @@ impl Admin {
                 let AnyResponse::OffsetDelete(r) = &resp else {
                     return unexpected(&resp);
                 };
-                let code = ErrorCode::from_code(r.error_code);
-                if retriable(code) {
-                    return Read::Retry;
-                }
-                if let Err(e) = ApiError::check(r.error_code, None) {
-                    return Read::Fail(AdminError::Api(e));
+                if let Err(read) = answered(r.error_code, None) {
+                    return read;
                 }
                 Read::Done(AdminOutput::PartitionResults(
                     r.topics
@@ -663,6 +656,12 @@ const KIP848: u32 = 0;
 const CLASSIC: u32 = 1;
 const SHARE: u32 = 2;
 
+/// The protocol to ask when `key`'s says the group is not of its kind: KIP-848, then share,
+/// then classic.
+fn next(key: u32) -> u32 {
+    if key == KIP848 { SHARE } else { CLASSIC }
+}
+
 impl DescribeGroup {
     fn ask(&self, key: u32, cx: &mut Cx, later: bool) {
         let g = self.group.clone();
@@ -695,6 +694,33 @@ impl DescribeGroup {
         }
     }
 
+    /// Acts on a ConsumerGroupDescribe or ShareGroupDescribe answer's error (`None`: no
+    /// group in it): retries, moves on to the next protocol when the group is not of this
+    /// kind (a share group, a classic group, or none: the next answer says which), or
+    /// fails. False when the group was described.
+    fn handled(
+        &self,
+        key: u32,
+        error: Option<(i16, Option<&kasio_proto::ByteStr>)>,
+        cx: &mut Cx,
+    ) -> bool {
+        let Some((error_code, message)) = error else {
+            self.ask(next(key), cx, false);
+            return true;
+        };
+        let code = ErrorCode::from_code(error_code);
+        if retriable(code) {
+            self.ask(key, cx, true);
+        } else if code == ErrorCode::GroupIdNotFound || code == ErrorCode::UnsupportedVersion {
+            self.ask(next(key), cx, false);
+        } else if let Err(e) = ApiError::check(error_code, message) {
+            self.done(cx, Err(e));
+        } else {
+            return false;
+        }
+        true
+    }
+
     fn done(&self, cx: &mut Cx, result: Result<GroupDescription, ApiError>) {
         cx.finish(AdminOutput::GroupDescriptions(vec![Named {
             name: self.group.clone(),
@@ -711,31 +737,22 @@ impl Operation for DescribeGroup {
     fn on_response(&mut self, key: u32, resp: Result<AnyResponse, AdminError>, cx: &mut Cx) {
         let resp = match resp {
             Ok(r) => r,
-            Err(AdminError::Unsupported(_)) if key == KIP848 => {
-                return self.ask(SHARE, cx, false);
-            }
-            Err(AdminError::Unsupported(_)) if key == SHARE => {
-                return self.ask(CLASSIC, cx, false);
+            Err(AdminError::Unsupported(_)) if key != CLASSIC => {
+                return self.ask(next(key), cx, false);
             }
             Err(e) => return self.done(cx, Err(as_api_error(e))),
         };
         match &resp {
             AnyResponse::ConsumerGroupDescribe(r) => {
-                let Some(g) = r.groups.first() else {
-                    return self.ask(SHARE, cx, false);
-                };
-                let code = ErrorCode::from_code(g.error_code);
-                if retriable(code) {
-                    return self.ask(KIP848, cx, true);
+                let first = r.groups.first();
+                if self.handled(
+                    KIP848,
+                    first.map(|g| (g.error_code, g.error_message.as_ref())),
+                    cx,
+                ) {
+                    return;
                 }
-                // A share group, a classic group, or none: ShareGroupDescribe, then
-                // DescribeGroups, say which.
-                if code == ErrorCode::GroupIdNotFound || code == ErrorCode::UnsupportedVersion {
-                    return self.ask(SHARE, cx, false);
-                }
-                if let Err(e) = ApiError::check(g.error_code, g.error_message.as_ref()) {
-                    return self.done(cx, Err(e));
-                }
+                let Some(g) = first else { return };
                 let members = g
                     .members
                     .iter()
@@ -764,19 +781,15 @@ impl Operation for DescribeGroup {
                 );
             }
             AnyResponse::ShareGroupDescribe(r) => {
-                let Some(g) = r.groups.first() else {
-                    return self.ask(CLASSIC, cx, false);
-                };
-                let code = ErrorCode::from_code(g.error_code);
-                if retriable(code) {
-                    return self.ask(SHARE, cx, true);
+                let first = r.groups.first();
+                if self.handled(
+                    SHARE,
+                    first.map(|g| (g.error_code, g.error_message.as_ref())),
+                    cx,
+                ) {
+                    return;
                 }
-                if code == ErrorCode::GroupIdNotFound || code == ErrorCode::UnsupportedVersion {
-                    return self.ask(CLASSIC, cx, false);
-                }
-                if let Err(e) = ApiError::check(g.error_code, g.error_message.as_ref()) {
-                    return self.done(cx, Err(e));
-                }
+                let Some(g) = first else { return };
                 let members = g
                     .members
                     .iter()

@@ -232,6 +232,10 @@ impl Pending {
     /// what was decided for the earlier delivery no longer applies. The acknowledgements
     /// taken out are returned, to be reported failed.
     pub(crate) fn supersede(&mut self, first: i64, last: i64) -> Sent {
+        if !self.acks.iter().any(|&(f, l, _)| f <= last && l >= first) {
+            self.renews.retain(|&o| o < first || o > last);
+            return Sent::default();
+        }
         let mut out = Vec::new();
         let mut kept = Vec::with_capacity(self.acks.len());
         for &(f, l, c) in &self.acks {

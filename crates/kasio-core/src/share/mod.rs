@@ -379,23 +379,12 @@ impl ShareConsumer {
         kind: AcknowledgeType,
         now: Instant,
     ) -> Result<(), AcknowledgeError> {
-        if self.closing {
-            return Err(AcknowledgeError::Closed);
-        }
-        let not_acquired = || AcknowledgeError::NotAcquired {
-            topic: topic.into(),
-            partition,
-            offset,
+        let tip = self.handed_out(topic, partition, offset)?;
+        let Some(part) = self.parts.get_mut(&tip) else {
+            return Err(not_acquired(topic, partition, offset));
         };
-        let tip = self.tip_of(topic, partition).ok_or_else(not_acquired)?;
-        let part = self.parts.get_mut(&tip).ok_or_else(not_acquired)?;
-        let held = if kind == AcknowledgeType::Renew {
-            part.delivered.contains(offset)
-        } else {
-            part.delivered.remove(offset)
-        };
-        if !held {
-            return Err(not_acquired());
+        if kind != AcknowledgeType::Renew {
+            part.delivered.remove(offset);
         }
         part.pending.push(offset, offset, kind.code());
         // The first acknowledgement waiting wakes the driver, so it learns when they
@@ -422,26 +411,13 @@ impl ShareConsumer {
         delay: std::time::Duration,
         now: Instant,
     ) -> Result<(), AcknowledgeError> {
-        if self.closing {
-            return Err(AcknowledgeError::Closed);
-        }
-        let not_acquired = || AcknowledgeError::NotAcquired {
-            topic: topic.into(),
-            partition,
-            offset,
-        };
-        let tip = self.tip_of(topic, partition).ok_or_else(not_acquired)?;
-        let held = self
-            .parts
-            .get(&tip)
-            .is_some_and(|p| p.delivered.contains(offset));
-        if !held
-            || self
-                .delayed
-                .iter()
-                .any(|d| d.tip == tip && d.offset == offset)
+        let tip = self.handed_out(topic, partition, offset)?;
+        if self
+            .delayed
+            .iter()
+            .any(|d| d.tip == tip && d.offset == offset)
         {
-            return Err(not_acquired());
+            return Err(not_acquired(topic, partition, offset));
         }
         self.delayed.push(Delayed {
             tip,
@@ -451,6 +427,25 @@ impl ShareConsumer {
         });
         self.due = true;
         Ok(())
+    }
+
+    /// The partition of a record handed out to this member and not yet settled.
+    fn handed_out(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<Tip, AcknowledgeError> {
+        if self.closing {
+            return Err(AcknowledgeError::Closed);
+        }
+        self.tip_of(topic, partition)
+            .filter(|tip| {
+                self.parts
+                    .get(tip)
+                    .is_some_and(|p| p.delivered.contains(offset))
+            })
+            .ok_or_else(|| not_acquired(topic, partition, offset))
     }
 
     /// Releases the held-back records whose time came, and renews the others' locks.
@@ -1730,6 +1725,14 @@ impl ShareConsumer {
         }
         self.buffer
             .extend(split.batches.into_iter().map(|b| (b, node)));
+    }
+}
+
+fn not_acquired(topic: &str, partition: i32, offset: i64) -> AcknowledgeError {
+    AcknowledgeError::NotAcquired {
+        topic: topic.into(),
+        partition,
+        offset,
     }
 }
 

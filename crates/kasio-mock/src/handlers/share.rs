@@ -92,9 +92,14 @@ impl Shares {
     }
 }
 
+type GroupConfigs = BTreeMap<String, BTreeMap<String, String>>;
+
 fn group_config<'a>(cluster: &'a Cluster, group: &str, key: &str) -> Option<&'a str> {
-    cluster
-        .group_configs
+    config_in(&cluster.group_configs, group, key)
+}
+
+fn config_in<'a>(configs: &'a GroupConfigs, group: &str, key: &str) -> Option<&'a str> {
+    configs
         .get(group)
         .and_then(|c| c.get(key))
         .map(String::as_str)
@@ -108,7 +113,13 @@ fn lock_duration(cluster: &Cluster, group: &str) -> Duration {
 }
 
 fn delivery_limit(cluster: &Cluster, group: &str) -> i16 {
-    group_config(cluster, group, "share.delivery.count.limit")
+    limit_in(&cluster.group_configs, group)
+}
+
+/// `share.delivery.count.limit` (the configs apart from the cluster, so the share groups
+/// can be borrowed mutably beside them).
+fn limit_in(configs: &GroupConfigs, group: &str) -> i16 {
+    config_in(configs, group, "share.delivery.count.limit")
         .and_then(|v| v.parse().ok())
         .unwrap_or(5)
 }
@@ -153,16 +164,9 @@ fn initialize(cluster: &mut Cluster, group: &str, parts: &BTreeSet<Tp>) {
 /// A partition's leader moved: every lock on its records is gone.
 pub(crate) fn leader_moved(cluster: &mut Cluster, topic: &str, partition: i32) {
     let tp = (topic.to_string(), partition);
-    let limits: BTreeMap<String, i16> = cluster
-        .shares
-        .groups
-        .keys()
-        .map(|g| (g.clone(), delivery_limit(cluster, g)))
-        .collect();
     for (id, g) in &mut cluster.shares.groups {
         if let Some(p) = g.partitions.get_mut(&tp) {
-            let limit = limits.get(id).copied().unwrap_or(5);
-            p.drop_locks(limit);
+            p.drop_locks(limit_in(&cluster.group_configs, id));
         }
     }
 }
@@ -298,14 +302,8 @@ pub(crate) fn expire(cluster: &mut Cluster, now: Instant) {
     for (group, member) in gone {
         release_member(cluster, &group, &member, None);
     }
-    let limits: BTreeMap<String, i16> = cluster
-        .shares
-        .groups
-        .keys()
-        .map(|g| (g.clone(), delivery_limit(cluster, g)))
-        .collect();
     for (id, g) in &mut cluster.shares.groups {
-        let limit = limits.get(id).copied().unwrap_or(5);
+        let limit = limit_in(&cluster.group_configs, id);
         for p in g.partitions.values_mut() {
             p.expire(now, limit);
         }
@@ -571,43 +569,38 @@ fn part_mut(
     topic_id: Uuid,
     partition: i32,
 ) -> &mut share_fetch_response::PartitionData {
-    let ti = match response
-        .responses
-        .iter()
-        .position(|t| t.topic_id == topic_id)
-    {
-        Some(i) => i,
-        None => {
-            response
-                .responses
-                .push(share_fetch_response::ShareFetchableTopicResponse {
-                    topic_id,
-                    ..Default::default()
-                });
-            response.responses.len() - 1
-        }
-    };
-    let t = &mut response.responses[ti];
-    let pi = match t
-        .partitions
-        .iter()
-        .position(|p| p.partition_index == partition)
-    {
-        Some(i) => i,
-        None => {
-            t.partitions.push(share_fetch_response::PartitionData {
-                partition_index: partition,
-                current_leader: share_fetch_response::LeaderIdAndEpoch {
-                    leader_id: -1,
-                    leader_epoch: -1,
-                    ..Default::default()
-                },
+    let topic = find_or_push(
+        &mut response.responses,
+        |t| t.topic_id == topic_id,
+        || share_fetch_response::ShareFetchableTopicResponse {
+            topic_id,
+            ..Default::default()
+        },
+    );
+    find_or_push(
+        &mut topic.partitions,
+        |p| p.partition_index == partition,
+        || share_fetch_response::PartitionData {
+            partition_index: partition,
+            current_leader: share_fetch_response::LeaderIdAndEpoch {
+                leader_id: -1,
+                leader_epoch: -1,
                 ..Default::default()
-            });
-            t.partitions.len() - 1
+            },
+            ..Default::default()
+        },
+    )
+}
+
+fn find_or_push<T>(list: &mut Vec<T>, is: impl Fn(&T) -> bool, make: impl FnOnce() -> T) -> &mut T {
+    let i = match list.iter().position(is) {
+        Some(i) => i,
+        None => {
+            list.push(make());
+            list.len() - 1
         }
     };
-    &mut t.partitions[pi]
+    &mut list[i]
 }
 
 /// Acquires records of the member's session partitions led by `broker`, up to
