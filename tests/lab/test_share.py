@@ -254,3 +254,80 @@ def test_cli_share_consume_and_share_groups_in_kasio_groups():
     assert values == sorted(set(range(100)) - {int(r["value"]) for r in rejected}), values
     lag = json.loads(cli("--json", "groups", "lag", group))
     assert sum(row["lag"] for row in lag) == 0, lag
+
+
+def create_topic(name, partitions=1, config=None):
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": bootstrap()})
+    admin.create_topics([NewTopic(name, partitions, 1, config=config or {})])[name].result(30)
+
+
+def letters(topic):
+    """The dead letters in `topic`, read back by librdkafka: (key, value, headers)."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap(), "group.id": f"read-{uuid.uuid4().hex[:6]}",
+                  "enable.partition.eof": True, "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, 0, 0)])
+    out = []
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        m = c.poll(1.0)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == -191:  # end of partition
+                break
+            raise AssertionError(m.error())
+        out.append((m.key(), m.value(), {k: (v or b"").decode() for k, v in (m.headers() or [])}))
+    c.close()
+    return out
+
+
+def test_reject_with_a_reason_goes_to_the_brokers_dead_letter_topic_or_else_the_clients(tmp_path):
+    # Twenty records with a key and a header of their own, over two partitions.
+    from confluent_kafka import Producer
+    topic = f"share-{uuid.uuid4().hex[:8]}"
+    create_topic(topic, 2)
+    p = Producer({"bootstrap.servers": bootstrap()})
+    for i in range(20):
+        p.produce(topic, key=f"k{i}".encode(), value=str(i).encode(), partition=i % 2, headers=[("trace", b"t1")])
+    assert p.flush(30) == 0
+    mine = f"{topic}.dlt"
+    create_topic(mine)
+    # A group without a broker dead-letter topic: kasio writes each letter with the reason,
+    # then rejects the record, which never comes back.
+    group = f"{topic}-client"
+    out = cli("--json", "share", "consume", topic, "-g", group, "--from-beginning", "--ack", "reject",
+              "--dead-letter", mine, "--reason", "not a job", "-c", "20")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 20 and all(r["dead_letter"].startswith(f"client:{mine}:") for r in rows), rows
+    got = letters(mine)
+    assert len(got) == 20, got
+    by_value = {v.decode(): (k, h) for k, v, h in got}
+    for r in rows:
+        key, headers = by_value[r["value"]]
+        assert key == r["key"].encode()
+        assert headers == {"trace": "t1", "__dlq.errors.topic": topic, "__dlq.errors.partition": str(r["partition"]),
+                           "__dlq.errors.offset": str(r["offset"]), "__dlq.errors.group": group,
+                           "__dlq.errors.delivery.count": "1", "__dlq.errors.message": "not a job"}, headers
+    assert cli("share", "consume", topic, "-g", group, "-e").strip() == "", "rejected records never come back"
+    # A group whose broker writes dead letters (KIP-1191, share.version 2): the broker's
+    # topic gets them, the client's none.
+    broker_dlq = f"dlq.{topic}"
+    create_topic(broker_dlq, config={"errors.deadletterqueue.group.enable": "true"})
+    group = f"{topic}-broker"
+    cli("configs", "alter", "--group", group, "--set", f"errors.deadletterqueue.topic.name={broker_dlq}",
+        "--set", "errors.deadletterqueue.copy.record.enable=true")
+    out = cli("--json", "share", "consume", topic, "-g", group, "--from-beginning", "--ack", "reject",
+              "--dead-letter", mine, "-c", "20")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 20 and all(r["dead_letter"] == f"broker:{broker_dlq}" for r in rows), rows
+    deadline = time.time() + 30
+    while True:
+        got = letters(broker_dlq)
+        if len(got) >= 20 or time.time() > deadline:
+            break
+        time.sleep(1)
+    assert sorted(int(v) for _, v, _ in got) == list(range(20)), got
+    assert all(h["__dlq.errors.group"] == group for _, _, h in got), got
+    assert len(letters(mine)) == 20, "the client wrote nothing more"

@@ -29,6 +29,9 @@ pub use session::TransactSession;
 pub use share::ShareConsumer;
 /// A record a share group handed out, to settle; see [`kasio_shell::Acquired`].
 pub type Acquired = kasio_shell::Acquired<Threads>;
+/// Where a share consumer writes the records it rejects with a reason; see
+/// [`kasio_shell::DeadLetter`].
+pub type DeadLetter = kasio_shell::DeadLetter<Threads>;
 /// What [`ShareConsumer`]'s `poll` returns; see [`kasio_shell::ShareFetched`].
 pub type ShareFetched = kasio_shell::ShareFetched<Threads>;
 

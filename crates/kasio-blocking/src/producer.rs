@@ -57,6 +57,14 @@ impl Producer {
         self.inner.0.clone().typed(key, value)
     }
 
+    /// A dead-letter topic written with this producer, for a share consumer's
+    /// [`dead_letter`](kasio_shell::ShareConsumer::dead_letter); see
+    /// [`kasio_shell::DeadLetter`]. This producer must stay open while it is used.
+    #[must_use]
+    pub fn dead_letter(&self, topic: &str) -> kasio_shell::DeadLetter<Threads> {
+        kasio_shell::DeadLetter::new(self.inner.0.clone(), topic)
+    }
+
     /// Starts a producer and its driver thread.
     ///
     /// # Errors

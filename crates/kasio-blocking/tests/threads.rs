@@ -97,3 +97,110 @@ fn closing_before_the_last_drop_does_not_hang() {
     assert!(started.elapsed() < Duration::from_secs(1));
     cluster.stop();
 }
+
+#[test]
+fn a_share_consumer_writes_dead_letters_with_the_reason_then_rejects() {
+    use kasio_blocking::{DeadLettered, ShareConsumer, ShareFetched};
+    let cluster = MockCluster::start(ClusterConfig::default()).unwrap();
+    cluster
+        .with(|c| {
+            c.create_topic("jobs", 1)?;
+            c.create_topic("jobs.dlt", 1)?;
+            c.set_group_config("workers", "share.auto.offset.reset", "earliest");
+            // The mock's share.version is 1: a broker topic named here writes nothing, so
+            // the client writes its own dead letters.
+            c.set_group_config("workers", "errors.deadletterqueue.topic.name", "dlq.jobs");
+            Ok::<_, kasio_mock::CreateTopicError>(())
+        })
+        .unwrap()
+        .unwrap();
+    let bootstrap = cluster.bootstrap();
+    let producer = Producer::from_properties([("bootstrap.servers", bootstrap.as_str())]).unwrap();
+    for i in 0..10 {
+        let value = i.to_string();
+        let _ = producer
+            .send(
+                Record::new("jobs")
+                    .key(b"k")
+                    .value(value.as_bytes())
+                    .headers(&[("trace", b"t1")]),
+            )
+            .unwrap();
+    }
+    producer.flush();
+    let queue = ShareConsumer::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("group.id", "workers"),
+        ("share.acknowledgement.mode", "explicit"),
+    ])
+    .unwrap();
+    queue.dead_letter(producer.dead_letter("jobs.dlt"));
+    queue.subscribe(&["jobs"]);
+    let mut written = 0;
+    let until = Instant::now() + Duration::from_secs(20);
+    while written < 10 && Instant::now() < until {
+        if let Some(ShareFetched::Record(job)) = queue.poll(Duration::from_millis(200)) {
+            match job.reject_with_blocking("not a job") {
+                Ok(DeadLettered::Client(meta)) => assert_eq!(&*meta.topic, "jobs.dlt"),
+                other => panic!("{other:?}"),
+            }
+            written += 1;
+        }
+    }
+    assert_eq!(written, 10);
+    queue.commit_sync().unwrap();
+    let outcomes = cluster
+        .with(|c| c.share_outcomes("workers", "jobs", 0))
+        .unwrap()
+        .unwrap()
+        .1;
+    assert_eq!(outcomes.len(), 10);
+    assert!(
+        outcomes
+            .values()
+            .all(|o| *o == kasio_mock::ShareOutcome::Archived(1)),
+        "{outcomes:?}"
+    );
+    let reader = Consumer::from_properties([("bootstrap.servers", bootstrap.as_str())]).unwrap();
+    reader.assign([("jobs.dlt", 0)]);
+    reader.seek("jobs.dlt", 0, Seek::Beginning);
+    let mut letters = Vec::new();
+    for fetched in &reader {
+        match fetched {
+            Fetched::Batch(b) => letters.extend(b.iter().unwrap().map(Result::unwrap)),
+            Fetched::Event(ConsumerEvent::EndOfPartition { .. }) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(letters.len(), 10);
+    for (i, r) in letters.iter().enumerate() {
+        assert_eq!(r.key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(r.value.as_deref(), Some(i.to_string().as_bytes()));
+        let headers: Vec<(String, Vec<u8>)> = r
+            .headers()
+            .map(|h| {
+                let h = h.unwrap();
+                (h.key.to_string(), h.value.unwrap_or_default().to_vec())
+            })
+            .collect();
+        let get = |k: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| String::from_utf8(v.clone()).unwrap())
+        };
+        assert_eq!(
+            get("trace").as_deref(),
+            Some("t1"),
+            "the record's own headers"
+        );
+        assert_eq!(get("__dlq.errors.topic").as_deref(), Some("jobs"));
+        assert_eq!(get("__dlq.errors.partition").as_deref(), Some("0"));
+        assert_eq!(get("__dlq.errors.offset"), Some(i.to_string()));
+        assert_eq!(get("__dlq.errors.group").as_deref(), Some("workers"));
+        assert_eq!(get("__dlq.errors.delivery.count").as_deref(), Some("1"));
+        assert_eq!(get("__dlq.errors.message").as_deref(), Some("not a job"));
+    }
+    drop(queue);
+    cluster.stop();
+}

@@ -89,26 +89,30 @@ pub(crate) enum Topics {
 #[derive(Args, Debug)]
 pub(crate) struct Resource {
     /// A topic's configs.
-    #[arg(long, conflicts_with = "broker")]
+    #[arg(long, conflicts_with_all = ["broker", "group"])]
     topic: Option<String>,
     /// A broker's configs.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "group")]
     broker: Option<i32>,
+    /// A group's configs (share groups: lock duration, delivery limit, dead-letter topic).
+    #[arg(long)]
+    group: Option<String>,
 }
 
 impl Resource {
     fn get(&self) -> Result<ConfigResource, String> {
-        match (&self.topic, self.broker) {
-            (Some(t), None) => Ok(ConfigResource::topic(t)),
-            (None, Some(b)) => Ok(ConfigResource::broker(b)),
-            _ => Err("name a --topic or a --broker".into()),
+        match (&self.topic, self.broker, &self.group) {
+            (Some(t), None, None) => Ok(ConfigResource::topic(t)),
+            (None, Some(b), None) => Ok(ConfigResource::broker(b)),
+            (None, None, Some(g)) => Ok(ConfigResource::group(g)),
+            _ => Err("name a --topic, a --broker or a --group".into()),
         }
     }
 }
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum Configs {
-    /// The configs of a topic or broker.
+    /// The configs of a topic, broker or group.
     Describe {
         #[command(flatten)]
         resource: Resource,
@@ -116,7 +120,7 @@ pub(crate) enum Configs {
         #[arg(long)]
         all: bool,
     },
-    /// Sets or deletes configs of a topic or broker.
+    /// Sets or deletes configs of a topic, broker or group.
     Alter {
         #[command(flatten)]
         resource: Resource,

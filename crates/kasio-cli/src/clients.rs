@@ -28,7 +28,12 @@ pub(crate) fn admin(props: &[(String, String)]) -> Result<Admin, String> {
 /// An admin client beside a producer or consumer: only the connection settings apply
 /// (the rest are the other client's).
 pub(crate) fn helper_admin(props: &[(String, String)]) -> Result<Admin, String> {
-    let shared: Vec<(String, String)> = props
+    admin(&connection_props(props))
+}
+
+/// The settings of `props` every client shares: where the cluster is and how to reach it.
+pub(crate) fn connection_props(props: &[(String, String)]) -> Vec<(String, String)> {
+    props
         .iter()
         .filter(|(k, _)| {
             matches!(
@@ -39,8 +44,7 @@ pub(crate) fn helper_admin(props: &[(String, String)]) -> Result<Admin, String> 
                 .any(|p| k.starts_with(p))
         })
         .cloned()
-        .collect();
-    admin(&shared)
+        .collect()
 }
 
 pub(crate) fn producer(

@@ -64,7 +64,7 @@ enum Command {
     /// Topics: list, describe, create, delete, grow, trim, offsets.
     #[command(subcommand)]
     Topics(admin::Topics),
-    /// Topic and broker configs.
+    /// Topic, broker and group configs.
     #[command(subcommand)]
     Configs(admin::Configs),
     /// Consumer and share groups: list, describe, lag, delete, offsets.

@@ -4,8 +4,10 @@
 use crate::{clients, output::Output};
 use clap::{Args, Subcommand, ValueEnum};
 use kasio::{
-    AcknowledgeType, ConfigChange, ConfigResource, ConfigResourceType, ShareConsumerConfig,
-    shell::ShareFetched, tokio::ShareConsumer,
+    AcknowledgeType, ConfigChange, ConfigResource, ConfigResourceType, DeadLettered,
+    ShareConsumerConfig,
+    shell::ShareFetched,
+    tokio::{DeadLetter, ShareConsumer},
 };
 use serde_json::json;
 use std::time::Duration;
@@ -49,6 +51,21 @@ pub(crate) struct ShareConsumeArgs {
     /// at the oldest records (by default it starts at new ones).
     #[arg(long)]
     from_beginning: bool,
+    /// With `--ack reject`: writes each rejected record to this topic first, with the
+    /// broker's `__dlq.errors.*` headers and `--reason`, unless the broker writes the
+    /// group's dead letters (KIP-1191) itself.
+    #[arg(long, value_name = "TOPIC")]
+    dead_letter: Option<String>,
+    /// Writes to `--dead-letter` even where the broker has a dead-letter topic too.
+    #[arg(long, requires = "dead_letter")]
+    always_dead_letter: bool,
+    /// Why records are rejected (the `__dlq.errors.message` header of the dead letter).
+    #[arg(
+        long,
+        default_value = "rejected by kasio share consume",
+        requires = "dead_letter"
+    )]
+    reason: String,
 }
 
 /// How long `-e` waits for a record before it stops.
@@ -91,6 +108,18 @@ pub(crate) async fn run(
         config.set(k, v).map_err(|e| e.to_string())?;
     }
     let queue = ShareConsumer::new(config).map_err(|e| e.to_string())?;
+    let letters = match &args.dead_letter {
+        Some(topic) => {
+            let producer = clients::producer(&clients::connection_props(props), &[])?;
+            let mut dl = DeadLetter::new(producer.clone(), topic);
+            if args.always_dead_letter {
+                dl = dl.always();
+            }
+            queue.dead_letter(dl);
+            Some(producer)
+        }
+        None => None,
+    };
     queue.subscribe(&[args.topic.as_str()]);
     let kind = match args.ack {
         Ack::Accept => AcknowledgeType::Accept,
@@ -117,16 +146,28 @@ pub(crate) async fn run(
             }
             _ => continue,
         };
-        if let Err(e) = job.acknowledge(kind) {
+        let mut letter = None;
+        if letters.is_some() && kind == AcknowledgeType::Reject {
+            match job.reject_with(&args.reason).await {
+                Ok(to) => letter = Some(to),
+                Err(e) => break Err(e.to_string()),
+            }
+        } else if let Err(e) = job.acknowledge(kind) {
             break Err(e.to_string());
         }
+        let letter = letter.map(|to| match to {
+            DeadLettered::Broker(t) => format!("broker:{t}"),
+            DeadLettered::Client(m) => format!("client:{}:{}:{}", m.topic, m.partition, m.offset),
+            _ => "rejected".to_string(),
+        });
         let r = job.record();
         let text = |b: Option<&[u8]>| b.map(|v| String::from_utf8_lossy(v).into_owned());
         if out.is_json() {
             println!(
                 "{}",
                 json!({"topic": &*r.topic, "partition": r.partition, "offset": r.offset, "key": text(r.key.as_deref()),
-                       "value": text(r.value.as_deref()), "delivery_count": job.delivery_count(), "ack": format!("{:?}", args.ack).to_lowercase()})
+                       "value": text(r.value.as_deref()), "delivery_count": job.delivery_count(), "ack": format!("{:?}", args.ack).to_lowercase(),
+                       "dead_letter": letter})
             );
         } else {
             println!("{}", text(r.value.as_deref()).unwrap_or_default());
@@ -136,6 +177,9 @@ pub(crate) async fn run(
     // What was settled goes before leaving; a failure is reported, not hidden.
     let committed = queue.commit().await;
     queue.close().await;
+    if let Some(p) = letters {
+        p.close().await;
+    }
     result?;
     committed.map_err(|e| format!("settling the records: {e}"))
 }

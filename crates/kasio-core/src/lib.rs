@@ -62,8 +62,8 @@ pub use security::{
     TlsConnector, TlsSession, sasl::TokenProvider,
 };
 pub use share::{
-    AcknowledgeError, AcknowledgeType, Acknowledged, AcknowledgementMode, AcquireMode, ShareBatch,
-    ShareCommit, ShareConsumer, ShareConsumerConfig, ShareEvent, ShareMemberState, ShareRecord,
-    ShareRecords,
+    AcknowledgeError, AcknowledgeType, Acknowledged, AcknowledgementMode, AcquireMode,
+    BrokerDeadLetter, ShareBatch, ShareCommit, ShareConsumer, ShareConsumerConfig, ShareEvent,
+    ShareMemberState, ShareRecord, ShareRecords,
 };
 pub use topic_partition::{TopicPartition, TopicPartitionOffset};

@@ -642,3 +642,33 @@ fn share_group_members_under_faults_keep_the_rules_of_share_groups() {
         run(seed);
     }
 }
+
+/// A member that writes dead letters itself reads the group's configs through a lost
+/// answer; the mock's `share.version` (1) has no broker dead-letter topics, so the group's
+/// `errors.deadletterqueue.topic.name` does not count and the answer is none.
+#[test]
+fn the_dead_letter_reading_survives_a_lost_answer_and_heeds_the_share_version() {
+    let mut sim = Sim::new(7);
+    sim.cluster
+        .set_group_config(GROUP, "errors.deadletterqueue.topic.name", "dlq.jobs");
+    sim.cluster.inject(Fault::Blackhole {
+        api: ApiKey::DescribeConfigs,
+        count: 1,
+    });
+    let now = sim.now;
+    sim.members[0].core.watch_dead_letter(now);
+    sim.run_to(Duration::from_secs(2));
+    assert!(
+        !sim.members[0].core.broker_dead_letter().is_known(),
+        "the first answer was lost: the request times out after 3 s"
+    );
+    sim.run_to(Duration::from_secs(10));
+    assert_eq!(
+        sim.members[0].core.broker_dead_letter(),
+        &kasio_core::BrokerDeadLetter::None
+    );
+    assert!(
+        !sim.members[1].core.broker_dead_letter().is_known(),
+        "asked only when wanted"
+    );
+}

@@ -25,6 +25,7 @@
 mod admin;
 mod call;
 mod consumer;
+pub mod dead_letter;
 mod driver;
 mod names;
 mod pending;
@@ -40,6 +41,7 @@ mod undelivered;
 pub use admin::Admin;
 pub use call::Call;
 pub use consumer::{Commit, Consumer, FetchedStream};
+pub use dead_letter::DeadLetter;
 pub use driver::{AsyncRuntime, BlockingRuntime, Driver, Inbox, Runtime, Sockets, Step};
 pub use event_listener::{EventListener, Listener};
 pub use kasio_core::{CloseReason, ConnId};
@@ -60,13 +62,14 @@ pub use undelivered::undelivered_on_drop;
 pub mod types {
     pub use crate::{
         consumer::Fetched,
+        dead_letter::{DeadLettered, RejectError},
         pipeline::{PipelineError, PipelineStats},
         records::PollError,
         typed::{Message, Typed, TypedError, TypedSendError},
     };
     pub use kasio_core::{
         AcknowledgeError, AcknowledgeType, Acknowledged, AcknowledgementMode, AcquireMode,
-        ShareConsumerConfig, ShareEvent, ShareMemberState,
+        BrokerDeadLetter, ShareConsumerConfig, ShareEvent, ShareMemberState,
     };
     pub use kasio_core::{
         Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError,

@@ -3,18 +3,21 @@
 //! its lock to keep it longer (the receipt handle of a message queue).
 
 use crate::{
+    dead_letter::{self, DeadLetter, DeadLettered, RejectError},
     driver::{AsyncRuntime, BlockingRuntime, Core, Handle, Runtime, Shared},
     pending::{Complete, Pending},
+    producer::first,
 };
 use event_listener::{Event, Listener};
 use kasio_core::{
-    AcknowledgeError, AcknowledgeType, Acknowledged, CommitId, ConfigError, ConsumeError,
-    ConsumerRecord, ErrorCode, ShareConsumerConfig, ShareEvent, ShareMemberState, TopicPartition,
+    AcknowledgeError, AcknowledgeType, Acknowledged, BrokerDeadLetter, CommitId, ConfigError,
+    ConsumeError, ConsumerRecord, ErrorCode, Record, ShareConsumerConfig, ShareEvent,
+    ShareMemberState, TopicPartition,
 };
 use std::{
     collections::{HashMap, VecDeque},
     marker::PhantomData,
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -31,6 +34,8 @@ pub(crate) struct ShareCore {
     commits: HashMap<CommitId, Complete<CommitResult>>,
     on_acknowledged: Option<OnAcknowledged>,
     timeout: Duration,
+    /// Whether those waiting to learn the broker's dead-letter topic were woken.
+    dead_letter_told: bool,
 }
 
 #[derive(Default)]
@@ -93,6 +98,10 @@ impl Core for ShareCore {
         }
         deferred.on_acknowledged.clone_from(&self.on_acknowledged);
         deferred.ready = self.core.needs_attention() || !self.records.is_empty();
+        if !self.dead_letter_told && self.core.broker_dead_letter().is_known() {
+            self.dead_letter_told = true;
+            deferred.ready = true;
+        }
         self.closing
             .is_some_and(|until| self.core.is_closed() || now >= until)
     }
@@ -228,6 +237,174 @@ impl<R> Acquired<R> {
     }
 }
 
+/// Where a rejection goes, as far as is known now.
+enum Route<R> {
+    /// No dead letter of the client's: a plain REJECT.
+    Reject,
+    /// The broker writes the group's dead letters, to this topic.
+    Broker(String),
+    /// The client writes the dead letter.
+    Client(Arc<DeadLetter<R>>),
+    /// Whether the broker writes one is not known yet.
+    Unknown,
+}
+
+/// What `reject_with` does next.
+enum Next<R> {
+    /// Nothing: the record is rejected.
+    Done(DeadLettered),
+    /// Writes a letter with these headers, then rejects.
+    Write(Arc<DeadLetter<R>>, Vec<(String, Vec<u8>)>),
+}
+
+impl<R> Acquired<R> {
+    /// Where a rejection goes; `waited` once the wait to learn it is over.
+    fn route(&self, waited: bool) -> Route<R> {
+        let Some(dl) = lock(&self.consumer.dead_letter).clone() else {
+            return Route::Reject;
+        };
+        if !dl.broker_first {
+            return Route::Client(dl);
+        }
+        match self.consumer.shared.lock().core.broker_dead_letter() {
+            BrokerDeadLetter::Topic(t) => Route::Broker(t.clone()),
+            BrokerDeadLetter::None => Route::Client(dl),
+            // Past the wait the client writes it: a copy too many beats a letter lost.
+            BrokerDeadLetter::Unknown if waited => Route::Client(dl),
+            BrokerDeadLetter::Unknown => Route::Unknown,
+        }
+    }
+
+    /// Until when to wait to learn the route.
+    fn route_deadline(&self) -> Instant {
+        self.consumer.shared.now() + self.consumer.shared.lock().timeout
+    }
+
+    /// Rejects the record where no copy of the client's is due; else the letter to write.
+    fn letter_for(&self, route: Route<R>, reason: &str) -> Result<Next<R>, RejectError> {
+        let broker_topic = match route {
+            Route::Client(dl) => {
+                let group = self.consumer.shared.lock().core.group_id().to_string();
+                let headers =
+                    dead_letter::headers(&self.record, &group, self.delivery_count, reason);
+                return Ok(Next::Write(dl, headers));
+            }
+            Route::Broker(topic) => Some(topic),
+            Route::Reject | Route::Unknown => None,
+        };
+        self.reject()?;
+        Ok(Next::Done(
+            broker_topic.map_or(DeadLettered::Rejected, DeadLettered::Broker),
+        ))
+    }
+
+    /// Once the copy is written (or not): rejected, or released so it is not lost.
+    fn after_publish(
+        &self,
+        written: Result<kasio_core::RecordMetadata, kasio_core::ProduceError>,
+    ) -> Result<DeadLettered, RejectError> {
+        match written {
+            Ok(meta) => {
+                self.reject()?;
+                Ok(DeadLettered::Client(meta))
+            }
+            Err(e) => {
+                let _ = self.release();
+                Err(RejectError::Publish(e))
+            }
+        }
+    }
+}
+
+/// The dead letter for `acquired`: its key and value, `headers`, to the client's topic.
+fn letter<'a, R>(
+    acquired: &'a Acquired<R>,
+    dl: &'a DeadLetter<R>,
+    headers: &'a [(&'a str, &'a [u8])],
+) -> Record<'a> {
+    let mut r = Record::new(&dl.topic);
+    r.key = acquired.record.key.as_deref();
+    r.value = acquired.record.value.as_deref();
+    r.headers = headers;
+    r
+}
+
+fn header_refs(headers: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
+    headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_slice()))
+        .collect()
+}
+
+impl<R: AsyncRuntime> Acquired<R> {
+    /// Unprocessable, and why: [`reject`](Self::reject)ed, after its copy is written to
+    /// the consumer's [`dead_letter`](ShareConsumer::dead_letter) topic with `reason` in
+    /// its headers, unless the broker writes the group's dead letters (it then writes its
+    /// own message, not `reason`). Without a dead letter of the client's, a plain reject.
+    ///
+    /// The copy is written while the record is held, so a crash in between leaves a
+    /// record delivered again and, at worst, a dead letter written twice; never lost.
+    ///
+    /// # Errors
+    /// [`RejectError::Publish`] if the copy was not written (the record is released,
+    /// to come again); [`RejectError::Acknowledge`] as [`acknowledge`](Self::acknowledge).
+    pub async fn reject_with(&self, reason: &str) -> Result<DeadLettered, RejectError> {
+        let until = self.route_deadline();
+        let mut waited = false;
+        let route = loop {
+            let told = self.consumer.shared.ready.listen();
+            match self.route(waited) {
+                Route::Unknown => {}
+                known => break known,
+            }
+            waited =
+                !first(told, R::sleep_until(until)).await && self.consumer.shared.now() >= until;
+        };
+        let (dl, headers) = match self.letter_for(route, reason)? {
+            Next::Done(done) => return Ok(done),
+            Next::Write(dl, headers) => (dl, headers),
+        };
+        let refs = header_refs(&headers);
+        let written = dl.producer.send_and_wait(letter(self, &dl, &refs)).await;
+        self.after_publish(written)
+    }
+}
+
+impl<R: BlockingRuntime> Acquired<R> {
+    /// As [`reject_with`](Self::reject_with), blocking the thread until the dead letter
+    /// is written.
+    ///
+    /// # Errors
+    /// As [`reject_with`](Self::reject_with).
+    pub fn reject_with_blocking(&self, reason: &str) -> Result<DeadLettered, RejectError> {
+        let until = self.route_deadline();
+        let mut waited = false;
+        let route = loop {
+            let told = self.consumer.shared.ready.listen();
+            match self.route(waited) {
+                Route::Unknown => {}
+                known => break known,
+            }
+            waited = told.wait_deadline(until).is_none() && self.consumer.shared.now() >= until;
+        };
+        let (dl, headers) = match self.letter_for(route, reason)? {
+            Next::Done(done) => return Ok(done),
+            Next::Write(dl, headers) => (dl, headers),
+        };
+        let refs = header_refs(&headers);
+        let written = dl
+            .producer
+            .send_blocking(letter(self, &dl, &refs))
+            .map_err(kasio_core::ProduceError::from)
+            .and_then(Pending::wait);
+        self.after_publish(written)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// What [`ShareConsumer::next`] returns.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -262,6 +439,7 @@ pub enum ShareFetched<R> {
 /// ```
 pub struct ShareConsumer<R> {
     shared: Arc<Handle<ShareCore>>,
+    dead_letter: Arc<Mutex<Option<Arc<DeadLetter<R>>>>>,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -269,6 +447,7 @@ impl<R> Clone for ShareConsumer<R> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
+            dead_letter: self.dead_letter.clone(),
             runtime: PhantomData,
         }
     }
@@ -296,7 +475,9 @@ impl<R: Runtime> ShareConsumer<R> {
                 commits: HashMap::new(),
                 on_acknowledged: None,
                 timeout,
+                dead_letter_told: false,
             }),
+            dead_letter: Arc::default(),
             runtime: PhantomData,
         })
     }
@@ -331,6 +512,18 @@ impl<R> ShareConsumer<R> {
     /// Joins the share group subscribed to `topics`.
     pub fn subscribe(&self, topics: &[&str]) {
         self.with(|c, now| c.subscribe(topics, now));
+    }
+
+    /// Gives [`Acquired::reject_with`] a dead-letter topic of the client's own, for
+    /// where the broker writes no dead letters for the group. Unless the dead letter is
+    /// [`always`](DeadLetter::always) the client's, the member reads the group's configs
+    /// (`errors.deadletterqueue.topic.name`, needing the right to describe them; without
+    /// it the client's topic is used) now and every `metadata.max.age.ms`.
+    pub fn dead_letter(&self, dead_letter: DeadLetter<R>) {
+        if dead_letter.broker_first {
+            self.with(|c, now| c.watch_dead_letter(now));
+        }
+        *lock(&self.dead_letter) = Some(Arc::new(dead_letter));
     }
 
     /// Calls `f` with every acknowledgement's outcome as the broker answers it (on the

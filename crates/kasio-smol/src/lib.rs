@@ -34,6 +34,9 @@ pub type Consumer = kasio_shell::Consumer<Smol>;
 pub type ShareConsumer = kasio_shell::ShareConsumer<Smol>;
 /// A record a share group handed out, to settle; see [`kasio_shell::Acquired`].
 pub type Acquired = kasio_shell::Acquired<Smol>;
+/// Where a share consumer writes the records it rejects with a reason; see
+/// [`kasio_shell::DeadLetter`].
+pub type DeadLetter = kasio_shell::DeadLetter<Smol>;
 /// What [`ShareConsumer`]'s `next` returns; see [`kasio_shell::ShareFetched`].
 pub type ShareFetched = kasio_shell::ShareFetched<Smol>;
 /// A Kafka admin client on smol; see [`kasio_shell::Admin`].

@@ -33,6 +33,9 @@ pub type Consumer = kasio_shell::Consumer<Tokio>;
 pub type ShareConsumer = kasio_shell::ShareConsumer<Tokio>;
 /// A record a share group handed out, to settle; see [`kasio_shell::Acquired`].
 pub type Acquired = kasio_shell::Acquired<Tokio>;
+/// Where a share consumer writes the records it rejects with a reason; see
+/// [`kasio_shell::DeadLetter`].
+pub type DeadLetter = kasio_shell::DeadLetter<Tokio>;
 /// What [`ShareConsumer`]'s `next` returns; see [`kasio_shell::ShareFetched`].
 pub type ShareFetched = kasio_shell::ShareFetched<Tokio>;
 /// A Kafka admin client on tokio; see [`kasio_shell::Admin`].

@@ -83,8 +83,8 @@ pub use kasio_shell::undelivered_on_drop;
 #[cfg(feature = "tokio")]
 pub mod tokio {
     pub use kasio_tokio::{
-        Acquired, Admin, Call, Consumer, Delivery, GroupDelivery, Pending, Producer, RegistryCall,
-        SchemaRegistry, ShareConsumer, ShareFetched, Tokio, TransactSession,
+        Acquired, Admin, Call, Consumer, DeadLetter, Delivery, GroupDelivery, Pending, Producer,
+        RegistryCall, SchemaRegistry, ShareConsumer, ShareFetched, Tokio, TransactSession,
     };
 
     /// A commit's outcome, to `.await`: awaiting it is the Java client's `commitSync`,
@@ -117,8 +117,8 @@ pub mod tokio {
 #[cfg(feature = "smol")]
 pub mod smol {
     pub use kasio_smol::{
-        Acquired, Admin, Call, Consumer, Delivery, GroupDelivery, Pending, Producer, RegistryCall,
-        SchemaRegistry, ShareConsumer, ShareFetched, Smol, TransactSession,
+        Acquired, Admin, Call, Consumer, DeadLetter, Delivery, GroupDelivery, Pending, Producer,
+        RegistryCall, SchemaRegistry, ShareConsumer, ShareFetched, Smol, TransactSession,
     };
 
     /// A commit's outcome, to `.await`: awaiting it is the Java client's `commitSync`,
@@ -158,8 +158,8 @@ pub mod smol {
 #[cfg(feature = "blocking")]
 pub mod blocking {
     pub use kasio_blocking::{
-        Acquired, Admin, Call, Commit, Consumer, Delivery, GroupDelivery, Pending, Producer,
-        Records, RegistryCall, SchemaRegistry, ShareConsumer, ShareFetched, Threads,
+        Acquired, Admin, Call, Commit, Consumer, DeadLetter, Delivery, GroupDelivery, Pending,
+        Producer, Records, RegistryCall, SchemaRegistry, ShareConsumer, ShareFetched, Threads,
         TransactSession,
     };
 

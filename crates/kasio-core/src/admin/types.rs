@@ -341,6 +341,21 @@ impl ConfigResource {
         }
     }
 
+    /// A group's configs (share groups keep theirs here: `share.record.lock.duration.ms`,
+    /// `errors.deadletterqueue.topic.name`, ...).
+    ///
+    /// ```
+    /// use kasio_core::{ConfigResource, ConfigResourceType};
+    /// let jobs = ConfigResource::group("jobs");
+    /// assert_eq!(jobs.kind, ConfigResourceType::Group);
+    /// ```
+    pub fn group(name: &str) -> Self {
+        Self {
+            kind: ConfigResourceType::Group,
+            name: name.into(),
+        }
+    }
+
     /// The broker that must answer for this resource, if one must.
     pub(crate) fn broker_id(&self) -> Option<i32> {
         match self.kind {

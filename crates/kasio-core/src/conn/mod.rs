@@ -99,6 +99,8 @@ pub(crate) enum Tag {
     ShareAck(u64),
     /// A ShareGroupHeartbeat.
     ShareHeartbeat,
+    /// A share consumer's reading of its group's configs.
+    GroupConfigs,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -188,6 +190,8 @@ pub(crate) struct Connection {
     pub(crate) responses: u64,
     /// The cluster's finalized `transaction.version` feature (0 when not reported).
     pub(crate) transaction_version: i16,
+    /// The cluster's finalized `share.version` feature (0 when not reported).
+    pub(crate) share_version: i16,
 }
 
 impl Connection {
@@ -239,6 +243,7 @@ impl Connection {
             auth_started: now,
             responses: 0,
             transaction_version: 0,
+            share_version: 0,
             id,
             node,
             purpose,
@@ -575,11 +580,14 @@ impl Connection {
                 code.name()
             )));
         }
-        self.transaction_version = resp
-            .finalized_features
-            .iter()
-            .find(|f| &*f.name == "transaction.version")
-            .map_or(0, |f| f.max_version_level);
+        let feature = |name: &str| {
+            resp.finalized_features
+                .iter()
+                .find(|f| &*f.name == name)
+                .map_or(0, |f| f.max_version_level)
+        };
+        self.transaction_version = feature("transaction.version");
+        self.share_version = feature("share.version");
         self.versions = vec![None; ApiKey::ALL.len().max(100)];
         for k in &resp.api_keys {
             let Some(api) = ApiKey::from_i16(k.api_key) else {

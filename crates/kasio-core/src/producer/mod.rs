@@ -509,7 +509,8 @@ impl<T> Producer<T> {
                 | Tag::Classic
                 | Tag::ShareFetch(_)
                 | Tag::ShareAck(_)
-                | Tag::ShareHeartbeat => {}
+                | Tag::ShareHeartbeat
+                | Tag::GroupConfigs => {}
                 Tag::Txn(code) => {
                     if let Some(call) = TxnCall::from_tag(code) {
                         self.txn_lost(call, now);

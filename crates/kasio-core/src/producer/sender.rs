@@ -471,7 +471,8 @@ impl<T> Producer<T> {
             | Tag::Classic
             | Tag::ShareFetch(_)
             | Tag::ShareAck(_)
-            | Tag::ShareHeartbeat => {}
+            | Tag::ShareHeartbeat
+            | Tag::GroupConfigs => {}
             Tag::Txn(code) => {
                 if let Some(call) = super::TxnCall::from_tag(code) {
                     self.on_txn_response(conn, call, req, frame, now);

@@ -11,17 +11,21 @@
 //! handed out and not yet settled, and the acknowledgement batches requests carry).
 //! Acknowledgements ride on the next ShareFetch to their partition's leader; a commit,
 //! a renewal, a close, or acknowledgements that waited `fetch.max.wait.ms` while no fetch
-//! was due go in a ShareAcknowledge instead.
+//! was due go in a ShareAcknowledge instead. [`dead_letter`] reads whether the broker
+//! writes the group's rejected records to a dead-letter topic, for consumers that would
+//! otherwise write them themselves.
 
 mod acks;
 mod acquired;
 mod config;
+mod dead_letter;
 mod member;
 mod session;
 
 pub use acks::AcknowledgeType;
 pub use acquired::{ShareBatch, ShareRecord, ShareRecords};
 pub use config::{AcknowledgementMode, AcquireMode, ShareConsumerConfig};
+pub use dead_letter::BrokerDeadLetter;
 pub use member::ShareMemberState;
 
 use crate::{
@@ -38,8 +42,8 @@ use bytes::Bytes;
 use kasio_proto::{
     ApiKey, ErrorCode, Uuid, frame,
     messages::{
-        FindCoordinatorResponse, MetadataResponse, ShareAcknowledgeRequest,
-        ShareAcknowledgeResponse, ShareFetchRequest, ShareFetchResponse,
+        DescribeConfigsResponse, FindCoordinatorResponse, MetadataResponse,
+        ShareAcknowledgeRequest, ShareAcknowledgeResponse, ShareFetchRequest, ShareFetchResponse,
         ShareGroupHeartbeatResponse, share_acknowledge_request, share_fetch_request,
     },
 };
@@ -242,6 +246,8 @@ pub struct ShareConsumer {
     delayed: Vec<Delayed>,
     /// The acquisition lock the broker last stated.
     lock: std::time::Duration,
+    /// The broker's dead-letter topic for the group, read when asked for.
+    dead_letter: dead_letter::Watch,
 }
 
 /// A record to release at `at`, renewed every half lock until then (a message queue's
@@ -299,7 +305,30 @@ impl ShareConsumer {
             security_reported: false,
             delayed: Vec::new(),
             lock: std::time::Duration::from_secs(30),
+            dead_letter: dead_letter::Watch::default(),
         })
+    }
+
+    /// Reads the group's configs for the broker's dead-letter topic (KIP-1191), now and
+    /// every `metadata.max.age.ms`: for a consumer that writes rejected records to a
+    /// dead-letter topic of its own unless the broker writes them. The answer is
+    /// [`broker_dead_letter`](Self::broker_dead_letter).
+    pub fn watch_dead_letter(&mut self, now: Instant) {
+        self.dead_letter.want(now);
+        self.due |= self.dead_letter.due(now);
+    }
+
+    /// The group this consumer is a member of.
+    #[must_use]
+    pub fn group_id(&self) -> &str {
+        &self.config.group_id
+    }
+
+    /// The broker's dead-letter topic for the group, as last read
+    /// ([`watch_dead_letter`](Self::watch_dead_letter) starts the reading).
+    #[must_use]
+    pub fn broker_dead_letter(&self) -> &BrokerDeadLetter {
+        &self.dead_letter.known
     }
 
     /// Joins the group subscribed to `topics` (or changes the subscription).
@@ -677,6 +706,10 @@ impl ShareConsumer {
         for d in &self.delayed {
             earliest.offer(d.at.min(d.renew_at), "delayed release");
         }
+        // A reading due now waits for a connection, whose readiness wakes the driver.
+        if let Some(at) = self.dead_letter.deadline().filter(|at| *at > now) {
+            earliest.offer(at, "group configs reading");
+        }
         earliest.best()
     }
 
@@ -722,6 +755,7 @@ impl ShareConsumer {
         self.step_delayed(now);
         self.send_metadata(now);
         self.send_coordinator_lookup(now);
+        self.send_group_configs(now);
         self.send_heartbeat(now);
         self.send_share_requests(now);
         self.finish_commits(now);
@@ -756,32 +790,53 @@ impl ShareConsumer {
         {
             return;
         }
-        let Some(id) = self
-            .net
-            .metadata
-            .control_conn(&mut self.net.pool, &mut self.rng, now)
-        else {
+        let Some((id, version)) = self.control_ready(ApiKey::FindCoordinator, now) else {
             return;
         };
         let deadline = now + self.config.network.request_timeout;
-        let Some(conn) = self.net.pool.get_mut(id) else {
-            return;
-        };
-        let Some(version) = conn.version(ApiKey::FindCoordinator) else {
-            return;
-        };
         let req =
             crate::coordinator::request(&self.config.group_id, crate::coordinator::GROUP, version);
-        if conn
-            .send(
-                &req,
-                Tag::FindCoordinator,
-                deadline,
-                &mut self.net.transmits,
-            )
-            .is_some()
+        if let Some(conn) = self.net.pool.get_mut(id)
+            && conn
+                .send(
+                    &req,
+                    Tag::FindCoordinator,
+                    deadline,
+                    &mut self.net.transmits,
+                )
+                .is_some()
         {
             self.finding = true;
+        }
+    }
+
+    /// A connection for cluster-wide requests, ready to speak `api`, and its version.
+    fn control_ready(&mut self, api: ApiKey, now: Instant) -> Option<(ConnId, i16)> {
+        let id = self
+            .net
+            .metadata
+            .control_conn(&mut self.net.pool, &mut self.rng, now)?;
+        let version = self.net.pool.get_mut(id)?.version(api)?;
+        Some((id, version))
+    }
+
+    fn send_group_configs(&mut self, now: Instant) {
+        if self.closing || !self.dead_letter.due(now) {
+            return;
+        }
+        // No connection ready yet: asked again once one is.
+        let Some((id, _)) = self.control_ready(ApiKey::DescribeConfigs, now) else {
+            return;
+        };
+        let deadline = now + self.config.network.request_timeout;
+        let req = self.dead_letter.request(&self.config.group_id);
+        let sent =
+            self.net.pool.get_mut(id).and_then(|conn| {
+                conn.send(&req, Tag::GroupConfigs, deadline, &mut self.net.transmits)
+            });
+        if sent.is_none() {
+            self.dead_letter
+                .failed(self.config.network.retry_backoff, now);
         }
     }
 
@@ -1296,6 +1351,9 @@ impl ShareConsumer {
                     self.member.lost(now, self.config.network.retry_backoff);
                 }
                 Tag::ShareFetch(id) | Tag::ShareAck(id) => self.request_lost(id, now),
+                Tag::GroupConfigs => self
+                    .dead_letter
+                    .failed(self.config.network.retry_backoff, now),
                 _ => {}
             }
         }
@@ -1366,6 +1424,20 @@ impl ShareConsumer {
                     Ok((_, r)) => self.on_share_acknowledge(id, &r, now),
                     Err(_) => {
                         self.request_lost(id, now);
+                        self.lose(conn, now, true);
+                    }
+                }
+            }
+            Tag::GroupConfigs => {
+                let backoff = self.config.network.retry_backoff;
+                match frame::decode_response_as::<DescribeConfigsResponse>(req.version, frame) {
+                    Ok((_, r)) => {
+                        let level = self.net.pool.get_mut(conn).map_or(0, |c| c.share_version);
+                        let max_age = self.config.network.metadata_max_age;
+                        self.dead_letter.answered(&r, level, backoff, max_age, now);
+                    }
+                    Err(_) => {
+                        self.dead_letter.failed(backoff, now);
                         self.lose(conn, now, true);
                     }
                 }

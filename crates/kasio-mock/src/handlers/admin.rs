@@ -32,6 +32,7 @@ const GROUP: i8 = 32;
 const SOURCE_TOPIC: i8 = 1;
 const SOURCE_DYNAMIC_BROKER: i8 = 2;
 const SOURCE_STATIC_BROKER: i8 = 4;
+const SOURCE_GROUP: i8 = 8;
 
 /// Every group this broker coordinates: KIP-848 groups, and groups that only hold
 /// committed offsets (classic groups of admin tools and assign-mode consumers).
@@ -432,6 +433,15 @@ pub(crate) fn describe_configs(
                     out.configs = configs.into_iter().filter(|c| wanted(&c.name)).collect();
                 }
                 BROKER => out.error_code = ErrorCode::InvalidRequest.code(),
+                GROUP => {
+                    if let Some(configs) = cluster.group_configs.get(r.resource_name.as_str()) {
+                        out.configs = configs
+                            .iter()
+                            .filter(|(k, _)| wanted(k))
+                            .map(|(k, v)| entry(k, v, SOURCE_GROUP, false))
+                            .collect();
+                    }
+                }
                 _ => out.error_code = ErrorCode::InvalidRequest.code(),
             }
             out

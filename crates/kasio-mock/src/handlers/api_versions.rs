@@ -67,6 +67,13 @@ pub(crate) fn handle(transaction_version: i16) -> ApiVersionsResponse {
                 min_version_level: transaction_version,
                 ..Default::default()
             },
+            // Share groups, without the dead-letter topics of level 2 (the mock writes none).
+            kasio_proto::messages::api_versions_response::FinalizedFeatureKey {
+                name: "share.version".into(),
+                max_version_level: 1,
+                min_version_level: 1,
+                ..Default::default()
+            },
         ],
         ..Default::default()
     }
