@@ -97,6 +97,19 @@ impl Producer {
         self.inner.0.send_blocking(record)
     }
 
+    /// Sends a record to be delivered to its topic no earlier than `delay` says, through
+    /// the delay tiers; see [`kasio_shell::Producer::send_delayed`].
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_delayed(
+        &self,
+        record: Record<'_>,
+        delay: impl Into<kasio_shell::Delay>,
+    ) -> Result<Delivery, SendError> {
+        self.inner.0.send_delayed_blocking(record, delay)
+    }
+
     /// Sends a record and waits for its delivery.
     ///
     /// # Errors

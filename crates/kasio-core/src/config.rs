@@ -134,6 +134,9 @@ pub struct ProducerConfig {
     pub transactional_id: Option<String>,
     /// `transaction.timeout.ms`: how long the coordinator lets a transaction stay open.
     pub transaction_timeout: Duration,
+    /// `delay.tiers` (kasio's own): the delay tier topics a delayed send goes through
+    /// (`1s,10s,1m,10m,1h,1d` by default); the relay must use the same.
+    pub delay_tiers: crate::DelayTiers,
 }
 
 impl Default for ProducerConfig {
@@ -158,6 +161,7 @@ impl Default for ProducerConfig {
             partitioner: Partitioner::Default,
             transactional_id: None,
             transaction_timeout: Duration::from_secs(60),
+            delay_tiers: crate::DelayTiers::default(),
         }
     }
 }
@@ -260,6 +264,7 @@ impl ProducerConfig {
                 self.transactional_id = (!value.is_empty()).then(|| value.to_string());
             }
             "transaction.timeout.ms" => self.transaction_timeout = parse_ms(key, value)?,
+            "delay.tiers" => self.delay_tiers = crate::DelayTiers::parse(value)?,
             "linger.ms" => self.linger = parse_ms(key, value)?,
             "batch.size" => self.batch_size = parse_num(key, value, "a byte count")?,
             "buffer.memory" => self.buffer_memory = parse_num(key, value, "a byte count")?,

@@ -18,6 +18,7 @@ mod config;
 mod conn;
 mod consumer;
 mod coordinator;
+mod delay;
 mod exactly_once;
 #[cfg(feature = "_fuzz")]
 #[doc(hidden)]
@@ -49,6 +50,10 @@ pub use consumer::{
     Assignor, CommitId, CommitOutcome, ConsumeError, Consumer, ConsumerConfig, ConsumerEvent,
     ConsumerRecord, FetchedBatch, FetchedRecords, GroupProtocol, GroupSubscription, IsolationLevel,
     MemberState, OffsetReset, PartitionAssignor, Seek,
+};
+pub use delay::{
+    DEFAULT_TIERS, DUE_HEADER, DelayPlan, DelayRelay, DelayTiers, Forward, PARTITION_HEADER,
+    TIMESTAMP_HEADER, TierPartitionStats,
 };
 pub use exactly_once::{Ended, Ending, ReadsState, TransactionReads};
 pub use kasio_proto::{ErrorCode, Uuid, compression::Compression};

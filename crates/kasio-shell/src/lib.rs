@@ -26,6 +26,7 @@ mod admin;
 mod call;
 mod consumer;
 pub mod dead_letter;
+mod delay;
 mod driver;
 mod names;
 mod pending;
@@ -33,6 +34,7 @@ mod pipeline;
 mod producer;
 mod records;
 mod registry;
+mod relay;
 mod session;
 mod share;
 mod typed;
@@ -42,6 +44,7 @@ pub use admin::Admin;
 pub use call::Call;
 pub use consumer::{Commit, Consumer, FetchedStream};
 pub use dead_letter::DeadLetter;
+pub use delay::Delay;
 pub use driver::{AsyncRuntime, BlockingRuntime, Driver, Inbox, Runtime, Sockets, Step};
 pub use event_listener::{EventListener, Listener};
 pub use kasio_core::{CloseReason, ConnId};
@@ -51,6 +54,7 @@ pub use producer::Producer;
 pub use producer::{Delivery, GroupDelivery};
 pub use records::PollError;
 pub use registry::{RegistryCall, SchemaRegistry};
+pub use relay::{DEFAULT_RELAY_GROUP, DelayRelay, RelayCounters, RelayError, TierStats};
 pub use session::TransactSession;
 pub use share::{Acquired, ShareConsumer, ShareFetched};
 pub use typed::{TypedConsumer, TypedProducer, TypedSink, TypedStream};
@@ -63,13 +67,16 @@ pub mod types {
     pub use crate::{
         consumer::Fetched,
         dead_letter::{DeadLettered, RejectError},
+        delay::Delay,
         pipeline::{PipelineError, PipelineStats},
         records::PollError,
+        relay::{RelayCounters, RelayError, TierStats},
         typed::{Message, Typed, TypedError, TypedSendError},
     };
     pub use kasio_core::{
         AcknowledgeError, AcknowledgeType, Acknowledged, AcknowledgementMode, AcquireMode,
-        BrokerDeadLetter, ShareConsumerConfig, ShareEvent, ShareMemberState,
+        BrokerDeadLetter, DUE_HEADER, DelayTiers, ShareConsumerConfig, ShareEvent,
+        ShareMemberState,
     };
     pub use kasio_core::{
         Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError,

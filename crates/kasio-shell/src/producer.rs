@@ -443,9 +443,14 @@ impl<R> Producer<R> {
         record: Record<'_>,
         token: Token,
         now: Instant,
+        hold: Duration,
     ) -> Result<(), (SendError, Token)> {
         let mut inner = self.shared.lock();
-        inner.core.send(record, token, now)?;
+        if hold.is_zero() {
+            inner.core.send(record, token, now)?;
+        } else {
+            inner.core.send_at(record, token, now + hold, now)?;
+        }
         let wake = inner.core.needs_attention();
         drop(inner);
         if wake {
@@ -461,7 +466,7 @@ impl<R> Producer<R> {
     /// [`SendError::Closed`] as the core reports them.
     pub fn try_send_now(&self, record: Record<'_>) -> Result<Delivery<R>, SendError> {
         let (tx, delivery) = Pending::channel(closed);
-        self.try_send(record, Token::One(tx), self.shared.now())
+        self.try_send(record, Token::One(tx), self.shared.now(), Duration::ZERO)
             .map_err(|(e, _)| e)?;
         Ok(delivery)
     }
@@ -591,6 +596,25 @@ impl<R> Producer<R> {
         self.shared.lock().core.outstanding()
     }
 
+    /// The delay tiers of [`send_delayed`](Self::send_delayed) (`delay.tiers`).
+    #[must_use]
+    pub fn delay_tiers(&self) -> kasio_core::DelayTiers {
+        self.shared.lock().core.config().delay_tiers.clone()
+    }
+
+    /// Where a delayed record goes first, planned on this producer's tiers.
+    fn routing(&self, record: &Record<'_>, delay: crate::Delay) -> crate::delay::Routing {
+        let inner = self.shared.lock();
+        let config = inner.core.config();
+        crate::delay::Routing::plan(
+            &config.delay_tiers,
+            config.transactional_id.is_none(),
+            record,
+            delay,
+            crate::delay::unix_ms(std::time::SystemTime::now()),
+        )
+    }
+
     /// Where the transactional producer stands; `None` without a `transactional.id`.
     #[must_use]
     pub fn transaction_state(&self) -> Option<kasio_core::TxnState> {
@@ -687,20 +711,26 @@ impl<R: BlockingRuntime> Producer<R> {
     /// [`SendError::Invalid`] or [`SendError::Closed`] as the core reports them.
     pub fn send_blocking(&self, record: Record<'_>) -> Result<Delivery<R>, SendError> {
         let (tx, delivery) = Pending::channel(closed);
-        self.send_token_blocking(record, Token::One(tx), &mut self.shared.now())?;
+        self.send_token_blocking(
+            record,
+            Token::One(tx),
+            &mut self.shared.now(),
+            Duration::ZERO,
+        )?;
         Ok(delivery)
     }
 
-    fn send_token_blocking(
+    pub(crate) fn send_token_blocking(
         &self,
         record: Record<'_>,
         mut token: Token,
         now: &mut Instant,
+        hold: Duration,
     ) -> Result<(), SendError> {
         let mut deadline = None;
         let mut room = None;
         loop {
-            match self.try_send(record, token, *now) {
+            match self.try_send(record, token, *now, hold) {
                 Ok(()) => return Ok(()),
                 Err((SendError::BufferFull, t)) => token = t,
                 Err((e, _)) => return Err(e),
@@ -718,6 +748,24 @@ impl<R: BlockingRuntime> Producer<R> {
                 return Err(SendError::BufferFull);
             }
         }
+    }
+
+    /// As [`send_delayed`](Self::send_delayed), blocking the thread up to `max.block.ms`
+    /// for room.
+    ///
+    /// # Errors
+    /// As [`send_blocking`](Self::send_blocking).
+    pub fn send_delayed_blocking(
+        &self,
+        record: Record<'_>,
+        delay: impl Into<crate::Delay>,
+    ) -> Result<Delivery<R>, SendError> {
+        let routing = self.routing(&record, delay.into());
+        let headers = routing.headers(&record);
+        let routed = routing.record(record, &headers);
+        let (tx, delivery) = Pending::channel(closed);
+        self.send_token_blocking(routed, Token::One(tx), &mut self.shared.now(), routing.hold)?;
+        Ok(delivery)
     }
 
     /// Sends many records, blocking for room as needed, with one result for all of them.
@@ -750,23 +798,29 @@ impl<R: AsyncRuntime> Producer<R> {
     /// [`SendError::Invalid`] or [`SendError::Closed`] as the core reports them.
     pub async fn send(&self, record: Record<'_>) -> Result<Delivery<R>, SendError> {
         let (tx, delivery) = Pending::channel(closed);
-        self.send_token(record, Token::One(tx), &mut self.shared.now())
-            .await?;
+        self.send_token(
+            record,
+            Token::One(tx),
+            &mut self.shared.now(),
+            Duration::ZERO,
+        )
+        .await?;
         Ok(delivery)
     }
 
     /// Sends with `now` as the time; after waiting for room, `now` moves on. The clock is
     /// read once per call rather than once per record, as it showed in profiles.
-    async fn send_token(
+    pub(crate) async fn send_token(
         &self,
         record: Record<'_>,
         mut token: Token,
         now: &mut Instant,
+        hold: Duration,
     ) -> Result<(), SendError> {
         let mut deadline = None;
         let mut room = None;
         loop {
-            match self.try_send(record, token, *now) {
+            match self.try_send(record, token, *now, hold) {
                 Ok(()) => return Ok(()),
                 Err((SendError::BufferFull, t)) => token = t,
                 Err((e, _)) => return Err(e),
@@ -783,6 +837,42 @@ impl<R: AsyncRuntime> Producer<R> {
                 return Err(SendError::BufferFull);
             }
         }
+    }
+
+    /// Sends a record to be delivered to its topic no earlier than `delay` says: it is
+    /// written to the delay tier it starts in (`<topic>.delay.<tier>`, from `delay.tiers`)
+    /// with its due time in a header, and a [`DelayRelay`](crate::DelayRelay) moves it on.
+    /// The part of the delay below the shortest tier is spent in this producer first (it
+    /// counts against `buffer.memory`; `flush` and `close` wait for it), so the tiers take
+    /// the rest exactly. A transactional producer writes at once instead, and the record
+    /// can then be late by up to the shortest tier. The delivery is that of the first write
+    /// (to a tier, or to the topic when the delay is below the shortest tier).
+    ///
+    /// ```no_run
+    /// # async fn demo<R: kasio_shell::AsyncRuntime>(producer: kasio_shell::Producer<R>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use kasio_shell::Record;
+    /// use std::time::Duration;
+    /// let delivery = producer
+    ///     .send_delayed(Record::new("reminders").value(b"call back"), Duration::from_secs(30))
+    ///     .await?;
+    /// delivery.await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn send_delayed(
+        &self,
+        record: Record<'_>,
+        delay: impl Into<crate::Delay>,
+    ) -> Result<Delivery<R>, SendError> {
+        let routing = self.routing(&record, delay.into());
+        let headers = routing.headers(&record);
+        let routed = routing.record(record, &headers);
+        let (tx, delivery) = Pending::channel(closed);
+        self.send_token(routed, Token::One(tx), &mut self.shared.now(), routing.hold)
+            .await?;
+        Ok(delivery)
     }
 
     /// Buffers many records with one future for all of them: cheaper per record than

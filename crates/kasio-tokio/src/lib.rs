@@ -47,3 +47,6 @@ pub type RegistryCall<T> = kasio_shell::RegistryCall<T, Tokio>;
 /// Consume-transform-produce exactly once: a group consumer and a transactional producer
 /// committing together. See [`kasio_shell::TransactSession`].
 pub type TransactSession = kasio_shell::TransactSession<Tokio>;
+/// Moves delayed records through the delay tiers to their topics, exactly once. See
+/// [`kasio_shell::DelayRelay`].
+pub type DelayRelay = kasio_shell::DelayRelay<Tokio>;

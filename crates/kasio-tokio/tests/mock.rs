@@ -206,3 +206,122 @@ async fn a_consumer_is_a_stream_of_what_it_fetches() {
     producer.close().await;
     cluster.stop();
 }
+
+/// Delayed records over real sockets: `send_delayed` with delays of 0-3 s through tiers of
+/// 1 s and 2 s, and a `DelayRelay` forwarding them: each reaches its topic once, with its
+/// due time in a header, and a read_committed consumer never sees one before it is due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delayed_records_arrive_once_and_never_early() {
+    use kasio_tokio::{Consumer, DelayRelay, Fetched};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    const N: u64 = 200;
+    let cluster = MockCluster::start(ClusterConfig::default()).unwrap();
+    for t in ["late", "late.delay.1s", "late.delay.2s"] {
+        cluster
+            .with(move |c| c.create_topic(t, 2).map(|_| ()))
+            .unwrap()
+            .unwrap();
+    }
+    let bootstrap = cluster.bootstrap();
+    let producer = Producer::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("delay.tiers", "1s,2s"),
+        ("linger.ms", "1"),
+    ])
+    .unwrap();
+    let relay = DelayRelay::from_properties(
+        [
+            ("bootstrap.servers", bootstrap.as_str()),
+            ("delay.tiers", "1s,2s"),
+            ("transactional.id", "late-relay-0"),
+            ("fetch.max.wait.ms", "50"),
+        ],
+        &["late"],
+    )
+    .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = {
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            relay
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+        })
+    };
+    let consumer = Consumer::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("group.id", "late-readers"),
+        ("isolation.level", "read_committed"),
+        ("auto.offset.reset", "earliest"),
+        ("fetch.max.wait.ms", "50"),
+    ])
+    .unwrap();
+    consumer.subscribe(&["late"]).unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..N {
+        let v = i.to_string();
+        let delay = Duration::from_millis(i * 3_000 / N);
+        let d = producer
+            .send_delayed(
+                Record::new("late").key(v.as_bytes()).value(v.as_bytes()),
+                delay,
+            )
+            .await
+            .unwrap();
+        deliveries.push(d);
+    }
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    let mut seen = HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while (seen.len() as u64) < N {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "got {} of {N}",
+            seen.len()
+        );
+        let Ok(Fetched::Batch(batch)) =
+            tokio::time::timeout(Duration::from_millis(200), consumer.next()).await
+        else {
+            continue;
+        };
+        let now = i64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap();
+        for r in batch.iter().unwrap() {
+            let r = r.unwrap();
+            let due: i64 = r
+                .headers()
+                .flatten()
+                .find(|h| &*h.key == kasio_tokio::DUE_HEADER)
+                .map(|h| {
+                    std::str::from_utf8(&h.value.unwrap())
+                        .unwrap()
+                        .parse()
+                        .unwrap()
+                })
+                .unwrap();
+            assert!(now >= due, "{}ms early", due - now);
+            let i: u64 = std::str::from_utf8(&r.value.unwrap())
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(seen.insert(i), "record {i} twice");
+        }
+    }
+    stop.send(()).unwrap();
+    let counters = running.await.unwrap().unwrap();
+    // Delays of a second or more go through the tiers; shorter ones wait in the producer.
+    let through_tiers = (0..N).filter(|i| i * 3_000 / N >= 1_000).count() as u64;
+    assert_eq!(counters.delivered, through_tiers, "{counters:?}");
+    assert!(counters.commits > 0 && counters.aborts == 0, "{counters:?}");
+    consumer.close().await;
+    producer.close().await;
+}

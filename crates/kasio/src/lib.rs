@@ -83,8 +83,9 @@ pub use kasio_shell::undelivered_on_drop;
 #[cfg(feature = "tokio")]
 pub mod tokio {
     pub use kasio_tokio::{
-        Acquired, Admin, Call, Consumer, DeadLetter, Delivery, GroupDelivery, Pending, Producer,
-        RegistryCall, SchemaRegistry, ShareConsumer, ShareFetched, Tokio, TransactSession,
+        Acquired, Admin, Call, Consumer, DeadLetter, DelayRelay, Delivery, GroupDelivery, Pending,
+        Producer, RegistryCall, SchemaRegistry, ShareConsumer, ShareFetched, Tokio,
+        TransactSession,
     };
 
     /// A commit's outcome, to `.await`: awaiting it is the Java client's `commitSync`,
@@ -117,8 +118,8 @@ pub mod tokio {
 #[cfg(feature = "smol")]
 pub mod smol {
     pub use kasio_smol::{
-        Acquired, Admin, Call, Consumer, DeadLetter, Delivery, GroupDelivery, Pending, Producer,
-        RegistryCall, SchemaRegistry, ShareConsumer, ShareFetched, Smol, TransactSession,
+        Acquired, Admin, Call, Consumer, DeadLetter, DelayRelay, Delivery, GroupDelivery, Pending,
+        Producer, RegistryCall, SchemaRegistry, ShareConsumer, ShareFetched, Smol, TransactSession,
     };
 
     /// A commit's outcome, to `.await`: awaiting it is the Java client's `commitSync`,

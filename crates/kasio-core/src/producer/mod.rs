@@ -2,6 +2,7 @@
 
 mod batch;
 mod delivered;
+mod held;
 mod producer_id;
 mod record;
 mod sender;
@@ -116,6 +117,9 @@ pub struct Producer<T> {
     free_buffers: batch::FreeBuffers,
     /// The transaction state, with a `transactional.id`.
     txn: Option<txn::Txn>,
+    /// Records to send later (`send_at`).
+    held: held::HeldRecords<T>,
+    held_seq: u64,
 }
 
 impl<T> Producer<T> {
@@ -157,6 +161,8 @@ impl<T> Producer<T> {
             fatal: None,
             new_deadline: false,
             free_buffers,
+            held: held::HeldRecords::new(),
+            held_seq: 0,
         };
         p.drain(now);
         Ok(p)
@@ -217,16 +223,10 @@ impl<T> Producer<T> {
             };
             return Err((SendError::Invalid(ProduceError::Transaction(error)), token));
         }
-        let size = record_size(&record);
-        if size + kasio_proto::records::BATCH_HEADER_LEN > self.config.max_request_size {
-            return Err((
-                SendError::Invalid(ProduceError::RecordTooLarge { size }),
-                token,
-            ));
-        }
-        if self.buffered + size > self.config.buffer_memory && self.buffered > 0 {
-            return Err((SendError::BufferFull, token));
-        }
+        let size = match self.room_for(&record) {
+            Ok(size) => size,
+            Err(e) => return Err((e, token)),
+        };
         let timestamp = record.timestamp.unwrap_or_else(|| self.unix_ms(now));
         // The common case first: one lookup of a topic whose partitions are known.
         let token = match self.append(&record, timestamp, size, token, now) {
@@ -264,6 +264,18 @@ impl<T> Producer<T> {
         self.new_deadline = true;
         self.drain(now);
         Ok(())
+    }
+
+    /// The record's size if it fits a request and the buffer has room for it.
+    fn room_for(&self, record: &Record<'_>) -> Result<usize, SendError> {
+        let size = record_size(record);
+        if size + kasio_proto::records::BATCH_HEADER_LEN > self.config.max_request_size {
+            return Err(SendError::Invalid(ProduceError::RecordTooLarge { size }));
+        }
+        if self.buffered + size > self.config.buffer_memory && self.buffered > 0 {
+            return Err(SendError::BufferFull);
+        }
+        Ok(size)
     }
 
     fn new_topic(&mut self, topic: &str) {
@@ -528,6 +540,7 @@ impl<T> Producer<T> {
     }
 
     fn fail_everything(&mut self, error: &ProduceError) {
+        self.fail_held(error);
         let topics: Vec<Arc<str>> = self.topics.keys().cloned().collect();
         for name in topics {
             let Some(topic) = self.topics.get_mut(&name) else {
@@ -587,6 +600,7 @@ impl<T> Producer<T> {
             return earliest.best();
         }
         self.net.offer_metadata_deadlines(&mut earliest);
+        self.offer_held_deadline(&mut earliest);
         if let Some(at) = self.producer_id.retry_at {
             earliest.offer(at, "producer id retry");
         }

@@ -76,6 +76,7 @@ impl<T> Producer<T> {
     /// Does everything that is due at `now`; every input and command ends here.
     pub(super) fn drain(&mut self, now: Instant) {
         self.now = now;
+        self.release_held(now);
         if let Some(e) = self.net.pool.fatal.clone() {
             // TLS or SASL failed: no retry can deliver these records.
             self.fail_everything(&ProduceError::Security(e));
@@ -591,7 +592,7 @@ impl<T> Producer<T> {
     }
 
     /// Appends the records that waited for a topic's metadata, in the order they came.
-    fn release_pending(&mut self, name: &str, now: Instant) {
+    pub(super) fn release_pending(&mut self, name: &str, now: Instant) {
         let Some(topic) = self.topics.get_mut(name) else {
             return;
         };

@@ -65,6 +65,8 @@ pub(crate) struct Pair {
     /// Whether the pair takes only rebalance events from `consumer`, leaving its batches
     /// and other events queued (an application busy elsewhere).
     pub(crate) hold_batches: bool,
+    /// A deadline of the test's own, for `step` to stop at.
+    wake: Option<Instant>,
 }
 
 /// A second producer on the cluster and what it heard.
@@ -154,6 +156,7 @@ impl Pair {
             txn_events: Vec::new(),
             rival: None,
             hold_batches: false,
+            wake: None,
         }
     }
 
@@ -210,6 +213,38 @@ impl Pair {
         });
         let i = self.admin_events.iter().position(|e| e.id == id).unwrap();
         self.admin_events.remove(i).result
+    }
+
+    /// A deadline of the test's own (an application's timer): stepping stops there.
+    pub(crate) fn set_wake(&mut self, at: Option<Instant>) {
+        self.wake = at;
+    }
+
+    /// Replaces the producer and the first consumer as a crash and restart would: their
+    /// connections close (what they had on the wire is lost) and new ones take over.
+    pub(crate) fn restart(&mut self, producer: Producer<u64>, consumer: Consumer) {
+        let dead: Vec<(Side, ConnId)> = self
+            .to_mock
+            .keys()
+            .filter(|(side, _)| matches!(side, Side::Producer | Side::Consumer(0)))
+            .copied()
+            .collect();
+        for key in dead {
+            if let Some(m) = self.to_mock.remove(&key) {
+                self.to_core.remove(&m);
+                self.cluster.handle_closed(m);
+            }
+        }
+        self.wire.retain(|(_, w)| {
+            !matches!(w, Wire::ToCluster(Side::Producer | Side::Consumer(0), _, _))
+        });
+        self.producer = producer;
+        self.consumer = Some(consumer);
+        self.delivered.clear();
+        self.txn_events.clear();
+        self.fetched.clear();
+        self.consumer_events.clear();
+        self.stale = true;
     }
 
     pub(crate) fn elapsed(&self) -> Duration {
@@ -507,6 +542,7 @@ impl Pair {
                 self.rival.as_ref().and_then(|r| r.deadline),
                 self.cluster.poll_timeout(),
                 self.wire.front().map(|(at, _)| *at),
+                self.wake.filter(|at| *at > self.now),
             ])
             .flatten()
             .min();
