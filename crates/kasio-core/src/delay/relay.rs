@@ -5,7 +5,7 @@
 use super::{DUE_HEADER, DelayTiers, PARTITION_HEADER, TIMESTAMP_HEADER};
 use crate::{ConsumerEvent, ConsumerRecord, FetchedBatch, Record, TopicPartition};
 use bytes::Bytes;
-use kasio_proto::DecodeError;
+use kasio_proto::{ByteStr, DecodeError};
 use std::{
     collections::{BTreeMap, VecDeque},
     ops::Bound,
@@ -23,8 +23,9 @@ pub struct Forward {
     pub key: Option<Bytes>,
     /// The value.
     pub value: Option<Bytes>,
-    /// The headers to write (the tiers' own are dropped on delivery, except the due time).
-    pub headers: Vec<(String, Bytes)>,
+    /// The headers to write (the tiers' own are dropped on delivery, except the due time);
+    /// keys and values share the fetched bytes.
+    pub headers: Vec<(ByteStr, Bytes)>,
     /// The timestamp to write: the next tier's planned start, or, on delivery, the
     /// record's own.
     pub timestamp: i64,
@@ -40,10 +41,7 @@ impl Forward {
     /// The headers as a record borrows them.
     #[must_use]
     pub fn header_refs(&self) -> Vec<(&str, &[u8])> {
-        self.headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), &v[..]))
-            .collect()
+        self.headers.iter().map(|(k, v)| (&**k, &v[..])).collect()
     }
 
     /// The record to write, borrowing `headers` from [`header_refs`](Self::header_refs).
@@ -293,13 +291,13 @@ impl DelayRelay {
                     continue;
                 }
             }
-            headers.push((h.key.to_string(), value));
+            headers.push((h.key, value));
         }
         let (topic, timestamp): (Arc<str>, i64) = match next {
             Some(tier) => (tiers.topic(&p.target, tier).into(), held.ready),
             None => (p.target.clone(), timestamp.unwrap_or(record.timestamp)),
         };
-        if next.is_some() && !headers.iter().any(|(k, _)| k == DUE_HEADER) {
+        if next.is_some() && !headers.iter().any(|(k, _)| *k == DUE_HEADER) {
             headers.push((DUE_HEADER.into(), held.due.to_string().into()));
         }
         Some(Forward {

@@ -159,18 +159,7 @@ impl DelayTiers {
     /// take the rest exactly.
     #[must_use]
     pub fn plan(&self, now_ms: i64, due_ms: i64) -> DelayPlan {
-        let remaining = due_ms.saturating_sub(now_ms);
-        if remaining <= 0 {
-            return DelayPlan {
-                first: None,
-                start_ms: now_ms,
-            };
-        }
-        let left = self.remainder(remaining);
-        DelayPlan {
-            first: self.route(remaining - left),
-            start_ms: now_ms + left,
-        }
+        self.plan_for(now_ms, due_ms, true)
     }
 
     /// As [`plan`](Self::plan), for a writer that cannot wait (a transactional producer
@@ -180,19 +169,20 @@ impl DelayTiers {
     /// behind it late by as much.
     #[must_use]
     pub fn plan_now(&self, now_ms: i64, due_ms: i64) -> DelayPlan {
+        self.plan_for(now_ms, due_ms, false)
+    }
+
+    fn plan_for(&self, now_ms: i64, due_ms: i64, can_wait: bool) -> DelayPlan {
         let remaining = due_ms.saturating_sub(now_ms);
-        if remaining <= 0 {
+        let left = self.remainder(remaining);
+        if remaining <= 0 || left == 0 || can_wait {
             return DelayPlan {
-                first: None,
-                start_ms: now_ms,
+                first: self.route(remaining - left),
+                start_ms: now_ms + left,
             };
         }
-        let left = self.remainder(remaining);
-        let covered = if left == 0 {
-            remaining
-        } else {
-            remaining - left + self.tiers[0]
-        };
+        // Round up to a whole number of shortest tiers, starting that much in the past.
+        let covered = remaining - left + self.tiers[0];
         DelayPlan {
             first: self.route(covered),
             start_ms: due_ms - covered,

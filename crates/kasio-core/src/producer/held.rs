@@ -3,7 +3,6 @@
 
 use super::{Pending, ProduceError, Producer, Record, SendError, TxnError, pending_size};
 use crate::network::Earliest;
-use bytes::Bytes;
 use std::{sync::Arc, time::Instant};
 
 /// Held records by release time (and arrival, to keep their order).
@@ -43,19 +42,7 @@ impl<T> Producer<T> {
             Err(e) => return Err((e, token)),
         };
         let timestamp = record.timestamp.unwrap_or_else(|| self.unix_ms(at));
-        let pending = Pending {
-            partition: record.partition,
-            key: record.key.map(Bytes::copy_from_slice),
-            value: record.value.map(Bytes::copy_from_slice),
-            headers: record
-                .headers
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), Bytes::copy_from_slice(v)))
-                .collect(),
-            timestamp,
-            token,
-            since: at,
-        };
+        let pending = Pending::copy(&record, timestamp, token, at);
         self.held_seq += 1;
         self.held
             .insert((at, self.held_seq), (record.topic.into(), pending));

@@ -47,6 +47,25 @@ struct Pending<T> {
     since: Instant,
 }
 
+impl<T> Pending<T> {
+    /// A copy of `record`, which the caller's borrow cannot outlive.
+    fn copy(record: &Record<'_>, timestamp: i64, token: T, since: Instant) -> Self {
+        Self {
+            partition: record.partition,
+            key: record.key.map(Bytes::copy_from_slice),
+            value: record.value.map(Bytes::copy_from_slice),
+            headers: record
+                .headers
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), Bytes::copy_from_slice(v)))
+                .collect(),
+            timestamp,
+            token,
+            since,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct TopicState<T> {
     name: Arc<str>,
@@ -245,19 +264,9 @@ impl<T> Producer<T> {
         let Some(topic) = self.topics.get_mut(record.topic) else {
             return Err((SendError::Closed, token));
         };
-        topic.pending.push_back(Pending {
-            partition: record.partition,
-            key: record.key.map(Bytes::copy_from_slice),
-            value: record.value.map(Bytes::copy_from_slice),
-            headers: record
-                .headers
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), Bytes::copy_from_slice(v)))
-                .collect(),
-            timestamp,
-            token,
-            since: now,
-        });
+        topic
+            .pending
+            .push_back(Pending::copy(&record, timestamp, token, now));
         self.buffered += size;
         self.outstanding += 1;
         // Its max.block.ms deadline, and a metadata request perhaps after a backoff.
