@@ -165,7 +165,13 @@ def test_kasio_java_and_librdkafka_share_one_group_with_release_reject_and_a_mem
     for i in range(0, n, 100):
         # Released on their first delivery, accepted on a later one.
         assert accept_counts[i] >= 2, (i, seen[i])
-    assert sum(released.values()) >= n // 100 - len(killed_unconfirmed)
+    # Every release a member that lived through the run made was answered. (Records the
+    # killed member held undecided come back after their lock with no release: the
+    # delivery count checked above covers them.)
+    first_elsewhere = [i for i in range(0, n, 100)
+                       if any(m != "smol" and c == 1 for m, c, _ in seen[i])]
+    unanswered = [i for i in first_elsewhere if released[i] == 0]
+    assert not unanswered, [(i, seen[i]) for i in unanswered[:5]]
     # What the killed member held unsettled (decided and unanswered, or still in its
     # buffer) came back to the others once its locks ran out.
     again = [i for i in range(n) if i % 100 > 1 and any(c >= 2 for _, c, _ in seen[i])]
