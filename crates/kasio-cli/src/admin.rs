@@ -434,6 +434,7 @@ async fn dispatch(cmd: Command, admin: &Admin, out: &Output) -> Result<(), Strin
         | Command::Produce(_)
         | Command::Consume(_)
         | Command::Share(_)
+        | Command::Delay(_)
         | Command::Perf(_)
         | Command::Mock(_) => Err("not an admin command".into()),
     }

@@ -5,6 +5,7 @@
 mod admin;
 mod clients;
 mod consume;
+mod delay;
 mod formats;
 mod latency;
 mod mock;
@@ -73,6 +74,9 @@ enum Command {
     /// Share groups (KIP-932): consume as a queue.
     #[command(subcommand)]
     Share(share::Share),
+    /// Delayed delivery: tier topics, the relay, what waits.
+    #[command(subcommand)]
+    Delay(delay::Delay),
     /// Access control lists.
     #[command(subcommand)]
     Acls(admin::Acls),
@@ -135,6 +139,7 @@ async fn run(cli: Cli, bootstrap_flag: bool) -> Result<(), String> {
         Command::Produce(a) => produce::run(a, &props, &out).await,
         Command::Consume(a) => consume::run(a, &props, &out).await,
         Command::Share(s) => share::run(s, &props, &out).await,
+        Command::Delay(d) => delay::run(d, &props, &out).await,
         Command::Perf(p) => perf::run(p, &props, &out).await,
         admin => admin::run(admin, &props, &out).await,
     }

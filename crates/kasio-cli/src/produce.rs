@@ -7,9 +7,9 @@ use crate::{
 };
 use clap::Args;
 use kasio::serde::Context;
-use kasio::{ProduceError, Record};
+use kasio::{DelayTiers, ProduceError, Record};
 use serde_json::Value;
-use std::io::BufRead;
+use std::{io::BufRead, time::Duration};
 
 #[derive(Args, Debug)]
 pub(crate) struct ProduceArgs {
@@ -25,9 +25,14 @@ pub(crate) struct ProduceArgs {
     #[arg(short = 'H', long, value_name = "KEY=VALUE")]
     header: Vec<String>,
     /// Read JSON lines: {"key": "...", "value": "...", "headers": {"k": "v"}, "partition": 0};
-    /// every field optional, null for a null key or value.
+    /// every field optional, null for a null key or value;
+    /// with `"delay_ms": N` to delay that record.
     #[arg(long)]
     json_input: bool,
+    /// Delivers every record this long after it is sent (`30s`, `1500ms`, `2m`), through
+    /// the topic's delay tiers (`kasio delay create`; `kasio delay relay` forwards them).
+    #[arg(long, value_name = "DELAY", value_parser = parse_delay)]
+    delay: Option<Duration>,
     #[command(flatten)]
     formats: FormatArgs,
 }
@@ -44,6 +49,12 @@ struct Line {
     value: Option<Field>,
     headers: Vec<(String, Vec<u8>)>,
     partition: Option<i32>,
+    delay: Option<Duration>,
+}
+
+fn parse_delay(s: &str) -> Result<Duration, String> {
+    DelayTiers::parse_length(s)
+        .ok_or_else(|| format!("{s:?} is not a delay such as 30s, 1500ms, 2m, 1h or 1d"))
 }
 
 fn parse(args: &ProduceArgs, line: &str, n: usize) -> Result<Line, String> {
@@ -81,11 +92,20 @@ fn parse(args: &ProduceArgs, line: &str, n: usize) -> Result<Line, String> {
             ),
             None => args.partition,
         };
+        let delay = match v.get("delay_ms") {
+            Some(d) => Some(
+                d.as_u64()
+                    .map(Duration::from_millis)
+                    .ok_or_else(|| format!("line {n}: bad delay_ms {d}"))?,
+            ),
+            None => args.delay,
+        };
         return Ok(Line {
             key: field("key"),
             value: field("value"),
             headers,
             partition,
+            delay,
         });
     }
     let (key, value) = match &args.key_delimiter {
@@ -100,6 +120,7 @@ fn parse(args: &ProduceArgs, line: &str, n: usize) -> Result<Line, String> {
         value: Some(Field::Text(value.as_bytes().to_vec())),
         headers: fixed,
         partition: args.partition,
+        delay: args.delay,
     })
 }
 
@@ -164,6 +185,7 @@ pub(crate) async fn run(
     let stdin = std::io::stdin();
     // A line that cannot be sent stops the input, after what came before it is delivered.
     let mut stopped: Option<String> = None;
+    let mut tiers_checked = false;
     for (n, line) in stdin.lock().lines().enumerate() {
         let line = match line {
             Ok(line) => line,
@@ -179,9 +201,9 @@ pub(crate) async fn run(
             let at = |e| format!("line {}: {e}", n + 1);
             let key = encode(&key_codec, l.key, &key_ctx).map_err(at)?;
             let value = encode(&value_codec, l.value, &value_ctx).map_err(at)?;
-            Ok((key, value, l.headers, l.partition))
+            Ok((key, value, l.headers, l.partition, l.delay))
         });
-        let (key, value, headers, partition) = match encoded {
+        let (key, value, headers, partition, delay) = match encoded {
             Ok(parts) => parts,
             Err(e) => {
                 stopped = Some(e);
@@ -202,7 +224,17 @@ pub(crate) async fn run(
         if let Some(p) = partition {
             record = record.partition(p);
         }
-        let delivery = match producer.send(record).await {
+        let sent = match delay {
+            Some(d) => {
+                if !tiers_checked {
+                    check_tiers(props, &args.topic, &producer.delay_tiers()).await?;
+                    tiers_checked = true;
+                }
+                producer.send_delayed(record, d).await
+            }
+            None => producer.send(record).await,
+        };
+        let delivery = match sent {
             Ok(d) => d,
             Err(e) => {
                 stopped = Some(e.to_string());
@@ -228,5 +260,33 @@ pub(crate) async fn run(
         (Some(e), _) => Err(e),
         (None, Some(e)) => Err(format!("{failed} record(s) failed, the first with: {e}")),
         (None, None) => Ok(()),
+    }
+}
+
+/// A delayed record waits for its tier topic up to `max.block.ms` and then fails: a
+/// missing tier is named at once instead.
+async fn check_tiers(
+    props: &[(String, String)],
+    topic: &str,
+    tiers: &DelayTiers,
+) -> Result<(), String> {
+    let admin = clients::helper_admin(props)?;
+    let names = tiers.topics(topic);
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let described = admin.describe_topics(&refs).await;
+    admin.close().await;
+    let missing: Vec<String> = described
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|d| d.result.is_err())
+        .map(|d| d.name)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{topic} lacks delay tier topics ({}): create them with `kasio delay create {topic}`",
+            missing.join(", ")
+        ))
     }
 }

@@ -81,7 +81,7 @@ impl DelayTiers {
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| parse_length(s).ok_or_else(|| invalid(list)))
+            .map(|s| Self::parse_length(s).ok_or_else(|| invalid(list)))
             .collect::<Result<Vec<_>, _>>()?;
         Self::new(lengths)
     }
@@ -188,6 +188,32 @@ impl DelayTiers {
             start_ms: due_ms - covered,
         }
     }
+
+    /// One length as the tier list writes it: digits and a unit (`ms`, `s`, `m`, `h`,
+    /// `d`); `None` when it is not one.
+    ///
+    /// ```
+    /// use kasio_core::DelayTiers;
+    /// use std::time::Duration;
+    /// assert_eq!(DelayTiers::parse_length("90s"), Some(Duration::from_secs(90)));
+    /// assert_eq!(DelayTiers::parse_length("0ms"), Some(Duration::ZERO));
+    /// assert_eq!(DelayTiers::parse_length("soon"), None);
+    /// ```
+    #[must_use]
+    pub fn parse_length(s: &str) -> Option<Duration> {
+        let split = s.find(|c: char| !c.is_ascii_digit())?;
+        let (n, unit) = s.split_at(split);
+        let n: u64 = n.parse().ok()?;
+        let ms = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return None,
+        };
+        n.checked_mul(ms).map(Duration::from_millis)
+    }
 }
 
 fn invalid(value: &str) -> ConfigError {
@@ -196,22 +222,6 @@ fn invalid(value: &str) -> ConfigError {
         value: value.into(),
         expected: "a list of lengths such as 1s,10s,1m,10m,1h,1d",
     }
-}
-
-/// `500ms`, `10s`, `1m`, `2h`, `1d` as a duration.
-fn parse_length(s: &str) -> Option<Duration> {
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let ms = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    n.checked_mul(ms).map(Duration::from_millis)
 }
 
 fn name_of(ms: i64) -> String {
