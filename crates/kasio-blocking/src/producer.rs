@@ -110,6 +110,19 @@ impl Producer {
         self.inner.0.send_delayed_blocking(record, delay)
     }
 
+    /// Sends a record at a priority level, to `<topic>.p.<level>`; see
+    /// [`kasio_shell::Producer::send_priority`].
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_priority(
+        &self,
+        record: Record<'_>,
+        priority: kasio_shell::Priority,
+    ) -> Result<Delivery, SendError> {
+        self.inner.0.send_priority_blocking(record, priority)
+    }
+
     /// Sends a record and waits for its delivery.
     ///
     /// # Errors

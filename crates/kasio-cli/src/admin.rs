@@ -435,6 +435,7 @@ async fn dispatch(cmd: Command, admin: &Admin, out: &Output) -> Result<(), Strin
         | Command::Consume(_)
         | Command::Share(_)
         | Command::Delay(_)
+        | Command::Priority(_)
         | Command::Perf(_)
         | Command::Mock(_) => Err("not an admin command".into()),
     }

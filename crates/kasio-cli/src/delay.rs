@@ -19,16 +19,7 @@ use std::{
 pub(crate) enum Delay {
     /// Creates TOPIC's delay tier topics (`<topic>.delay.<tier>`, one per tier of
     /// `delay.tiers`), with TOPIC's partition count unless told otherwise.
-    Create {
-        /// The topic records are delayed for.
-        topic: String,
-        /// Partitions per tier topic (by default TOPIC's count).
-        #[arg(short, long)]
-        partitions: Option<i32>,
-        /// Replicas per partition (-1: the broker's default).
-        #[arg(short = 'r', long, default_value_t = -1)]
-        replication_factor: i16,
-    },
+    Create(CreateArgs),
     /// Forwards the records delayed for TOPICs to them once due, exactly once, until
     /// Ctrl-C or SIGTERM.
     Relay(RelayArgs),
@@ -41,6 +32,19 @@ pub(crate) enum Delay {
         #[arg(short = 'g', long, default_value = DEFAULT_RELAY_GROUP)]
         group: String,
     },
+}
+
+/// The topics a delay or priority topic is spread over, and how to make them.
+#[derive(Args, Debug)]
+pub(crate) struct CreateArgs {
+    /// The topic.
+    pub(crate) topic: String,
+    /// Partitions of each topic made (by default TOPIC's count).
+    #[arg(short, long)]
+    partitions: Option<i32>,
+    /// Replicas per partition (-1: the broker's default).
+    #[arg(short = 'r', long, default_value_t = -1)]
+    replication_factor: i16,
 }
 
 #[derive(Args, Debug)]
@@ -65,11 +69,7 @@ pub(crate) async fn run(
 ) -> Result<(), String> {
     let tiers = tiers(props)?;
     match cmd {
-        Delay::Create {
-            topic,
-            partitions,
-            replication_factor,
-        } => create(&tiers, &topic, partitions, replication_factor, props, out).await,
+        Delay::Create(args) => create(&tiers.topics(&args.topic), &args, props, out).await,
         Delay::Relay(args) => relay(args, props, out).await,
         Delay::Stats { topics, group } => stats(&tiers, &topics, &group, props, out).await,
     }
@@ -83,23 +83,23 @@ fn tiers(props: &[(String, String)]) -> Result<DelayTiers, String> {
     }
 }
 
-async fn create(
-    tiers: &DelayTiers,
-    topic: &str,
-    partitions: Option<i32>,
-    replication_factor: i16,
+/// Creates the topics `names`, with the partitions `args` asks for or as many as its
+/// topic has.
+pub(crate) async fn create(
+    names: &[String],
+    args: &CreateArgs,
     props: &[(String, String)],
     out: &Output,
 ) -> Result<(), String> {
+    let replication_factor = args.replication_factor;
     let admin = clients::helper_admin(props)?;
     let result = async {
-        let partitions = match partitions {
+        let partitions = match args.partitions {
             Some(n) => n,
-            None => i32::try_from(clients::partitions(&admin, topic).await?.len())
+            None => i32::try_from(clients::partitions(&admin, &args.topic).await?.len())
                 .map_err(|e| e.to_string())?,
         };
-        let new: Vec<NewTopic> = tiers
-            .topics(topic)
+        let new: Vec<NewTopic> = names
             .iter()
             .map(|t| NewTopic::new(t, partitions, replication_factor))
             .collect();
@@ -195,12 +195,12 @@ async fn stop_signal() {
 
 /// One tier partition's backlog.
 #[derive(Debug, Default)]
-struct Backlog {
-    /// Where the relays read next.
+pub(crate) struct Backlog {
+    /// Where the group reads next.
     from: i64,
     /// Offsets from there to the end: the records, and the transaction markers among
     /// them (as consumer lag counts), except that a tier holding only markers counts 0.
-    pending: i64,
+    pub(crate) pending: i64,
     /// When the head leaves the tier (its timestamp, the planned start, plus the tier).
     ready_ms: Option<i64>,
     /// When the head is due at its topic.
@@ -218,7 +218,8 @@ async fn stats(
     out: &Output,
 ) -> Result<(), String> {
     let admin = clients::helper_admin(props)?;
-    let backlogs = backlogs(&admin, tiers, topics, group).await;
+    let names: Vec<String> = topics.iter().flat_map(|t| tiers.topics(t)).collect();
+    let backlogs = backlogs(&admin, &names, group).await;
     admin.close().await;
     let mut backlogs = backlogs?;
     read_heads(&mut backlogs, tiers, props).await?;
@@ -256,21 +257,19 @@ async fn stats(
     Ok(())
 }
 
-type Backlogs = BTreeMap<(String, i32), Backlog>;
+pub(crate) type Backlogs = BTreeMap<(String, i32), Backlog>;
 
-/// Each tier partition's committed offset and end: what the relays have not forwarded.
-async fn backlogs(
+/// Each partition of `names`: the group's committed offset (the log start without one)
+/// and what lies after it, up to the last stable offset.
+pub(crate) async fn backlogs(
     admin: &kasio::tokio::Admin,
-    tiers: &DelayTiers,
-    topics: &[String],
+    names: &[String],
     group: &str,
 ) -> Result<Backlogs, String> {
     let mut out = Backlogs::new();
-    for topic in topics {
-        for name in tiers.topics(topic) {
-            for p in clients::partitions(admin, &name).await? {
-                out.insert((name.clone(), p), Backlog::default());
-            }
+    for name in names {
+        for p in clients::partitions(admin, name).await? {
+            out.insert((name.clone(), p), Backlog::default());
         }
     }
     let committed = admin

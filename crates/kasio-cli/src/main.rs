@@ -11,6 +11,7 @@ mod latency;
 mod mock;
 mod output;
 mod perf;
+mod priority;
 mod produce;
 mod progress;
 mod props;
@@ -77,6 +78,9 @@ enum Command {
     /// Delayed delivery: tier topics, the relay, what waits.
     #[command(subcommand)]
     Delay(delay::Delay),
+    /// Priority delivery: level topics and their backlog.
+    #[command(subcommand)]
+    Priority(priority::PriorityCmd),
     /// Access control lists.
     #[command(subcommand)]
     Acls(admin::Acls),
@@ -140,6 +144,7 @@ async fn run(cli: Cli, bootstrap_flag: bool) -> Result<(), String> {
         Command::Consume(a) => consume::run(a, &props, &out).await,
         Command::Share(s) => share::run(s, &props, &out).await,
         Command::Delay(d) => delay::run(d, &props, &out).await,
+        Command::Priority(p) => priority::run(p, &props, &out).await,
         Command::Perf(p) => perf::run(p, &props, &out).await,
         admin => admin::run(admin, &props, &out).await,
     }

@@ -7,7 +7,7 @@ use crate::{
 };
 use clap::Args;
 use kasio::serde::Context;
-use kasio::{DelayTiers, ProduceError, Record};
+use kasio::{DelayTiers, Priority, ProduceError, Record};
 use serde_json::Value;
 use std::{io::BufRead, time::Duration};
 
@@ -26,13 +26,18 @@ pub(crate) struct ProduceArgs {
     header: Vec<String>,
     /// Read JSON lines: {"key": "...", "value": "...", "headers": {"k": "v"}, "partition": 0};
     /// every field optional, null for a null key or value;
-    /// with `"delay_ms": N` to delay that record.
+    /// with `"delay_ms": N` to delay that record, `"priority": "critical"` to send it at a
+    /// level.
     #[arg(long)]
     json_input: bool,
     /// Delivers every record this long after it is sent (`30s`, `1500ms`, `2m`), through
     /// the topic's delay tiers (`kasio delay create`; `kasio delay relay` forwards them).
     #[arg(long, value_name = "DELAY", value_parser = parse_delay)]
     delay: Option<Duration>,
+    /// Sends every record at this priority level (critical, high, normal, low): to
+    /// `<topic>.p.<level>` (`kasio priority create` makes them).
+    #[arg(long, value_name = "LEVEL", conflicts_with = "delay")]
+    priority: Option<Priority>,
     #[command(flatten)]
     formats: FormatArgs,
 }
@@ -50,6 +55,7 @@ struct Line {
     headers: Vec<(String, Vec<u8>)>,
     partition: Option<i32>,
     delay: Option<Duration>,
+    priority: Option<Priority>,
 }
 
 fn parse_delay(s: &str) -> Result<Duration, String> {
@@ -100,12 +106,22 @@ fn parse(args: &ProduceArgs, line: &str, n: usize) -> Result<Line, String> {
             ),
             None => args.delay,
         };
+        let priority = match v.get("priority") {
+            Some(p) => Some(
+                p.as_str()
+                    .ok_or_else(|| format!("line {n}: priority {p} is not a string"))?
+                    .parse::<Priority>()
+                    .map_err(|e| format!("line {n}: {e}"))?,
+            ),
+            None => args.priority,
+        };
         return Ok(Line {
             key: field("key"),
             value: field("value"),
             headers,
             partition,
             delay,
+            priority,
         });
     }
     let (key, value) = match &args.key_delimiter {
@@ -121,6 +137,7 @@ fn parse(args: &ProduceArgs, line: &str, n: usize) -> Result<Line, String> {
         headers: fixed,
         partition: args.partition,
         delay: args.delay,
+        priority: args.priority,
     })
 }
 
@@ -131,7 +148,17 @@ pub(crate) async fn run(
 ) -> Result<(), String> {
     // An unknown topic fails at once, not after max.block.ms.
     let admin = clients::helper_admin(props)?;
-    let partitions = clients::partitions(&admin, &args.topic).await;
+    // Records at a level go to its topic; the topic itself need not exist then.
+    let checked = args
+        .priority
+        .map_or_else(|| args.topic.clone(), |l| l.topic(&args.topic));
+    let mut partitions = clients::partitions(&admin, &checked).await;
+    if partitions.is_err() && args.json_input && args.priority.is_none() {
+        let levels = clients::partitions(&admin, &Priority::Normal.topic(&args.topic)).await;
+        if levels.is_ok() {
+            partitions = levels;
+        }
+    }
     admin.close().await;
     let partitions = partitions?;
     if let Some(p) = args.partition
@@ -201,9 +228,9 @@ pub(crate) async fn run(
             let at = |e| format!("line {}: {e}", n + 1);
             let key = encode(&key_codec, l.key, &key_ctx).map_err(at)?;
             let value = encode(&value_codec, l.value, &value_ctx).map_err(at)?;
-            Ok((key, value, l.headers, l.partition, l.delay))
+            Ok((key, value, l.headers, l.partition, (l.delay, l.priority)))
         });
-        let (key, value, headers, partition, delay) = match encoded {
+        let (key, value, headers, partition, (delay, priority)) = match encoded {
             Ok(parts) => parts,
             Err(e) => {
                 stopped = Some(e);
@@ -224,15 +251,16 @@ pub(crate) async fn run(
         if let Some(p) = partition {
             record = record.partition(p);
         }
-        let sent = match delay {
-            Some(d) => {
+        let sent = match (delay, priority) {
+            (_, Some(level)) => producer.send_priority(record, level).await,
+            (Some(d), None) => {
                 if !tiers_checked {
                     check_tiers(props, &args.topic, &producer.delay_tiers()).await?;
                     tiers_checked = true;
                 }
                 producer.send_delayed(record, d).await
             }
-            None => producer.send(record).await,
+            (None, None) => producer.send(record).await,
         };
         let delivery = match sent {
             Ok(d) => d,

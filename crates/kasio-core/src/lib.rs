@@ -28,6 +28,7 @@ mod hash;
 mod metadata;
 mod network;
 pub mod partitioner;
+mod priority;
 mod producer;
 mod rng;
 mod security;
@@ -58,6 +59,7 @@ pub use delay::{
 pub use exactly_once::{Ended, Ending, ReadsState, TransactionReads};
 pub use kasio_proto::{ErrorCode, Uuid, compression::Compression};
 pub use network::{NetworkConfig, Timeout};
+pub use priority::{LevelStats, MAX_MIN_SHARE, Priority, PriorityQueue, UnknownPriority};
 pub use producer::{
     Delivered, Event, GroupMetadata, ProduceError, Producer, Record, RecordMetadata, SendError,
     TxnError, TxnEvent, TxnOp, TxnState,

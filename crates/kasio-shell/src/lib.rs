@@ -31,6 +31,7 @@ mod driver;
 mod names;
 mod pending;
 mod pipeline;
+mod priority;
 mod producer;
 mod records;
 mod registry;
@@ -50,6 +51,7 @@ pub use event_listener::{EventListener, Listener};
 pub use kasio_core::{CloseReason, ConnId};
 pub use pending::Pending;
 pub use pipeline::Pipeline;
+pub use priority::{DEFAULT_MIN_SHARE, PriorityConsumer};
 pub use producer::Producer;
 pub use producer::{Delivery, GroupDelivery};
 pub use records::PollError;
@@ -75,8 +77,8 @@ pub mod types {
     };
     pub use kasio_core::{
         AcknowledgeError, AcknowledgeType, Acknowledged, AcknowledgementMode, AcquireMode,
-        BrokerDeadLetter, DUE_HEADER, DelayTiers, ShareConsumerConfig, ShareEvent,
-        ShareMemberState,
+        BrokerDeadLetter, DUE_HEADER, DelayTiers, LevelStats, Priority, ShareConsumerConfig,
+        ShareEvent, ShareMemberState, UnknownPriority,
     };
     pub use kasio_core::{
         Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError,

@@ -720,6 +720,20 @@ impl<R: BlockingRuntime> Producer<R> {
         Ok(delivery)
     }
 
+    /// As [`send_priority`](Self::send_priority), blocking the thread up to `max.block.ms`
+    /// for room.
+    ///
+    /// # Errors
+    /// As [`send_blocking`](Self::send_blocking).
+    pub fn send_priority_blocking(
+        &self,
+        record: Record<'_>,
+        priority: kasio_core::Priority,
+    ) -> Result<Delivery<R>, SendError> {
+        let topic = priority.topic(record.topic);
+        self.send_blocking(at_level(record, &topic))
+    }
+
     pub(crate) fn send_token_blocking(
         &self,
         record: Record<'_>,
@@ -875,6 +889,32 @@ impl<R: AsyncRuntime> Producer<R> {
         Ok(delivery)
     }
 
+    /// Sends a record at a priority level: to its topic's level topic,
+    /// `<topic>.p.<level>`, which a [`PriorityConsumer`](crate::PriorityConsumer) reads
+    /// highest level first (a record sent with [`send`](Self::send) stays in its topic,
+    /// outside the levels).
+    ///
+    /// ```no_run
+    /// # async fn demo<R: kasio_shell::AsyncRuntime>(producer: kasio_shell::Producer<R>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use kasio_shell::{Priority, Record};
+    /// let delivery = producer
+    ///     .send_priority(Record::new("jobs").value(b"page the on-call"), Priority::Critical)
+    ///     .await?;
+    /// assert_eq!(&*delivery.await?.topic, "jobs.p.critical");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn send_priority(
+        &self,
+        record: Record<'_>,
+        priority: kasio_core::Priority,
+    ) -> Result<Delivery<R>, SendError> {
+        let topic = priority.topic(record.topic);
+        self.send(at_level(record, &topic)).await
+    }
+
     /// Buffers many records with one future for all of them: cheaper per record than
     /// [`send`](Self::send) when the caller only needs to know that all were written.
     ///
@@ -928,4 +968,11 @@ pub(crate) async fn first(
         std::task::Poll::Pending
     })
     .await
+}
+
+/// `record` bound for its level topic (its borrows shrink to the topic's).
+fn at_level<'a>(record: Record<'a>, topic: &'a str) -> Record<'a> {
+    let mut record = record;
+    record.topic = topic;
+    record
 }

@@ -51,3 +51,6 @@ pub type TransactSession = kasio_shell::TransactSession<Smol>;
 /// Moves delayed records through the delay tiers to their topics, exactly once. See
 /// [`kasio_shell::DelayRelay`].
 pub type DelayRelay = kasio_shell::DelayRelay<Smol>;
+/// A consumer of a topic's priority levels, highest first; see
+/// [`kasio_shell::PriorityConsumer`].
+pub type PriorityConsumer = kasio_shell::PriorityConsumer<Smol>;

@@ -325,3 +325,99 @@ async fn delayed_records_arrive_once_and_never_early() {
     consumer.close().await;
     producer.close().await;
 }
+
+/// Priority levels over real sockets: a backlog of `normal` and `low` records, then
+/// `critical` ones sent while it drains. The priority consumer hands out every critical
+/// record before the normal backlog is done, keeps low at its 10% share meanwhile, and
+/// hands out every record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_levels_go_first_and_the_guard_keeps_low_going() {
+    use kasio_tokio::{Fetched, Priority, PriorityConsumer};
+    const NORMAL: usize = 6_000;
+    const LOW: usize = 3_000;
+    const CRITICAL: usize = 300;
+    let cluster = MockCluster::start(ClusterConfig::default()).unwrap();
+    for t in Priority::topics("jobs") {
+        cluster
+            .with(move |c| c.create_topic(&t, 2).map(|_| ()))
+            .unwrap()
+            .unwrap();
+    }
+    let bootstrap = cluster.bootstrap();
+    let producer = Producer::from_properties([("bootstrap.servers", bootstrap.as_str())]).unwrap();
+    let send = |level: Priority, n: usize| {
+        let producer = producer.clone();
+        async move {
+            let mut deliveries = Vec::new();
+            for i in 0..n {
+                let v = format!("{level}-{i}");
+                let record = Record::new("jobs").value(v.as_bytes());
+                deliveries.push(producer.send_priority(record, level).await.unwrap());
+            }
+            for d in deliveries {
+                assert!(d.await.unwrap().topic.ends_with(level.name()));
+            }
+        }
+    };
+    send(Priority::Normal, NORMAL).await;
+    send(Priority::Low, LOW).await;
+    let jobs = PriorityConsumer::from_properties(
+        [
+            ("bootstrap.servers", bootstrap.as_str()),
+            ("group.id", "workers"),
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "100"),
+            ("fetch.max.wait.ms", "50"),
+        ],
+        &["jobs"],
+    )
+    .unwrap();
+    let mut order: Vec<String> = Vec::new();
+    let mut sent_critical = false;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while order.len() < NORMAL + LOW + CRITICAL {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "got {}",
+            order.len()
+        );
+        let Ok(Fetched::Batch(batch)) =
+            tokio::time::timeout(std::time::Duration::from_millis(500), jobs.next()).await
+        else {
+            continue;
+        };
+        batch
+            .for_each(|r| order.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap()))
+            .unwrap();
+        // A slow worker: the critical records come once a fifth of the backlog is done.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        if !sent_critical && order.len() >= NORMAL / 5 {
+            sent_critical = true;
+            send(Priority::Critical, CRITICAL).await;
+        }
+    }
+    let unique: HashSet<&String> = order.iter().collect();
+    assert_eq!(unique.len(), order.len(), "a record handed out twice");
+    let last = |p: &str| order.iter().rposition(|v| v.starts_with(p)).unwrap();
+    assert!(
+        last("critical") < last("normal"),
+        "the last critical record came at {} of {}, after the normal backlog ({})",
+        last("critical"),
+        order.len(),
+        last("normal")
+    );
+    let normal_done = last("normal");
+    let low = order[..normal_done]
+        .iter()
+        .filter(|v| v.starts_with("low"))
+        .count();
+    let share = low as f64 / normal_done as f64;
+    assert!(
+        share >= 0.09,
+        "low got {share:.3} while normal had a backlog"
+    );
+    let stats = jobs.stats();
+    assert!(stats.iter().all(|s| s.queued == 0), "{stats:?}");
+    jobs.close().await.unwrap();
+    producer.close().await;
+}
