@@ -329,7 +329,9 @@ async fn delayed_records_arrive_once_and_never_early() {
 /// Priority levels over real sockets: a backlog of `normal` and `low` records, then
 /// `critical` ones sent while it drains. The priority consumer hands out every critical
 /// record before the normal backlog is done, keeps low at its 10% share meanwhile, and
-/// hands out every record once.
+/// hands out every record once, through fetch errors, delayed fetches, dropped
+/// connections and a restart of the consumer midway (its close commits what it handed
+/// out; the next one starts there).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn priority_levels_go_first_and_the_guard_keeps_low_going() {
     use kasio_tokio::{Fetched, Priority, PriorityConsumer};
@@ -361,17 +363,22 @@ async fn priority_levels_go_first_and_the_guard_keeps_low_going() {
     };
     send(Priority::Normal, NORMAL).await;
     send(Priority::Low, LOW).await;
-    let jobs = PriorityConsumer::from_properties(
-        [
-            ("bootstrap.servers", bootstrap.as_str()),
-            ("group.id", "workers"),
-            ("auto.offset.reset", "earliest"),
-            ("max.poll.records", "100"),
-            ("fetch.max.wait.ms", "50"),
-        ],
-        &["jobs"],
-    )
-    .unwrap();
+    let start = || {
+        PriorityConsumer::from_properties(
+            [
+                ("bootstrap.servers", bootstrap.as_str()),
+                ("group.id", "workers"),
+                ("auto.offset.reset", "earliest"),
+                ("max.poll.records", "100"),
+                ("fetch.max.wait.ms", "50"),
+                ("request.timeout.ms", "1000"),
+            ],
+            &["jobs"],
+        )
+        .unwrap()
+    };
+    let mut jobs = start();
+    let mut batches = 0_i32;
     let mut order: Vec<String> = Vec::new();
     let mut sent_critical = false;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -389,6 +396,27 @@ async fn priority_levels_go_first_and_the_guard_keeps_low_going() {
         batch
             .for_each(|r| order.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap()))
             .unwrap();
+        batches += 1;
+        if batches % 15 == 0 {
+            let broker = 1 + (batches / 15 % 3);
+            cluster.with(move |c| {
+                c.inject(Fault::FailNext {
+                    api: ApiKey::Fetch,
+                    count: 2,
+                    error: ErrorCode::NotLeaderOrFollower,
+                });
+                c.inject(Fault::Delay {
+                    api: ApiKey::Fetch,
+                    count: 2,
+                    by: std::time::Duration::from_millis(100),
+                });
+                c.inject(Fault::DropConnections { broker });
+            });
+        }
+        if batches == 40 {
+            jobs.close().await.unwrap();
+            jobs = start();
+        }
         // A slow worker: the critical records come once a fifth of the backlog is done.
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         if !sent_critical && order.len() >= NORMAL / 5 {
