@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod pair;
+mod seeded;
 
 use kasio_core::{
     Consumer, ConsumerConfig, DUE_HEADER, DelayRelay, DelayTiers, ErrorCode, Producer,
@@ -17,6 +18,7 @@ use kasio_core::{
 use kasio_mock::{ClusterConfig, Fault};
 use kasio_proto::ApiKey;
 use pair::Pair;
+use seeded::Rng;
 use std::{
     collections::BTreeMap,
     time::{Duration, Instant},
@@ -32,22 +34,6 @@ const MAX_DELAY_MS: u64 = 30_000;
 const COMMIT_EVERY: Duration = Duration::from_millis(100);
 /// How long faults are injected for.
 const FAULTY: Duration = Duration::from_secs(60);
-
-/// A small deterministic generator (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Where the relay's transaction stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 //! `SHARE_SIM_SEEDS=N` runs N seeds (default 24); `SHARE_SIM_SEED=S` replays one.
 #![allow(clippy::unwrap_used)]
 
+mod seeded;
 use bytes::Bytes;
 use kasio_core::{
     AcknowledgeType, Acknowledged, CloseReason, ConnectAction, ShareConsumer, ShareConsumerConfig,
@@ -15,6 +16,7 @@ use kasio_proto::{
     ApiKey, ErrorCode,
     records::{BatchBuilder, BatchOptions},
 };
+use seeded::Rng;
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
     time::{Duration, Instant},
@@ -50,22 +52,6 @@ fn plan(offset: i64) -> Plan {
         13 => Plan::Reject,
         29 if offset % 100 == 29 => Plan::Poison,
         _ => Plan::Accept,
-    }
-}
-
-/// A small deterministic generator (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 
