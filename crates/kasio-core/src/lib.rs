@@ -59,7 +59,10 @@ pub use delay::{
 pub use exactly_once::{Ended, Ending, ReadsState, TransactionReads};
 pub use kasio_proto::{ErrorCode, Uuid, compression::Compression};
 pub use network::{NetworkConfig, Timeout};
-pub use priority::{LevelStats, MAX_MIN_SHARE, Priority, PriorityQueue, UnknownPriority};
+pub use priority::{
+    LevelStats, MAX_MIN_SHARE, Priority, PriorityQueue, PriorityShareQueue, ShareLevelStats,
+    UnknownPriority,
+};
 pub use producer::{
     Delivered, Event, GroupMetadata, ProduceError, Producer, Record, RecordMetadata, SendError,
     TxnError, TxnEvent, TxnOp, TxnState,

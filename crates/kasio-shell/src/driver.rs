@@ -391,11 +391,17 @@ pub trait Runtime: 'static {
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     }
 
-    /// A seed for the cores' jitter and partitioner; the default differs between
-    /// processes and starts, a simulation's repeats.
+    /// A seed for the cores' jitter, partitioner and member ids; the default differs
+    /// between processes, starts and the clients of one process (those started in one
+    /// millisecond too: a share consumer's member id comes from it), a simulation's
+    /// repeats.
     #[must_use]
     fn seed() -> u64 {
-        u64::try_from(Self::unix_ms()).unwrap_or(0) ^ u64::from(std::process::id()).rotate_left(32)
+        static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nth = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (u64::try_from(Self::unix_ms()).unwrap_or(0)
+            ^ u64::from(std::process::id()).rotate_left(32))
+        .wrapping_add(nth.wrapping_mul(0x9E37_79B9_7F4A_7C15))
     }
 }
 

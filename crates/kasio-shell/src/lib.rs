@@ -32,6 +32,7 @@ mod names;
 mod pending;
 mod pipeline;
 mod priority;
+mod priority_share;
 mod producer;
 mod records;
 mod registry;
@@ -52,6 +53,7 @@ pub use kasio_core::{CloseReason, ConnId};
 pub use pending::Pending;
 pub use pipeline::Pipeline;
 pub use priority::{DEFAULT_MIN_SHARE, PriorityConsumer};
+pub use priority_share::PriorityShareConsumer;
 pub use producer::Producer;
 pub use producer::{Delivery, GroupDelivery};
 pub use records::PollError;
@@ -78,7 +80,7 @@ pub mod types {
     pub use kasio_core::{
         AcknowledgeError, AcknowledgeType, Acknowledged, AcknowledgementMode, AcquireMode,
         BrokerDeadLetter, DUE_HEADER, DelayTiers, LevelStats, Priority, ShareConsumerConfig,
-        ShareEvent, ShareMemberState, UnknownPriority,
+        ShareEvent, ShareLevelStats, ShareMemberState, UnknownPriority,
     };
     pub use kasio_core::{
         Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError,

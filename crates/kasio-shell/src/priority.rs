@@ -14,6 +14,26 @@ use std::{
 /// The starvation guard's share unless `priority.min.share` says otherwise.
 pub const DEFAULT_MIN_SHARE: f64 = 0.1;
 
+/// Hands every property but `priority.min.share` to `set`; returns that share.
+pub(crate) fn with_min_share<'a>(
+    props: impl IntoIterator<Item = (&'a str, &'a str)>,
+    mut set: impl FnMut(&str, &str) -> Result<(), ConfigError>,
+) -> Result<f64, ConfigError> {
+    let mut min_share = DEFAULT_MIN_SHARE;
+    for (k, v) in props {
+        if k == "priority.min.share" {
+            min_share = v.parse().map_err(|_| ConfigError::InvalidValue {
+                key: k.into(),
+                value: v.into(),
+                expected: "a share from 0 to 0.3",
+            })?;
+        } else {
+            set(k, v)?;
+        }
+    }
+    Ok(min_share)
+}
+
 #[derive(Debug)]
 struct State {
     queue: PriorityQueue,
@@ -82,18 +102,7 @@ impl<R: Runtime> PriorityConsumer<R> {
     ) -> Result<Self, ConfigError> {
         let mut config = ConsumerConfig::default();
         config.set("max.poll.records", "500")?;
-        let mut min_share = DEFAULT_MIN_SHARE;
-        for (k, v) in props {
-            if k == "priority.min.share" {
-                min_share = v.parse().map_err(|_| ConfigError::InvalidValue {
-                    key: k.into(),
-                    value: v.into(),
-                    expected: "a share from 0 to 0.3",
-                })?;
-            } else {
-                config.set(k, v)?;
-            }
-        }
+        let min_share = with_min_share(props, |k, v| config.set(k, v).map(|_| ()))?;
         Self::new(config, min_share, topics)
     }
 

@@ -623,6 +623,41 @@ impl<R> ShareConsumer<R> {
     }
 }
 
+impl<R> ShareConsumer<R> {
+    /// The driver's clock.
+    pub(crate) fn now(&self) -> Instant {
+        self.shared.now()
+    }
+
+    /// Wakes when a record, an event or an answer may be ready.
+    pub(crate) fn listen(&self) -> event_listener::EventListener {
+        self.shared.ready.listen()
+    }
+
+    /// Stops or starts asking the group for records (the core's `set_fetching`).
+    pub(crate) fn set_fetching(&self, on: bool) {
+        self.shared.lock().core.set_fetching(on);
+        self.shared.wake();
+    }
+
+    /// Whether nothing is buffered and the last fetches came back empty.
+    pub(crate) fn is_drained(&self) -> bool {
+        let inner = self.shared.lock();
+        inner.records.is_empty() && inner.core.is_drained()
+    }
+
+    /// Settles a record handed out, by its coordinates.
+    pub(crate) fn settle(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        kind: AcknowledgeType,
+    ) -> Result<(), AcknowledgeError> {
+        self.with(|c, now| c.acknowledge(topic, partition, offset, kind, now))
+    }
+}
+
 impl<R: AsyncRuntime> ShareConsumer<R> {
     /// The next record or event, waiting for one.
     pub async fn next(&self) -> ShareFetched<R> {

@@ -53,3 +53,6 @@ pub type DelayRelay = kasio_shell::DelayRelay<Tokio>;
 /// A consumer of a topic's priority levels, highest first; see
 /// [`kasio_shell::PriorityConsumer`].
 pub type PriorityConsumer = kasio_shell::PriorityConsumer<Tokio>;
+/// A priority consumer on a share group; see
+/// [`kasio_shell::PriorityShareConsumer`].
+pub type PriorityShareConsumer = kasio_shell::PriorityShareConsumer<Tokio>;

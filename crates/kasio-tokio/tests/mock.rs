@@ -29,6 +29,32 @@ fn values(cluster: &MockCluster, topic: &'static str, partitions: i32) -> Vec<Ve
         .collect()
 }
 
+/// A mock cluster with the priority level topics of `jobs`, 2 partitions each.
+fn level_cluster() -> MockCluster {
+    let cluster = MockCluster::start(ClusterConfig::default()).unwrap();
+    for t in kasio_tokio::Priority::topics("jobs") {
+        cluster
+            .with(move |c| c.create_topic(&t, 2).map(|_| ()))
+            .unwrap()
+            .unwrap();
+    }
+    cluster
+}
+
+/// Sends `n` records at `level` (values `<level>-<i>`) and waits for them all to land
+/// in the level's topic.
+async fn send_level(producer: &Producer, level: kasio_tokio::Priority, n: usize) {
+    let mut deliveries = Vec::new();
+    for i in 0..n {
+        let v = format!("{level}-{i}");
+        let record = Record::new("jobs").value(v.as_bytes());
+        deliveries.push(producer.send_priority(record, level).await.unwrap());
+    }
+    for d in deliveries {
+        assert!(d.await.unwrap().topic.ends_with(level.name()));
+    }
+}
+
 /// A million keyed records while the cluster fails produce requests with
 /// NOT_LEADER_OR_FOLLOWER, drops every connection and loses responses (request timeouts),
 /// over and over: every record lands exactly once, in order per partition.
@@ -338,31 +364,11 @@ async fn priority_levels_go_first_and_the_guard_keeps_low_going() {
     const NORMAL: usize = 6_000;
     const LOW: usize = 3_000;
     const CRITICAL: usize = 300;
-    let cluster = MockCluster::start(ClusterConfig::default()).unwrap();
-    for t in Priority::topics("jobs") {
-        cluster
-            .with(move |c| c.create_topic(&t, 2).map(|_| ()))
-            .unwrap()
-            .unwrap();
-    }
+    let cluster = level_cluster();
     let bootstrap = cluster.bootstrap();
     let producer = Producer::from_properties([("bootstrap.servers", bootstrap.as_str())]).unwrap();
-    let send = |level: Priority, n: usize| {
-        let producer = producer.clone();
-        async move {
-            let mut deliveries = Vec::new();
-            for i in 0..n {
-                let v = format!("{level}-{i}");
-                let record = Record::new("jobs").value(v.as_bytes());
-                deliveries.push(producer.send_priority(record, level).await.unwrap());
-            }
-            for d in deliveries {
-                assert!(d.await.unwrap().topic.ends_with(level.name()));
-            }
-        }
-    };
-    send(Priority::Normal, NORMAL).await;
-    send(Priority::Low, LOW).await;
+    send_level(&producer, Priority::Normal, NORMAL).await;
+    send_level(&producer, Priority::Low, LOW).await;
     let start = || {
         PriorityConsumer::from_properties(
             [
@@ -421,7 +427,7 @@ async fn priority_levels_go_first_and_the_guard_keeps_low_going() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         if !sent_critical && order.len() >= NORMAL / 5 {
             sent_critical = true;
-            send(Priority::Critical, CRITICAL).await;
+            send_level(&producer, Priority::Critical, CRITICAL).await;
         }
     }
     let unique: HashSet<&String> = order.iter().collect();
@@ -447,5 +453,160 @@ async fn priority_levels_go_first_and_the_guard_keeps_low_going() {
     let stats = jobs.stats();
     assert!(stats.iter().all(|s| s.queued == 0), "{stats:?}");
     jobs.close().await.unwrap();
+    producer.close().await;
+}
+
+/// The priority consumer on a share group: 300 critical records sent once a fifth of a
+/// normal backlog is done all come before that backlog drains, low keeps its 10% while
+/// normal has a backlog, and every record ends accepted, through failed and delayed
+/// share fetches, dropped connections (the broker lets go of what the member held),
+/// locks shorter than the run (held records are renewed) and a restart midway (its close
+/// releases what it held).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_share_consumer_goes_by_level_through_faults() {
+    use kasio_mock::ShareOutcome;
+    use kasio_tokio::{Priority, PriorityShareConsumer, ShareFetched};
+    const NORMAL: usize = 3_000;
+    const LOW: usize = 1_500;
+    const CRITICAL: usize = 300;
+    let cluster = level_cluster();
+    cluster
+        .with(|c| {
+            c.set_group_config("workers", "share.auto.offset.reset", "earliest");
+            // Shorter than the run: held records live on renewals.
+            c.set_group_config("workers", "share.record.lock.duration.ms", "2000");
+        })
+        .unwrap();
+    let bootstrap = cluster.bootstrap();
+    let producer = Producer::from_properties([("bootstrap.servers", bootstrap.as_str())]).unwrap();
+    send_level(&producer, Priority::Normal, NORMAL).await;
+    send_level(&producer, Priority::Low, LOW).await;
+    let start = || {
+        PriorityShareConsumer::from_properties(
+            [
+                ("bootstrap.servers", bootstrap.as_str()),
+                ("group.id", "workers"),
+                ("share.acknowledgement.mode", "explicit"),
+                ("max.poll.records", "100"),
+                ("fetch.max.wait.ms", "50"),
+                ("request.timeout.ms", "1000"),
+            ],
+            &["jobs"],
+        )
+        .unwrap()
+    };
+    let mut jobs = start();
+    // Started in one millisecond, the members still get ids of their own.
+    let ids: HashSet<String> = Priority::ALL
+        .iter()
+        .map(|l| jobs.member(*l).member_id())
+        .collect();
+    assert_eq!(ids.len(), Priority::ALL.len(), "{ids:?}");
+    let mut order: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let (mut sent_critical, mut restarted) = (false, false);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while seen.len() < NORMAL + LOW + CRITICAL {
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        let Ok(ShareFetched::Record(job)) =
+            tokio::time::timeout(std::time::Duration::from_millis(500), jobs.next()).await
+        else {
+            continue;
+        };
+        let value = String::from_utf8(job.record().value.clone().unwrap().to_vec()).unwrap();
+        // A record the broker took back (its session closed) and delivered again comes
+        // twice; one of the two acknowledgements settles it.
+        let _ = job.ack();
+        let new = seen.insert(value.clone());
+        if new {
+            order.push(value);
+        }
+        if new && order.len().is_multiple_of(400) {
+            let broker = 1 + i32::try_from(order.len() / 400 % 3).unwrap();
+            cluster.with(move |c| {
+                c.inject(Fault::FailNext {
+                    api: ApiKey::ShareFetch,
+                    count: 2,
+                    error: ErrorCode::NotLeaderOrFollower,
+                });
+                c.inject(Fault::Delay {
+                    api: ApiKey::ShareFetch,
+                    count: 2,
+                    by: std::time::Duration::from_millis(100),
+                });
+                c.inject(Fault::DropConnections { broker });
+            });
+        }
+        if !restarted && order.len() >= NORMAL / 2 {
+            restarted = true;
+            jobs.close().await;
+            jobs = start();
+        }
+        // A slow worker: held lower levels wait several lock lengths.
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        if !sent_critical && order.len() >= NORMAL / 5 {
+            sent_critical = true;
+            send_level(&producer, Priority::Critical, CRITICAL).await;
+        }
+    }
+    // Records seen once whose acknowledgement the broker refused (it had taken them
+    // back) come again: the queue is read until nothing more comes.
+    let mut quiet = 0;
+    while quiet < 3 {
+        match tokio::time::timeout(std::time::Duration::from_millis(500), jobs.next()).await {
+            Ok(ShareFetched::Record(job)) => {
+                quiet = 0;
+                let _ = job.ack();
+            }
+            Ok(_) => {}
+            Err(_) => quiet += 1,
+        }
+    }
+    let stats = jobs.stats();
+    // Answers of acknowledgements the broker refused come as the commit's error.
+    let _ = jobs.commit().await;
+    jobs.close().await;
+    for t in Priority::topics("jobs") {
+        for p in 0..2 {
+            let t2 = t.clone();
+            let outcomes = cluster
+                .with(move |c| c.share_outcomes("workers", &t2, p))
+                .unwrap()
+                .map(|o| o.1)
+                .unwrap_or_default();
+            assert!(
+                outcomes
+                    .values()
+                    .all(|o| matches!(o, ShareOutcome::Accepted(_))),
+                "{t}-{p}: {:?} ({stats:?})",
+                outcomes
+                    .iter()
+                    .filter(|(_, o)| !matches!(o, ShareOutcome::Accepted(_)))
+                    .take(5)
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+    assert_eq!(seen.len(), NORMAL + LOW + CRITICAL, "{stats:?}");
+    let last = |p: &str| order.iter().rposition(|v| v.starts_with(p)).unwrap();
+    assert!(
+        last("critical") < last("normal"),
+        "the last critical record came at {} of {}, after the normal backlog ({})",
+        last("critical"),
+        order.len(),
+        last("normal")
+    );
+    let normal_done = last("normal");
+    let low = order[..normal_done]
+        .iter()
+        .filter(|v| v.starts_with("low"))
+        .count();
+    let share = low as f64 / normal_done as f64;
+    assert!(
+        share >= 0.09,
+        "low got {share:.3} while normal had a backlog"
+    );
     producer.close().await;
 }

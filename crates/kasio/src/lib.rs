@@ -84,8 +84,8 @@ pub use kasio_shell::undelivered_on_drop;
 pub mod tokio {
     pub use kasio_tokio::{
         Acquired, Admin, Call, Consumer, DeadLetter, DelayRelay, Delivery, GroupDelivery, Pending,
-        PriorityConsumer, Producer, RegistryCall, SchemaRegistry, ShareConsumer, ShareFetched,
-        Tokio, TransactSession,
+        PriorityConsumer, PriorityShareConsumer, Producer, RegistryCall, SchemaRegistry,
+        ShareConsumer, ShareFetched, Tokio, TransactSession,
     };
 
     /// A commit's outcome, to `.await`: awaiting it is the Java client's `commitSync`,
@@ -119,8 +119,8 @@ pub mod tokio {
 pub mod smol {
     pub use kasio_smol::{
         Acquired, Admin, Call, Consumer, DeadLetter, DelayRelay, Delivery, GroupDelivery, Pending,
-        PriorityConsumer, Producer, RegistryCall, SchemaRegistry, ShareConsumer, ShareFetched,
-        Smol, TransactSession,
+        PriorityConsumer, PriorityShareConsumer, Producer, RegistryCall, SchemaRegistry,
+        ShareConsumer, ShareFetched, Smol, TransactSession,
     };
 
     /// A commit's outcome, to `.await`: awaiting it is the Java client's `commitSync`,

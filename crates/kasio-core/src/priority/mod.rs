@@ -5,10 +5,15 @@
 //! [`Priority`] names the levels and their topics; [`PriorityQueue`] is the consumer's
 //! logic, sans-IO: it takes the batches a consumer of the level topics fetched and hands
 //! them out by level, with the partitions to pause and resume and a starvation guard
-//! for the lower levels.
+//! for the lower levels. [`PriorityShareQueue`] does the same for members of a share
+//! group, one per level, whose fetching it switches instead of pausing partitions.
 
+mod guard;
 mod level;
 mod queue;
+mod share;
 
+pub use guard::MAX_MIN_SHARE;
 pub use level::{Priority, UnknownPriority};
-pub use queue::{LevelStats, MAX_MIN_SHARE, PriorityQueue};
+pub use queue::{LevelStats, PriorityQueue};
+pub use share::{PriorityShareQueue, ShareLevelStats};

@@ -1,23 +1,16 @@
 //! The priority consumer's logic: which fetched batch goes out next, and which level
 //! partitions to pause.
 
-use super::Priority;
+use super::{Priority, guard::Guard};
 use crate::{ConfigError, ConsumerEvent, FetchedBatch, TopicPartition, TopicPartitionOffset};
 use std::{
     collections::{BTreeMap, VecDeque},
     sync::Arc,
 };
 
-/// How many recent records the starvation guard measures shares over.
-const WINDOW_RECORDS: u64 = 10_000;
-
 /// Batches a partition may have waiting before it is paused, whatever its level: the
 /// queue's memory stays bounded when the caller is slower than the broker.
 const MAX_QUEUED: usize = 2;
-
-/// The largest `priority.min.share`: three lower levels each keeping it still leave the
-/// highest most of the records.
-pub const MAX_MIN_SHARE: f64 = 0.3;
 
 #[derive(Debug)]
 struct Partition {
@@ -62,14 +55,10 @@ pub struct LevelStats {
 /// ```
 #[derive(Debug)]
 pub struct PriorityQueue {
-    min_share: f64,
+    guard: Guard,
     /// Waiting batches per level, highest first.
     levels: [VecDeque<FetchedBatch>; 4],
     partitions: BTreeMap<(Arc<str>, i32), Partition>,
-    /// Recent hand-outs: (level rank, records), oldest first.
-    window: VecDeque<(usize, u64)>,
-    window_total: u64,
-    window_served: [u64; 4],
     handed_out: BTreeMap<(Arc<str>, Priority), u64>,
     /// The offset after the last record handed out, per partition: what to commit.
     next: BTreeMap<(Arc<str>, i32), i64>,
@@ -82,20 +71,10 @@ impl PriorityQueue {
     /// # Errors
     /// [`ConfigError::InvalidValue`] for a share outside 0-0.3.
     pub fn new(min_share: f64) -> Result<Self, ConfigError> {
-        if !(0.0..=MAX_MIN_SHARE).contains(&min_share) {
-            return Err(ConfigError::InvalidValue {
-                key: "priority.min.share".into(),
-                value: min_share.to_string(),
-                expected: "a share from 0 to 0.3",
-            });
-        }
         Ok(Self {
-            min_share,
+            guard: Guard::new(min_share)?,
             levels: Default::default(),
             partitions: BTreeMap::new(),
-            window: VecDeque::new(),
-            window_total: 0,
-            window_served: [0; 4],
             handed_out: BTreeMap::new(),
             next: BTreeMap::new(),
         })
@@ -114,28 +93,12 @@ impl PriorityQueue {
         self.levels[rank].push_back(batch);
     }
 
-    /// The level (its rank) of the next batch to hand out, if one waits: the highest
-    /// level's, unless a lower level with a batch waiting is below its share.
-    fn next_rank(&self) -> Option<usize> {
-        let top = self.levels.iter().position(|q| !q.is_empty())?;
-        if self.window_total > 0 && self.min_share > 0.0 {
-            #[allow(clippy::cast_precision_loss)]
-            let floor = self.min_share * self.window_total as f64;
-            for rank in top + 1..self.levels.len() {
-                #[allow(clippy::cast_precision_loss)]
-                let served = self.window_served[rank] as f64;
-                if !self.levels[rank].is_empty() && served <= floor {
-                    return Some(rank);
-                }
-            }
-        }
-        Some(top)
-    }
-
     /// Hands out the next batch: the highest level's, unless a lower level with a batch
     /// waiting got less than its share of the recent records.
     pub fn pop(&mut self) -> Option<FetchedBatch> {
-        let rank = self.next_rank()?;
+        let rank = self
+            .guard
+            .pick(self.levels.each_ref().map(|q| !q.is_empty()))?;
         let batch = self.levels[rank].pop_front()?;
         let records = batch.len_hint() as u64;
         let key = (batch.topic.clone(), batch.partition);
@@ -148,17 +111,7 @@ impl PriorityQueue {
                 .or_insert(0) += records;
         }
         self.next.insert(key, batch.next_offset());
-        self.window.push_back((rank, records));
-        self.window_total += records;
-        self.window_served[rank] += records;
-        while let Some(&(r, n)) = self.window.front() {
-            if self.window_total - n < WINDOW_RECORDS {
-                break;
-            }
-            self.window.pop_front();
-            self.window_total -= n;
-            self.window_served[r] -= n;
-        }
+        self.guard.served(rank, records);
         Some(batch)
     }
 

@@ -227,6 +227,10 @@ pub struct ShareConsumer {
     requests: HashMap<u64, Request>,
     next_request: u64,
     buffer: VecDeque<(ShareBatch, i32)>,
+    /// Set by [`set_fetching`](Self::set_fetching): no fetch asks for records.
+    fetch_stopped: bool,
+    /// Whether the last fetch answered by each node brought records.
+    brought: HashMap<i32, bool>,
     /// Buffered batches per node: a node is fetched from again once none are left.
     buffered_from: HashMap<i32, usize>,
     /// Partitions with records handed out and not settled (implicit mode settles them).
@@ -292,6 +296,8 @@ impl ShareConsumer {
             requests: HashMap::new(),
             next_request: 1,
             buffer: VecDeque::new(),
+            fetch_stopped: false,
+            brought: HashMap::new(),
             buffered_from: HashMap::new(),
             delivered: BTreeSet::new(),
             commits: Vec::new(),
@@ -363,6 +369,30 @@ impl ShareConsumer {
             .filter(|(_, p)| p.assigned)
             .filter_map(|((id, p), _)| Some(TopicPartition::new(self.names.get(id)?.clone(), *p)))
             .collect()
+    }
+
+    /// Stops (`false`) or starts again (`true`) asking for records: a share group has no
+    /// paused partitions, so a member holding enough stops fetching instead.
+    /// Acknowledgements and renewals still go, as `ShareAcknowledge` requests; a session
+    /// lost (its connection closed) is opened again by one fetch, since they need one.
+    pub fn set_fetching(&mut self, on: bool) {
+        if self.fetch_stopped == on {
+            self.fetch_stopped = !on;
+            self.due = true;
+        }
+    }
+
+    /// Whether the group has nothing more for this member as far as it knows: nothing
+    /// buffered, and the last fetch from each broker leading an assigned partition came
+    /// back empty (a broker not yet answered counts as having records).
+    pub fn is_drained(&self) -> bool {
+        self.buffer.is_empty()
+            && self
+                .parts
+                .iter()
+                .filter(|(_, p)| p.assigned)
+                .filter_map(|(tip, _)| self.leader(tip))
+                .all(|node| self.brought.get(&node) == Some(&false))
     }
 
     /// The next batch of acquired records. In implicit mode the records handed out
@@ -940,8 +970,12 @@ impl ShareConsumer {
         // with the acceptances that free them queued behind it. Then it waits for them.
         let ahead = self.config.acknowledgement_mode == AcknowledgementMode::Explicit
             || unsettled < u64::try_from(self.config.max_poll_records).unwrap_or(0);
-        let fetch =
-            ahead && !wanted.is_empty() && self.buffered_from.get(&node).is_none_or(|&n| n == 0);
+        // A stopped member still opens a session it lost: acknowledgements and renewals
+        // need one.
+        let fetch = ahead
+            && (!self.fetch_stopped || !open)
+            && !wanted.is_empty()
+            && self.buffered_from.get(&node).is_none_or(|&n| n == 0);
         if self.closing {
             if open {
                 self.send_acknowledge(node, FINAL, &with_acks, false, now);
@@ -1598,6 +1632,7 @@ impl ShareConsumer {
         let lock_until = now + self.lock;
         let mut answered: HashSet<Tip> = HashSet::new();
         let mut first_error = None;
+        let mut brought = false;
         for topic in r.responses {
             for p in topic.partitions {
                 let tip = (topic.topic_id, p.partition_index);
@@ -1618,9 +1653,11 @@ impl ShareConsumer {
                 if p.acquired_records.is_empty() {
                     continue;
                 }
+                brought = true;
                 self.take_records(tip, req.node, p.records, &p.acquired_records, lock_until);
             }
         }
+        self.brought.insert(req.node, brought);
         for (tip, sent) in &req.acks {
             if !answered.contains(tip) {
                 self.report(*tip, sent, None);

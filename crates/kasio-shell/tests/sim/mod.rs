@@ -36,6 +36,8 @@ thread_local! {
     static CLOCK: Cell<Option<(Instant, Duration)>> = const { Cell::new(None) };
     /// Drivers started since the world last looked (handles made inside the test).
     static STARTED: RefCell<Vec<Driver>> = const { RefCell::new(Vec::new()) };
+    /// Seeds handed to clients so far.
+    static SEEDS: Cell<u64> = const { Cell::new(0) };
     /// Futures sleeping until an instant.
     static SLEEPERS: RefCell<Vec<(Instant, Waker)>> = const { RefCell::new(Vec::new()) };
 }
@@ -61,8 +63,13 @@ impl Runtime for Sim {
         EPOCH_MS + i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
     }
 
+    /// The same sequence every run, a seed of its own for each client (a share group
+    /// tells its members apart by ids drawn from it).
     fn seed() -> u64 {
-        0x5eed
+        SEEDS.with(|n| {
+            n.set(n.get() + 1);
+            0x5eed + n.get()
+        })
     }
 }
 
@@ -300,6 +307,7 @@ impl Drop for World {
     fn drop(&mut self) {
         STARTED.with_borrow_mut(Vec::clear);
         SLEEPERS.with_borrow_mut(Vec::clear);
+        SEEDS.set(0);
         CLOCK.set(None);
     }
 }
