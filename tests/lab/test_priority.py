@@ -98,10 +98,10 @@ def test_critical_records_overtake_a_normal_backlog(tmp_path, mode):
           f"{first_critical} records, the last after {last_critical} (normal drained at {last_normal}); "
           f"critical latency p50 {percentile(c, 0.5)} ms, p99 {percentile(c, 0.99)} ms, max {c[-1]} ms; "
           f"normal p50 {percentile(n, 0.5)} ms, p99 {percentile(n, 0.99)} ms, max {n[-1]} ms")
-    if mode == "group":
-        r = run("--json", "priority", "stats", t, "-g", group)
-        assert r.returncode == 0, r.stderr
-        assert all(s["backlog"] == 0 for s in json.loads(r.stdout)), r.stdout
+    r = run("--json", "priority", "stats", t, "-g", group, *(["--share"] if mode == "share" else []))
+    assert r.returncode == 0, r.stderr
+    stats = json.loads(r.stdout)
+    assert len(stats) == 4 and all(s["backlog"] == 0 for s in stats), r.stdout
 
 
 @pytest.mark.parametrize("mode", ["group", "share"])

@@ -19,6 +19,10 @@ pub(crate) enum PriorityCmd {
         /// The consumers' group.
         #[arg(short = 'g', long)]
         group: String,
+        /// GROUP is a share group (priority share consumers): the backlog is the share
+        /// group's lag, for the partitions it has started reading.
+        #[arg(long)]
+        share: bool,
     },
 }
 
@@ -31,12 +35,22 @@ pub(crate) async fn run(
         PriorityCmd::Create(args) => {
             delay::create(&Priority::topics(&args.topic), &args, props, out).await
         }
-        PriorityCmd::Stats { topics, group } => {
+        PriorityCmd::Stats {
+            topics,
+            group,
+            share,
+        } => {
             let admin = clients::helper_admin(props)?;
             let names: Vec<String> = topics.iter().flat_map(|t| Priority::topics(t)).collect();
-            let backlogs = delay::backlogs(&admin, &names, &group).await;
+            let backlogs = if share {
+                share_backlogs(&admin, &group).await
+            } else {
+                delay::backlogs(&admin, &names, &group)
+                    .await
+                    .map(|b| b.into_iter().map(|(tp, b)| (tp, b.pending)).collect())
+            };
             admin.close().await;
-            let backlogs = backlogs?;
+            let backlogs: Vec<((String, i32), i64)> = backlogs?;
             let mut rows = Vec::new();
             let mut value = Vec::new();
             for topic in &topics {
@@ -45,7 +59,7 @@ pub(crate) async fn run(
                     let backlog: i64 = backlogs
                         .iter()
                         .filter(|((t, _), _)| *t == name)
-                        .map(|(_, b)| b.pending)
+                        .map(|(_, b)| *b)
                         .sum();
                     value.push(json!({"topic": topic, "level": level.name(), "level_topic": name, "backlog": backlog}));
                     rows.push(vec![
@@ -59,4 +73,20 @@ pub(crate) async fn run(
             Ok(())
         }
     }
+}
+
+/// A share group's lag per partition: what it has not yet delivered and settled, from
+/// its start offset (partitions it has not started reading have none).
+async fn share_backlogs(
+    admin: &kasio::tokio::Admin,
+    group: &str,
+) -> Result<Vec<((String, i32), i64)>, String> {
+    let lags = admin
+        .share_group_offsets(group)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(lags
+        .into_iter()
+        .map(|l| ((l.topic, l.partition), l.lag))
+        .collect())
 }

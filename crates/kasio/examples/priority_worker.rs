@@ -7,7 +7,7 @@
 //! (`priority.min.share`, 0.1 by default). With `mode=share` GROUP is a share group read
 //! by a `PriorityShareConsumer` (one member per level) that accepts each record once
 //! printed; the worker first sets the group's `share.auto.offset.reset=earliest` and
-//! `share.renew.acknowledge.enable=true`.
+//! `share.renew.acknowledge.enable=true`, and waits up to 30 s for its first record.
 //!
 //! `cargo run -p kasio --example priority_worker -- localhost:9092 workers jobs work=50`
 
@@ -83,6 +83,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The longest the share worker waits for its first record.
+const FIRST_RECORD: Duration = Duration::from_secs(30);
+
 /// The worker on a share group: one record at a time, each accepted once printed.
 async fn share_group(
     bootstrap: &str,
@@ -119,12 +122,16 @@ async fn share_group(
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     // Sleeps shorter than the timer's millisecond add up first.
     let mut owed = Duration::ZERO;
+    // Joining a share group takes a heartbeat or two (5 s apart by default) on a busy
+    // broker: the idle limit counts once records come.
+    let mut wait = idle.max(FIRST_RECORD);
     loop {
-        let job = match tokio::time::timeout(idle, jobs.next()).await {
+        let job = match tokio::time::timeout(wait, jobs.next()).await {
             Err(_) => break,
             Ok(ShareFetched::Record(job)) => job,
             Ok(_) => continue,
         };
+        wait = idle;
         let r = job.record();
         let level = Priority::of_topic(&r.topic).map_or("none", |(_, l)| l.name());
         let value = String::from_utf8_lossy(r.value.as_deref().unwrap_or_default());
