@@ -148,8 +148,7 @@ impl<R> PriorityShareConsumer<R> {
     /// The group member reading `level` (for its member id and assignment).
     #[must_use]
     pub fn member(&self, level: Priority) -> &ShareConsumer<R> {
-        let rank = Priority::ALL.iter().position(|l| *l == level).unwrap_or(0);
-        &self.members[rank]
+        &self.members[level.rank()]
     }
 
     /// Records held, handed out and let go (their lock ran out) per level, highest
@@ -186,7 +185,7 @@ impl<R> PriorityShareConsumer<R> {
                 if self.implicit {
                     let rec = r.record();
                     state.outstanding.push(Outstanding {
-                        rank: level_rank(level),
+                        rank: level.rank(),
                         topic: rec.topic.clone(),
                         partition: rec.partition,
                         offset: rec.offset,
@@ -196,7 +195,7 @@ impl<R> PriorityShareConsumer<R> {
             }),
         };
         for (level, on) in state.queue.fetching() {
-            self.members[level_rank(level)].set_fetching(on);
+            self.members[level.rank()].set_fetching(on);
         }
         got
     }
@@ -219,10 +218,6 @@ impl<R> PriorityShareConsumer<R> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-fn level_rank(level: Priority) -> usize {
-    Priority::ALL.iter().position(|l| *l == level).unwrap_or(0)
 }
 
 impl<R: AsyncRuntime> PriorityShareConsumer<R> {

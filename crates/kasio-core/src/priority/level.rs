@@ -60,8 +60,14 @@ impl Priority {
         Some((topic, level.parse().ok()?))
     }
 
-    /// The level's place, highest first (0 for `critical`).
-    pub(crate) const fn rank(self) -> usize {
+    /// The level's place, highest first: its index in [`Priority::ALL`].
+    ///
+    /// ```
+    /// use kasio_core::Priority;
+    /// assert_eq!(Priority::ALL[Priority::Low.rank()], Priority::Low);
+    /// ```
+    #[must_use]
+    pub const fn rank(self) -> usize {
         match self {
             Self::Critical => 0,
             Self::High => 1,

@@ -19,6 +19,15 @@ struct Held<T> {
     lock: Duration,
 }
 
+impl<T> Held<T> {
+    /// When its lock is half gone.
+    fn renewal(&self) -> Instant {
+        self.lock_until
+            .checked_sub(self.lock / 2)
+            .unwrap_or(self.lock_until)
+    }
+}
+
 /// Records at one priority level of a priority share consumer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShareLevelStats {
@@ -65,6 +74,8 @@ pub struct PriorityShareQueue<T> {
     max_held: usize,
     handed_out: [u64; LEVELS],
     expired: [u64; LEVELS],
+    /// No held record is due a renewal before this: the per-record path skips the scan.
+    renew_from: Option<Instant>,
 }
 
 impl<T> PriorityShareQueue<T> {
@@ -91,16 +102,20 @@ impl<T> PriorityShareQueue<T> {
             max_held,
             handed_out: [0; LEVELS],
             expired: [0; LEVELS],
+            renew_from: None,
         })
     }
 
     /// Holds a record `level`'s member acquired, locked until `lock_until`.
     pub fn push(&mut self, level: Priority, item: T, lock_until: Instant, now: Instant) {
-        self.levels[level.rank()].push_back(Held {
+        let held = Held {
             item,
             lock_until,
             lock: lock_until.saturating_duration_since(now),
-        });
+        };
+        let due = held.renewal();
+        self.renew_from = Some(self.renew_from.map_or(due, |at| at.min(due)));
+        self.levels[level.rank()].push_back(held);
     }
 
     /// Tells whether `level`'s last fetches came back empty (its member drained what the
@@ -113,38 +128,46 @@ impl<T> PriorityShareQueue<T> {
     /// held got no more than its share of the recent records. Records whose lock ran out
     /// are let go first, counted in [`stats`](Self::stats).
     pub fn pop(&mut self, now: Instant) -> Option<(Priority, T)> {
-        for (rank, level) in self.levels.iter_mut().enumerate() {
-            let before = level.len();
-            level.retain(|h| h.lock_until > now);
-            self.expired[rank] += (before - level.len()) as u64;
+        loop {
+            let rank = self
+                .guard
+                .pick(self.levels.each_ref().map(|q| !q.is_empty()))?;
+            let held = self.levels[rank].pop_front()?;
+            // Let go as it comes to the front: no scan of what is held per record.
+            if held.lock_until <= now {
+                self.expired[rank] += 1;
+                continue;
+            }
+            self.guard.served(rank, 1);
+            self.handed_out[rank] += 1;
+            return Some((Priority::ALL[rank], held.item));
         }
-        let rank = self
-            .guard
-            .pick(self.levels.each_ref().map(|q| !q.is_empty()))?;
-        let held = self.levels[rank].pop_front()?;
-        self.guard.served(rank, 1);
-        self.handed_out[rank] += 1;
-        Some((Priority::ALL[rank], held.item))
     }
 
     /// Calls `renew` for each held record past half its lock; where it returns `true`
     /// (the renewal went out) the lock counts as started over.
     pub fn renew_due(&mut self, now: Instant, mut renew: impl FnMut(&T) -> bool) {
+        if self.renew_from.is_none_or(|at| now < at) {
+            return;
+        }
+        let mut next: Option<Instant> = None;
         for h in self.levels.iter_mut().flatten() {
-            if h.lock_until > now && h.lock_until - now <= h.lock / 2 && renew(&h.item) {
+            if h.lock_until > now && h.renewal() <= now && renew(&h.item) {
                 h.lock_until = now + h.lock;
             }
+            if h.lock_until > now {
+                let due = h.renewal();
+                next = Some(next.map_or(due, |at| at.min(due)));
+            }
         }
+        self.renew_from = next;
     }
 
-    /// When the next held record is due a renewal.
+    /// When the next held record is due a renewal (no later: one handed out since may
+    /// have been the next).
     #[must_use]
     pub fn next_renewal(&self) -> Option<Instant> {
-        self.levels
-            .iter()
-            .flatten()
-            .map(|h| h.lock_until.checked_sub(h.lock / 2).unwrap_or(h.lock_until))
-            .min()
+        self.renew_from
     }
 
     /// The levels whose member should start (`true`) or stop (`false`) fetching now.
