@@ -29,6 +29,7 @@ mod metadata;
 mod network;
 pub mod partitioner;
 mod priority;
+mod process;
 mod producer;
 mod rng;
 mod security;
@@ -62,6 +63,11 @@ pub use network::{NetworkConfig, Timeout};
 pub use priority::{
     LevelStats, MAX_MIN_SHARE, Priority, PriorityQueue, PriorityShareQueue, ShareLevelStats,
     UnknownPriority,
+};
+pub use process::{
+    ATTEMPTS_HEADER, DLQ_ATTEMPTS, DLQ_CLASS, DLQ_GROUP, DLQ_MESSAGE, DLQ_OFFSET, DLQ_PARTITION,
+    DLQ_TIMESTAMP, DLQ_TOPIC, Decision, Dispatcher, FailureKind, FailureNote, HeaderConventions,
+    ProcessingOrder, RetryPolicy, Ticket, attempts_so_far, dead_letter_headers,
 };
 pub use producer::{
     Delivered, Event, GroupMetadata, ProduceError, Producer, Record, RecordMetadata, SendError,

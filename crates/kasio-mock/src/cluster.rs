@@ -370,6 +370,15 @@ impl Cluster {
         Some(p.log.read(offset, usize::MAX))
     }
 
+    /// A group's committed offset for a partition, for tests to check what was
+    /// committed.
+    pub fn committed(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
+        self.offsets
+            .get(group)?
+            .get(&(topic.to_string(), partition))
+            .map(|c| c.offset)
+    }
+
     /// The offset the next record appended to a partition gets.
     pub fn end_offset(&self, topic: &str, partition: i32) -> Option<i64> {
         let t = self.topics.get(topic)?;

@@ -33,10 +33,12 @@ mod pending;
 mod pipeline;
 mod priority;
 mod priority_share;
+mod processor;
 mod producer;
 mod records;
 mod registry;
 mod relay;
+mod runner;
 mod session;
 mod share;
 mod typed;
@@ -54,11 +56,13 @@ pub use pending::Pending;
 pub use pipeline::Pipeline;
 pub use priority::{DEFAULT_MIN_SHARE, PriorityConsumer};
 pub use priority_share::PriorityShareConsumer;
+pub use processor::{Metric, ProcessError, Processor, Stop};
 pub use producer::Producer;
 pub use producer::{Delivery, GroupDelivery};
 pub use records::PollError;
 pub use registry::{RegistryCall, SchemaRegistry};
 pub use relay::{DEFAULT_RELAY_GROUP, DelayRelay, RelayCounters, RelayError, TierStats};
+pub use runner::{DEFAULT_DEAD_LETTER_TOPIC, RunError, Runner, RunnerCounters};
 pub use session::TransactSession;
 pub use share::{Acquired, ShareConsumer, ShareFetched};
 pub use typed::{TypedConsumer, TypedProducer, TypedSink, TypedStream};
@@ -73,14 +77,17 @@ pub mod types {
         dead_letter::{DeadLettered, RejectError},
         delay::Delay,
         pipeline::{PipelineError, PipelineStats},
+        processor::{Metric, ProcessError, Stop},
         records::PollError,
         relay::{RelayCounters, RelayError, TierStats},
+        runner::{DEFAULT_DEAD_LETTER_TOPIC, RunError, RunnerCounters},
         typed::{Message, Typed, TypedError, TypedSendError},
     };
     pub use kasio_core::{
         AcknowledgeError, AcknowledgeType, Acknowledged, AcknowledgementMode, AcquireMode,
-        BrokerDeadLetter, DUE_HEADER, DelayTiers, LevelStats, Priority, ShareConsumerConfig,
-        ShareEvent, ShareLevelStats, ShareMemberState, UnknownPriority,
+        BrokerDeadLetter, DUE_HEADER, Decision, DelayTiers, FailureKind, HeaderConventions,
+        LevelStats, Priority, ProcessingOrder, RetryPolicy, ShareConsumerConfig, ShareEvent,
+        ShareLevelStats, ShareMemberState, UnknownPriority,
     };
     pub use kasio_core::{
         Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError,

@@ -613,3 +613,254 @@ fn priority_share_consumer_through_seeded_faults() {
         }
     }
 }
+
+/// What the runner test's processors did, shared by every member.
+#[derive(Default)]
+struct Ledger {
+    /// Records processed successfully or given up on (dead-lettered), per
+    /// (partition, offset), with how often.
+    finished: std::collections::HashMap<(i32, i64), u32>,
+    /// Tries per (partition, offset).
+    tries: std::collections::HashMap<(i32, i64), u32>,
+    /// Keys of a partition being processed now, to catch two at once.
+    keys: std::collections::HashSet<(i32, Vec<u8>)>,
+}
+
+/// A processor that takes 0-20 ms of virtual time, fails 5% of records on their first
+/// try (retriable) and 1% always (their tries run out: dead-lettered), drawn from the
+/// record's value; and checks that one key of a partition never runs twice at once.
+struct Flaky(std::sync::Arc<std::sync::Mutex<Ledger>>);
+
+impl Flaky {
+    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.0.lock().expect("the ledger's lock")
+    }
+}
+
+/// The record's fate, drawn from its value (its index).
+fn draw(value: &[u8]) -> u64 {
+    let n: u64 = std::str::from_utf8(value)
+        .expect("a number")
+        .parse()
+        .expect("a number");
+    n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32
+}
+
+impl kasio_shell::Processor for Flaky {
+    async fn process(
+        &self,
+        record: &kasio_shell::ConsumerRecord,
+    ) -> Result<(), kasio_shell::ProcessError> {
+        let at = (record.partition, record.offset);
+        let key = (
+            record.partition,
+            record.key.as_deref().unwrap_or_default().to_vec(),
+        );
+        let tries = {
+            let mut l = self.ledger();
+            assert!(l.keys.insert(key.clone()), "key {key:?} runs twice at once");
+            let t = l.tries.entry(at).or_insert(0);
+            *t += 1;
+            *t
+        };
+        let d = draw(record.value.as_deref().expect("a value"));
+        Sim::sleep_until(Sim::now() + Duration::from_millis(d % 21)).await;
+        let mut l = self.ledger();
+        l.keys.remove(&key);
+        if d % 100 == 7 {
+            return Err(kasio_shell::ProcessError::permanent(std::io::Error::other(
+                "bad record",
+            )));
+        }
+        if tries == 1 && d % 20 == 3 {
+            return Err(kasio_shell::ProcessError::retriable(std::io::Error::other(
+                "service busy",
+            )));
+        }
+        *l.finished.entry(at).or_insert(0) += 1;
+        Ok(())
+    }
+
+    fn failed(
+        &self,
+        record: &kasio_shell::ConsumerRecord,
+        _error: &kasio_shell::ProcessError,
+        _attempt: u32,
+        decision: kasio_shell::Decision,
+    ) {
+        if decision == kasio_shell::Decision::DeadLetter {
+            // Its offset is committed past once the dead letter is written, after this.
+            *self
+                .ledger()
+                .finished
+                .entry((record.partition, record.offset))
+                .or_insert(0) += 1;
+        }
+    }
+}
+
+const RUNNER_SEEDS: u64 = 40;
+const RUNNER_RECORDS: i64 = 1_200;
+const RUNNER_PARTITIONS: i32 = 4;
+
+type MemberRun<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), kasio_shell::RunError>> + 'a>>;
+
+/// No committed offset of the group lies past a record that has not finished.
+fn check_commits(world: &World, ledger: &Ledger, seed: u64) {
+    for p in 0..RUNNER_PARTITIONS {
+        let Some(committed) = world.cluster.committed("workers", "jobs", p) else {
+            continue;
+        };
+        for o in 0..committed {
+            assert!(
+                ledger.finished.get(&(p, o)).is_some_and(|&n| n > 0),
+                "seed {seed}: jobs-{p} committed at {committed} past unfinished {o}"
+            );
+        }
+    }
+}
+
+/// The runner's commit rule in virtual time, under rebalances: three members of one
+/// group (per-key parallel processing, a retriable failure on 5% of first tries, 1%
+/// dead-lettered), the second and third joining while the first works, the first stopped
+/// and started again midway, faults on fetches and commits as the seed draws them; both
+/// group protocols. Every 100 ms of virtual time, no committed offset may lie past a
+/// record that has not finished; at the end every record finished and its offset is
+/// committed, none was processed twice (every member stopped gracefully, committing
+/// first), and the dead-letter topic holds the 1%.
+#[test]
+fn runner_commits_only_past_finished_records_through_rebalances() {
+    use std::sync::{Arc, Mutex};
+    for seed in 1..=RUNNER_SEEDS {
+        let mut faults = Faults(seed, 0);
+        let mut world = World::new(2, "jobs", RUNNER_PARTITIONS);
+        world
+            .cluster
+            .create_topic("jobs.dlt", 1)
+            .expect("a new topic");
+        let producer = producer(&world, &[("linger.ms", "5")]);
+        world.run(async {
+            let mut deliveries = Vec::new();
+            for i in 0..RUNNER_RECORDS {
+                let key = format!("k{}", i % 37);
+                let value = i.to_string();
+                let record = Record::new("jobs")
+                    .key(key.as_bytes())
+                    .value(value.as_bytes());
+                deliveries.push(producer.send(record).await.expect("room"));
+            }
+            for d in deliveries {
+                d.await.expect("delivered");
+            }
+        });
+        let ledger = Arc::new(Mutex::new(Ledger::default()));
+        let bootstrap = world.bootstrap();
+        let protocol = if seed % 2 == 0 { "consumer" } else { "classic" };
+        let runner = || {
+            let ledger = ledger.clone();
+            kasio_shell::Runner::<Sim, _>::from_properties(
+                [
+                    ("bootstrap.servers", bootstrap.as_str()),
+                    ("group.id", "workers"),
+                    ("group.protocol", protocol),
+                    ("auto.offset.reset", "earliest"),
+                    ("auto.commit.interval.ms", "200"),
+                    ("fetch.max.wait.ms", "100"),
+                    ("request.timeout.ms", "1000"),
+                    ("processing.ordering", "key"),
+                    ("processing.retry.backoff.ms", "50"),
+                    ("processing.max.waiting", "100"),
+                ],
+                &["jobs"],
+                move |_| Flaky(ledger.clone()),
+            )
+            .expect("a valid runner config")
+        };
+        let runners = [runner(), runner(), runner(), runner()];
+        let stops: Vec<kasio_shell::Stop> = (0..4).map(|_| kasio_shell::Stop::new()).collect();
+        let mut members: Vec<Option<MemberRun<'_>>> = vec![None, None, None, None];
+        members[0] = Some(Box::pin(runners[0].run_member(0, &stops[0])));
+        let mut slices = 0u32;
+        loop {
+            slices += 1;
+            assert!(slices < 3_000, "seed {seed}: the run did not finish");
+            world.run(async {
+                let mut wait =
+                    std::pin::pin!(Sim::sleep_until(Sim::now() + Duration::from_millis(100)));
+                std::future::poll_fn(|cx| {
+                    for m in members.iter_mut().flatten() {
+                        if let std::task::Poll::Ready(r) = m.as_mut().poll(cx) {
+                            panic!("seed {seed}: a member stopped early: {r:?}");
+                        }
+                    }
+                    wait.as_mut().poll(cx)
+                })
+                .await;
+            });
+            check_commits(&world, &ledger.lock().expect("lock"), seed);
+            match slices {
+                5 => members[1] = Some(Box::pin(runners[1].run_member(0, &stops[1]))),
+                12 => members[2] = Some(Box::pin(runners[2].run_member(0, &stops[2]))),
+                20 => {
+                    // The first member stops gracefully while the others work on.
+                    stops[0].stop();
+                    let m = members[0].take().expect("the first member");
+                    world.run(m).expect("a graceful stop");
+                    check_commits(&world, &ledger.lock().expect("lock"), seed);
+                }
+                30 => members[3] = Some(Box::pin(runners[3].run_member(0, &stops[3]))),
+                _ => {}
+            }
+            if slices.is_multiple_of(3) {
+                let api = if slices.is_multiple_of(2) {
+                    ApiKey::Fetch
+                } else {
+                    ApiKey::OffsetCommit
+                };
+                faults.inject(&mut world, api);
+            }
+            let done = ledger
+                .lock()
+                .expect("lock")
+                .finished
+                .values()
+                .filter(|&&n| n > 0)
+                .count();
+            if done == RUNNER_RECORDS as usize && slices > 30 {
+                break;
+            }
+        }
+        for stop in &stops {
+            stop.stop();
+        }
+        for m in members.into_iter().flatten() {
+            world.run(m).expect("a graceful stop");
+        }
+        let l = ledger.lock().expect("lock");
+        check_commits(&world, &l, seed);
+        for p in 0..RUNNER_PARTITIONS {
+            assert_eq!(
+                world.cluster.committed("workers", "jobs", p),
+                world.cluster.end_offset("jobs", p),
+                "seed {seed}: jobs-{p} not committed to its end"
+            );
+        }
+        let twice: Vec<_> = l.finished.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(
+            twice.is_empty(),
+            "seed {seed}: processed twice: {:?}",
+            &twice[..twice.len().min(5)]
+        );
+        let dead = (0..RUNNER_RECORDS)
+            .filter(|i| draw(i.to_string().as_bytes()) % 100 == 7)
+            .count();
+        assert_eq!(
+            world.cluster.end_offset("jobs.dlt", 0),
+            Some(dead as i64),
+            "seed {seed}: dead letters"
+        );
+        drop(l);
+        world.run(producer.close());
+    }
+}

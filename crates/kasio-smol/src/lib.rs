@@ -54,6 +54,9 @@ pub type DelayRelay = kasio_shell::DelayRelay<Smol>;
 /// A consumer of a topic's priority levels, highest first; see
 /// [`kasio_shell::PriorityConsumer`].
 pub type PriorityConsumer = kasio_shell::PriorityConsumer<Smol>;
+/// Runs a processor in members of one consumer group, with retries and a dead-letter
+/// topic; see [`kasio_shell::Runner`].
+pub type Runner<P> = kasio_shell::Runner<Smol, P>;
 /// A priority consumer on a share group; see
 /// [`kasio_shell::PriorityShareConsumer`].
 pub type PriorityShareConsumer = kasio_shell::PriorityShareConsumer<Smol>;

@@ -60,6 +60,7 @@ pub use kasio_proto::{
     DecodeError,
     records::{Header, HeaderView, Headers, RecordView},
 };
+pub use kasio_shell::Processor;
 pub use kasio_shell::types::*;
 pub use kasio_shell::undelivered_on_drop;
 
@@ -84,7 +85,7 @@ pub use kasio_shell::undelivered_on_drop;
 pub mod tokio {
     pub use kasio_tokio::{
         Acquired, Admin, Call, Consumer, DeadLetter, DelayRelay, Delivery, GroupDelivery, Pending,
-        PriorityConsumer, PriorityShareConsumer, Producer, RegistryCall, SchemaRegistry,
+        PriorityConsumer, PriorityShareConsumer, Producer, RegistryCall, Runner, SchemaRegistry,
         ShareConsumer, ShareFetched, Tokio, TransactSession,
     };
 
@@ -119,7 +120,7 @@ pub mod tokio {
 pub mod smol {
     pub use kasio_smol::{
         Acquired, Admin, Call, Consumer, DeadLetter, DelayRelay, Delivery, GroupDelivery, Pending,
-        PriorityConsumer, PriorityShareConsumer, Producer, RegistryCall, SchemaRegistry,
+        PriorityConsumer, PriorityShareConsumer, Producer, RegistryCall, Runner, SchemaRegistry,
         ShareConsumer, ShareFetched, Smol, TransactSession,
     };
 

@@ -1,0 +1,180 @@
+//! The dead-letter headers: where a record came from and why it failed, under the names
+//! the broker's own dead-letter records use (`__dlq.errors.*`, KIP-1191, which a share
+//! consumer's dead letters carry too), and optionally under Kafka Connect's
+//! (`__connect.errors.*`) and Spring Kafka's (`kafka_dlt-*`) so their tooling reads them.
+
+use crate::{ConsumerRecord, config::ConfigError};
+
+/// The record's topic (UTF-8).
+pub const DLQ_TOPIC: &str = "__dlq.errors.topic";
+/// The record's partition (decimal).
+pub const DLQ_PARTITION: &str = "__dlq.errors.partition";
+/// The record's offset (decimal).
+pub const DLQ_OFFSET: &str = "__dlq.errors.offset";
+/// The record's timestamp, milliseconds since the Unix epoch (decimal).
+pub const DLQ_TIMESTAMP: &str = "__dlq.errors.timestamp";
+/// The consumer group that failed it.
+pub const DLQ_GROUP: &str = "__dlq.errors.group";
+/// The tries made (decimal); a share group's delivery count has the same name.
+pub const DLQ_ATTEMPTS: &str = "__dlq.errors.delivery.count";
+/// The error's type.
+pub const DLQ_CLASS: &str = "__dlq.errors.exception.class.name";
+/// The error's message.
+pub const DLQ_MESSAGE: &str = "__dlq.errors.message";
+/// Tries so far on a record retried through a retry topic (decimal).
+pub const ATTEMPTS_HEADER: &str = "kasio.retry.attempts";
+
+/// Which header names a dead letter carries besides kasio's (`processing.dead.letter.headers`:
+/// a comma-separated list of `connect` and `spring`, or `none`).
+///
+/// ```
+/// use kasio_core::HeaderConventions;
+/// let c: HeaderConventions = "connect,spring".parse()?;
+/// assert!(c.connect && c.spring);
+/// # Ok::<(), kasio_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeaderConventions {
+    /// Kafka Connect's `__connect.errors.topic`, `.partition`, `.offset`,
+    /// `.exception.class.name` and `.exception.message` (strings).
+    pub connect: bool,
+    /// Spring Kafka's `kafka_dlt-original-topic`, `-partition` (4 bytes, big-endian),
+    /// `-offset` and `-timestamp` (8 bytes), `-consumer-group`, `kafka_dlt-exception-fqcn`
+    /// and `-message`.
+    pub spring: bool,
+}
+
+impl std::str::FromStr for HeaderConventions {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let mut c = Self::default();
+        for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "connect" => c.connect = true,
+                "spring" => c.spring = true,
+                "none" => {}
+                _ => {
+                    return Err(ConfigError::InvalidValue {
+                        key: "processing.dead.letter.headers".into(),
+                        value: s.into(),
+                        expected: "connect, spring or none, comma-separated",
+                    });
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Why a record is dead-lettered, for its headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureNote<'a> {
+    /// The consumer group.
+    pub group: &'a str,
+    /// The error's type (a Rust type name, or an error code's name).
+    pub class: &'a str,
+    /// The error's message.
+    pub message: &'a str,
+    /// Tries made.
+    pub attempts: u32,
+}
+
+/// The dead letter's headers: the record's own (less earlier failure headers of these
+/// names, so a replayed and failed-again record names its latest failure), then kasio's
+/// and those of the `conventions` asked for.
+///
+/// ```
+/// use kasio_core::{FailureNote, HeaderConventions, dead_letter_headers};
+/// # fn demo(record: &kasio_core::ConsumerRecord) {
+/// let note = FailureNote { group: "billing", class: "Timeout", message: "slow", attempts: 3 };
+/// let headers = dead_letter_headers(record, &note, HeaderConventions::default());
+/// assert!(headers.iter().any(|(k, v)| k == "__dlq.errors.delivery.count" && v == b"3"));
+/// # }
+/// ```
+#[must_use]
+pub fn dead_letter_headers(
+    record: &ConsumerRecord,
+    note: &FailureNote<'_>,
+    conventions: HeaderConventions,
+) -> Vec<(String, Vec<u8>)> {
+    let ours = |k: &str| {
+        k.starts_with("__dlq.errors.")
+            || k.starts_with("__connect.errors.")
+            || k.starts_with("kafka_dlt-")
+            || k == ATTEMPTS_HEADER
+    };
+    // Headers that do not decode are left out: the record came through the consumer's
+    // checks, so only a damaged tail gets here, and the failure's context still goes.
+    let mut out: Vec<(String, Vec<u8>)> = record
+        .headers()
+        .map_while(Result::ok)
+        .filter(|h| !ours(&h.key))
+        .map(|h| {
+            (
+                h.key.to_string(),
+                h.value.map(|v| v.to_vec()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let text = |k: &str, v: String| (k.to_string(), v.into_bytes());
+    out.extend([
+        text(DLQ_TOPIC, record.topic.to_string()),
+        text(DLQ_PARTITION, record.partition.to_string()),
+        text(DLQ_OFFSET, record.offset.to_string()),
+        text(DLQ_TIMESTAMP, record.timestamp.to_string()),
+        text(DLQ_GROUP, note.group.to_string()),
+        text(DLQ_ATTEMPTS, note.attempts.to_string()),
+        text(DLQ_CLASS, note.class.to_string()),
+        text(DLQ_MESSAGE, note.message.to_string()),
+    ]);
+    if conventions.connect {
+        out.extend([
+            text("__connect.errors.topic", record.topic.to_string()),
+            text("__connect.errors.partition", record.partition.to_string()),
+            text("__connect.errors.offset", record.offset.to_string()),
+            text(
+                "__connect.errors.exception.class.name",
+                note.class.to_string(),
+            ),
+            text(
+                "__connect.errors.exception.message",
+                note.message.to_string(),
+            ),
+        ]);
+    }
+    if conventions.spring {
+        out.extend([
+            text("kafka_dlt-original-topic", record.topic.to_string()),
+            (
+                "kafka_dlt-original-partition".into(),
+                record.partition.to_be_bytes().to_vec(),
+            ),
+            (
+                "kafka_dlt-original-offset".into(),
+                record.offset.to_be_bytes().to_vec(),
+            ),
+            (
+                "kafka_dlt-original-timestamp".into(),
+                record.timestamp.to_be_bytes().to_vec(),
+            ),
+            text("kafka_dlt-original-consumer-group", note.group.to_string()),
+            text("kafka_dlt-exception-fqcn", note.class.to_string()),
+            text("kafka_dlt-exception-message", note.message.to_string()),
+        ]);
+    }
+    out
+}
+
+/// The tries a record has had before this one, from its [`ATTEMPTS_HEADER`] (0 when it
+/// has none or it does not read as a count).
+#[must_use]
+pub fn attempts_so_far(record: &ConsumerRecord) -> u32 {
+    record
+        .headers()
+        .map_while(Result::ok)
+        .filter(|h| &*h.key == ATTEMPTS_HEADER)
+        .last()
+        .and_then(|h| std::str::from_utf8(&h.value?).ok()?.parse().ok())
+        .unwrap_or(0)
+}

@@ -1,0 +1,20 @@
+//! The processing layer's logic, sans-IO: what a runner of processors decides without
+//! touching a socket or a clock.
+//!
+//! [`Dispatcher`] hands fetched records out as jobs under an [`ProcessingOrder`] (per partition,
+//! per key, or none) and keeps each partition's commit point below every unfinished job;
+//! [`RetryPolicy`] decides what becomes of a failed record (tried again after a growing,
+//! jittered backoff; dead-lettered; or the member stops); [`dead_letter_headers`] writes
+//! the failure into a dead letter's headers under the broker's names and, on request,
+//! Kafka Connect's and Spring Kafka's.
+
+mod dispatch;
+mod headers;
+mod retry;
+
+pub use dispatch::{Dispatcher, ProcessingOrder, Ticket};
+pub use headers::{
+    ATTEMPTS_HEADER, DLQ_ATTEMPTS, DLQ_CLASS, DLQ_GROUP, DLQ_MESSAGE, DLQ_OFFSET, DLQ_PARTITION,
+    DLQ_TIMESTAMP, DLQ_TOPIC, FailureNote, HeaderConventions, attempts_so_far, dead_letter_headers,
+};
+pub use retry::{Decision, FailureKind, RetryPolicy};
