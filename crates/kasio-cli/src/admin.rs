@@ -436,6 +436,7 @@ async fn dispatch(cmd: Command, admin: &Admin, out: &Output) -> Result<(), Strin
         | Command::Share(_)
         | Command::Delay(_)
         | Command::Priority(_)
+        | Command::Dlt(_)
         | Command::Perf(_)
         | Command::Mock(_) => Err("not an admin command".into()),
     }

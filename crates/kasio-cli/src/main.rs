@@ -6,6 +6,7 @@ mod admin;
 mod clients;
 mod consume;
 mod delay;
+mod dlt;
 mod formats;
 mod latency;
 mod mock;
@@ -81,6 +82,9 @@ enum Command {
     /// Priority delivery: level topics and their backlog.
     #[command(subcommand)]
     Priority(priority::PriorityCmd),
+    /// Dead-letter topics: replay what a processing runner dead-lettered.
+    #[command(subcommand)]
+    Dlt(dlt::Dlt),
     /// Access control lists.
     #[command(subcommand)]
     Acls(admin::Acls),
@@ -145,6 +149,7 @@ async fn run(cli: Cli, bootstrap_flag: bool) -> Result<(), String> {
         Command::Share(s) => share::run(s, &props, &out).await,
         Command::Delay(d) => delay::run(d, &props, &out).await,
         Command::Priority(p) => priority::run(p, &props, &out).await,
+        Command::Dlt(d) => dlt::run(d, &props, &out).await,
         Command::Perf(p) => perf::run(p, &props, &out).await,
         admin => admin::run(admin, &props, &out).await,
     }

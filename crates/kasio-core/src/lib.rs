@@ -67,7 +67,7 @@ pub use priority::{
 pub use process::{
     ATTEMPTS_HEADER, DLQ_ATTEMPTS, DLQ_CLASS, DLQ_GROUP, DLQ_MESSAGE, DLQ_OFFSET, DLQ_PARTITION,
     DLQ_TIMESTAMP, DLQ_TOPIC, Decision, Dispatcher, FailureKind, FailureNote, HeaderConventions,
-    ProcessingOrder, RetryPolicy, Ticket, attempts_so_far, dead_letter_headers,
+    ProcessingOrder, RetryPolicy, Ticket, attempts_so_far, dead_letter_headers, is_failure_header,
 };
 pub use producer::{
     Delivered, Event, GroupMetadata, ProduceError, Producer, Record, RecordMetadata, SendError,

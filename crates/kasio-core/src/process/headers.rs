@@ -98,18 +98,12 @@ pub fn dead_letter_headers(
     note: &FailureNote<'_>,
     conventions: HeaderConventions,
 ) -> Vec<(String, Vec<u8>)> {
-    let ours = |k: &str| {
-        k.starts_with("__dlq.errors.")
-            || k.starts_with("__connect.errors.")
-            || k.starts_with("kafka_dlt-")
-            || k == ATTEMPTS_HEADER
-    };
     // Headers that do not decode are left out: the record came through the consumer's
     // checks, so only a damaged tail gets here, and the failure's context still goes.
     let mut out: Vec<(String, Vec<u8>)> = record
         .headers()
         .map_while(Result::ok)
-        .filter(|h| !ours(&h.key))
+        .filter(|h| !is_failure_header(&h.key))
         .map(|h| {
             (
                 h.key.to_string(),
@@ -164,6 +158,21 @@ pub fn dead_letter_headers(
         ]);
     }
     out
+}
+
+/// Whether a header records a failure (kasio's, the broker's, Connect's or Spring's dead
+/// letter names, or the retry count): a replayed record goes without them.
+///
+/// ```
+/// assert!(kasio_core::is_failure_header("__connect.errors.topic"));
+/// assert!(!kasio_core::is_failure_header("traceparent"));
+/// ```
+#[must_use]
+pub fn is_failure_header(key: &str) -> bool {
+    key.starts_with("__dlq.errors.")
+        || key.starts_with("__connect.errors.")
+        || key.starts_with("kafka_dlt-")
+        || key == ATTEMPTS_HEADER
 }
 
 /// The tries a record has had before this one, from its [`ATTEMPTS_HEADER`] (0 when it

@@ -16,5 +16,6 @@ pub use dispatch::{Dispatcher, ProcessingOrder, Ticket};
 pub use headers::{
     ATTEMPTS_HEADER, DLQ_ATTEMPTS, DLQ_CLASS, DLQ_GROUP, DLQ_MESSAGE, DLQ_OFFSET, DLQ_PARTITION,
     DLQ_TIMESTAMP, DLQ_TOPIC, FailureNote, HeaderConventions, attempts_so_far, dead_letter_headers,
+    is_failure_header,
 };
 pub use retry::{Decision, FailureKind, RetryPolicy};

@@ -1,0 +1,191 @@
+"""The processing layer on the real broker: librdkafka writes keyed messages, and the
+`process_worker` example (a `Runner` whose processor fails some records on their first
+try and some on every try) processes them in several processes of one group. Every
+message ends processed or in the dead-letter topic with headers naming its origin, error
+and tries, even with a worker killed midway; workers stopped by SIGTERM commit what they
+processed, so their restart processes nothing twice; `kasio dlt replay` sends dead letters
+back to their topic once. Runs the release builds, which scripts/test builds first."""
+
+import signal
+import struct
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import NewTopic
+from test_admin import bootstrap, name, peer_admin
+from test_cli import run
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = ROOT / "target" / "release" / "examples" / "process_worker"
+
+
+def topics(partitions):
+    t = name("proc")
+    created = peer_admin().create_topics([NewTopic(t, partitions, 1), NewTopic(f"{t}.dlt", 1, 1)])
+    for f in created.values():
+        f.result(30)
+    return t
+
+
+def fill(t, n):
+    p = Producer({"bootstrap.servers": bootstrap(), "linger.ms": 20})
+    for i in range(n):
+        p.produce(t, key=f"k{i % 1000}", value=f"m-{i}")
+        if i % 10_000 == 0:
+            p.poll(0)
+    assert p.flush(60) == 0
+
+
+def worker(t, group, out, *extra):
+    assert WORKER.exists(), f"build it first: cargo build --release -p kasio --all-features --examples ({WORKER})"
+    return subprocess.Popen([str(WORKER), bootstrap(), group, t, *extra], stdout=open(out, "w"),
+                            stderr=open(out.with_suffix(".err"), "w"))
+
+
+def processed(outs):
+    """Counter of message values printed OK over the workers' outputs."""
+    c = Counter()
+    for out in outs:
+        for line in out.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 4 and parts[0] == "OK":
+                c[parts[1]] += 1
+    return c
+
+
+def wait_for(outs, n, timeout):
+    deadline = time.time() + timeout
+    while sum(processed(outs).values()) < n and time.time() < deadline:
+        time.sleep(0.2)
+
+
+def dead_letters(t, n, timeout=60):
+    c = Consumer({"bootstrap.servers": bootstrap(), "group.id": name("dlt-reader"),
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([f"{t}.dlt"])
+    got = []
+    deadline = time.time() + timeout
+    while len(got) < n and time.time() < deadline:
+        for m in c.consume(1000, 0.5):
+            if not m.error():
+                got.append(m)
+    # Nothing more arrives: what is there is all.
+    for m in c.consume(1000, 2):
+        if not m.error():
+            got.append(m)
+    c.close()
+    return got
+
+
+def bad_values(n, permille):
+    """The values the worker's processor fails on every try: its FNV-1a hash, as the
+    example draws it."""
+    bad = set()
+    for i in range(n):
+        h = 0xcbf29ce484222325
+        for b in f"m-{i}".encode():
+            h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+        if h % 1000 < permille:
+            bad.add(f"m-{i}")
+    return bad
+
+
+MESSAGES = 100_000
+
+
+def test_every_message_ends_processed_or_dead_lettered_with_a_worker_killed(tmp_path):
+    t = topics(8)
+    fill(t, MESSAGES)
+    group = name("proc-workers")
+    outs = [tmp_path / f"w{i}.out" for i in range(4)]
+    # A killed worker's partitions go to the others after its session times out (10 s);
+    # the others wait longer than that for records before they stop.
+    args = ("workers=1", "work=300", "fail=5", "bad=5", "ordering=key", "idle=20000", "session=10000")
+    ws = [worker(t, group, out, *args) for out in outs]
+    # Midway, one worker dies without a word; the others take its partitions over.
+    wait_for(outs, MESSAGES * 0.4, 120)
+    ws[1].send_signal(signal.SIGKILL)
+    ws[1].wait()
+    for w in ws[0:1] + ws[2:]:
+        assert w.wait(300) == 0, (tmp_path / "w0.err").read_text()
+    done = processed(outs)
+    bad = bad_values(MESSAGES, 5)
+    letters = dead_letters(t, len(bad))
+    dead = Counter(m.value().decode() for m in letters)
+    everything = {f"m-{i}" for i in range(MESSAGES)}
+    missing = everything - set(done) - set(dead)
+    assert not missing, f"{len(missing)} lost, e.g. {sorted(missing)[:5]}"
+    assert set(dead) == bad, f"dead-lettered {len(dead)}, expected {len(bad)}"
+    assert not (set(done) & bad)
+    for m in letters[:50]:
+        h = dict(m.headers())
+        assert h["__dlq.errors.topic"].decode() == t
+        assert h["__dlq.errors.message"].decode() == "the record cannot be processed"
+        assert int(h["__dlq.errors.delivery.count"]) == 1
+        assert h["__dlq.errors.group"].decode() == group
+        assert "io::error" in h["__dlq.errors.exception.class.name"].decode()
+        # Spring's binary and Connect's text forms name the same origin.
+        offset = int(h["__dlq.errors.offset"])
+        assert struct.unpack(">q", h["kafka_dlt-original-offset"])[0] == offset
+        assert struct.unpack(">i", h["kafka_dlt-original-partition"])[0] == int(h["__dlq.errors.partition"])
+        assert int(h["__connect.errors.offset"]) == offset
+        assert m.key().decode().startswith("k")
+    twice = sum(n - 1 for n in done.values() if n > 1)
+    # Only what the killed worker processed after its last commit comes again.
+    assert twice < MESSAGES * 0.05, twice
+    print(f"\nprocessed {len(done)} messages ({twice} again after the kill), "
+          f"dead-lettered {len(dead)} (of {len(bad)}), lost 0")
+
+    # The dead letters go back to their topic, once however often the replay runs.
+    r = run("--json", "dlt", "replay", f"{t}.dlt", "-g", f"{group}-replay")
+    assert r.returncode == 0, r.stderr
+    assert f'"records":{len(letters)}' in r.stdout.replace(" ", ""), r.stdout
+    r = run("--json", "dlt", "replay", f"{t}.dlt", "-g", f"{group}-replay")
+    assert r.returncode == 0, r.stderr
+    assert '"records":0' in r.stdout.replace(" ", ""), r.stdout
+    c = Consumer({"bootstrap.servers": bootstrap(), "group.id": name("replayed"),
+                  "auto.offset.reset": "earliest"})
+    c.subscribe([t])
+    values = Counter()
+    deadline = time.time() + 60
+    while sum(values.values()) < MESSAGES + len(letters) and time.time() < deadline:
+        for m in c.consume(5000, 0.5):
+            if m.error():
+                continue
+            values[m.value().decode()] += 1
+            keys = [k for k, _ in (m.headers() or [])]
+            assert not [k for k in keys if k.startswith(("__dlq", "__connect", "kafka_dlt"))], keys
+    c.close()
+    assert sum(values.values()) == MESSAGES + len(letters)
+    assert all(values[v] == 1 + dead[v] for v in bad)
+
+
+def test_workers_stopped_by_sigterm_commit_so_a_restart_processes_nothing_twice(tmp_path):
+    n = 30_000
+    t = topics(6)
+    fill(t, n)
+    group = name("proc-stop")
+    first = [tmp_path / f"a{i}.out" for i in range(3)]
+    args = ("workers=1", "work=1000", "ordering=key", "idle=5000")
+    ws = [worker(t, group, out, *args) for out in first]
+    wait_for(first, n * 0.3, 120)
+    for w in ws:
+        w.send_signal(signal.SIGTERM)
+    for w, out in zip(ws, first):
+        assert w.wait(60) == 0, out.with_suffix(".err").read_text()
+    before = processed(first)
+    assert 0 < sum(before.values()) < n
+    second = [tmp_path / f"b{i}.out" for i in range(3)]
+    ws = [worker(t, group, out, *args) for out in second]
+    for w, out in zip(ws, second):
+        assert w.wait(300) == 0, out.with_suffix(".err").read_text()
+    after = processed(second)
+    both = before + after
+    twice = [v for v, c in both.items() if c > 1]
+    assert not twice, f"{len(twice)} processed twice, e.g. {twice[:5]}"
+    assert len(both) == n, f"{n - len(both)} never processed"
+    print(f"\nstopped after {sum(before.values())} of {n}; the restart processed "
+          f"{sum(after.values())}; none twice")
