@@ -6,11 +6,13 @@
 //! [`RetryPolicy`] decides what becomes of a failed record (tried again after a growing,
 //! jittered backoff; dead-lettered; or the member stops); [`dead_letter_headers`] writes
 //! the failure into a dead letter's headers under the broker's names and, on request,
-//! Kafka Connect's and Spring Kafka's.
+//! Kafka Connect's and Spring Kafka's; [`DeliveryTracker`] remembers what became of each
+//! message a publisher sent, by [`message_id`], in bounded memory.
 
 mod dispatch;
 mod headers;
 mod retry;
+mod tracking;
 
 pub use dispatch::{Dispatcher, ProcessingOrder, Ticket};
 pub use headers::{
@@ -19,3 +21,4 @@ pub use headers::{
     is_failure_header,
 };
 pub use retry::{Decision, FailureKind, RetryPolicy};
+pub use tracking::{DeliveryStatus, DeliveryTracker, MESSAGE_ID_HEADER, StatusCounts, message_id};
