@@ -78,16 +78,7 @@ async fn replay(
                 for record in batch.iter().map_err(|e| e.to_string())? {
                     let record = record.map_err(|e| e.to_string())?;
                     next.insert(record.partition, record.offset + 1);
-                    let headers: Vec<(String, Vec<u8>)> = record
-                        .headers()
-                        .map_while(Result::ok)
-                        .map(|h| {
-                            (
-                                h.key.to_string(),
-                                h.value.map(|v| v.to_vec()).unwrap_or_default(),
-                            )
-                        })
-                        .collect();
+                    let headers = record.header_pairs();
                     let origin = headers
                         .iter()
                         .rev()

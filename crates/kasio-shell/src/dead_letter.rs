@@ -8,17 +8,17 @@ use crate::producer::Producer;
 use kasio_core::{AcknowledgeError, ConsumerRecord, ProduceError, RecordMetadata};
 
 /// The header naming the record's topic, as the broker's dead-letter records name it.
-pub const HEADER_TOPIC: &str = "__dlq.errors.topic";
+pub const HEADER_TOPIC: &str = kasio_core::DLQ_TOPIC;
 /// The header with the record's partition.
-pub const HEADER_PARTITION: &str = "__dlq.errors.partition";
+pub const HEADER_PARTITION: &str = kasio_core::DLQ_PARTITION;
 /// The header with the record's offset.
-pub const HEADER_OFFSET: &str = "__dlq.errors.offset";
+pub const HEADER_OFFSET: &str = kasio_core::DLQ_OFFSET;
 /// The header naming the share group.
-pub const HEADER_GROUP: &str = "__dlq.errors.group";
+pub const HEADER_GROUP: &str = kasio_core::DLQ_GROUP;
 /// The header with the record's delivery count when it was rejected.
-pub const HEADER_DELIVERY_COUNT: &str = "__dlq.errors.delivery.count";
+pub const HEADER_DELIVERY_COUNT: &str = kasio_core::DLQ_ATTEMPTS;
 /// The header with the reason given (the broker writes its own message).
-pub const HEADER_MESSAGE: &str = "__dlq.errors.message";
+pub const HEADER_MESSAGE: &str = kasio_core::DLQ_MESSAGE;
 
 /// Where a share consumer's [`reject_with`](crate::Acquired::reject_with) sends what it
 /// rejects: the `topic` it writes with `producer`, unless the broker writes the group's
@@ -144,18 +144,7 @@ pub(crate) fn headers(
     delivery_count: i16,
     reason: &str,
 ) -> Vec<(String, Vec<u8>)> {
-    // Headers that do not decode are left out: the record came through the consumer's
-    // own checks, so only a damaged tail can get here, and the context still goes.
-    let mut out: Vec<(String, Vec<u8>)> = record
-        .headers()
-        .map_while(Result::ok)
-        .map(|h| {
-            (
-                h.key.to_string(),
-                h.value.map(|v| v.to_vec()).unwrap_or_default(),
-            )
-        })
-        .collect();
+    let mut out = record.header_pairs();
     out.extend([
         (HEADER_TOPIC.into(), record.topic.as_bytes().to_vec()),
         (HEADER_PARTITION.into(), record.partition.to_string().into()),

@@ -35,6 +35,7 @@ mod priority;
 mod priority_share;
 mod processor;
 mod producer;
+mod props;
 mod records;
 mod registry;
 mod relay;

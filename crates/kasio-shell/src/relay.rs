@@ -156,14 +156,7 @@ impl<R: Runtime> DelayRelay<R> {
                 }
                 "transactional.id" => transactional_id = Some(v.to_string()),
                 _ => {
-                    let c = consumer.set(k, v).map(|_| ());
-                    let p = producer.set(k, v).map(|_| ());
-                    if let (Err(e), Err(_)) = (&c, &p) {
-                        if !matches!(e, ConfigError::UnknownKey(_)) {
-                            return Err(e.clone());
-                        }
-                        c.or(p)?;
-                    }
+                    crate::props::set_either(&mut consumer, &mut producer, k, v)?;
                 }
             }
         }

@@ -92,6 +92,8 @@ pub struct RunnerCounters {
     pub dead_lettered: u64,
     /// Commits that succeeded.
     pub commits: u64,
+    /// Records whose failure stopped a member.
+    pub failed: u64,
 }
 
 #[derive(Debug, Default)]
@@ -100,6 +102,7 @@ struct Counters {
     retried: AtomicU64,
     dead_lettered: AtomicU64,
     commits: AtomicU64,
+    failed: AtomicU64,
 }
 
 type MetricFn = Arc<dyn Fn(&Metric) + Send + Sync>;
@@ -122,12 +125,24 @@ struct Shared {
     shutdown_timeout: Duration,
     group: String,
     counters: Counters,
-    metric: Option<MetricFn>,
+    /// Set by [`Runner::on_metric`] on any clone, at any time.
+    metric: std::sync::RwLock<Option<MetricFn>>,
 }
 
 impl Shared {
+    /// Counts what happened and hands it to the metrics callback: the counters are the
+    /// metrics summed.
     fn report(&self, metric: Metric) {
-        if let Some(f) = &self.metric {
+        let counter = match metric {
+            Metric::Processed { .. } => &self.counters.processed,
+            Metric::Retried { .. } => &self.counters.retried,
+            Metric::DeadLettered { .. } => &self.counters.dead_lettered,
+            Metric::Committed { .. } => &self.counters.commits,
+            Metric::Failed { .. } => &self.counters.failed,
+        };
+        counter.fetch_add(1, AtomicOrdering::Relaxed);
+        let f = self.metric.read().ok().and_then(|m| m.clone());
+        if let Some(f) = f {
             f(&metric);
         }
     }
@@ -267,16 +282,8 @@ impl<R: AsyncRuntime, P: Processor> Runner<R, P> {
                     })?);
                 }
                 _ => {
-                    let c = consumer.set(k, v).map(|_| ());
-                    let p = producer.set(k, v).map(|_| ());
-                    if p.is_ok() {
+                    if crate::props::set_either(&mut consumer, &mut producer, k, v)? {
                         producer_props.push((k.to_string(), v.to_string()));
-                    }
-                    if let (Err(e), Err(_)) = (&c, &p) {
-                        if !matches!(e, ConfigError::UnknownKey(_)) {
-                            return Err(e.clone());
-                        }
-                        c.or(p)?;
                     }
                 }
             }
@@ -303,20 +310,19 @@ impl<R: AsyncRuntime, P: Processor> Runner<R, P> {
                 shutdown_timeout,
                 group,
                 counters: Counters::default(),
-                metric: None,
+                metric: std::sync::RwLock::new(None),
             }),
             factory: Arc::new(factory),
             _runtime: std::marker::PhantomData,
         })
     }
 
-    /// Calls `f` with every [`Metric`] the members report (set before running).
-    #[must_use]
-    pub fn on_metric(mut self, f: impl Fn(&Metric) + Send + Sync + 'static) -> Self {
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.metric = Some(Arc::new(f));
+    /// Calls `f` with every [`Metric`] the members of this runner and its clones report
+    /// from now on, in place of a callback set before.
+    pub fn on_metric(&self, f: impl Fn(&Metric) + Send + Sync + 'static) {
+        if let Ok(mut m) = self.shared.metric.write() {
+            *m = Some(Arc::new(f));
         }
-        self
     }
 
     /// Members run by [`run`](Self::run).
@@ -334,6 +340,7 @@ impl<R: AsyncRuntime, P: Processor> Runner<R, P> {
             retried: c.retried.load(AtomicOrdering::Relaxed),
             dead_lettered: c.dead_lettered.load(AtomicOrdering::Relaxed),
             commits: c.commits.load(AtomicOrdering::Relaxed),
+            failed: c.failed.load(AtomicOrdering::Relaxed),
         }
     }
 
@@ -520,7 +527,9 @@ impl<R: AsyncRuntime, P: Processor> Member<'_, R, P> {
                         for p in &points {
                             self.dispatcher.confirm(p);
                         }
-                        self.committed(points.len());
+                        self.shared.report(Metric::Committed {
+                            partitions: points.len(),
+                        });
                     }
                 }
                 Woke::Timer => {}
@@ -633,7 +642,9 @@ impl<R: AsyncRuntime, P: Processor> Member<'_, R, P> {
         }
         let commits = self.dispatcher.release(&partitions);
         if !commits.is_empty() && commit_firmly(self.consumer, &commits).await {
-            self.committed(commits.len());
+            self.shared.report(Metric::Committed {
+                partitions: commits.len(),
+            });
         }
         self.consumer.release_revocation();
         self.processor.revoked(&partitions, false);
@@ -653,16 +664,10 @@ impl<R: AsyncRuntime, P: Processor> Member<'_, R, P> {
             for p in &points {
                 self.dispatcher.confirm(p);
             }
-            self.committed(points.len());
+            self.shared.report(Metric::Committed {
+                partitions: points.len(),
+            });
         }
-    }
-
-    fn committed(&self, partitions: usize) {
-        self.shared
-            .counters
-            .commits
-            .fetch_add(1, AtomicOrdering::Relaxed);
-        self.shared.report(Metric::Committed { partitions });
     }
 
     async fn wait(&mut self, stop: &Stop, stopping: bool, wake: Instant) -> Woke {
@@ -734,10 +739,6 @@ async fn run_job<R: AsyncRuntime, P: Processor>(
         let started = R::now();
         let error = match processor.process(&record).await {
             Ok(()) => {
-                shared
-                    .counters
-                    .processed
-                    .fetch_add(1, AtomicOrdering::Relaxed);
                 shared.report(Metric::Processed {
                     topic: record.topic.clone(),
                     elapsed: R::now().saturating_duration_since(started),
@@ -753,10 +754,6 @@ async fn run_job<R: AsyncRuntime, P: Processor>(
         processor.failed(&record, &error, attempt, decision);
         match decision {
             Decision::Retry(wait) => {
-                shared
-                    .counters
-                    .retried
-                    .fetch_add(1, AtomicOrdering::Relaxed);
                 shared.report(Metric::Retried {
                     topic: record.topic.clone(),
                 });
@@ -771,10 +768,6 @@ async fn run_job<R: AsyncRuntime, P: Processor>(
     };
     match dead_letter::<R>(&shared, &producer, pattern, &record, &error, attempt, seed).await {
         Ok(()) => {
-            shared
-                .counters
-                .dead_lettered
-                .fetch_add(1, AtomicOrdering::Relaxed);
             shared.report(Metric::DeadLettered {
                 topic: record.topic.clone(),
             });

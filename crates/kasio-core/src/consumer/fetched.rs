@@ -53,6 +53,22 @@ impl ConsumerRecord {
     pub fn headers(&self) -> Headers {
         self.headers.clone()
     }
+
+    /// The headers as owned (key, value) pairs, a null value as empty, for writing the
+    /// record again (as a dead letter, say). Headers that do not decode are left out:
+    /// the record came through the consumer's checks, so only a damaged tail can be.
+    #[must_use]
+    pub fn header_pairs(&self) -> Vec<(String, Vec<u8>)> {
+        self.headers()
+            .map_while(Result::ok)
+            .map(|h| {
+                (
+                    h.key.to_string(),
+                    h.value.map(|v| v.to_vec()).unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
 }
 
 /// The records of a [`FetchedBatch`], owned, decoded as they are iterated; see

@@ -98,19 +98,8 @@ pub fn dead_letter_headers(
     note: &FailureNote<'_>,
     conventions: HeaderConventions,
 ) -> Vec<(String, Vec<u8>)> {
-    // Headers that do not decode are left out: the record came through the consumer's
-    // checks, so only a damaged tail gets here, and the failure's context still goes.
-    let mut out: Vec<(String, Vec<u8>)> = record
-        .headers()
-        .map_while(Result::ok)
-        .filter(|h| !is_failure_header(&h.key))
-        .map(|h| {
-            (
-                h.key.to_string(),
-                h.value.map(|v| v.to_vec()).unwrap_or_default(),
-            )
-        })
-        .collect();
+    let mut out = record.header_pairs();
+    out.retain(|(k, _)| !is_failure_header(k));
     let text = |k: &str, v: String| (k.to_string(), v.into_bytes());
     out.extend([
         text(DLQ_TOPIC, record.topic.to_string()),
