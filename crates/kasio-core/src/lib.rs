@@ -69,7 +69,10 @@ pub use process::{
     DLQ_TIMESTAMP, DLQ_TOPIC, Decision, Dispatcher, FailureKind, FailureNote, HeaderConventions,
     ProcessingOrder, RetryPolicy, Ticket, attempts_so_far, dead_letter_headers, is_failure_header,
 };
-pub use process::{DeliveryStatus, DeliveryTracker, MESSAGE_ID_HEADER, StatusCounts, message_id};
+pub use process::{
+    DeliveryStatus, DeliveryTracker, DuplicateId, Failure, MESSAGE_ID_HEADER, Notice, Outbox,
+    Outgoing, Publication, StatusCounts, message_id,
+};
 pub use producer::{
     Delivered, Event, GroupMetadata, ProduceError, Producer, Record, RecordMetadata, SendError,
     TxnError, TxnEvent, TxnOp, TxnState,

@@ -415,4 +415,8 @@ pub trait BlockingRuntime: Runtime {}
 pub trait AsyncRuntime: Runtime {
     /// Completes at `at`.
     fn sleep_until(at: Instant) -> impl std::future::Future<Output = ()> + Send;
+
+    /// Runs `task` in the background on the runtime's executor: a layer's own loop (a
+    /// publisher's retries), which goes on after the call that started it returns.
+    fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static);
 }

@@ -36,6 +36,7 @@ mod priority_share;
 mod processor;
 mod producer;
 mod props;
+mod publisher;
 mod records;
 mod registry;
 mod relay;
@@ -60,6 +61,7 @@ pub use priority_share::PriorityShareConsumer;
 pub use processor::{Metric, ProcessError, Processor, Stop};
 pub use producer::Producer;
 pub use producer::{Delivery, GroupDelivery};
+pub use publisher::{Publisher, Statuses};
 pub use records::PollError;
 pub use registry::{RegistryCall, SchemaRegistry};
 pub use relay::{DEFAULT_RELAY_GROUP, DelayRelay, RelayCounters, RelayError, TierStats};
@@ -79,6 +81,7 @@ pub mod types {
         delay::Delay,
         pipeline::{PipelineError, PipelineStats},
         processor::{Metric, ProcessError, Stop},
+        publisher::{FlushTimeout, PublishError, PublisherCounters},
         records::PollError,
         relay::{RelayCounters, RelayError, TierStats},
         runner::{DEFAULT_DEAD_LETTER_TOPIC, RunError, RunnerCounters},
@@ -86,9 +89,10 @@ pub mod types {
     };
     pub use kasio_core::{
         AcknowledgeError, AcknowledgeType, Acknowledged, AcknowledgementMode, AcquireMode,
-        BrokerDeadLetter, DUE_HEADER, Decision, DelayTiers, FailureKind, HeaderConventions,
-        LevelStats, Priority, ProcessingOrder, RetryPolicy, ShareConsumerConfig, ShareEvent,
-        ShareLevelStats, ShareMemberState, UnknownPriority,
+        BrokerDeadLetter, DUE_HEADER, Decision, DelayTiers, DeliveryStatus, Failure, FailureKind,
+        HeaderConventions, LevelStats, MESSAGE_ID_HEADER, Notice, Priority, ProcessingOrder,
+        RetryPolicy, ShareConsumerConfig, ShareEvent, ShareLevelStats, ShareMemberState,
+        StatusCounts, UnknownPriority,
     };
     pub use kasio_core::{
         Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError,

@@ -27,11 +27,17 @@ fn closed<T>() -> Result<T, ProduceError> {
     Err(ProduceError::Closed)
 }
 
-/// Who hears of a record's delivery: its own [`Delivery`], or a group sent together.
+/// A layer told of its records' deliveries by a call, with the number it sent each under:
+/// one shared callback, so a record costs no channel of its own.
+pub(crate) type OnDelivery = Arc<dyn Fn(u64, Result<RecordMetadata, ProduceError>) + Send + Sync>;
+
+/// Who hears of a record's delivery: its own [`Delivery`], a group sent together, or a
+/// layer's callback.
 pub(crate) enum Token {
     One(Complete<Result<RecordMetadata, ProduceError>>),
     /// A record of the group with this id in [`ProducerCore::groups`].
     Group(u64),
+    Notify(OnDelivery, u64),
 }
 
 /// Records sent with one [`Producer::send_batch`]: one result for all of them, counted
@@ -173,6 +179,7 @@ impl ProducerCore {
         match token {
             Token::One(tx) => deferred.one.push((tx, result)),
             Token::Group(id) => self.run(id, result.err(), run, deferred),
+            Token::Notify(f, n) => deferred.notify.push((f, n, result)),
         }
     }
 
@@ -236,6 +243,7 @@ type Settled<T> = (Complete<Result<T, ProduceError>>, Result<T, ProduceError>);
 pub(crate) struct Deliveries {
     one: Vec<Settled<RecordMetadata>>,
     groups: Vec<Settled<usize>>,
+    notify: Vec<(OnDelivery, u64, Result<RecordMetadata, ProduceError>)>,
     /// Records were delivered: their room in the buffer is free.
     freed: bool,
     waiters: Vec<Complete<()>>,
@@ -250,6 +258,9 @@ impl Deliveries {
         }
         for (tx, result) in self.groups.drain(..) {
             let _ = tx.send(result);
+        }
+        for (f, n, result) in self.notify.drain(..) {
+            f(n, result);
         }
     }
 }
@@ -276,6 +287,11 @@ impl Core for ProducerCore {
                             .one
                             .push((tx, Ok(batch.metadata(offset, timestamp)))),
                         Token::Group(id) => self.run(id, None, &mut run, deferred),
+                        Token::Notify(f, n) => {
+                            deferred
+                                .notify
+                                .push((f, n, Ok(batch.metadata(offset, timestamp))));
+                        }
                     }
                 }
                 self.core.reuse(batch);
@@ -820,6 +836,19 @@ impl<R: AsyncRuntime> Producer<R> {
         )
         .await?;
         Ok(delivery)
+    }
+
+    /// Buffers a record, waiting up to `max.block.ms` for room; its delivery is reported
+    /// by calling `on_delivery` with `n`, from the driver and outside every lock.
+    pub(crate) async fn send_notify(
+        &self,
+        record: Record<'_>,
+        on_delivery: &OnDelivery,
+        n: u64,
+    ) -> Result<(), SendError> {
+        let token = Token::Notify(on_delivery.clone(), n);
+        self.send_token(record, token, &mut self.shared.now(), Duration::ZERO)
+            .await
     }
 
     /// Sends with `now` as the time; after waiting for room, `now` moves on. The clock is

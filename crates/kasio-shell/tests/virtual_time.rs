@@ -864,3 +864,124 @@ fn runner_commits_only_past_finished_records_through_rebalances() {
         world.run(producer.close());
     }
 }
+
+/// A publisher whose only broker stops for 10 s while it sends: every message ends
+/// delivered or, its tries spent, dead-lettered; the status stream and the notices agree
+/// with the tracker; and the tracker remembers no more than its cap of finished messages.
+#[test]
+fn publisher_ends_every_message_through_a_stopped_broker() {
+    use futures_lite::StreamExt;
+    use kasio_shell::{DeliveryStatus, Notice, Publisher};
+    use std::{
+        collections::HashMap,
+        sync::{Arc, Mutex},
+    };
+
+    let mut world = World::new(1, TOPIC, PARTITIONS);
+    world.cluster.create_topic("t.dlt", 1).expect("a new topic");
+    let bootstrap = world.bootstrap();
+    let publisher = Publisher::<Sim>::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("delivery.timeout.ms", "3000"),
+        ("request.timeout.ms", "1000"),
+        ("linger.ms", "5"),
+        ("reconnect.backoff.max.ms", "500"),
+        ("publisher.retry.attempts", "3"),
+        ("publisher.tracking.max.finished", "500"),
+        ("publisher.tracking.max.changes", "100000"),
+    ])
+    .expect("a valid publisher config");
+    let finals: Arc<Mutex<HashMap<Arc<str>, &'static str>>> = Arc::default();
+    let seen = finals.clone();
+    publisher.on_notice(move |n| {
+        let (id, end) = match n {
+            Notice::Delivered { id, .. } => (id, "delivered"),
+            Notice::DeadLettered { id, .. } => (id, "dead-lettered"),
+            Notice::Failed { id, .. } => (id, "failed"),
+            Notice::RetryScheduled { .. } => return,
+        };
+        let before = seen.lock().expect("not poisoned").insert(id.clone(), end);
+        assert!(before.is_none(), "{id} ended twice");
+    });
+    let mut statuses = publisher.statuses();
+    let send = |n: usize, gap: Duration| {
+        let publisher = publisher.clone();
+        async move {
+            let mut ids = Vec::new();
+            for i in 0..n {
+                let value = format!("v{i}");
+                let id = publisher
+                    .send(Record::new(TOPIC).value(value.as_bytes()), None)
+                    .await
+                    .expect("taken");
+                ids.push(id);
+                Sim::sleep_until(Sim::now() + gap).await;
+            }
+            ids
+        }
+    };
+    let mut ids = world.run(send(1000, Duration::from_millis(2)));
+    world.cluster.inject(Fault::StopBroker { broker: 1 });
+    ids.extend(world.run(send(1000, Duration::from_millis(10))));
+    world.cluster.inject(Fault::StartBroker { broker: 1 });
+    ids.extend(world.run(send(200, Duration::from_millis(2))));
+    // Records the broker refuses for good go to the dead-letter topic at once.
+    world.cluster.inject(Fault::FailNext {
+        api: ApiKey::Produce,
+        count: 2,
+        error: kasio_proto::ErrorCode::InvalidRecord,
+    });
+    ids.extend(world.run(send(200, Duration::from_millis(2))));
+    world
+        .run(publisher.flush(Duration::from_secs(120)))
+        .expect("every message finished");
+    let counters = publisher.counters();
+    assert!(
+        publisher.remembered() <= 500,
+        "{} statuses remembered",
+        publisher.remembered()
+    );
+    world.run(publisher.close());
+    let changes: Vec<(Arc<str>, DeliveryStatus)> = world.run((&mut statuses).collect());
+    assert_eq!(statuses.missed(), 0);
+
+    let finals = finals.lock().expect("not poisoned");
+    assert_eq!(finals.len(), ids.len(), "every message ended once");
+    let mut last: HashMap<Arc<str>, DeliveryStatus> = HashMap::new();
+    for (id, status) in changes {
+        last.insert(id, status);
+    }
+    let (mut delivered, mut dead) = (0u64, 0u64);
+    for id in &ids {
+        let end = finals.get(id).copied();
+        match (end, last.get(id)) {
+            (Some("delivered"), Some(DeliveryStatus::Success { .. })) => delivered += 1,
+            (Some("dead-lettered"), Some(DeliveryStatus::DeadLettered { .. })) => dead += 1,
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        (delivered, dead),
+        (counters.delivered, counters.dead_lettered)
+    );
+    assert!(
+        counters.retried > 0,
+        "the outage made retries: {counters:?}"
+    );
+    assert!(dead > 0, "refused records were dead-lettered: {counters:?}");
+    let written: i64 = (0..PARTITIONS)
+        .map(|p| world.cluster.end_offset(TOPIC, p).unwrap_or(0))
+        .sum();
+    let dead_letters = world.cluster.end_offset("t.dlt", 0).unwrap_or(0);
+    assert!(
+        written >= i64::try_from(delivered).expect("small"),
+        "{written} written, {delivered} delivered"
+    );
+    assert!(dead_letters >= i64::try_from(dead).expect("small"));
+    println!(
+        "{} messages: {delivered} delivered, {dead} dead-lettered, {} retries; {written} records in {TOPIC}, {dead_letters} dead letters; {:?} virtual",
+        ids.len(),
+        counters.retried,
+        world.elapsed()
+    );
+}

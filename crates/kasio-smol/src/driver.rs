@@ -29,6 +29,10 @@ impl kasio_shell::AsyncRuntime for Smol {
     async fn sleep_until(at: Instant) {
         Timer::at(at).await;
     }
+
+    fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) {
+        smol::spawn(task).detach();
+    }
 }
 
 struct Socket {

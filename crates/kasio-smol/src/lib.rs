@@ -57,6 +57,11 @@ pub type PriorityConsumer = kasio_shell::PriorityConsumer<Smol>;
 /// Runs a processor in members of one consumer group, with retries and a dead-letter
 /// topic; see [`kasio_shell::Runner`].
 pub type Runner<P> = kasio_shell::Runner<Smol, P>;
+/// A producer whose failed deliveries are retried, then dead-lettered, each message
+/// tracked by id; see [`kasio_shell::Publisher`].
+pub type Publisher = kasio_shell::Publisher<Smol>;
+/// A publisher's status changes as a stream; see [`kasio_shell::Statuses`].
+pub type Statuses = kasio_shell::Statuses<Smol>;
 /// A priority consumer on a share group; see
 /// [`kasio_shell::PriorityShareConsumer`].
 pub type PriorityShareConsumer = kasio_shell::PriorityShareConsumer<Smol>;

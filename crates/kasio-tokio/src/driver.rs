@@ -27,6 +27,10 @@ impl kasio_shell::AsyncRuntime for Tokio {
     fn sleep_until(at: Instant) -> impl std::future::Future<Output = ()> + Send {
         tokio::time::sleep_until(at.into())
     }
+
+    fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) {
+        tokio::spawn(task);
+    }
 }
 
 struct Socket {

@@ -85,8 +85,8 @@ pub use kasio_shell::undelivered_on_drop;
 pub mod tokio {
     pub use kasio_tokio::{
         Acquired, Admin, Call, Consumer, DeadLetter, DelayRelay, Delivery, GroupDelivery, Pending,
-        PriorityConsumer, PriorityShareConsumer, Producer, RegistryCall, Runner, SchemaRegistry,
-        ShareConsumer, ShareFetched, Tokio, TransactSession,
+        PriorityConsumer, PriorityShareConsumer, Producer, Publisher, RegistryCall, Runner,
+        SchemaRegistry, ShareConsumer, ShareFetched, Statuses, Tokio, TransactSession,
     };
 
     /// A commit's outcome, to `.await`: awaiting it is the Java client's `commitSync`,
@@ -120,8 +120,8 @@ pub mod tokio {
 pub mod smol {
     pub use kasio_smol::{
         Acquired, Admin, Call, Consumer, DeadLetter, DelayRelay, Delivery, GroupDelivery, Pending,
-        PriorityConsumer, PriorityShareConsumer, Producer, RegistryCall, Runner, SchemaRegistry,
-        ShareConsumer, ShareFetched, Smol, TransactSession,
+        PriorityConsumer, PriorityShareConsumer, Producer, Publisher, RegistryCall, Runner,
+        SchemaRegistry, ShareConsumer, ShareFetched, Smol, Statuses, TransactSession,
     };
 
     /// A commit's outcome, to `.await`: awaiting it is the Java client's `commitSync`,

@@ -7,10 +7,13 @@
 //! jittered backoff; dead-lettered; or the member stops); [`dead_letter_headers`] writes
 //! the failure into a dead letter's headers under the broker's names and, on request,
 //! Kafka Connect's and Spring Kafka's; [`DeliveryTracker`] remembers what became of each
-//! message a publisher sent, by [`message_id`], in bounded memory.
+//! message a publisher sent, by [`message_id`], in bounded memory; [`Outbox`] holds a
+//! publisher's messages until each is delivered, dead-lettered or failed, with the retries
+//! due and the dead letters to write.
 
 mod dispatch;
 mod headers;
+mod outbox;
 mod retry;
 mod tracking;
 
@@ -20,5 +23,6 @@ pub use headers::{
     DLQ_TIMESTAMP, DLQ_TOPIC, FailureNote, HeaderConventions, attempts_so_far, dead_letter_headers,
     is_failure_header,
 };
+pub use outbox::{DuplicateId, Failure, Notice, Outbox, Outgoing, Publication};
 pub use retry::{Decision, FailureKind, RetryPolicy};
 pub use tracking::{DeliveryStatus, DeliveryTracker, MESSAGE_ID_HEADER, StatusCounts, message_id};

@@ -158,22 +158,39 @@ impl RetryPolicy {
     /// # Errors
     /// [`ConfigError::InvalidValue`] naming a bad value.
     pub fn try_set(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
-        match key {
-            "processing.retry.attempts" => {
+        self.try_set_under("processing.retry.", key, value)
+    }
+
+    /// As [`try_set`](Self::try_set), for the same properties under another prefix (a
+    /// publisher's `publisher.retry.*`).
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidValue`] naming a bad value.
+    pub fn try_set_under(
+        &mut self,
+        prefix: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<bool, ConfigError> {
+        let Some(name) = key.strip_prefix(prefix) else {
+            return Ok(false);
+        };
+        match name {
+            "attempts" => {
                 self.attempts = parse_num(key, value, "a count of tries, at least 1")?;
                 if self.attempts == 0 {
                     return Err(invalid(key, value, "a count of tries, at least 1"));
                 }
             }
-            "processing.retry.backoff.ms" => self.backoff = parse_ms(key, value)?,
-            "processing.retry.backoff.max.ms" => self.backoff_max = parse_ms(key, value)?,
-            "processing.retry.multiplier" => {
+            "backoff.ms" => self.backoff = parse_ms(key, value)?,
+            "backoff.max.ms" => self.backoff_max = parse_ms(key, value)?,
+            "multiplier" => {
                 self.multiplier = parse_num(key, value, "a factor of at least 1")?;
                 if !(1.0..=1000.0).contains(&self.multiplier) {
                     return Err(invalid(key, value, "a factor of at least 1"));
                 }
             }
-            "processing.retry.jitter" => {
+            "jitter" => {
                 self.jitter = parse_num(key, value, "a fraction from 0 to 1")?;
                 if !(0.0..=1.0).contains(&self.jitter) {
                     return Err(invalid(key, value, "a fraction from 0 to 1"));

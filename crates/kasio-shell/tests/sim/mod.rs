@@ -40,7 +40,11 @@ thread_local! {
     static SEEDS: Cell<u64> = const { Cell::new(0) };
     /// Futures sleeping until an instant.
     static SLEEPERS: RefCell<Vec<(Instant, Waker)>> = const { RefCell::new(Vec::new()) };
+    /// Tasks spawned by handles (a publisher's loop), each with the flag its waker sets.
+    static TASKS: RefCell<Vec<Task>> = const { RefCell::new(Vec::new()) };
 }
+
+type Task = (std::pin::Pin<Box<dyn Future<Output = ()>>>, Arc<Flag>);
 
 /// The simulated runtime. Its handles live on the thread whose [`World`] runs them.
 #[derive(Debug)]
@@ -83,6 +87,10 @@ impl AsyncRuntime for Sim {
                 Poll::Pending
             }
         })
+    }
+
+    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+        TASKS.with_borrow_mut(|t| t.push((Box::pin(task), Arc::new(Flag(AtomicBool::new(true))))));
     }
 }
 
@@ -276,6 +284,20 @@ impl World {
         });
         moved |= !due.is_empty();
         due.into_iter().for_each(Waker::wake);
+        // Polled with the list taken, so a task may spawn another.
+        let mut tasks = TASKS.with_borrow_mut(std::mem::take);
+        tasks.retain_mut(|(task, woken)| {
+            if !woken.0.swap(false, Ordering::AcqRel) {
+                return true;
+            }
+            moved = true;
+            let waker = Waker::from(woken.clone());
+            task.as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        });
+        TASKS.with_borrow_mut(|t| tasks.append(t));
+        TASKS.set(tasks);
         moved
     }
 
@@ -307,6 +329,7 @@ impl Drop for World {
     fn drop(&mut self) {
         STARTED.with_borrow_mut(Vec::clear);
         SLEEPERS.with_borrow_mut(Vec::clear);
+        TASKS.with_borrow_mut(Vec::clear);
         SEEDS.set(0);
         CLOCK.set(None);
     }
