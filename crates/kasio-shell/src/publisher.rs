@@ -130,15 +130,22 @@ impl<R: AsyncRuntime> Inner<R> {
     /// A try's result: the outbox decides, then its notices go out, outside the lock.
     fn settle(&self, slot: u64, result: Result<(i32, i64), Failure>) {
         let now = R::now();
-        let (notices, ready) = {
+        let (notices, wake) = {
             let mut st = self.lock();
+            let before = st.outbox.poll_timeout();
             st.outbox.outcome(slot, result, now);
             let notices: Vec<Notice> = std::iter::from_fn(|| st.outbox.poll_notice()).collect();
-            (notices, st.outbox.has_ready(now))
+            // The loop sleeps until the outbox's earliest deadline as it was: a retry
+            // due sooner than that must wake it.
+            let sooner = match (st.outbox.poll_timeout(), before) {
+                (Some(after), Some(before)) => after < before,
+                (after, before) => after.is_some() && before.is_none(),
+            };
+            (notices, sooner || st.outbox.has_ready(now))
         };
         self.report(&notices);
         self.changed.notify(usize::MAX);
-        if ready {
+        if wake {
             self.work.notify(1);
         }
     }

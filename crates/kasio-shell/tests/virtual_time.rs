@@ -865,7 +865,7 @@ fn runner_commits_only_past_finished_records_through_rebalances() {
     }
 }
 
-/// A publisher whose only broker stops for 10 s while it sends: every message ends
+/// A publisher whose only broker stops for 20 s while it sends: every message ends
 /// delivered or, its tries spent, dead-lettered; the status stream and the notices agree
 /// with the tracker; and the tracker remembers no more than its cap of finished messages.
 #[test]
@@ -922,13 +922,18 @@ fn publisher_ends_every_message_through_a_stopped_broker() {
     };
     let mut ids = world.run(send(1000, Duration::from_millis(2)));
     world.cluster.inject(Fault::StopBroker { broker: 1 });
-    ids.extend(world.run(send(1000, Duration::from_millis(10))));
+    // 20 s down: the messages sent first spend their three tries, and their dead letters
+    // fail too until the broker is back.
+    ids.extend(world.run(send(1000, Duration::from_millis(20))));
     world.cluster.inject(Fault::StartBroker { broker: 1 });
     ids.extend(world.run(send(200, Duration::from_millis(2))));
+    world
+        .run(publisher.flush(Duration::from_secs(120)))
+        .expect("every message finished");
     // Records the broker refuses for good go to the dead-letter topic at once.
     world.cluster.inject(Fault::FailNext {
         api: ApiKey::Produce,
-        count: 2,
+        count: 1,
         error: kasio_proto::ErrorCode::InvalidRecord,
     });
     ids.extend(world.run(send(200, Duration::from_millis(2))));
@@ -984,4 +989,60 @@ fn publisher_ends_every_message_through_a_stopped_broker() {
         counters.retried,
         world.elapsed()
     );
+}
+
+/// One message, its first try timed out (its broker down) while nothing else is held: its retry comes due
+/// on the publisher's loop's own timer, and it is delivered.
+#[test]
+fn publisher_retries_a_lone_message_on_its_timer() {
+    use kasio_shell::{DeliveryStatus, Publisher};
+
+    let mut world = World::new(1, TOPIC, PARTITIONS);
+    let bootstrap = world.bootstrap();
+    let publisher = Publisher::<Sim>::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("delivery.timeout.ms", "3000"),
+        ("request.timeout.ms", "1000"),
+        ("linger.ms", "0"),
+        ("publisher.retry.backoff.ms", "2000"),
+        ("publisher.retry.jitter", "0"),
+    ])
+    .expect("a valid publisher config");
+    // Metadata first, so the record's only trouble is the broker being down.
+    world.run(async {
+        publisher
+            .send(Record::new(TOPIC).value(b"warm-up"), None)
+            .await
+            .expect("taken");
+        publisher
+            .flush(Duration::from_secs(10))
+            .await
+            .expect("delivered");
+    });
+    world.cluster.inject(Fault::StopBroker { broker: 1 });
+    let id = world.run(async {
+        publisher
+            .send(Record::new(TOPIC).value(b"lone"), None)
+            .await
+            .expect("taken")
+    });
+    world.run(Sim::sleep_until(Sim::now() + Duration::from_secs(4)));
+    assert!(
+        matches!(
+            publisher.status(&id),
+            Some(DeliveryStatus::RetryScheduled { attempt: 1, .. })
+        ),
+        "{:?}",
+        publisher.status(&id)
+    );
+    // The broker is back before the retry is due (at 5 s).
+    world.cluster.inject(Fault::StartBroker { broker: 1 });
+    world
+        .run(publisher.flush(Duration::from_secs(30)))
+        .expect("the retry went on its own timer");
+    assert!(matches!(
+        publisher.status(&id),
+        Some(DeliveryStatus::Success { .. })
+    ));
+    world.run(publisher.close());
 }

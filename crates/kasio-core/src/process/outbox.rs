@@ -173,11 +173,11 @@ enum Stage {
     Ready,
 }
 
-/// A dead letter to write: its topic, its headers and the tries at writing it.
+/// A dead letter to write: its topic and the tries at writing it. Its headers are made
+/// as it is handed out, so the many waiting out an outage hold only their failure.
 #[derive(Debug)]
 struct DeadLetter {
     topic: Arc<str>,
-    headers: Vec<(String, Vec<u8>)>,
     tries: u32,
 }
 
@@ -243,6 +243,8 @@ pub struct Outbox {
     notices: VecDeque<Notice>,
     next_slot: u64,
     rng: Rng,
+    /// The headers of the dead letter last handed out.
+    headers: Vec<(String, Vec<u8>)>,
 }
 
 impl Outbox {
@@ -269,6 +271,7 @@ impl Outbox {
             notices: VecDeque::new(),
             next_slot: 0,
             rng: Rng::new(seed),
+            headers: Vec::new(),
         }
     }
 
@@ -370,17 +373,7 @@ impl Outbox {
                         let pattern = self.dead_letter.as_deref().unwrap_or_default();
                         let topic: Arc<str> =
                             pattern.replace("{topic}", &held.message.topic).into();
-                        let headers = failure_headers(
-                            &held.message,
-                            &failure,
-                            held.attempts,
-                            self.conventions,
-                        );
-                        held.dead_letter = Some(DeadLetter {
-                            topic,
-                            headers,
-                            tries: 0,
-                        });
+                        held.dead_letter = Some(DeadLetter { topic, tries: 0 });
                         held.failure = Some(failure);
                         held.stage = Stage::Ready;
                         self.ready.push_back(slot);
@@ -425,12 +418,16 @@ impl Outbox {
         let out = match held.dead_letter.as_mut() {
             Some(dl) => {
                 dl.tries += 1;
+                self.headers.clear();
+                if let Some(f) = &held.failure {
+                    failure_headers(m, f, held.attempts, self.conventions, &mut self.headers);
+                }
                 Outgoing {
                     topic: &dl.topic,
                     partition: None,
                     key: m.key.as_deref(),
                     value: m.value.as_deref(),
-                    headers: &dl.headers,
+                    headers: &self.headers,
                     timestamp: m.timestamp,
                 }
             }
@@ -573,19 +570,20 @@ impl Outbox {
 /// A published message's dead-letter headers: its own less earlier failure headers, then
 /// the topic it was meant for, its create time and the failure, under kasio's names and
 /// those of the `conventions` asked for. It was never written, so it has no partition,
-/// offset or group.
+/// offset or group. Appended to `out`.
 fn failure_headers(
     m: &Publication,
     failure: &Failure,
     attempts: u32,
     conventions: HeaderConventions,
-) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = m
-        .headers
-        .iter()
-        .filter(|(k, _)| !is_failure_header(k))
-        .cloned()
-        .collect();
+    out: &mut Vec<(String, Vec<u8>)>,
+) {
+    out.extend(
+        m.headers
+            .iter()
+            .filter(|(k, _)| !is_failure_header(k))
+            .cloned(),
+    );
     let text = |k: &str, v: String| (k.to_string(), v.into_bytes());
     out.extend([
         text(DLQ_TOPIC, m.topic.clone()),
@@ -618,7 +616,6 @@ fn failure_headers(
             text("kafka_dlt-exception-message", failure.message.clone()),
         ]);
     }
-    out
 }
 
 #[cfg(test)]
