@@ -80,17 +80,18 @@ def dead_letters(t, n, timeout=60):
     return got
 
 
-def bad_values(n, permille):
-    """The values the worker's processor fails on every try: its FNV-1a hash, as the
-    example draws it."""
-    bad = set()
-    for i in range(n):
-        h = 0xcbf29ce484222325
-        for b in f"m-{i}".encode():
-            h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
-        if h % 1000 < permille:
-            bad.add(f"m-{i}")
-    return bad
+def draw(value):
+    """The worker's FNV-1a hash of a value, from which it draws the value's fate."""
+    h = 0xcbf29ce484222325
+    for b in value.encode():
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def bad_values(n, permille, shift=0):
+    """The values the worker's processor fails on every try: permanently (`bad`, shift
+    0) or retriably (`flaky`, shift 32), as the example draws them."""
+    return {f"m-{i}" for i in range(n) if (draw(f"m-{i}") >> shift) % 1000 < permille}
 
 
 MESSAGES = 100_000
@@ -161,6 +162,82 @@ def test_every_message_ends_processed_or_dead_lettered_with_a_worker_killed(tmp_
     c.close()
     assert sum(values.values()) == MESSAGES + len(letters)
     assert all(values[v] == 1 + dead[v] for v in bad)
+
+
+def test_retries_through_a_retry_topic_leave_the_partition_moving(tmp_path):
+    """Non-blocking retries (`processing.retry.topic`): a record failing retriably is
+    written to `TOPIC.retry` with its tries, due time and origin, its partition moves on,
+    and it is tried again from there; one failing every try reaches the dead-letter topic
+    after three tries, its headers naming the topic, partition and offset it came from."""
+    n = 20_000
+    t = topics(6)
+    created = peer_admin().create_topics([NewTopic(f"{t}.retry", 3, 1)])
+    for f in created.values():
+        f.result(30)
+    fill(t, n)
+    group = name("proc-retry")
+    outs = [tmp_path / f"r{i}.out" for i in range(2)]
+    args = ("workers=2", "fail=5", "bad=5", "flaky=5", "retry=topic", "ordering=key", "idle=8000")
+    ws = [worker(t, group, out, *args) for out in outs]
+    for w, out in zip(ws, outs):
+        assert w.wait(300) == 0, out.with_suffix(".err").read_text()
+    done = processed(outs)
+    bad, flaky = bad_values(n, 5), bad_values(n, 5, 32) - bad_values(n, 5)
+    letters = dead_letters(t, len(bad | flaky))
+    dead = Counter(m.value().decode() for m in letters)
+    assert set(dead) == bad | flaky, f"dead-lettered {len(dead)}, expected {len(bad | flaky)}"
+    assert all(c == 1 for c in dead.values())
+    assert set(done) | set(dead) == {f"m-{i}" for i in range(n)}
+    twice = [v for v, c in done.items() if c > 1]
+    assert not twice, f"{len(twice)} processed twice"
+    origins = {}
+    for m in letters:
+        h = dict(m.headers())
+        value = m.value().decode()
+        assert h["__dlq.errors.topic"].decode() == t, h
+        tries = int(h["__dlq.errors.delivery.count"])
+        assert tries == (3 if value in flaky else 1), (value, tries)
+        origins[(int(h["__dlq.errors.partition"]), int(h["__dlq.errors.offset"]))] = value
+    # The origin named is where the value was first written.
+    c = Consumer({"bootstrap.servers": bootstrap(), "group.id": name("origin"),
+                  "auto.offset.reset": "earliest"})
+    c.subscribe([t])
+    seen = 0
+    deadline = time.time() + 60
+    while seen < n and time.time() < deadline:
+        for m in c.consume(5000, 0.5):
+            if m.error():
+                continue
+            seen += 1
+            at = (m.partition(), m.offset())
+            if at in origins:
+                assert origins[at] == m.value().decode()
+    c.close()
+    print(f"\n{n} messages, retries through {t}.retry: {len(done)} processed, none twice; "
+          f"{len(dead)} dead-lettered ({len(flaky)} after three tries, origins checked)")
+
+
+def test_a_blocking_processor_on_threads_processes_everything_once(tmp_path):
+    """A `BlockingProcessor` whose work blocks its thread for 2 ms (`OnThreads`, 16
+    threads per member), unordered, 5% failing their first try: every message processed
+    once, none twice, in far less time than one thread would take."""
+    n = 6_000
+    t = topics(4)
+    fill(t, n)
+    out = tmp_path / "b.out"
+    started = time.time()
+    w = worker(t, name("proc-blocking"), out, "workers=2", "blocking=16", "work=2000", "fail=5",
+               "ordering=unordered", "idle=3000")
+    assert w.wait(300) == 0, out.with_suffix(".err").read_text()
+    took = time.time() - started
+    done = processed([out])
+    assert len(done) == n, f"{n - len(done)} never processed"
+    twice = [v for v, c in done.items() if c > 1]
+    assert not twice, f"{len(twice)} processed twice"
+    # One thread would take n * 2 ms = 12 s of work alone, plus the 3 s idle wait.
+    assert took < 12, took
+    print(f"\n{n} messages through a blocking processor on 2 x 16 threads in {took:.1f} s "
+          f"(3 s of it the idle wait), none twice")
 
 
 def test_workers_stopped_by_sigterm_commit_so_a_restart_processes_nothing_twice(tmp_path):

@@ -67,7 +67,8 @@ pub use priority::{
 pub use process::{
     ATTEMPTS_HEADER, DLQ_ATTEMPTS, DLQ_CLASS, DLQ_GROUP, DLQ_MESSAGE, DLQ_OFFSET, DLQ_PARTITION,
     DLQ_TIMESTAMP, DLQ_TOPIC, Decision, Dispatcher, FailureKind, FailureNote, HeaderConventions,
-    ProcessingOrder, RetryPolicy, Ticket, attempts_so_far, dead_letter_headers, is_failure_header,
+    Origin, ProcessingOrder, RETRY_DUE_HEADER, RETRY_ORIGIN_PREFIX, RetryPolicy, Ticket,
+    attempts_so_far, dead_letter_headers, is_failure_header, retry_due, retry_headers,
 };
 pub use process::{
     DeliveryStatus, DeliveryTracker, DuplicateId, Failure, MESSAGE_ID_HEADER, Notice, Outbox,

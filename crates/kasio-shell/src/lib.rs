@@ -23,6 +23,7 @@
 //! ```
 
 mod admin;
+mod blocking_processor;
 mod call;
 mod consumer;
 pub mod dead_letter;
@@ -47,6 +48,7 @@ mod typed;
 mod undelivered;
 
 pub use admin::Admin;
+pub use blocking_processor::{BlockingProcessor, OnThreads};
 pub use call::Call;
 pub use consumer::{Commit, Consumer, FetchedStream};
 pub use dead_letter::DeadLetter;
@@ -90,9 +92,9 @@ pub mod types {
     pub use kasio_core::{
         AcknowledgeError, AcknowledgeType, Acknowledged, AcknowledgementMode, AcquireMode,
         BrokerDeadLetter, DUE_HEADER, Decision, DelayTiers, DeliveryStatus, Failure, FailureKind,
-        HeaderConventions, LevelStats, MESSAGE_ID_HEADER, Notice, Priority, ProcessingOrder,
-        RetryPolicy, ShareConsumerConfig, ShareEvent, ShareLevelStats, ShareMemberState,
-        StatusCounts, UnknownPriority,
+        HeaderConventions, LevelStats, MESSAGE_ID_HEADER, Notice, Origin, Priority,
+        ProcessingOrder, RetryPolicy, ShareConsumerConfig, ShareEvent, ShareLevelStats,
+        ShareMemberState, StatusCounts, UnknownPriority,
     };
     pub use kasio_core::{
         Acks, AclBinding, AclFilter, AclOperation, AclPermission, AdminConfig, AdminError,

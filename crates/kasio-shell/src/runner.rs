@@ -8,9 +8,9 @@ use crate::{
 };
 use kasio_core::{
     ConfigError, ConsumeError, ConsumerConfig, ConsumerEvent, ConsumerRecord, Decision, Dispatcher,
-    FailureKind, FailureNote, HeaderConventions, ProcessingOrder, ProducerConfig, Record,
+    FailureKind, FailureNote, HeaderConventions, Origin, ProcessingOrder, ProducerConfig, Record,
     RetryPolicy, SecurityError, Ticket, TopicPartition, TopicPartitionOffset, attempts_so_far,
-    dead_letter_headers,
+    dead_letter_headers, retry_due, retry_headers,
 };
 use std::{
     future::Future,
@@ -119,6 +119,9 @@ struct Shared {
     max_running: usize,
     max_waiting: usize,
     retry: RetryPolicy,
+    /// The retry topic's name (`{topic}` the origin's) for non-blocking retries, or none
+    /// for blocking ones.
+    retry_topic: Option<String>,
     dead_letter: Option<String>,
     conventions: HeaderConventions,
     commit_interval: Duration,
@@ -161,11 +164,15 @@ impl Shared {
 ///   one key's records in order; `unordered` runs any record at once. Up to
 ///   `processing.max.in.flight` (16) records run per member; a partition with more than
 ///   `processing.max.waiting` (1,000) fetched records waiting is paused.
-/// - **Failures**: a [`ProcessError`] that is retriable is tried again in place, after
+/// - **Failures**: a [`ProcessError`] that is retriable is tried again after
 ///   `processing.retry.backoff.ms` growing by `processing.retry.multiplier` with
-///   `processing.retry.jitter`, up to `processing.retry.attempts` tries (a blocking retry:
-///   the record's key, or partition, waits); then, as a non-retriable one at once, the
-///   record goes to the dead-letter topic (`processing.dead.letter.topic`, `{topic}.dlt`
+///   `processing.retry.jitter`, up to `processing.retry.attempts` tries. By default in
+///   place (a blocking retry: the record's key, or partition, waits). With
+///   `processing.retry.topic` (`{topic}.retry`, say; the topic must exist) the retry is
+///   non-blocking: the record is written there with its tries, its due time and its
+///   origin ([`kasio_core::retry_headers`]), its own partition moves on, and the runner,
+///   which reads the retry topics too, tries it again once due. Then, as a non-retriable
+///   failure at once, the record goes to the dead-letter topic (`processing.dead.letter.topic`, `{topic}.dlt`
 ///   by default; `none` for none, and such a failure stops the member) with the failure
 ///   in its headers ([`kasio_core::dead_letter_headers`], `processing.dead.letter.headers`
 ///   adding Connect's or Spring's names). A terminal error stops the member.
@@ -240,6 +247,7 @@ impl<R: AsyncRuntime, P: Processor> Runner<R, P> {
         let mut max_running = 16;
         let mut max_waiting = 1000;
         let mut dead_letter = Some(DEFAULT_DEAD_LETTER_TOPIC.to_string());
+        let mut retry_topic = None;
         let mut conventions = HeaderConventions::default();
         let mut shutdown_timeout = Duration::from_secs(30);
         let count = |k: &str, v: &str| -> Result<usize, ConfigError> {
@@ -272,6 +280,9 @@ impl<R: AsyncRuntime, P: Processor> Runner<R, P> {
                     dead_letter = (v.trim() != "none" && !v.trim().is_empty()).then(|| v.into());
                 }
                 "processing.dead.letter.headers" => conventions = v.parse()?,
+                "processing.retry.topic" => {
+                    retry_topic = (v.trim() != "none" && !v.trim().is_empty()).then(|| v.into());
+                }
                 "processing.shutdown.timeout.ms" => {
                     shutdown_timeout = Duration::from_millis(v.trim().parse().map_err(|_| {
                         ConfigError::InvalidValue {
@@ -304,6 +315,7 @@ impl<R: AsyncRuntime, P: Processor> Runner<R, P> {
                 max_running,
                 max_waiting,
                 retry,
+                retry_topic,
                 dead_letter,
                 conventions,
                 commit_interval,
@@ -403,19 +415,31 @@ impl<R: AsyncRuntime, P: Processor> Runner<R, P> {
     pub async fn run_member(&self, member: usize, stop: &Stop) -> Result<(), RunError> {
         let shared = &self.shared;
         let consumer = Consumer::<R>::new(shared.consumer.clone())?;
-        let producer = match shared.dead_letter {
-            Some(_) => {
+        let producer = match (&shared.dead_letter, &shared.retry_topic) {
+            (Some(_), _) | (_, Some(_)) => {
                 let mut config = ProducerConfig::default();
                 for (k, v) in &shared.producer {
                     config.set(k, v)?;
                 }
                 Some(Producer::<R>::new(config)?)
             }
-            None => None,
+            (None, None) => None,
         };
         let processor = Arc::new((self.factory)(member));
         processor.created(member);
-        let topics: Vec<&str> = shared.topics.iter().map(String::as_str).collect();
+        // With non-blocking retries, each topic's retry topic is read too.
+        let retry_topics: Vec<String> = shared
+            .retry_topic
+            .iter()
+            .flat_map(|pattern| shared.topics.iter().map(|t| pattern.replace("{topic}", t)))
+            .filter(|t| !shared.topics.contains(t))
+            .collect();
+        let topics: Vec<&str> = shared
+            .topics
+            .iter()
+            .chain(&retry_topics)
+            .map(String::as_str)
+            .collect();
         let result = match consumer.subscribe(&topics) {
             Ok(()) => {
                 processor.subscribed(&shared.topics);
@@ -457,6 +481,8 @@ type Job = Pin<Box<dyn Future<Output = (Ticket, ConsumerRecord, Outcome)> + Send
 #[derive(Debug)]
 enum Outcome {
     Processed,
+    /// Written to the retry topic, to be tried again from there.
+    RetryQueued,
     DeadLettered,
     Failed(ProcessError),
 }
@@ -734,6 +760,16 @@ async fn run_job<R: AsyncRuntime, P: Processor>(
     seed: u64,
 ) -> (ConsumerRecord, Outcome) {
     let mut attempt = attempts_so_far(&record);
+    if let Some(due) = retry_due(&record) {
+        // A retry topic's record waits out its backoff here: its retry topic's partition
+        // (or key) waits, the partition it came from does not. Never longer than the
+        // longest backoff, whatever the header says.
+        let wait = u64::try_from(due.saturating_sub(R::unix_ms())).unwrap_or(0);
+        let wait = Duration::from_millis(wait).min(shared.retry.backoff_max);
+        if !wait.is_zero() {
+            R::sleep_until(R::now() + wait).await;
+        }
+    }
     let error = loop {
         attempt += 1;
         let started = R::now();
@@ -757,6 +793,18 @@ async fn run_job<R: AsyncRuntime, P: Processor>(
                 shared.report(Metric::Retried {
                     topic: record.topic.clone(),
                 });
+                if let (Some(producer), Some(pattern)) = (&producer, &shared.retry_topic) {
+                    let due = R::unix_ms()
+                        .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+                    let headers = retry_headers(&record, attempt, due);
+                    let topic = pattern.replace("{topic}", &Origin::of(&record).topic);
+                    return match write::<R>(&shared, producer, &topic, &record, &headers, seed)
+                        .await
+                    {
+                        Ok(()) => (record, Outcome::RetryQueued),
+                        Err(e) => (record, Outcome::Failed(e)),
+                    };
+                }
                 R::sleep_until(R::now() + wait).await;
             }
             Decision::DeadLetter => break error,
@@ -789,7 +837,7 @@ async fn dead_letter<R: AsyncRuntime>(
     attempts: u32,
     seed: u64,
 ) -> Result<(), ProcessError> {
-    let topic = pattern.replace("{topic}", &record.topic);
+    let topic = pattern.replace("{topic}", &Origin::of(record).topic);
     let note = FailureNote {
         group: &shared.group,
         class: error.class(),
@@ -797,11 +845,25 @@ async fn dead_letter<R: AsyncRuntime>(
         attempts,
     };
     let headers = dead_letter_headers(record, &note, shared.conventions);
+    write::<R>(shared, producer, &topic, record, &headers, seed).await
+}
+
+/// Writes a copy of `record` with `headers` to `topic`, trying again while the failure
+/// is retriable (a broker down for a while): the record is committed past only once the
+/// copy is written.
+async fn write<R: AsyncRuntime>(
+    shared: &Shared,
+    producer: &Producer<R>,
+    topic: &str,
+    record: &ConsumerRecord,
+    headers: &[(String, Vec<u8>)],
+    seed: u64,
+) -> Result<(), ProcessError> {
     let refs: Vec<(&str, &[u8])> = headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_slice()))
         .collect();
-    let mut out = Record::new(&topic).headers(&refs);
+    let mut out = Record::new(topic).headers(&refs);
     out.key = record.key.as_deref();
     out.value = record.value.as_deref();
     let mut tries = 0u32;
@@ -817,7 +879,7 @@ async fn dead_letter<R: AsyncRuntime>(
         if kind.0 != FailureKind::Retriable {
             return Err(ProcessError::new(
                 FailureKind::Terminal,
-                "kasio::DeadLetter",
+                "kasio::Write",
                 format!("writing to {topic} failed: {}", kind.1),
             ));
         }

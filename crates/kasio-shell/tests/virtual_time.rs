@@ -622,8 +622,11 @@ struct Ledger {
     finished: std::collections::HashMap<(i32, i64), u32>,
     /// Tries per (partition, offset).
     tries: std::collections::HashMap<(i32, i64), u32>,
-    /// Keys of a partition being processed now, to catch two at once.
-    keys: std::collections::HashSet<(i32, Vec<u8>)>,
+    /// Records handed to the retry topic (non-blocking retries): finished in their own
+    /// partition, whose commit may pass them.
+    queued: std::collections::HashSet<(i32, i64)>,
+    /// Keys of a topic's partition being processed now, to catch two at once.
+    keys: std::collections::HashSet<(String, i32, Vec<u8>)>,
 }
 
 /// A processor that takes 0-20 ms of virtual time, fails 5% of records on their first
@@ -651,8 +654,11 @@ impl kasio_shell::Processor for Flaky {
         &self,
         record: &kasio_shell::ConsumerRecord,
     ) -> Result<(), kasio_shell::ProcessError> {
-        let at = (record.partition, record.offset);
+        // A retry topic's copy counts as its origin: the same record tried again.
+        let origin = kasio_shell::Origin::of(record);
+        let at = (origin.partition, origin.offset);
         let key = (
+            record.topic.to_string(),
             record.partition,
             record.key.as_deref().unwrap_or_default().to_vec(),
         );
@@ -688,13 +694,18 @@ impl kasio_shell::Processor for Flaky {
         _attempt: u32,
         decision: kasio_shell::Decision,
     ) {
-        if decision == kasio_shell::Decision::DeadLetter {
+        let origin = kasio_shell::Origin::of(record);
+        let at = (origin.partition, origin.offset);
+        match decision {
             // Its offset is committed past once the dead letter is written, after this.
-            *self
-                .ledger()
-                .finished
-                .entry((record.partition, record.offset))
-                .or_insert(0) += 1;
+            kasio_shell::Decision::DeadLetter => {
+                *self.ledger().finished.entry(at).or_insert(0) += 1
+            }
+            // With a retry topic, likewise once the copy is written.
+            kasio_shell::Decision::Retry(_) => {
+                self.ledger().queued.insert(at);
+            }
+            kasio_shell::Decision::Stop => {}
         }
     }
 }
@@ -714,7 +725,8 @@ fn check_commits(world: &World, ledger: &Ledger, seed: u64) {
         };
         for o in 0..committed {
             assert!(
-                ledger.finished.get(&(p, o)).is_some_and(|&n| n > 0),
+                ledger.finished.get(&(p, o)).is_some_and(|&n| n > 0)
+                    || ledger.queued.contains(&(p, o)),
                 "seed {seed}: jobs-{p} committed at {committed} past unfinished {o}"
             );
         }
@@ -739,6 +751,12 @@ fn runner_commits_only_past_finished_records_through_rebalances() {
             .cluster
             .create_topic("jobs.dlt", 1)
             .expect("a new topic");
+        world
+            .cluster
+            .create_topic("jobs.retry", 2)
+            .expect("a new topic");
+        // Half the seeds retry through the retry topic rather than in place.
+        let retry_topic = if seed % 4 >= 2 { "jobs.retry" } else { "none" };
         let producer = producer(&world, &[("linger.ms", "5")]);
         world.run(async {
             let mut deliveries = Vec::new();
@@ -770,6 +788,7 @@ fn runner_commits_only_past_finished_records_through_rebalances() {
                     ("request.timeout.ms", "1000"),
                     ("processing.ordering", "key"),
                     ("processing.retry.backoff.ms", "50"),
+                    ("processing.retry.topic", retry_topic),
                     ("processing.max.waiting", "100"),
                 ],
                 &["jobs"],
@@ -846,6 +865,24 @@ fn runner_commits_only_past_finished_records_through_rebalances() {
                 "seed {seed}: jobs-{p} not committed to its end"
             );
         }
+        let retried: i64 = (0..2)
+            .map(|p| {
+                let end = world.cluster.end_offset("jobs.retry", p).unwrap_or(0);
+                if end > 0 {
+                    assert_eq!(
+                        world.cluster.committed("workers", "jobs.retry", p),
+                        Some(end),
+                        "seed {seed}: jobs.retry-{p} not committed to its end"
+                    );
+                }
+                end
+            })
+            .sum();
+        assert_eq!(
+            retried > 0,
+            retry_topic != "none",
+            "seed {seed}: {retried} retries through the retry topic"
+        );
         let twice: Vec<_> = l.finished.iter().filter(|(_, n)| **n > 1).collect();
         assert!(
             twice.is_empty(),

@@ -60,9 +60,9 @@ pub use kasio_proto::{
     DecodeError,
     records::{Header, HeaderView, Headers, RecordView},
 };
-pub use kasio_shell::Processor;
 pub use kasio_shell::types::*;
 pub use kasio_shell::undelivered_on_drop;
+pub use kasio_shell::{BlockingProcessor, OnThreads, Processor};
 
 /// The handles on tokio: their drivers run as tasks on the runtime current when a handle
 /// is created (creating one outside a tokio runtime panics).

@@ -23,6 +23,106 @@ pub const DLQ_CLASS: &str = "__dlq.errors.exception.class.name";
 pub const DLQ_MESSAGE: &str = "__dlq.errors.message";
 /// Tries so far on a record retried through a retry topic (decimal).
 pub const ATTEMPTS_HEADER: &str = "kasio.retry.attempts";
+/// When a record in a retry topic may be tried again, Unix milliseconds (decimal).
+pub const RETRY_DUE_HEADER: &str = "kasio.retry.due";
+/// Where a record in a retry topic first came from: `topic`, `partition`, `offset` and
+/// `timestamp` follow this prefix, so its dead letter names its origin, not the retry topic.
+pub const RETRY_ORIGIN_PREFIX: &str = "kasio.retry.origin.";
+
+/// Where a record first came from: its own place, or the origin a retry topic's copy
+/// carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+    /// The create time, Unix milliseconds.
+    pub timestamp: i64,
+}
+
+impl Origin {
+    /// The record's origin: the `kasio.retry.origin.*` headers when it has them all,
+    /// else its own topic, partition, offset and timestamp.
+    #[must_use]
+    pub fn of(record: &ConsumerRecord) -> Self {
+        let text = |name: &str| header_text(record, &format!("{RETRY_ORIGIN_PREFIX}{name}"));
+        let carried = (|| {
+            Some(Self {
+                topic: text("topic")?,
+                partition: text("partition")?.parse().ok()?,
+                offset: text("offset")?.parse().ok()?,
+                timestamp: text("timestamp")?.parse().ok()?,
+            })
+        })();
+        carried.unwrap_or_else(|| Self {
+            topic: record.topic.to_string(),
+            partition: record.partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+        })
+    }
+}
+
+/// The last header named `key`, as text.
+fn header_text(record: &ConsumerRecord, key: &str) -> Option<String> {
+    record
+        .headers()
+        .map_while(Result::ok)
+        .filter(|h| &*h.key == key)
+        .last()
+        .and_then(|h| String::from_utf8(h.value?.to_vec()).ok())
+}
+
+/// When a retry topic's record may be tried again (its [`RETRY_DUE_HEADER`]), Unix ms.
+#[must_use]
+pub fn retry_due(record: &ConsumerRecord) -> Option<i64> {
+    header_text(record, RETRY_DUE_HEADER)?.parse().ok()
+}
+
+/// The headers of a record's copy for a retry topic: its own (less earlier tries' count
+/// and due time), its origin (kept from an earlier copy, else its own place), the tries
+/// made so far and when the next may go.
+///
+/// ```
+/// use kasio_core::{ATTEMPTS_HEADER, RETRY_DUE_HEADER, retry_headers};
+/// # fn demo(record: &kasio_core::ConsumerRecord) {
+/// let headers = retry_headers(record, 1, 1_767_225_601_000);
+/// assert!(headers.iter().any(|(k, v)| k == ATTEMPTS_HEADER && v == b"1"));
+/// assert!(headers.iter().any(|(k, v)| k == RETRY_DUE_HEADER && v == b"1767225601000"));
+/// # }
+/// ```
+#[must_use]
+pub fn retry_headers(
+    record: &ConsumerRecord,
+    attempts: u32,
+    due_ms: i64,
+) -> Vec<(String, Vec<u8>)> {
+    let origin = Origin::of(record);
+    let mut out = record.header_pairs();
+    out.retain(|(k, _)| !k.starts_with("kasio.retry."));
+    let text = |k: String, v: String| (k, v.into_bytes());
+    out.extend([
+        text(format!("{RETRY_ORIGIN_PREFIX}topic"), origin.topic),
+        text(
+            format!("{RETRY_ORIGIN_PREFIX}partition"),
+            origin.partition.to_string(),
+        ),
+        text(
+            format!("{RETRY_ORIGIN_PREFIX}offset"),
+            origin.offset.to_string(),
+        ),
+        text(
+            format!("{RETRY_ORIGIN_PREFIX}timestamp"),
+            origin.timestamp.to_string(),
+        ),
+        text(ATTEMPTS_HEADER.into(), attempts.to_string()),
+        text(RETRY_DUE_HEADER.into(), due_ms.to_string()),
+    ]);
+    out
+}
 
 /// Which header names a dead letter carries besides kasio's (`processing.dead.letter.headers`:
 /// a comma-separated list of `connect` and `spring`, or `none`).
@@ -82,7 +182,8 @@ pub struct FailureNote<'a> {
 
 /// The dead letter's headers: the record's own (less earlier failure headers of these
 /// names, so a replayed and failed-again record names its latest failure), then kasio's
-/// and those of the `conventions` asked for.
+/// and those of the `conventions` asked for. The origin named is the record's [`Origin`]:
+/// a copy from a retry topic names where it first came from.
 ///
 /// ```
 /// use kasio_core::{FailureNote, HeaderConventions, dead_letter_headers};
@@ -98,14 +199,15 @@ pub fn dead_letter_headers(
     note: &FailureNote<'_>,
     conventions: HeaderConventions,
 ) -> Vec<(String, Vec<u8>)> {
+    let origin = Origin::of(record);
     let mut out = record.header_pairs();
     out.retain(|(k, _)| !is_failure_header(k));
     let text = |k: &str, v: String| (k.to_string(), v.into_bytes());
     out.extend([
-        text(DLQ_TOPIC, record.topic.to_string()),
-        text(DLQ_PARTITION, record.partition.to_string()),
-        text(DLQ_OFFSET, record.offset.to_string()),
-        text(DLQ_TIMESTAMP, record.timestamp.to_string()),
+        text(DLQ_TOPIC, origin.topic.clone()),
+        text(DLQ_PARTITION, origin.partition.to_string()),
+        text(DLQ_OFFSET, origin.offset.to_string()),
+        text(DLQ_TIMESTAMP, origin.timestamp.to_string()),
         text(DLQ_GROUP, note.group.to_string()),
         text(DLQ_ATTEMPTS, note.attempts.to_string()),
         text(DLQ_CLASS, note.class.to_string()),
@@ -113,9 +215,9 @@ pub fn dead_letter_headers(
     ]);
     if conventions.connect {
         out.extend([
-            text("__connect.errors.topic", record.topic.to_string()),
-            text("__connect.errors.partition", record.partition.to_string()),
-            text("__connect.errors.offset", record.offset.to_string()),
+            text("__connect.errors.topic", origin.topic.clone()),
+            text("__connect.errors.partition", origin.partition.to_string()),
+            text("__connect.errors.offset", origin.offset.to_string()),
             text(
                 "__connect.errors.exception.class.name",
                 note.class.to_string(),
@@ -128,18 +230,18 @@ pub fn dead_letter_headers(
     }
     if conventions.spring {
         out.extend([
-            text("kafka_dlt-original-topic", record.topic.to_string()),
+            text("kafka_dlt-original-topic", origin.topic.clone()),
             (
                 "kafka_dlt-original-partition".into(),
-                record.partition.to_be_bytes().to_vec(),
+                origin.partition.to_be_bytes().to_vec(),
             ),
             (
                 "kafka_dlt-original-offset".into(),
-                record.offset.to_be_bytes().to_vec(),
+                origin.offset.to_be_bytes().to_vec(),
             ),
             (
                 "kafka_dlt-original-timestamp".into(),
-                record.timestamp.to_be_bytes().to_vec(),
+                origin.timestamp.to_be_bytes().to_vec(),
             ),
             text("kafka_dlt-original-consumer-group", note.group.to_string()),
             text("kafka_dlt-exception-fqcn", note.class.to_string()),
@@ -150,7 +252,8 @@ pub fn dead_letter_headers(
 }
 
 /// Whether a header records a failure (kasio's, the broker's, Connect's or Spring's dead
-/// letter names, or the retry count): a replayed record goes without them.
+/// letter names, or a retry topic's count, due time and origin): a replayed record goes
+/// without them.
 ///
 /// ```
 /// assert!(kasio_core::is_failure_header("__connect.errors.topic"));
@@ -161,7 +264,7 @@ pub fn is_failure_header(key: &str) -> bool {
     key.starts_with("__dlq.errors.")
         || key.starts_with("__connect.errors.")
         || key.starts_with("kafka_dlt-")
-        || key == ATTEMPTS_HEADER
+        || key.starts_with("kasio.retry.")
 }
 
 /// The tries a record has had before this one, from its [`ATTEMPTS_HEADER`] (0 when it

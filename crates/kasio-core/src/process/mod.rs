@@ -20,8 +20,9 @@ mod tracking;
 pub use dispatch::{Dispatcher, ProcessingOrder, Ticket};
 pub use headers::{
     ATTEMPTS_HEADER, DLQ_ATTEMPTS, DLQ_CLASS, DLQ_GROUP, DLQ_MESSAGE, DLQ_OFFSET, DLQ_PARTITION,
-    DLQ_TIMESTAMP, DLQ_TOPIC, FailureNote, HeaderConventions, attempts_so_far, dead_letter_headers,
-    is_failure_header,
+    DLQ_TIMESTAMP, DLQ_TOPIC, FailureNote, HeaderConventions, Origin, RETRY_DUE_HEADER,
+    RETRY_ORIGIN_PREFIX, attempts_so_far, dead_letter_headers, is_failure_header, retry_due,
+    retry_headers,
 };
 pub use outbox::{DuplicateId, Failure, Notice, Outbox, Outgoing, Publication};
 pub use retry::{Decision, FailureKind, RetryPolicy};
