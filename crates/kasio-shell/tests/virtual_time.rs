@@ -1083,3 +1083,33 @@ fn publisher_retries_a_lone_message_on_its_timer() {
     ));
     world.run(publisher.close());
 }
+
+/// Dropping a publisher's last handle without closing it loses nothing: its loop
+/// delivers what it holds, then closes the producer, and the driver stops.
+#[test]
+fn a_dropped_publisher_delivers_what_it_holds_then_stops() {
+    use kasio_shell::Publisher;
+
+    let mut world = World::new(1, TOPIC, PARTITIONS);
+    let bootstrap = world.bootstrap();
+    let publisher = Publisher::<Sim>::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("linger.ms", "50"),
+    ])
+    .expect("a valid publisher config");
+    world.run(async {
+        for i in 0..100 {
+            let value = i.to_string();
+            publisher
+                .send(Record::new(TOPIC).value(value.as_bytes()), None)
+                .await
+                .expect("taken");
+        }
+    });
+    drop(publisher);
+    assert!(world.run_until_stopped(Duration::from_secs(60)));
+    let written: i64 = (0..PARTITIONS)
+        .map(|p| world.cluster.end_offset(TOPIC, p).unwrap_or(0))
+        .sum();
+    assert_eq!(written, 100);
+}

@@ -202,53 +202,88 @@ pub fn dead_letter_headers(
     let origin = Origin::of(record);
     let mut out = record.header_pairs();
     out.retain(|(k, _)| !is_failure_header(k));
-    let text = |k: &str, v: String| (k.to_string(), v.into_bytes());
-    out.extend([
-        text(DLQ_TOPIC, origin.topic.clone()),
-        text(DLQ_PARTITION, origin.partition.to_string()),
-        text(DLQ_OFFSET, origin.offset.to_string()),
-        text(DLQ_TIMESTAMP, origin.timestamp.to_string()),
-        text(DLQ_GROUP, note.group.to_string()),
-        text(DLQ_ATTEMPTS, note.attempts.to_string()),
-        text(DLQ_CLASS, note.class.to_string()),
-        text(DLQ_MESSAGE, note.message.to_string()),
-    ]);
-    if conventions.connect {
-        out.extend([
-            text("__connect.errors.topic", origin.topic.clone()),
-            text("__connect.errors.partition", origin.partition.to_string()),
-            text("__connect.errors.offset", origin.offset.to_string()),
-            text(
-                "__connect.errors.exception.class.name",
-                note.class.to_string(),
-            ),
-            text(
-                "__connect.errors.exception.message",
-                note.message.to_string(),
-            ),
-        ]);
-    }
-    if conventions.spring {
-        out.extend([
-            text("kafka_dlt-original-topic", origin.topic.clone()),
-            (
-                "kafka_dlt-original-partition".into(),
-                origin.partition.to_be_bytes().to_vec(),
-            ),
-            (
-                "kafka_dlt-original-offset".into(),
-                origin.offset.to_be_bytes().to_vec(),
-            ),
-            (
-                "kafka_dlt-original-timestamp".into(),
-                origin.timestamp.to_be_bytes().to_vec(),
-            ),
-            text("kafka_dlt-original-consumer-group", note.group.to_string()),
-            text("kafka_dlt-exception-fqcn", note.class.to_string()),
-            text("kafka_dlt-exception-message", note.message.to_string()),
-        ]);
-    }
+    let failed = Failed {
+        topic: &origin.topic,
+        place: Some((origin.partition, origin.offset)),
+        timestamp: origin.timestamp,
+        group: Some(note.group),
+        attempts: note.attempts,
+        class: note.class,
+        message: note.message,
+    };
+    failed.push(conventions, &mut out);
     out
+}
+
+/// A failure as a dead letter's headers name it; a published message was never written,
+/// so it has no partition and offset, nor a group.
+pub(crate) struct Failed<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) place: Option<(i32, i64)>,
+    pub(crate) timestamp: i64,
+    pub(crate) group: Option<&'a str>,
+    pub(crate) attempts: u32,
+    pub(crate) class: &'a str,
+    pub(crate) message: &'a str,
+}
+
+impl Failed<'_> {
+    /// Appends kasio's failure headers, and those of the `conventions` asked for.
+    pub(crate) fn push(&self, conventions: HeaderConventions, out: &mut Vec<(String, Vec<u8>)>) {
+        let text = |k: &str, v: &str| (k.to_string(), v.as_bytes().to_vec());
+        let (timestamp, attempts) = (self.timestamp.to_string(), self.attempts.to_string());
+        let place = self.place.map(|(p, o)| (p.to_string(), o.to_string()));
+        out.push(text(DLQ_TOPIC, self.topic));
+        if let Some((p, o)) = &place {
+            out.extend([text(DLQ_PARTITION, p), text(DLQ_OFFSET, o)]);
+        }
+        out.push(text(DLQ_TIMESTAMP, &timestamp));
+        if let Some(g) = self.group {
+            out.push(text(DLQ_GROUP, g));
+        }
+        out.extend([
+            text(DLQ_ATTEMPTS, &attempts),
+            text(DLQ_CLASS, self.class),
+            text(DLQ_MESSAGE, self.message),
+        ]);
+        if conventions.connect {
+            out.push(text("__connect.errors.topic", self.topic));
+            if let Some((p, o)) = &place {
+                out.extend([
+                    text("__connect.errors.partition", p),
+                    text("__connect.errors.offset", o),
+                ]);
+            }
+            out.extend([
+                text("__connect.errors.exception.class.name", self.class),
+                text("__connect.errors.exception.message", self.message),
+            ]);
+        }
+        if conventions.spring {
+            // Spring writes its numbers as big-endian binary, not text.
+            out.push(text("kafka_dlt-original-topic", self.topic));
+            if let Some((p, o)) = self.place {
+                out.extend([
+                    (
+                        "kafka_dlt-original-partition".into(),
+                        p.to_be_bytes().to_vec(),
+                    ),
+                    ("kafka_dlt-original-offset".into(), o.to_be_bytes().to_vec()),
+                ]);
+            }
+            out.push((
+                "kafka_dlt-original-timestamp".into(),
+                self.timestamp.to_be_bytes().to_vec(),
+            ));
+            if let Some(g) = self.group {
+                out.push(text("kafka_dlt-original-consumer-group", g));
+            }
+            out.extend([
+                text("kafka_dlt-exception-fqcn", self.class),
+                text("kafka_dlt-exception-message", self.message),
+            ]);
+        }
+    }
 }
 
 /// Whether a header records a failure (kasio's, the broker's, Connect's or Spring's dead

@@ -4,10 +4,7 @@
 //! and reports back what the producer said.
 
 use super::{
-    headers::{
-        DLQ_ATTEMPTS, DLQ_CLASS, DLQ_MESSAGE, DLQ_TIMESTAMP, DLQ_TOPIC, HeaderConventions,
-        is_failure_header,
-    },
+    headers::{Failed, HeaderConventions, is_failure_header},
     retry::{Decision, FailureKind, RetryPolicy},
     tracking::{DeliveryStatus, DeliveryTracker, StatusCounts},
 };
@@ -584,43 +581,22 @@ fn failure_headers(
             .filter(|(k, _)| !is_failure_header(k))
             .cloned(),
     );
-    let text = |k: &str, v: String| (k.to_string(), v.into_bytes());
-    out.extend([
-        text(DLQ_TOPIC, m.topic.clone()),
-        text(DLQ_TIMESTAMP, m.timestamp.to_string()),
-        text(DLQ_ATTEMPTS, attempts.to_string()),
-        text(DLQ_CLASS, failure.class.clone()),
-        text(DLQ_MESSAGE, failure.message.clone()),
-    ]);
-    if conventions.connect {
-        out.extend([
-            text("__connect.errors.topic", m.topic.clone()),
-            text(
-                "__connect.errors.exception.class.name",
-                failure.class.clone(),
-            ),
-            text(
-                "__connect.errors.exception.message",
-                failure.message.clone(),
-            ),
-        ]);
-    }
-    if conventions.spring {
-        out.extend([
-            text("kafka_dlt-original-topic", m.topic.clone()),
-            (
-                "kafka_dlt-original-timestamp".into(),
-                m.timestamp.to_be_bytes().to_vec(),
-            ),
-            text("kafka_dlt-exception-fqcn", failure.class.clone()),
-            text("kafka_dlt-exception-message", failure.message.clone()),
-        ]);
-    }
+    let failed = Failed {
+        topic: &m.topic,
+        place: None,
+        timestamp: m.timestamp,
+        group: None,
+        attempts,
+        class: &failure.class,
+        message: &failure.message,
+    };
+    failed.push(conventions, out);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{DLQ_ATTEMPTS, DLQ_CLASS, DLQ_TOPIC};
     use std::time::Duration;
 
     fn outbox(dead_letter: Option<&str>) -> Outbox {
