@@ -63,7 +63,7 @@ pub use priority_share::PriorityShareConsumer;
 pub use processor::{Metric, ProcessError, Processor, Stop};
 pub use producer::Producer;
 pub use producer::{Delivery, GroupDelivery};
-pub use publisher::{Publisher, Statuses};
+pub use publisher::{Publisher, Statuses, TypedPublisher};
 pub use records::PollError;
 pub use registry::{RegistryCall, SchemaRegistry};
 pub use relay::{DEFAULT_RELAY_GROUP, DelayRelay, RelayCounters, RelayError, TierStats};

@@ -13,6 +13,7 @@ use kasio_core::{
     HeaderConventions, MESSAGE_ID_HEADER, Notice, Outbox, Publication, Record, RetryPolicy,
     SendError, StatusCounts, message_id,
 };
+use kasio_serde::{EncodeError, RecordEncoder, Serializer};
 use std::{
     collections::VecDeque,
     pin::Pin,
@@ -36,6 +37,14 @@ pub enum PublishError {
     Send(SendError),
     /// The publisher is closing.
     Closed,
+    /// The key or value did not serialize ([`TypedPublisher`]): the message, under `id`,
+    /// ended `Failed` without a try.
+    Encode {
+        /// The message id.
+        id: Arc<str>,
+        /// What did not serialize.
+        error: EncodeError,
+    },
 }
 
 impl std::fmt::Display for PublishError {
@@ -47,6 +56,7 @@ impl std::fmt::Display for PublishError {
             }
             Self::Send(e) => write!(f, "the producer refused the record: {e}"),
             Self::Closed => f.write_str("the publisher is closing"),
+            Self::Encode { id, error } => write!(f, "message {id}: cannot serialize the {error}"),
         }
     }
 }
@@ -452,21 +462,7 @@ impl<R: AsyncRuntime> Publisher<R> {
         id: Option<&str>,
     ) -> Result<Arc<str>, PublishError> {
         let inner = &self.inner;
-        let id: Arc<str> = match id {
-            Some(id) => id.into(),
-            None => {
-                let n = {
-                    let mut st = inner.lock();
-                    st.ids += 1;
-                    st.ids
-                };
-                message_id(
-                    R::unix_ms(),
-                    inner.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                )
-                .into()
-            }
-        };
+        let id: Arc<str> = id.map_or_else(|| self.new_id(), Into::into);
         let mut headers: Vec<(String, Vec<u8>)> = record
             .headers
             .iter()
@@ -536,6 +532,32 @@ impl<R: AsyncRuntime> Publisher<R> {
                 inner.changed.notify(usize::MAX);
                 Err(PublishError::Send(e))
             }
+        }
+    }
+
+    /// A new message id (UUIDv7).
+    fn new_id(&self) -> Arc<str> {
+        let n = {
+            let mut st = self.inner.lock();
+            st.ids += 1;
+            st.ids
+        };
+        message_id(
+            R::unix_ms(),
+            self.inner.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        )
+        .into()
+    }
+
+    /// This publisher, serializing keys with `key` and values with `value`.
+    pub fn typed<K: ?Sized, V: ?Sized, KS: Serializer<K>, VS: Serializer<V>>(
+        self,
+        key: KS,
+        value: VS,
+    ) -> TypedPublisher<R, K, V, KS, VS> {
+        TypedPublisher {
+            publisher: self,
+            encoder: RecordEncoder::new(key, value),
         }
     }
 
@@ -659,6 +681,79 @@ impl<R: AsyncRuntime> Publisher<R> {
             buffered: VecDeque::new(),
             listener: None,
             missed: 0,
+        }
+    }
+}
+
+/// A [`Publisher`] of typed keys and values: a key or value that does not serialize is a
+/// failure that cannot be retried, so its message ends `Failed` at once (with its
+/// notice) and `send` says why.
+///
+/// ```no_run
+/// # async fn demo<R: kasio_shell::AsyncRuntime>(publisher: kasio_shell::Publisher<R>) -> Result<(), Box<dyn std::error::Error>> {
+/// use kasio_core::Record;
+/// use kasio_serde::{Json, StringCodec};
+/// #[derive(serde::Serialize)]
+/// struct Order { id: i64 }
+/// let mut orders = publisher.typed(StringCodec, Json::<Order>::new());
+/// let id = orders.send(Record::new("orders"), Some("k"), Some(&Order { id: 1 }), None).await?;
+/// # Ok(()) }
+/// ```
+pub struct TypedPublisher<R: AsyncRuntime, K: ?Sized, V: ?Sized, KS, VS> {
+    publisher: Publisher<R>,
+    encoder: RecordEncoder<K, V, KS, VS>,
+}
+
+impl<R: AsyncRuntime, K: ?Sized, V: ?Sized, KS, VS> std::fmt::Debug
+    for TypedPublisher<R, K, V, KS, VS>
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedPublisher").finish_non_exhaustive()
+    }
+}
+
+impl<R: AsyncRuntime, K: ?Sized, V: ?Sized, KS: Serializer<K>, VS: Serializer<V>>
+    TypedPublisher<R, K, V, KS, VS>
+{
+    /// The publisher underneath: to flush, close, ask for statuses.
+    pub fn publisher(&self) -> &Publisher<R> {
+        &self.publisher
+    }
+
+    /// As [`Publisher::send`], with `key` and `value` serialized into `record` (its
+    /// topic, partition, headers and timestamp; `None` a null key or a tombstone).
+    ///
+    /// # Errors
+    /// [`PublishError::Encode`] when the key or value does not serialize; the others as
+    /// [`Publisher::send`].
+    pub async fn send(
+        &mut self,
+        record: Record<'_>,
+        key: Option<&K>,
+        value: Option<&V>,
+        id: Option<&str>,
+    ) -> Result<Arc<str>, PublishError> {
+        let id: Arc<str> = id.map_or_else(|| self.publisher.new_id(), Into::into);
+        match self.encoder.encode(record, key, value) {
+            Ok(record) => self.publisher.send(record, Some(&id)).await,
+            Err(error) => {
+                let failure = Failure::new(
+                    FailureKind::NonRetriable,
+                    "kasio::EncodeError",
+                    error.to_string(),
+                );
+                let inner = &self.publisher.inner;
+                let notices = {
+                    let mut st = inner.lock();
+                    st.outbox
+                        .refuse(id.clone(), failure, R::now())
+                        .map_err(|DuplicateId(id)| PublishError::Duplicate(id))?;
+                    std::iter::from_fn(|| st.outbox.poll_notice()).collect::<Vec<_>>()
+                };
+                inner.report(&notices);
+                inner.changed.notify(usize::MAX);
+                Err(PublishError::Encode { id, error })
+            }
         }
     }
 }

@@ -1113,3 +1113,83 @@ fn a_dropped_publisher_delivers_what_it_holds_then_stops() {
         .sum();
     assert_eq!(written, 100);
 }
+
+/// A typed publisher's value that does not serialize ends `Failed` at once, with its
+/// notice and no try; the others are delivered.
+#[test]
+fn a_typed_publisher_fails_what_does_not_serialize() {
+    use kasio_serde::{Context, SerializeError, Serializer, StringCodec};
+    use kasio_shell::{DeliveryStatus, Notice, PublishError, Publisher};
+    use std::sync::{Arc, Mutex};
+
+    /// Serializes even numbers only.
+    struct Even;
+    impl Serializer<u32> for Even {
+        fn serialize(
+            &self,
+            value: &u32,
+            _ctx: &Context<'_>,
+            out: &mut Vec<u8>,
+        ) -> Result<(), SerializeError> {
+            if value % 2 == 1 {
+                return Err(SerializeError::Json(format!("{value} is odd")));
+            }
+            out.extend_from_slice(value.to_string().as_bytes());
+            Ok(())
+        }
+    }
+
+    let mut world = World::new(1, TOPIC, PARTITIONS);
+    let bootstrap = world.bootstrap();
+    let publisher = Publisher::<Sim>::from_properties([("bootstrap.servers", bootstrap.as_str())])
+        .expect("a valid publisher config");
+    let failed: Arc<Mutex<Vec<u32>>> = Arc::default();
+    let seen = failed.clone();
+    publisher.on_notice(move |n| {
+        if let Notice::Failed { attempts, .. } = n {
+            seen.lock().expect("not poisoned").push(*attempts);
+        }
+    });
+    let mut typed = publisher.clone().typed(StringCodec, Even);
+    let ids = world.run(async {
+        let mut ids = Vec::new();
+        for n in 0..10u32 {
+            let sent = typed
+                .send(Record::new(TOPIC), Some("k"), Some(&n), None)
+                .await;
+            match sent {
+                Ok(id) => ids.push((n, id)),
+                Err(PublishError::Encode { id, error }) => {
+                    assert_eq!(n % 2, 1, "{error}");
+                    ids.push((n, id));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        publisher
+            .flush(Duration::from_secs(10))
+            .await
+            .expect("all ended");
+        ids
+    });
+    for (n, id) in &ids {
+        let status = publisher.status(id);
+        if n % 2 == 0 {
+            assert!(
+                matches!(status, Some(DeliveryStatus::Success { .. })),
+                "{n}: {status:?}"
+            );
+        } else {
+            assert!(
+                matches!(status, Some(DeliveryStatus::Failed { .. })),
+                "{n}: {status:?}"
+            );
+        }
+    }
+    assert_eq!(
+        *failed.lock().expect("not poisoned"),
+        vec![0; 5],
+        "five failed, untried"
+    );
+    world.run(publisher.close());
+}

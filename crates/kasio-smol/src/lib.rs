@@ -62,6 +62,8 @@ pub type Runner<P> = kasio_shell::Runner<Smol, P>;
 pub type Publisher = kasio_shell::Publisher<Smol>;
 /// A publisher's status changes as a stream; see [`kasio_shell::Statuses`].
 pub type Statuses = kasio_shell::Statuses<Smol>;
+/// A publisher of typed keys and values; see [`kasio_shell::TypedPublisher`].
+pub type TypedPublisher<K, V, KS, VS> = kasio_shell::TypedPublisher<Smol, K, V, KS, VS>;
 /// A priority consumer on a share group; see
 /// [`kasio_shell::PriorityShareConsumer`].
 pub type PriorityShareConsumer = kasio_shell::PriorityShareConsumer<Smol>;

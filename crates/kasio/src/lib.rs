@@ -87,6 +87,7 @@ pub mod tokio {
         Acquired, Admin, Call, Consumer, DeadLetter, DelayRelay, Delivery, GroupDelivery, Pending,
         PriorityConsumer, PriorityShareConsumer, Producer, Publisher, RegistryCall, Runner,
         SchemaRegistry, ShareConsumer, ShareFetched, Statuses, Tokio, TransactSession,
+        TypedPublisher,
     };
 
     /// A commit's outcome, to `.await`: awaiting it is the Java client's `commitSync`,
@@ -122,6 +123,7 @@ pub mod smol {
         Acquired, Admin, Call, Consumer, DeadLetter, DelayRelay, Delivery, GroupDelivery, Pending,
         PriorityConsumer, PriorityShareConsumer, Producer, Publisher, RegistryCall, Runner,
         SchemaRegistry, ShareConsumer, ShareFetched, Smol, Statuses, TransactSession,
+        TypedPublisher,
     };
 
     /// A commit's outcome, to `.await`: awaiting it is the Java client's `commitSync`,

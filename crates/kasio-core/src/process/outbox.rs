@@ -297,6 +297,31 @@ impl Outbox {
         Ok(slot)
     }
 
+    /// Records a message that could not even be tried (its key or value did not
+    /// serialize): it ends `Failed` at once, with a notice.
+    ///
+    /// # Errors
+    /// [`DuplicateId`] while a message of the same id is unfinished.
+    pub fn refuse(
+        &mut self,
+        id: Arc<str>,
+        failure: Failure,
+        now: Instant,
+    ) -> Result<(), DuplicateId> {
+        if self.by_id.contains_key(&id) || !self.tracker.track(&id, now) {
+            return Err(DuplicateId(id));
+        }
+        let error = format!("{}: {}", failure.class, failure.message);
+        self.tracker
+            .update(&id, DeliveryStatus::Failed { error }, now);
+        self.notices.push_back(Notice::Failed {
+            id,
+            attempts: 0,
+            failure,
+        });
+        Ok(())
+    }
+
     /// The result of the try under `slot`: the partition and offset written, or why not.
     /// A slot no longer held (reported twice) changes nothing.
     pub fn outcome(&mut self, slot: u64, result: Result<(i32, i64), Failure>, now: Instant) {
@@ -722,6 +747,24 @@ mod tests {
         assert_eq!(o.unfinished(), 0);
         o.handle_timeout(t0 + Duration::from_secs(61));
         assert_eq!(o.remembered(), 0, "finished statuses expire");
+    }
+
+    #[test]
+    fn a_refused_message_fails_at_once_with_a_notice() {
+        let t0 = Instant::now();
+        let mut o = outbox(Some("dlt"));
+        let bad = Failure::new(FailureKind::NonRetriable, "Serialize", "not JSON");
+        o.refuse("a".into(), bad.clone(), t0).expect("new id");
+        assert!(matches!(o.status("a"), Some(DeliveryStatus::Failed { .. })));
+        assert_eq!(
+            o.poll_notice(),
+            Some(Notice::Failed {
+                id: "a".into(),
+                attempts: 0,
+                failure: bad
+            })
+        );
+        assert_eq!(o.unfinished(), 0);
     }
 
     #[test]
