@@ -28,17 +28,20 @@ fn closed<T>() -> Result<T, ProduceError> {
 }
 
 /// A layer told of its records' deliveries by a call, with the number it sent each under:
-/// one shared callback, so a record costs no channel of its own.
+/// one callback for the producer, so a record costs no channel of its own.
 pub(crate) type OnDelivery = Arc<dyn Fn(u64, Result<RecordMetadata, ProduceError>) + Send + Sync>;
 
-/// Who hears of a record's delivery: its own [`Delivery`], a group sent together, or a
-/// layer's callback.
+/// Who hears of a record's delivery: its own [`Delivery`], a group sent together, or the
+/// producer's [`OnDelivery`] callback, with this number.
 pub(crate) enum Token {
     One(Complete<Result<RecordMetadata, ProduceError>>),
     /// A record of the group with this id in [`ProducerCore::groups`].
     Group(u64),
-    Notify(OnDelivery, u64),
+    Notify(u64),
 }
+
+// A batch keeps a token per record: it stays two words.
+const _: () = assert!(std::mem::size_of::<Token>() <= 16);
 
 /// Records sent with one [`Producer::send_batch`]: one result for all of them, counted
 /// under the core's lock, so a record costs no atomic operation or channel of its own.
@@ -111,6 +114,8 @@ pub(crate) struct ProducerCore {
     /// The groups of [`Producer::send_batch`] calls with records to deliver, by id.
     groups: HashMap<u64, Group>,
     next_group: u64,
+    /// Told of every [`Token::Notify`] record's delivery.
+    on_delivery: Option<OnDelivery>,
 }
 
 impl ProducerCore {
@@ -179,7 +184,7 @@ impl ProducerCore {
         match token {
             Token::One(tx) => deferred.one.push((tx, result)),
             Token::Group(id) => self.run(id, result.err(), run, deferred),
-            Token::Notify(f, n) => deferred.notify.push((f, n, result)),
+            Token::Notify(n) => deferred.notify.push((n, result)),
         }
     }
 
@@ -243,7 +248,9 @@ type Settled<T> = (Complete<Result<T, ProduceError>>, Result<T, ProduceError>);
 pub(crate) struct Deliveries {
     one: Vec<Settled<RecordMetadata>>,
     groups: Vec<Settled<usize>>,
-    notify: Vec<(OnDelivery, u64, Result<RecordMetadata, ProduceError>)>,
+    notify: Vec<(u64, Result<RecordMetadata, ProduceError>)>,
+    /// The producer's callback for `notify`, taken with them.
+    on_delivery: Option<OnDelivery>,
     /// Records were delivered: their room in the buffer is free.
     freed: bool,
     waiters: Vec<Complete<()>>,
@@ -259,9 +266,12 @@ impl Deliveries {
         for (tx, result) in self.groups.drain(..) {
             let _ = tx.send(result);
         }
-        for (f, n, result) in self.notify.drain(..) {
-            f(n, result);
+        if let Some(f) = &self.on_delivery {
+            for (n, result) in self.notify.drain(..) {
+                f(n, result);
+            }
         }
+        self.notify.clear();
     }
 }
 
@@ -274,6 +284,9 @@ impl Core for ProducerCore {
         &mut self.core
     }
     fn take_events(&mut self, deferred: &mut Deliveries, _now: Instant) -> bool {
+        if deferred.on_delivery.is_none() {
+            deferred.on_delivery.clone_from(&self.on_delivery);
+        }
         let mut closed = false;
         let mut run = None;
         loop {
@@ -287,10 +300,10 @@ impl Core for ProducerCore {
                             .one
                             .push((tx, Ok(batch.metadata(offset, timestamp)))),
                         Token::Group(id) => self.run(id, None, &mut run, deferred),
-                        Token::Notify(f, n) => {
+                        Token::Notify(n) => {
                             deferred
                                 .notify
-                                .push((f, n, Ok(batch.metadata(offset, timestamp))));
+                                .push((n, Ok(batch.metadata(offset, timestamp))));
                         }
                     }
                 }
@@ -414,6 +427,7 @@ impl<R: Runtime> Producer<R> {
             txn_waiters: Vec::new(),
             groups: HashMap::new(),
             next_group: 0,
+            on_delivery: None,
         });
         Ok(Self {
             shared,
@@ -604,6 +618,12 @@ impl<R> Producer<R> {
     /// Delivers what is buffered, then closes every connection and stops the driver.
     pub fn close(&self) -> Pending<(), R> {
         self.wait_for(true)
+    }
+
+    /// Sets the callback told of the deliveries of records sent with
+    /// [`send_notify`](Self::send_notify).
+    pub(crate) fn on_delivery(&self, f: OnDelivery) {
+        self.shared.lock().on_delivery = Some(f);
     }
 
     /// Records accepted and not yet reported.
@@ -839,16 +859,16 @@ impl<R: AsyncRuntime> Producer<R> {
     }
 
     /// Buffers a record, waiting up to `max.block.ms` for room; its delivery is reported
-    /// by calling `on_delivery` with `n`, from the driver and outside every lock.
-    pub(crate) async fn send_notify(
-        &self,
-        record: Record<'_>,
-        on_delivery: &OnDelivery,
-        n: u64,
-    ) -> Result<(), SendError> {
-        let token = Token::Notify(on_delivery.clone(), n);
-        self.send_token(record, token, &mut self.shared.now(), Duration::ZERO)
-            .await
+    /// by calling the [`on_delivery`](Self::on_delivery) callback with `n`, from the
+    /// driver and outside every lock.
+    pub(crate) async fn send_notify(&self, record: Record<'_>, n: u64) -> Result<(), SendError> {
+        self.send_token(
+            record,
+            Token::Notify(n),
+            &mut self.shared.now(),
+            Duration::ZERO,
+        )
+        .await
     }
 
     /// Sends with `now` as the time; after waiting for room, `now` moves on. The clock is

@@ -124,7 +124,6 @@ struct Inner<R> {
     work: Event,
     /// A message finished or changed status, or the loop ended.
     changed: Event,
-    on_delivery: OnDelivery,
     on_notice: RwLock<Option<OnNotice>>,
     counters: Counters,
     max_unfinished: usize,
@@ -238,11 +237,7 @@ async fn background<R: AsyncRuntime>(inner: Arc<Inner<R>>) {
             record.partition = c.partition;
             record.key = c.key.as_deref();
             record.value = c.value.as_deref();
-            if let Err(e) = inner
-                .producer
-                .send_notify(record, &inner.on_delivery, slot)
-                .await
-            {
+            if let Err(e) = inner.producer.send_notify(record, slot).await {
                 inner.settle(slot, Err(Failure::of_send(&e)));
             }
         }
@@ -403,6 +398,7 @@ impl<R: AsyncRuntime> Publisher<R> {
         );
         let inner = Arc::new_cyclic(|weak: &Weak<Inner<R>>| {
             let weak = weak.clone();
+            // Weak: the producer's driver must not keep the publisher alive.
             let on_delivery: OnDelivery = Arc::new(move |slot, result| {
                 if let Some(inner) = weak.upgrade() {
                     let result = result
@@ -411,6 +407,7 @@ impl<R: AsyncRuntime> Publisher<R> {
                     inner.settle(slot, result);
                 }
             });
+            producer.on_delivery(on_delivery);
             Inner {
                 producer,
                 state: Mutex::new(State {
@@ -421,7 +418,6 @@ impl<R: AsyncRuntime> Publisher<R> {
                 }),
                 work: Event::new(),
                 changed: Event::new(),
-                on_delivery,
                 on_notice: RwLock::new(None),
                 counters: Counters::default(),
                 max_unfinished,
@@ -513,11 +509,7 @@ impl<R: AsyncRuntime> Publisher<R> {
             .collect();
         let mut first_try = record.headers(&header_refs);
         first_try.timestamp = Some(first_try.timestamp.unwrap_or_else(R::unix_ms));
-        match inner
-            .producer
-            .send_notify(first_try, &inner.on_delivery, slot)
-            .await
-        {
+        match inner.producer.send_notify(first_try, slot).await {
             Ok(()) => Ok(id),
             Err(e @ SendError::Invalid(_)) => {
                 // The record can never be written as it is: its dead letter, at once.
