@@ -15,7 +15,8 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import NewTopic
-from test_admin import bootstrap, name, peer_admin
+import pytest
+from test_admin import KASIO, bootstrap, name, peer_admin
 from test_cli import run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,11 +165,14 @@ def test_every_message_ends_processed_or_dead_lettered_with_a_worker_killed(tmp_
     assert all(values[v] == 1 + dead[v] for v in bad)
 
 
-def test_retries_through_a_retry_topic_leave_the_partition_moving(tmp_path):
+@pytest.mark.parametrize("via", ["topic", "tiers"])
+def test_retries_through_a_retry_topic_leave_the_partition_moving(via, tmp_path):
     """Non-blocking retries (`processing.retry.topic`): a record failing retriably is
     written to `TOPIC.retry` with its tries, due time and origin, its partition moves on,
-    and it is tried again from there; one failing every try reaches the dead-letter topic
-    after three tries, its headers naming the topic, partition and offset it came from."""
+    and it is tried again from there (the member waiting out its due time, or the retry
+    topic's delay tiers and `kasio delay relay` bringing it when due); one failing every
+    try reaches the dead-letter topic after three tries, its headers naming the topic,
+    partition and offset it came from."""
     n = 20_000
     t = topics(6)
     created = peer_admin().create_topics([NewTopic(f"{t}.retry", 3, 1)])
@@ -177,10 +181,25 @@ def test_retries_through_a_retry_topic_leave_the_partition_moving(tmp_path):
     fill(t, n)
     group = name("proc-retry")
     outs = [tmp_path / f"r{i}.out" for i in range(2)]
-    args = ("workers=2", "fail=5", "bad=5", "flaky=5", "retry=topic", "ordering=key", "idle=8000")
+    args = ("workers=2", "fail=5", "bad=5", "flaky=5", f"retry={via}", "ordering=key", "idle=8000")
+    relay = None
+    if via == "tiers":
+        r = run("delay", "create", f"{t}.retry")
+        assert r.returncode == 0, r.stderr
+        relay = subprocess.Popen([str(KASIO), "-b", bootstrap(), "delay", "relay", f"{t}.retry",
+                                  "-g", f"relay-{t}"], stdout=subprocess.DEVNULL,
+                                 stderr=open(tmp_path / "relay.err", "w"))
+        # Waits past the shortest tier (1 s), so the copies go through the tiers.
+        args += ("backoff=1500",)
     ws = [worker(t, group, out, *args) for out in outs]
     for w, out in zip(ws, outs):
         assert w.wait(300) == 0, out.with_suffix(".err").read_text()
+    if relay:
+        relay.send_signal(signal.SIGTERM)
+        assert relay.wait(30) == 0, (tmp_path / "relay.err").read_text()
+        relayed = (tmp_path / "relay.err").read_text()
+        assert "relayed:" in relayed and "relayed: 0 delivered" not in relayed, relayed
+        print("\n" + next(line for line in relayed.splitlines() if "relayed:" in line), end="")
     done = processed(outs)
     bad, flaky = bad_values(n, 5), bad_values(n, 5, 32) - bad_values(n, 5)
     letters = dead_letters(t, len(bad | flaky))
@@ -213,7 +232,7 @@ def test_retries_through_a_retry_topic_leave_the_partition_moving(tmp_path):
             if at in origins:
                 assert origins[at] == m.value().decode()
     c.close()
-    print(f"\n{n} messages, retries through {t}.retry: {len(done)} processed, none twice; "
+    print(f"\n{n} messages, retries through {t}.retry ({via}): {len(done)} processed, none twice; "
           f"{len(dead)} dead-lettered ({len(flaky)} after three tries, origins checked)")
 
 

@@ -122,6 +122,9 @@ struct Shared {
     /// The retry topic's name (`{topic}` the origin's) for non-blocking retries, or none
     /// for blocking ones.
     retry_topic: Option<String>,
+    /// Retry copies go through the retry topic's delay tiers (a `DelayRelay` forwards
+    /// them when due) rather than waiting in the member that reads them.
+    retry_via_tiers: bool,
     dead_letter: Option<String>,
     conventions: HeaderConventions,
     commit_interval: Duration,
@@ -171,7 +174,11 @@ impl Shared {
 ///   `processing.retry.topic` (`{topic}.retry`, say; the topic must exist) the retry is
 ///   non-blocking: the record is written there with its tries, its due time and its
 ///   origin ([`kasio_core::retry_headers`]), its own partition moves on, and the runner,
-///   which reads the retry topics too, tries it again once due. Then, as a non-retriable
+///   which reads the retry topics too, tries it again once due: it waits out the due time
+///   itself, or, with `processing.retry.topic.delay=tiers`, the copy goes through the
+///   retry topic's delay tiers (`delay.tiers`; create them with `kasio delay create` and
+///   run a [`DelayRelay`](crate::DelayRelay) for the retry topic) and arrives when due.
+///   Then, as a non-retriable
 ///   failure at once, the record goes to the dead-letter topic (`processing.dead.letter.topic`, `{topic}.dlt`
 ///   by default; `none` for none, and such a failure stops the member) with the failure
 ///   in its headers ([`kasio_core::dead_letter_headers`], `processing.dead.letter.headers`
@@ -248,6 +255,7 @@ impl<R: AsyncRuntime, P: Processor> Runner<R, P> {
         let mut max_waiting = 1000;
         let mut dead_letter = Some(DEFAULT_DEAD_LETTER_TOPIC.to_string());
         let mut retry_topic = None;
+        let mut retry_via_tiers = false;
         let mut conventions = HeaderConventions::default();
         let mut shutdown_timeout = Duration::from_secs(30);
         let count = |k: &str, v: &str| -> Result<usize, ConfigError> {
@@ -283,6 +291,19 @@ impl<R: AsyncRuntime, P: Processor> Runner<R, P> {
                 "processing.retry.topic" => {
                     retry_topic = (v.trim() != "none" && !v.trim().is_empty()).then(|| v.into());
                 }
+                "processing.retry.topic.delay" => {
+                    retry_via_tiers = match v.trim() {
+                        "consumer" => false,
+                        "tiers" => true,
+                        _ => {
+                            return Err(ConfigError::InvalidValue {
+                                key: k.into(),
+                                value: v.into(),
+                                expected: "consumer or tiers",
+                            });
+                        }
+                    };
+                }
                 "processing.shutdown.timeout.ms" => {
                     shutdown_timeout = Duration::from_millis(v.trim().parse().map_err(|_| {
                         ConfigError::InvalidValue {
@@ -316,6 +337,7 @@ impl<R: AsyncRuntime, P: Processor> Runner<R, P> {
                 max_waiting,
                 retry,
                 retry_topic,
+                retry_via_tiers,
                 dead_letter,
                 conventions,
                 commit_interval,
@@ -798,8 +820,11 @@ async fn run_job<R: AsyncRuntime, P: Processor>(
                         .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
                     let headers = retry_headers(&record, attempt, due);
                     let topic = pattern.replace("{topic}", &Origin::of(&record).topic);
-                    return match write::<R>(&shared, producer, &topic, &record, &headers, seed)
-                        .await
+                    let via_tiers = shared.retry_via_tiers.then_some(due);
+                    return match write::<R>(
+                        &shared, producer, &topic, &record, &headers, via_tiers, seed,
+                    )
+                    .await
                     {
                         Ok(()) => (record, Outcome::RetryQueued),
                         Err(e) => (record, Outcome::Failed(e)),
@@ -845,7 +870,7 @@ async fn dead_letter<R: AsyncRuntime>(
         attempts,
     };
     let headers = dead_letter_headers(record, &note, shared.conventions);
-    write::<R>(shared, producer, &topic, record, &headers, seed).await
+    write::<R>(shared, producer, &topic, record, &headers, None, seed).await
 }
 
 /// Writes a copy of `record` with `headers` to `topic`, trying again while the failure
@@ -857,6 +882,7 @@ async fn write<R: AsyncRuntime>(
     topic: &str,
     record: &ConsumerRecord,
     headers: &[(String, Vec<u8>)],
+    due_ms: Option<i64>,
     seed: u64,
 ) -> Result<(), ProcessError> {
     let refs: Vec<(&str, &[u8])> = headers
@@ -869,7 +895,17 @@ async fn write<R: AsyncRuntime>(
     let mut tries = 0u32;
     loop {
         tries += 1;
-        let kind = match producer.send(out).await {
+        let sent = match due_ms {
+            // Through the delay tiers: what is left of the wait, however long the tries took.
+            Some(due) => {
+                let left = u64::try_from(due.saturating_sub(R::unix_ms())).unwrap_or(0);
+                producer
+                    .send_delayed(out, Duration::from_millis(left))
+                    .await
+            }
+            None => producer.send(out).await,
+        };
+        let kind = match sent {
             Ok(delivery) => match delivery.await {
                 Ok(_) => return Ok(()),
                 Err(e) => (FailureKind::of_produce(&e), e.to_string()),

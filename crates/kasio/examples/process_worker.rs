@@ -5,7 +5,9 @@
 //! error and succeed on the next, `bad=PERMILLE` per mille fail every try with a
 //! permanent error and `flaky=PERMILLE` per mille with a retriable one: those end in
 //! `TOPIC.dlt` with the failure in their headers. `retry=topic` retries through
-//! `TOPIC.retry` (non-blocking: `processing.retry.topic`) rather than in place.
+//! `TOPIC.retry` (non-blocking: `processing.retry.topic`) rather than in place,
+//! `retry=tiers` through its delay tiers (a relay of `TOPIC.retry` must run);
+//! `backoff=MS` is the first retry's wait (100).
 //! `ordering=partition|key|unordered` sets `processing.ordering`, `session=MS` the group's
 //! `session.timeout.ms` (how soon a killed worker's partitions go to the others).
 //! `blocking=THREADS` runs the same processor as a `BlockingProcessor` whose work blocks
@@ -145,7 +147,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [bootstrap, group, topic, rest @ ..] = args.as_slice() else {
         return Err(
             "usage: process_worker BOOTSTRAP GROUP TOPIC [workers=N] [work=MICROS] \
-                    [fail=PCT] [bad=PERMILLE] [flaky=PERMILLE] [retry=topic] \
+                    [fail=PCT] [bad=PERMILLE] [flaky=PERMILLE] [retry=topic|tiers] [backoff=MS] \
                     [ordering=partition|key|unordered] [idle=MS] [session=MS] [blocking=THREADS]"
                 .into(),
         );
@@ -164,9 +166,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         started: Instant::now(),
         last: AtomicU64::new(0),
     });
-    let retry = match option("retry") {
-        Some("topic") => "{topic}.retry",
-        _ => "none",
+    let (retry, delay) = match option("retry") {
+        Some("topic") => ("{topic}.retry", "consumer"),
+        Some("tiers") => ("{topic}.retry", "tiers"),
+        _ => ("none", "consumer"),
     };
     let props = [
         ("bootstrap.servers", bootstrap.as_str()),
@@ -178,8 +181,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "processing.ordering",
             option("ordering").unwrap_or("partition"),
         ),
-        ("processing.retry.backoff.ms", "100"),
+        (
+            "processing.retry.backoff.ms",
+            option("backoff").unwrap_or("100"),
+        ),
         ("processing.retry.topic", retry),
+        ("processing.retry.topic.delay", delay),
         ("processing.dead.letter.headers", "connect,spring"),
         ("session.timeout.ms", option("session").unwrap_or("45000")),
     ];
