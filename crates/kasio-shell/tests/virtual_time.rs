@@ -28,6 +28,16 @@ fn producer(world: &World, extra: &[(&str, &str)]) -> Producer<Sim> {
     .expect("a valid producer config")
 }
 
+fn publisher(world: &World, extra: &[(&str, &str)]) -> kasio_shell::Publisher<Sim> {
+    let bootstrap = world.bootstrap();
+    kasio_shell::Publisher::from_properties(
+        [("bootstrap.servers", bootstrap.as_str())]
+            .into_iter()
+            .chain(extra.iter().copied()),
+    )
+    .expect("a valid publisher config")
+}
+
 fn consumer(world: &World, extra: &[(&str, &str)]) -> Consumer<Sim> {
     let bootstrap = world.bootstrap();
     Consumer::from_properties(
@@ -908,7 +918,7 @@ fn runner_commits_only_past_finished_records_through_rebalances() {
 #[test]
 fn publisher_ends_every_message_through_a_stopped_broker() {
     use futures_lite::StreamExt;
-    use kasio_shell::{DeliveryStatus, Notice, Publisher};
+    use kasio_shell::{DeliveryStatus, Notice};
     use std::{
         collections::HashMap,
         sync::{Arc, Mutex},
@@ -916,18 +926,18 @@ fn publisher_ends_every_message_through_a_stopped_broker() {
 
     let mut world = World::new(1, TOPIC, PARTITIONS);
     world.cluster.create_topic("t.dlt", 1).expect("a new topic");
-    let bootstrap = world.bootstrap();
-    let publisher = Publisher::<Sim>::from_properties([
-        ("bootstrap.servers", bootstrap.as_str()),
-        ("delivery.timeout.ms", "3000"),
-        ("request.timeout.ms", "1000"),
-        ("linger.ms", "5"),
-        ("reconnect.backoff.max.ms", "500"),
-        ("publisher.retry.attempts", "3"),
-        ("publisher.tracking.max.finished", "500"),
-        ("publisher.tracking.max.changes", "100000"),
-    ])
-    .expect("a valid publisher config");
+    let publisher = publisher(
+        &world,
+        &[
+            ("delivery.timeout.ms", "3000"),
+            ("request.timeout.ms", "1000"),
+            ("linger.ms", "5"),
+            ("reconnect.backoff.max.ms", "500"),
+            ("publisher.retry.attempts", "3"),
+            ("publisher.tracking.max.finished", "500"),
+            ("publisher.tracking.max.changes", "100000"),
+        ],
+    );
     let finals: Arc<Mutex<HashMap<Arc<str>, &'static str>>> = Arc::default();
     let seen = finals.clone();
     publisher.on_notice(move |n| {
@@ -1032,19 +1042,19 @@ fn publisher_ends_every_message_through_a_stopped_broker() {
 /// on the publisher's loop's own timer, and it is delivered.
 #[test]
 fn publisher_retries_a_lone_message_on_its_timer() {
-    use kasio_shell::{DeliveryStatus, Publisher};
+    use kasio_shell::DeliveryStatus;
 
     let mut world = World::new(1, TOPIC, PARTITIONS);
-    let bootstrap = world.bootstrap();
-    let publisher = Publisher::<Sim>::from_properties([
-        ("bootstrap.servers", bootstrap.as_str()),
-        ("delivery.timeout.ms", "3000"),
-        ("request.timeout.ms", "1000"),
-        ("linger.ms", "0"),
-        ("publisher.retry.backoff.ms", "2000"),
-        ("publisher.retry.jitter", "0"),
-    ])
-    .expect("a valid publisher config");
+    let publisher = publisher(
+        &world,
+        &[
+            ("delivery.timeout.ms", "3000"),
+            ("request.timeout.ms", "1000"),
+            ("linger.ms", "0"),
+            ("publisher.retry.backoff.ms", "2000"),
+            ("publisher.retry.jitter", "0"),
+        ],
+    );
     // Metadata first, so the record's only trouble is the broker being down.
     world.run(async {
         publisher
@@ -1088,15 +1098,8 @@ fn publisher_retries_a_lone_message_on_its_timer() {
 /// delivers what it holds, then closes the producer, and the driver stops.
 #[test]
 fn a_dropped_publisher_delivers_what_it_holds_then_stops() {
-    use kasio_shell::Publisher;
-
     let mut world = World::new(1, TOPIC, PARTITIONS);
-    let bootstrap = world.bootstrap();
-    let publisher = Publisher::<Sim>::from_properties([
-        ("bootstrap.servers", bootstrap.as_str()),
-        ("linger.ms", "50"),
-    ])
-    .expect("a valid publisher config");
+    let publisher = publisher(&world, &[("linger.ms", "50")]);
     world.run(async {
         for i in 0..100 {
             let value = i.to_string();
@@ -1119,7 +1122,7 @@ fn a_dropped_publisher_delivers_what_it_holds_then_stops() {
 #[test]
 fn a_typed_publisher_fails_what_does_not_serialize() {
     use kasio_serde::{Context, SerializeError, Serializer, StringCodec};
-    use kasio_shell::{DeliveryStatus, Notice, PublishError, Publisher};
+    use kasio_shell::{DeliveryStatus, Notice, PublishError};
     use std::sync::{Arc, Mutex};
 
     /// Serializes even numbers only.
@@ -1140,9 +1143,7 @@ fn a_typed_publisher_fails_what_does_not_serialize() {
     }
 
     let mut world = World::new(1, TOPIC, PARTITIONS);
-    let bootstrap = world.bootstrap();
-    let publisher = Publisher::<Sim>::from_properties([("bootstrap.servers", bootstrap.as_str())])
-        .expect("a valid publisher config");
+    let publisher = publisher(&world, &[]);
     let failed: Arc<Mutex<Vec<u32>>> = Arc::default();
     let seen = failed.clone();
     publisher.on_notice(move |n| {
