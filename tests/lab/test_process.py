@@ -317,7 +317,9 @@ def test_published_messages_end_delivered_or_dead_lettered_through_a_broker_stop
     out, err = tmp_path / "pub.out", tmp_path / "pub.err"
     p = subprocess.Popen([str(PUBLISHER), bootstrap(), t, str(n), "20000",
                           "delivery.timeout.ms=5000", "request.timeout.ms=2000",
-                          "publisher.max.unfinished=20000", "publisher.tracking.max.finished=20000"],
+                          "publisher.max.unfinished=20000", "publisher.tracking.max.finished=20000",
+                          # The example reads the status stream: room for a slow moment.
+                          "publisher.tracking.max.changes=250000"],
                          stdout=open(out, "w"), stderr=open(err, "w"))
     kafka = str(ROOT / "scripts" / "kafka")
     time.sleep(3)
@@ -339,6 +341,9 @@ def test_published_messages_end_delivered_or_dead_lettered_through_a_broker_stop
     states = Counter(e[1] for e in ends.values())
     assert set(states) <= {"delivered", "dead-lettered"}, states
     assert summary["flushed"] == "true" and int(summary["retried"]) > 0, summary
+    # The status stream told every end, the same as the notices.
+    assert int(summary["tracked"]) == n and summary["tracking_missed"] == "0", summary
+    assert summary["disagree"] == "0", summary
 
     records = read_all(t, states["delivered"])
     at = {}
@@ -368,4 +373,5 @@ def test_published_messages_end_delivered_or_dead_lettered_through_a_broker_stop
     print(f"\n{n} messages through a {outage:.1f} s outage (kill to restarted): "
           f"{states['delivered']} delivered, {states['dead-lettered']} dead-lettered, "
           f"{summary['retried']} retries, {again} written twice by a retry; peak RSS "
-          f"{peak // 1024} MiB, {summary['remembered']} statuses remembered at the end")
+          f"{peak // 1024} MiB, {summary['remembered']} statuses remembered at the end; the status "
+          f"stream told {summary['tracked']} ends, {summary['disagree']} unlike the notices")

@@ -6,11 +6,12 @@
 //! Once a second it prints to standard error what it holds (`sent`, `unfinished`,
 //! `remembered` statuses, the process's resident memory); at the end one line per message
 //! to standard output, `END ID VALUE STATUS TOPIC PARTITION OFFSET` (partition and offset
-//! `-` unless delivered), then `SUMMARY` with the counters and the peak resident memory.
+//! `-` unless delivered), then `SUMMARY` with the counters, the peak resident memory, and
+//! how the ends the status stream told (`tracked`) agree with the notices (`disagree`).
 //!
 //! `cargo run -p kasio --example publisher -- localhost:9092 orders 100000 20000 delivery.timeout.ms=5000`
 
-use kasio::{Notice, Record, tokio::Publisher};
+use kasio::{DeliveryStatus, Notice, Record, tokio::Publisher};
 use std::{
     collections::HashMap,
     io::Write,
@@ -65,6 +66,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .insert(id.clone(), end);
     });
 
+    // The same ends as the tracker streams them: they must agree with the notices.
+    let tracked = {
+        let mut statuses = publisher.statuses();
+        tokio::spawn(async move {
+            use futures_lite::StreamExt;
+            let mut ends: HashMap<Arc<str>, &'static str> = HashMap::new();
+            while let Some((id, status)) = statuses.next().await {
+                let end = match status {
+                    DeliveryStatus::Success { .. } => "delivered",
+                    DeliveryStatus::DeadLettered { .. } => "dead-lettered",
+                    DeliveryStatus::Failed { .. } => "failed",
+                    _ => continue,
+                };
+                ends.insert(id, end);
+            }
+            (ends, statuses.missed())
+        })
+    };
     let started = Instant::now();
     let watch = {
         let publisher = publisher.clone();
@@ -102,9 +121,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let remembered = publisher.remembered();
     publisher.close().await;
     watch.abort();
+    let (tracked, missed) = tracked.await?;
     let ends = ends
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let disagree = ids
+        .iter()
+        .filter(|(id, _)| {
+            let noticed = ends.get(id).and_then(|e| e.split(' ').next());
+            noticed != tracked.get(id).copied()
+        })
+        .count();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (id, value) in &ids {
         let end = ends.get(id).map_or("unfinished - - -", String::as_str);
@@ -112,7 +139,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     writeln!(
         out,
-        "SUMMARY sent={} delivered={} retried={} dead_lettered={} failed={} remembered={remembered} peak_rss_kib={} seconds={:.1} flushed={}",
+        "SUMMARY sent={} delivered={} retried={} dead_lettered={} failed={} remembered={remembered} peak_rss_kib={} seconds={:.1} flushed={} tracked={} tracking_missed={missed} disagree={disagree}",
         c.sent,
         c.delivered,
         c.retried,
@@ -120,7 +147,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         c.failed,
         memory_kib("VmHWM:"),
         started.elapsed().as_secs_f64(),
-        flushed.is_ok()
+        flushed.is_ok(),
+        tracked.len()
     )?;
     Ok(())
 }
