@@ -626,6 +626,11 @@ impl<R> Producer<R> {
         self.shared.lock().on_delivery = Some(f);
     }
 
+    /// How long a send waits for room (`max.block.ms`).
+    pub(crate) fn max_block(&self) -> Duration {
+        self.max_block
+    }
+
     /// Records accepted and not yet reported.
     #[must_use]
     pub fn outstanding(&self) -> usize {

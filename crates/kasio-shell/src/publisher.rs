@@ -6,6 +6,7 @@
 use crate::{
     driver::AsyncRuntime,
     producer::{OnDelivery, Producer, first},
+    props,
 };
 use event_listener::{Event, EventListener};
 use kasio_core::{
@@ -349,45 +350,28 @@ impl<R: AsyncRuntime> Publisher<R> {
         let mut retention = Duration::from_secs(600);
         let mut max_finished = 100_000;
         let mut max_changes = 10_000;
-        let mut max_block = Duration::from_secs(60);
-        let count = |k: &str, v: &str, least: usize| -> Result<usize, ConfigError> {
-            v.trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|&n| n >= least)
-                .ok_or_else(|| ConfigError::InvalidValue {
-                    key: k.into(),
-                    value: v.into(),
-                    expected: "a count",
-                })
-        };
         for (k, v) in props {
             if retry.try_set_under("publisher.retry.", k, v)? {
                 continue;
             }
             match k {
                 "publisher.dead.letter.topic" => {
-                    dead_letter = (v.trim() != "none" && !v.trim().is_empty()).then(|| v.into());
+                    dead_letter = props::topic_or_none(v);
                 }
                 "publisher.dead.letter.headers" => conventions = v.parse()?,
-                "publisher.max.unfinished" => max_unfinished = count(k, v, 1)?,
-                "publisher.tracking.retention.ms" => {
-                    retention = Duration::from_millis(count(k, v, 0)? as u64);
-                }
-                "publisher.tracking.max.finished" => max_finished = count(k, v, 0)?,
-                "publisher.tracking.max.changes" => max_changes = count(k, v, 0)?,
+                "publisher.max.unfinished" => max_unfinished = props::count(k, v, 1)?,
+                "publisher.tracking.retention.ms" => retention = props::millis(k, v)?,
+                "publisher.tracking.max.finished" => max_finished = props::count(k, v, 0)?,
+                "publisher.tracking.max.changes" => max_changes = props::count(k, v, 0)?,
                 _ if k.starts_with("publisher.") => {
                     return Err(ConfigError::UnknownKey(k.into()));
                 }
-                _ => {
-                    if k == "max.block.ms" {
-                        max_block = Duration::from_millis(count(k, v, 0)? as u64);
-                    }
-                    producer_props.push((k, v));
-                }
+                _ => producer_props.push((k, v)),
             }
         }
         let producer = Producer::<R>::from_properties(producer_props)?;
+        // `send` waits for room in the outbox as long as the producer waits for its own.
+        let max_block = producer.max_block();
         let seed = R::seed();
         let outbox = Outbox::new(
             retry,
@@ -459,21 +443,29 @@ impl<R: AsyncRuntime> Publisher<R> {
     ) -> Result<Arc<str>, PublishError> {
         let inner = &self.inner;
         let id: Arc<str> = id.map_or_else(|| self.new_id(), Into::into);
-        let mut headers: Vec<(String, Vec<u8>)> = record
+        // The first try carries what the outbox holds for later ones: the same headers
+        // and create time.
+        let header_refs: Vec<(&str, &[u8])> = record
             .headers
             .iter()
             .filter(|(k, _)| *k != MESSAGE_ID_HEADER)
-            .map(|(k, v)| ((*k).to_string(), v.to_vec()))
+            .copied()
+            .chain(std::iter::once((MESSAGE_ID_HEADER, id.as_bytes())))
             .collect();
-        headers.push((MESSAGE_ID_HEADER.into(), id.as_bytes().to_vec()));
+        let first_try = record
+            .headers(&header_refs)
+            .timestamp(record.timestamp.unwrap_or_else(R::unix_ms));
         let publication = Publication {
             id: id.clone(),
             topic: record.topic.to_string(),
             partition: record.partition,
             key: record.key.map(<[u8]>::to_vec),
             value: record.value.map(<[u8]>::to_vec),
-            headers,
-            timestamp: record.timestamp.unwrap_or_else(R::unix_ms),
+            headers: header_refs
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), v.to_vec()))
+                .collect(),
+            timestamp: first_try.timestamp.unwrap_or_default(),
         };
         let deadline = R::now() + inner.max_block;
         let mut publication = Some(publication);
@@ -498,17 +490,6 @@ impl<R: AsyncRuntime> Publisher<R> {
             Inner::<R>::wait(listener, Some(deadline)).await;
         };
         inner.counters.sent.fetch_add(1, Ordering::Relaxed);
-        // The first try carries what the outbox holds for later ones: the same headers
-        // and create time.
-        let header_refs: Vec<(&str, &[u8])> = record
-            .headers
-            .iter()
-            .filter(|(k, _)| *k != MESSAGE_ID_HEADER)
-            .copied()
-            .chain(std::iter::once((MESSAGE_ID_HEADER, id.as_bytes())))
-            .collect();
-        let mut first_try = record.headers(&header_refs);
-        first_try.timestamp = Some(first_try.timestamp.unwrap_or_else(R::unix_ms));
         match inner.producer.send_notify(first_try, slot).await {
             Ok(()) => Ok(id),
             Err(e @ SendError::Invalid(_)) => {

@@ -5,6 +5,7 @@
 use crate::{
     AsyncRuntime, Commit, Consumer, Fetched, Producer,
     processor::{Metric, ProcessError, Processor, Stop},
+    props,
 };
 use kasio_core::{
     ConfigError, ConsumeError, ConsumerConfig, ConsumerEvent, ConsumerRecord, Decision, Dispatcher,
@@ -258,25 +259,14 @@ impl<R: AsyncRuntime, P: Processor> Runner<R, P> {
         let mut retry_via_tiers = false;
         let mut conventions = HeaderConventions::default();
         let mut shutdown_timeout = Duration::from_secs(30);
-        let count = |k: &str, v: &str| -> Result<usize, ConfigError> {
-            v.trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| ConfigError::InvalidValue {
-                    key: k.into(),
-                    value: v.into(),
-                    expected: "a count of at least 1",
-                })
-        };
         for (k, v) in props {
             if retry.try_set(k, v)? {
                 continue;
             }
             match k {
-                "processing.workers" => workers = count(k, v)?,
-                "processing.max.in.flight" => max_running = count(k, v)?,
-                "processing.max.waiting" => max_waiting = count(k, v)?,
+                "processing.workers" => workers = props::count(k, v, 1)?,
+                "processing.max.in.flight" => max_running = props::count(k, v, 1)?,
+                "processing.max.waiting" => max_waiting = props::count(k, v, 1)?,
                 "processing.ordering" => {
                     ordering = v.parse().map_err(|_| ConfigError::InvalidValue {
                         key: k.into(),
@@ -285,11 +275,11 @@ impl<R: AsyncRuntime, P: Processor> Runner<R, P> {
                     })?;
                 }
                 "processing.dead.letter.topic" => {
-                    dead_letter = (v.trim() != "none" && !v.trim().is_empty()).then(|| v.into());
+                    dead_letter = props::topic_or_none(v);
                 }
                 "processing.dead.letter.headers" => conventions = v.parse()?,
                 "processing.retry.topic" => {
-                    retry_topic = (v.trim() != "none" && !v.trim().is_empty()).then(|| v.into());
+                    retry_topic = props::topic_or_none(v);
                 }
                 "processing.retry.topic.delay" => {
                     retry_via_tiers = match v.trim() {
@@ -304,17 +294,9 @@ impl<R: AsyncRuntime, P: Processor> Runner<R, P> {
                         }
                     };
                 }
-                "processing.shutdown.timeout.ms" => {
-                    shutdown_timeout = Duration::from_millis(v.trim().parse().map_err(|_| {
-                        ConfigError::InvalidValue {
-                            key: k.into(),
-                            value: v.into(),
-                            expected: "milliseconds",
-                        }
-                    })?);
-                }
+                "processing.shutdown.timeout.ms" => shutdown_timeout = props::millis(k, v)?,
                 _ => {
-                    if crate::props::set_either(&mut consumer, &mut producer, k, v)? {
+                    if props::set_either(&mut consumer, &mut producer, k, v)? {
                         producer_props.push((k.to_string(), v.to_string()));
                     }
                 }
